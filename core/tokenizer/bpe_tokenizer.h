@@ -1,0 +1,39 @@
+// Byte-level BPE tokenizer reading Hugging Face `tokenizer.json` and reproducing the `tokenizers`
+// library exactly (GPT-2 / GPT-NeoX style: ByteLevel pre-tokenizer with the GPT-2 split regex,
+// added/special tokens, ByteLevel decoder). No libtorch dependency.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shedder {
+
+class BpeTokenizer {
+ public:
+  // Parses tokenizer.json. Throws shedder::Error("<label>: ...") naming the file and the problem.
+  static BpeTokenizer from_file(const std::string& path);
+  static BpeTokenizer from_json(std::string_view json_text, const std::string& label);
+
+  BpeTokenizer();
+  ~BpeTokenizer();
+  BpeTokenizer(BpeTokenizer&&) noexcept;
+  BpeTokenizer& operator=(BpeTokenizer&&) noexcept;
+
+  std::vector<int32_t> encode(std::string_view text) const;
+  std::string decode(const std::vector<int32_t>& ids) const;
+
+  size_t vocab_size() const;  // largest id + 1 over vocab and added tokens
+  std::optional<int32_t> token_to_id(std::string_view token) const;
+  // End-of-text id: "<|endoftext|>" if present, else the first special added token, else nullopt.
+  std::optional<int32_t> eos_id() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shedder
