@@ -1,0 +1,22 @@
+// The subcommands of shedder-cli. Each returns the process exit code and throws shedder::Error for
+// user errors (reported by main as one line on stderr).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace shedder::cli {
+
+int cmd_info(const std::vector<std::string>& args);
+int cmd_tokenize(const std::vector<std::string>& args);
+int cmd_eval(const std::vector<std::string>& args);
+int cmd_create_model(const std::vector<std::string>& args);
+
+// Options every command accepts.
+struct CommonOptions {
+  int threads = 0;        // 0 = all cores
+  std::string device = "cpu";
+  bool json = false;
+};
+
+}  // namespace shedder::cli

@@ -1,0 +1,53 @@
+// Shared option handling and progress output of shedder-cli (see common.h).
+#include "common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "runtime/threads.h"
+#include "util/error.h"
+
+namespace shedder::cli {
+
+std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs) {
+  specs.push_back({"threads", true, false});
+  specs.push_back({"device", true, false});
+  specs.push_back({"json", false, false});
+  return specs;
+}
+
+CommonOptions apply_common(const Args& args) {
+  CommonOptions o;
+  o.threads = static_cast<int>(args.get_int("threads", 0));
+  if (o.threads < 0) throw Error("--threads must be >= 0 (0 = all cores)");
+  o.threads = configure_threads(o.threads);
+  o.device = args.get("device", "cpu");
+  if (o.device == "auto") o.device = "cpu";
+  if (o.device != "cpu") throw Error("--device " + o.device + ": this build computes on the CPU only (use cpu or auto)");
+  o.json = args.flag("json");
+  return o;
+}
+
+std::string model_arg(const Args& args, const char* command) {
+  if (args.positional().empty()) throw Error(std::string(command) + ": missing MODEL folder argument");
+  if (args.positional().size() > 1)
+    throw Error(std::string(command) + ": unexpected argument '" + args.positional()[1] + "'");
+  return args.positional()[0];
+}
+
+ProgressFn stderr_progress(const std::string& label) {
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  return [label, tty](const Progress& p) {
+    const bool last = p.done >= p.total;
+    if (!tty && !last) return;
+    std::fprintf(stderr, "%s%s: %lld/%lld  %.1fs elapsed", tty ? "\r" : "", label.c_str(),
+                 static_cast<long long>(p.done), static_cast<long long>(p.total), p.elapsed_s);
+    if (p.eta_s >= 0 && !last) std::fprintf(stderr, ", ETA %.1fs   ", p.eta_s);
+    if (last) std::fprintf(stderr, "   \n");
+    std::fflush(stderr);
+  };
+}
+
+}  // namespace shedder::cli

@@ -1,0 +1,25 @@
+// Pieces every shedder-cli command shares: the common options (--threads, --device, --json),
+// model loading, and progress lines on stderr.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "commands.h"
+#include "eval/progress.h"
+#include "model/mamba_model.h"
+
+namespace shedder::cli {
+
+std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs);
+// Applies --threads and checks --device; returns the parsed common options.
+CommonOptions apply_common(const Args& args);
+// The single MODEL positional argument (Error when missing or repeated).
+std::string model_arg(const Args& args, const char* command);
+// Progress printer writing one updating line to stderr (nothing when stderr is not a terminal,
+// except the final line).
+ProgressFn stderr_progress(const std::string& label);
+
+}  // namespace shedder::cli

@@ -1,0 +1,63 @@
+// shedder-cli entry point: dispatches to the subcommands and turns every error into one line on
+// stderr and a non-zero exit code.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "util/error.h"
+
+namespace {
+
+void usage(std::ostream& os) {
+  os << "shedder-cli " << SHEDDER_VERSION << " - Mamba Shedder Workbench, headless\n"
+     << "\n"
+     << "usage: shedder-cli COMMAND [options]\n"
+     << "\n"
+     << "commands:\n"
+     << "  info MODEL [--json]                          architecture, config, parameters, layer tree\n"
+     << "  tokenize MODEL --text STRING [--json]         token ids of a string\n"
+     << "  eval MODEL (--text FILE... | --tokens FILE.safetensors[:TENSOR])\n"
+     << "       [--seq-len N] [--max-windows N] [--batch N] [--json]   perplexity\n"
+     << "  create-model DIR --arch mamba|mamba2 [--layers N] [--hidden N] [--state N] [--seed S] [--force]\n"
+     << "                                               a small random model with a byte-level tokenizer\n"
+     << "\n"
+     << "common options: --threads N (default: all cores), --device cpu|auto, --json\n"
+     << "MODEL is a folder with config.json, weights (*.safetensors or pytorch_model.bin) and tokenizer.json.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> words(argv + 1, argv + argc);
+  if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
+    usage(words.empty() ? std::cerr : std::cout);
+    return words.empty() ? 2 : 0;
+  }
+  if (words[0] == "--version" || words[0] == "version") {
+    std::cout << "shedder-cli " << SHEDDER_VERSION << "\n";
+    return 0;
+  }
+  const std::string cmd = words[0];
+  std::vector<std::string> rest(words.begin() + 1, words.end());
+  try {
+    if (cmd == "info") return shedder::cli::cmd_info(rest);
+    if (cmd == "tokenize") return shedder::cli::cmd_tokenize(rest);
+    if (cmd == "eval") return shedder::cli::cmd_eval(rest);
+    if (cmd == "create-model") return shedder::cli::cmd_create_model(rest);
+    std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
+    return 2;
+  } catch (const shedder::Cancelled&) {
+    std::cerr << "shedder-cli: cancelled\n";
+    return 130;
+  } catch (const shedder::Error& e) {
+    std::cerr << "shedder-cli: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    msg = msg.substr(0, msg.find('\n'));
+    std::cerr << "shedder-cli: internal error: " << msg << "\n";
+    return 3;
+  }
+}

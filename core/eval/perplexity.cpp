@@ -1,0 +1,55 @@
+// Perplexity evaluation over token windows (see perplexity.h).
+#include "eval/perplexity.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "util/error.h"
+
+namespace shedder {
+
+at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids) {
+  const int64_t L = ids.size(1);
+  at::Tensor lp = at::log_softmax(logits.narrow(1, 0, L - 1).to(at::kFloat), -1);
+  at::Tensor tgt = ids.narrow(1, 1, L - 1).to(at::kLong).unsqueeze(-1);
+  at::Tensor nll = -lp.gather(-1, tgt).squeeze(-1);  // [B, L-1]
+  return nll.to(at::kDouble).mean(1);
+}
+
+PerplexityResult evaluate_perplexity(const MambaModel& model, const at::Tensor& windows, int64_t batch,
+                                     const ModelMask& mask, const ProgressFn& progress, const CancelToken* cancel) {
+  if (windows.dim() != 2) throw Error("evaluation windows must be a [windows, seq_len] tensor");
+  if (windows.size(1) < 2) throw Error("seq-len must be at least 2 (got " + std::to_string(windows.size(1)) + ")");
+  if (windows.size(0) < 1) throw Error("no evaluation windows");
+  if (batch < 1) batch = 1;
+  at::NoGradGuard no_grad;
+  const auto t0 = std::chrono::steady_clock::now();
+  PerplexityResult r;
+  const int64_t W = windows.size(0), L = windows.size(1);
+  for (int64_t i = 0; i < W; i += batch) {
+    if (cancel && cancel->cancelled()) throw Cancelled();
+    const int64_t n = std::min(batch, W - i);
+    at::Tensor ids = windows.narrow(0, i, n);
+    at::Tensor nll = window_mean_nll(model.forward(ids, mask), ids);
+    for (int64_t k = 0; k < n; ++k) r.window_nll.push_back(nll[k].item<double>());
+    if (progress) {
+      Progress p;
+      p.stage = "eval";
+      p.done = i + n;
+      p.total = W;
+      p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      p.eta_s = p.elapsed_s / static_cast<double>(p.done) * static_cast<double>(W - p.done);
+      progress(p);
+    }
+  }
+  double sum = 0;
+  for (double v : r.window_nll) sum += v;
+  r.windows = W;
+  r.tokens = W * (L - 1);
+  r.mean_nll = sum / static_cast<double>(W);
+  r.perplexity = std::exp(r.mean_nll);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+}  // namespace shedder

@@ -1,0 +1,274 @@
+// Fused CPU kernels (see cpu_kernels.h). Inner loops are written over fixed-width lanes so the compiler
+// vectorises them; each hot function is compiled for AVX-512, AVX2+FMA and baseline x86-64 and the
+// best one is picked at load time (function multi-versioning), so the package stays portable.
+#include "kernels/cpu_kernels.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "util/error.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11)) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define SHEDDER_MULTIVERSION __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define SHEDDER_MULTIVERSION
+#endif
+
+namespace shedder::kernels {
+namespace {
+
+// exp(x) for float, branch-free (vectorisable), relative error ~2e-7 over [-87, 88]; inputs are clamped
+// to that range (so exp of a very negative number is ~1e-38 instead of 0, which is harmless here).
+inline float fast_exp(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  float fx = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  int32_t e = (static_cast<int32_t>(fx) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &e, sizeof(scale));
+  return y * scale;
+}
+
+inline float silu(float v) { return v / (1.0f + fast_exp(-v)); }
+
+// torch.nn.functional.softplus with beta=1, threshold=20.
+inline float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
+
+void check_float_cpu(const at::Tensor& t, const char* name) {
+  if (!t.defined()) throw Error(std::string("kernel input '") + name + "' is undefined");
+  if (t.scalar_type() != at::kFloat || !t.device().is_cpu())
+    throw Error(std::string("kernel input '") + name + "' must be a float32 CPU tensor");
+  if (t.dim() > 0 && t.stride(t.dim() - 1) != 1 && t.size(t.dim() - 1) > 1)
+    throw Error(std::string("kernel input '") + name + "' must be contiguous in its last dimension");
+}
+
+// ---- causal depthwise conv -------------------------------------------------------------------------
+
+SHEDDER_MULTIVERSION
+void conv_rows(const float* x, int64_t sx1, const float* w, const float* bias, float* out, int64_t t0, int64_t t1,
+               int64_t C, int64_t K, bool apply_silu) {
+  for (int64_t t = t0; t < t1; ++t) {
+    float* o = out + t * C;
+    if (bias) {
+      for (int64_t c = 0; c < C; ++c) o[c] = bias[c];
+    } else {
+      for (int64_t c = 0; c < C; ++c) o[c] = 0.0f;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t ts = t - (K - 1) + k;
+      if (ts < 0) continue;
+      const float* xr = x + ts * sx1;
+      const float* wk = w + k * C;
+      for (int64_t c = 0; c < C; ++c) o[c] += wk[c] * xr[c];
+    }
+    if (apply_silu)
+      for (int64_t c = 0; c < C; ++c) o[c] = silu(o[c]);
+  }
+}
+
+// ---- Mamba-1 selective scan ---------------------------------------------------------------------------
+
+constexpr int kLanes = 16;
+
+// One block of W channels [d0, d0+W) of one batch row, all time steps. s: N*W floats of state.
+template <int W>
+inline void scan_block(const float* u, const float* dt, const float* A_nd, const float* Bm, int64_t sB, const float* Cm,
+                       int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L, int64_t D,
+                       int64_t N, int64_t d0, float* s) {
+  for (int64_t i = 0; i < N * W; ++i) s[i] = 0.0f;
+  for (int64_t t = 0; t < L; ++t) {
+    const float* ut = u + t * D + d0;
+    const float* dtt = dt + t * D + d0;
+    const float* Bt = Bm + t * sB;
+    const float* Ct = Cm + t * sC;
+    float dtv[W], dtx[W], acc[W];
+    for (int j = 0; j < W; ++j) {
+      dtv[j] = dtt[j];
+      dtx[j] = dtt[j] * ut[j];
+      acc[j] = 0.0f;
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      const float* a = A_nd + n * D + d0;
+      const float bn = Bt[n], cn = Ct[n];
+      float* sn = s + n * W;
+      for (int j = 0; j < W; ++j) {
+        const float v = fast_exp(dtv[j] * a[j]) * sn[j] + dtx[j] * bn;
+        sn[j] = v;
+        acc[j] += v * cn;
+      }
+    }
+    float* yt = y + t * D + d0;
+    if (z) {
+      const float* zt = z + t * sz + d0;
+      for (int j = 0; j < W; ++j) yt[j] = (acc[j] + Dv[d0 + j] * ut[j]) * silu(zt[j]);
+    } else {
+      for (int j = 0; j < W; ++j) yt[j] = acc[j] + Dv[d0 + j] * ut[j];
+    }
+  }
+}
+
+SHEDDER_MULTIVERSION
+void scan_task(const float* u, const float* dt, const float* A_nd, const float* Bm, int64_t sB, const float* Cm,
+               int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L, int64_t D, int64_t N,
+               int64_t d0, int64_t d1, float* s) {
+  int64_t d = d0;
+  for (; d + kLanes <= d1; d += kLanes) scan_block<kLanes>(u, dt, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
+  for (; d < d1; ++d) scan_block<1>(u, dt, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
+}
+
+// ---- Mamba-2 SSD recurrence ---------------------------------------------------------------------------
+
+SHEDDER_MULTIVERSION
+void ssd_task(const float* x, int64_t sx, const float* dtr, int64_t sdt, float dt_bias, float A, const float* Bm,
+              int64_t sB, const float* Cm, int64_t sC, float Dh, float* y, int64_t sy, int64_t L, int64_t P,
+              int64_t N, float lo, float hi, float* S) {
+  for (int64_t i = 0; i < P * N; ++i) S[i] = 0.0f;
+  for (int64_t t = 0; t < L; ++t) {
+    float dtv = softplus(dtr[t * sdt] + dt_bias);
+    dtv = std::min(std::max(dtv, lo), hi);
+    const float dA = std::exp(dtv * A);
+    const float* xt = x + t * sx;
+    const float* Bt = Bm + t * sB;
+    const float* Ct = Cm + t * sC;
+    float* yt = y + t * sy;
+    for (int64_t p = 0; p < P; ++p) {
+      const float coef = dtv * xt[p];
+      float* Sp = S + p * N;
+      float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+      for (int64_t n = 0; n < N; ++n) {
+        const float v = dA * Sp[n] + coef * Bt[n];
+        Sp[n] = v;
+        acc += v * Ct[n];
+      }
+      yt[p] = acc + Dh * xt[p];
+    }
+  }
+}
+
+}  // namespace
+
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool apply_silu) {
+  check_float_cpu(x, "x");
+  check_float_cpu(w_kc, "conv weight");
+  TORCH_CHECK(x.dim() == 3 && w_kc.dim() == 2 && w_kc.size(1) == x.size(2) && w_kc.is_contiguous(),
+              "causal_conv1d: shape mismatch");
+  const int64_t B = x.size(0), L = x.size(1), C = x.size(2), K = w_kc.size(0);
+  const float* bp = nullptr;
+  if (bias.defined()) {
+    check_float_cpu(bias, "conv bias");
+    TORCH_CHECK(bias.numel() == C && bias.is_contiguous(), "causal_conv1d: bias shape");
+    bp = bias.data_ptr<float>();
+  }
+  at::Tensor out = at::empty({B, L, C}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  const float* xp = x.data_ptr<float>();
+  const float* wp = w_kc.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const int64_t sx0 = x.stride(0), sx1 = x.stride(1);
+  constexpr int64_t kRows = 32;
+  const int64_t chunks = (L + kRows - 1) / kRows;
+  at::parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / chunks, c0 = (i % chunks) * kRows;
+      conv_rows(xp + b * sx0, sx1, wp, bp, op + b * L * C, c0, std::min(L, c0 + kRows), C, K, apply_silu);
+    }
+  });
+  return out;
+}
+
+at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::Tensor& A_nd, const at::Tensor& Bm,
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z) {
+  check_float_cpu(u, "u");
+  check_float_cpu(dt, "dt");
+  check_float_cpu(A_nd, "A");
+  check_float_cpu(Bm, "B");
+  check_float_cpu(Cm, "C");
+  check_float_cpu(Dv, "D");
+  TORCH_CHECK(u.is_contiguous() && dt.is_contiguous() && A_nd.is_contiguous() && Dv.is_contiguous(),
+              "selective_scan: u, dt, A, D must be contiguous");
+  const int64_t B = u.size(0), L = u.size(1), D = u.size(2), N = A_nd.size(0);
+  TORCH_CHECK(dt.sizes() == u.sizes() && A_nd.size(1) == D && Bm.size(2) == N && Cm.size(2) == N &&
+                  Dv.numel() == D && Bm.size(0) == B && Bm.size(1) == L,
+              "selective_scan: shape mismatch");
+  const float* zp = nullptr;
+  int64_t sz0 = 0, sz1 = 0;
+  if (z.defined()) {
+    check_float_cpu(z, "z");
+    TORCH_CHECK(z.size(0) == B && z.size(1) == L && z.size(2) == D, "selective_scan: z shape");
+    zp = z.data_ptr<float>();
+    sz0 = z.stride(0);
+    sz1 = z.stride(1);
+  }
+  at::Tensor y = at::empty({B, L, D}, u.options().memory_format(at::MemoryFormat::Contiguous));
+  const int64_t blocks_per_row = (D + kLanes - 1) / kLanes;
+  const float* up = u.data_ptr<float>();
+  const float* dtp = dt.data_ptr<float>();
+  const float* ap = A_nd.data_ptr<float>();
+  const float* bp = Bm.data_ptr<float>();
+  const float* cp = Cm.data_ptr<float>();
+  const float* dp = Dv.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, B * blocks_per_row, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> state(static_cast<size_t>(N * kLanes));
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / blocks_per_row;
+      const int64_t d0 = (i % blocks_per_row) * kLanes, d1 = std::min(D, d0 + kLanes);
+      scan_task(up + b * L * D, dtp + b * L * D, ap, bp + b * Bm.stride(0), Bm.stride(1), cp + b * Cm.stride(0),
+                Cm.stride(1), dp, zp ? zp + b * sz0 : nullptr, sz1, yp + b * L * D, L, D, N, d0, d1, state.data());
+    }
+  });
+  return y;
+}
+
+at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
+                    const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim,
+                    int64_t n_groups, double dt_min, double dt_max) {
+  check_float_cpu(x, "x");
+  check_float_cpu(dt_raw, "dt");
+  check_float_cpu(Bm, "B");
+  check_float_cpu(Cm, "C");
+  const int64_t B = x.size(0), L = x.size(1), H = dt_raw.size(2), P = head_dim;
+  const int64_t N = Bm.size(2) / n_groups;
+  TORCH_CHECK(x.size(2) == H * P && Bm.size(2) == n_groups * N && Cm.size(2) == n_groups * N && H % n_groups == 0,
+              "ssd_scan: shape mismatch");
+  at::Tensor dtb = dt_bias.contiguous().to(at::kFloat), Av = A.contiguous().to(at::kFloat),
+             Dc = Dv.contiguous().to(at::kFloat);
+  at::Tensor y = at::empty({B, L, H * P}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  const float* xp = x.data_ptr<float>();
+  const float* dtp = dt_raw.data_ptr<float>();
+  const float* bp = Bm.data_ptr<float>();
+  const float* cp = Cm.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const float* dtbp = dtb.data_ptr<float>();
+  const float* avp = Av.data_ptr<float>();
+  const float* dvp = Dc.data_ptr<float>();
+  const int64_t heads_per_group = H / n_groups;
+  const float lo = static_cast<float>(dt_min);
+  const float hi = std::isinf(dt_max) ? std::numeric_limits<float>::infinity() : static_cast<float>(dt_max);
+  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> S(static_cast<size_t>(P * N));
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / H, h = i % H, g = h / heads_per_group;
+      ssd_task(xp + b * x.stride(0) + h * P, x.stride(1), dtp + b * dt_raw.stride(0) + h, dt_raw.stride(1), dtbp[h],
+               avp[h], bp + b * Bm.stride(0) + g * N, Bm.stride(1), cp + b * Cm.stride(0) + g * N, Cm.stride(1),
+               dvp[h], yp + b * L * H * P + h * P, H * P, L, P, N, lo, hi, S.data());
+    }
+  });
+  return y;
+}
+
+}  // namespace shedder::kernels

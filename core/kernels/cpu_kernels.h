@@ -1,0 +1,34 @@
+// Fused CPU kernels for the sequence mixers: causal depthwise conv (+SiLU), the Mamba-1 selective
+// scan and the Mamba-2 SSD recurrence. Each runs one pass over contiguous memory per (batch, channel
+// block) with the state kept in cache, instead of one tensor op per time step.
+// All tensors are float32 on CPU. "Row-strided" inputs may be narrow() views of a larger projection:
+// the last dimension must be contiguous, the other strides are arbitrary.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace shedder::kernels {
+
+// out[b,t,c] = bias[c] + sum_k w_kc[k,c] * x[b, t-(K-1)+k, c]  (zero left padding), then SiLU if asked.
+// x: [B, L, C] row-strided; w_kc: [K, C] contiguous; bias: [C] or undefined. Returns [B, L, C] contiguous.
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool silu);
+
+// Mamba-1 selective scan (transformers' MambaMixer.slow_forward math):
+//   s_t[d,n] = exp(dt[t,d] * A[d,n]) * s_{t-1}[d,n] + dt[t,d] * B[t,n] * u[t,d]
+//   y[t,d]   = (sum_n s_t[d,n] * C[t,n] + D[d] * u[t,d]) * silu(z[t,d])     (gate only if z defined)
+// u, dt: [B, L, D] contiguous (dt after softplus); A_nd: [N, D] contiguous (A transposed, A = -exp(A_log));
+// Bm, Cm: [B, L, N] row-strided; Dv: [D]; z: [B, L, D] row-strided or undefined. Returns [B, L, D].
+at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::Tensor& A_nd, const at::Tensor& Bm,
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z);
+
+// Mamba-2 SSD recurrence (same result as transformers' chunked torch_forward):
+//   dt[t,h] = clamp(softplus(dt_raw[t,h] + dt_bias[h]), lo, hi)
+//   S_t[h,p,n] = exp(dt*A[h]) * S_{t-1}[h,p,n] + dt * x[t,h,p] * B[t,g(h),n]
+//   y[t,h,p]  = sum_n S_t[h,p,n] * C[t,g(h),n] + D[h] * x[t,h,p]
+// x: [B, L, H*P] row-strided; dt_raw: [B, L, H] row-strided; Bm, Cm: [B, L, G*N] row-strided;
+// dt_bias, A (= -exp(A_log)), Dv: [H]. Returns y: [B, L, H*P] contiguous.
+at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
+                    const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim,
+                    int64_t n_groups, double dt_min, double dt_max);
+
+}  // namespace shedder::kernels

@@ -1,0 +1,55 @@
+// Construction of the component tree from a loaded model (see component_tree.h).
+#include "model/component_tree.h"
+
+#include "model/mamba_model.h"
+
+namespace shedder {
+
+const char* component_kind_name(ComponentKind k) {
+  switch (k) {
+    case ComponentKind::Model: return "model";
+    case ComponentKind::Block: return "block";
+    case ComponentKind::Ssm: return "ssm";
+  }
+  return "unknown";
+}
+
+Component build_component_tree(const MambaModel& model) {
+  const ParamCounts& pc = model.params();
+  Component root;
+  root.id = "model";
+  root.kind = ComponentKind::Model;
+  root.parameters = pc.total;
+  for (int64_t i = 0; i < model.num_layers(); ++i) {
+    Component blk;
+    blk.id = "layers." + std::to_string(i);
+    blk.kind = ComponentKind::Block;
+    blk.layer = i;
+    blk.parameters = pc.block[static_cast<size_t>(i)];
+    if (model.layers()[static_cast<size_t>(i)].has_ssm) {
+      Component ssm;
+      ssm.id = blk.id + ".ssm";
+      ssm.kind = ComponentKind::Ssm;
+      ssm.layer = i;
+      ssm.parameters = pc.ssm[static_cast<size_t>(i)];
+      blk.children.push_back(std::move(ssm));
+    }
+    root.children.push_back(std::move(blk));
+  }
+  return root;
+}
+
+nlohmann::json component_to_json(const Component& c) {
+  nlohmann::json j;
+  j["id"] = c.id;
+  j["kind"] = component_kind_name(c.kind);
+  j["parameters"] = c.parameters;
+  if (c.layer >= 0) j["layer"] = c.layer;
+  if (!c.children.empty()) {
+    j["children"] = nlohmann::json::array();
+    for (const auto& ch : c.children) j["children"].push_back(component_to_json(ch));
+  }
+  return j;
+}
+
+}  // namespace shedder

@@ -1,0 +1,279 @@
+// Loading (with full validation against config.json) and the forward pass of Mamba-1 / Mamba-2.
+#include "model/mamba_model.h"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "io/checkpoint.h"
+#include "kernels/cpu_kernels.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder {
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
+}
+
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+// Fetches and validates weights by name; remembers which stored tensors were used.
+class WeightFetcher {
+ public:
+  WeightFetcher(const WeightStore& ws, const ModelConfig& cfg, const LoadOptions& opts)
+      : ws_(ws), cfg_(cfg), opts_(opts) {}
+
+  at::Tensor get(const std::string& name, std::vector<int64_t> shape) {
+    if (!ws_.contains(name)) {
+      throw Error(ws_.describe_files() + " in " + fs::path(cfg_.source).parent_path().string() + ": missing tensor '" +
+                  name + "' (expected shape " + shape_str(shape) + " from " + fs::path(cfg_.source).filename().string() +
+                  ")");
+    }
+    const WeightEntry& e = ws_.at(name);
+    used_.insert(name);
+    if (!e.tensor.defined() ||
+        (e.tensor.scalar_type() != at::kFloat && e.tensor.scalar_type() != at::kHalf &&
+         e.tensor.scalar_type() != at::kBFloat16 && e.tensor.scalar_type() != at::kDouble)) {
+      throw Error(e.file + ": tensor '" + name + "' has dtype " + e.dtype +
+                  ", which a model weight cannot have (supported: F32, F16, BF16)");
+    }
+    if (e.tensor.sizes() != at::IntArrayRef(shape)) {
+      throw Error(e.file + ": tensor '" + name + "' has shape " + shape_str(e.tensor.sizes()) + " but " +
+                  fs::path(cfg_.source).filename().string() + " implies " + shape_str(shape));
+    }
+    at::Tensor t = e.tensor.to(at::kFloat);  // a view of the map when already float32
+    if (opts_.check_finite && !at::isfinite(t).all().item<bool>()) {
+      const int64_t bad = (~at::isfinite(t)).sum().item<int64_t>();
+      throw Error(e.file + ": tensor '" + name + "' contains " + std::to_string(bad) +
+                  " NaN or infinite value(s); the checkpoint is corrupt");
+    }
+    return t;
+  }
+  at::Tensor get_optional(bool present, const std::string& name, std::vector<int64_t> shape) {
+    return present ? get(name, std::move(shape)) : at::Tensor();
+  }
+  bool used(const std::string& name) const { return used_.count(name) != 0; }
+
+ private:
+  const WeightStore& ws_;
+  const ModelConfig& cfg_;
+  const LoadOptions& opts_;
+  std::set<std::string> used_;
+};
+
+int64_t numel_or0(const at::Tensor& t) { return t.defined() ? t.numel() : 0; }
+
+}  // namespace
+
+MambaModel::~MambaModel() = default;
+
+std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadOptions& opts) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
+  const fs::path cfg_path = fs::path(dir) / "config.json";
+  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path.string() + ": missing (a model folder needs config.json)");
+
+  std::shared_ptr<MambaModel> m(new MambaModel());
+  m->dir_ = dir;
+  m->config_ = ModelConfig::from_file(cfg_path.string());
+  const ModelConfig& c = m->config_;
+  WeightStore ws = WeightStore::open_folder(dir);
+  m->weight_files_ = ws.describe_files();
+  WeightFetcher wf(ws, c, opts);
+
+  const int64_t H = c.hidden_size, D = c.intermediate_size, N = c.state_size, K = c.conv_kernel;
+  const std::string emb_name = "backbone.embeddings.weight";
+  if (ws.contains(emb_name)) m->source_dtype_ = ws.at(emb_name).dtype;
+  m->embedding_ = wf.get(emb_name, {c.padded_vocab, H});
+  m->norm_f_ = wf.get("backbone.norm_f.weight", {H});
+  if (c.tie_word_embeddings) {
+    m->lm_head_ = m->embedding_;
+  } else {
+    m->lm_head_ = wf.get("lm_head.weight", {c.padded_vocab, H});
+  }
+
+  ParamCounts& pc = m->params_;
+  pc.embedding = m->embedding_.numel();
+  pc.final_norm = m->norm_f_.numel();
+  pc.lm_head = c.tie_word_embeddings ? 0 : m->lm_head_.numel();
+
+  m->layers_.resize(static_cast<size_t>(c.num_layers));
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    LayerWeights& L = m->layers_[static_cast<size_t>(i)];
+    const std::string p = "backbone.layers." + std::to_string(i) + ".";
+    L.has_ssm = c.layer_has_ssm(i);
+    L.norm_w = wf.get(p + "norm.weight", {H});
+    int64_t ssm_params = 0;
+    if (c.arch == Arch::Mamba1) {
+      const int64_t R = c.time_step_rank;
+      L.in_proj_w = wf.get(p + "mixer.in_proj.weight", {2 * D, H});
+      L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {2 * D});
+      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {D, 1, K});
+      L.conv_w_kc = conv.reshape({D, K}).t().contiguous();
+      L.conv_b = wf.get_optional(c.use_conv_bias, p + "mixer.conv1d.bias", {D});
+      if (L.has_ssm) {
+        L.x_proj_w = wf.get(p + "mixer.x_proj.weight", {R + 2 * N, D});
+        L.dt_proj_w = wf.get(p + "mixer.dt_proj.weight", {D, R});
+        L.dt_proj_b = wf.get(p + "mixer.dt_proj.bias", {D});
+        at::Tensor A_log = wf.get(p + "mixer.A_log", {D, N});
+        L.A_nd = (-at::exp(A_log)).t().contiguous();
+        L.Dv = wf.get(p + "mixer.D", {D});
+        ssm_params = L.x_proj_w.numel() + L.dt_proj_w.numel() + L.dt_proj_b.numel() + A_log.numel() + L.Dv.numel();
+      }
+      L.out_proj_w = wf.get(p + "mixer.out_proj.weight", {H, D});
+      L.out_proj_b = wf.get_optional(c.use_bias, p + "mixer.out_proj.bias", {H});
+      pc.block.push_back(L.norm_w.numel() + L.in_proj_w.numel() + numel_or0(L.in_proj_b) + conv.numel() +
+                         numel_or0(L.conv_b) + ssm_params + L.out_proj_w.numel() + numel_or0(L.out_proj_b));
+    } else {
+      const int64_t Hh = c.num_heads, GN = c.n_groups * N;
+      const int64_t conv_ch = L.has_ssm ? c.conv_dim() : D;
+      const int64_t need_rows = L.has_ssm ? c.in_proj_rows() : 2 * D;
+      const std::string ip = p + "mixer.in_proj.weight";
+      int64_t rows = need_rows;
+      if (ws.contains(ip) && ws.at(ip).tensor.defined() && ws.at(ip).tensor.dim() == 2) {
+        const int64_t r = ws.at(ip).tensor.size(0);
+        if (r > need_rows && (r - need_rows) % 2 == 0) rows = r;  // extra (discarded) d_mlp rows
+      }
+      L.in_proj_w = wf.get(ip, {rows, H});
+      L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {rows});
+      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {conv_ch, 1, K});
+      L.conv_w_kc = conv.reshape({conv_ch, K}).t().contiguous();
+      L.conv_b = wf.get_optional(c.use_conv_bias, p + "mixer.conv1d.bias", {conv_ch});
+      if (L.has_ssm) {
+        L.dt_bias = wf.get(p + "mixer.dt_bias", {Hh});
+        at::Tensor A_log = wf.get(p + "mixer.A_log", {Hh});
+        L.A_h = -at::exp(A_log);
+        L.Dv = wf.get(p + "mixer.D", {Hh});
+        // Dead with the SSM: dt_bias, A_log, D, and the B/C/dt rows of in_proj with their conv channels.
+        const int64_t dead_rows = 2 * GN + Hh;
+        ssm_params = 3 * Hh + dead_rows * H + (c.use_bias ? dead_rows : 0) + 2 * GN * K + (c.use_conv_bias ? 2 * GN : 0);
+      }
+      L.gnorm_w = wf.get(p + "mixer.norm.weight", {D});
+      L.out_proj_w = wf.get(p + "mixer.out_proj.weight", {H, D});
+      L.out_proj_b = wf.get_optional(c.use_bias, p + "mixer.out_proj.bias", {H});
+      pc.block.push_back(L.norm_w.numel() + L.in_proj_w.numel() + numel_or0(L.in_proj_b) + conv.numel() +
+                         numel_or0(L.conv_b) + (L.has_ssm ? 3 * Hh : 0) + L.gnorm_w.numel() + L.out_proj_w.numel() +
+                         numel_or0(L.out_proj_b));
+    }
+    pc.ssm.push_back(ssm_params);
+  }
+  pc.total = pc.embedding + pc.final_norm + pc.lm_head;
+  for (int64_t b : pc.block) pc.total += b;
+
+  const fs::path tok = fs::path(dir) / "tokenizer.json";
+  if (fs::exists(tok, ec)) m->tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_file(tok.string()));
+  return m;
+}
+
+const BpeTokenizer& MambaModel::tokenizer() const {
+  if (!tokenizer_)
+    throw Error((fs::path(dir_) / "tokenizer.json").string() +
+                ": missing; this model folder has no tokenizer (use pre-tokenized input, e.g. --tokens FILE)");
+  return *tokenizer_;
+}
+
+at::Tensor MambaModel::embed(const at::Tensor& ids) const {
+  if (ids.dim() != 2) throw Error("input ids must be a [batch, length] tensor (got " + shape_str(ids.sizes()) + ")");
+  if (!at::isIntegralType(ids.scalar_type(), /*includeBool=*/false))
+    throw Error("input ids must be integers");
+  at::Tensor idl = ids.to(at::kLong);
+  if (idl.numel() > 0) {
+    const int64_t lo = idl.min().item<int64_t>(), hi = idl.max().item<int64_t>();
+    if (lo < 0 || hi >= config_.padded_vocab)
+      throw Error("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the model's vocabulary (0.." +
+                  std::to_string(config_.padded_vocab - 1) + ")");
+  }
+  return at::embedding(embedding_, idl).to(at::kFloat);
+}
+
+at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm) const {
+  const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
+  at::Tensor x = rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon);
+  at::Tensor out = config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm)
+                                                : mixer_mamba2(w, x, skip_ssm || !w.has_ssm);
+  return hidden + out;  // residual kept in float32
+}
+
+at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm) const {
+  const int64_t D = config_.intermediate_size, R = config_.time_step_rank, N = config_.state_size;
+  at::Tensor proj = at::linear(x, w.in_proj_w, w.in_proj_b);  // [B, L, 2D]
+  at::Tensor xs = proj.narrow(2, 0, D), z = proj.narrow(2, D, D);
+  at::Tensor xc = kernels::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true);
+  at::Tensor y;
+  if (skip_ssm) {
+    y = xc * at::silu(z);
+  } else {
+    at::Tensor ssm_p = at::linear(xc, w.x_proj_w);  // [B, L, R + 2N]
+    at::Tensor dt = at::softplus(at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b)).contiguous();
+    y = kernels::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z);
+  }
+  return at::linear(y, w.out_proj_w, w.out_proj_b);
+}
+
+at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm) const {
+  const ModelConfig& c = config_;
+  const int64_t D = c.intermediate_size, GN = c.n_groups * c.state_size;
+  at::Tensor proj = at::linear(x, w.in_proj_w, w.in_proj_b);
+  const int64_t need = w.has_ssm ? c.in_proj_rows() : 2 * D;
+  const int64_t d_mlp = (proj.size(2) - need) / 2;
+  const int64_t o = 2 * d_mlp;
+  at::Tensor z = proj.narrow(2, o, D);
+  at::Tensor y;
+  if (!w.has_ssm) {
+    y = kernels::causal_conv1d(proj.narrow(2, o + D, D), w.conv_w_kc, w.conv_b, true);
+  } else {
+    at::Tensor xBC = kernels::causal_conv1d(proj.narrow(2, o + D, c.conv_dim()), w.conv_w_kc, w.conv_b, true);
+    at::Tensor xs = xBC.narrow(2, 0, D);
+    if (skip_ssm) {
+      y = xs;
+    } else {
+      y = kernels::ssd_scan(xs, proj.narrow(2, o + D + c.conv_dim(), c.num_heads), w.dt_bias, w.A_h,
+                            xBC.narrow(2, D, GN), xBC.narrow(2, D + GN, GN), w.Dv, c.head_dim, c.n_groups,
+                            c.time_step_limit_min, c.time_step_limit_max);
+    }
+  }
+  // Gated RMSNorm: norm(y * silu(z)) over the inner dimension (per group for mamba_ssm checkpoints).
+  at::Tensor g = y * at::silu(z);
+  at::Tensor normed;
+  if (c.norm_groups <= 1) {
+    normed = g * at::rsqrt(g.pow(2).mean(-1, true) + c.layer_norm_epsilon);
+  } else {
+    at::Tensor gg = g.reshape({g.size(0), g.size(1), c.norm_groups, D / c.norm_groups});
+    normed = (gg * at::rsqrt(gg.pow(2).mean(-1, true) + c.layer_norm_epsilon)).reshape({g.size(0), g.size(1), D});
+  }
+  return at::linear(w.gnorm_w * normed, w.out_proj_w, w.out_proj_b);
+}
+
+at::Tensor MambaModel::head(const at::Tensor& hidden) const {
+  at::Tensor h = rms_norm(hidden, norm_f_, config_.layer_norm_epsilon);
+  return at::linear(h, lm_head_).to(at::kFloat);
+}
+
+at::Tensor MambaModel::forward(const at::Tensor& ids, const ModelMask& mask) const {
+  if (!mask.empty() && static_cast<int64_t>(mask.size()) != config_.num_layers)
+    throw Error("removal mask has " + std::to_string(mask.size()) + " entries for a model of " +
+                std::to_string(config_.num_layers) + " layers");
+  at::NoGradGuard no_grad;
+  at::Tensor h = embed(ids);
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    const LayerMask lm = mask.empty() ? LayerMask{} : mask[static_cast<size_t>(i)];
+    if (lm.skip_block) continue;
+    h = block(i, h, lm.skip_ssm);
+  }
+  return head(h);
+}
+
+}  // namespace shedder

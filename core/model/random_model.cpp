@@ -1,0 +1,156 @@
+// Random small models for the demo, tests and benchmarks (see random_model.h).
+#include "model/random_model.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "io/safetensors.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder {
+
+namespace {
+
+// GPT-2's reversible byte -> printable code point mapping, as UTF-8.
+std::string byte_symbol(int b) {
+  int cp;
+  if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
+    cp = b;
+  } else {
+    int n = 0;
+    for (int x = 0; x < b; ++x)
+      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
+    cp = 256 + n;
+  }
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.flush();
+  if (!f) throw Error(p.string() + ": write failed");
+}
+
+at::Tensor inv_softplus_dt(int64_t n) {
+  // dt log-uniform in [1e-3, 1e-1], floored at 1e-4; bias = dt + log(-expm1(-dt)).
+  at::Tensor dt = at::exp(at::rand({n}) * (std::log(0.1) - std::log(0.001)) + std::log(0.001)).clamp_min(1e-4);
+  return dt + at::log(-at::expm1(-dt));
+}
+
+}  // namespace
+
+ModelConfig small_model_config(Arch arch, int64_t layers, int64_t hidden, int64_t state, int64_t vocab) {
+  nlohmann::json j;
+  j["model_type"] = arch_name(arch);
+  j["vocab_size"] = vocab;
+  j["hidden_size"] = hidden;
+  j["num_hidden_layers"] = layers;
+  j["state_size"] = state;
+  j["tie_word_embeddings"] = true;
+  if (arch == Arch::Mamba2) {
+    const int64_t head_dim = std::min<int64_t>(64, 2 * hidden);
+    j["head_dim"] = head_dim;
+    j["num_heads"] = 2 * hidden / head_dim;
+    j["n_groups"] = 1;
+    j["chunk_size"] = 256;
+  }
+  return ModelConfig::from_json(j, "small_model_config");
+}
+
+std::string byte_level_tokenizer_json() {
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  vocab["<|endoftext|>"] = 0;
+  for (int b = 0; b < 256; ++b) vocab[byte_symbol(b)] = b + 1;
+  nlohmann::ordered_json j;
+  j["version"] = "1.0";
+  j["truncation"] = nullptr;
+  j["padding"] = nullptr;
+  j["added_tokens"] = {{{"id", 0}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false},
+                        {"rstrip", false}, {"normalized", false}, {"special", true}}};
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  j["post_processor"] = nullptr;
+  j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
+  j["model"] = {{"type", "BPE"},          {"dropout", nullptr},     {"unk_token", nullptr},
+                {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
+                {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab},
+                {"merges", nlohmann::ordered_json::array()}};
+  return j.dump(2);
+}
+
+void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, bool force) {
+  const fs::path target(dir);
+  std::error_code ec;
+  if (fs::exists(target, ec) && !force)
+    throw Error(dir + ": already exists (use --force to replace it)");
+  at::manual_seed(seed);
+  const int64_t H = cfg.hidden_size, D = cfg.intermediate_size, N = cfg.state_size, K = cfg.conv_kernel;
+  const double out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(cfg.num_layers));
+  std::vector<std::pair<std::string, at::Tensor>> t;
+  t.emplace_back("backbone.embeddings.weight", at::randn({cfg.padded_vocab, H}) * 0.02);
+  t.emplace_back("backbone.norm_f.weight", at::ones({H}));
+  if (!cfg.tie_word_embeddings) t.emplace_back("lm_head.weight", at::randn({cfg.padded_vocab, H}) * 0.02);
+  for (int64_t i = 0; i < cfg.num_layers; ++i) {
+    const std::string p = "backbone.layers." + std::to_string(i) + ".";
+    t.emplace_back(p + "norm.weight", at::ones({H}));
+    const double conv_bound = 1.0 / std::sqrt(static_cast<double>(K));
+    if (cfg.arch == Arch::Mamba1) {
+      const int64_t R = cfg.time_step_rank;
+      t.emplace_back(p + "mixer.in_proj.weight", at::randn({2 * D, H}) * 0.02);
+      t.emplace_back(p + "mixer.conv1d.weight", (at::rand({D, 1, K}) * 2 - 1) * conv_bound);
+      t.emplace_back(p + "mixer.conv1d.bias", at::zeros({D}));
+      t.emplace_back(p + "mixer.x_proj.weight", at::randn({R + 2 * N, D}) * 0.02);
+      const double dt_std = std::pow(static_cast<double>(R), -0.5);
+      t.emplace_back(p + "mixer.dt_proj.weight", (at::rand({D, R}) * 2 - 1) * dt_std);
+      t.emplace_back(p + "mixer.dt_proj.bias", inv_softplus_dt(D));
+      t.emplace_back(p + "mixer.A_log", at::log(at::arange(1, N + 1, at::kFloat)).expand({D, N}).contiguous());
+      t.emplace_back(p + "mixer.D", at::ones({D}));
+      t.emplace_back(p + "mixer.out_proj.weight", at::randn({H, D}) * out_std);
+    } else {
+      const int64_t Hh = cfg.num_heads, C = cfg.conv_dim();
+      t.emplace_back(p + "mixer.in_proj.weight", at::randn({cfg.in_proj_rows(), H}) * 0.02);
+      t.emplace_back(p + "mixer.conv1d.weight", (at::rand({C, 1, K}) * 2 - 1) * conv_bound);
+      t.emplace_back(p + "mixer.conv1d.bias", at::zeros({C}));
+      t.emplace_back(p + "mixer.dt_bias", inv_softplus_dt(Hh));
+      t.emplace_back(p + "mixer.A_log", at::log(at::arange(1, Hh + 1, at::kFloat)));
+      t.emplace_back(p + "mixer.D", at::ones({Hh}));
+      t.emplace_back(p + "mixer.norm.weight", at::ones({D}));
+      t.emplace_back(p + "mixer.out_proj.weight", at::randn({H, D}) * out_std);
+    }
+  }
+
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  fs::create_directories(parent, ec);
+  const fs::path tmp = parent / (target.filename().string() + ".tmp-" + std::to_string(std::random_device{}()));
+  fs::create_directories(tmp, ec);
+  if (ec) throw Error(tmp.string() + ": cannot create folder: " + ec.message());
+  try {
+    nlohmann::json cj = cfg.to_hf_json();
+    write_text(tmp / "config.json", cj.dump(2) + "\n");
+    write_safetensors((tmp / "model.safetensors").string(), t, {{"format", "pt"}});
+    write_text(tmp / "tokenizer.json", byte_level_tokenizer_json() + "\n");
+    if (fs::exists(target, ec)) fs::remove_all(target, ec);
+    fs::rename(tmp, target, ec);
+    if (ec) throw Error(dir + ": cannot move the new model into place: " + ec.message());
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace shedder
