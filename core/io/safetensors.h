@@ -37,7 +37,8 @@ class SafetensorsFile {
   StHeader header_;
 };
 
-// Writes `tensors` (any order; written sorted by name, 8-byte aligned header) to `path` atomically:
+// Writes `tensors` (any order; header keys sorted by name, data largest element size first so every tensor
+// is aligned to its element size, header padded to 8 bytes) to `path` atomically:
 // a temporary file in the same folder, fsync, rename. On failure (e.g. disk full) `path` is untouched
 // and shedder::Error says what failed.
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
