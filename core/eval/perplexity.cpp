@@ -4,16 +4,16 @@
 #include <chrono>
 #include <cmath>
 
+#include "kernels/cpu_kernels.h"
 #include "util/error.h"
 
 namespace shedder {
 
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids) {
-  const int64_t L = ids.size(1);
-  at::Tensor lp = at::log_softmax(logits.narrow(1, 0, L - 1).to(at::kFloat), -1);
-  at::Tensor tgt = ids.narrow(1, 1, L - 1).to(at::kLong).unsqueeze(-1);
-  at::Tensor nll = -lp.gather(-1, tgt).squeeze(-1);  // [B, L-1]
-  return nll.to(at::kDouble).mean(1);
+  const int64_t B = ids.size(0), L = ids.size(1), V = logits.size(2);
+  at::Tensor lg = logits.narrow(1, 0, L - 1).to(at::kFloat).contiguous().view({B * (L - 1), V});
+  at::Tensor tgt = ids.narrow(1, 1, L - 1).reshape({B * (L - 1)});
+  return kernels::row_nll(lg, tgt).view({B, L - 1}).mean(1);
 }
 
 PerplexityResult evaluate_perplexity(const MambaModel& model, const at::Tensor& windows, int64_t batch,

@@ -14,22 +14,35 @@
 
 #include "util/error.h"
 
-#if defined(__x86_64__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 11)) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define SHEDDER_MULTIVERSION __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+// Clones are chosen by ISA level (feature bits), never by CPU model: "arch=haswell" would only match
+// Intel parts and silently fall back to the SSE2 clone on AMD.
+#if defined(__x86_64__) && !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 12 && !defined(__SANITIZE_ADDRESS__)
+#define SHEDDER_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#elif defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__)) && !defined(__SANITIZE_ADDRESS__)
+#define SHEDDER_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define SHEDDER_MULTIVERSION
 #endif
+
+// Helpers are force-inlined so each multi-versioned caller compiles them for its own instruction set.
+#define SHEDDER_INLINE inline __attribute__((always_inline))
 
 namespace shedder::kernels {
 namespace {
 
 // exp(x) for float, branch-free (vectorisable), relative error ~2e-7 over [-87, 88]; inputs are clamped
 // to that range (so exp of a very negative number is ~1e-38 instead of 0, which is harmless here).
-inline float fast_exp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  float fx = std::floor(x * 1.44269504088896341f + 0.5f);
-  float r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
+SHEDDER_INLINE float fast_exp(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  // Round x*log2(e) to the nearest integer with the 1.5*2^23 trick (no floor() call, so it vectorises on
+  // every ISA); the integer also sits in the low mantissa bits of `t`.
+  const float t = x * 1.44269504088896341f + 12582912.0f;
+  const float fx = t - 12582912.0f;
+  int32_t ti;
+  std::memcpy(&ti, &t, sizeof(ti));
+  const int32_t e = (ti - 0x4B400000 + 127) << 23;
+  const float r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
   float y = 1.9875691500e-4f;
   y = y * r + 1.3981999507e-3f;
   y = y * r + 8.3334519073e-3f;
@@ -37,16 +50,70 @@ inline float fast_exp(float x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * r * r + r + 1.0f;
-  int32_t e = (static_cast<int32_t>(fx) + 127) << 23;
   float scale;
   std::memcpy(&scale, &e, sizeof(scale));
   return y * scale;
 }
 
-inline float silu(float v) { return v / (1.0f + fast_exp(-v)); }
+SHEDDER_INLINE float silu(float v) { return v / (1.0f + fast_exp(-v)); }
 
 // torch.nn.functional.softplus with beta=1, threshold=20.
-inline float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
+SHEDDER_INLINE float softplus(float v) { return v > 20.0f ? v : std::log1p(std::exp(v)); }
+
+// 16-lane vectors (GCC/Clang vector extensions): lowered to AVX-512, AVX2 or SSE per multi-versioned clone.
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+constexpr int kVec = 16;
+
+SHEDDER_INLINE vf vload(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+SHEDDER_INLINE void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof(v)); }
+SHEDDER_INLINE vf vsplat(float x) { return vf{} + x; }
+SHEDDER_INLINE vf vselect(vi mask, vf a, vf b) {  // mask ? a : b
+  return reinterpret_cast<vf>((reinterpret_cast<vi>(a) & mask) | (reinterpret_cast<vi>(b) & ~mask));
+}
+SHEDDER_INLINE vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
+SHEDDER_INLINE vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
+
+// Vector version of fast_exp (same algorithm and accuracy).
+SHEDDER_INLINE vf vexp(vf x) {
+  x = vmin(vmax(x, vsplat(-87.0f)), vsplat(88.0f));
+  const vf t = x * 1.44269504088896341f + 12582912.0f;
+  const vf fx = t - 12582912.0f;
+  const vi e = (reinterpret_cast<vi>(t) - 0x4B400000 + 127) << 23;
+  const vf r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
+  vf y = vsplat(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  return y * reinterpret_cast<vf>(e);
+}
+
+SHEDDER_INLINE vf vsilu(vf v) { return v / (1.0f + vexp(-v)); }
+
+// softplus(v) = max(v, 0) + log1p(exp(-|v|)), log1p(u) = 2 atanh(u / (2 + u)) by its odd series
+// (u in (0, 1] so s <= 1/3: truncation error < 1e-8). Matches torch's threshold-20 form in float32.
+SHEDDER_INLINE vf vsoftplus(vf v) {
+  const vf u = vexp(-vmax(v, -v));
+  const vf s = u / (2.0f + u);
+  const vf s2 = s * s;
+  vf p = vsplat(2.0f / 15.0f);
+  p = p * s2 + 2.0f / 13.0f;
+  p = p * s2 + 2.0f / 11.0f;
+  p = p * s2 + 2.0f / 9.0f;
+  p = p * s2 + 2.0f / 7.0f;
+  p = p * s2 + 2.0f / 5.0f;
+  p = p * s2 + 2.0f / 3.0f;
+  p = p * s2 + 2.0f;
+  const vf sp = vmax(v, vsplat(0.0f)) + s * p;
+  return vselect(v > 20.0f, v, sp);
+}
 
 void check_float_cpu(const at::Tensor& t, const char* name) {
   if (!t.defined()) throw Error(std::string("kernel input '") + name + "' is undefined");
@@ -75,59 +142,73 @@ void conv_rows(const float* x, int64_t sx1, const float* w, const float* bias, f
       const float* wk = w + k * C;
       for (int64_t c = 0; c < C; ++c) o[c] += wk[c] * xr[c];
     }
-    if (apply_silu)
-      for (int64_t c = 0; c < C; ++c) o[c] = silu(o[c]);
+    if (apply_silu) {
+      int64_t c = 0;
+      for (; c + kVec <= C; c += kVec) vstore(o + c, vsilu(vload(o + c)));
+      for (; c < C; ++c) o[c] = silu(o[c]);
+    }
   }
 }
 
 // ---- Mamba-1 selective scan ---------------------------------------------------------------------------
 
-constexpr int kLanes = 16;
+constexpr int kLanes = kVec;
 
-// One block of W channels [d0, d0+W) of one batch row, all time steps. s: N*W floats of state.
-template <int W>
-inline void scan_block(const float* u, const float* dt, const float* A_nd, const float* Bm, int64_t sB, const float* Cm,
-                       int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L, int64_t D,
-                       int64_t N, int64_t d0, float* s) {
-  for (int64_t i = 0; i < N * W; ++i) s[i] = 0.0f;
+// 16 channels [d0, d0+16) of one batch row, all time steps; the state of the block (N x 16) stays in
+// cache, the 16 lanes are one vector. dt_raw is before softplus.
+SHEDDER_INLINE void scan_block16(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB,
+                         const float* Cm, int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L,
+                         int64_t D, int64_t N, int64_t d0, float* s) {
+  // s: N x 16 floats. Accessed with unaligned vector loads/stores (no alignment assumptions on the buffer).
+  for (int64_t n = 0; n < N; ++n) vstore(s + n * kVec, vsplat(0.0f));
+  const vf dv = vload(Dv + d0);
   for (int64_t t = 0; t < L; ++t) {
-    const float* ut = u + t * D + d0;
-    const float* dtt = dt + t * D + d0;
+    const vf ut = vload(u + t * D + d0);
+    const vf dtv = vsoftplus(vload(dt_raw + t * D + d0));
+    const vf dtx = dtv * ut;
     const float* Bt = Bm + t * sB;
     const float* Ct = Cm + t * sC;
-    float dtv[W], dtx[W], acc[W];
-    for (int j = 0; j < W; ++j) {
-      dtv[j] = dtt[j];
-      dtx[j] = dtt[j] * ut[j];
-      acc[j] = 0.0f;
-    }
+    vf acc = vsplat(0.0f);
     for (int64_t n = 0; n < N; ++n) {
-      const float* a = A_nd + n * D + d0;
-      const float bn = Bt[n], cn = Ct[n];
-      float* sn = s + n * W;
-      for (int j = 0; j < W; ++j) {
-        const float v = fast_exp(dtv[j] * a[j]) * sn[j] + dtx[j] * bn;
-        sn[j] = v;
-        acc[j] += v * cn;
-      }
+      const vf v = vexp(dtv * vload(A_nd + n * D + d0)) * vload(s + n * kVec) + dtx * Bt[n];
+      vstore(s + n * kVec, v);
+      acc += v * Ct[n];
     }
-    float* yt = y + t * D + d0;
-    if (z) {
-      const float* zt = z + t * sz + d0;
-      for (int j = 0; j < W; ++j) yt[j] = (acc[j] + Dv[d0 + j] * ut[j]) * silu(zt[j]);
-    } else {
-      for (int j = 0; j < W; ++j) yt[j] = acc[j] + Dv[d0 + j] * ut[j];
+    vf out = acc + dv * ut;
+    if (z) out *= vsilu(vload(z + t * sz + d0));
+    vstore(y + t * D + d0, out);
+  }
+}
+
+// One channel (the tail when D is not a multiple of 16), scalar.
+SHEDDER_INLINE void scan_channel(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB,
+                         const float* Cm, int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L,
+                         int64_t D, int64_t N, int64_t d, float* s) {
+  for (int64_t n = 0; n < N; ++n) s[n] = 0.0f;
+  for (int64_t t = 0; t < L; ++t) {
+    const float ut = u[t * D + d];
+    const float dtv = softplus(dt_raw[t * D + d]);
+    const float* Bt = Bm + t * sB;
+    const float* Ct = Cm + t * sC;
+    float acc = 0.0f;
+    for (int64_t n = 0; n < N; ++n) {
+      s[n] = fast_exp(dtv * A_nd[n * D + d]) * s[n] + dtv * ut * Bt[n];
+      acc += s[n] * Ct[n];
     }
+    float out = acc + Dv[d] * ut;
+    if (z) out *= silu(z[t * sz + d]);
+    y[t * D + d] = out;
   }
 }
 
 SHEDDER_MULTIVERSION
-void scan_task(const float* u, const float* dt, const float* A_nd, const float* Bm, int64_t sB, const float* Cm,
+void scan_task(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB, const float* Cm,
                int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L, int64_t D, int64_t N,
                int64_t d0, int64_t d1, float* s) {
   int64_t d = d0;
-  for (; d + kLanes <= d1; d += kLanes) scan_block<kLanes>(u, dt, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
-  for (; d < d1; ++d) scan_block<1>(u, dt, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
+  for (; d + kLanes <= d1; d += kLanes) scan_block16(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
+  for (; d < d1; ++d)
+    scan_channel(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
 }
 
 // ---- Mamba-2 SSD recurrence ---------------------------------------------------------------------------
@@ -158,6 +239,25 @@ void ssd_task(const float* x, int64_t sx, const float* dtr, int64_t sdt, float d
       yt[p] = acc + Dh * xt[p];
     }
   }
+}
+
+// ---- next-token NLL ---------------------------------------------------------------------------------------
+
+SHEDDER_MULTIVERSION
+double row_nll_one(const float* x, int64_t V, int64_t target) {
+  vf vm = vsplat(-std::numeric_limits<float>::infinity());
+  int64_t i = 0;
+  for (; i + kVec <= V; i += kVec) vm = vmax(vm, vload(x + i));
+  float m = -std::numeric_limits<float>::infinity();
+  for (int j = 0; j < kVec; ++j) m = std::max(m, vm[j]);
+  for (; i < V; ++i) m = std::max(m, x[i]);
+  vf vs = vsplat(0.0f);
+  i = 0;
+  for (; i + kVec <= V; i += kVec) vs += vexp(vload(x + i) - m);
+  double sum = 0;
+  for (int j = 0; j < kVec; ++j) sum += vs[j];
+  for (; i < V; ++i) sum += std::exp(static_cast<double>(x[i] - m));
+  return static_cast<double>(m) + std::log(sum) - static_cast<double>(x[target]);
 }
 
 }  // namespace
@@ -269,6 +369,27 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
     }
   });
   return y;
+}
+
+}  // namespace shedder::kernels
+
+namespace shedder::kernels {
+
+at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
+  check_float_cpu(logits, "logits");
+  TORCH_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0), "row_nll: shapes");
+  const int64_t M = logits.size(0), V = logits.size(1), s0 = logits.stride(0);
+  at::Tensor tg = targets.to(at::kLong).contiguous();
+  const int64_t* tp = tg.data_ptr<int64_t>();
+  for (int64_t r = 0; r < M; ++r)
+    if (tp[r] < 0 || tp[r] >= V) throw Error("target id " + std::to_string(tp[r]) + " outside the logits");
+  at::Tensor out = at::empty({M}, at::kDouble);
+  double* op = out.data_ptr<double>();
+  const float* lp = logits.data_ptr<float>();
+  at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) op[r] = row_nll_one(lp + r * s0, V, tp[r]);
+  });
+  return out;
 }
 
 }  // namespace shedder::kernels

@@ -16,9 +16,10 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
 // Mamba-1 selective scan (transformers' MambaMixer.slow_forward math):
 //   s_t[d,n] = exp(dt[t,d] * A[d,n]) * s_{t-1}[d,n] + dt[t,d] * B[t,n] * u[t,d]
 //   y[t,d]   = (sum_n s_t[d,n] * C[t,n] + D[d] * u[t,d]) * silu(z[t,d])     (gate only if z defined)
-// u, dt: [B, L, D] contiguous (dt after softplus); A_nd: [N, D] contiguous (A transposed, A = -exp(A_log));
+// with dt = softplus(dt_raw) computed inside (torch's threshold-20 softplus).
+// u, dt_raw: [B, L, D] contiguous; A_nd: [N, D] contiguous (A transposed, A = -exp(A_log));
 // Bm, Cm: [B, L, N] row-strided; Dv: [D]; z: [B, L, D] row-strided or undefined. Returns [B, L, D].
-at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::Tensor& A_nd, const at::Tensor& Bm,
+at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
                           const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z);
 
 // Mamba-2 SSD recurrence (same result as transformers' chunked torch_forward):
@@ -30,5 +31,9 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::T
 at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
                     const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim,
                     int64_t n_groups, double dt_min, double dt_max);
+
+// Next-token negative log-likelihood of each row: logsumexp(logits[r, :]) - logits[r, targets[r]], in one
+// pass per row (no log_softmax tensor). logits: [M, V] float32 rows contiguous; returns [M] float64.
+at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
 
 }  // namespace shedder::kernels

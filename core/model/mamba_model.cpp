@@ -217,7 +217,7 @@ at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, 
     y = xc * at::silu(z);
   } else {
     at::Tensor ssm_p = at::linear(xc, w.x_proj_w);  // [B, L, R + 2N]
-    at::Tensor dt = at::softplus(at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b)).contiguous();
+    at::Tensor dt = at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();  // softplus: in the scan
     y = kernels::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z);
   }
   return at::linear(y, w.out_proj_w, w.out_proj_b);

@@ -1,0 +1,106 @@
+// Forward-pass benchmark (issue: foundation performance target). For a Mamba-1 of mamba-130m shape and a
+// Mamba-2 of mamba2-130m shape (random weights), evaluates W windows x L tokens on the CPU and prints
+// tokens/s and the ratio  model forward FLOP/s / plain matmul FLOP/s  measured in the same run, where
+// forward FLOPs ~= 2 x parameters x tokens. Target: ratio >= 0.5 (the scan and glue cost less than the matmuls).
+//
+//   bench_forward [--windows 8] [--seq-len 512] [--threads 0] [--arch mamba|mamba2|both] [--layers 24]
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "eval/perplexity.h"
+#include "model/mamba_model.h"
+#include "model/random_model.h"
+#include "runtime/threads.h"
+
+namespace fs = std::filesystem;
+using namespace shedder;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Plain fp32 matmul throughput on the shape of a 768 -> 3072 projection of one 512-token window.
+double matmul_flops(int64_t m, int64_t k, int64_t n) {
+  at::Tensor a = at::randn({m, k}), b = at::randn({n, k});
+  for (int i = 0; i < 3; ++i) (void)at::linear(a, b);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const int iters = 20;
+    auto t0 = Clock::now();
+    for (int i = 0; i < iters; ++i) (void)at::linear(a, b);
+    const double s = seconds_since(t0);
+    best = std::max(best, 2.0 * m * k * n * iters / s);
+  }
+  return best;
+}
+
+struct Result {
+  double tokens_per_s, model_flops, seconds;
+  int64_t params;
+};
+
+Result bench_model(Arch arch, int64_t layers, int64_t windows, int64_t seq_len) {
+  ModelConfig cfg = small_model_config(arch, layers, 768, arch == Arch::Mamba1 ? 16 : 128, 50280);
+  const fs::path dir = fs::temp_directory_path() / (std::string("shedder-bench-") + arch_name(arch));
+  write_random_model(dir.string(), cfg, 1, /*force=*/true);
+  auto model = MambaModel::load(dir.string());
+  at::manual_seed(0);
+  at::Tensor ids = at::randint(0, cfg.padded_vocab, {windows, seq_len}, at::kLong);
+  (void)evaluate_perplexity(*model, ids.narrow(0, 0, 1), 1);  // warm-up
+  double best = 1e30;
+  for (int rep = 0; rep < 2; ++rep) {
+    auto t0 = Clock::now();
+    (void)evaluate_perplexity(*model, ids, 1);
+    best = std::min(best, seconds_since(t0));
+  }
+  fs::remove_all(dir);
+  Result r;
+  r.seconds = best;
+  r.params = model->params().total;
+  const double tokens = static_cast<double>(windows * seq_len);
+  r.tokens_per_s = tokens / best;
+  r.model_flops = 2.0 * static_cast<double>(r.params) * tokens / best;
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t windows = 8, seq_len = 512, layers = 24;
+  int threads = 0;
+  std::string which = "both";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--windows") windows = std::atoll(v.c_str());
+    else if (k == "--seq-len") seq_len = std::atoll(v.c_str());
+    else if (k == "--threads") threads = std::atoi(v.c_str());
+    else if (k == "--arch") which = v;
+    else if (k == "--layers") layers = std::atoll(v.c_str());
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  const int nthreads = configure_threads(threads);
+  at::NoGradGuard no_grad;
+  const double mm = matmul_flops(seq_len, 768, 3072);
+  std::printf("threads %d; plain fp32 matmul [%lld x 768] x [768 x 3072]: %.1f GFLOP/s\n", nthreads,
+              static_cast<long long>(seq_len), mm / 1e9);
+  for (Arch a : {Arch::Mamba1, Arch::Mamba2}) {
+    if (which != "both" && which != arch_name(a)) continue;
+    const Result r = bench_model(a, layers, windows, seq_len);
+    std::printf("%-7s %lld layers, %.1fM params, %lld windows x %lld tokens: %.2f s, %.0f tokens/s, "
+                "model %.1f GFLOP/s, ratio to matmul %.2f\n",
+                arch_name(a), static_cast<long long>(layers), r.params / 1e6, static_cast<long long>(windows),
+                static_cast<long long>(seq_len), r.seconds, r.tokens_per_s, r.model_flops / 1e9, r.model_flops / mm);
+    std::fflush(stdout);
+  }
+  return 0;
+}
