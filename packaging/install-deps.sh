@@ -7,8 +7,12 @@ PKGS=(
   qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev
   libtorch-dev nlohmann-json3-dev
   libopenblas0-openmp
-  fortunes fortunes-min
+  fortunes-min
 )
+# Tests also build libFuzzer targets with clang.
+if [ "${SHEDDER_WITH_TEST_DEPS:-0}" = 1 ]; then
+  PKGS+=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
