@@ -10,6 +10,7 @@ namespace shedder::cli {
 int cmd_info(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
+int cmd_search(const std::vector<std::string>& args);
 int cmd_create_model(const std::vector<std::string>& args);
 
 // Options every command accepts.

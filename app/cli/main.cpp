@@ -19,7 +19,13 @@ void usage(std::ostream& os) {
      << "  info MODEL [--json]                          architecture, config, parameters, layer tree\n"
      << "  tokenize MODEL --text STRING [--json]         token ids of a string\n"
      << "  eval MODEL (--text FILE... | --tokens FILE.safetensors[:TENSOR])\n"
-     << "       [--seq-len N] [--max-windows N] [--batch N] [--json]   perplexity\n"
+     << "       [--seq-len N] [--max-windows N] [--batch N] [--remove block:I,J|ssm:I ...]\n"
+     << "       [--pruning-config FILE] [--json]        perplexity, optionally with components removed\n"
+     << "  search MODEL --granularity block|ssm --steps N (--calib-text FILE... | --calib-tokens FILE[:T])\n"
+     << "       [--metric ppl|cosine] [--target-params-pct P] [--max-ppl X] [--seq-len N] [--windows N]\n"
+     << "       [--seed S] [--batch N] [--remove ...] [--pruning-config F] [--no-prefix-cache]\n"
+     << "       [--cache-every K] [--cache-memory-mb M] [--out DIR [--resume]] [--json]\n"
+     << "                                               greedy Mamba-Shedder search\n"
      << "  create-model DIR --arch mamba|mamba2 [--layers N] [--hidden N] [--state N] [--seed S] [--force]\n"
      << "                                               a small random model with a byte-level tokenizer\n"
      << "\n"
@@ -45,6 +51,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") return shedder::cli::cmd_info(rest);
     if (cmd == "tokenize") return shedder::cli::cmd_tokenize(rest);
     if (cmd == "eval") return shedder::cli::cmd_eval(rest);
+    if (cmd == "search") return shedder::cli::cmd_search(rest);
     if (cmd == "create-model") return shedder::cli::cmd_create_model(rest);
     std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
     return 2;

@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <sstream>
 
@@ -71,7 +73,8 @@ at::Tensor make_token_windows(const BpeTokenizer& tok, const std::vector<std::st
                               int64_t seq_len, int64_t max_windows, const std::string& what) {
   if (seq_len < 2) throw Error("seq-len must be at least 2 (got " + std::to_string(seq_len) + ")");
   std::vector<int64_t> ids;
-  const size_t need = max_windows > 0 ? static_cast<size_t>(max_windows * seq_len) : SIZE_MAX;
+  const size_t need =
+      max_windows > 0 && max_windows <= INT64_MAX / seq_len ? static_cast<size_t>(max_windows * seq_len) : SIZE_MAX;
   for (size_t d = 0; d < docs.size() && ids.size() < need; ++d) {
     if (!ids.empty()) ids.push_back(eos_id);
     for (int32_t t : tok.encode(docs[d])) ids.push_back(t);
@@ -119,6 +122,24 @@ at::Tensor load_token_windows(const std::string& spec, int64_t vocab, int64_t ma
                 ", outside the model's vocabulary (0.." + std::to_string(vocab - 1) + ")");
   if (max_windows > 0 && t.size(0) > max_windows) t = t.narrow(0, 0, max_windows);
   return t.contiguous();
+}
+
+at::Tensor sample_windows(const at::Tensor& all, int64_t n, uint64_t seed) {
+  const int64_t W = all.size(0);
+  if (n <= 0 || n >= W) return all;
+  std::mt19937_64 rng(seed);
+  std::vector<int64_t> idx(static_cast<size_t>(W));
+  for (int64_t i = 0; i < W; ++i) idx[static_cast<size_t>(i)] = i;
+  // Partial Fisher-Yates with the raw generator output (std::shuffle's algorithm is not specified).
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = i + static_cast<int64_t>(rng() % static_cast<uint64_t>(W - i));
+    std::swap(idx[static_cast<size_t>(i)], idx[static_cast<size_t>(j)]);
+  }
+  std::vector<int64_t> pick(idx.begin(), idx.begin() + n);
+  std::sort(pick.begin(), pick.end());
+  at::Tensor sel = at::empty({n}, at::kLong);
+  std::copy(pick.begin(), pick.end(), sel.data_ptr<int64_t>());
+  return all.index_select(0, sel).contiguous();
 }
 
 }  // namespace shedder

@@ -28,4 +28,8 @@ at::Tensor make_token_windows(const BpeTokenizer& tok, const std::vector<std::st
 // [windows, seq_len] (the named tensor, or the file's only tensor). Ids are checked against `vocab`.
 at::Tensor load_token_windows(const std::string& spec, int64_t vocab, int64_t max_windows);
 
+// `n` windows drawn without replacement from `all` ([W, L]) with a seeded Mersenne Twister (the same on every
+// platform), kept in their original order. n <= 0 or n >= W returns `all`.
+at::Tensor sample_windows(const at::Tensor& all, int64_t n, uint64_t seed);
+
 }  // namespace shedder

@@ -1,0 +1,23 @@
+// Calibration / evaluation input shared by `eval` and `search`: text files or pre-tokenized windows,
+// and the removal set options (--remove, --pruning-config).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "args.h"
+#include "model/mamba_model.h"
+#include "shed/removal_set.h"
+
+namespace shedder::cli {
+
+// Windows from --<prefix>text FILE... or --<prefix>tokens FILE[:TENSOR] (exactly one), cut to --seq-len,
+// then --windows of them sampled with --seed (when `sample`) or the first --max-windows.
+at::Tensor load_windows(const MambaModel& model, const Args& args, const std::string& prefix, int64_t seq_len,
+                        int64_t max_windows, bool sample, uint64_t seed, std::string* label);
+
+// --remove SPEC... and --pruning-config FILE, validated against the model.
+RemovalSet removal_from_args(const MambaModel& model, const Args& args);
+
+}  // namespace shedder::cli

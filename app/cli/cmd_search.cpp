@@ -1,0 +1,132 @@
+// `shedder-cli search MODEL --granularity block|ssm --steps N ...`: the Mamba-Shedder search, headless.
+// With --out DIR it keeps a resumable journal (DIR/journal.jsonl), the reference tool's pruning configs
+// (DIR/pruning_config.json, DIR/pruned_model_configs/) and the full result (DIR/search_result.json).
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "calibration.h"
+#include "common.h"
+#include "shed/search.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder::cli {
+
+namespace {
+
+CancelToken g_cancel;
+extern "C" void on_sigint(int) { g_cancel.cancel(); }
+
+}  // namespace
+
+int cmd_search(const std::vector<std::string>& words) {
+  Args args(words, with_common({{"granularity", true, false},
+                                {"steps", true, false},
+                                {"metric", true, false},
+                                {"target-params-pct", true, false},
+                                {"max-ppl", true, false},
+                                {"calib-text", true, true},
+                                {"calib-tokens", true, false},
+                                {"seq-len", true, false},
+                                {"windows", true, false},
+                                {"seed", true, false},
+                                {"batch", true, false},
+                                {"remove", true, true},
+                                {"pruning-config", true, false},
+                                {"no-prefix-cache", false, false},
+                                {"cache-every", true, false},
+                                {"cache-memory-mb", true, false},
+                                {"out", true, false},
+                                {"resume", false, false}}));
+  const CommonOptions common = apply_common(args);
+  const std::string dir = model_arg(args, "search");
+
+  SearchOptions o;
+  const auto g = parse_granularity(args.get("granularity", "block"));
+  if (!g) throw Error("search: --granularity must be block or ssm (got '" + args.get("granularity") + "')");
+  o.granularity = *g;
+  const auto m = parse_metric(args.get("metric", "ppl"));
+  if (!m) throw Error("search: --metric must be ppl or cosine (got '" + args.get("metric") + "')");
+  o.metric = *m;
+  o.steps = args.get_int("steps", 1);
+  o.target_params_pct = args.get_double("target-params-pct", 0);
+  o.max_ppl = args.get_double("max-ppl", 0);
+  o.batch = args.get_int("batch", 1);
+  o.prefix_cache = !args.flag("no-prefix-cache");
+  o.cache_every = args.get_int("cache-every", 0);
+  o.cache_memory_mb = args.get_int("cache-memory-mb", 0);
+  if (o.steps < 1) throw Error("search: --steps must be at least 1");
+  if (o.batch < 1) throw Error("search: --batch must be at least 1");
+  if (o.target_params_pct < 0 || o.target_params_pct > 100) throw Error("search: --target-params-pct must be in [0, 100]");
+  if (o.max_ppl < 0) throw Error("search: --max-ppl must be positive");
+  if (o.cache_every < 0 || o.cache_memory_mb < 0) throw Error("search: cache settings must be >= 0");
+  const int64_t seq_len = args.get_int("seq-len", 512);
+  const int64_t nwin = args.get_int("windows", 32);
+  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 42));
+  if (nwin < 1) throw Error("search: --windows must be at least 1");
+  const std::string out = args.get("out", "");
+  if (args.flag("resume") && out.empty()) throw Error("search: --resume needs the --out folder of the run to continue");
+
+  auto model = MambaModel::load(dir);
+  o.initial = removal_from_args(*model, args);
+  const at::Tensor windows =
+      load_windows(*model, args, "calib-", seq_len, nwin, /*sample=*/true, seed, &o.calibration_label);
+  o.args = nlohmann::json::object();
+  o.args["model"] = dir;
+  for (size_t i = 0; i < words.size(); ++i) o.args["argv"].push_back(words[i]);
+  if (!out.empty()) {
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec) throw Error(out + ": cannot create output folder: " + ec.message());
+    o.journal_path = (fs::path(out) / "journal.jsonl").string();
+    o.resume = args.flag("resume");
+  }
+
+  std::fprintf(stderr, "search: %s, granularity %s, metric %s, %lld windows x %lld tokens%s\n", dir.c_str(),
+               granularity_name(o.granularity), metric_name(o.metric), static_cast<long long>(windows.size(0)),
+               static_cast<long long>(windows.size(1)), o.prefix_cache ? ", prefix cache on" : "");
+  SearchCallbacks cb;
+  cb.progress = stderr_progress("search");
+  cb.on_base = [](double ppl) { std::fprintf(stderr, "base perplexity %.4f\n", ppl); };
+  cb.on_step = [&](const SearchStep& s, const RemovalSet& now) {
+    std::fprintf(stderr, "step %lld: removed %s -> perplexity %.4f (%.2f%% of parameters removed, %.1f s)\n",
+                 static_cast<long long>(s.step), s.id.c_str(), s.ppl, s.params_removed_pct, s.seconds);
+    if (!out.empty()) write_step_config(out, now, o.granularity, s.step);
+  };
+  std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
+  SearchResult r;
+  try {
+    r = run_search(*model, windows, o, cb, &g_cancel);
+  } catch (const Cancelled&) {
+    std::signal(SIGINT, SIG_DFL);
+    std::fprintf(stderr, "search cancelled%s\n",
+                 out.empty() ? "" : ("; every finished step is in " + o.journal_path + " (continue with --resume)").c_str());
+    return 130;
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  const nlohmann::json j = r.to_json(o.granularity, o.metric);
+  if (!out.empty()) {
+    write_pruning_configs(out, r, o.granularity);
+    write_file_atomic((fs::path(out) / "search_result.json").string(), j.dump(2) + "\n");
+  }
+  if (common.json) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("base perplexity %.4f, %lld parameters\n", r.base_ppl, static_cast<long long>(r.total_params));
+  std::printf("%-5s %-16s %12s %10s\n", "step", "removed", "perplexity", "% params");
+  for (const auto& s : r.steps)
+    std::printf("%-5lld %-16s %12.4f %9.2f%%\n", static_cast<long long>(s.step), s.id.c_str(), s.ppl,
+                s.params_removed_pct);
+  std::printf("stopped: %s; %lld evaluations in %.1f s%s\n", r.stop_reason.c_str(),
+              static_cast<long long>(r.evaluations), r.seconds,
+              r.resumed_steps ? (" (" + std::to_string(r.resumed_steps) + " steps resumed from the journal)").c_str() : "");
+  return 0;
+}
+
+}  // namespace shedder::cli

@@ -1,0 +1,50 @@
+// The search journal: a JSON-lines file that makes runs resumable. Line 1 is a header (arguments, the
+// model's identity, the search settings); then one record per event ("base", "step", "done"). Every record
+// is one write() of a whole line followed by fsync, so a crash or a cancel leaves a valid journal (a torn
+// last line is dropped on reading).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace shedder {
+
+class MambaModel;
+
+// {"dir", "config_fnv1a64", "weights": [{"file", "bytes"}...]}: what must match for a resume.
+nlohmann::json model_identity(const MambaModel& model);
+// FNV-1a 64-bit hash of bytes, as 16 hex digits.
+std::string fnv1a64_hex(const void* data, size_t size);
+
+struct JournalContents {
+  nlohmann::json header;
+  std::vector<nlohmann::json> records;  // everything after the header, in order
+  size_t valid_bytes = 0;               // length of the well-formed prefix
+};
+
+class Journal {
+ public:
+  // Creates a new journal with `header` (refuses to overwrite an existing file).
+  static Journal create(const std::string& path, const nlohmann::json& header);
+  // Reads an existing journal; throws shedder::Error naming the file when it is not one.
+  static JournalContents read(const std::string& path);
+  // Opens an existing journal for appending, cutting off a torn last line first.
+  static Journal reopen(const std::string& path, const JournalContents& contents);
+
+  Journal(Journal&& o) noexcept;
+  Journal& operator=(Journal&& o) noexcept;
+  Journal(const Journal&) = delete;
+  ~Journal();
+
+  void append(const nlohmann::json& record);
+  const std::string& path() const { return path_; }
+
+ private:
+  Journal(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace shedder

@@ -1,0 +1,427 @@
+// The greedy Mamba-Shedder search with prefix caching, journaling and resume (see search.h).
+#include "shed/search.h"
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <limits>
+
+#include "eval/perplexity.h"
+#include "shed/journal.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder {
+
+const char* metric_name(Metric m) { return m == Metric::Perplexity ? "ppl" : "cosine"; }
+
+std::optional<Metric> parse_metric(const std::string& s) {
+  if (s == "ppl" || s == "perplexity") return Metric::Perplexity;
+  if (s == "cosine" || s == "cos" || s == "block-influence") return Metric::Cosine;
+  return std::nullopt;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Runs the model over the calibration windows, batch by batch, from a cached block boundary on.
+// Boundary b is the hidden state entering block b under the committed removal mask; boundary 0 (the
+// embeddings) is recomputed when needed, boundaries b >= 1 with b % every == 0 are stored when caching.
+class PrefixRunner {
+ public:
+  PrefixRunner(const MambaModel& model, const at::Tensor& windows, int64_t batch, bool use_cache, int64_t every,
+               int64_t memory_mb)
+      : m_(model), windows_(windows), batch_(std::max<int64_t>(1, batch)), n_(model.num_layers()) {
+    if (!use_cache) return;
+    const int64_t W = windows.size(0), L = windows.size(1), H = model.config().hidden_size;
+    const double bytes = static_cast<double>(W) * L * H * 4.0;
+    every_ = every > 0 ? every : 1;
+    if (every <= 0 && memory_mb > 0) {
+      const int64_t fit = static_cast<int64_t>(static_cast<double>(memory_mb) * 1024.0 * 1024.0 / bytes);
+      every_ = fit >= n_ - 1 ? 1 : (fit <= 0 ? n_ : (n_ - 1 + fit - 1) / fit);
+    }
+    cache_.resize(static_cast<size_t>(n_));
+    for (int64_t b = 1; b < n_; ++b)
+      if (b % every_ == 0) cache_[static_cast<size_t>(b)] = at::empty({W, L, H}, at::kFloat);
+  }
+
+  int64_t cached_boundaries() const {
+    int64_t c = 0;
+    for (const auto& t : cache_) c += t.defined() ? 1 : 0;
+    return c;
+  }
+  int64_t every() const { return every_; }
+  void set_mask(const ModelMask& mask) { mask_ = mask; }
+  const ModelMask& mask() const { return mask_; }
+
+  // Refreshes the stored boundaries after the mask changed at layer `from` (boundaries <= from are still
+  // valid). With `with_ppl`, also returns the perplexity of the committed mask (else 0).
+  double rebuild(int64_t from, bool with_ppl, const CancelToken* cancel) {
+    const int64_t j = start_boundary(from);
+    bool needs_store = false;
+    for (int64_t b = std::max<int64_t>(j + 1, from + 1); b < n_; ++b) needs_store |= cached(b);
+    if (!needs_store && !with_ppl) return 0;
+    return run(mask_, j, from, /*store=*/true, with_ppl, cancel);
+  }
+
+  // Perplexity with `mask`, which equals the committed mask on layers < first_diff.
+  double ppl(const ModelMask& mask, int64_t first_diff, const CancelToken* cancel) {
+    return run(mask, start_boundary(first_diff), first_diff, /*store=*/false, /*with_ppl=*/true, cancel);
+  }
+
+  // 1 - mean cosine similarity per layer, under the committed mask: block granularity compares a block's
+  // input and output hidden states (ShortGPT's block influence); SSM granularity compares the mixer output
+  // with and without the SSM. Layers not scored get NaN.
+  std::vector<double> influence(Granularity g, const std::vector<int64_t>& layers, const CancelToken* cancel) {
+    std::vector<double> sum(static_cast<size_t>(n_), 0.0);
+    std::vector<bool> want(static_cast<size_t>(n_), false);
+    for (int64_t l : layers) want[static_cast<size_t>(l)] = true;
+    int64_t count = 0;
+    const int64_t W = windows_.size(0);
+    for (int64_t w0 = 0; w0 < W; w0 += batch_) {
+      if (cancel && cancel->cancelled()) throw Cancelled();
+      const int64_t nb = std::min(batch_, W - w0);
+      at::Tensor h = m_.embed(windows_.narrow(0, w0, nb));
+      for (int64_t l = 0; l < n_; ++l) {
+        const LayerMask& lm = mask_[static_cast<size_t>(l)];
+        if (lm.skip_block) continue;
+        at::Tensor out = m_.block(l, h, lm.skip_ssm);
+        if (want[static_cast<size_t>(l)]) {
+          at::Tensor cos;
+          if (g == Granularity::Block) {
+            cos = at::cosine_similarity(h, out, -1, 1e-8);
+          } else {
+            at::Tensor without = m_.block(l, h, true);
+            cos = at::cosine_similarity(out - h, without - h, -1, 1e-8);
+          }
+          sum[static_cast<size_t>(l)] += cos.to(at::kDouble).sum().item<double>();
+        }
+        h = out;
+      }
+      count += nb * windows_.size(1);
+    }
+    std::vector<double> out(static_cast<size_t>(n_), std::numeric_limits<double>::quiet_NaN());
+    for (int64_t l : layers) out[static_cast<size_t>(l)] = 1.0 - sum[static_cast<size_t>(l)] / static_cast<double>(count);
+    return out;
+  }
+
+ private:
+  bool cached(int64_t b) const { return b >= 0 && b < static_cast<int64_t>(cache_.size()) && cache_[static_cast<size_t>(b)].defined(); }
+
+  int64_t start_boundary(int64_t layer) const {
+    for (int64_t b = std::min(layer, n_ - 1); b >= 1; --b)
+      if (cached(b)) return b;
+    return 0;
+  }
+
+  double run(const ModelMask& mask, int64_t j, int64_t from, bool store, bool with_ppl, const CancelToken* cancel) {
+    at::NoGradGuard no_grad;
+    const int64_t W = windows_.size(0);
+    double nll_sum = 0;
+    for (int64_t w0 = 0; w0 < W; w0 += batch_) {
+      if (cancel && cancel->cancelled()) throw Cancelled();
+      const int64_t nb = std::min(batch_, W - w0);
+      at::Tensor ids = windows_.narrow(0, w0, nb);
+      at::Tensor h = j == 0 ? m_.embed(ids) : cache_[static_cast<size_t>(j)].narrow(0, w0, nb);
+      for (int64_t l = j; l < n_; ++l) {
+        if (store && l > from && cached(l))
+          cache_[static_cast<size_t>(l)].narrow(0, w0, nb).copy_(h);
+        const LayerMask& lm = mask[static_cast<size_t>(l)];
+        if (lm.skip_block) continue;
+        h = m_.block(l, h, lm.skip_ssm);
+      }
+      if (with_ppl) nll_sum += window_mean_nll(m_.head(h), ids).sum().item<double>();
+    }
+    return with_ppl ? std::exp(nll_sum / static_cast<double>(W)) : 0.0;
+  }
+
+  const MambaModel& m_;
+  at::Tensor windows_;
+  int64_t batch_;
+  int64_t n_;
+  int64_t every_ = 0;
+  std::vector<at::Tensor> cache_;
+  ModelMask mask_;
+};
+
+nlohmann::json search_settings(const MambaModel& model, const at::Tensor& windows, const SearchOptions& o) {
+  at::Tensor w = windows.to(at::kLong).contiguous();
+  nlohmann::json s;
+  s["granularity"] = granularity_name(o.granularity);
+  s["metric"] = metric_name(o.metric);
+  s["windows"] = w.size(0);
+  s["seq_len"] = w.size(1);
+  s["calibration_fnv1a64"] = fnv1a64_hex(w.data_ptr<int64_t>(), static_cast<size_t>(w.numel()) * sizeof(int64_t));
+  s["initial_removal"] = o.initial.to_reference_json();
+  return s;
+}
+
+std::vector<int64_t> candidates_for(const MambaModel& model, Granularity g, const RemovalSet& removed) {
+  std::vector<int64_t> c;
+  for (int64_t l = 0; l < model.num_layers(); ++l) {
+    if (removed.contains(Granularity::Block, l)) continue;
+    if (g == Granularity::Ssm && (removed.contains(Granularity::Ssm, l) || !model.layers()[static_cast<size_t>(l)].has_ssm))
+      continue;
+    c.push_back(l);
+  }
+  return c;
+}
+
+std::string component_id(Granularity g, int64_t l) {
+  return "layers." + std::to_string(l) + (g == Granularity::Ssm ? ".ssm" : "");
+}
+
+nlohmann::json step_to_json(const SearchStep& s, Metric m) {
+  nlohmann::json j;
+  j["step"] = s.step;
+  j["removed"] = s.id;
+  j["index"] = s.index;
+  j["ppl"] = s.ppl;
+  j["score"] = s.score;
+  j["params_removed"] = s.params_removed;
+  j["params_removed_pct"] = s.params_removed_pct;
+  j["seconds"] = s.seconds;
+  nlohmann::json cands = nlohmann::json::array();
+  for (const auto& c : s.candidates) {
+    nlohmann::json cj{{"index", c.index}, {"id", c.id}};
+    cj[m == Metric::Perplexity ? "ppl" : "score"] = c.score;
+    cands.push_back(cj);
+  }
+  j["candidates"] = cands;
+  return j;
+}
+
+SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& label) {
+  try {
+    SearchStep s;
+    s.step = j.at("step").get<int64_t>();
+    s.id = j.at("removed").get<std::string>();
+    s.index = j.at("index").get<int64_t>();
+    s.ppl = j.at("ppl").get<double>();
+    s.score = j.at("score").get<double>();
+    s.params_removed = j.at("params_removed").get<int64_t>();
+    s.params_removed_pct = j.at("params_removed_pct").get<double>();
+    s.seconds = j.value("seconds", 0.0);
+    for (const auto& c : j.at("candidates"))
+      s.candidates.push_back({c.at("index").get<int64_t>(), c.value("id", std::string()),
+                              c.at(m == Metric::Perplexity ? "ppl" : "score").get<double>()});
+    return s;
+  } catch (const std::exception& e) {
+    throw Error(label + ": malformed step record: " + e.what());
+  }
+}
+
+void check_journal_matches(const std::string& path, const JournalContents& c, const nlohmann::json& identity,
+                           const nlohmann::json& settings) {
+  const nlohmann::json& h = c.header;
+  if (!h.contains("model") || !h.contains("search")) throw Error(path + ": journal header lacks model/search");
+  const nlohmann::json& jm = h["model"];
+  if (jm.value("config_fnv1a64", "") != identity["config_fnv1a64"] || jm.value("weights", nlohmann::json()) != identity["weights"])
+    throw Error(path + ": this journal was written for another model (" + jm.value("dir", std::string("?")) +
+                ", config hash " + jm.value("config_fnv1a64", std::string("?")) + "); this model is " +
+                identity["dir"].get<std::string>() + " with config hash " +
+                identity["config_fnv1a64"].get<std::string>() + ". Use a new --out folder.");
+  for (auto it = settings.begin(); it != settings.end(); ++it) {
+    const nlohmann::json was = h["search"].contains(it.key()) ? h["search"][it.key()] : nlohmann::json();
+    if (was != it.value())
+      throw Error(path + ": this journal was written with " + it.key() + " = " + was.dump() + ", this run has " +
+                  it.value().dump() + "; resume with the same settings or use a new --out folder");
+  }
+}
+
+}  // namespace
+
+nlohmann::json SearchResult::to_json(Granularity g, Metric m) const {
+  nlohmann::json j;
+  j["granularity"] = granularity_name(g);
+  j["metric"] = metric_name(m);
+  j["base_ppl"] = base_ppl;
+  j["total_params"] = total_params;
+  j["steps"] = nlohmann::json::array();
+  for (const auto& s : steps) j["steps"].push_back(step_to_json(s, m));
+  j["evaluations"] = evaluations;
+  j["resumed_steps"] = resumed_steps;
+  j["seconds"] = seconds;
+  j["stop_reason"] = stop_reason;
+  j["removed"] = removed.to_reference_json();
+  return j;
+}
+
+SearchResult run_search(const MambaModel& model, const at::Tensor& windows, const SearchOptions& o,
+                        const SearchCallbacks& cb, const CancelToken* cancel) {
+  const auto t0 = Clock::now();
+  if (windows.dim() != 2 || windows.size(0) < 1 || windows.size(1) < 2)
+    throw Error("search: calibration windows must be a [windows, seq_len >= 2] tensor");
+  if (o.steps < 0) throw Error("search: --steps must be >= 0");
+  o.initial.validate(model.num_layers(), "search: initial removal set");
+  at::Tensor win = windows.to(at::kLong).contiguous();
+
+  SearchResult res;
+  res.total_params = model.params().total;
+  res.removed = o.initial;
+
+  const nlohmann::json identity = model_identity(model);
+  const nlohmann::json settings = search_settings(model, win, o);
+  std::optional<Journal> journal;
+  std::vector<nlohmann::json> prior;
+  if (!o.journal_path.empty()) {
+    std::error_code ec;
+    if (o.resume && fs::exists(o.journal_path, ec)) {
+      JournalContents c = Journal::read(o.journal_path);
+      check_journal_matches(o.journal_path, c, identity, settings);
+      journal.emplace(Journal::reopen(o.journal_path, c));
+      prior = c.records;
+    } else {
+      nlohmann::json header{{"type", "header"},       {"version", 1},       {"program", "mamba-shedder-workbench"},
+                            {"created", std::time(nullptr)}, {"model", identity}, {"search", settings},
+                            {"args", o.args},          {"calibration", o.calibration_label}};
+      journal.emplace(Journal::create(o.journal_path, header));
+    }
+  }
+
+  PrefixRunner runner(model, win, o.batch, o.prefix_cache, o.cache_every, o.cache_memory_mb);
+
+  // Replay what the journal already holds.
+  bool have_base = false;
+  for (const auto& r : prior) {
+    const std::string type = r.value("type", "");
+    if (type == "base") {
+      res.base_ppl = r.at("ppl").get<double>();
+      have_base = true;
+    } else if (type == "step") {
+      SearchStep s = step_from_json(r, o.metric, o.journal_path);
+      if (s.step != static_cast<int64_t>(res.steps.size()))
+        throw Error(o.journal_path + ": step records out of order (found step " + std::to_string(s.step) + ")");
+      res.removed.add(o.granularity, s.index);
+      res.steps.push_back(std::move(s));
+      ++res.resumed_steps;
+    }
+  }
+  res.removed.validate(model.num_layers(), o.journal_path);
+  runner.set_mask(res.removed.to_mask(model.num_layers()));
+
+  if (cb.progress) cb.progress({"base", 0, 1, since(t0), -1});
+  if (!have_base) {
+    res.base_ppl = runner.rebuild(0, true, cancel);
+    if (journal) journal->append({{"type", "base"}, {"ppl", res.base_ppl}});
+  } else {
+    runner.rebuild(0, false, cancel);
+  }
+  if (cb.on_base) cb.on_base(res.base_ppl);
+
+  const double total = static_cast<double>(res.total_params);
+  auto removed_pct = [&] { return 100.0 * static_cast<double>(res.removed.removed_parameters(model)) / total; };
+
+  int64_t step = static_cast<int64_t>(res.steps.size());
+  while (true) {
+    if (step >= o.steps) {
+      res.stop_reason = "steps";
+      break;
+    }
+    if (o.target_params_pct > 0 && removed_pct() >= o.target_params_pct) {
+      res.stop_reason = "target-params";
+      break;
+    }
+    const std::vector<int64_t> cands = candidates_for(model, o.granularity, res.removed);
+    if (cands.empty()) {
+      res.stop_reason = "no-candidates";
+      break;
+    }
+    const auto ts = Clock::now();
+    SearchStep s;
+    s.step = step;
+    const std::string stage = "step " + std::to_string(step + 1);
+    std::vector<double> scores(cands.size());
+    if (o.metric == Metric::Perplexity) {
+      for (size_t k = 0; k < cands.size(); ++k) {
+        ModelMask mask = runner.mask();
+        LayerMask& lm = mask[static_cast<size_t>(cands[k])];
+        (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
+        scores[k] = runner.ppl(mask, cands[k], cancel);
+        ++res.evaluations;
+        if (cb.progress) {
+          const double el = since(ts);
+          cb.progress({stage, static_cast<int64_t>(k + 1), static_cast<int64_t>(cands.size()), el,
+                       el / static_cast<double>(k + 1) * static_cast<double>(cands.size() - k - 1)});
+        }
+      }
+    } else {
+      const std::vector<double> infl = runner.influence(o.granularity, cands, cancel);
+      for (size_t k = 0; k < cands.size(); ++k) scores[k] = infl[static_cast<size_t>(cands[k])];
+      res.evaluations += static_cast<int64_t>(cands.size());
+      if (cb.progress) cb.progress({stage, static_cast<int64_t>(cands.size()), static_cast<int64_t>(cands.size()), since(ts), 0});
+    }
+    size_t best = 0;
+    for (size_t k = 1; k < scores.size(); ++k)
+      if (scores[k] < scores[best]) best = k;  // strict: ties go to the lowest index, as the reference
+    for (size_t k = 0; k < cands.size(); ++k)
+      s.candidates.push_back({cands[k], component_id(o.granularity, cands[k]), scores[k]});
+    s.index = cands[best];
+    s.id = component_id(o.granularity, s.index);
+    s.score = scores[best];
+    if (o.metric == Metric::Perplexity && o.max_ppl > 0 && s.score > o.max_ppl) {
+      res.stop_reason = "max-ppl";
+      break;
+    }
+    res.removed.add(o.granularity, s.index);
+    runner.set_mask(res.removed.to_mask(model.num_layers()));
+    if (o.metric == Metric::Perplexity) {
+      runner.rebuild(s.index, false, cancel);
+      s.ppl = s.score;
+    } else {
+      s.ppl = runner.rebuild(s.index, true, cancel);
+      if (o.max_ppl > 0 && s.ppl > o.max_ppl) {
+        auto& v = o.granularity == Granularity::Block ? res.removed.blocks : res.removed.ssms;
+        v.pop_back();
+        runner.set_mask(res.removed.to_mask(model.num_layers()));
+        runner.rebuild(s.index, false, cancel);
+        res.stop_reason = "max-ppl";
+        break;
+      }
+    }
+    s.params_removed = res.removed.removed_parameters(model);
+    s.params_removed_pct = 100.0 * static_cast<double>(s.params_removed) / total;
+    s.seconds = since(ts);
+    if (journal) journal->append([&] {
+        nlohmann::json j = step_to_json(s, o.metric);
+        j["type"] = "step";
+        return j;
+      }());
+    res.steps.push_back(s);
+    if (cb.on_step) cb.on_step(res.steps.back(), res.removed);
+    ++step;
+  }
+  res.seconds = since(t0);
+  if (journal)
+    journal->append({{"type", "done"}, {"stop_reason", res.stop_reason}, {"steps", res.steps.size()},
+                     {"evaluations", res.evaluations}, {"seconds", res.seconds}});
+  return res;
+}
+
+void write_step_config(const std::string& dir, const RemovalSet& removed, Granularity g, int64_t step) {
+  std::error_code ec;
+  const fs::path sub = fs::path(dir) / "pruned_model_configs";
+  fs::create_directories(sub, ec);
+  if (ec) throw Error(sub.string() + ": cannot create folder: " + ec.message());
+  const std::string name = std::string("config.") + reference_target_name(g) + "." + std::to_string(step) + ".json";
+  write_file_atomic((sub / name).string(), removed.to_reference_json().dump(4) + "\n");
+}
+
+void write_pruning_configs(const std::string& dir, const SearchResult& result, Granularity g) {
+  // Rebuild the cumulative set step by step: the initial set is what is removed minus the searched steps.
+  RemovalSet cumulative = result.removed;
+  auto& v = g == Granularity::Block ? cumulative.blocks : cumulative.ssms;
+  v.resize(v.size() - std::min(v.size(), result.steps.size()));
+  for (const auto& s : result.steps) {
+    cumulative.add(g, s.index);
+    write_step_config(dir, cumulative, g, s.step);
+  }
+  write_file_atomic((fs::path(dir) / "pruning_config.json").string(), result.removed.to_reference_json().dump(4) + "\n");
+}
+
+}  // namespace shedder

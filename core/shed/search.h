@@ -1,0 +1,95 @@
+// The Mamba-Shedder search: greedy, training-free removal of blocks or SSMs. At each step every remaining
+// candidate is scored with it removed on top of what is already removed, and the least important one is
+// removed. Metric "ppl" (the reference's) scores a candidate by the calibration perplexity without it;
+// metric "cosine" (ShortGPT's block influence, iterated greedily) by 1 - cos(input, output) of the block
+// (or of the block with/without its SSM), from one pass per step.
+//
+// Prefix caching: the hidden states entering each block under the current removal set are kept, so a
+// candidate at layer i is evaluated from block i on. Memory is bounded by keeping every k-th boundary.
+// Runs are resumable through the journal (journal.h) and report progress / obey cancel (progress.h).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eval/progress.h"
+#include "model/mamba_model.h"
+#include "shed/removal_set.h"
+
+namespace shedder {
+
+enum class Metric { Perplexity, Cosine };
+const char* metric_name(Metric m);  // "ppl" / "cosine"
+std::optional<Metric> parse_metric(const std::string& s);
+
+struct SearchOptions {
+  Granularity granularity = Granularity::Block;
+  Metric metric = Metric::Perplexity;
+  int64_t steps = 1;               // at most this many removals
+  double target_params_pct = 0;    // stop once this % of parameters is removed (0: off)
+  double max_ppl = 0;              // never take a step whose perplexity exceeds this (0: off)
+  int64_t batch = 1;               // calibration windows per forward pass
+  bool prefix_cache = true;
+  int64_t cache_every = 0;         // keep every k-th block boundary; 0: every one that fits cache_memory_mb
+  int64_t cache_memory_mb = 0;     // 0: no limit
+  RemovalSet initial;              // removed before the search starts (not candidates)
+  std::string journal_path;        // "" = no journal
+  bool resume = false;             // continue journal_path if it exists
+  nlohmann::json args;             // recorded in the journal header (e.g. the CLI arguments)
+  std::string calibration_label;   // recorded in the journal header
+};
+
+struct CandidateScore {
+  int64_t index = 0;
+  std::string id;
+  double score = 0;  // ppl (metric ppl) or 1 - cosine similarity (metric cosine)
+};
+
+struct SearchStep {
+  int64_t step = 0;
+  int64_t index = 0;
+  std::string id;
+  double score = 0;
+  double ppl = 0;                // calibration perplexity after this removal
+  int64_t params_removed = 0;    // cumulative, including the initial removal set
+  double params_removed_pct = 0;
+  std::vector<CandidateScore> candidates;
+  double seconds = 0;
+};
+
+struct SearchResult {
+  double base_ppl = 0;
+  int64_t total_params = 0;
+  std::vector<SearchStep> steps;
+  int64_t evaluations = 0;       // candidate evaluations done in this process (resumed steps not counted)
+  int64_t resumed_steps = 0;     // steps taken from the journal
+  double seconds = 0;
+  RemovalSet removed;            // initial + every step
+  std::string stop_reason;       // "steps", "target-params", "max-ppl", "no-candidates"
+  nlohmann::json to_json(Granularity g, Metric m) const;
+};
+
+struct SearchCallbacks {
+  ProgressFn progress;                                // stage "base", "step N"; done/total = evaluations
+  // After each step is journaled, with everything removed so far (initial set included).
+  std::function<void(const SearchStep&, const RemovalSet&)> on_step;
+  std::function<void(double)> on_base;                // base perplexity
+};
+
+// Runs (or resumes) a search over `windows` ([W, L] token ids). Throws shedder::Cancelled when `cancel`
+// is set (the journal then holds every finished step), shedder::Error on bad options or a foreign journal.
+SearchResult run_search(const MambaModel& model, const at::Tensor& windows, const SearchOptions& opts,
+                        const SearchCallbacks& callbacks = {}, const CancelToken* cancel = nullptr);
+
+// The reference tool's file for a step ("config.mamba_block.3.json") and the final "pruning_config.json",
+// written atomically into `dir` (and dir/pruned_model_configs).
+void write_pruning_configs(const std::string& dir, const SearchResult& result, Granularity g);
+// dir/pruned_model_configs/config.<target>.<step>.json for one step (`removed`: everything removed after it).
+void write_step_config(const std::string& dir, const RemovalSet& removed, Granularity g, int64_t step);
+
+}  // namespace shedder
