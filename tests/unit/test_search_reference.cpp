@@ -1,0 +1,67 @@
+// The search against `transformers` itself: tests/data/trained_tiny holds two trained models, calibration
+// windows and the greedy search that transformers' own Mamba/Mamba2 (forwards patched to remove blocks or
+// SSMs) produced. Our search must pick the same components in the same order with the same perplexities.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <QtTest/QtTest>
+
+#include <fstream>
+
+#include "io/safetensors.h"
+#include "shed/search.h"
+#include "support/test_support.h"
+
+using namespace shedder;
+
+class TestSearchReference : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() { at::set_num_threads(2); }
+
+  void same_picks_and_perplexities_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<QString>("granularity");
+    for (const char* m : {"mamba1", "mamba2"})
+      for (const char* g : {"block", "ssm"}) QTest::newRow((std::string(m) + "/" + g).c_str()) << m << g;
+  }
+
+  void same_picks_and_perplexities() {
+    QFETCH(QString, model);
+    QFETCH(QString, granularity);
+    const std::string base = test::test_data_dir() + "/trained_tiny";
+    const nlohmann::json ref = nlohmann::json::parse(test::read_file(base + "/reference_search.json"));
+    const nlohmann::json& r = ref[model.toStdString()][granularity.toStdString()];
+    auto m = MambaModel::load(base + "/" + model.toStdString());
+    at::Tensor windows = SafetensorsFile::open(base + "/calib.safetensors")->tensor("windows");
+
+    SearchOptions o;
+    o.granularity = *parse_granularity(granularity.toStdString());
+    o.steps = static_cast<int64_t>(r["steps"].size());
+    o.batch = 8;
+    const SearchResult res = run_search(*m, windows, o);
+
+    const double base_ppl = r["base"].get<double>();
+    QVERIFY(std::abs(res.base_ppl - base_ppl) / base_ppl < 1e-6);
+    QCOMPARE(res.steps.size(), r["steps"].size());
+    double worst = 0;
+    for (size_t s = 0; s < res.steps.size(); ++s) {
+      const nlohmann::json& rs = r["steps"][s];
+      QCOMPARE(res.steps[s].index, rs["removed"].get<int64_t>());
+      std::map<int64_t, double> ref_c;
+      for (const auto& c : rs["candidates"]) ref_c[c[0].get<int64_t>()] = c[1].get<double>();
+      QCOMPARE(res.steps[s].candidates.size(), ref_c.size());
+      for (const auto& c : res.steps[s].candidates) {
+        QVERIFY(ref_c.count(c.index));
+        worst = std::max(worst, std::abs(c.score - ref_c[c.index]) / ref_c[c.index]);
+      }
+    }
+    qInfo("%s %s: picks match transformers; worst candidate perplexity difference %.2e (relative)",
+          qPrintable(model), qPrintable(granularity), worst);
+    QVERIFY2(worst < 1e-5, qPrintable(QString("relative difference %1").arg(worst)));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestSearchReference)
+#include "test_search_reference.moc"

@@ -1,0 +1,402 @@
+// The shedding engine: removal masks against hand-computed formulas, removal sets and the reference
+// tool's pruning_config.json, the search with and without prefix caching, stop rules, the journal
+// (resume, foreign journal, torn line) and cancellation.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <QtTest/QtTest>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "eval/perplexity.h"
+#include "io/safetensors.h"
+#include "shed/journal.h"
+#include "shed/search.h"
+#include "support/test_support.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+using namespace shedder;
+
+namespace {
+
+std::string trained(const std::string& m) { return test::test_data_dir() + "/trained_tiny/" + m; }
+at::Tensor calib() {
+  return SafetensorsFile::open(test::test_data_dir() + "/trained_tiny/calib.safetensors")->tensor("windows").clone();
+}
+
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& phrases) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& ph : phrases)
+      QVERIFY2(msg.find(ph) != std::string::npos, ("message lacks '" + ph + "': " + msg).c_str());
+    return;
+  }
+  QFAIL("expected shedder::Error");
+}
+
+at::Tensor ref_silu(const at::Tensor& x) { return x * at::sigmoid(x); }
+
+void same_steps(const SearchResult& a, const SearchResult& b) {
+  QCOMPARE(a.steps.size(), b.steps.size());
+  for (size_t i = 0; i < a.steps.size(); ++i) {
+    QCOMPARE(a.steps[i].index, b.steps[i].index);
+    QCOMPARE(a.steps[i].candidates.size(), b.steps[i].candidates.size());
+    for (size_t k = 0; k < a.steps[i].candidates.size(); ++k)
+      QCOMPARE(a.steps[i].candidates[k].score, b.steps[i].candidates[k].score);
+  }
+  QCOMPARE(a.base_ppl, b.base_ppl);
+}
+
+}  // namespace
+
+class TestShedding : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() { at::set_num_threads(2); }
+
+  // Removing every block leaves lm_head(norm_f(embeddings)).
+  void all_blocks_removed_is_head_of_embeddings() {
+    SHEDDER_REQUIRE_FIXTURES();
+    for (const char* name : {"mamba1-tiny", "mamba2-tiny", "mamba1-tiny-untied"}) {
+      const std::string dir = test::fixtures_dir() + "/hf-tiny/" + name;
+      auto m = MambaModel::load(dir);
+      auto w = SafetensorsFile::open(dir + "/model.safetensors");
+      at::Tensor ids = at::randint(0, 300, {2, 9}, at::kLong);
+      ModelMask mask(static_cast<size_t>(m->num_layers()));
+      for (auto& l : mask) l.skip_block = true;
+      at::Tensor E = w->tensor("backbone.embeddings.weight");
+      at::Tensor head = w->contains("lm_head.weight") ? w->tensor("lm_head.weight") : E;
+      at::Tensor x = E.index_select(0, ids.view(-1)).view({2, 9, -1});
+      at::Tensor n = x * at::rsqrt(x.pow(2).mean(-1, true) + m->config().layer_norm_epsilon) *
+                     w->tensor("backbone.norm_f.weight");
+      at::Tensor expected = at::matmul(n, head.t());
+      QVERIFY2(at::allclose(m->forward(ids, mask), expected, 1e-5, 1e-5), name);
+    }
+  }
+
+  // Mamba-1 SSM removal: y = silu(conv(x)) * silu(z), then out_proj (A_log, D, x_proj, dt_proj unused).
+  void mamba1_ssm_removal_formula() {
+    SHEDDER_REQUIRE_FIXTURES();
+    const std::string dir = test::fixtures_dir() + "/hf-tiny/mamba1-tiny";
+    auto m = MambaModel::load(dir);
+    auto w = SafetensorsFile::open(dir + "/model.safetensors");
+    const auto& c = m->config();
+    const int64_t D = c.intermediate_size, K = c.conv_kernel, L = 11;
+    at::Tensor h = at::randn({2, L, c.hidden_size});
+    for (int64_t layer = 0; layer < c.num_layers; ++layer) {
+      const std::string p = "backbone.layers." + std::to_string(layer) + ".";
+      at::Tensor x = h * at::rsqrt(h.pow(2).mean(-1, true) + c.layer_norm_epsilon) * w->tensor(p + "norm.weight");
+      at::Tensor proj = at::linear(x, w->tensor(p + "mixer.in_proj.weight"), w->tensor(p + "mixer.in_proj.bias"));
+      at::Tensor xs = proj.narrow(2, 0, D).transpose(1, 2), z = proj.narrow(2, D, D);
+      at::Tensor conv = at::conv1d(xs, w->tensor(p + "mixer.conv1d.weight"), w->tensor(p + "mixer.conv1d.bias"), 1,
+                                   K - 1, 1, D);
+      at::Tensor xc = ref_silu(conv.narrow(2, 0, L)).transpose(1, 2);
+      at::Tensor out = at::linear(xc * ref_silu(z), w->tensor(p + "mixer.out_proj.weight"), w->tensor(p + "mixer.out_proj.bias"));
+      QVERIFY(at::allclose(m->block(layer, h, /*skip_ssm=*/true), h + out, 1e-5, 1e-5));
+    }
+  }
+
+  // Mamba-2 SSM removal: y = the conv-activated x part of xBC, then the gated RMSNorm and out_proj.
+  void mamba2_ssm_removal_formula() {
+    SHEDDER_REQUIRE_FIXTURES();
+    const std::string dir = test::fixtures_dir() + "/hf-tiny/mamba2-tiny";
+    auto m = MambaModel::load(dir);
+    auto w = SafetensorsFile::open(dir + "/model.safetensors");
+    const auto& c = m->config();
+    const int64_t D = c.intermediate_size, K = c.conv_kernel, L = 13, C = c.conv_dim();
+    at::Tensor h = at::randn({1, L, c.hidden_size});
+    for (int64_t layer = 0; layer < c.num_layers; ++layer) {
+      const std::string p = "backbone.layers." + std::to_string(layer) + ".";
+      at::Tensor x = h * at::rsqrt(h.pow(2).mean(-1, true) + c.layer_norm_epsilon) * w->tensor(p + "norm.weight");
+      at::Tensor proj = at::linear(x, w->tensor(p + "mixer.in_proj.weight"));
+      at::Tensor z = proj.narrow(2, 0, D), xBC = proj.narrow(2, D, C).transpose(1, 2);
+      at::Tensor conv = at::conv1d(xBC, w->tensor(p + "mixer.conv1d.weight"), w->tensor(p + "mixer.conv1d.bias"), 1,
+                                   K - 1, 1, C);
+      at::Tensor y = ref_silu(conv.narrow(2, 0, L)).transpose(1, 2).narrow(2, 0, D);
+      at::Tensor g = y * ref_silu(z);
+      g = g * at::rsqrt(g.pow(2).mean(-1, true) + c.layer_norm_epsilon) * w->tensor(p + "mixer.norm.weight");
+      at::Tensor out = at::linear(g, w->tensor(p + "mixer.out_proj.weight"));
+      QVERIFY(at::allclose(m->block(layer, h, true), h + out, 1e-5, 1e-5));
+    }
+  }
+
+  void removal_specs_and_reference_format() {
+    RemovalSet r;
+    r.add_spec("block:8,3");
+    r.add_spec("ssm:1");
+    r.add_spec("layers.2,layers.4.ssm");
+    QCOMPARE(r.blocks, (std::vector<int64_t>{8, 3, 2}));
+    QCOMPARE(r.ssms, (std::vector<int64_t>{1, 4}));
+    QCOMPARE(r.ids(), (std::vector<std::string>{"layers.8", "layers.3", "layers.2", "layers.1.ssm", "layers.4.ssm"}));
+    expect_error([] { RemovalSet().add_spec("block:x"); }, {"block:x", "not a layer index"});
+    expect_error([] { RemovalSet().add_spec("heads:1"); }, {"heads:1"});
+    expect_error([&] { r.validate(8, "cfg.json"); }, {"cfg.json", "block index 8", "0..7"});
+
+    const std::string dir = test::make_temp_dir("refcfg");
+    test::write_file(dir + "/a.json", R"({"pruned_mamba_block_idx": [63, 54, 42]})");
+    test::write_file(dir + "/b.json", R"({"pruned_ssm_idx": [5]})");
+    test::write_file(dir + "/c.json", R"({"something": [1]})");
+    test::write_file(dir + "/d.json", R"({"pruned_ssm_idx": [1, "x"]})");
+    QCOMPARE(RemovalSet::from_reference_file(dir + "/a.json").blocks, (std::vector<int64_t>{63, 54, 42}));
+    QCOMPARE(RemovalSet::from_reference_file(dir + "/b.json").ssms, (std::vector<int64_t>{5}));
+    expect_error([&] { RemovalSet::from_reference_file(dir + "/c.json"); }, {"c.json", "no pruned_mamba_block_idx"});
+    expect_error([&] { RemovalSet::from_reference_file(dir + "/d.json"); }, {"d.json", "non-integer"});
+    expect_error([&] { RemovalSet::from_reference_file(dir + "/missing.json"); }, {"missing.json", "cannot open"});
+    RemovalSet s;
+    s.add(Granularity::Ssm, 3);
+    QCOMPARE(s.to_reference_json().dump(), std::string(R"({"pruned_ssm_idx":[3]})"));
+  }
+
+  void parameters_of_a_block_and_its_ssm_count_once() {
+    auto m = MambaModel::load(trained("mamba2"));
+    RemovalSet r;
+    r.add(Granularity::Block, 2);
+    const int64_t block = r.removed_parameters(*m);
+    r.add(Granularity::Ssm, 2);
+    QCOMPARE(r.removed_parameters(*m), block);
+    r.add(Granularity::Ssm, 5);
+    QCOMPARE(r.removed_parameters(*m), block + m->params().ssm[5]);
+  }
+
+  // Prefix caching changes the work, never the numbers: identical picks and scores, bit for bit.
+  void prefix_cache_gives_identical_results() {
+    auto m = MambaModel::load(trained("mamba2"));
+    const at::Tensor w = calib();
+    for (Granularity g : {Granularity::Block, Granularity::Ssm}) {
+      SearchOptions o;
+      o.granularity = g;
+      o.steps = 3;
+      o.batch = 4;
+      o.prefix_cache = false;
+      const SearchResult plain = run_search(*m, w, o);
+      for (int64_t every : {1, 3}) {
+        o.prefix_cache = true;
+        o.cache_every = every;
+        same_steps(plain, run_search(*m, w, o));
+      }
+      o.cache_every = 0;
+      o.cache_memory_mb = 1;  // a boundary is 8 x 256 x 128 x 4 = 1 MiB: one fits
+      same_steps(plain, run_search(*m, w, o));
+    }
+  }
+
+  void candidate_score_is_the_masked_perplexity() {
+    auto m = MambaModel::load(trained("mamba1"));
+    const at::Tensor w = calib();
+    SearchOptions o;
+    o.granularity = Granularity::Ssm;
+    o.steps = 2;
+    o.batch = 2;
+    const SearchResult r = run_search(*m, w, o);
+    QVERIFY(std::abs(r.base_ppl - evaluate_perplexity(*m, w, 2).perplexity) < 1e-9 * r.base_ppl);
+    RemovalSet removed;
+    removed.add(Granularity::Ssm, r.steps[0].index);
+    for (const auto& c : r.steps[1].candidates) {
+      RemovalSet s = removed;
+      s.add(Granularity::Ssm, c.index);
+      const double ppl = evaluate_perplexity(*m, w, 2, s.to_mask(m->num_layers())).perplexity;
+      QVERIFY2(std::abs(c.score - ppl) < 1e-9 * ppl, qPrintable(QString("%1 vs %2").arg(c.score).arg(ppl)));
+    }
+    QCOMPARE(r.steps[1].ppl, r.steps[1].score);
+    QCOMPARE(r.evaluations, int64_t(8 + 7));
+  }
+
+  void stop_rules() {
+    auto m = MambaModel::load(trained("mamba2"));
+    const at::Tensor w = calib().narrow(0, 0, 2);
+    SearchOptions o;
+    o.steps = 8;
+    o.batch = 2;
+    o.target_params_pct = 20;
+    SearchResult r = run_search(*m, w, o);
+    QCOMPARE(r.stop_reason, std::string("target-params"));
+    QVERIFY(r.steps.back().params_removed_pct >= 20);
+    QVERIFY(r.steps.size() < 2 || r.steps[r.steps.size() - 2].params_removed_pct < 20);
+
+    o.target_params_pct = 0;
+    o.max_ppl = r.base_ppl * 1.5;
+    r = run_search(*m, w, o);
+    QCOMPARE(r.stop_reason, std::string("max-ppl"));
+    for (const auto& s : r.steps) QVERIFY(s.ppl <= o.max_ppl);
+
+    o.max_ppl = 0;
+    o.steps = 20;
+    r = run_search(*m, w, o);
+    QCOMPARE(r.stop_reason, std::string("no-candidates"));
+    QCOMPARE(r.steps.size(), size_t(8));
+  }
+
+  void cosine_metric() {
+    auto m = MambaModel::load(trained("mamba2"));
+    const at::Tensor w = calib();
+    for (Granularity g : {Granularity::Block, Granularity::Ssm}) {
+      SearchOptions o;
+      o.granularity = g;
+      o.metric = Metric::Cosine;
+      o.steps = 3;
+      o.batch = 8;
+      const SearchResult r = run_search(*m, w, o);
+      QCOMPARE(r.steps.size(), size_t(3));
+      for (const auto& s : r.steps) {
+        for (const auto& c : s.candidates) {
+          QVERIFY(c.score >= -1e-6 && c.score <= 2.0 + 1e-6);
+          QVERIFY(s.score <= c.score);
+        }
+        // The step's perplexity is measured after the removal.
+        RemovalSet upto;
+        for (const auto& t : r.steps) {
+          upto.add(g, t.index);
+          if (t.step == s.step) break;
+        }
+        const double ppl = evaluate_perplexity(*m, w, 8, upto.to_mask(m->num_layers())).perplexity;
+        QVERIFY(std::abs(ppl - s.ppl) < 1e-9 * ppl);
+      }
+    }
+  }
+
+  void journal_resume_continues_without_redoing_steps() {
+    auto m = MambaModel::load(trained("mamba2"));
+    const at::Tensor w = calib().narrow(0, 0, 4);
+    const std::string dir = test::make_temp_dir("journal");
+    SearchOptions o;
+    o.granularity = Granularity::Ssm;
+    o.batch = 4;
+    o.steps = 4;
+    const SearchResult straight = run_search(*m, w, o);
+
+    o.journal_path = dir + "/journal.jsonl";
+    o.steps = 2;
+    run_search(*m, w, o);
+    // Without --resume an existing journal is refused.
+    o.steps = 4;
+    expect_error([&] { run_search(*m, w, o); }, {"journal.jsonl", "already exists", "--resume"});
+    o.resume = true;
+    const SearchResult resumed = run_search(*m, w, o);
+    QCOMPARE(resumed.resumed_steps, int64_t(2));
+    QCOMPARE(resumed.evaluations, int64_t(6 + 5));  // only steps 3 and 4 were evaluated
+    same_steps(straight, resumed);
+
+    const JournalContents c = Journal::read(o.journal_path);
+    int steps = 0;
+    for (const auto& rec : c.records) steps += rec["type"] == "step";
+    QCOMPARE(steps, 4);
+  }
+
+  void journal_from_another_model_or_settings_is_refused() {
+    const at::Tensor w = calib().narrow(0, 0, 2);
+    const std::string dir = test::make_temp_dir("foreign");
+    SearchOptions o;
+    o.batch = 2;
+    o.steps = 1;
+    o.journal_path = dir + "/journal.jsonl";
+    run_search(*MambaModel::load(trained("mamba1")), w, o);
+    o.resume = true;
+    o.steps = 2;
+    expect_error([&] { run_search(*MambaModel::load(trained("mamba2")), w, o); },
+                 {"journal.jsonl", "another model", "--out"});
+    o.granularity = Granularity::Ssm;
+    expect_error([&] { run_search(*MambaModel::load(trained("mamba1")), w, o); }, {"journal.jsonl", "granularity"});
+    test::write_file(dir + "/notjournal.jsonl", "hello\n");
+    o.journal_path = dir + "/notjournal.jsonl";
+    expect_error([&] { run_search(*MambaModel::load(trained("mamba1")), w, o); }, {"notjournal.jsonl", "not a search journal"});
+  }
+
+  void cancel_leaves_a_valid_journal_and_resume_finishes() {
+    auto m = MambaModel::load(trained("mamba1"));
+    const at::Tensor w = calib().narrow(0, 0, 2);
+    const std::string dir = test::make_temp_dir("cancel");
+    SearchOptions o;
+    o.batch = 2;
+    o.steps = 3;
+    const SearchResult straight = run_search(*m, w, o);
+
+    o.journal_path = dir + "/journal.jsonl";
+    CancelToken cancel;
+    SearchCallbacks cb;
+    int evaluations = 0;
+    cb.progress = [&](const Progress& p) {
+      if (p.stage.rfind("step", 0) == 0 && ++evaluations == 11) cancel.cancel();  // inside step 2
+    };
+    bool cancelled = false;
+    try {
+      run_search(*m, w, o, cb, &cancel);
+    } catch (const Cancelled&) {
+      cancelled = true;
+    }
+    QVERIFY(cancelled);
+    JournalContents c = Journal::read(o.journal_path);
+    int steps = 0;
+    for (const auto& rec : c.records) steps += rec["type"] == "step";
+    QCOMPARE(steps, 1);
+
+    // A torn last line (a crash mid-write) is dropped on resume.
+    {
+      std::ofstream f(o.journal_path, std::ios::app | std::ios::binary);
+      f << "{\"type\":\"step\",\"step\":1,\"remo";  // (no raw string: moc miscounts its brace)
+    }
+    o.resume = true;
+    const SearchResult resumed = run_search(*m, w, o);
+    QCOMPARE(resumed.resumed_steps, int64_t(1));
+    same_steps(straight, resumed);
+  }
+
+  // The engine API the GUI uses: a search on a worker thread stops within a second of a cancel request.
+  void cancel_from_another_thread_stops_quickly() {
+    auto m = MambaModel::load(trained("mamba2"));
+    const at::Tensor w = calib();
+    SearchOptions o;
+    o.steps = 8;
+    o.batch = 1;
+    o.prefix_cache = false;
+    CancelToken cancel;
+    std::atomic<bool> started{false}, was_cancelled{false};
+    std::thread worker([&] {
+      SearchCallbacks cb;
+      cb.progress = [&](const Progress&) { started = true; };
+      try {
+        run_search(*m, w, o, cb, &cancel);
+      } catch (const Cancelled&) {
+        was_cancelled = true;
+      }
+    });
+    while (!started) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const auto t0 = std::chrono::steady_clock::now();
+    cancel.cancel();
+    worker.join();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    qInfo("search stopped %.3f s after the cancel request", s);
+    QVERIFY(was_cancelled);
+    QVERIFY(s < 1.0);
+  }
+
+  void pruning_config_files() {
+    auto m = MambaModel::load(trained("mamba1"));
+    const at::Tensor w = calib().narrow(0, 0, 2);
+    SearchOptions o;
+    o.batch = 2;
+    o.steps = 3;
+    o.initial.add(Granularity::Block, 0);
+    const SearchResult r = run_search(*m, w, o);
+    QCOMPARE(r.removed.blocks.front(), int64_t(0));
+    for (const auto& s : r.steps) QVERIFY(s.index != 0);
+    const std::string dir = test::make_temp_dir("prune");
+    write_pruning_configs(dir, r, Granularity::Block);
+    const RemovalSet fin = RemovalSet::from_reference_file(dir + "/pruning_config.json");
+    QCOMPARE(fin.blocks, r.removed.blocks);
+    const RemovalSet s1 = RemovalSet::from_reference_file(dir + "/pruned_model_configs/config.mamba_block.1.json");
+    QCOMPARE(s1.blocks, (std::vector<int64_t>{0, r.steps[0].index, r.steps[1].index}));
+    QVERIFY(fs::exists(dir + "/pruned_model_configs/config.mamba_block.2.json"));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestShedding)
+#include "test_shedding.moc"
