@@ -22,6 +22,10 @@ at::Tensor load_windows(const MambaModel& model, const Args& args, const std::st
     const std::string what = files.size() == 1 ? files[0] : std::to_string(files.size()) + " text files";
     const int64_t eos = tok.eos_id() ? *tok.eos_id() : model.config().eos_token_id;
     windows = make_token_windows(tok, read_documents(files), eos, seq_len, sample ? 0 : max_windows, what);
+    const int64_t top = windows.max().item<int64_t>();
+    if (top >= model.config().padded_vocab)
+      throw Error(model.dir() + "/tokenizer.json: gives token id " + std::to_string(top) + " but the model's vocabulary has " +
+                  std::to_string(model.config().padded_vocab) + " entries; the tokenizer does not belong to this model");
     if (label) *label = "text: " + what;
   } else {
     windows = load_token_windows(args.get(tok_opt), model.config().padded_vocab, sample ? 0 : max_windows);

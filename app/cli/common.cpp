@@ -20,8 +20,9 @@ std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs) {
 
 CommonOptions apply_common(const Args& args) {
   CommonOptions o;
-  o.threads = static_cast<int>(args.get_int("threads", 0));
-  if (o.threads < 0) throw Error("--threads must be >= 0 (0 = all cores)");
+  const long long threads = args.get_int("threads", 0);
+  if (threads < 0 || threads > 1024) throw Error("--threads must be between 0 (all cores) and 1024");
+  o.threads = static_cast<int>(threads);
   o.threads = configure_threads(o.threads);
   o.device = args.get("device", "cpu");
   if (o.device == "auto") o.device = "cpu";

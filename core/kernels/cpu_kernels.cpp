@@ -302,7 +302,7 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::T
               "selective_scan: u, dt, A, D must be contiguous");
   const int64_t B = u.size(0), L = u.size(1), D = u.size(2), N = A_nd.size(0);
   TORCH_CHECK(dt.sizes() == u.sizes() && A_nd.size(1) == D && Bm.size(2) == N && Cm.size(2) == N &&
-                  Dv.numel() == D && Bm.size(0) == B && Bm.size(1) == L,
+                  Dv.numel() == D && Bm.size(0) == B && Bm.size(1) == L && Cm.size(0) == B && Cm.size(1) == L,
               "selective_scan: shape mismatch");
   const float* zp = nullptr;
   int64_t sz0 = 0, sz1 = 0;
@@ -343,8 +343,12 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   check_float_cpu(Cm, "C");
   const int64_t B = x.size(0), L = x.size(1), H = dt_raw.size(2), P = head_dim;
   const int64_t N = Bm.size(2) / n_groups;
+  TORCH_CHECK(x.dim() == 3 && dt_raw.dim() == 3 && Bm.dim() == 3 && Cm.dim() == 3, "ssd_scan: inputs must be 3-D");
   TORCH_CHECK(x.size(2) == H * P && Bm.size(2) == n_groups * N && Cm.size(2) == n_groups * N && H % n_groups == 0,
               "ssd_scan: shape mismatch");
+  for (const at::Tensor* t : {&dt_raw, &Bm, &Cm})
+    TORCH_CHECK(t->size(0) == B && t->size(1) == L, "ssd_scan: batch/length mismatch");
+  TORCH_CHECK(dt_bias.numel() == H && A.numel() == H && Dv.numel() == H, "ssd_scan: per-head parameter size");
   at::Tensor dtb = dt_bias.contiguous().to(at::kFloat), Av = A.contiguous().to(at::kFloat),
              Dc = Dv.contiguous().to(at::kFloat);
   at::Tensor y = at::empty({B, L, H * P}, x.options().memory_format(at::MemoryFormat::Contiguous));
@@ -379,6 +383,7 @@ at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
   check_float_cpu(logits, "logits");
   TORCH_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0), "row_nll: shapes");
   const int64_t M = logits.size(0), V = logits.size(1), s0 = logits.stride(0);
+  TORCH_CHECK(at::isIntegralType(targets.scalar_type(), false), "row_nll: targets must be integers");
   at::Tensor tg = targets.to(at::kLong).contiguous();
   const int64_t* tp = tg.data_ptr<int64_t>();
   for (int64_t r = 0; r < M; ++r)
