@@ -10,10 +10,16 @@
 namespace shedder {
 
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids) {
-  const int64_t B = ids.size(0), L = ids.size(1), V = logits.size(2);
-  at::Tensor lg = logits.narrow(1, 0, L - 1).to(at::kFloat).contiguous().view({B * (L - 1), V});
-  at::Tensor tgt = ids.narrow(1, 1, L - 1).reshape({B * (L - 1)});
-  return kernels::row_nll(lg, tgt).view({B, L - 1}).mean(1);
+  const int64_t B = ids.size(0), L = ids.size(1);
+  at::Tensor lg = logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+  at::Tensor out = at::empty({B}, at::kDouble);
+  for (int64_t b = 0; b < B; ++b) {
+    // Rows of one window are V apart: no copy of the logits.
+    at::Tensor rows = lg[b].narrow(0, 0, L - 1);
+    if (rows.stride(1) != 1) rows = rows.contiguous();
+    out[b] = kernels::row_nll(rows, ids[b].narrow(0, 1, L - 1)).mean().item<double>();
+  }
+  return out;
 }
 
 PerplexityResult evaluate_perplexity(const MambaModel& model, const at::Tensor& windows, int64_t batch,

@@ -46,8 +46,44 @@ class PrefixRunner {
       every_ = fit >= n_ - 1 ? 1 : (fit <= 0 ? n_ : (n_ - 1 + fit - 1) / fit);
     }
     cache_.resize(static_cast<size_t>(n_));
+    int64_t kept = 0;
     for (int64_t b = 1; b < n_; ++b)
-      if (b % every_ == 0) cache_[static_cast<size_t>(b)] = at::empty({W, L, H}, at::kFloat);
+      if (b % every_ == 0) {
+        cache_[static_cast<size_t>(b)] = at::empty({W, L, H}, at::kFloat);
+        ++kept;
+      }
+    // Keeping the best candidate's boundaries (two more sets: the one being evaluated and the best so far)
+    // makes the refresh after each step free; only when that memory is allowed.
+    capture_ = kept > 0 && (memory_mb <= 0 || 3.0 * kept * bytes <= static_cast<double>(memory_mb) * 1024.0 * 1024.0);
+    if (capture_) {
+      scratch_.resize(cache_.size());
+      best_.resize(cache_.size());
+      for (size_t b = 0; b < cache_.size(); ++b)
+        if (cache_[b].defined()) {
+          scratch_[b] = at::empty_like(cache_[b]);
+          best_[b] = at::empty_like(cache_[b]);
+        }
+    }
+  }
+
+  // Forgets the captured best candidate (start of a step).
+  void reset_best() { best_from_ = -1; }
+  // Makes the captured boundaries of the candidate just evaluated the best so far.
+  void keep_last_as_best(int64_t first_diff) {
+    if (!capture_) return;
+    std::swap(scratch_, best_);
+    best_from_ = first_diff;
+  }
+  // After the mask changed at `from`: adopt the best candidate's captured boundaries when they belong to
+  // that change, otherwise recompute them.
+  void commit(int64_t from, const CancelToken* cancel) {
+    if (capture_ && best_from_ == from) {
+      for (int64_t b = from + 1; b < n_; ++b)
+        if (cached(b)) std::swap(cache_[static_cast<size_t>(b)], best_[static_cast<size_t>(b)]);
+      best_from_ = -1;
+      return;
+    }
+    rebuild(from, false, cancel);
   }
 
   int64_t cached_boundaries() const {
@@ -71,7 +107,8 @@ class PrefixRunner {
 
   // Perplexity with `mask`, which equals the committed mask on layers < first_diff.
   double ppl(const ModelMask& mask, int64_t first_diff, const CancelToken* cancel) {
-    return run(mask, start_boundary(first_diff), first_diff, /*store=*/false, /*with_ppl=*/true, cancel);
+    return run(mask, start_boundary(first_diff), first_diff, /*store=*/false, /*with_ppl=*/true, cancel,
+               capture_ ? &scratch_ : nullptr);
   }
 
   // 1 - mean cosine similarity per layer, under the committed mask: block granularity compares a block's
@@ -119,7 +156,8 @@ class PrefixRunner {
     return 0;
   }
 
-  double run(const ModelMask& mask, int64_t j, int64_t from, bool store, bool with_ppl, const CancelToken* cancel) {
+  double run(const ModelMask& mask, int64_t j, int64_t from, bool store, bool with_ppl, const CancelToken* cancel,
+             std::vector<at::Tensor>* capture = nullptr) {
     at::NoGradGuard no_grad;
     const int64_t W = windows_.size(0);
     double nll_sum = 0;
@@ -129,8 +167,10 @@ class PrefixRunner {
       at::Tensor ids = windows_.narrow(0, w0, nb);
       at::Tensor h = j == 0 ? m_.embed(ids) : cache_[static_cast<size_t>(j)].narrow(0, w0, nb);
       for (int64_t l = j; l < n_; ++l) {
-        if (store && l > from && cached(l))
-          cache_[static_cast<size_t>(l)].narrow(0, w0, nb).copy_(h);
+        if (l > from && cached(l)) {
+          if (store) cache_[static_cast<size_t>(l)].narrow(0, w0, nb).copy_(h);
+          if (capture) (*capture)[static_cast<size_t>(l)].narrow(0, w0, nb).copy_(h);
+        }
         const LayerMask& lm = mask[static_cast<size_t>(l)];
         if (lm.skip_block) continue;
         h = m_.block(l, h, lm.skip_ssm);
@@ -146,6 +186,9 @@ class PrefixRunner {
   int64_t n_;
   int64_t every_ = 0;
   std::vector<at::Tensor> cache_;
+  bool capture_ = false;
+  std::vector<at::Tensor> scratch_, best_;
+  int64_t best_from_ = -1;
   ModelMask mask_;
 };
 
@@ -337,12 +380,18 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     s.step = step;
     const std::string stage = "step " + std::to_string(step + 1);
     std::vector<double> scores(cands.size());
+    runner.reset_best();
     if (o.metric == Metric::Perplexity) {
+      double best_so_far = std::numeric_limits<double>::infinity();
       for (size_t k = 0; k < cands.size(); ++k) {
         ModelMask mask = runner.mask();
         LayerMask& lm = mask[static_cast<size_t>(cands[k])];
         (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
         scores[k] = runner.ppl(mask, cands[k], cancel);
+        if (scores[k] < best_so_far) {  // same strict rule as the pick below
+          best_so_far = scores[k];
+          runner.keep_last_as_best(cands[k]);
+        }
         ++res.evaluations;
         if (cb.progress) {
           const double el = since(ts);
@@ -371,7 +420,7 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     res.removed.add(o.granularity, s.index);
     runner.set_mask(res.removed.to_mask(model.num_layers()));
     if (o.metric == Metric::Perplexity) {
-      runner.rebuild(s.index, false, cancel);
+      runner.commit(s.index, cancel);
       s.ppl = s.score;
     } else {
       s.ppl = runner.rebuild(s.index, true, cancel);
