@@ -85,11 +85,20 @@ int cmd_search(const std::vector<std::string>& words) {
     o.resume = args.flag("resume");
   }
 
-  std::fprintf(stderr, "search: %s, granularity %s, metric %s, %lld windows x %lld tokens%s\n", dir.c_str(),
-               granularity_name(o.granularity), metric_name(o.metric), static_cast<long long>(windows.size(0)),
-               static_cast<long long>(windows.size(1)), o.prefix_cache ? ", prefix cache on" : "");
   SearchCallbacks cb;
-  cb.progress = stderr_progress("search");
+  // The banner comes with the first progress report, after the journal and options were accepted, so a
+  // refused run prints only its one error line.
+  const ProgressFn bar = stderr_progress("search");
+  bool announced = false;
+  cb.progress = [&](const Progress& p) {
+    if (!announced) {
+      announced = true;
+      std::fprintf(stderr, "search: %s, granularity %s, metric %s, %lld windows x %lld tokens%s\n", dir.c_str(),
+                   granularity_name(o.granularity), metric_name(o.metric), static_cast<long long>(windows.size(0)),
+                   static_cast<long long>(windows.size(1)), o.prefix_cache ? ", prefix cache on" : "");
+    }
+    if (p.stage != "base") bar(p);
+  };
   cb.on_base = [](double ppl) { std::fprintf(stderr, "base perplexity %.4f\n", ppl); };
   cb.on_step = [&](const SearchStep& s, const RemovalSet& now) {
     std::fprintf(stderr, "step %lld: removed %s -> perplexity %.4f (%.2f%% of parameters removed, %.1f s)\n",

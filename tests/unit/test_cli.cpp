@@ -467,6 +467,65 @@ class TestCli : public QObject {
     QVERIFY2(failures.isEmpty(), qPrintable(failures.join("\n")));
   }
 
+  // `search`: JSON output, the --out folder (journal, reference pruning configs, result), --resume without
+  // redoing steps, the pruning config accepted by eval, and bad search options.
+  void search_outputs_resume_and_interop() {
+    const std::string trained = test::test_data_dir() + "/trained_tiny/mamba2";
+    const std::string calib = test::test_data_dir() + "/trained_tiny/calib.safetensors";
+    const std::string out = path("search-out");
+    const QStringList base = {"search", q(trained), "--granularity", "ssm", "--calib-tokens", q(calib),
+                              "--seq-len", "256", "--windows", "4", "--batch", "4", "--json", "--threads", "1"};
+    CliResult r = run(base + QStringList{"--steps", "2", "--out", q(out)});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const auto j = nlohmann::json::parse(r.out);
+    QCOMPARE(j["steps"].size(), size_t(2));
+    QVERIFY(j["base_ppl"].get<double>() > 1);
+    QCOMPARE(j["steps"][0]["candidates"].size(), size_t(8));
+    QVERIFY(j["steps"][0]["candidates"][0].contains("ppl"));
+    QCOMPARE(j["steps"][0]["removed"].get<std::string>(),
+             "layers." + std::to_string(j["steps"][0]["index"].get<int>()) + ".ssm");
+    QVERIFY(fs::exists(out + "/journal.jsonl"));
+    QVERIFY(fs::exists(out + "/search_result.json"));
+    QVERIFY(fs::exists(out + "/pruned_model_configs/config.ssm.0.json"));
+    QVERIFY(fs::exists(out + "/pruned_model_configs/config.ssm.1.json"));
+    const auto cfg = nlohmann::json::parse(test::read_file(out + "/pruning_config.json"));
+    QCOMPARE(cfg["pruned_ssm_idx"].size(), size_t(2));
+
+    // Running again into the same folder without --resume is refused; with --resume it continues.
+    r = run(base + QStringList{"--steps", "3", "--out", q(out)});
+    QVERIFY2(!check_failure(r, {"journal.jsonl", "--resume"}).size(), r.describe().c_str());
+    r = run(base + QStringList{"--steps", "3", "--out", q(out), "--resume"});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const auto k = nlohmann::json::parse(r.out);
+    QCOMPARE(k["resumed_steps"].get<int>(), 2);
+    QCOMPARE(k["steps"].size(), size_t(3));
+    QCOMPARE(k["evaluations"].get<int>(), 6);
+    QCOMPARE(k["steps"][1]["index"], j["steps"][1]["index"]);
+
+    // eval reads the reference-format file and gives the perplexity the search recorded.
+    r = run({"eval", q(trained), "--tokens", q(calib), "--seq-len", "256", "--pruning-config",
+             q(out + "/pruned_model_configs/config.ssm.1.json"), "--json", "--threads", "1"});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    // (eval uses all 8 windows, the search 4 of them; just check the removal was applied)
+    QCOMPARE(nlohmann::json::parse(r.out)["removed"].size(), size_t(2));
+
+    const std::vector<std::pair<QStringList, std::vector<std::string>>> bad = {
+        {{"search", q(trained), "--granularity", "heads", "--calib-tokens", q(calib)}, {"--granularity", "heads"}},
+        {{"search", q(trained), "--metric", "magic", "--calib-tokens", q(calib)}, {"--metric", "magic"}},
+        {{"search", q(trained), "--steps", "0", "--calib-tokens", q(calib)}, {"--steps"}},
+        {{"search", q(trained)}, {"--calib-text", "--calib-tokens"}},
+        {{"search", q(trained), "--calib-tokens", q(calib), "--resume"}, {"--resume", "--out"}},
+        {{"search", q(trained), "--calib-tokens", q(calib), "--remove", "block:99"}, {"block index 99"}},
+    };
+    std::vector<QStringList> calls;
+    for (const auto& b : bad) calls.push_back(b.first);
+    const auto results = run_many(calls);
+    for (size_t i = 0; i < bad.size(); ++i) {
+      const std::string why = check_failure(results[i], bad[i].second);
+      QVERIFY2(why.empty(), why.c_str());
+    }
+  }
+
   // A tokenizer whose ids exceed the model's vocabulary (fixture tokenizer, 8192 ids, with the 300-id tiny
   // model): a clean one-line error naming tokenizer.json (the mismatching file).
   void text_with_ids_beyond_the_vocabulary() {
