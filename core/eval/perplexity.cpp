@@ -1,6 +1,7 @@
 // Perplexity evaluation over token windows (see perplexity.h).
 #include "eval/perplexity.h"
 
+#include <c10/core/GradMode.h>
 #include <chrono>
 #include <cmath>
 
@@ -28,7 +29,7 @@ PerplexityResult evaluate_perplexity(const MambaModel& model, const at::Tensor& 
   if (windows.size(1) < 2) throw Error("seq-len must be at least 2 (got " + std::to_string(windows.size(1)) + ")");
   if (windows.size(0) < 1) throw Error("no evaluation windows");
   if (batch < 1) batch = 1;
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   const auto t0 = std::chrono::steady_clock::now();
   PerplexityResult r;
   const int64_t W = windows.size(0), L = windows.size(1);

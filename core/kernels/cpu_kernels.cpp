@@ -214,10 +214,11 @@ void scan_task(const float* u, const float* dt_raw, const float* A_nd, const flo
 // ---- Mamba-2 SSD recurrence ---------------------------------------------------------------------------
 
 SHEDDER_MULTIVERSION
+// Rows [p0, p1) of one head's state: the rows evolve independently, so a head is split across threads.
 void ssd_task(const float* x, int64_t sx, const float* dtr, int64_t sdt, float dt_bias, float A, const float* Bm,
-              int64_t sB, const float* Cm, int64_t sC, float Dh, float* y, int64_t sy, int64_t L, int64_t P,
-              int64_t N, float lo, float hi, float* S) {
-  for (int64_t i = 0; i < P * N; ++i) S[i] = 0.0f;
+              int64_t sB, const float* Cm, int64_t sC, float Dh, float* y, int64_t sy, int64_t L, int64_t p0,
+              int64_t p1, int64_t N, float lo, float hi, float* S) {
+  for (int64_t i = 0; i < (p1 - p0) * N; ++i) S[i] = 0.0f;
   for (int64_t t = 0; t < L; ++t) {
     float dtv = softplus(dtr[t * sdt] + dt_bias);
     dtv = std::min(std::max(dtv, lo), hi);
@@ -226,9 +227,9 @@ void ssd_task(const float* x, int64_t sx, const float* dtr, int64_t sdt, float d
     const float* Bt = Bm + t * sB;
     const float* Ct = Cm + t * sC;
     float* yt = y + t * sy;
-    for (int64_t p = 0; p < P; ++p) {
+    for (int64_t p = p0; p < p1; ++p) {
       const float coef = dtv * xt[p];
-      float* Sp = S + p * N;
+      float* Sp = S + (p - p0) * N;
       float acc = 0.0f;
 #pragma omp simd reduction(+ : acc)
       for (int64_t n = 0; n < N; ++n) {
@@ -363,13 +364,16 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   const int64_t heads_per_group = H / n_groups;
   const float lo = static_cast<float>(dt_min);
   const float hi = std::isinf(dt_max) ? std::numeric_limits<float>::infinity() : static_cast<float>(dt_max);
-  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> S(static_cast<size_t>(P * N));
+  constexpr int64_t kRows = 16;  // state rows per task
+  const int64_t row_blocks = (P + kRows - 1) / kRows;
+  at::parallel_for(0, B * H * row_blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> S(static_cast<size_t>(kRows * N));
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / H, h = i % H, g = h / heads_per_group;
+      const int64_t bh = i / row_blocks, p0 = (i % row_blocks) * kRows, p1 = std::min(P, p0 + kRows);
+      const int64_t b = bh / H, h = bh % H, g = h / heads_per_group;
       ssd_task(xp + b * x.stride(0) + h * P, x.stride(1), dtp + b * dt_raw.stride(0) + h, dt_raw.stride(1), dtbp[h],
                avp[h], bp + b * Bm.stride(0) + g * N, Bm.stride(1), cp + b * Cm.stride(0) + g * N, Cm.stride(1),
-               dvp[h], yp + b * L * H * P + h * P, H * P, L, P, N, lo, hi, S.data());
+               dvp[h], yp + b * L * H * P + h * P, H * P, L, p0, p1, N, lo, hi, S.data());
     }
   });
   return y;

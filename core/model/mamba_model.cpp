@@ -1,6 +1,7 @@
 // Loading (with full validation against config.json) and the forward pass of Mamba-1 / Mamba-2.
 #include "model/mamba_model.h"
 
+#include <c10/core/GradMode.h>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -266,7 +267,7 @@ at::Tensor MambaModel::forward(const at::Tensor& ids, const ModelMask& mask) con
   if (!mask.empty() && static_cast<int64_t>(mask.size()) != config_.num_layers)
     throw Error("removal mask has " + std::to_string(mask.size()) + " entries for a model of " +
                 std::to_string(config_.num_layers) + " layers");
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   at::Tensor h = embed(ids);
   for (int64_t i = 0; i < config_.num_layers; ++i) {
     const LayerMask lm = mask.empty() ? LayerMask{} : mask[static_cast<size_t>(i)];

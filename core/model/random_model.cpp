@@ -11,6 +11,7 @@
 
 #include "io/safetensors.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -144,11 +145,12 @@ void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t
     write_text(tmp / "config.json", cj.dump(2) + "\n");
     write_safetensors((tmp / "model.safetensors").string(), t, {{"format", "pt"}});
     write_text(tmp / "tokenizer.json", byte_level_tokenizer_json() + "\n");
-    if (fs::exists(target, ec)) fs::remove_all(target, ec);
+    if (fs::exists(target, ec) && !remove_tree(target.string()))
+      throw Error(dir + ": cannot remove the existing folder to replace it");
     fs::rename(tmp, target, ec);
     if (ec) throw Error(dir + ": cannot move the new model into place: " + ec.message());
   } catch (...) {
-    fs::remove_all(tmp, ec);
+    remove_tree(tmp.string());
     throw;
   }
 }

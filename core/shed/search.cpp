@@ -1,6 +1,7 @@
 // The greedy Mamba-Shedder search with prefix caching, journaling and resume (see search.h).
 #include "shed/search.h"
 
+#include <c10/core/GradMode.h>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -158,7 +159,7 @@ class PrefixRunner {
 
   double run(const ModelMask& mask, int64_t j, int64_t from, bool store, bool with_ppl, const CancelToken* cancel,
              std::vector<at::Tensor>* capture = nullptr) {
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     const int64_t W = windows_.size(0);
     double nll_sum = 0;
     for (int64_t w0 = 0; w0 < W; w0 += batch_) {

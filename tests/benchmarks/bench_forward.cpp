@@ -5,6 +5,7 @@
 //
 //   bench_forward [--windows 8] [--seq-len 512] [--threads 0] [--arch mamba|mamba2|both] [--layers 24]
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "model/mamba_model.h"
 #include "model/random_model.h"
 #include "runtime/threads.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 using namespace shedder;
@@ -60,7 +62,7 @@ Result bench_model(Arch arch, int64_t layers, int64_t windows, int64_t seq_len) 
     (void)evaluate_perplexity(*model, ids, 1);
     best = std::min(best, seconds_since(t0));
   }
-  fs::remove_all(dir);
+  remove_tree(dir.string());
   Result r;
   r.seconds = best;
   r.params = model->params().total;
@@ -89,7 +91,7 @@ int main(int argc, char** argv) {
     }
   }
   const int nthreads = configure_threads(threads);
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   const double mm = matmul_flops(seq_len, 768, 3072);
   std::printf("threads %d; plain fp32 matmul [%lld x 768] x [768 x 3072]: %.1f GFLOP/s\n", nthreads,
               static_cast<long long>(seq_len), mm / 1e9);

@@ -14,6 +14,7 @@
 
 #include "model/random_model.h"
 #include "runtime/threads.h"
+#include "util/file_util.h"
 #include "shed/search.h"
 
 namespace fs = std::filesystem;
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
       SearchResult c = run_search(*model, ids, o);
       if (rep == 0 || c.seconds < cached.seconds) cached = c;
     }
-    fs::remove_all(dir);
+    remove_tree(dir.string());
     bool same = plain.steps.size() == cached.steps.size();
     for (size_t i = 0; same && i < plain.steps.size(); ++i) same = plain.steps[i].index == cached.steps[i].index;
     const double e1 = plain.evaluations / plain.seconds, e2 = cached.evaluations / cached.seconds;
