@@ -46,14 +46,19 @@ int cmd_info(const std::vector<std::string>& words) {
     std::printf(", dt rank %lld", static_cast<long long>(c.time_step_rank));
   std::printf("\nparameters   %lld (%.2f M)%s\n\n", static_cast<long long>(model->params().total),
               static_cast<double>(model->params().total) / 1e6, c.tie_word_embeddings ? ", tied embeddings" : "");
-  std::printf("%-18s %-6s %14s %8s\n", "component", "kind", "parameters", "% model");
+  std::printf("%-24s %-6s %14s %8s\n", "component", "kind", "parameters", "% model");
   const double total = static_cast<double>(tree.parameters);
   for (const auto& blk : tree.children) {
-    std::printf("%-18s %-6s %14lld %7.2f%%\n", blk.id.c_str(), component_kind_name(blk.kind),
+    std::printf("%-24s %-6s %14lld %7.2f%%\n", blk.id.c_str(), component_kind_name(blk.kind),
                 static_cast<long long>(blk.parameters), 100.0 * static_cast<double>(blk.parameters) / total);
-    for (const auto& ch : blk.children)
-      std::printf("  %-16s %-6s %14lld %7.2f%%\n", ch.id.c_str(), component_kind_name(ch.kind),
+    for (const auto& ch : blk.children) {
+      std::printf("  %-22s %-6s %14lld %7.2f%%\n", ch.id.c_str(), component_kind_name(ch.kind),
                   static_cast<long long>(ch.parameters), 100.0 * static_cast<double>(ch.parameters) / total);
+      for (const auto& g : ch.children)
+        std::printf("    %-20s %-6s %14lld %7.2f%%  (%lld heads)\n", g.id.c_str(), component_kind_name(g.kind),
+                    static_cast<long long>(g.parameters), 100.0 * static_cast<double>(g.parameters) / total,
+                    static_cast<long long>(g.count));
+    }
   }
   return 0;
 }

@@ -14,6 +14,8 @@ struct Progress {
   int64_t total = 0;
   double elapsed_s = 0;
   double eta_s = -1;    // < 0: unknown
+  int64_t windows_done = 0;   // within the current unit (e.g. the candidate being evaluated)
+  int64_t windows_total = 0;
 };
 
 using ProgressFn = std::function<void(const Progress&)>;

@@ -2,6 +2,7 @@
 #include "model/component_tree.h"
 
 #include "model/mamba_model.h"
+#include "model/model_config.h"
 
 namespace shedder {
 
@@ -10,6 +11,7 @@ const char* component_kind_name(ComponentKind k) {
     case ComponentKind::Model: return "model";
     case ComponentKind::Block: return "block";
     case ComponentKind::Ssm: return "ssm";
+    case ComponentKind::SsmHeads: return "heads";
   }
   return "unknown";
 }
@@ -32,6 +34,15 @@ Component build_component_tree(const MambaModel& model) {
       ssm.kind = ComponentKind::Ssm;
       ssm.layer = i;
       ssm.parameters = pc.ssm[static_cast<size_t>(i)];
+      if (model.config().arch == Arch::Mamba2) {
+        Component heads;
+        heads.id = ssm.id + ".heads";
+        heads.kind = ComponentKind::SsmHeads;
+        heads.layer = i;
+        heads.count = model.config().num_heads;
+        heads.parameters = 3 * model.config().num_heads;  // dt_bias, A_log, D: one of each per head
+        ssm.children.push_back(std::move(heads));
+      }
       blk.children.push_back(std::move(ssm));
     }
     root.children.push_back(std::move(blk));
@@ -45,6 +56,7 @@ nlohmann::json component_to_json(const Component& c) {
   j["kind"] = component_kind_name(c.kind);
   j["parameters"] = c.parameters;
   if (c.layer >= 0) j["layer"] = c.layer;
+  if (c.count > 0) j["count"] = c.count;
   if (!c.children.empty()) {
     j["children"] = nlohmann::json::array();
     for (const auto& ch : c.children) j["children"].push_back(component_to_json(ch));

@@ -13,14 +13,17 @@ namespace shedder {
 
 class MambaModel;
 
-enum class ComponentKind { Model, Block, Ssm };
-const char* component_kind_name(ComponentKind k);  // "model", "block", "ssm"
+// Heads: the SSM heads of a Mamba-2 layer, one node for the group (not a search candidate yet; the
+// hybrid models add attention heads and MLP channels as further kinds).
+enum class ComponentKind { Model, Block, Ssm, SsmHeads };
+const char* component_kind_name(ComponentKind k);  // "model", "block", "ssm", "heads"
 
 struct Component {
   std::string id;
   ComponentKind kind = ComponentKind::Model;
   int64_t layer = -1;       // block index, -1 for the model
   int64_t parameters = 0;   // parameters that go away when this component is removed
+  int64_t count = 0;        // for group nodes (heads): how many members
   std::vector<Component> children;
 };
 

@@ -94,6 +94,8 @@ class PrefixRunner {
   }
   int64_t every() const { return every_; }
   void set_mask(const ModelMask& mask) { mask_ = mask; }
+  // Called after each batch of windows of an evaluation: (windows done, windows total).
+  void set_on_batch(std::function<void(int64_t, int64_t)> fn) { on_batch_ = std::move(fn); }
   const ModelMask& mask() const { return mask_; }
 
   // Refreshes the stored boundaries after the mask changed at layer `from` (boundaries <= from are still
@@ -177,6 +179,7 @@ class PrefixRunner {
         h = m_.block(l, h, lm.skip_ssm);
       }
       if (with_ppl) nll_sum += window_mean_nll(m_.head(h), ids).sum().item<double>();
+      if (on_batch_) on_batch_(w0 + nb, W);
     }
     return with_ppl ? std::exp(nll_sum / static_cast<double>(W)) : 0.0;
   }
@@ -191,6 +194,7 @@ class PrefixRunner {
   std::vector<at::Tensor> scratch_, best_;
   int64_t best_from_ = -1;
   ModelMask mask_;
+  std::function<void(int64_t, int64_t)> on_batch_;
 };
 
 nlohmann::json search_settings(const MambaModel& model, const at::Tensor& windows, const SearchOptions& o) {
@@ -384,21 +388,29 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     runner.reset_best();
     if (o.metric == Metric::Perplexity) {
       double best_so_far = std::numeric_limits<double>::infinity();
+      const double n = static_cast<double>(cands.size());
+      auto report = [&](size_t k, int64_t wdone, int64_t wtotal) {
+        if (!cb.progress) return;
+        const double el = since(ts);
+        const double units = static_cast<double>(k) + (wtotal > 0 ? static_cast<double>(wdone) / wtotal : 0.0);
+        cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
+                     units > 0 ? el / units * (n - units) : -1.0, wdone, wtotal});
+      };
       for (size_t k = 0; k < cands.size(); ++k) {
         ModelMask mask = runner.mask();
         LayerMask& lm = mask[static_cast<size_t>(cands[k])];
         (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
+        runner.set_on_batch([&](int64_t done, int64_t total) {
+          if (done < total) report(k, done, total);
+        });
         scores[k] = runner.ppl(mask, cands[k], cancel);
+        runner.set_on_batch(nullptr);
         if (scores[k] < best_so_far) {  // same strict rule as the pick below
           best_so_far = scores[k];
           runner.keep_last_as_best(cands[k]);
         }
         ++res.evaluations;
-        if (cb.progress) {
-          const double el = since(ts);
-          cb.progress({stage, static_cast<int64_t>(k + 1), static_cast<int64_t>(cands.size()), el,
-                       el / static_cast<double>(k + 1) * static_cast<double>(cands.size() - k - 1)});
-        }
+        report(k + 1, 0, 0);
       }
     } else {
       const std::vector<double> infl = runner.influence(o.granularity, cands, cancel);

@@ -14,6 +14,7 @@
 
 #include "eval/perplexity.h"
 #include "io/safetensors.h"
+#include "model/component_tree.h"
 #include "shed/journal.h"
 #include "shed/search.h"
 #include "support/test_support.h"
@@ -125,6 +126,36 @@ class TestShedding : public QObject {
       g = g * at::rsqrt(g.pow(2).mean(-1, true) + c.layer_norm_epsilon) * w->tensor(p + "mixer.norm.weight");
       at::Tensor out = at::linear(g, w->tensor(p + "mixer.out_proj.weight"));
       QVERIFY(at::allclose(m->block(layer, h, true), h + out, 1e-5, 1e-5));
+    }
+  }
+
+  void component_tree() {
+    for (const char* name : {"mamba1", "mamba2"}) {
+      auto m = MambaModel::load(trained(name));
+      const Component root = build_component_tree(*m);
+      QCOMPARE(root.children.size(), size_t(8));
+      int64_t sum = m->params().embedding + m->params().final_norm + m->params().lm_head;
+      for (size_t i = 0; i < root.children.size(); ++i) {
+        const Component& blk = root.children[i];
+        QCOMPARE(blk.id, "layers." + std::to_string(i));
+        QCOMPARE(blk.kind, ComponentKind::Block);
+        sum += blk.parameters;
+        QCOMPARE(blk.children.size(), size_t(1));
+        const Component& ssm = blk.children[0];
+        QCOMPARE(ssm.id, blk.id + ".ssm");
+        QVERIFY(ssm.parameters > 0 && ssm.parameters < blk.parameters);
+        if (std::string(name) == "mamba2") {
+          QCOMPARE(ssm.children.size(), size_t(1));
+          QCOMPARE(ssm.children[0].id, ssm.id + ".heads");
+          QCOMPARE(ssm.children[0].count, int64_t(8));
+        } else {
+          QVERIFY(ssm.children.empty());
+        }
+      }
+      QCOMPARE(sum, root.parameters);
+      // Mamba-1 SSM = x_proj + dt_proj (weight, bias) + A_log + D for inner 256, rank 8, state 16.
+      if (std::string(name) == "mamba1")
+        QCOMPARE(root.children[0].children[0].parameters, int64_t((8 + 32) * 256 + 256 * 8 + 256 + 256 * 16 + 256));
     }
   }
 
