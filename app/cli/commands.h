@@ -11,6 +11,7 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 int cmd_eval(const std::vector<std::string>& args);
 int cmd_search(const std::vector<std::string>& args);
+int cmd_export(const std::vector<std::string>& args);
 int cmd_create_model(const std::vector<std::string>& args);
 
 // Options every command accepts.

@@ -26,6 +26,8 @@ void usage(std::ostream& os) {
      << "       [--seed S] [--batch N] [--remove ...] [--pruning-config F] [--no-prefix-cache]\n"
      << "       [--cache-every K] [--cache-memory-mb M] [--out DIR [--resume]] [--json]\n"
      << "                                               greedy Mamba-Shedder search\n"
+     << "  export MODEL (--remove ... | --pruning-config F | --journal F --step K) --out DIR [--force]\n"
+     << "       [--eval-text FILE... | --eval-tokens F] [--seq-len N]   write the pruned checkpoint\n"
      << "  create-model DIR --arch mamba|mamba2 [--layers N] [--hidden N] [--state N] [--seed S] [--force]\n"
      << "                                               a small random model with a byte-level tokenizer\n"
      << "\n"
@@ -52,6 +54,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return shedder::cli::cmd_tokenize(rest);
     if (cmd == "eval") return shedder::cli::cmd_eval(rest);
     if (cmd == "search") return shedder::cli::cmd_search(rest);
+    if (cmd == "export") return shedder::cli::cmd_export(rest);
     if (cmd == "create-model") return shedder::cli::cmd_create_model(rest);
     std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
     return 2;

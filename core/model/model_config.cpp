@@ -313,7 +313,12 @@ nlohmann::json ModelConfig::to_hf_json() const {
   j["pad_token_id"] = pad_token_id;
   j["bos_token_id"] = bos_token_id;
   j["eos_token_id"] = eos_token_id;
-  j["expand"] = expand;
+  // transformers' strict config dataclasses want an int when the value is integral.
+  if (expand == std::floor(expand)) {
+    j["expand"] = static_cast<int64_t>(expand);
+  } else {
+    j["expand"] = expand;
+  }
   j["conv_kernel"] = conv_kernel;
   j["use_bias"] = use_bias;
   j["use_conv_bias"] = use_conv_bias;

@@ -502,6 +502,23 @@ class TestCli : public QObject {
     QCOMPARE(k["evaluations"].get<int>(), 6);
     QCOMPARE(k["steps"][1]["index"], j["steps"][1]["index"]);
 
+    // export from the journal: the report carries the search's perplexities for that step.
+    const std::string ex = path("export-from-journal");
+    r = run({"export", q(trained), "--journal", q(out + "/journal.jsonl"), "--step", "1", "--out", q(ex), "--json",
+             "--threads", "1"});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const auto rep = nlohmann::json::parse(r.out);
+    QCOMPARE(rep["removed"].size(), size_t(2));
+    QCOMPARE(rep["perplexity_after"].get<double>(), k["steps"][1]["ppl"].get<double>());
+    QCOMPARE(rep["perplexity_before"].get<double>(), k["base_ppl"].get<double>());
+    QVERIFY(!rep["transformers_loadable"].get<bool>());  // SSMs removed: recorded in config.json
+    r = run({"export", q(trained), "--journal", q(out + "/journal.jsonl"), "--step", "1", "--out", q(ex)});
+    QVERIFY2(check_failure(r, {"export-from-journal", "already exists", "--force"}).empty(), r.describe().c_str());
+    r = run({"export", q(trained), "--journal", q(out + "/journal.jsonl"), "--step", "7", "--out", q(ex + "2")});
+    QVERIFY2(check_failure(r, {"journal.jsonl", "no step 7"}).empty(), r.describe().c_str());
+    r = run({"export", q(trained), "--out", q(ex + "3")});
+    QVERIFY2(check_failure(r, {"nothing to remove"}).empty(), r.describe().c_str());
+
     // eval reads the reference-format file and gives the perplexity the search recorded.
     r = run({"eval", q(trained), "--tokens", q(calib), "--seq-len", "256", "--pruning-config",
              q(out + "/pruned_model_configs/config.ssm.1.json"), "--json", "--threads", "1"});

@@ -1,0 +1,110 @@
+// `shedder-cli export MODEL (--remove ... | --pruning-config FILE | --journal FILE --step K) --out DIR`:
+// writes the pruned checkpoint (see core/export/exporter.h) with pruning_config.json and shedding_report.json.
+#include <cstdio>
+#include <iostream>
+
+#include "calibration.h"
+#include "common.h"
+#include "eval/perplexity.h"
+#include "export/exporter.h"
+#include "shed/journal.h"
+#include "util/error.h"
+
+namespace shedder::cli {
+
+namespace {
+
+// Removal set after step `k` of a search journal, and the perplexities it recorded.
+RemovalSet removal_from_journal(const std::string& path, int64_t k, const MambaModel& model, double* base, double* after) {
+  const JournalContents c = Journal::read(path);
+  const nlohmann::json& s = c.header.value("search", nlohmann::json::object());
+  const auto g = parse_granularity(s.value("granularity", std::string()));
+  if (!g) throw Error(path + ": journal header has no valid granularity");
+  RemovalSet r;
+  if (s.contains("initial_removal") && !s["initial_removal"].empty() &&
+      (s["initial_removal"].contains("pruned_mamba_block_idx") || s["initial_removal"].contains("pruned_ssm_idx")))
+    r.add_reference_json(s["initial_removal"], path);
+  bool found = false;
+  for (const auto& rec : c.records) {
+    if (rec.value("type", "") == "base") *base = rec.value("ppl", 0.0);
+    if (rec.value("type", "") != "step") continue;
+    const int64_t step = rec.value("step", int64_t(-1));
+    if (step > k) break;
+    r.add(*g, rec.at("index").get<int64_t>());
+    if (step == k) {
+      *after = rec.value("ppl", 0.0);
+      found = true;
+    }
+  }
+  if (!found) throw Error(path + ": the journal has no step " + std::to_string(k));
+  const nlohmann::json id = model_identity(model);
+  if (c.header["model"].value("config_fnv1a64", "") != id["config_fnv1a64"])
+    throw Error(path + ": this journal was written for another model (" + c.header["model"].value("dir", "?") + ")");
+  return r;
+}
+
+}  // namespace
+
+int cmd_export(const std::vector<std::string>& words) {
+  Args args(words, with_common({{"remove", true, true},
+                                {"pruning-config", true, false},
+                                {"journal", true, false},
+                                {"step", true, false},
+                                {"out", true, false},
+                                {"force", false, false},
+                                {"eval-text", true, true},
+                                {"eval-tokens", true, false},
+                                {"seq-len", true, false},
+                                {"max-windows", true, false},
+                                {"batch", true, false}}));
+  const CommonOptions common = apply_common(args);
+  const std::string dir = model_arg(args, "export");
+  if (!args.has("out")) throw Error("export: --out DIR is required");
+  const bool by_journal = args.has("journal");
+  if (by_journal && (args.has("remove") || args.has("pruning-config")))
+    throw Error("export: give either --journal FILE --step K or --remove/--pruning-config, not both");
+  if (by_journal != args.has("step")) throw Error("export: --journal and --step go together");
+  if (!by_journal && !args.has("remove") && !args.has("pruning-config"))
+    throw Error("export: nothing to remove (give --remove, --pruning-config or --journal FILE --step K)");
+
+  auto model = MambaModel::load(dir);
+  ExportOptions o;
+  o.out_dir = args.get("out");
+  o.force = args.flag("force");
+  RemovalSet removed;
+  if (by_journal) {
+    double base = 0, after = 0;
+    removed = removal_from_journal(args.get("journal"), args.get_int("step", 0), *model, &base, &after);
+    o.ppl_before = base;
+    o.ppl_after = after;
+    o.ppl_source = "search calibration windows (" + args.get("journal") + ")";
+  } else {
+    removed = removal_from_args(*model, args);
+  }
+  if (args.has("eval-text") || args.has("eval-tokens")) {
+    const at::Tensor w = load_windows(*model, args, "eval-", args.get_int("seq-len", 512),
+                                      args.get_int("max-windows", 0), false, 0, &o.ppl_source);
+    const int64_t batch = args.get_int("batch", 1);
+    o.ppl_before = evaluate_perplexity(*model, w, batch, {}, stderr_progress("eval before")).perplexity;
+    o.ppl_after = evaluate_perplexity(*model, w, batch, removed.to_mask(model->num_layers()),
+                                      stderr_progress("eval after")).perplexity;
+  }
+  const ExportResult r = export_pruned(*model, removed, o);
+  if (common.json) {
+    std::cout << r.report.dump() << "\n";
+    return 0;
+  }
+  std::printf("exported %s -> %s\n", dir.c_str(), o.out_dir.c_str());
+  std::printf("removed %zu component(s); layers %lld -> %lld; parameters %lld -> %lld (%.2f%% removed)\n",
+              removed.ids().size(), static_cast<long long>(model->num_layers()),
+              static_cast<long long>(r.layers_after), static_cast<long long>(r.params_before),
+              static_cast<long long>(r.params_after),
+              100.0 * static_cast<double>(r.params_before - r.params_after) / static_cast<double>(r.params_before));
+  if (o.ppl_before && o.ppl_after) std::printf("perplexity %.4f -> %.4f\n", *o.ppl_before, *o.ppl_after);
+  if (!r.report.value("transformers_loadable", false))
+    std::printf("note: layers without SSM are recorded in config.json (shedder_layers_without_ssm); transformers "
+                "cannot load this folder, shedder-cli can\n");
+  return 0;
+}
+
+}  // namespace shedder::cli

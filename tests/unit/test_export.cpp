@@ -1,0 +1,188 @@
+// Export of pruned checkpoints: the exported folder loads again and gives the masked model's logits
+// (block removal renumbers layers; SSM removal drops the dead weights and records the layers in config.json),
+// dtypes are kept, tokenizer and report files are written, and writes are atomic (refuse / --force / a
+// failed write leaves the old folder as it was).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <QtTest/QtTest>
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <filesystem>
+
+#include "export/exporter.h"
+#include "io/safetensors.h"
+#include "model/mamba_model.h"
+#include "support/test_support.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+using namespace shedder;
+
+namespace {
+
+std::string trained(const std::string& m) { return test::test_data_dir() + "/trained_tiny/" + m; }
+
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& phrases) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& ph : phrases)
+      QVERIFY2(msg.find(ph) != std::string::npos, ("message lacks '" + ph + "': " + msg).c_str());
+    return;
+  }
+  QFAIL("expected shedder::Error");
+}
+
+// Exports `spec` from `src` and checks the result's logits against the masked source model.
+std::shared_ptr<MambaModel> export_and_compare(const std::string& src, const std::string& spec, const std::string& tag) {
+  auto m = MambaModel::load(src);
+  RemovalSet r;
+  size_t start = 0;  // several specs separated by ';'
+  while (start <= spec.size()) {
+    const size_t end = std::min(spec.find(';', start), spec.size());
+    r.add_spec(spec.substr(start, end - start));
+    start = end + 1;
+  }
+  ExportOptions o;
+  o.out_dir = test::make_temp_dir(tag) + "/out";
+  const ExportResult res = export_pruned(*m, r, o);
+  auto e = MambaModel::load(o.out_dir);
+  at::manual_seed(5);
+  at::Tensor ids = at::randint(0, 257, {2, 23}, at::kLong);
+  at::Tensor masked = m->forward(ids, r.to_mask(m->num_layers()));
+  at::Tensor exported = e->forward(ids);
+  const double diff = (masked - exported).abs().max().item<double>();
+  if (diff > 1e-5) qWarning("%s %s: max |dlogit| %g", src.c_str(), spec.c_str(), diff);
+  [&] { QVERIFY2(diff <= 1e-5, qPrintable(QString("max |dlogit| %1").arg(diff))); }();
+  [&] { QCOMPARE(e->params().total, res.params_after); }();
+  return e;
+}
+
+}  // namespace
+
+class TestExport : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() { at::set_num_threads(2); }
+
+  void block_removal_renumbers_layers() {
+    for (const char* m : {"mamba1", "mamba2"}) {
+      auto e = export_and_compare(trained(m), "block:5,6,0", "blocks");
+      QCOMPARE(e->num_layers(), int64_t(5));
+      QVERIFY(e->config().layers_without_ssm.empty());
+      const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
+      QCOMPARE(cfg["num_hidden_layers"].get<int>(), 5);
+      QVERIFY(!cfg.contains("shedder_layers_without_ssm"));
+      QVERIFY(cfg["expand"].is_number_integer());  // transformers' strict config wants an int
+      auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+      QVERIFY(st->contains("backbone.layers.4.norm.weight"));
+      QVERIFY(!st->contains("backbone.layers.5.norm.weight"));
+      const nlohmann::json rep = nlohmann::json::parse(test::read_file(e->dir() + "/shedding_report.json"));
+      QCOMPARE(rep["layer_map"]["0"].get<int>(), 1);
+      QCOMPARE(rep["layer_map"]["4"].get<int>(), 7);
+      QVERIFY(rep["transformers_loadable"].get<bool>());
+      QVERIFY(fs::exists(e->dir() + "/tokenizer.json"));
+      QCOMPARE(nlohmann::json::parse(test::read_file(e->dir() + "/pruning_config.json"))["pruned_mamba_block_idx"],
+               nlohmann::json({5, 6, 0}));
+    }
+  }
+
+  void ssm_removal_drops_dead_weights() {
+    {
+      auto e = export_and_compare(trained("mamba1"), "ssm:2,3", "ssm1");
+      QCOMPARE(e->config().layers_without_ssm, (std::vector<int64_t>{2, 3}));
+      auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+      for (const char* t : {"x_proj.weight", "dt_proj.weight", "dt_proj.bias", "A_log", "D"})
+        QVERIFY(!st->contains(std::string("backbone.layers.2.mixer.") + t));
+      QVERIFY(st->contains("backbone.layers.1.mixer.A_log"));
+    }
+    {
+      auto e = export_and_compare(trained("mamba2"), "ssm:1", "ssm2");
+      auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+      const int64_t D = e->config().intermediate_size;
+      QCOMPARE(st->tensor("backbone.layers.1.mixer.in_proj.weight").size(0), 2 * D);
+      QCOMPARE(st->tensor("backbone.layers.1.mixer.conv1d.weight").size(0), D);
+      QVERIFY(!st->contains("backbone.layers.1.mixer.dt_bias"));
+      QVERIFY(st->contains("backbone.layers.1.mixer.norm.weight"));
+      QCOMPARE(st->tensor("backbone.layers.0.mixer.in_proj.weight").size(0), e->config().in_proj_rows());
+      // Exporting the export again (more removed) still works.
+      export_and_compare(e->dir(), "block:0", "again");
+    }
+    // Blocks and SSMs together, SSM of a removed block ignored.
+    export_and_compare(trained("mamba2"), "block:3;ssm:3,6", "mixed");
+  }
+
+  void fixtures_untied_and_mamba_ssm_layout() {
+    SHEDDER_REQUIRE_FIXTURES();
+    export_and_compare(test::fixtures_dir() + "/hf-tiny/mamba1-tiny-untied", "block:0", "untied");
+    auto e = export_and_compare(test::test_data_dir() + "/mamba_ssm/mamba1-tiny", "block:2", "ssmlayout");
+    QCOMPARE(e->config().layout, WeightLayout::HuggingFace);  // exported in the Hugging Face layout
+    QCOMPARE(e->config().padded_vocab, int64_t(300));
+  }
+
+  void dtype_is_kept() {
+    const std::string src = test::make_temp_dir("bf16src");
+    fs::copy_file(trained("mamba2") + "/config.json", src + "/config.json");
+    auto f = SafetensorsFile::open(trained("mamba2") + "/model.safetensors");
+    std::vector<std::pair<std::string, at::Tensor>> t;
+    for (const auto& n : f->names()) t.emplace_back(n, f->tensor(n).to(at::kBFloat16));
+    write_safetensors(src + "/model.safetensors", t);
+    auto e = export_and_compare(src, "block:2;ssm:4", "bf16");
+    QCOMPARE(e->source_dtype(), std::string("BF16"));
+    auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+    for (const auto& info : st->header().tensors) QCOMPARE(std::string(st_dtype_name(info.dtype)), std::string("BF16"));
+  }
+
+  void writes_are_atomic() {
+    auto m = MambaModel::load(trained("mamba1"));
+    RemovalSet r;
+    r.add_spec("block:1");
+    ExportOptions o;
+    const std::string root = test::make_temp_dir("atomic");
+    o.out_dir = root + "/out";
+    export_pruned(*m, r, o);
+    const std::string before = test::read_file(o.out_dir + "/config.json");
+    expect_error([&] { export_pruned(*m, r, o); }, {"/out", "already exists", "--force"});
+
+    RemovalSet all;
+    for (int i = 0; i < 8; ++i) all.add(Granularity::Block, i);
+    expect_error([&] { export_pruned(*m, all, o); }, {"every block is removed"});
+
+    // A write that fails half-way (file size limit, as a full disk would) leaves the old export intact.
+    o.force = true;
+    RemovalSet r2;
+    r2.add_spec("block:2,3");
+    std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit old_lim;
+    getrlimit(RLIMIT_FSIZE, &old_lim);
+    struct rlimit lim = old_lim;
+    lim.rlim_cur = 64 * 1024;
+    setrlimit(RLIMIT_FSIZE, &lim);
+    bool failed = false;
+    try {
+      export_pruned(*m, r2, o);
+    } catch (const Error& e) {
+      failed = true;
+      QVERIFY2(std::string(e.what()).find("untouched") != std::string::npos, e.what());
+    }
+    setrlimit(RLIMIT_FSIZE, &old_lim);
+    QVERIFY(failed);
+    QCOMPARE(test::read_file(o.out_dir + "/config.json"), before);
+    QCOMPARE(MambaModel::load(o.out_dir)->num_layers(), int64_t(7));
+    int leftovers = 0;
+    for (const auto& ent : fs::directory_iterator(root)) leftovers += ent.path().filename() != "out";
+    QCOMPARE(leftovers, 0);
+
+    // --force replaces it.
+    export_pruned(*m, r2, o);
+    QCOMPARE(MambaModel::load(o.out_dir)->num_layers(), int64_t(6));
+  }
+};
+
+QTEST_APPLESS_MAIN(TestExport)
+#include "test_export.moc"
