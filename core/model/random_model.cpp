@@ -10,6 +10,7 @@
 #include <random>
 
 #include "io/safetensors.h"
+#include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -18,27 +19,6 @@ namespace fs = std::filesystem;
 namespace shedder {
 
 namespace {
-
-// GPT-2's reversible byte -> printable code point mapping, as UTF-8.
-std::string byte_symbol(int b) {
-  int cp;
-  if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) {
-    cp = b;
-  } else {
-    int n = 0;
-    for (int x = 0; x < b; ++x)
-      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
-    cp = 256 + n;
-  }
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
 
 void write_text(const fs::path& p, const std::string& text) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
@@ -76,7 +56,7 @@ ModelConfig small_model_config(Arch arch, int64_t layers, int64_t hidden, int64_
 std::string byte_level_tokenizer_json() {
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
   vocab["<|endoftext|>"] = 0;
-  for (int b = 0; b < 256; ++b) vocab[byte_symbol(b)] = b + 1;
+  for (int b = 0; b < 256; ++b) vocab[byte_level_symbol(static_cast<uint8_t>(b))] = b + 1;
   nlohmann::ordered_json j;
   j["version"] = "1.0";
   j["truncation"] = nullptr;

@@ -900,4 +900,6 @@ std::optional<int32_t> BpeTokenizer::token_to_id(std::string_view token) const {
 
 std::optional<int32_t> BpeTokenizer::eos_id() const { return impl_->eos; }
 
+std::string byte_level_symbol(uint8_t b) { return utf8_of(bytes_to_unicode()[b]); }
+
 }  // namespace shedder

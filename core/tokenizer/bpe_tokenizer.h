@@ -36,4 +36,7 @@ class BpeTokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// The printable stand-in GPT-2's byte-level alphabet uses for byte `b`, as UTF-8 (e.g. ' ' -> "\u0120").
+std::string byte_level_symbol(uint8_t b);
+
 }  // namespace shedder

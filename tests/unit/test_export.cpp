@@ -15,6 +15,7 @@
 #include "export/exporter.h"
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
+#include "support/expect_error.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -25,17 +26,7 @@ namespace {
 
 std::string trained(const std::string& m) { return test::test_data_dir() + "/trained_tiny/" + m; }
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& phrases) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& ph : phrases)
-      QVERIFY2(msg.find(ph) != std::string::npos, ("message lacks '" + ph + "': " + msg).c_str());
-    return;
-  }
-  QFAIL("expected shedder::Error");
-}
+using test::expect_error;
 
 // Exports `spec` from `src` and checks the result's logits against the masked source model.
 std::shared_ptr<MambaModel> export_and_compare(const std::string& src, const std::string& spec, const std::string& tag) {

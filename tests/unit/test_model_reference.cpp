@@ -11,6 +11,7 @@
 
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
+#include "support/expect_error.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -54,17 +55,7 @@ std::string rewrite_weights(const std::string& model, const std::string& tag,
   return dir;
 }
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& phrases) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& ph : phrases)
-      QVERIFY2(msg.find(ph) != std::string::npos, ("message lacks '" + ph + "': " + msg).c_str());
-    return;
-  }
-  QFAIL("expected shedder::Error");
-}
+using test::expect_error;
 
 }  // namespace
 

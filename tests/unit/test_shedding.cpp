@@ -17,6 +17,7 @@
 #include "model/component_tree.h"
 #include "shed/journal.h"
 #include "shed/search.h"
+#include "support/expect_error.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -30,17 +31,7 @@ at::Tensor calib() {
   return SafetensorsFile::open(test::test_data_dir() + "/trained_tiny/calib.safetensors")->tensor("windows").clone();
 }
 
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& phrases) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& ph : phrases)
-      QVERIFY2(msg.find(ph) != std::string::npos, ("message lacks '" + ph + "': " + msg).c_str());
-    return;
-  }
-  QFAIL("expected shedder::Error");
-}
+using test::expect_error;
 
 at::Tensor ref_silu(const at::Tensor& x) { return x * at::sigmoid(x); }
 
