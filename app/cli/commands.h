@@ -13,6 +13,7 @@ int cmd_eval(const std::vector<std::string>& args);
 int cmd_search(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_create_model(const std::vector<std::string>& args);
+int cmd_train_tokenizer(const std::vector<std::string>& args);
 
 // Options every command accepts.
 struct CommonOptions {

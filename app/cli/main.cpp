@@ -30,6 +30,8 @@ void usage(std::ostream& os) {
      << "       [--eval-text FILE... | --eval-tokens F] [--seq-len N]   write the pruned checkpoint\n"
      << "  create-model DIR --arch mamba|mamba2 [--layers N] [--hidden N] [--state N] [--seed S] [--force]\n"
      << "                                               a small random model with a byte-level tokenizer\n"
+     << "  train-tokenizer --text FILE... --vocab-size N [--min-frequency F] --out FILE [--force] [--json]\n"
+     << "                                               train a byte-level BPE tokenizer.json\n"
      << "\n"
      << "common options: --threads N (default: all cores), --device cpu|auto, --json\n"
      << "MODEL is a folder with config.json, weights (*.safetensors or pytorch_model.bin) and tokenizer.json.\n";
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
     if (cmd == "search") return shedder::cli::cmd_search(rest);
     if (cmd == "export") return shedder::cli::cmd_export(rest);
     if (cmd == "create-model") return shedder::cli::cmd_create_model(rest);
+    if (cmd == "train-tokenizer") return shedder::cli::cmd_train_tokenizer(rest);
     std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
     return 2;
   } catch (const shedder::Cancelled&) {

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "io/safetensors.h"
-#include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/bpe_trainer.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -54,24 +54,10 @@ ModelConfig small_model_config(Arch arch, int64_t layers, int64_t hidden, int64_
 }
 
 std::string byte_level_tokenizer_json() {
-  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
-  vocab["<|endoftext|>"] = 0;
-  for (int b = 0; b < 256; ++b) vocab[byte_level_symbol(static_cast<uint8_t>(b))] = b + 1;
-  nlohmann::ordered_json j;
-  j["version"] = "1.0";
-  j["truncation"] = nullptr;
-  j["padding"] = nullptr;
-  j["added_tokens"] = {{{"id", 0}, {"content", "<|endoftext|>"}, {"single_word", false}, {"lstrip", false},
-                        {"rstrip", false}, {"normalized", false}, {"special", true}}};
-  j["normalizer"] = nullptr;
-  j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
-  j["post_processor"] = nullptr;
-  j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
-  j["model"] = {{"type", "BPE"},          {"dropout", nullptr},     {"unk_token", nullptr},
-                {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
-                {"byte_fallback", false}, {"ignore_merges", false}, {"vocab", vocab},
-                {"merges", nlohmann::ordered_json::array()}};
-  return j.dump(2);
+  // The trainer with no text and no room for merges writes exactly this layout.
+  BpeTrainOptions o;
+  o.vocab_size = 257;
+  return train_byte_level_bpe({}, o);
 }
 
 void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, bool force) {

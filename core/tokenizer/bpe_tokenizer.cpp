@@ -237,6 +237,69 @@ WordCache& thread_cache(uint64_t instance_id) {
   return *caches.back().second;
 }
 
+// One match of the GPT-2 pattern
+//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+// starting at i (the pattern matches every character, so matches tile the input); returns its end.
+size_t gpt2_match(const unsigned char* p, size_t n, size_t i) {
+  auto info = [&](size_t at) -> std::pair<CharClass, uint32_t> {
+    if (p[at] < 0x80) return {classify(p[at]), 1};
+    const Utf8Char c = decode_utf8(p + at, n - at);
+    return {classify(c.cp), c.len};
+  };
+  if (p[i] == '\'' && i + 1 < n) {
+    const unsigned char c1 = p[i + 1];
+    if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return i + 2;
+    if (i + 2 < n) {
+      const unsigned char c2 = p[i + 2];
+      if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return i + 3;
+    }
+  }
+  size_t start = i;
+  auto cur = info(i);
+  if (p[i] == ' ' && i + 1 < n) {
+    const auto next = info(i + 1);
+    if (next.first != CharClass::kSpace) {
+      start = i + 1;
+      cur = next;
+    }
+  }
+  if (cur.first != CharClass::kSpace) {
+    size_t j = start + cur.second;
+    while (j < n) {
+      const auto c = info(j);
+      if (c.first != cur.first) break;
+      j += c.second;
+    }
+    return j;
+  }
+  // Whitespace: \s+(?!\S) keeps the last space for the next word unless the run ends the text;
+  // a single space before a non-space falls to \s+.
+  size_t j = i;
+  uint32_t last_len = 0;
+  while (j < n) {
+    const auto c = info(j);
+    if (c.first != CharClass::kSpace) break;
+    last_len = c.second;
+    j += c.second;
+  }
+  if (j == n) return n;
+  if (j - last_len > i) return j - last_len;
+  return j;
+}
+
+// Calls fn(piece) for every match of the GPT-2 pattern over s, in order (the pieces tile s). The one
+// implementation of the split: the encoder and byte_level_pretokenize both use it.
+template <typename Fn>
+void for_each_gpt2_piece(std::string_view s, Fn&& fn) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const size_t end = gpt2_match(p, n, i);
+    fn(s.substr(i, end - i));
+    i = end;
+  }
+}
+
 }  // namespace
 
 namespace tokenizer_detail {
@@ -453,56 +516,6 @@ struct TokenizerCore {
     cache.index.emplace(std::move(key), std::make_pair(offset, static_cast<uint32_t>(out.size() - before)));
   }
 
-  // One match of the GPT-2 pattern
-  //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-  // starting at i (the pattern matches every character, so matches tile the input); returns its end.
-  static size_t gpt2_match(const unsigned char* p, size_t n, size_t i) {
-    auto info = [&](size_t at) -> std::pair<CharClass, uint32_t> {
-      if (p[at] < 0x80) return {classify(p[at]), 1};
-      const Utf8Char c = decode_utf8(p + at, n - at);
-      return {classify(c.cp), c.len};
-    };
-    if (p[i] == '\'' && i + 1 < n) {
-      const unsigned char c1 = p[i + 1];
-      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return i + 2;
-      if (i + 2 < n) {
-        const unsigned char c2 = p[i + 2];
-        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return i + 3;
-      }
-    }
-    size_t start = i;
-    auto cur = info(i);
-    if (p[i] == ' ' && i + 1 < n) {
-      const auto next = info(i + 1);
-      if (next.first != CharClass::kSpace) {
-        start = i + 1;
-        cur = next;
-      }
-    }
-    if (cur.first != CharClass::kSpace) {
-      size_t j = start + cur.second;
-      while (j < n) {
-        const auto c = info(j);
-        if (c.first != cur.first) break;
-        j += c.second;
-      }
-      return j;
-    }
-    // Whitespace: \s+(?!\S) keeps the last space for the next word unless the run ends the text;
-    // a single space before a non-space falls to \s+.
-    size_t j = i;
-    uint32_t last_len = 0;
-    while (j < n) {
-      const auto c = info(j);
-      if (c.first != CharClass::kSpace) break;
-      last_len = c.second;
-      j += c.second;
-    }
-    if (j == n) return n;
-    if (j - last_len > i) return j - last_len;
-    return j;
-  }
-
   void encode_piece(std::string_view piece, WordCache& cache, std::vector<int32_t>& out) const {
     if (piece.empty()) return;
     std::string prefixed;
@@ -516,13 +529,7 @@ struct TokenizerCore {
       bpe_word(piece, cache, out);
       return;
     }
-    const auto* p = reinterpret_cast<const unsigned char*>(piece.data());
-    const size_t n = piece.size();
-    for (size_t i = 0; i < n;) {
-      const size_t end = gpt2_match(p, n, i);
-      bpe_word(piece.substr(i, end - i), cache, out);
-      i = end;
-    }
+    for_each_gpt2_piece(piece, [&](std::string_view word) { bpe_word(word, cache, out); });
   }
 
   std::vector<int32_t> encode(std::string_view text) const {
@@ -901,5 +908,12 @@ std::optional<int32_t> BpeTokenizer::token_to_id(std::string_view token) const {
 std::optional<int32_t> BpeTokenizer::eos_id() const { return impl_->eos; }
 
 std::string byte_level_symbol(uint8_t b) { return utf8_of(bytes_to_unicode()[b]); }
+
+std::vector<std::string_view> byte_level_pretokenize(std::string_view text) {
+  std::vector<std::string_view> pieces;
+  pieces.reserve(text.size() / 4 + 1);
+  for_each_gpt2_piece(text, [&](std::string_view piece) { pieces.push_back(piece); });
+  return pieces;
+}
 
 }  // namespace shedder

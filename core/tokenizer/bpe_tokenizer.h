@@ -39,4 +39,9 @@ class BpeTokenizer {
 // The printable stand-in GPT-2's byte-level alphabet uses for byte `b`, as UTF-8 (e.g. ' ' -> "\u0120").
 std::string byte_level_symbol(uint8_t b);
 
+// The GPT-2 pre-tokenizer split (the ByteLevel pre-tokenizer's regex, use_regex true, no prefix space):
+// the pieces of `text` in order, tiling it, exactly as encode() splits plain text before BPE. The views
+// point into `text`. Added-token matching and normalization are not applied here.
+std::vector<std::string_view> byte_level_pretokenize(std::string_view text);
+
 }  // namespace shedder
