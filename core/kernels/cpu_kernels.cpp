@@ -364,7 +364,11 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   const int64_t heads_per_group = H / n_groups;
   const float lo = static_cast<float>(dt_min);
   const float hi = std::isinf(dt_max) ? std::numeric_limits<float>::infinity() : static_cast<float>(dt_max);
-  constexpr int64_t kRows = 16;  // state rows per task
+  // Split heads into blocks of state rows only when there are too few heads to keep every thread busy
+  // (whole heads are faster: B/C/x are read once per head).
+  int64_t splits = 1;
+  while (B * H * splits < 4 * at::get_num_threads() && P / (2 * splits) >= 16) splits *= 2;
+  const int64_t kRows = (P + splits - 1) / splits;
   const int64_t row_blocks = (P + kRows - 1) / kRows;
   at::parallel_for(0, B * H * row_blocks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> S(static_cast<size_t>(kRows * N));
