@@ -122,8 +122,15 @@ WeightStore WeightStore::open_folder(const std::string& dir) {
   } else if (fs::exists(single, ec)) {
     add_safetensors(SafetensorsFile::open(single.string()), nullptr);
   } else if (fs::exists(bin, ec)) {
-    const std::string bytes = read_all(bin.string());
-    std::vector<char> data(bytes.begin(), bytes.end());
+    // torch::jit::pickle_load takes the whole zip archive in memory (read once, no second copy).
+    std::vector<char> data;
+    {
+      std::ifstream f(bin, std::ios::binary | std::ios::ate);
+      if (!f) throw Error(bin.string() + ": cannot open");
+      data.resize(static_cast<size_t>(f.tellg()));
+      f.seekg(0);
+      if (!f.read(data.data(), static_cast<std::streamsize>(data.size()))) throw Error(bin.string() + ": read error");
+    }
     c10::IValue v;
     try {
       v = torch::jit::pickle_load(data);
