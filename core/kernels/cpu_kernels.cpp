@@ -30,29 +30,40 @@
 namespace shedder::kernels {
 namespace {
 
-// exp(x) for float, branch-free (vectorisable), relative error ~2e-7 over [-87, 88]; inputs are clamped
-// to that range (so exp of a very negative number is ~1e-38 instead of 0, which is harmless here).
-SHEDDER_INLINE float fast_exp(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  // Round x*log2(e) to the nearest integer with the 1.5*2^23 trick (no floor() call, so it vectorises on
-  // every ISA); the integer also sits in the low mantissa bits of `t`.
-  const float t = x * 1.44269504088896341f + 12582912.0f;
-  const float fx = t - 12582912.0f;
-  int32_t ti;
-  std::memcpy(&ti, &t, sizeof(ti));
-  const int32_t e = (ti - 0x4B400000 + 127) << 23;
-  const float r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
+// Same-size reinterpretation (works for scalars and the vector types below alike).
+template <typename To, typename From>
+SHEDDER_INLINE To bits(const From& v) {
+  static_assert(sizeof(To) == sizeof(From), "bits: size mismatch");
+  To out;
+  std::memcpy(&out, &v, sizeof(out));
+  return out;
+}
+
+// exp(x) for x already clamped to [-87, 88], on floats or float vectors F with matching int type I:
+// round x*log2(e) with the 1.5*2^23 trick (no floor() call, so it vectorises on every ISA; the integer
+// also sits in the low mantissa bits of `t`), Cephes' degree-6 polynomial on the remainder, and the
+// power of two built in the exponent bits. Relative error ~2e-7.
+template <typename F, typename I>
+SHEDDER_INLINE F exp_clamped(F x) {
+  const F t = x * 1.44269504088896341f + 12582912.0f;
+  const F fx = t - 12582912.0f;
+  const I e = (bits<I>(t) - 0x4B400000 + 127) << 23;
+  const F r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
+  F y = r * 1.9875691500e-4f + 1.3981999507e-3f;
   y = y * r + 8.3334519073e-3f;
   y = y * r + 4.1665795894e-2f;
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * r * r + r + 1.0f;
-  float scale;
-  std::memcpy(&scale, &e, sizeof(scale));
-  return y * scale;
+  return y * bits<F>(e);
+}
+
+// exp(x) for float, branch-free; inputs are clamped to [-87, 88] (so exp of a very negative number is
+// ~1e-38 instead of 0, which is harmless here).
+SHEDDER_INLINE float fast_exp(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  return exp_clamped<float, int32_t>(x);
 }
 
 SHEDDER_INLINE float silu(float v) { return v / (1.0f + fast_exp(-v)); }
@@ -79,21 +90,7 @@ SHEDDER_INLINE vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
 SHEDDER_INLINE vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
 
 // Vector version of fast_exp (same algorithm and accuracy).
-SHEDDER_INLINE vf vexp(vf x) {
-  x = vmin(vmax(x, vsplat(-87.0f)), vsplat(88.0f));
-  const vf t = x * 1.44269504088896341f + 12582912.0f;
-  const vf fx = t - 12582912.0f;
-  const vi e = (reinterpret_cast<vi>(t) - 0x4B400000 + 127) << 23;
-  const vf r = x - fx * 0.693359375f + fx * 2.12194440e-4f;
-  vf y = vsplat(1.9875691500e-4f);
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * r * r + r + 1.0f;
-  return y * reinterpret_cast<vf>(e);
-}
+SHEDDER_INLINE vf vexp(vf x) { return exp_clamped<vf, vi>(vmin(vmax(x, vsplat(-87.0f)), vsplat(88.0f))); }
 
 SHEDDER_INLINE vf vsilu(vf v) { return v / (1.0f + vexp(-v)); }
 
