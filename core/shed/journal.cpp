@@ -101,9 +101,10 @@ JournalContents Journal::read(const std::string& path) {
     ++lineno;
     nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("type")) {
-      // A corrupt line in the middle: stop here, keeping what came before.
       if (lineno == 1) throw Error(path + ": not a search journal (line 1 is not a journal header)");
-      break;
+      // Our writer never leaves a complete but broken line: the file was damaged. Refuse rather than cut it
+      // (cutting would drop the records after it).
+      throw Error(path + ":" + std::to_string(lineno) + ": damaged journal record; fix or remove that line to resume");
     }
     if (lineno == 1) {
       if (j["type"] != "header") throw Error(path + ": not a search journal (line 1 is not a journal header)");

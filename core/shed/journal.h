@@ -28,7 +28,8 @@ class Journal {
  public:
   // Creates a new journal with `header` (refuses to overwrite an existing file).
   static Journal create(const std::string& path, const nlohmann::json& header);
-  // Reads an existing journal; throws shedder::Error naming the file when it is not one.
+  // Reads an existing journal; throws shedder::Error naming the file when it is not one, or naming the line
+  // of a damaged record. Only an unterminated last line (a torn write) is dropped.
   static JournalContents read(const std::string& path);
   // Opens an existing journal for appending, cutting off a torn last line first.
   static Journal reopen(const std::string& path, const JournalContents& contents);

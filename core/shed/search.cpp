@@ -2,6 +2,7 @@
 #include "shed/search.h"
 
 #include <c10/core/GradMode.h>
+#include <unistd.h>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -30,6 +31,12 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+int64_t physical_memory_mb() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 4096;
+  return static_cast<int64_t>(static_cast<double>(pages) * static_cast<double>(page) / (1024.0 * 1024.0));
+}
+
 // Runs the model over the calibration windows, batch by batch, from a cached block boundary on.
 // Boundary b is the hidden state entering block b under the committed removal mask; boundary 0 (the
 // embeddings) is recomputed when needed, boundaries b >= 1 with b % every == 0 are stored when caching.
@@ -41,21 +48,30 @@ class PrefixRunner {
     if (!use_cache) return;
     const int64_t W = windows.size(0), L = windows.size(1), H = model.config().hidden_size;
     const double bytes = static_cast<double>(W) * L * H * 4.0;
-    every_ = every > 0 ? every : 1;
-    if (every <= 0 && memory_mb > 0) {
-      const int64_t fit = static_cast<int64_t>(static_cast<double>(memory_mb) * 1024.0 * 1024.0 / bytes);
+    // Without an explicit budget the cache may take half of the machine's memory.
+    if (memory_mb <= 0) memory_mb = std::max<int64_t>(1, physical_memory_mb() / 2);
+    const int64_t fit = static_cast<int64_t>(static_cast<double>(memory_mb) * 1024.0 * 1024.0 / bytes);
+    if (every > 0) {
+      every_ = every;
+    } else {
       every_ = fit >= n_ - 1 ? 1 : (fit <= 0 ? n_ : (n_ - 1 + fit - 1) / fit);
     }
     cache_.resize(static_cast<size_t>(n_));
     int64_t kept = 0;
-    for (int64_t b = 1; b < n_; ++b)
-      if (b % every_ == 0) {
-        cache_[static_cast<size_t>(b)] = at::empty({W, L, H}, at::kFloat);
-        ++kept;
-      }
+    try {
+      for (int64_t b = 1; b < n_; ++b)
+        if (b % every_ == 0) {
+          cache_[static_cast<size_t>(b)] = at::empty({W, L, H}, at::kFloat);
+          ++kept;
+        }
+    } catch (const std::exception&) {
+      throw Error("prefix cache: cannot allocate " + std::to_string(static_cast<int64_t>(bytes / 1048576.0)) +
+                  " MB per block boundary for " + std::to_string(kept + 1) +
+                  " boundaries; use fewer --windows, --cache-memory-mb or a larger --cache-every");
+    }
     // Keeping the best candidate's boundaries (two more sets: the one being evaluated and the best so far)
     // makes the refresh after each step free; only when that memory is allowed.
-    capture_ = kept > 0 && (memory_mb <= 0 || 3.0 * kept * bytes <= static_cast<double>(memory_mb) * 1024.0 * 1024.0);
+    capture_ = kept > 0 && 3.0 * kept * bytes <= static_cast<double>(memory_mb) * 1024.0 * 1024.0;
     if (capture_) {
       scratch_.resize(cache_.size());
       best_.resize(cache_.size());

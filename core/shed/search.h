@@ -36,7 +36,7 @@ struct SearchOptions {
   int64_t batch = 1;               // calibration windows per forward pass
   bool prefix_cache = true;
   int64_t cache_every = 0;         // keep every k-th block boundary; 0: every one that fits cache_memory_mb
-  int64_t cache_memory_mb = 0;     // 0: no limit
+  int64_t cache_memory_mb = 0;     // memory for the cache; 0: half of the machine's physical memory
   RemovalSet initial;              // removed before the search starts (not candidates)
   std::string journal_path;        // "" = no journal
   bool resume = false;             // continue journal_path if it exists

@@ -359,6 +359,15 @@ class TestShedding : public QObject {
     for (const auto& rec : c.records) steps += rec["type"] == "step";
     QCOMPARE(steps, 1);
 
+    // A damaged complete line is refused with its line number (never silently cut away).
+    {
+      const std::string damaged = dir + "/damaged.jsonl";
+      std::string text = test::read_file(o.journal_path);
+      const size_t first_nl = text.find('\n');
+      text.insert(first_nl + 1, "not json\n");
+      test::write_file(damaged, text);
+      expect_error([&] { Journal::read(damaged); }, {"damaged.jsonl:2", "damaged journal record"});
+    }
     // A torn last line (a crash mid-write) is dropped on resume.
     {
       std::ofstream f(o.journal_path, std::ios::app | std::ios::binary);
