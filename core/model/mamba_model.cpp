@@ -111,9 +111,10 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
   pc.final_norm = m->norm_f_.numel();
   pc.lm_head = c.tie_word_embeddings ? 0 : m->lm_head_.numel();
 
-  m->layers_.resize(static_cast<size_t>(c.num_layers));
+  // Layers are added as their weights are validated (no up-front allocation sized by an untrusted config).
+  m->layers_.reserve(static_cast<size_t>(std::min<int64_t>(c.num_layers, 1024)));
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    LayerWeights& L = m->layers_[static_cast<size_t>(i)];
+    LayerWeights& L = m->layers_.emplace_back();
     const std::string p = "backbone.layers." + std::to_string(i) + ".";
     L.has_ssm = c.layer_has_ssm(i);
     L.norm_w = wf.get(p + "norm.weight", {H});

@@ -212,6 +212,18 @@ class TestModelReference : public QObject {
       expect_error([&] { MambaModel::load(dir); }, {"config.json", "malformed JSON"});
     }
     {
+      // A config that claims far more layers than the weights hold: the first missing layer is named (and
+      // nothing is allocated for the claimed count).
+      const std::string dir = test::make_temp_dir("manylayers");
+      fs::copy_file(fixture("mamba1-tiny") + "/model.safetensors", dir + "/model.safetensors");
+      std::string cfg = test::read_file(fixture("mamba1-tiny") + "/config.json");
+      const std::string from = "\"num_hidden_layers\": 3";
+      QVERIFY(cfg.find(from) != std::string::npos);
+      cfg.replace(cfg.find(from), from.size(), "\"num_hidden_layers\": 1000000000");
+      test::write_file(dir + "/config.json", cfg);
+      expect_error([&] { MambaModel::load(dir); }, {"missing tensor", "backbone.layers.3.norm.weight"});
+    }
+    {
       const std::string dir = test::make_temp_dir("noweights");
       fs::copy_file(fixture("mamba1-tiny") + "/config.json", dir + "/config.json");
       expect_error([&] { MambaModel::load(dir); }, {"no weights found"});
