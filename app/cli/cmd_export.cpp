@@ -37,9 +37,7 @@ RemovalSet removal_from_journal(const std::string& path, int64_t k, const MambaM
     }
   }
   if (!found) throw Error(path + ": the journal has no step " + std::to_string(k));
-  const nlohmann::json id = model_identity(model);
-  if (c.header["model"].value("config_fnv1a64", "") != id["config_fnv1a64"])
-    throw Error(path + ": this journal was written for another model (" + c.header["model"].value("dir", "?") + ")");
+  check_journal_model(path, c, model);
   return r;
 }
 

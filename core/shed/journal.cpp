@@ -56,6 +56,17 @@ nlohmann::json model_identity(const MambaModel& model) {
   return id;
 }
 
+void check_journal_model(const std::string& path, const JournalContents& c, const MambaModel& model) {
+  if (!c.header.contains("model")) throw Error(path + ": journal header lacks the model's identity");
+  const nlohmann::json identity = model_identity(model);
+  const nlohmann::json& jm = c.header["model"];
+  if (jm.value("config_fnv1a64", "") != identity["config_fnv1a64"] || jm.value("weights", nlohmann::json()) != identity["weights"])
+    throw Error(path + ": this journal was written for another model (" + jm.value("dir", std::string("?")) +
+                ", config hash " + jm.value("config_fnv1a64", std::string("?")) + "); this model is " +
+                identity["dir"].get<std::string>() + " with config hash " +
+                identity["config_fnv1a64"].get<std::string>() + ". Use a new --out folder.");
+}
+
 namespace {
 
 void write_all(int fd, const std::string& text, const std::string& path) {

@@ -15,6 +15,10 @@ class MambaModel;
 
 // {"dir", "config_fnv1a64", "weights": [{"file", "bytes"}...]}: what must match for a resume.
 nlohmann::json model_identity(const MambaModel& model);
+// Throws shedder::Error (naming `path` and both models) unless the journal's header identifies `model`
+// (same config.json hash and weight file sizes).
+struct JournalContents;
+void check_journal_model(const std::string& path, const JournalContents& contents, const MambaModel& model);
 // FNV-1a 64-bit hash of bytes, as 16 hex digits.
 std::string fnv1a64_hex(const void* data, size_t size);
 

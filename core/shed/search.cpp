@@ -213,7 +213,7 @@ class PrefixRunner {
   std::function<void(int64_t, int64_t)> on_batch_;
 };
 
-nlohmann::json search_settings(const MambaModel& model, const at::Tensor& windows, const SearchOptions& o) {
+nlohmann::json search_settings(const at::Tensor& windows, const SearchOptions& o) {
   at::Tensor w = windows.to(at::kLong).contiguous();
   nlohmann::json s;
   s["granularity"] = granularity_name(o.granularity);
@@ -280,16 +280,11 @@ SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& 
   }
 }
 
-void check_journal_matches(const std::string& path, const JournalContents& c, const nlohmann::json& identity,
+void check_journal_matches(const std::string& path, const JournalContents& c, const MambaModel& model,
                            const nlohmann::json& settings) {
+  check_journal_model(path, c, model);
   const nlohmann::json& h = c.header;
-  if (!h.contains("model") || !h.contains("search")) throw Error(path + ": journal header lacks model/search");
-  const nlohmann::json& jm = h["model"];
-  if (jm.value("config_fnv1a64", "") != identity["config_fnv1a64"] || jm.value("weights", nlohmann::json()) != identity["weights"])
-    throw Error(path + ": this journal was written for another model (" + jm.value("dir", std::string("?")) +
-                ", config hash " + jm.value("config_fnv1a64", std::string("?")) + "); this model is " +
-                identity["dir"].get<std::string>() + " with config hash " +
-                identity["config_fnv1a64"].get<std::string>() + ". Use a new --out folder.");
+  if (!h.contains("search")) throw Error(path + ": journal header lacks the search settings");
   for (auto it = settings.begin(); it != settings.end(); ++it) {
     const nlohmann::json was = h["search"].contains(it.key()) ? h["search"][it.key()] : nlohmann::json();
     if (was != it.value())
@@ -329,20 +324,19 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
   res.total_params = model.params().total;
   res.removed = o.initial;
 
-  const nlohmann::json identity = model_identity(model);
-  const nlohmann::json settings = search_settings(model, win, o);
+  const nlohmann::json settings = search_settings(win, o);
   std::optional<Journal> journal;
   std::vector<nlohmann::json> prior;
   if (!o.journal_path.empty()) {
     std::error_code ec;
     if (o.resume && fs::exists(o.journal_path, ec)) {
       JournalContents c = Journal::read(o.journal_path);
-      check_journal_matches(o.journal_path, c, identity, settings);
+      check_journal_matches(o.journal_path, c, model, settings);
       journal.emplace(Journal::reopen(o.journal_path, c));
       prior = c.records;
     } else {
       nlohmann::json header{{"type", "header"},       {"version", 1},       {"program", "mamba-shedder-workbench"},
-                            {"created", std::time(nullptr)}, {"model", identity}, {"search", settings},
+                            {"created", std::time(nullptr)}, {"model", model_identity(model)}, {"search", settings},
                             {"args", o.args},          {"calibration", o.calibration_label}};
       journal.emplace(Journal::create(o.journal_path, header));
     }
