@@ -123,8 +123,8 @@ void check_float_cpu(const at::Tensor& t, const char* name) {
 // ---- causal depthwise conv -------------------------------------------------------------------------
 
 SHEDDER_MULTIVERSION
-void conv_rows(const float* x, int64_t sx1, const float* w, const float* bias, float* out, int64_t t0, int64_t t1,
-               int64_t C, int64_t K, bool apply_silu) {
+void conv_rows(const float* x, int64_t sx1, const float* prev, int64_t sp1, const float* w, const float* bias,
+               float* out, int64_t t0, int64_t t1, int64_t C, int64_t K, bool apply_silu) {
   for (int64_t t = t0; t < t1; ++t) {
     float* o = out + t * C;
     if (bias) {
@@ -134,8 +134,8 @@ void conv_rows(const float* x, int64_t sx1, const float* w, const float* bias, f
     }
     for (int64_t k = 0; k < K; ++k) {
       const int64_t ts = t - (K - 1) + k;
-      if (ts < 0) continue;
-      const float* xr = x + ts * sx1;
+      if (ts < 0 && !prev) continue;
+      const float* xr = ts < 0 ? prev + (K - 1 + ts) * sp1 : x + ts * sx1;
       const float* wk = w + k * C;
       for (int64_t c = 0; c < C; ++c) o[c] += wk[c] * xr[c];
     }
@@ -155,9 +155,13 @@ constexpr int kLanes = kVec;
 // cache, the 16 lanes are one vector. dt_raw is before softplus.
 SHEDDER_INLINE void scan_block16(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB,
                          const float* Cm, int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L,
-                         int64_t D, int64_t N, int64_t d0, float* s) {
+                         int64_t D, int64_t N, int64_t d0, float* s, float* st) {
   // s: N x 16 floats. Accessed with unaligned vector loads/stores (no alignment assumptions on the buffer).
+  // st: the [D, N] state of this batch row (read first, written last) or null (start from zeros).
   for (int64_t n = 0; n < N; ++n) vstore(s + n * kVec, vsplat(0.0f));
+  if (st)
+    for (int64_t l = 0; l < kVec; ++l)
+      for (int64_t n = 0; n < N; ++n) s[n * kVec + l] = st[(d0 + l) * N + n];
   const vf dv = vload(Dv + d0);
   for (int64_t t = 0; t < L; ++t) {
     const vf ut = vload(u + t * D + d0);
@@ -175,13 +179,16 @@ SHEDDER_INLINE void scan_block16(const float* u, const float* dt_raw, const floa
     if (z) out *= vsilu(vload(z + t * sz + d0));
     vstore(y + t * D + d0, out);
   }
+  if (st)
+    for (int64_t l = 0; l < kVec; ++l)
+      for (int64_t n = 0; n < N; ++n) st[(d0 + l) * N + n] = s[n * kVec + l];
 }
 
 // One channel (the tail when D is not a multiple of 16), scalar.
 SHEDDER_INLINE void scan_channel(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB,
                          const float* Cm, int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L,
-                         int64_t D, int64_t N, int64_t d, float* s) {
-  for (int64_t n = 0; n < N; ++n) s[n] = 0.0f;
+                         int64_t D, int64_t N, int64_t d, float* s, float* st) {
+  for (int64_t n = 0; n < N; ++n) s[n] = st ? st[d * N + n] : 0.0f;
   for (int64_t t = 0; t < L; ++t) {
     const float ut = u[t * D + d];
     const float dtv = softplus(dt_raw[t * D + d]);
@@ -196,16 +203,18 @@ SHEDDER_INLINE void scan_channel(const float* u, const float* dt_raw, const floa
     if (z) out *= silu(z[t * sz + d]);
     y[t * D + d] = out;
   }
+  if (st)
+    for (int64_t n = 0; n < N; ++n) st[d * N + n] = s[n];
 }
 
 SHEDDER_MULTIVERSION
 void scan_task(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB, const float* Cm,
                int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L, int64_t D, int64_t N,
-               int64_t d0, int64_t d1, float* s) {
+               int64_t d0, int64_t d1, float* s, float* st) {
   int64_t d = d0;
-  for (; d + kLanes <= d1; d += kLanes) scan_block16(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
+  for (; d + kLanes <= d1; d += kLanes) scan_block16(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s, st);
   for (; d < d1; ++d)
-    scan_channel(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s);
+    scan_channel(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s, st);
 }
 
 // ---- Mamba-2 SSD recurrence ---------------------------------------------------------------------------
@@ -214,8 +223,9 @@ SHEDDER_MULTIVERSION
 // Rows [p0, p1) of one head's state: the rows evolve independently, so a head is split across threads.
 void ssd_task(const float* x, int64_t sx, const float* dtr, int64_t sdt, float dt_bias, float A, const float* Bm,
               int64_t sB, const float* Cm, int64_t sC, float Dh, float* y, int64_t sy, int64_t L, int64_t p0,
-              int64_t p1, int64_t N, float lo, float hi, float* S) {
-  for (int64_t i = 0; i < (p1 - p0) * N; ++i) S[i] = 0.0f;
+              int64_t p1, int64_t N, float lo, float hi, float* S, float* st) {
+  // st: this head's [P, N] state (rows p0..p1 read first, written last) or null (start from zeros).
+  for (int64_t i = 0; i < (p1 - p0) * N; ++i) S[i] = st ? st[p0 * N + i] : 0.0f;
   for (int64_t t = 0; t < L; ++t) {
     float dtv = softplus(dtr[t * sdt] + dt_bias);
     dtv = std::min(std::max(dtv, lo), hi);
@@ -237,6 +247,8 @@ void ssd_task(const float* x, int64_t sx, const float* dtr, int64_t sdt, float d
       yt[p] = acc + Dh * xt[p];
     }
   }
+  if (st)
+    for (int64_t i = 0; i < (p1 - p0) * N; ++i) st[p0 * N + i] = S[i];
 }
 
 // ---- next-token NLL ---------------------------------------------------------------------------------------
@@ -260,7 +272,8 @@ double row_nll_one(const float* x, int64_t V, int64_t target) {
 
 }  // namespace
 
-at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool apply_silu) {
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool apply_silu,
+                         const at::Tensor& prev) {
   check_float_cpu(x, "x");
   check_float_cpu(w_kc, "conv weight");
   TORCH_CHECK(x.dim() == 3 && w_kc.dim() == 2 && w_kc.size(1) == x.size(2) && w_kc.is_contiguous(),
@@ -272,6 +285,16 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
     TORCH_CHECK(bias.numel() == C && bias.is_contiguous(), "causal_conv1d: bias shape");
     bp = bias.data_ptr<float>();
   }
+  const float* pp = nullptr;
+  int64_t sp0 = 0, sp1 = 0;
+  if (prev.defined()) {
+    check_float_cpu(prev, "conv state");
+    TORCH_CHECK(prev.dim() == 3 && prev.size(0) == B && prev.size(1) == K - 1 && prev.size(2) == C,
+                "causal_conv1d: conv state must be [B, K-1, C]");
+    pp = prev.data_ptr<float>();
+    sp0 = prev.stride(0);
+    sp1 = prev.stride(1);
+  }
   at::Tensor out = at::empty({B, L, C}, x.options().memory_format(at::MemoryFormat::Contiguous));
   const float* xp = x.data_ptr<float>();
   const float* wp = w_kc.data_ptr<float>();
@@ -282,14 +305,15 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
   at::parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / chunks, c0 = (i % chunks) * kRows;
-      conv_rows(xp + b * sx0, sx1, wp, bp, op + b * L * C, c0, std::min(L, c0 + kRows), C, K, apply_silu);
+      conv_rows(xp + b * sx0, sx1, pp ? pp + b * sp0 : nullptr, sp1, wp, bp, op + b * L * C, c0,
+                std::min(L, c0 + kRows), C, K, apply_silu);
     }
   });
   return out;
 }
 
 at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::Tensor& A_nd, const at::Tensor& Bm,
-                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z) {
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state) {
   check_float_cpu(u, "u");
   check_float_cpu(dt, "dt");
   check_float_cpu(A_nd, "A");
@@ -311,6 +335,14 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::T
     sz0 = z.stride(0);
     sz1 = z.stride(1);
   }
+  float* stp = nullptr;
+  if (state.defined()) {
+    check_float_cpu(state, "ssm state");
+    TORCH_CHECK(state.is_contiguous() && state.dim() == 3 && state.size(0) == B && state.size(1) == D &&
+                    state.size(2) == N,
+                "selective_scan: state must be a contiguous [B, D, N] tensor");
+    stp = state.data_ptr<float>();
+  }
   at::Tensor y = at::empty({B, L, D}, u.options().memory_format(at::MemoryFormat::Contiguous));
   const int64_t blocks_per_row = (D + kLanes - 1) / kLanes;
   const float* up = u.data_ptr<float>();
@@ -321,12 +353,13 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::T
   const float* dp = Dv.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   at::parallel_for(0, B * blocks_per_row, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> state(static_cast<size_t>(N * kLanes));
+    std::vector<float> buf(static_cast<size_t>(N * kLanes));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / blocks_per_row;
       const int64_t d0 = (i % blocks_per_row) * kLanes, d1 = std::min(D, d0 + kLanes);
       scan_task(up + b * L * D, dtp + b * L * D, ap, bp + b * Bm.stride(0), Bm.stride(1), cp + b * Cm.stride(0),
-                Cm.stride(1), dp, zp ? zp + b * sz0 : nullptr, sz1, yp + b * L * D, L, D, N, d0, d1, state.data());
+                Cm.stride(1), dp, zp ? zp + b * sz0 : nullptr, sz1, yp + b * L * D, L, D, N, d0, d1, buf.data(),
+                stp ? stp + b * D * N : nullptr);
     }
   });
   return y;
@@ -334,7 +367,7 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::T
 
 at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
                     const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim,
-                    int64_t n_groups, double dt_min, double dt_max) {
+                    int64_t n_groups, double dt_min, double dt_max, const at::Tensor& state) {
   check_float_cpu(x, "x");
   check_float_cpu(dt_raw, "dt");
   check_float_cpu(Bm, "B");
@@ -349,6 +382,14 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   TORCH_CHECK(dt_bias.numel() == H && A.numel() == H && Dv.numel() == H, "ssd_scan: per-head parameter size");
   at::Tensor dtb = dt_bias.contiguous().to(at::kFloat), Av = A.contiguous().to(at::kFloat),
              Dc = Dv.contiguous().to(at::kFloat);
+  float* stp = nullptr;
+  if (state.defined()) {
+    check_float_cpu(state, "ssm state");
+    TORCH_CHECK(state.is_contiguous() && state.dim() == 4 && state.size(0) == B && state.size(1) == H &&
+                    state.size(2) == P && state.size(3) == N,
+                "ssd_scan: state must be a contiguous [B, H, P, N] tensor");
+    stp = state.data_ptr<float>();
+  }
   at::Tensor y = at::empty({B, L, H * P}, x.options().memory_format(at::MemoryFormat::Contiguous));
   const float* xp = x.data_ptr<float>();
   const float* dtp = dt_raw.data_ptr<float>();
@@ -374,7 +415,8 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
       const int64_t b = bh / H, h = bh % H, g = h / heads_per_group;
       ssd_task(xp + b * x.stride(0) + h * P, x.stride(1), dtp + b * dt_raw.stride(0) + h, dt_raw.stride(1), dtbp[h],
                avp[h], bp + b * Bm.stride(0) + g * N, Bm.stride(1), cp + b * Cm.stride(0) + g * N, Cm.stride(1),
-               dvp[h], yp + b * L * H * P + h * P, H * P, L, p0, p1, N, lo, hi, S.data());
+               dvp[h], yp + b * L * H * P + h * P, H * P, L, p0, p1, N, lo, hi, S.data(),
+               stp ? stp + (b * H + h) * P * N : nullptr);
     }
   });
   return y;

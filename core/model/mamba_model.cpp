@@ -77,6 +77,13 @@ class WeightFetcher {
 
 int64_t numel_or0(const at::Tensor& t) { return t.defined() ? t.numel() : 0; }
 
+// The conv inputs to keep after `x` ([B, L, C], row-strided): the last K-1 of (previous state, x).
+void advance_conv_state(at::Tensor& conv, const at::Tensor& x) {
+  const int64_t k1 = conv.size(1), L = x.size(1);
+  if (k1 == 0) return;
+  conv = L >= k1 ? x.narrow(1, L - k1, k1).contiguous() : at::cat({conv.narrow(1, L, k1 - L), x}, 1).contiguous();
+}
+
 }  // namespace
 
 MambaModel::~MambaModel() = default;
@@ -201,31 +208,35 @@ at::Tensor MambaModel::embed(const at::Tensor& ids) const {
   return at::embedding(embedding_, idl).to(at::kFloat);
 }
 
-at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm) const {
+at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm, LayerState* state) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
   at::Tensor x = rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon);
-  at::Tensor out = config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm)
-                                                : mixer_mamba2(w, x, skip_ssm || !w.has_ssm);
+  at::Tensor out = config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm, state)
+                                                : mixer_mamba2(w, x, skip_ssm || !w.has_ssm, state);
   return hidden + out;  // residual kept in float32
 }
 
-at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm) const {
+at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
+                                    LayerState* state) const {
   const int64_t D = config_.intermediate_size, R = config_.time_step_rank, N = config_.state_size;
   at::Tensor proj = at::linear(x, w.in_proj_w, w.in_proj_b);  // [B, L, 2D]
   at::Tensor xs = proj.narrow(2, 0, D), z = proj.narrow(2, D, D);
-  at::Tensor xc = kernels::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true);
+  at::Tensor xc = kernels::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true, state ? state->conv : at::Tensor());
+  if (state) advance_conv_state(state->conv, xs);
   at::Tensor y;
   if (skip_ssm) {
     y = xc * at::silu(z);
   } else {
     at::Tensor ssm_p = at::linear(xc, w.x_proj_w);  // [B, L, R + 2N]
     at::Tensor dt = at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();  // softplus: in the scan
-    y = kernels::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z);
+    y = kernels::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
+                                state ? state->ssm : at::Tensor());
   }
   return at::linear(y, w.out_proj_w, w.out_proj_b);
 }
 
-at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm) const {
+at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
+                                    LayerState* state) const {
   const ModelConfig& c = config_;
   const int64_t D = c.intermediate_size, GN = c.n_groups * c.state_size;
   at::Tensor proj = at::linear(x, w.in_proj_w, w.in_proj_b);
@@ -234,17 +245,22 @@ at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, 
   const int64_t o = 2 * d_mlp;
   at::Tensor z = proj.narrow(2, o, D);
   at::Tensor y;
+  const at::Tensor prev = state ? state->conv : at::Tensor();
   if (!w.has_ssm) {
-    y = kernels::causal_conv1d(proj.narrow(2, o + D, D), w.conv_w_kc, w.conv_b, true);
+    at::Tensor xin = proj.narrow(2, o + D, D);
+    y = kernels::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
+    if (state) advance_conv_state(state->conv, xin);
   } else {
-    at::Tensor xBC = kernels::causal_conv1d(proj.narrow(2, o + D, c.conv_dim()), w.conv_w_kc, w.conv_b, true);
+    at::Tensor xin = proj.narrow(2, o + D, c.conv_dim());
+    at::Tensor xBC = kernels::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
+    if (state) advance_conv_state(state->conv, xin);
     at::Tensor xs = xBC.narrow(2, 0, D);
     if (skip_ssm) {
       y = xs;
     } else {
       y = kernels::ssd_scan(xs, proj.narrow(2, o + D + c.conv_dim(), c.num_heads), w.dt_bias, w.A_h,
                             xBC.narrow(2, D, GN), xBC.narrow(2, D + GN, GN), w.Dv, c.head_dim, c.n_groups,
-                            c.time_step_limit_min, c.time_step_limit_max);
+                            c.time_step_limit_min, c.time_step_limit_max, state ? state->ssm : at::Tensor());
     }
   }
   // Gated RMSNorm: norm(y * silu(z)) over the inner dimension (per group for mamba_ssm checkpoints).
@@ -264,18 +280,41 @@ at::Tensor MambaModel::head(const at::Tensor& hidden) const {
   return at::linear(h, lm_head_).to(at::kFloat);
 }
 
-at::Tensor MambaModel::forward(const at::Tensor& ids, const ModelMask& mask) const {
+at::Tensor MambaModel::hidden_states(const at::Tensor& ids, const ModelMask& mask, RecurrentState* state) const {
   if (!mask.empty() && static_cast<int64_t>(mask.size()) != config_.num_layers)
     throw Error("removal mask has " + std::to_string(mask.size()) + " entries for a model of " +
                 std::to_string(config_.num_layers) + " layers");
   c10::NoGradGuard no_grad;
+  if (state) {
+    if (state->layers.size() != static_cast<size_t>(config_.num_layers))
+      throw Error("recurrent state: not made for this model (use RecurrentState::zeros)");
+    if (ids.dim() != 2 || ids.size(0) != state->batch())
+      throw Error("recurrent state holds " + std::to_string(state->batch()) + " sequences, the input has " +
+                  (ids.dim() == 2 ? std::to_string(ids.size(0)) : std::string("a bad shape")));
+    std::vector<uint8_t> sig(static_cast<size_t>(config_.num_layers), 0);
+    for (size_t i = 0; i < mask.size(); ++i) sig[i] = mask[i].skip_block ? 2 : (mask[i].skip_ssm ? 1 : 0);
+    if (state->position_ == 0) state->mask_ = sig;
+    else if (state->mask_ != sig)
+      throw Error("recurrent state: it was built under another removal mask; continue with the same one");
+  }
   at::Tensor h = embed(ids);
   for (int64_t i = 0; i < config_.num_layers; ++i) {
     const LayerMask lm = mask.empty() ? LayerMask{} : mask[static_cast<size_t>(i)];
     if (lm.skip_block) continue;
-    h = block(i, h, lm.skip_ssm);
+    h = block(i, h, lm.skip_ssm, state ? &state->layers[static_cast<size_t>(i)] : nullptr);
   }
-  return head(h);
+  if (state) state->position_ += ids.size(1);
+  return h;
+}
+
+at::Tensor MambaModel::forward(const at::Tensor& ids, const ModelMask& mask, RecurrentState* state) const {
+  c10::NoGradGuard no_grad;
+  return head(hidden_states(ids, mask, state));
+}
+
+at::Tensor MambaModel::step(const at::Tensor& ids, const ModelMask& mask, RecurrentState& state) const {
+  if (ids.dim() != 1) throw Error("step: ids must be a [batch] tensor (one token per sequence)");
+  return forward(ids.unsqueeze(1), mask, &state).squeeze(1);
 }
 
 }  // namespace shedder

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/model_config.h"
+#include "model/recurrent_state.h"
 
 namespace shedder {
 
@@ -72,19 +73,26 @@ class MambaModel {
 
   // ids: [B, L] integer tensor -> hidden states [B, L, H] (float32).
   at::Tensor embed(const at::Tensor& ids) const;
-  // One block including its residual add; `skip_ssm` removes the selective scan only.
-  at::Tensor block(int64_t layer, const at::Tensor& hidden, bool skip_ssm = false) const;
+  // One block including its residual add; `skip_ssm` removes the selective scan only. With `state`, the
+  // block continues from it (the layer's conv inputs and SSM state after the earlier tokens) and updates it.
+  at::Tensor block(int64_t layer, const at::Tensor& hidden, bool skip_ssm = false, LayerState* state = nullptr) const;
   // Final RMSNorm + LM head: [B, L, H] -> logits [B, L, V] (float32).
   at::Tensor head(const at::Tensor& hidden) const;
-  // Whole forward with an optional removal mask.
-  at::Tensor forward(const at::Tensor& ids, const ModelMask& mask = {}) const;
+  // Whole forward with an optional removal mask. With `state` (from RecurrentState::zeros, or left by an
+  // earlier call with the same mask), `ids` continue the sequences the state summarises and the state is
+  // advanced past them: the logits equal those of one forward over the whole sequence.
+  at::Tensor forward(const at::Tensor& ids, const ModelMask& mask = {}, RecurrentState* state = nullptr) const;
+  // The last hidden states before the final norm and head ([B, L, H]); forward() = head(hidden_states()).
+  at::Tensor hidden_states(const at::Tensor& ids, const ModelMask& mask = {}, RecurrentState* state = nullptr) const;
+  // Recurrent step mode: one token per sequence (ids [B]) -> logits [B, V], advancing `state`.
+  at::Tensor step(const at::Tensor& ids, const ModelMask& mask, RecurrentState& state) const;
 
   const std::vector<LayerWeights>& layers() const { return layers_; }
 
  private:
   MambaModel() = default;
-  at::Tensor mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm) const;
-  at::Tensor mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm) const;
+  at::Tensor mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
+  at::Tensor mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
 
   ModelConfig config_;
   std::string dir_;
