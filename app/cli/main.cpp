@@ -32,6 +32,18 @@ void usage(std::ostream& os) {
      << "                                               a small random model with a byte-level tokenizer\n"
      << "  train-tokenizer --text FILE... --vocab-size N [--min-frequency F] --out FILE [--force] [--json]\n"
      << "                                               train a byte-level BPE tokenizer.json\n"
+     << "  accuracy MODEL (--task FILE.jsonl... | --demo-tasks) [--max-items N] [--max-length N] [--batch N]\n"
+     << "       [--no-share-context] [--remove ...] [--pruning-config F] [--json]\n"
+     << "                                               zero-shot accuracy (lm-evaluation-harness scoring)\n"
+     << "  generate MODEL --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S]\n"
+     << "       [--no-stop] [--remove ...] [--json]     text generation (recurrent step mode)\n"
+     << "  bench MODEL [--batch B] [--length L] [--prompt P] [--decode-tokens N] [--repeats R] [--warmup W]\n"
+     << "       [--remove ...] [--no-baseline] [--json] prefill tokens/s, decode ms/token, peak memory\n"
+     << "  make-demo-tasks TEXT... --out DIR [--seed S] [--items N] [--choices C] [--split-on LINE] [--force]\n"
+     << "                                               built-in demo tasks from held-out text\n"
+     << "  convert-task FORMAT EXPORT --out FILE.jsonl [--force]\n"
+     << "                                               a Hugging Face export of lambada_openai, hellaswag,\n"
+     << "                                               piqa, arc_easy, arc_challenge, winogrande, openbookqa\n"
      << "\n"
      << "common options: --threads N (default: all cores), --device cpu|auto, --json\n"
      << "MODEL is a folder with config.json, weights (*.safetensors or pytorch_model.bin) and tokenizer.json.\n";
@@ -59,6 +71,11 @@ int main(int argc, char** argv) {
     if (cmd == "export") return shedder::cli::cmd_export(rest);
     if (cmd == "create-model") return shedder::cli::cmd_create_model(rest);
     if (cmd == "train-tokenizer") return shedder::cli::cmd_train_tokenizer(rest);
+    if (cmd == "accuracy") return shedder::cli::cmd_accuracy(rest);
+    if (cmd == "generate") return shedder::cli::cmd_generate(rest);
+    if (cmd == "bench") return shedder::cli::cmd_bench(rest);
+    if (cmd == "make-demo-tasks") return shedder::cli::cmd_make_demo_tasks(rest);
+    if (cmd == "convert-task") return shedder::cli::cmd_convert_task(rest);
     std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
     return 2;
   } catch (const shedder::Cancelled&) {

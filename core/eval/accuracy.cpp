@@ -132,7 +132,7 @@ std::vector<ChoiceScore> score_pairs(const MambaModel& model, const std::vector<
     // The context once; its state continued by every choice in one batch.
     const auto& ctx = pairs[0].context;
     const int64_t c = static_cast<int64_t>(ctx.size());
-    RecurrentState state = RecurrentState::zeros(model, 1);
+    RecurrentState state = RecurrentState::zeros(model, 1, mask);
     at::Tensor hc = model.hidden_states(ids_tensor({ctx}, c), mask, &state);  // [1, c, H]
     at::Tensor last = hc.select(1, c - 1);                                      // [1, H]: predicts token 0
     int64_t rest = 0;

@@ -291,11 +291,8 @@ at::Tensor MambaModel::hidden_states(const at::Tensor& ids, const ModelMask& mas
     if (ids.dim() != 2 || ids.size(0) != state->batch())
       throw Error("recurrent state holds " + std::to_string(state->batch()) + " sequences, the input has " +
                   (ids.dim() == 2 ? std::to_string(ids.size(0)) : std::string("a bad shape")));
-    std::vector<uint8_t> sig(static_cast<size_t>(config_.num_layers), 0);
-    for (size_t i = 0; i < mask.size(); ++i) sig[i] = mask[i].skip_block ? 2 : (mask[i].skip_ssm ? 1 : 0);
-    if (state->position_ == 0) state->mask_ = sig;
-    else if (state->mask_ != sig)
-      throw Error("recurrent state: it was built under another removal mask; continue with the same one");
+    if (state->mask_ != mask_signature(mask, config_.num_layers))
+      throw Error("recurrent state: it was made for another removal mask; use the mask it was made for");
   }
   at::Tensor h = embed(ids);
   for (int64_t i = 0; i < config_.num_layers; ++i) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/model_config.h"
+#include "model/model_mask.h"
 #include "model/recurrent_state.h"
 
 namespace shedder {
@@ -32,13 +33,6 @@ struct LayerWeights {
   at::Tensor gnorm_w;                 // gated RMSNorm weight [D]
   at::Tensor Dv;                      // D skip: [D] (Mamba-1) or [heads] (Mamba-2)
 };
-
-// What to skip in one forward pass (the removal mask of the shedding engine).
-struct LayerMask {
-  bool skip_block = false;  // the block is the identity
-  bool skip_ssm = false;    // the selective scan is skipped (y = x), the rest of the mixer runs
-};
-using ModelMask = std::vector<LayerMask>;  // empty = nothing removed
 
 struct LoadOptions {
   bool check_finite = true;  // refuse weights holding NaN/Inf (names the tensor)
@@ -78,8 +72,8 @@ class MambaModel {
   at::Tensor block(int64_t layer, const at::Tensor& hidden, bool skip_ssm = false, LayerState* state = nullptr) const;
   // Final RMSNorm + LM head: [B, L, H] -> logits [B, L, V] (float32).
   at::Tensor head(const at::Tensor& hidden) const;
-  // Whole forward with an optional removal mask. With `state` (from RecurrentState::zeros, or left by an
-  // earlier call with the same mask), `ids` continue the sequences the state summarises and the state is
+  // Whole forward with an optional removal mask. With `state` (from RecurrentState::zeros for the same mask,
+  // or left by an earlier call), `ids` continue the sequences the state summarises and the state is
   // advanced past them: the logits equal those of one forward over the whole sequence.
   at::Tensor forward(const at::Tensor& ids, const ModelMask& mask = {}, RecurrentState* state = nullptr) const;
   // The last hidden states before the final norm and head ([B, L, H]); forward() = head(hidden_states()).

@@ -6,18 +6,30 @@
 
 namespace shedder {
 
-RecurrentState RecurrentState::zeros(const MambaModel& model, int64_t batch) {
+std::vector<uint8_t> mask_signature(const ModelMask& mask, int64_t layers) {
+  std::vector<uint8_t> sig(static_cast<size_t>(layers), 0);
+  for (size_t i = 0; i < mask.size() && i < sig.size(); ++i) sig[i] = mask[i].skip_block ? 2 : (mask[i].skip_ssm ? 1 : 0);
+  return sig;
+}
+
+RecurrentState RecurrentState::zeros(const MambaModel& model, int64_t batch, const ModelMask& mask) {
   if (batch < 1) throw Error("recurrent state: batch must be at least 1");
+  if (!mask.empty() && static_cast<int64_t>(mask.size()) != model.num_layers())
+    throw Error("recurrent state: the removal mask has " + std::to_string(mask.size()) + " entries for a model of " +
+                std::to_string(model.num_layers()) + " layers");
   const ModelConfig& c = model.config();
   RecurrentState s;
   s.batch_ = batch;
   s.layers.resize(static_cast<size_t>(model.num_layers()));
+  s.mask_ = mask_signature(mask, model.num_layers());
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     const LayerWeights& w = model.layers()[static_cast<size_t>(l)];
     LayerState& ls = s.layers[static_cast<size_t>(l)];
+    const uint8_t m = s.mask_[static_cast<size_t>(l)];
+    if (m == 2) continue;  // removed block
     const int64_t channels = w.conv_w_kc.size(1);
     ls.conv = at::zeros({batch, c.conv_kernel - 1, channels}, at::kFloat);
-    if (!w.has_ssm) continue;
+    if (!w.has_ssm || m == 1) continue;
     if (c.arch == Arch::Mamba1)
       ls.ssm = at::zeros({batch, c.intermediate_size, c.state_size}, at::kFloat);
     else

@@ -100,7 +100,8 @@ class TestAccuracy : public QObject {
   Q_OBJECT
 
  private Q_SLOTS:
-  void initTestCase() { at::set_num_threads(2); }
+  // One thread: the models are tiny, and OpenMP spin-waits make many small ops slow on a loaded machine.
+  void initTestCase() { at::set_num_threads(1); }
 
   void python_string_rules() {
     QCOMPARE(harness::rstrip("ab \t\n"), std::string("ab"));

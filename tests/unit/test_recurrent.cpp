@@ -32,14 +32,14 @@ void check_model(const MambaModel& m, const ModelMask& mask, const std::string& 
   at::Tensor ids = at::randint(1, std::min<int64_t>(m.config().vocab_size, 250), {2, L}, at::kLong);
   at::Tensor full = m.forward(ids, mask);
 
-  RecurrentState st = RecurrentState::zeros(m, 2);
+  RecurrentState st = RecurrentState::zeros(m, 2, mask);
   std::vector<at::Tensor> rows;
   for (int64_t t = 0; t < L; ++t) rows.push_back(m.step(ids.select(1, t), mask, st));
   QCOMPARE(st.position(), L);
   const double d_step = max_diff(at::stack(rows, 1), full);
   QVERIFY2(d_step < 5e-5, (label + ": step vs full max |dlogit| " + std::to_string(d_step)).c_str());
 
-  RecurrentState st2 = RecurrentState::zeros(m, 2);
+  RecurrentState st2 = RecurrentState::zeros(m, 2, mask);
   std::vector<at::Tensor> parts;
   parts.push_back(m.forward(ids.narrow(1, 0, 5), mask, &st2));
   parts.push_back(m.forward(ids.narrow(1, 5, 1), mask, &st2));
@@ -49,7 +49,7 @@ void check_model(const MambaModel& m, const ModelMask& mask, const std::string& 
 
   // Control: continuing from a fresh state instead (the context forgotten) is far off, so the checks above
   // do see a lost or stale state.
-  RecurrentState fresh = RecurrentState::zeros(m, 2);
+  RecurrentState fresh = RecurrentState::zeros(m, 2, mask);
   const double d_lost = max_diff(m.forward(ids.narrow(1, 6, L - 6), mask, &fresh), full.narrow(1, 6, L - 6));
   QVERIFY2(d_lost > 1e-2, (label + ": a forgotten context changes nothing? " + std::to_string(d_lost)).c_str());
   if (std::getenv("SHEDDER_TEST_VERBOSE"))
@@ -59,7 +59,8 @@ void check_model(const MambaModel& m, const ModelMask& mask, const std::string& 
   for (size_t l = 0; l < st.layers.size(); ++l) {
     if (st.layers[l].ssm.defined() && st2.layers[l].ssm.defined())
       QVERIFY(max_diff(st.layers[l].ssm, st2.layers[l].ssm) < 1e-4);
-    QVERIFY(max_diff(st.layers[l].conv, st2.layers[l].conv) < 1e-5);
+    QCOMPARE(st.layers[l].conv.defined(), st2.layers[l].conv.defined());
+    if (st.layers[l].conv.defined()) QVERIFY(max_diff(st.layers[l].conv, st2.layers[l].conv) < 1e-5);
   }
 }
 
@@ -148,6 +149,17 @@ class TestRecurrent : public QObject {
       return r.to_mask(m->num_layers());
     }();
     test::expect_error([&] { m->step(at::zeros({2}, at::kLong), other, s); }, {"another removal mask"});
+    // A state made for a mask holds nothing for removed blocks and no SSM state for removed SSMs.
+    RemovalSet rs;
+    rs.add(Granularity::Block, 1);
+    rs.add(Granularity::Ssm, 2);
+    const ModelMask mk = rs.to_mask(m->num_layers());
+    RecurrentState masked = RecurrentState::zeros(*m, 1, mk);
+    QVERIFY(!masked.layers[1].conv.defined() && !masked.layers[1].ssm.defined());
+    QVERIFY(masked.layers[2].conv.defined() && !masked.layers[2].ssm.defined());
+    QVERIFY(masked.bytes() < RecurrentState::zeros(*m, 1).bytes());
+    RecurrentState full = RecurrentState::zeros(*m, 1);
+    test::expect_error([&] { m->step(at::zeros({1}, at::kLong), mk, full); }, {"another removal mask"});
     test::expect_error([&] { RecurrentState::zeros(*m, 0); }, {"batch"});
   }
 };

@@ -1,0 +1,75 @@
+// `shedder-cli accuracy MODEL (--task FILE... | --demo-tasks) [--remove ...] [--json]`: zero-shot accuracy by
+// log-likelihood scoring (lm-evaluation-harness rules), optionally with blocks/SSMs removed.
+#include <cstdio>
+#include <iostream>
+
+#include "calibration.h"
+#include "common.h"
+#include "task_input.h"
+#include "util/error.h"
+
+namespace shedder::cli {
+
+int cmd_accuracy(const std::vector<std::string>& words) {
+  Args args(words, with_common({{"task", true, true},
+                                {"demo-tasks", false, false},
+                                {"max-items", true, false},
+                                {"max-length", true, false},
+                                {"batch", true, false},
+                                {"no-share-context", false, false},
+                                {"remove", true, true},
+                                {"pruning-config", true, false}}));
+  const CommonOptions common = apply_common(args);
+  const std::string dir = model_arg(args, "accuracy");
+  std::vector<std::string> files = args.all("task");
+  if (args.flag("demo-tasks")) {
+    const auto demo = demo_task_files();
+    files.insert(files.end(), demo.begin(), demo.end());
+  }
+  if (files.empty()) throw Error("accuracy: give --task FILE.jsonl... or --demo-tasks");
+  AccuracyOptions o;
+  o.max_length = args.get_int("max-length", 2048);
+  o.batch = args.get_int("batch", 8);
+  o.share_context = !args.flag("no-share-context");
+  const int64_t max_items = args.get_int("max-items", 0);
+  if (o.max_length < 2) throw Error("accuracy: --max-length must be at least 2");
+  if (o.batch < 1) throw Error("accuracy: --batch must be at least 1");
+  if (max_items < 0) throw Error("accuracy: --max-items must be >= 0 (0 = all)");
+
+  auto model = MambaModel::load(dir);
+  const RemovalSet removed = removal_from_args(*model, args);
+  const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
+  const std::vector<EncodedTask> tasks = load_tasks(*model, files, max_items);
+
+  nlohmann::json jt = nlohmann::json::object();
+  std::vector<TaskResult> results;
+  for (const auto& t : tasks) {
+    results.push_back(evaluate_task(*model, t, mask, o, stderr_progress(t.name)));
+    jt[t.name] = results.back().to_json();
+  }
+  if (common.json) {
+    nlohmann::json j;
+    j["tasks"] = jt;
+    j["removed"] = removed.ids();
+    j["params_removed"] = removed.removed_parameters(*model);
+    j["params_total"] = model->params().total;
+    j["threads"] = common.threads;
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  if (!removed.empty())
+    std::printf("removed %zu component(s): %lld parameters\n", removed.ids().size(),
+                static_cast<long long>(removed.removed_parameters(*model)));
+  std::printf("%-24s %7s %8s %9s %11s %8s\n", "task", "items", "acc", "acc_norm", "perplexity", "seconds");
+  for (const auto& r : results) {
+    std::printf("%-24s %7lld %8.4f", r.name.c_str(), static_cast<long long>(r.items), r.acc);
+    if (r.acc_norm) std::printf(" %9.4f", *r.acc_norm);
+    else std::printf(" %9s", "-");
+    if (r.perplexity) std::printf(" %11.4f", *r.perplexity);
+    else std::printf(" %11s", "-");
+    std::printf(" %8.1f\n", r.seconds);
+  }
+  return 0;
+}
+
+}  // namespace shedder::cli

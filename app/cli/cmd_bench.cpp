@@ -1,0 +1,89 @@
+// `shedder-cli bench MODEL [--remove ...] [--batch B] [--length L] [--decode-tokens N] [--repeats R]`: prefill
+// throughput, decode latency, peak memory and parameter bytes. With a removal it also measures the full
+// model, interleaved in the same run, and prints the ratios (the speed-up of the pruned model).
+#include <cstdio>
+#include <iostream>
+
+#include "calibration.h"
+#include "common.h"
+#include "eval/benchmark.h"
+#include "util/error.h"
+
+namespace shedder::cli {
+
+namespace {
+
+void print_row(const char* label, const BenchResult& r) {
+  std::printf("%-10s %12.1f %12.2f %14.1f %14.1f %12.1f\n", label, r.prefill_tokens_per_s, r.decode_ms_per_token,
+              r.peak_memory_bytes / 1048576.0, r.param_bytes / 1048576.0, r.state_bytes / 1024.0);
+}
+
+}  // namespace
+
+int cmd_bench(const std::vector<std::string>& words) {
+  Args args(words, with_common({{"batch", true, false},
+                                {"length", true, false},
+                                {"prompt", true, false},
+                                {"decode-tokens", true, false},
+                                {"repeats", true, false},
+                                {"warmup", true, false},
+                                {"seed", true, false},
+                                {"no-baseline", false, false},
+                                {"remove", true, true},
+                                {"pruning-config", true, false}}));
+  const CommonOptions common = apply_common(args);
+  const std::string dir = model_arg(args, "bench");
+  BenchOptions o;
+  o.batch = args.get_int("batch", 1);
+  o.length = args.get_int("length", 512);
+  o.prompt = args.get_int("prompt", 16);
+  o.decode_tokens = args.get_int("decode-tokens", 64);
+  o.repeats = args.get_int("repeats", 5);
+  o.warmup = args.get_int("warmup", 1);
+  o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+
+  auto model = MambaModel::load(dir);
+  const RemovalSet removed = removal_from_args(*model, args);
+  const bool compare = !removed.empty() && !args.flag("no-baseline");
+  std::vector<ModelMask> masks;
+  if (compare) masks.push_back({});
+  masks.push_back(removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers()));
+  std::fprintf(stderr, "bench: %s, %s%lld x %lld prefill, %lld decode steps, %lld repeats after %lld warm-up\n",
+               dir.c_str(), compare ? "full vs pruned, interleaved, " : "", static_cast<long long>(o.batch),
+               static_cast<long long>(o.length), static_cast<long long>(o.decode_tokens),
+               static_cast<long long>(o.repeats), static_cast<long long>(o.warmup));
+  const std::vector<BenchResult> res = run_benchmarks(*model, masks, o);
+  const BenchResult& mine = res.back();
+
+  if (common.json) {
+    nlohmann::json j = mine.to_json();
+    j["removed"] = removed.ids();
+    j["params_removed"] = removed.removed_parameters(*model);
+    j["params_total"] = model->params().total;
+    j["threads"] = common.threads;
+    if (compare) {
+      j["baseline"] = res[0].to_json();
+      j["prefill_speedup"] = mine.prefill_tokens_per_s / res[0].prefill_tokens_per_s;
+      j["decode_speedup"] = res[0].decode_ms_per_token / mine.decode_ms_per_token;
+      j["memory_ratio"] = static_cast<double>(mine.peak_memory_bytes) / static_cast<double>(res[0].peak_memory_bytes);
+    }
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("threads %d; prefill %lld x %lld tokens; decode %lld tokens at batch 1 after a %lld-token prompt; median of %lld\n",
+              common.threads, static_cast<long long>(o.batch), static_cast<long long>(o.length),
+              static_cast<long long>(o.decode_tokens), static_cast<long long>(o.prompt),
+              static_cast<long long>(o.repeats));
+  std::printf("%-10s %12s %12s %14s %14s %12s\n", "model", "prefill tok/s", "decode ms/tok", "peak mem MiB",
+              "params MiB", "state KiB");
+  if (compare) print_row("full", res[0]);
+  print_row(removed.empty() ? "model" : "pruned", mine);
+  if (compare)
+    std::printf("speed-up: prefill %.3fx, decode %.3fx; peak memory %.3fx of the full model (%zu component(s) removed)\n",
+                mine.prefill_tokens_per_s / res[0].prefill_tokens_per_s, res[0].decode_ms_per_token / mine.decode_ms_per_token,
+                static_cast<double>(mine.peak_memory_bytes) / static_cast<double>(res[0].peak_memory_bytes),
+                removed.ids().size());
+  return 0;
+}
+
+}  // namespace shedder::cli
