@@ -9,6 +9,7 @@
 #include "calibration.h"
 #include "common.h"
 #include "shed/search.h"
+#include "task_input.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -40,7 +41,17 @@ int cmd_search(const std::vector<std::string>& words) {
                                 {"cache-every", true, false},
                                 {"cache-memory-mb", true, false},
                                 {"out", true, false},
-                                {"resume", false, false}}));
+                                {"resume", false, false},
+                                {"task", true, false},
+                                {"accuracy-norm", false, false},
+                                {"max-items", true, false},
+                                {"eval-task", true, true},
+                                {"eval-demo-tasks", false, false},
+                                {"bench", false, false},
+                                {"bench-batch", true, false},
+                                {"bench-length", true, false},
+                                {"bench-decode-tokens", true, false},
+                                {"bench-repeats", true, false}}));
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "search");
 
@@ -49,7 +60,7 @@ int cmd_search(const std::vector<std::string>& words) {
   if (!g) throw Error("search: --granularity must be block or ssm (got '" + args.get("granularity") + "')");
   o.granularity = *g;
   const auto m = parse_metric(args.get("metric", "ppl"));
-  if (!m) throw Error("search: --metric must be ppl or cosine (got '" + args.get("metric") + "')");
+  if (!m) throw Error("search: --metric must be ppl, cosine or accuracy (got '" + args.get("metric") + "')");
   o.metric = *m;
   o.steps = args.get_int("steps", 1);
   o.target_params_pct = args.get_double("target-params-pct", 0);
@@ -70,8 +81,36 @@ int cmd_search(const std::vector<std::string>& words) {
   const std::string out = args.get("out", "");
   if (args.flag("resume") && out.empty()) throw Error("search: --resume needs the --out folder of the run to continue");
 
+  if (o.metric == Metric::Accuracy && !args.has("task"))
+    throw Error("search: --metric accuracy needs --task FILE.jsonl (the task whose accuracy ranks the candidates)");
+  if (o.metric != Metric::Accuracy && (args.has("task") || args.flag("accuracy-norm")))
+    throw Error("search: --task and --accuracy-norm go with --metric accuracy (use --eval-task to only record accuracy)");
+  const int64_t max_items = args.get_int("max-items", 0);
+  if (max_items < 0) throw Error("search: --max-items must be >= 0 (0 = all)");
+  if (args.flag("bench")) {
+    BenchOptions b;
+    b.batch = args.get_int("bench-batch", 1);
+    b.length = args.get_int("bench-length", 256);
+    b.decode_tokens = args.get_int("bench-decode-tokens", 32);
+    b.repeats = args.get_int("bench-repeats", 3);
+    o.bench = b;
+  } else if (args.has("bench-batch") || args.has("bench-length") || args.has("bench-decode-tokens") ||
+             args.has("bench-repeats")) {
+    throw Error("search: the --bench-* options need --bench");
+  }
+
   auto model = MambaModel::load(dir);
   o.initial = removal_from_args(*model, args);
+  if (o.metric == Metric::Accuracy) {
+    o.accuracy_task = std::make_shared<const EncodedTask>(load_tasks(*model, {args.get("task")}, max_items)[0]);
+    o.accuracy_norm = args.flag("accuracy-norm");
+  }
+  std::vector<std::string> eval_files = args.all("eval-task");
+  if (args.flag("eval-demo-tasks")) {
+    const auto demo = demo_task_files();
+    eval_files.insert(eval_files.end(), demo.begin(), demo.end());
+  }
+  for (auto& t : load_tasks(*model, eval_files, max_items)) o.eval_tasks.push_back(std::make_shared<const EncodedTask>(std::move(t)));
   const at::Tensor windows =
       load_windows(*model, args, "calib-", seq_len, nwin, /*sample=*/true, seed, &o.calibration_label);
   o.args = nlohmann::json::object();
@@ -103,6 +142,10 @@ int cmd_search(const std::vector<std::string>& words) {
   cb.on_step = [&](const SearchStep& s, const RemovalSet& now) {
     std::fprintf(stderr, "step %lld: removed %s -> perplexity %.4f (%.2f%% of parameters removed, %.1f s)\n",
                  static_cast<long long>(s.step), s.id.c_str(), s.ppl, s.params_removed_pct, s.seconds);
+    for (const auto& a : s.accuracy) std::fprintf(stderr, "  %s acc %.4f\n", a.name.c_str(), a.acc);
+    if (s.bench)
+      std::fprintf(stderr, "  prefill %.1f tokens/s, decode %.2f ms/token, peak memory %.1f MiB\n",
+                   s.bench->prefill_tokens_per_s, s.bench->decode_ms_per_token, s.bench->peak_memory_bytes / 1048576.0);
     if (!out.empty()) write_step_config(out, now, o.granularity, s.step);
   };
   std::signal(SIGINT, on_sigint);
@@ -128,10 +171,33 @@ int cmd_search(const std::vector<std::string>& words) {
     return 0;
   }
   std::printf("base perplexity %.4f, %lld parameters\n", r.base_ppl, static_cast<long long>(r.total_params));
-  std::printf("%-5s %-16s %12s %10s\n", "step", "removed", "perplexity", "% params");
+  // Optional columns: accuracy per task, and the benchmark with speed-ups against the base measured in this run.
+  std::vector<std::string> tasks;
+  for (const auto& a : r.base_accuracy) tasks.push_back(a.name);
+  std::printf("%-5s %-16s %12s %10s", "step", "removed", "perplexity", "% params");
+  for (const auto& t : tasks) std::printf(" %*s", static_cast<int>(t.size() + 4), ("acc " + t).c_str());
+  if (r.base_bench) std::printf(" %13s %9s %13s %9s %9s", "prefill tok/s", "speed-up", "decode ms/tok", "speed-up", "peak MiB");
+  std::printf("\n");
+  auto row = [&](const std::string& step, const std::string& id, double ppl, double pct, const std::vector<TaskResult>& acc,
+                 const std::optional<BenchResult>& b) {
+    std::printf("%-5s %-16s %12.4f %9.2f%%", step.c_str(), id.c_str(), ppl, pct);
+    for (const auto& t : tasks) {
+      double v = -1;
+      for (const auto& a : acc)
+        if (a.name == t) v = a.acc;
+      std::printf(" %*.4f", static_cast<int>(t.size() + 4), v);
+    }
+    if (r.base_bench && b)
+      std::printf(" %13.1f %8.3fx %13.3f %8.3fx %9.1f", b->prefill_tokens_per_s,
+                  b->prefill_tokens_per_s / r.base_bench->prefill_tokens_per_s, b->decode_ms_per_token,
+                  r.base_bench->decode_ms_per_token / b->decode_ms_per_token, b->peak_memory_bytes / 1048576.0);
+    std::printf("\n");
+  };
+  if (!tasks.empty() || r.base_bench)
+    row("base", "-", r.base_ppl, 100.0 * static_cast<double>(o.initial.removed_parameters(*model)) / static_cast<double>(r.total_params),
+        r.base_accuracy, r.base_bench);
   for (const auto& s : r.steps)
-    std::printf("%-5lld %-16s %12.4f %9.2f%%\n", static_cast<long long>(s.step), s.id.c_str(), s.ppl,
-                s.params_removed_pct);
+    row(std::to_string(s.step), s.id, s.ppl, s.params_removed_pct, s.accuracy, s.bench);
   std::printf("stopped: %s; %lld evaluations in %.1f s%s\n", r.stop_reason.c_str(),
               static_cast<long long>(r.evaluations), r.seconds,
               r.resumed_steps ? (" (" + std::to_string(r.resumed_steps) + " steps resumed from the journal)").c_str() : "");

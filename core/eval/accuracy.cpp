@@ -203,6 +203,24 @@ nlohmann::json TaskResult::to_json() const {
   return j;
 }
 
+TaskResult TaskResult::from_json(const std::string& name, const nlohmann::json& j, const std::string& label) {
+  try {
+    TaskResult r;
+    r.name = name;
+    const std::string kind = j.at("kind").get<std::string>();
+    r.kind = kind == "target" ? TaskKind::Target : kind == "partial" ? TaskKind::Partial : TaskKind::MultipleChoice;
+    r.items = j.at("items").get<int64_t>();
+    r.acc = j.at("acc").get<double>();
+    if (j.contains("acc_norm")) r.acc_norm = j["acc_norm"].get<double>();
+    if (j.contains("perplexity")) r.perplexity = j["perplexity"].get<double>();
+    r.gold_loglik = j.value("gold_loglik", 0.0);
+    r.seconds = j.value("seconds", 0.0);
+    return r;
+  } catch (const std::exception& e) {
+    throw Error(label + ": malformed accuracy record for task '" + name + "': " + e.what());
+  }
+}
+
 namespace {
 
 // np.argmax: the first index of the largest value.

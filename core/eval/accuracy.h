@@ -83,6 +83,8 @@ struct TaskResult {
   std::vector<ItemResult> details;   // when AccuracyOptions::keep_items
   // {"acc", "acc_norm" or "perplexity", "items", "kind", "gold_loglik", "seconds"}
   nlohmann::json to_json() const;
+  // The summary back from to_json() (no details); throws shedder::Error naming `label` when malformed.
+  static TaskResult from_json(const std::string& name, const nlohmann::json& j, const std::string& label);
 };
 
 // Scores continuations: element i is the log-likelihood of pairs[i].continuation after pairs[i].context.

@@ -3,6 +3,7 @@
 
 #include <c10/core/GradMode.h>
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -17,11 +18,19 @@ namespace fs = std::filesystem;
 
 namespace shedder {
 
-const char* metric_name(Metric m) { return m == Metric::Perplexity ? "ppl" : "cosine"; }
+const char* metric_name(Metric m) {
+  switch (m) {
+    case Metric::Perplexity: return "ppl";
+    case Metric::Cosine: return "cosine";
+    case Metric::Accuracy: return "accuracy";
+  }
+  return "?";
+}
 
 std::optional<Metric> parse_metric(const std::string& s) {
   if (s == "ppl" || s == "perplexity") return Metric::Perplexity;
   if (s == "cosine" || s == "cos" || s == "block-influence") return Metric::Cosine;
+  if (s == "accuracy" || s == "acc") return Metric::Accuracy;
   return std::nullopt;
 }
 
@@ -222,7 +231,43 @@ nlohmann::json search_settings(const at::Tensor& windows, const SearchOptions& o
   s["seq_len"] = w.size(1);
   s["calibration_fnv1a64"] = fnv1a64_hex(w.data_ptr<int64_t>(), static_cast<size_t>(w.numel()) * sizeof(int64_t));
   s["initial_removal"] = o.initial.to_reference_json();
+  // Only when used, so journals of runs without them keep matching.
+  if (o.metric == Metric::Accuracy && o.accuracy_task)
+    s["accuracy_task"] = {{"name", o.accuracy_task->name}, {"fingerprint", o.accuracy_task->fingerprint},
+                          {"items", o.accuracy_task->items.size()}, {"norm", o.accuracy_norm},
+                          {"max_length", o.accuracy_options.max_length}};
+  if (!o.eval_tasks.empty()) {
+    nlohmann::json t = nlohmann::json::array();
+    for (const auto& e : o.eval_tasks) t.push_back({{"name", e->name}, {"fingerprint", e->fingerprint}});
+    s["eval_tasks"] = t;
+  }
+  if (o.bench)
+    s["bench"] = {{"batch", o.bench->batch}, {"length", o.bench->length}, {"prompt", o.bench->prompt},
+                  {"decode_tokens", o.bench->decode_tokens}, {"repeats", o.bench->repeats}, {"warmup", o.bench->warmup}};
   return s;
+}
+
+const char* candidate_field(Metric m) {
+  return m == Metric::Perplexity ? "ppl" : m == Metric::Accuracy ? "acc" : "score";
+}
+
+nlohmann::json accuracy_to_json(const std::vector<TaskResult>& acc) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& t : acc) j[t.name] = t.to_json();
+  return j;
+}
+
+std::vector<TaskResult> accuracy_from_json(const nlohmann::json& j, const std::string& label) {
+  std::vector<TaskResult> out;
+  if (!j.is_object()) throw Error(label + ": malformed accuracy record");
+  for (auto it = j.begin(); it != j.end(); ++it) out.push_back(TaskResult::from_json(it.key(), it.value(), label));
+  return out;
+}
+
+// Writes the optional measurements of a step / the base into a journal or result record.
+void measurements_to_json(nlohmann::json& j, const std::optional<BenchResult>& bench, const std::vector<TaskResult>& acc) {
+  if (bench) j["bench"] = bench->to_json();
+  if (!acc.empty()) j["accuracy"] = accuracy_to_json(acc);
 }
 
 std::vector<int64_t> candidates_for(const MambaModel& model, Granularity g, const RemovalSet& removed) {
@@ -253,10 +298,12 @@ nlohmann::json step_to_json(const SearchStep& s, Metric m) {
   nlohmann::json cands = nlohmann::json::array();
   for (const auto& c : s.candidates) {
     nlohmann::json cj{{"index", c.index}, {"id", c.id}};
-    cj[m == Metric::Perplexity ? "ppl" : "score"] = c.score;
+    cj[candidate_field(m)] = c.score;
+    if (m == Metric::Accuracy) cj["gold_loglik"] = c.loglik;
     cands.push_back(cj);
   }
   j["candidates"] = cands;
+  measurements_to_json(j, s.bench, s.accuracy);
   return j;
 }
 
@@ -273,7 +320,9 @@ SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& 
     s.seconds = j.value("seconds", 0.0);
     for (const auto& c : j.at("candidates"))
       s.candidates.push_back({c.at("index").get<int64_t>(), c.value("id", std::string()),
-                              c.at(m == Metric::Perplexity ? "ppl" : "score").get<double>()});
+                              c.at(candidate_field(m)).get<double>(), c.value("gold_loglik", 0.0)});
+    if (j.contains("bench")) s.bench = BenchResult::from_json(j["bench"]);
+    if (j.contains("accuracy")) s.accuracy = accuracy_from_json(j["accuracy"], label);
     return s;
   } catch (const std::exception& e) {
     throw Error(label + ": malformed step record: " + e.what());
@@ -308,6 +357,8 @@ nlohmann::json SearchResult::to_json(Granularity g, Metric m) const {
   j["seconds"] = seconds;
   j["stop_reason"] = stop_reason;
   j["removed"] = removed.to_reference_json();
+  if (base_bench) j["base_bench"] = base_bench->to_json();
+  if (!base_accuracy.empty()) j["base_accuracy"] = accuracy_to_json(base_accuracy);
   return j;
 }
 
@@ -318,6 +369,11 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     throw Error("search: calibration windows must be a [windows, seq_len >= 2] tensor");
   if (o.steps < 0) throw Error("search: --steps must be >= 0");
   o.initial.validate(model.num_layers(), "search: initial removal set");
+  if (o.metric == Metric::Accuracy && !o.accuracy_task)
+    throw Error("search: metric accuracy needs a task to score (--task FILE.jsonl)");
+  if (o.metric == Metric::Accuracy && o.accuracy_norm && o.accuracy_task->kind != TaskKind::MultipleChoice)
+    throw Error("search: --accuracy-norm needs a multiple-choice task (" + o.accuracy_task->name + " is " +
+                task_kind_name(o.accuracy_task->kind) + ")");
   at::Tensor win = windows.to(at::kLong).contiguous();
 
   SearchResult res;
@@ -350,6 +406,8 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     const std::string type = r.value("type", "");
     if (type == "base") {
       res.base_ppl = r.at("ppl").get<double>();
+      if (r.contains("bench")) res.base_bench = BenchResult::from_json(r["bench"]);
+      if (r.contains("accuracy")) res.base_accuracy = accuracy_from_json(r["accuracy"], o.journal_path);
       have_base = true;
     } else if (type == "step") {
       SearchStep s = step_from_json(r, o.metric, o.journal_path);
@@ -362,11 +420,43 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
   }
   res.removed.validate(model.num_layers(), o.journal_path);
   runner.set_mask(res.removed.to_mask(model.num_layers()));
+  // JSON objects come back sorted by name: restore the order of the options (metric task, then eval tasks).
+  {
+    std::vector<std::string> names;
+    if (o.metric == Metric::Accuracy) names.push_back(o.accuracy_task->name);
+    for (const auto& t : o.eval_tasks) names.push_back(t->name);
+    auto reorder = [&](std::vector<TaskResult>& acc) {
+      std::stable_sort(acc.begin(), acc.end(), [&](const TaskResult& a, const TaskResult& b) {
+        return std::find(names.begin(), names.end(), a.name) < std::find(names.begin(), names.end(), b.name);
+      });
+    };
+    reorder(res.base_accuracy);
+    for (auto& st : res.steps) reorder(st.accuracy);
+  }
+
+  // The optional measurements under `mask`; `metric_result` is the metric task's result when already known.
+  const bool measuring = o.bench || !o.eval_tasks.empty() || o.metric == Metric::Accuracy;
+  auto measure = [&](const ModelMask& mask, const TaskResult* metric_result, std::optional<BenchResult>& bench,
+                     std::vector<TaskResult>& acc) {
+    if (o.metric == Metric::Accuracy)
+      acc.push_back(metric_result ? *metric_result
+                                  : evaluate_task(model, *o.accuracy_task, mask, o.accuracy_options, nullptr, cancel));
+    for (const auto& t : o.eval_tasks) {
+      if (o.metric == Metric::Accuracy && t->name == o.accuracy_task->name) continue;
+      acc.push_back(evaluate_task(model, *t, mask, o.accuracy_options, nullptr, cancel));
+    }
+    if (o.bench) bench = run_benchmark(model, mask, *o.bench, cancel);
+  };
 
   if (cb.progress) cb.progress({"base", 0, 1, since(t0), -1});
   if (!have_base) {
     res.base_ppl = runner.rebuild(0, true, cancel);
-    if (journal) journal->append({{"type", "base"}, {"ppl", res.base_ppl}});
+    if (measuring) measure(runner.mask(), nullptr, res.base_bench, res.base_accuracy);
+    if (journal) {
+      nlohmann::json b{{"type", "base"}, {"ppl", res.base_ppl}};
+      measurements_to_json(b, res.base_bench, res.base_accuracy);
+      journal->append(b);
+    }
   } else {
     runner.rebuild(0, false, cancel);
   }
@@ -394,9 +484,28 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     SearchStep s;
     s.step = step;
     const std::string stage = "step " + std::to_string(step + 1);
-    std::vector<double> scores(cands.size());
+    std::vector<double> scores(cands.size()), logliks(cands.size(), 0.0);
+    std::vector<TaskResult> cand_results;
     runner.reset_best();
-    if (o.metric == Metric::Perplexity) {
+    if (o.metric == Metric::Accuracy) {
+      for (size_t k = 0; k < cands.size(); ++k) {
+        ModelMask mask = runner.mask();
+        LayerMask& lm = mask[static_cast<size_t>(cands[k])];
+        (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
+        ProgressFn inner;
+        if (cb.progress)
+          inner = [&](const Progress& p) {
+            const double el = since(ts), units = static_cast<double>(k) + static_cast<double>(p.done) / std::max<int64_t>(1, p.total);
+            cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
+                         units > 0 ? el / units * (static_cast<double>(cands.size()) - units) : -1.0, p.done, p.total});
+          };
+        cand_results.push_back(evaluate_task(model, *o.accuracy_task, mask, o.accuracy_options, inner, cancel));
+        const TaskResult& tr = cand_results.back();
+        scores[k] = o.accuracy_norm && tr.acc_norm ? *tr.acc_norm : tr.acc;
+        logliks[k] = tr.gold_loglik;
+        ++res.evaluations;
+      }
+    } else if (o.metric == Metric::Perplexity) {
       double best_so_far = std::numeric_limits<double>::infinity();
       const double n = static_cast<double>(cands.size());
       auto report = [&](size_t k, int64_t wdone, int64_t wtotal) {
@@ -429,10 +538,16 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
       if (cb.progress) cb.progress({stage, static_cast<int64_t>(cands.size()), static_cast<int64_t>(cands.size()), since(ts), 0});
     }
     size_t best = 0;
-    for (size_t k = 1; k < scores.size(); ++k)
-      if (scores[k] < scores[best]) best = k;  // strict: ties go to the lowest index, as the reference
+    for (size_t k = 1; k < scores.size(); ++k) {
+      if (o.metric == Metric::Accuracy) {
+        // Highest accuracy; ties: the higher gold log-likelihood, then the lowest index.
+        if (scores[k] > scores[best] || (scores[k] == scores[best] && logliks[k] > logliks[best])) best = k;
+      } else if (scores[k] < scores[best]) {
+        best = k;  // strict: ties go to the lowest index, as the reference
+      }
+    }
     for (size_t k = 0; k < cands.size(); ++k)
-      s.candidates.push_back({cands[k], component_id(o.granularity, cands[k]), scores[k]});
+      s.candidates.push_back({cands[k], component_id(o.granularity, cands[k]), scores[k], logliks[k]});
     s.index = cands[best];
     s.id = component_id(o.granularity, s.index);
     s.score = scores[best];
@@ -458,6 +573,10 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     }
     s.params_removed = res.removed.removed_parameters(model);
     s.params_removed_pct = 100.0 * static_cast<double>(s.params_removed) / total;
+    if (measuring) {
+      if (cb.progress) cb.progress({stage + " measurements", 0, 1, since(ts), -1});
+      measure(runner.mask(), o.metric == Metric::Accuracy ? &cand_results[best] : nullptr, s.bench, s.accuracy);
+    }
     s.seconds = since(ts);
     if (journal) journal->append([&] {
         nlohmann::json j = step_to_json(s, o.metric);

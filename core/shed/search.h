@@ -7,6 +7,15 @@
 // Prefix caching: the hidden states entering each block under the current removal set are kept, so a
 // candidate at layer i is evaluated from block i on. Memory is bounded by keeping every k-th boundary.
 // Runs are resumable through the journal (journal.h) and report progress / obey cancel (progress.h).
+//
+// Metric "accuracy" scores a candidate by zero-shot accuracy on a task (eval/accuracy.h) with it removed and
+// removes the one that keeps accuracy highest (ties: the higher mean log-likelihood of the gold choices, then
+// the lowest index); one task evaluation per candidate, no prefix cache, so it is much slower than ppl.
+//
+// Optional per-step measurements, for plots of latency / memory / accuracy against components removed:
+// SearchOptions::bench runs the benchmark (eval/benchmark.h) and SearchOptions::eval_tasks the accuracy
+// tasks after every step and once before the first (SearchResult::base_bench / base_accuracy). They are
+// journaled with the steps and appear in search_result.json as each step's "bench" and "accuracy" fields.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -17,14 +26,16 @@
 #include <string>
 #include <vector>
 
+#include "eval/accuracy.h"
+#include "eval/benchmark.h"
 #include "eval/progress.h"
 #include "model/mamba_model.h"
 #include "shed/removal_set.h"
 
 namespace shedder {
 
-enum class Metric { Perplexity, Cosine };
-const char* metric_name(Metric m);  // "ppl" / "cosine"
+enum class Metric { Perplexity, Cosine, Accuracy };
+const char* metric_name(Metric m);  // "ppl" / "cosine" / "accuracy"
 std::optional<Metric> parse_metric(const std::string& s);
 
 struct SearchOptions {
@@ -42,12 +53,21 @@ struct SearchOptions {
   bool resume = false;             // continue journal_path if it exists
   nlohmann::json args;             // recorded in the journal header (e.g. the CLI arguments)
   std::string calibration_label;   // recorded in the journal header
+
+  // Metric::Accuracy: the task scored for every candidate, ranked by acc (or acc_norm when accuracy_norm).
+  std::shared_ptr<const EncodedTask> accuracy_task;
+  bool accuracy_norm = false;
+  AccuracyOptions accuracy_options;
+  // Measurements after every step and before the first (none when empty / unset).
+  std::vector<std::shared_ptr<const EncodedTask>> eval_tasks;  // accuracy on each
+  std::optional<BenchOptions> bench;                           // latency and memory
 };
 
 struct CandidateScore {
   int64_t index = 0;
   std::string id;
-  double score = 0;  // ppl (metric ppl) or 1 - cosine similarity (metric cosine)
+  double score = 0;    // ppl (metric ppl), 1 - cosine similarity (cosine) or acc / acc_norm (accuracy)
+  double loglik = 0;   // metric accuracy: mean gold log-likelihood (the tie-break)
 };
 
 struct SearchStep {
@@ -60,6 +80,9 @@ struct SearchStep {
   double params_removed_pct = 0;
   std::vector<CandidateScore> candidates;
   double seconds = 0;
+  // Optional measurements with everything up to this step removed (see the top of this file).
+  std::optional<BenchResult> bench;
+  std::vector<TaskResult> accuracy;  // the metric's task first (metric accuracy), then eval_tasks
 };
 
 struct SearchResult {
@@ -71,6 +94,8 @@ struct SearchResult {
   double seconds = 0;
   RemovalSet removed;            // initial + every step
   std::string stop_reason;       // "steps", "target-params", "max-ppl", "no-candidates"
+  std::optional<BenchResult> base_bench;  // the measurements before the first step (initial removals applied)
+  std::vector<TaskResult> base_accuracy;
   nlohmann::json to_json(Granularity g, Metric m) const;
 };
 
