@@ -41,6 +41,7 @@ int cmd_bench(const std::vector<std::string>& words) {
   o.repeats = args.get_int("repeats", 5);
   o.warmup = args.get_int("warmup", 1);
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  validate_bench_options(o);
 
   auto model = MambaModel::load(dir);
   const RemovalSet removed = removal_from_args(*model, args);

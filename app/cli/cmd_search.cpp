@@ -93,6 +93,7 @@ int cmd_search(const std::vector<std::string>& words) {
     b.length = args.get_int("bench-length", 256);
     b.decode_tokens = args.get_int("bench-decode-tokens", 32);
     b.repeats = args.get_int("bench-repeats", 3);
+    validate_bench_options(b);
     o.bench = b;
   } else if (args.has("bench-batch") || args.has("bench-length") || args.has("bench-decode-tokens") ||
              args.has("bench-repeats")) {

@@ -33,6 +33,12 @@ at::Tensor random_ids(int64_t rows, int64_t cols, int64_t vocab, uint64_t seed) 
 
 }  // namespace
 
+void validate_bench_options(const BenchOptions& o) {
+  if (o.batch < 1 || o.length < 1) throw Error("bench: --batch and --length must be at least 1");
+  if (o.prompt < 1 || o.decode_tokens < 1) throw Error("bench: --prompt and --decode-tokens must be at least 1");
+  if (o.repeats < 1 || o.warmup < 0) throw Error("bench: --repeats must be at least 1 and --warmup at least 0");
+}
+
 int64_t live_parameters(const MambaModel& model, const ModelMask& mask) {
   const ParamCounts& pc = model.params();
   int64_t n = pc.total;
@@ -118,9 +124,7 @@ void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOpt
 
 std::vector<BenchResult> run_benchmarks(const MambaModel& model, const std::vector<ModelMask>& masks,
                                         const BenchOptions& o, const CancelToken* cancel) {
-  if (o.batch < 1 || o.length < 1) throw Error("bench: --batch and --length must be at least 1");
-  if (o.prompt < 1 || o.decode_tokens < 1) throw Error("bench: --prompt and --decode-tokens must be at least 1");
-  if (o.repeats < 1 || o.warmup < 0) throw Error("bench: --repeats must be at least 1 and --warmup at least 0");
+  validate_bench_options(o);
   for (const auto& mask : masks)
     if (!mask.empty() && static_cast<int64_t>(mask.size()) != model.num_layers())
       throw Error("bench: removal mask does not fit the model");

@@ -43,6 +43,9 @@ struct BenchResult {
   static BenchResult from_json(const nlohmann::json& j);  // the summary fields (no samples)
 };
 
+// Throws shedder::Error naming the option when `options` cannot run (run_benchmark checks it too).
+void validate_bench_options(const BenchOptions& options);
+
 // Parameters the masked model still uses (total minus removed blocks and removed SSMs).
 int64_t live_parameters(const MambaModel& model, const ModelMask& mask);
 

@@ -22,6 +22,7 @@
 
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
+#include "support/cli_runner.h"
 #include "support/test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
 
@@ -31,67 +32,14 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string cli_path() {
-  const char* p = std::getenv("SHEDDER_CLI");
-  return p ? std::string(p) : std::string();
-}
-
-struct CliResult {
-  QStringList args;
-  bool finished = false;
-  QProcess::ExitStatus status = QProcess::CrashExit;
-  int code = -1;
-  std::string out, err;
-
-  std::string describe() const {
-    return "shedder-cli " + args.join(' ').toStdString() + " -> " +
-           (!finished                       ? std::string("did not finish")
-            : status == QProcess::CrashExit ? std::string("CRASHED (signal)")
-                                            : "exit " + std::to_string(code)) +
-           "\n  stdout: " + out.substr(0, 400) + "\n  stderr: " + err.substr(0, 600);
-  }
-  bool ok() const { return finished && status == QProcess::NormalExit && code == 0; }
-};
-
-// Runs each argument list through the CLI, a few processes at a time (each start costs ~0.3 s of CPU in
-// libtorch's static initialisation); results in call order.
-std::vector<CliResult> run_many(const std::vector<QStringList>& calls) {
-  const size_t cap = static_cast<size_t>(std::max(2, QThread::idealThreadCount()));
-  std::vector<CliResult> results(calls.size());
-  std::vector<std::pair<size_t, std::unique_ptr<QProcess>>> running;
-  size_t next = 0;
-  while (next < calls.size() || !running.empty()) {
-    while (next < calls.size() && running.size() < cap) {
-      auto p = std::make_unique<QProcess>();
-      p->setProgram(QString::fromStdString(cli_path()));
-      p->setArguments(calls[next]);
-      p->start();
-      running.emplace_back(next++, std::move(p));
-    }
-    QProcess& p = *running.front().second;
-    CliResult& r = results[running.front().first];
-    r.args = calls[running.front().first];
-    r.finished = p.waitForStarted(30000) && p.waitForFinished(120000);
-    if (!r.finished) {
-      p.kill();
-      p.waitForFinished(5000);
-    }
-    r.status = p.exitStatus();
-    r.code = p.exitCode();
-    r.out = p.readAllStandardOutput().toStdString();
-    r.err = p.readAllStandardError().toStdString();
-    running.erase(running.begin());
-  }
-  return results;
-}
-
-CliResult run(const QStringList& args) { return run_many({args}).front(); }
-
-QString q(const std::string& s) { return QString::fromStdString(s); }
-
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
-
-size_t count_lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+using test::check_failure;
+using test::cli_path;
+using test::CliResult;
+using test::contains;
+using test::count_lines;
+using test::q;
+using test::run;
+using test::run_many;
 
 // exp(mean over windows of the mean next-token NLL), from our own forward pass with a float64 log_softmax
 // (independent of the CLI's fused row_nll path).
@@ -132,18 +80,6 @@ std::string check_eval(const CliResult& r, const MambaModel& model, const at::Te
   return {};
 }
 
-// A failure: normal exit with code `code`, nothing on stdout, exactly one stderr line holding every phrase.
-std::string check_failure(const CliResult& r, const std::vector<std::string>& phrases, int code = 1) {
-  if (!r.finished || r.status != QProcess::NormalExit) return "crashed or hung: " + r.describe();
-  if (r.code != code)
-    return "exit code " + std::to_string(r.code) + ", expected " + std::to_string(code) + ": " + r.describe();
-  if (!r.out.empty()) return "stdout not empty: " + r.describe();
-  if (r.err.empty() || r.err.back() != '\n' || count_lines(r.err) != 1)
-    return "stderr is not exactly one line: " + r.describe();
-  for (const auto& ph : phrases)
-    if (!contains(r.err, ph)) return "stderr lacks '" + ph + "': " + r.describe();
-  return {};
-}
 
 at::Tensor ids_tensor(const std::vector<int64_t>& ids, int64_t seq_len, int64_t max_windows = 0) {
   int64_t W = static_cast<int64_t>(ids.size()) / seq_len;
