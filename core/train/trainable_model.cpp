@@ -13,7 +13,7 @@
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
 #include "shed/removal_set.h"
-#include "train/chunked_scan.h"
+#include "train/ssm_scan_function.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -125,11 +125,8 @@ at::Tensor TrainableModel::mixer_mamba1(int64_t l, const at::Tensor& x) const {
     at::Tensor sp = at::linear(xc, p(pre + "x_proj.weight"));
     at::Tensor dt = at::softplus(at::linear(sp.narrow(2, 0, R), p(pre + "dt_proj.weight"), p(pre + "dt_proj.bias")));
     at::Tensor Bm = sp.narrow(2, R, N), Cm = sp.narrow(2, R + N, N);
-    at::Tensor A = -at::exp(p(pre + "A_log"));                       // [D, N]
-    at::Tensor log_a = dt.unsqueeze(-1) * A;                           // [B, L, D, N]
-    at::Tensor u = (dt * xc).unsqueeze(-1) * Bm.unsqueeze(2);          // [B, L, D, N]
-    at::Tensor h = chunked_linear_recurrence(log_a, u);
-    y = (h * Cm.unsqueeze(2)).sum(-1) + xc * p(pre + "D");
+    at::Tensor A = -at::exp(p(pre + "A_log"));  // [D, N]
+    y = differentiable_ssm_scan(xc, dt, A, Bm.unsqueeze(2), Cm.unsqueeze(2)) + xc * p(pre + "D");
     y = y * at::silu(z);
   }
   return linear_lora(y, pre + "out_proj", c.use_bias);
@@ -151,18 +148,16 @@ at::Tensor TrainableModel::mixer_mamba2(int64_t l, const at::Tensor& x) const {
   } else {
     const int64_t Bsz = x.size(0), L = x.size(1);
     at::Tensor xBC = causal_conv(proj.narrow(2, o + D, c.conv_dim()), p(pre + "conv1d.weight"), cb);
-    at::Tensor xh = xBC.narrow(2, 0, D).reshape({Bsz, L, Hh, P});
-    at::Tensor Bm = xBC.narrow(2, D, G * N).reshape({Bsz, L, G, N}).repeat_interleave(Hh / G, 2);  // [B,L,H,N]
-    at::Tensor Cm = xBC.narrow(2, D + G * N, G * N).reshape({Bsz, L, G, N}).repeat_interleave(Hh / G, 2);
-    at::Tensor dt = at::softplus(proj.narrow(2, o + D + c.conv_dim(), Hh) + p(pre + "dt_bias"));  // [B,L,H]
+    at::Tensor xs = xBC.narrow(2, 0, D);
+    at::Tensor Bm = xBC.narrow(2, D, G * N).reshape({Bsz, L, G, N});
+    at::Tensor Cm = xBC.narrow(2, D + G * N, G * N).reshape({Bsz, L, G, N});
+    at::Tensor dt = at::softplus(proj.narrow(2, o + D + c.conv_dim(), Hh) + p(pre + "dt_bias"));  // [B, L, H]
     if (c.time_step_limit_min > 0) dt = at::clamp_min(dt, c.time_step_limit_min);
     if (std::isfinite(c.time_step_limit_max)) dt = at::clamp_max(dt, c.time_step_limit_max);
-    at::Tensor A = -at::exp(p(pre + "A_log"));                                  // [H]
-    at::Tensor log_a = (dt * A).unsqueeze(-1).unsqueeze(-1);                    // [B,L,H,1,1]
-    at::Tensor u = (dt.unsqueeze(-1) * xh).unsqueeze(-1) * Bm.unsqueeze(3);     // [B,L,H,P,N]
-    at::Tensor h = chunked_linear_recurrence(log_a, u);
-    at::Tensor yh = (h * Cm.unsqueeze(3)).sum(-1) + xh * p(pre + "D").unsqueeze(-1);
-    y = yh.reshape({Bsz, L, D});
+    // Per-head dt and A spread over the head's channels (channel d = head * P + p).
+    at::Tensor A = (-at::exp(p(pre + "A_log"))).repeat_interleave(P).unsqueeze(1).expand({D, N});
+    y = differentiable_ssm_scan(xs, dt.repeat_interleave(P, 2), A, Bm, Cm) +
+        xs * p(pre + "D").repeat_interleave(P);
   }
   at::Tensor g = y * at::silu(z);
   at::Tensor normed;
