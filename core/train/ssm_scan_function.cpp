@@ -38,8 +38,8 @@ at::Tensor chunked_ssm_scan(const at::Tensor& x, const at::Tensor& dt, const at:
 }
 
 at::Tensor differentiable_ssm_scan(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A,
-                                   const at::Tensor& Bm, const at::Tensor& Cm) {
-  if (x.device().is_cpu() && x.scalar_type() == at::kFloat)
+                                   const at::Tensor& Bm, const at::Tensor& Cm, bool fused) {
+  if (fused && x.device().is_cpu() && x.scalar_type() == at::kFloat)
     return FusedScan::apply(x.contiguous(), dt.contiguous(), A.contiguous(), Bm.contiguous(), Cm.contiguous());
   return chunked_ssm_scan(x, dt, A, Bm, Cm);
 }

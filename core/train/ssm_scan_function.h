@@ -9,8 +9,10 @@
 namespace shedder {
 
 // x, dt: [B, L, D]; A: [D, N]; Bm, Cm: [B, L, G, N] (channel d belongs to group d / (D / G)). Returns y [B, L, D].
+// `fused`: use the fused kernels when the tensors are float32 on the CPU (false: always the chunked form,
+// for comparisons).
 at::Tensor differentiable_ssm_scan(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A,
-                                   const at::Tensor& Bm, const at::Tensor& Cm);
+                                   const at::Tensor& Bm, const at::Tensor& Cm, bool fused = true);
 
 // The chunked ATen form alone (any device); the tests compare the two.
 at::Tensor chunked_ssm_scan(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A, const at::Tensor& Bm,

@@ -126,7 +126,7 @@ at::Tensor TrainableModel::mixer_mamba1(int64_t l, const at::Tensor& x) const {
     at::Tensor dt = at::softplus(at::linear(sp.narrow(2, 0, R), p(pre + "dt_proj.weight"), p(pre + "dt_proj.bias")));
     at::Tensor Bm = sp.narrow(2, R, N), Cm = sp.narrow(2, R + N, N);
     at::Tensor A = -at::exp(p(pre + "A_log"));  // [D, N]
-    y = differentiable_ssm_scan(xc, dt, A, Bm.unsqueeze(2), Cm.unsqueeze(2)) + xc * p(pre + "D");
+    y = differentiable_ssm_scan(xc, dt, A, Bm.unsqueeze(2), Cm.unsqueeze(2), fused_scan_) + xc * p(pre + "D");
     y = y * at::silu(z);
   }
   return linear_lora(y, pre + "out_proj", c.use_bias);
@@ -156,7 +156,7 @@ at::Tensor TrainableModel::mixer_mamba2(int64_t l, const at::Tensor& x) const {
     if (std::isfinite(c.time_step_limit_max)) dt = at::clamp_max(dt, c.time_step_limit_max);
     // Per-head dt and A spread over the head's channels (channel d = head * P + p).
     at::Tensor A = (-at::exp(p(pre + "A_log"))).repeat_interleave(P).unsqueeze(1).expand({D, N});
-    y = differentiable_ssm_scan(xs, dt.repeat_interleave(P, 2), A, Bm, Cm) +
+    y = differentiable_ssm_scan(xs, dt.repeat_interleave(P, 2), A, Bm, Cm, fused_scan_) +
         xs * p(pre + "D").repeat_interleave(P);
   }
   at::Tensor g = y * at::silu(z);

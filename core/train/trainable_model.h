@@ -46,6 +46,8 @@ class TrainableModel {
   const std::vector<TrainableParam>& params() const { return params_; }
   int64_t trainable_count() const;  // trainable parameter elements
   bool lora() const { return lora_rank_ > 0; }
+  // CPU only: the fused scan kernels (default) or the chunked ATen form (what other devices run).
+  void set_fused_scan(bool on) { fused_scan_ = on; }
 
   // ids [B, L] -> logits [B, L, V] (float32), differentiable.
   at::Tensor forward(const at::Tensor& ids) const;
@@ -73,6 +75,7 @@ class TrainableModel {
   std::map<std::string, size_t> index_;
   int64_t lora_rank_ = 0;
   double lora_scale_ = 1.0;
+  bool fused_scan_ = true;
 };
 
 }  // namespace shedder

@@ -17,6 +17,10 @@
 #include "export/exporter.h"
 #include "model/mamba_model.h"
 #include "model/random_model.h"
+#include "eval/perplexity.h"
+#include "eval/token_windows.h"
+#include "runtime/resources.h"
+#include "tokenizer/bpe_tokenizer.h"
 #include "support/expect_error.h"
 #include "support/test_support.h"
 #include "train/adamw.h"
@@ -24,6 +28,7 @@
 #include "train/ssm_scan_function.h"
 #include "train/trainable_model.h"
 #include "train/trainer.h"
+#include "shed/journal.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -391,6 +396,28 @@ class TestTraining : public QObject {
     QVERIFY(build_demo_corpus(o)["splits"]["valid"]["fnv1a64"] != m["splits"]["valid"]["fnv1a64"]);
     test::write_file(tmp + "/bad-kjv.txt", "Ge1:1 fine\nthis line is not a verse\n");
     expect_error([&] { read_kjv_verses(tmp + "/bad-kjv.txt"); }, {"bad-kjv.txt:2", "verse"});
+  }
+
+  void shipped_demo_models_are_trained() {
+    // The models in resources/demo were trained by `tune` (scripts/make-demo-models.sh); a random model of
+    // this vocabulary scores ~4000. Their held-out perplexity (first 8 test windows) must stay near the
+    // figures in resources/demo/README.md, and the corpus files must be the ones the manifest describes.
+    const std::string corpus = demo_path("corpus/manifest.json");
+    if (corpus.empty()) QSKIP("resources/demo not found");
+    const nlohmann::json manifest = nlohmann::json::parse(test::read_file(corpus));
+    for (const char* split : {"calibration", "valid", "test"}) {
+      const std::string text = test::read_file(demo_path(std::string("corpus/") + split + ".jsonl"));
+      QCOMPARE(manifest["splits"][split]["fnv1a64"].get<std::string>(), fnv1a64_hex(text.data(), text.size()));
+    }
+    for (const char* name : {"mamba1", "mamba2"}) {
+      auto m = MambaModel::load(demo_path(name));
+      QCOMPARE(m->num_layers(), int64_t{16});
+      QCOMPARE(m->source_dtype(), std::string("BF16"));
+      at::Tensor w = make_token_windows(m->tokenizer(), read_documents({demo_path("corpus/test.jsonl")}),
+                                        *m->tokenizer().eos_id(), 256, 8, "test split");
+      const double ppl = evaluate_perplexity(*m, w, 8).perplexity;
+      QVERIFY2(ppl > 20 && ppl < 150, (std::string(name) + " test perplexity " + std::to_string(ppl)).c_str());
+    }
   }
 
   void cli_tunes_a_pruned_model() {
