@@ -8,6 +8,7 @@ build=${SHEDDER_BUILD_DIR:-$root/build}
 bash "$root/packaging/install-deps.sh"
 bash "$root/scripts/build.sh" -DSHEDDER_BUILD_TESTS=OFF -DSHEDDER_BUILD_BENCHMARKS=OFF
 cli="$build/app/cli/shedder-cli"
+export SHEDDER_RESOURCES_DIR="$root/resources"  # build-tree programs find the demo data here
 model="$root/resources/demo/mamba1"
 text="$root/resources/demo/corpus/test.jsonl"
 echo
