@@ -17,3 +17,6 @@ echo "== shedder-cli info $model"
 echo
 echo "== shedder-cli eval $model --text $text --seq-len 256"
 "$cli" eval "$model" --text "$text" --seq-len 256
+echo
+echo "== shedder-cli accuracy $model --demo-tasks   (built-in tasks from the held-out test split)"
+"$cli" accuracy "$model" --demo-tasks

@@ -62,7 +62,7 @@ std::vector<std::string> split_documents(const std::vector<std::string>& texts, 
 
 DemoTasks make_demo_tasks(const std::vector<std::string>& documents, const DemoTaskOptions& o) {
   if (o.items < 1 || o.choices < 2 || o.min_context_words < 1 || o.max_context_words < o.min_context_words ||
-      o.continuation_words < 1)
+      o.continuation_words < 1 || o.cloze_context_words < o.min_context_words)
     throw Error("make-demo-tasks: need --items >= 1, --choices >= 2 and sensible word counts");
   DemoTasks out;
   out.documents = static_cast<int64_t>(documents.size());
@@ -113,7 +113,8 @@ DemoTasks make_demo_tasks(const std::vector<std::string>& documents, const DemoT
     for (size_t i = w.size(); i-- > minc;) {
       if (!alphabetic(w[i])) continue;
       TaskItem it;
-      it.context = span(w, 0, i);
+      const size_t from = i > static_cast<size_t>(o.cloze_context_words) ? i - static_cast<size_t>(o.cloze_context_words) : 0;
+      it.context = span(w, from, i - from);
       it.target = " " + w[i];
       it.id = "doc" + std::to_string(d);
       out.cloze.push_back(std::move(it));

@@ -3,7 +3,8 @@
 //   demo_continuation (multiple choice): the first words of a document; the choices are its true next words
 //     and same-length word spans from other documents; gold at a random position.
 //   demo_cloze (target, LAMBADA-style): a document up to its last purely alphabetic word (of 3+ letters)
-//     that has enough words before it; the target is " " + that word.
+//     that has enough words before it; the target is " " + that word; the context is at most the
+//     cloze_context_words words before it (long documents such as Bible chapters are cut at the front).
 // Whitespace runs are collapsed to one space first. Deterministic for a seed (Mersenne Twister raw output).
 #pragma once
 
@@ -22,6 +23,7 @@ struct DemoTaskOptions {
   int64_t min_context_words = 8;
   int64_t max_context_words = 32;  // demo_continuation's context is cut at a random word in [min, max]
   int64_t continuation_words = 6;
+  int64_t cloze_context_words = 64;
 };
 
 struct DemoTasks {

@@ -21,7 +21,8 @@ unset SHEDDER_RESOURCES_DIR
 for f in usr/bin/shedder-cli usr/share/applications/mamba-shedder.desktop \
          usr/share/icons/hicolor/scalable/apps/mamba-shedder.svg usr/share/man/man1/shedder-cli.1.gz \
          usr/share/doc/mamba-shedder/copyright usr/share/mamba-shedder/demo/mamba1/model.safetensors \
-         usr/share/mamba-shedder/demo/mamba2/config.json usr/share/mamba-shedder/demo/corpus/test.jsonl; do
+         usr/share/mamba-shedder/demo/mamba2/config.json usr/share/mamba-shedder/demo/corpus/test.jsonl \
+         usr/share/mamba-shedder/demo/tasks/demo_continuation.jsonl usr/share/mamba-shedder/demo/tasks/demo_cloze.jsonl; do
   [ -e "$root/$f" ] || { echo "FAIL: the package lacks /$f"; exit 1; }
 done
 
@@ -41,6 +42,9 @@ echo "installed eval: $json"
 echo "$json" | grep -q '"perplexity"' || { echo "FAIL: no perplexity from the installed shedder-cli"; exit 1; }
 # The installed CLI must also find the demo data by itself (resources relative to the executable).
 "$root/usr/bin/shedder-cli" info "$demo/mamba2" > /dev/null
+json=$("$root/usr/bin/shedder-cli" accuracy "$demo/mamba2" --demo-tasks --max-items 4 --threads 1 --json 2>/dev/null)
+echo "installed accuracy: $json"
+echo "$json" | grep -q '"demo_cloze"' || { echo "FAIL: the installed shedder-cli found no demo tasks"; exit 1; }
 
 for exe in "$root"/usr/bin/*; do
   for p in "$build" "$src"; do
