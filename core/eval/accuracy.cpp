@@ -60,6 +60,10 @@ EncodedTask encode_task(const Task& task, const BpeTokenizer& tok, int32_t prefi
       }
     }
     for (size_t k = 0; k < ei.pairs.size(); ++k) {
+      if (ei.pairs[k].context.empty())
+        throw Error(ei.where + ": the context" +
+                    (task.kind == TaskKind::Partial ? " of choice " + std::to_string(k) : std::string()) +
+                    " is only whitespace (lm-evaluation-harness cannot score it either; use \"\" for no context)");
       if (ei.pairs[k].continuation.empty())
         throw Error(ei.where + ": the continuation" +
                     (task.kind == TaskKind::Target ? std::string() : " of choice " + std::to_string(k)) +

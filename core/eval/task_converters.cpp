@@ -182,6 +182,9 @@ std::vector<std::pair<std::string, nlohmann::json>> read_export_records(const st
       try {
         r = nlohmann::json::parse(line);
       } catch (const std::exception& e) {
+        if (!whole.is_discarded())
+          throw Error(path + ": one JSON document over several lines; expected JSON lines (one record per line), "
+                             "a JSON array of records or {\"rows\": [...]}");
         throw Error(where + ": malformed JSON (" + parse_error_text(e) + ")");
       }
       if (!r.is_object()) throw Error(where + ": a record must be a JSON object");

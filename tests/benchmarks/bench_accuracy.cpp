@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
       work.push_back(pairs);
     }
     std::vector<double> t_shared, t_full;
+    std::vector<std::vector<ChoiceScore>> shared_scores;
     double max_diff = 0;
     for (int64_t rep = 0; rep <= repeats; ++rep) {  // rep 0: warm-up
       for (bool share : {true, false}) {
@@ -83,13 +84,14 @@ int main(int argc, char** argv) {
         for (const auto& pairs : work) got.push_back(score_pairs(*model, pairs, {}, o));
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (rep > 0) (share ? t_shared : t_full).push_back(s);
-        static std::vector<std::vector<ChoiceScore>> first;
-        if (share) first = got;
-        else
+        if (share) {
+          shared_scores = got;
+        } else {
           for (size_t i = 0; i < got.size(); ++i)
             for (size_t c = 0; c < got[i].size(); ++c)
-              max_diff = std::max(max_diff, std::abs(got[i][c].loglik - first[i][c].loglik) /
-                                                std::max(1.0, std::abs(first[i][c].loglik)));
+              max_diff = std::max(max_diff, std::abs(got[i][c].loglik - shared_scores[i][c].loglik) /
+                                                std::max(1.0, std::abs(shared_scores[i][c].loglik)));
+        }
       }
     }
     auto median = [](std::vector<double> v) {

@@ -133,6 +133,16 @@ class TestAccuracy : public QObject {
     p = encode_pair(tok, "", "<|endoftext|>xy", 0);
     QCOMPARE(p.context, std::vector<int32_t>{0});
     QCOMPARE(p.continuation, bytes_ids("xy"));
+    // A context of only whitespace leaves no context tokens: refused (the harness asserts on it).
+    Task t;
+    t.path = "ws.jsonl";
+    t.kind = TaskKind::Target;
+    TaskItem it;
+    it.line = 2;
+    it.context = " \n ";
+    it.target = " word";
+    t.items.push_back(it);
+    expect_error([&] { encode_task(t, tok, 0); }, {"ws.jsonl:2", "only whitespace"});
   }
 
   // With real BPE merges the continuation is enc(context + continuation) after enc(context): here that

@@ -160,6 +160,10 @@ class TestTaskConverters : public QObject {
     expect_error([&] { convert_task("hellaswag", write_tmp("e.jsonl", "\n\n")); }, {"e.jsonl", "empty"});
     expect_error([&] { convert_task("mmlu", write_tmp("m.jsonl", good)); }, {"unknown task format 'mmlu'", "hellaswag"});
     expect_error([&] { convert_task("piqa", "/nonexistent/piqa.jsonl"); }, {"/nonexistent/piqa.jsonl", "cannot open"});
+    expect_error([&] { convert_task("piqa", write_tmp("pretty.json", "{\n  \"goal\": \"g\"\n}\n")); },
+                 {"pretty.json", "one JSON document over several lines"});
+    // A one-record JSON lines file is also a whole JSON document: read as JSON lines.
+    QCOMPARE(convert_task("piqa", write_tmp("one.jsonl", good)).items.size(), size_t(1));
     QCOMPARE(converter_names().size(), size_t(7));
   }
 };
