@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# One command from a fresh Debian 12 clone to a result: installs the build dependencies, builds, and runs
-# the CLI on the demo model (a tiny random-weight Mamba created by the build) with text from the Debian
-# `fortunes` package: `info` (architecture, parameters, layer tree) then `eval` (perplexity).
+# One command from a fresh Debian 12 clone to the workbench: installs the dependencies, builds, and opens the
+# GUI (mamba-shedder) on the demo model — resources/demo/mamba1 when shipped, else the tiny random model the
+# build creates in build/demo-model — with the demo calibration set (or the Debian `fortunes` text).
+# Without a display it runs the CLI on the same model instead (info, then eval).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${SHEDDER_BUILD_DIR:-$root/build}
 bash "$root/packaging/install-deps.sh"
 bash "$root/scripts/build.sh" -DSHEDDER_BUILD_TESTS=OFF -DSHEDDER_BUILD_BENCHMARKS=OFF
 cli="$build/app/cli/shedder-cli"
+gui="$build/app/gui/mamba-shedder"
 model="$build/demo-model"
+[ -f "$root/resources/demo/mamba1/config.json" ] && model="$root/resources/demo/mamba1"
 text=/usr/share/games/fortunes/fortunes
+calib=()
+ls "$root"/resources/demo/corpus/calibration.* >/dev/null 2>&1 || calib=(--calib-text "$text")
+
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "== mamba-shedder $model"
+  exec "$gui" "$model" "${calib[@]}"
+fi
+echo "run-demo: no display (DISPLAY/WAYLAND_DISPLAY unset): showing the CLI instead of the GUI"
 echo
 echo "== shedder-cli info $model"
 "$cli" info "$model"

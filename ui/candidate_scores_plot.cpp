@@ -106,6 +106,10 @@ void CandidateScoresPlot::rebuild() {
     }
   }
   plot()->xAxis->setTicker(ticker);
+  const QString what = run_.settings.granularity == QLatin1String("ssm") ? QStringLiteral("candidate SSM (layer)")
+                                                                         : QStringLiteral("candidate block (layer)");
+  plot()->xAxis->setLabel(step ? QStringLiteral("%1 at step %2, where %3 was removed").arg(what).arg(step->step + 1).arg(step->id)
+                               : what);
   plot()->xAxis->setTickLabelRotation(step && step->candidates.size() > 16 ? 60 : 0);
   bars_->setData(k, v, true);
   picked_->setData(pk, pv, true);

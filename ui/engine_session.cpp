@@ -86,6 +86,15 @@ StepRecord toRecord(const SearchStep& s) {
   return r;
 }
 
+// The demo corpus split `name` ("calibration", "valid"), as plain text or JSONL; "" when not installed.
+std::string demoSplit(const std::string& name) {
+  for (const char* ext : {".txt", ".jsonl"}) {
+    const std::string p = demo_path("corpus/" + name + ext);
+    if (!p.empty()) return p;
+  }
+  return {};
+}
+
 struct Windows {
   CalibrationSettings key;
   at::Tensor tensor;
@@ -109,9 +118,9 @@ struct EngineSession::Impl {
     WindowSource src;
     switch (c.source) {
       case CalibrationSource::DemoSet: {
-        const std::string demo = demo_path("corpus/calibration.txt");
+        const std::string demo = demoSplit("calibration");
         if (demo.empty())
-          throw Error("the built-in demo calibration set (resources/demo/corpus/calibration.txt) is not installed; "
+          throw Error("the built-in demo calibration set (resources/demo/corpus/calibration.txt or .jsonl) is not installed; "
                       "choose text files or a pre-tokenized file as the calibration source");
         src.text_files = {demo};
         break;
@@ -143,7 +152,7 @@ struct EngineSession::Impl {
     WindowSource src;
     for (const QString& f : c.heldoutFiles) src.text_files.push_back(str(f));
     if (src.text_files.empty() && c.source == CalibrationSource::DemoSet) {
-      const std::string demo = demo_path("corpus/valid.txt");
+      const std::string demo = demoSplit("valid");
       if (!demo.empty()) src.text_files = {demo};
     }
     if (src.text_files.empty()) return nullptr;
@@ -400,7 +409,7 @@ ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString&
   return s;
 }
 
-QString EngineSession::demoCalibrationText() { return qstr(demo_path("corpus/calibration.txt")); }
-QString EngineSession::demoHeldoutText() { return qstr(demo_path("corpus/valid.txt")); }
+QString EngineSession::demoCalibrationText() { return qstr(demoSplit("calibration")); }
+QString EngineSession::demoHeldoutText() { return qstr(demoSplit("valid")); }
 
 }  // namespace shedder::ui

@@ -51,7 +51,8 @@ class EngineSession {
   ExportSummary exportPruned(const QStringList& ids, const QString& outDir, bool force, std::optional<double> pplBefore,
                              std::optional<double> pplAfter, const QString& pplSource);
 
-  // The built-in demo calibration / held-out texts ("" when this installation has none).
+  // The built-in demo calibration / held-out texts (resources/demo/corpus/{calibration,valid}.txt or .jsonl; ""
+  // when this installation has none).
   static QString demoCalibrationText();
   static QString demoHeldoutText();
 

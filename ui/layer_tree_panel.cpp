@@ -87,6 +87,9 @@ void LayerTreePanel::expandDefault() {
   const QModelIndex root = proxy_->index(0, 0);
   if (!root.isValid()) return;
   view_->expand(root);
+  // Small models: show every block's SSM too; larger ones start with one row per block.
+  if (proxy_->rowCount(root) <= 10)
+    for (int r = 0; r < proxy_->rowCount(root); ++r) view_->expand(proxy_->index(r, 0, root));
   // Wide enough for the headers' totals ("Parameters (kept 123.4 M)", "% of model (−48.3 %)").
   const QFontMetrics fm(view_->header()->font());
   auto fit = [&](int col, const QString& sample, int minimum) {

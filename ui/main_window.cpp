@@ -191,6 +191,7 @@ void MainWindow::buildDocks() {
   scroll->setWidget(search_);
   scroll->setWidgetResizable(true);
   scroll->setFrameShape(QFrame::NoFrame);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
   QDockWidget* searchDock = dock(QStringLiteral("Search"), QStringLiteral("searchDock"), scroll, Qt::RightDockWidgetArea);
   whatIf_ = new WhatIfPanel;
   QDockWidget* whatIfDock = dock(QStringLiteral("What-if"), QStringLiteral("whatIfDock"), whatIf_, Qt::RightDockWidgetArea);
@@ -206,7 +207,7 @@ void MainWindow::buildDocks() {
   accPlot_ = new AccuracyPlot;
   QDockWidget* pplDock = dock(QStringLiteral("Perplexity"), QStringLiteral("perplexityDock"), pplPlot_, Qt::BottomDockWidgetArea);
   QDockWidget* candDock = dock(QStringLiteral("Candidate scores"), QStringLiteral("candidateDock"), candPlot_, Qt::BottomDockWidgetArea);
-  QDockWidget* paramsDock = dock(QStringLiteral("Parameters & latency"), QStringLiteral("paramsDock"), paramsPlot_, Qt::BottomDockWidgetArea);
+  QDockWidget* paramsDock = dock(QStringLiteral("Parameters, latency"), QStringLiteral("paramsDock"), paramsPlot_, Qt::BottomDockWidgetArea);
   QDockWidget* accDock = dock(QStringLiteral("Accuracy"), QStringLiteral("accuracyDock"), accPlot_, Qt::BottomDockWidgetArea);
   splitDockWidget(pplDock, candDock, Qt::Horizontal);
   tabifyDockWidget(candDock, paramsDock);
@@ -214,7 +215,7 @@ void MainWindow::buildDocks() {
   candDock->raise();
   resizeDocks({searchDock}, {430}, Qt::Horizontal);
   resizeDocks({pplDock}, {420}, Qt::Vertical);
-  resizeDocks({searchDock, whatIfDock}, {560, 300}, Qt::Vertical);
+  resizeDocks({searchDock, whatIfDock}, {500, 360}, Qt::Vertical);
 }
 
 void MainWindow::buildMenus() {

@@ -83,7 +83,7 @@ SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
     auto* m = qobject_cast<QStandardItemModel*>(source_->model());
     QStandardItem* item = m->item(0);
     item->setEnabled(false);
-    item->setToolTip(QStringLiteral("Not installed: resources/demo/corpus/calibration.txt was not found"));
+    item->setToolTip(QStringLiteral("Not installed: resources/demo/corpus/calibration.txt (or .jsonl) was not found"));
     source_->setCurrentIndex(1);
   }
   files_ = new QLineEdit(calib);
