@@ -14,6 +14,8 @@ int cmd_search(const std::vector<std::string>& args);
 int cmd_export(const std::vector<std::string>& args);
 int cmd_create_model(const std::vector<std::string>& args);
 int cmd_train_tokenizer(const std::vector<std::string>& args);
+int cmd_tune(const std::vector<std::string>& args);
+int cmd_build_corpus(const std::vector<std::string>& args);
 
 // Options every command accepts.
 struct CommonOptions {

@@ -18,13 +18,17 @@ std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs) {
   return specs;
 }
 
-CommonOptions apply_common(const Args& args) {
+CommonOptions apply_common(const Args& args, bool accelerators) {
   CommonOptions o;
   const long long threads = args.get_int("threads", 0);
   if (threads < 0 || threads > 1024) throw Error("--threads must be between 0 (all cores) and 1024");
   o.threads = static_cast<int>(threads);
   o.threads = configure_threads(o.threads);
   o.device = args.get("device", "cpu");
+  if (accelerators) {
+    o.json = args.flag("json");
+    return o;  // the command resolves the device itself
+  }
   if (o.device == "auto") o.device = "cpu";
   if (o.device != "cpu") throw Error("--device " + o.device + ": this build computes on the CPU only (use cpu or auto)");
   o.json = args.flag("json");

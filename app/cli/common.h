@@ -14,8 +14,9 @@
 namespace shedder::cli {
 
 std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs);
-// Applies --threads and checks --device; returns the parsed common options.
-CommonOptions apply_common(const Args& args);
+// Applies --threads and checks --device (cpu/auto only, unless the command computes on accelerators and
+// resolves the device itself); returns the parsed common options.
+CommonOptions apply_common(const Args& args, bool accelerators = false);
 // The single MODEL positional argument (Error when missing or repeated).
 std::string model_arg(const Args& args, const char* command);
 // Progress printer writing one updating line to stderr (nothing when stderr is not a terminal,

@@ -28,12 +28,21 @@ void usage(std::ostream& os) {
      << "                                               greedy Mamba-Shedder search\n"
      << "  export MODEL (--remove ... | --pruning-config F | --journal F --step K) --out DIR [--force]\n"
      << "       [--eval-text FILE... | --eval-tokens F] [--seq-len N]   write the pruned checkpoint\n"
-     << "  create-model DIR --arch mamba|mamba2 [--layers N] [--hidden N] [--state N] [--seed S] [--force]\n"
-     << "                                               a small random model with a byte-level tokenizer\n"
+     << "  create-model DIR --arch mamba|mamba2 [--layers N] [--hidden N] [--state N] [--expand E]\n"
+     << "       [--head-dim N] [--groups N] [--tokenizer tokenizer.json] [--seed S] [--force]\n"
+     << "                                               a small random model (byte-level tokenizer by default)\n"
+     << "  tune MODEL --train-text FILE... --out DIR [--valid-text FILE...] [--steps N] [--lr X] [--lora R]\n"
+     << "       [--lora-alpha A] [--batch N] [--accumulate N] [--seq-len N] [--warmup N] [--min-lr-ratio X]\n"
+     << "       [--clip X] [--weight-decay X] [--seed S] [--eval-every K] [--valid-windows N]\n"
+     << "       [--checkpoint-every K] [--remove ... | --pruning-config F] [--dtype F32|BF16|F16]\n"
+     << "       [--resume | --force] [--keep-checkpoint] [--device cpu|cuda|auto] [--json]\n"
+     << "                                               recovery tuning (or training from scratch)\n"
+     << "  build-corpus --out DIR [--fortunes DIR] [--kjv FILE] [--valid-pct P] [--test-pct P]\n"
+     << "       [--calibration-docs N] [--seed S] [--force] build the demo corpus from Debian packages\n"
      << "  train-tokenizer --text FILE... --vocab-size N [--min-frequency F] --out FILE [--force] [--json]\n"
      << "                                               train a byte-level BPE tokenizer.json\n"
      << "\n"
-     << "common options: --threads N (default: all cores), --device cpu|auto, --json\n"
+     << "common options: --threads N (default: all cores), --device cpu|auto (tune: also cuda[:N]), --json\n"
      << "MODEL is a folder with config.json, weights (*.safetensors or pytorch_model.bin) and tokenizer.json.\n";
 }
 
@@ -59,6 +68,8 @@ int main(int argc, char** argv) {
     if (cmd == "export") return shedder::cli::cmd_export(rest);
     if (cmd == "create-model") return shedder::cli::cmd_create_model(rest);
     if (cmd == "train-tokenizer") return shedder::cli::cmd_train_tokenizer(rest);
+    if (cmd == "tune") return shedder::cli::cmd_tune(rest);
+    if (cmd == "build-corpus") return shedder::cli::cmd_build_corpus(rest);
     std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
     return 2;
   } catch (const shedder::Cancelled&) {

@@ -13,6 +13,7 @@
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "io/model_folder.h"
 #include "model/mamba_model.h"
 #include "util/error.h"
 #include "util/file_util.h"
@@ -22,11 +23,6 @@ namespace fs = std::filesystem;
 namespace shedder {
 
 namespace {
-
-// Files a Hugging Face folder may carry beside the weights that belong to the tokenizer / generation.
-const char* const kCopiedFiles[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                    "vocab.json",     "merges.txt",            "added_tokens.json",
-                                    "generation_config.json"};
 
 std::string layer_prefix(int64_t l) { return "backbone.layers." + std::to_string(l) + "."; }
 
@@ -124,13 +120,7 @@ ExportResult export_pruned(const MambaModel& model, const RemovalSet& removed, c
     write_file_atomic((tmp / "config.json").string(), cfg_json.dump(2) + "\n");
     write_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
     res.files = {"config.json", "model.safetensors"};
-    for (const char* name : kCopiedFiles) {
-      const fs::path src = fs::path(model.dir()) / name;
-      if (!fs::exists(src, ec)) continue;
-      fs::copy_file(src, tmp / name, ec);
-      if (ec) throw Error(src.string() + ": cannot copy into the export: " + ec.message());
-      res.files.push_back(name);
-    }
+    for (const std::string& name : copy_tokenizer_files(model.dir(), tmp.string())) res.files.push_back(name);
     write_file_atomic((tmp / "pruning_config.json").string(), removed.to_reference_json().dump(4) + "\n");
     res.files.push_back("pruning_config.json");
 

@@ -35,7 +35,8 @@ at::Tensor inv_softplus_dt(int64_t n) {
 
 }  // namespace
 
-ModelConfig small_model_config(Arch arch, int64_t layers, int64_t hidden, int64_t state, int64_t vocab) {
+ModelConfig small_model_config(Arch arch, int64_t layers, int64_t hidden, int64_t state, int64_t vocab,
+                               const nlohmann::json& overrides) {
   nlohmann::json j;
   j["model_type"] = arch_name(arch);
   j["vocab_size"] = vocab;
@@ -50,6 +51,7 @@ ModelConfig small_model_config(Arch arch, int64_t layers, int64_t hidden, int64_
     j["n_groups"] = 1;
     j["chunk_size"] = 256;
   }
+  for (auto it = overrides.begin(); it != overrides.end(); ++it) j[it.key()] = it.value();
   return ModelConfig::from_json(j, "small_model_config");
 }
 
@@ -60,7 +62,8 @@ std::string byte_level_tokenizer_json() {
   return train_byte_level_bpe({}, o);
 }
 
-void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, bool force) {
+void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, bool force,
+                        const std::string& tokenizer_json) {
   const fs::path target(dir);
   std::error_code ec;
   if (fs::exists(target, ec) && !force)
@@ -110,7 +113,7 @@ void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t
     nlohmann::json cj = cfg.to_hf_json();
     write_text(tmp / "config.json", cj.dump(2) + "\n");
     write_safetensors((tmp / "model.safetensors").string(), t, {{"format", "pt"}});
-    write_text(tmp / "tokenizer.json", byte_level_tokenizer_json() + "\n");
+    write_text(tmp / "tokenizer.json", tokenizer_json.empty() ? byte_level_tokenizer_json() + "\n" : tokenizer_json);
     if (fs::exists(target, ec) && !remove_tree(target.string()))
       throw Error(dir + ": cannot remove the existing folder to replace it");
     fs::rename(tmp, target, ec);

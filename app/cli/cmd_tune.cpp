@@ -1,0 +1,157 @@
+// `shedder-cli tune MODEL --train-text FILE... --out DIR ...`: recovery tuning of a (pruned) model, full or
+// LoRA, and training from scratch of a model made by create-model. With --remove / --pruning-config the
+// components are first removed physically (as `export` does) and the pruned model is tuned.
+// Ctrl-C stops at the next step with a checkpoint in DIR/checkpoint; --resume continues it.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "calibration.h"
+#include "common.h"
+#include "export/exporter.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/file_util.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder::cli {
+
+namespace {
+
+CancelToken g_cancel;
+extern "C" void on_tune_sigint(int) { g_cancel.cancel(); }
+
+}  // namespace
+
+int cmd_tune(const std::vector<std::string>& words) {
+  Args args(words, with_common({{"train-text", true, true},
+                                {"valid-text", true, true},
+                                {"out", true, false},
+                                {"steps", true, false},
+                                {"lr", true, false},
+                                {"min-lr-ratio", true, false},
+                                {"warmup", true, false},
+                                {"batch", true, false},
+                                {"accumulate", true, false},
+                                {"seq-len", true, false},
+                                {"clip", true, false},
+                                {"weight-decay", true, false},
+                                {"seed", true, false},
+                                {"lora", true, false},
+                                {"lora-alpha", true, false},
+                                {"eval-every", true, false},
+                                {"valid-windows", true, false},
+                                {"checkpoint-every", true, false},
+                                {"log-every", true, false},
+                                {"dtype", true, false},
+                                {"remove", true, true},
+                                {"pruning-config", true, false},
+                                {"resume", false, false},
+                                {"force", false, false},
+                                {"keep-checkpoint", false, false}}));
+  const CommonOptions common = apply_common(args, /*accelerators=*/true);
+  std::string dir = model_arg(args, "tune");
+
+  TuneOptions o;
+  o.train_files = args.all("train-text");
+  o.valid_files = args.all("valid-text");
+  o.out_dir = args.get("out", "");
+  o.steps = args.get_int("steps", 200);
+  o.lr = args.get_double("lr", 1e-3);
+  o.min_lr_ratio = args.get_double("min-lr-ratio", 0.1);
+  o.warmup = args.get_int("warmup", -1);
+  o.batch = args.get_int("batch", 8);
+  o.accumulate = args.get_int("accumulate", 1);
+  o.seq_len = args.get_int("seq-len", 256);
+  o.clip = args.get_double("clip", 1.0);
+  o.weight_decay = args.get_double("weight-decay", 0.1);
+  o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  o.lora.rank = args.get_int("lora", 0);
+  o.lora.alpha = args.get_double("lora-alpha", 0);
+  o.eval_every = args.get_int("eval-every", 50);
+  o.valid_windows = args.get_int("valid-windows", 32);
+  o.checkpoint_every = args.get_int("checkpoint-every", 50);
+  o.log_every = args.get_int("log-every", 10);
+  o.dtype = args.get("dtype", "");
+  o.resume = args.flag("resume");
+  o.force = args.flag("force");
+  o.keep_checkpoint = args.flag("keep-checkpoint");
+  o.device = common.device;
+  if (o.resume && o.force) throw Error("tune: --resume and --force exclude each other");
+  if (o.out_dir.empty()) throw Error("tune: missing --out DIR");
+  if (o.train_files.empty()) throw Error("tune: missing --train-text FILE...");
+  if (o.eval_every < 0 || o.valid_windows < 1 || o.checkpoint_every < 0 || o.log_every < 1)
+    throw Error("tune: --eval-every/--checkpoint-every must be >= 0, --valid-windows/--log-every >= 1");
+  if (o.min_lr_ratio < 0 || o.min_lr_ratio > 1) throw Error("tune: --min-lr-ratio must be in [0, 1]");
+  o.args = nlohmann::json::object();
+  o.args["model"] = dir;
+  for (const auto& w : words) o.args["argv"].push_back(w);
+
+  // Components to remove first: exported (physically removed) into a scratch folder beside --out.
+  std::string scratch;
+  if (args.has("remove") || args.has("pruning-config")) {
+    auto model = MambaModel::load(dir);
+    const RemovalSet removed = removal_from_args(*model, args);
+    const fs::path outp = fs::absolute(o.out_dir).lexically_normal();
+    scratch = (outp.parent_path() / ("." + outp.filename().string() + ".pruned-input-" + std::to_string(getpid())))
+                  .string();
+    ExportOptions eo;
+    eo.out_dir = scratch;
+    eo.force = true;
+    export_pruned(*model, removed, eo);
+    std::string ids;
+    for (const auto& id : removed.ids()) ids += (ids.empty() ? "" : ", ") + id;
+    std::fprintf(stderr, "tune: removed %s before tuning\n", ids.empty() ? "nothing" : ids.c_str());
+    dir = scratch;
+  }
+
+  TuneCallbacks cb;
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  cb.on_log = [&](const TuneLog& l) {
+    if (common.json) {
+      std::cerr << l.to_json().dump() << "\n";
+      return;
+    }
+    std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  grad %.3f  %.0f tok/s", tty ? "\r" : "",
+                 static_cast<long long>(l.step), static_cast<long long>(l.steps), l.loss, l.lr, l.grad_norm,
+                 l.tokens_per_s);
+    if (l.valid_ppl) std::fprintf(stderr, "  valid ppl %.4f", *l.valid_ppl);
+    if (l.eta_s >= 0) std::fprintf(stderr, "  ETA %.0fs", l.eta_s);
+    std::fprintf(stderr, "   \n");
+  };
+  std::signal(SIGINT, on_tune_sigint);
+  std::signal(SIGTERM, on_tune_sigint);
+  TuneResult r;
+  try {
+    r = run_tuning(dir, o, cb, &g_cancel);
+  } catch (const Cancelled&) {
+    std::signal(SIGINT, SIG_DFL);
+    if (!scratch.empty()) remove_tree(scratch);
+    std::cerr << "tune: cancelled; the last checkpoint is in " << o.out_dir
+              << "/checkpoint (run the same command with --resume to continue)\n";
+    return 130;
+  } catch (...) {
+    std::signal(SIGINT, SIG_DFL);
+    if (!scratch.empty()) remove_tree(scratch);
+    throw;
+  }
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (!scratch.empty()) remove_tree(scratch);
+  if (common.json) {
+    std::cout << r.report.dump(2) << "\n";
+  } else {
+    std::printf("tuned model: %s (%s, %lld trainable parameters)\n", o.out_dir.c_str(),
+                o.lora.rank > 0 ? "LoRA merged" : "full fine-tuning", static_cast<long long>(r.trainable_params));
+    if (r.valid_ppl_before && r.valid_ppl_after)
+      std::printf("validation perplexity: %.4f -> %.4f\n", *r.valid_ppl_before, *r.valid_ppl_after);
+    std::printf("time: %.1f s (%lld tokens in this process)\n", r.seconds, static_cast<long long>(r.tokens_seen));
+  }
+  return 0;
+}
+
+}  // namespace shedder::cli
