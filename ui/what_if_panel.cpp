@@ -1,6 +1,7 @@
 // The what-if panel (see what_if_panel.h).
 #include "what_if_panel.h"
 
+#include <QFileInfo>
 #include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
@@ -60,13 +61,18 @@ void WhatIfPanel::show(const WhatIfResult& r) {
                          .arg(formatPpl(r.ppl), color, formatDelta(d, r.basePpl), formatPpl(r.basePpl)));
   QString what = r.removed.isEmpty() ? QStringLiteral("nothing removed") : r.removed.join(QStringLiteral(", "));
   if (!r.note.isEmpty()) what = r.note + QStringLiteral(": ") + what;
+  // "text: /long/path/calibration.jsonl" -> "calibration.jsonl" (the full label is the tooltip).
+  QString source = r.calibrationLabel;
+  const int colon = source.indexOf(QStringLiteral(": "));
+  if (colon >= 0) source = QFileInfo(source.mid(colon + 2)).fileName();
   details_->setText(QStringLiteral("%1 · %2 parameters removed (%3 %) · %4 windows × %5 tokens of %6 · %7 s")
                         .arg(what, formatCount(r.parametersRemoved))
                         .arg(r.parametersRemovedPct, 0, 'f', 2)
                         .arg(r.windows)
                         .arg(r.seqLen)
-                        .arg(r.calibrationLabel)
+                        .arg(source)
                         .arg(r.seconds, 0, 'f', 1));
+  details_->setToolTip(r.calibrationLabel);
 }
 
 void WhatIfPanel::addResult(const WhatIfResult& r) {
