@@ -9,9 +9,9 @@ PKGS=(
   libopenblas0-openmp
   fortunes-min
 )
-# Tests also build libFuzzer targets with clang.
+# Tests also build libFuzzer targets with clang, and build, unpack and lint the Debian package.
 if [ "${SHEDDER_WITH_TEST_DEPS:-0}" = 1 ]; then
-  PKGS+=(clang libclang-rt-14-dev)
+  PKGS+=(clang libclang-rt-14-dev dpkg-dev file lintian)
 fi
 # scripts/make-screenshot.sh runs the GUI under a real X server.
 if [ "${SHEDDER_WITH_SCREENSHOT_DEPS:-0}" = 1 ]; then

@@ -10,6 +10,7 @@ bash "$root/packaging/install-deps.sh"
 bash "$root/scripts/build.sh" -DSHEDDER_BUILD_TESTS=OFF -DSHEDDER_BUILD_BENCHMARKS=OFF
 cli="$build/app/cli/shedder-cli"
 gui="$build/app/gui/mamba-shedder"
+export SHEDDER_RESOURCES_DIR="$root/resources"  # build-tree programs find the demo data here
 model="$root/resources/demo/mamba1"
 text="$root/resources/demo/corpus/test.jsonl"
 if [ ! -f "$model/config.json" ]; then  # a checkout without the demo resources: the build's tiny random model

@@ -39,10 +39,6 @@ std::string resources_dir() {
     std::string installed = dir + "/../share/mamba-shedder";
     if (is_dir(installed + "/demo")) return installed;
   }
-#ifdef SHEDDER_SOURCE_RESOURCES_DIR
-  // Build tree only (the packaging build leaves this undefined).
-  if (is_dir(SHEDDER_SOURCE_RESOURCES_DIR)) return SHEDDER_SOURCE_RESOURCES_DIR;
-#endif
   return {};
 }
 

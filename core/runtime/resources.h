@@ -1,6 +1,6 @@
-// Where the shipped resources (demo models, demo corpus splits) live, found at run time: no build-tree
-// path is needed once installed. Search order: $SHEDDER_RESOURCES_DIR, <exe>/../share/mamba-shedder
-// (an installed layout), then the source tree's resources/ (a build-tree run).
+// Where the shipped resources (demo models, demo corpus splits) live, found at run time; no path is
+// compiled in. Search order: $SHEDDER_RESOURCES_DIR (build-tree runs: the scripts and CTest set it to the
+// source tree's resources/), then <exe>/../share/mamba-shedder (the installed layout).
 #pragma once
 
 #include <string>

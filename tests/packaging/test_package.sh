@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# CTest `package_install`: builds the Debian package from this build tree (CPack), unpacks it into a
+# throwaway root with `dpkg -x`, and runs the installed programs from there: `--version` (the CMake project
+# version) and `shedder-cli eval` on the installed demo model, which must find its data relative to the
+# executable. Also checks that no build- or source-tree path is compiled into the programs, and runs lintian
+# (any error fails; warnings are printed).
+#   test_package.sh BUILD_DIR SOURCE_DIR VERSION
+set -euo pipefail
+build=$1 src=$2 version=$3
+cd "$build"
+rm -f mamba-shedder_*.deb
+cpack -G DEB > cpack.log 2>&1 || { cat cpack.log; exit 1; }
+deb=$(ls mamba-shedder_*.deb)
+echo "package: $deb ($(du -h "$deb" | cut -f1))"
+echo "Depends: $(dpkg-deb -f "$deb" Depends)"
+root=$(mktemp -d /tmp/shedder-pkg-XXXXXX)
+trap 'rm -rf "$root"' EXIT
+dpkg -x "$deb" "$root"
+unset SHEDDER_RESOURCES_DIR
+
+for f in usr/bin/shedder-cli usr/share/applications/mamba-shedder.desktop \
+         usr/share/icons/hicolor/scalable/apps/mamba-shedder.svg usr/share/man/man1/shedder-cli.1.gz \
+         usr/share/doc/mamba-shedder/copyright usr/share/mamba-shedder/demo/mamba1/model.safetensors \
+         usr/share/mamba-shedder/demo/mamba2/config.json usr/share/mamba-shedder/demo/corpus/test.jsonl; do
+  [ -e "$root/$f" ] || { echo "FAIL: the package lacks /$f"; exit 1; }
+done
+
+out=$("$root/usr/bin/shedder-cli" --version)
+[ "$out" = "shedder-cli $version" ] || { echo "FAIL: shedder-cli --version printed '$out'"; exit 1; }
+echo "$out"
+if [ -e "$root/usr/bin/mamba-shedder" ]; then
+  out=$(QT_QPA_PLATFORM=offscreen "$root/usr/bin/mamba-shedder" --version 2>&1 | tail -1)
+  case "$out" in *"$version"*) echo "$out" ;; *) echo "FAIL: mamba-shedder --version printed '$out'"; exit 1 ;; esac
+  [ -e "$root/usr/share/man/man1/mamba-shedder.1.gz" ] || { echo "FAIL: no mamba-shedder man page"; exit 1; }
+fi
+
+demo="$root/usr/share/mamba-shedder/demo"
+json=$("$root/usr/bin/shedder-cli" eval "$demo/mamba1" --text "$demo/corpus/test.jsonl" --seq-len 256 \
+       --max-windows 4 --threads 1 --json 2>/dev/null)
+echo "installed eval: $json"
+echo "$json" | grep -q '"perplexity"' || { echo "FAIL: no perplexity from the installed shedder-cli"; exit 1; }
+# The installed CLI must also find the demo data by itself (resources relative to the executable).
+"$root/usr/bin/shedder-cli" info "$demo/mamba2" > /dev/null
+
+for exe in "$root"/usr/bin/*; do
+  for p in "$build" "$src"; do
+    if grep -aq "$p" "$exe"; then echo "FAIL: $exe contains the path $p"; exit 1; fi
+  done
+done
+
+if command -v lintian > /dev/null; then
+  lintian --no-tag-display-limit "$deb" > lintian.log 2>&1 || true
+  echo "lintian: $(grep -c '^E:' lintian.log || true) errors, $(grep -c '^W:' lintian.log || true) warnings"
+  grep -E '^(E|W):' lintian.log || true
+  if grep -q '^E:' lintian.log; then echo "FAIL: lintian reports errors"; exit 1; fi
+else
+  echo "lintian not installed; skipped"
+fi
+echo "package_install: OK"
