@@ -411,5 +411,6 @@ ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString&
 
 QString EngineSession::demoCalibrationText() { return qstr(demoSplit("calibration")); }
 QString EngineSession::demoHeldoutText() { return qstr(demoSplit("valid")); }
+QString EngineSession::demoModel() { return qstr(demo_path("mamba1")); }
 
 }  // namespace shedder::ui

@@ -55,6 +55,8 @@ class EngineSession {
   // when this installation has none).
   static QString demoCalibrationText();
   static QString demoHeldoutText();
+  // The shipped demo model folder (resources/demo/mamba1), "" when not installed.
+  static QString demoModel();
 
  private:
   struct Impl;

@@ -1,5 +1,5 @@
-// mamba-shedder: the workbench GUI. `mamba-shedder [MODEL_DIR | PROJECT.shedproj]` opens the window (on the model
-// or project when given). Options pre-set the search panel and can script a run for screenshots and demos:
+// mamba-shedder: the workbench GUI. `mamba-shedder [MODEL_DIR | PROJECT.shedproj]` opens the window on the model
+// or project (without one: on the shipped demo model, when installed). Options pre-set the search panel and can script a run for screenshots and demos:
 //   --search-steps N [--granularity block|ssm] [--metric ppl|cosine] [--calib-text FILE]... [--calib-tokens FILE]
 //   [--heldout-text FILE]... [--seq-len N] [--windows N] [--seed S] [--batch B] [--then-evaluate]
 //   [--runs-dir DIR] [--size WxH] [--screenshot FILE.png]   (the screenshot is taken when the run ends; then it quits)
@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "application.h"
+#include "engine_session.h"
 #include "log_view.h"
 #include "main_window.h"
 #include "project_file.h"
@@ -137,8 +138,10 @@ int main(int argc, char** argv) {
     const QString a = args.first();
     if (QFileInfo(a).suffix() == QLatin1String(kProjectSuffix)) w.openProject(a);
     else w.openModel(a);
+  } else if (!EngineSession::demoModel().isEmpty()) {
+    w.openModel(EngineSession::demoModel());  // no argument: the shipped demo model
   } else if (scripted) {
-    return fail(QStringLiteral("--screenshot needs a model folder or project"));
+    return fail(QStringLiteral("--screenshot needs a model folder or project (no demo model is installed)"));
   }
   const int rc = app.exec();
   return exitCode ? exitCode : rc;
