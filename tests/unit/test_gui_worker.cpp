@@ -150,11 +150,13 @@ class TestGuiWorker : public QObject {
   }
 
   void cancel_keeps_the_journal_and_resume_finishes_the_same_run() {
-    loadTiny("mamba2");
+    loadTiny("mamba1");
     const QString tmp = QString::fromStdString(test::make_temp_dir("gui-worker-cancel"));
-    // Reference: an uninterrupted 3-step SSM search.
+    // Reference: an uninterrupted 3-step SSM search (4 of the 8 calibration windows, to keep the test short).
     QSignalSpy finished(w_, &EngineWorker::searchFinished);
-    const SearchSettings full = tinySearch(QStringLiteral("ssm"), 3, tmp + "/full");
+    SearchSettings full = tinySearch(QStringLiteral("ssm"), 3, tmp + "/full");
+    full.calibration.windows = 4;
+    full.calibration.batch = 4;
     post(w_, [w = w_, full] { w->runSearch(full, {}, false); });
     SHEDDER_WAIT_FOR(finished, 1, kTimeout);
     const RunRecord ref = finished.at(0).at(0).value<RunRecord>();
@@ -165,7 +167,8 @@ class TestGuiWorker : public QObject {
     QSignalSpy cancelled(w_, &EngineWorker::searchCancelled);
     QSignalSpy busy(w_, &EngineWorker::busyChanged);
     connect(w_, &EngineWorker::searchStep, this, [this] { w_->requestCancel(); }, Qt::SingleShotConnection);
-    const SearchSettings s = tinySearch(QStringLiteral("ssm"), 3, tmp + "/run");
+    SearchSettings s = full;
+    s.runDir = tmp + "/run";
     post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
     SHEDDER_WAIT_FOR(cancelled, 1, kTimeout);
     QTRY_COMPARE(busy.count(), 2);
