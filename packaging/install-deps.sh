@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config
-  qt6-base-dev qt6-base-dev-tools libgl-dev libqcustomplot-dev
+  qt6-base-dev qt6-base-dev-tools qt6-svg-dev libgl-dev libqcustomplot-dev fonts-dejavu-core
   libtorch-dev nlohmann-json3-dev
   libopenblas0-openmp
   fortunes-min
@@ -12,6 +12,10 @@ PKGS=(
 # Tests also build libFuzzer targets with clang, and build, unpack and lint the Debian package.
 if [ "${SHEDDER_WITH_TEST_DEPS:-0}" = 1 ]; then
   PKGS+=(clang libclang-rt-14-dev dpkg-dev file lintian)
+fi
+# scripts/make-screenshot.sh runs the GUI under a real X server.
+if [ "${SHEDDER_WITH_SCREENSHOT_DEPS:-0}" = 1 ]; then
+  PKGS+=(xvfb xauth)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -163,10 +163,7 @@ int cmd_search(const std::vector<std::string>& words) {
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   const nlohmann::json j = r.to_json(o.granularity, o.metric);
-  if (!out.empty()) {
-    write_pruning_configs(out, r, o.granularity);
-    write_file_atomic((fs::path(out) / "search_result.json").string(), j.dump(2) + "\n");
-  }
+  if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric);
   if (common.json) {
     std::cout << j.dump() << "\n";
     return 0;

@@ -21,6 +21,15 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
 }
 
+at::Tensor group_rms_normalize(const at::Tensor& g, int64_t groups, double eps) {
+  if (groups <= 1) return g * at::rsqrt(g.pow(2).mean(-1, true) + eps);
+  std::vector<int64_t> shape = g.sizes().vec();
+  shape.back() /= groups;
+  shape.insert(shape.end() - 1, groups);
+  at::Tensor gg = g.reshape(shape);
+  return (gg * at::rsqrt(gg.pow(2).mean(-1, true) + eps)).reshape(g.sizes());
+}
+
 namespace {
 
 std::string shape_str(at::IntArrayRef s) {
@@ -264,15 +273,8 @@ at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, 
     }
   }
   // Gated RMSNorm: norm(y * silu(z)) over the inner dimension (per group for mamba_ssm checkpoints).
-  at::Tensor g = y * at::silu(z);
-  at::Tensor normed;
-  if (c.norm_groups <= 1) {
-    normed = g * at::rsqrt(g.pow(2).mean(-1, true) + c.layer_norm_epsilon);
-  } else {
-    at::Tensor gg = g.reshape({g.size(0), g.size(1), c.norm_groups, D / c.norm_groups});
-    normed = (gg * at::rsqrt(gg.pow(2).mean(-1, true) + c.layer_norm_epsilon)).reshape({g.size(0), g.size(1), D});
-  }
-  return at::linear(w.gnorm_w * normed, w.out_proj_w, w.out_proj_b);
+  return at::linear(w.gnorm_w * group_rms_normalize(y * at::silu(z), c.norm_groups, c.layer_norm_epsilon),
+                    w.out_proj_w, w.out_proj_b);
 }
 
 at::Tensor MambaModel::head(const at::Tensor& hidden) const {

@@ -100,5 +100,7 @@ class MambaModel {
 
 // RMSNorm as transformers computes it (float32 variance).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+// x * rsqrt(mean(x^2) + eps) over the last dimension, taken in `groups` equal groups (Mamba-2's gated norm).
+at::Tensor group_rms_normalize(const at::Tensor& g, int64_t groups, double eps);
 
 }  // namespace shedder

@@ -45,6 +45,13 @@ void RemovalSet::validate(int64_t num_layers, const std::string& label) const {
                     " is outside the model's layers (0.." + std::to_string(num_layers - 1) + ")");
 }
 
+void RemovalSet::check_against(const MambaModel& model, const std::string& label) const {
+  validate(model.num_layers(), label);
+  for (int64_t s : ssms)
+    if (!model.layers()[static_cast<size_t>(s)].has_ssm)
+      throw Error(label + ": layer " + std::to_string(s) + " has no SSM to remove");
+}
+
 ModelMask RemovalSet::to_mask(int64_t num_layers) const {
   validate(num_layers, "removal set");
   ModelMask m(static_cast<size_t>(num_layers));

@@ -30,6 +30,8 @@ struct RemovalSet {
 
   // Throws shedder::Error (prefixed by `label`) when an index is outside [0, num_layers).
   void validate(int64_t num_layers, const std::string& label) const;
+  // validate() plus: every removed SSM exists (an exported model may have layers without one).
+  void check_against(const MambaModel& model, const std::string& label) const;
   ModelMask to_mask(int64_t num_layers) const;
   // Parameters that go away: whole blocks, plus the SSM parameters of layers whose block is kept.
   int64_t removed_parameters(const MambaModel& model) const;

@@ -285,6 +285,21 @@ std::string component_id(Granularity g, int64_t l) {
   return "layers." + std::to_string(l) + (g == Granularity::Ssm ? ".ssm" : "");
 }
 
+void check_journal_matches(const std::string& path, const JournalContents& c, const MambaModel& model,
+                           const nlohmann::json& settings) {
+  check_journal_model(path, c, model);
+  const nlohmann::json& h = c.header;
+  if (!h.contains("search")) throw Error(path + ": journal header lacks the search settings");
+  for (auto it = settings.begin(); it != settings.end(); ++it) {
+    const nlohmann::json was = h["search"].contains(it.key()) ? h["search"][it.key()] : nlohmann::json();
+    if (was != it.value())
+      throw Error(path + ": this journal was written with " + it.key() + " = " + was.dump() + ", this run has " +
+                  it.value().dump() + "; resume with the same settings or use a new --out folder");
+  }
+}
+
+}  // namespace
+
 nlohmann::json step_to_json(const SearchStep& s, Metric m) {
   nlohmann::json j;
   j["step"] = s.step;
@@ -328,21 +343,6 @@ SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& 
     throw Error(label + ": malformed step record: " + e.what());
   }
 }
-
-void check_journal_matches(const std::string& path, const JournalContents& c, const MambaModel& model,
-                           const nlohmann::json& settings) {
-  check_journal_model(path, c, model);
-  const nlohmann::json& h = c.header;
-  if (!h.contains("search")) throw Error(path + ": journal header lacks the search settings");
-  for (auto it = settings.begin(); it != settings.end(); ++it) {
-    const nlohmann::json was = h["search"].contains(it.key()) ? h["search"][it.key()] : nlohmann::json();
-    if (was != it.value())
-      throw Error(path + ": this journal was written with " + it.key() + " = " + was.dump() + ", this run has " +
-                  it.value().dump() + "; resume with the same settings or use a new --out folder");
-  }
-}
-
-}  // namespace
 
 nlohmann::json SearchResult::to_json(Granularity g, Metric m) const {
   nlohmann::json j;
@@ -613,6 +613,11 @@ void write_pruning_configs(const std::string& dir, const SearchResult& result, G
     write_step_config(dir, cumulative, g, s.step);
   }
   write_file_atomic((fs::path(dir) / "pruning_config.json").string(), result.removed.to_reference_json().dump(4) + "\n");
+}
+
+void write_search_outputs(const std::string& dir, const SearchResult& result, Granularity g, Metric m) {
+  write_pruning_configs(dir, result, g);
+  write_file_atomic((fs::path(dir) / "search_result.json").string(), result.to_json(g, m).dump(2) + "\n");
 }
 
 }  // namespace shedder

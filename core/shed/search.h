@@ -111,10 +111,18 @@ struct SearchCallbacks {
 SearchResult run_search(const MambaModel& model, const at::Tensor& windows, const SearchOptions& opts,
                         const SearchCallbacks& callbacks = {}, const CancelToken* cancel = nullptr);
 
+// One step as the journal and search_result.json record it ("ppl", "score" or "acc" per candidate by metric, and
+// the optional "bench" / "accuracy" measurements), and back
+// (throws shedder::Error prefixed by `label` on a malformed record).
+nlohmann::json step_to_json(const SearchStep& s, Metric m);
+SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& label);
+
 // The reference tool's file for a step ("config.mamba_block.3.json") and the final "pruning_config.json",
 // written atomically into `dir` (and dir/pruned_model_configs).
 void write_pruning_configs(const std::string& dir, const SearchResult& result, Granularity g);
 // dir/pruned_model_configs/config.<target>.<step>.json for one step (`removed`: everything removed after it).
 void write_step_config(const std::string& dir, const RemovalSet& removed, Granularity g, int64_t step);
+// Everything a finished run leaves in its folder: write_pruning_configs() plus search_result.json (to_json()).
+void write_search_outputs(const std::string& dir, const SearchResult& result, Granularity g, Metric m);
 
 }  // namespace shedder

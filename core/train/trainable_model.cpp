@@ -159,14 +159,7 @@ at::Tensor TrainableModel::mixer_mamba2(int64_t l, const at::Tensor& x) const {
     y = differentiable_ssm_scan(xs, dt.repeat_interleave(P, 2), A, Bm, Cm, fused_scan_) +
         xs * p(pre + "D").repeat_interleave(P);
   }
-  at::Tensor g = y * at::silu(z);
-  at::Tensor normed;
-  if (c.norm_groups <= 1) {
-    normed = g * at::rsqrt(g.pow(2).mean(-1, true) + c.layer_norm_epsilon);
-  } else {
-    at::Tensor gg = g.reshape({g.size(0), g.size(1), c.norm_groups, D / c.norm_groups});
-    normed = (gg * at::rsqrt(gg.pow(2).mean(-1, true) + c.layer_norm_epsilon)).reshape(g.sizes());
-  }
+  at::Tensor normed = group_rms_normalize(y * at::silu(z), c.norm_groups, c.layer_norm_epsilon);
   return linear_lora(p(pre + "norm.weight") * normed, pre + "out_proj", c.use_bias);
 }
 

@@ -16,32 +16,16 @@
 
 #include "eval/perplexity.h"
 #include "model/mamba_model.h"
+#include "bench_util.h"
 #include "model/random_model.h"
 #include "runtime/threads.h"
 #include "util/file_util.h"
 
 namespace fs = std::filesystem;
 using namespace shedder;
-using Clock = std::chrono::steady_clock;
+using namespace shedder::bench;
 
 namespace {
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// Plain fp32 matmul throughput on the shape of a 768 -> 3072 projection of one 512-token window.
-double matmul_flops(int64_t m, int64_t k, int64_t n) {
-  at::Tensor a = at::randn({m, k}), b = at::randn({n, k});
-  for (int i = 0; i < 3; ++i) (void)at::linear(a, b);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    const int iters = 20;
-    auto t0 = Clock::now();
-    for (int i = 0; i < iters; ++i) (void)at::linear(a, b);
-    const double s = seconds_since(t0);
-    best = std::max(best, 2.0 * m * k * n * iters / s);
-  }
-  return best;
-}
 
 struct Result {
   double tokens_per_s, model_flops, seconds;

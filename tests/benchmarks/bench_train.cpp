@@ -12,30 +12,16 @@
 #include <cstring>
 #include <string>
 
+#include "bench_util.h"
 #include "model/random_model.h"
 #include "runtime/threads.h"
 #include "train/trainable_model.h"
 #include "util/file_util.h"
 
 using namespace shedder;
-using Clock = std::chrono::steady_clock;
+using namespace shedder::bench;
 
 namespace {
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double matmul_flops(int64_t m, int64_t k, int64_t n) {
-  at::Tensor a = at::randn({m, k}), b = at::randn({n, k});
-  for (int i = 0; i < 3; ++i) (void)at::linear(a, b);
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    const int iters = 20;
-    auto t0 = Clock::now();
-    for (int i = 0; i < iters; ++i) (void)at::linear(a, b);
-    best = std::max(best, 2.0 * m * k * n * iters / seconds_since(t0));
-  }
-  return best;
-}
 
 // Median seconds of a forward + backward step.
 double time_step(TrainableModel& m, const at::Tensor& ids, int reps) {

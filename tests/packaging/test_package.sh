@@ -53,7 +53,7 @@ for exe in "$root"/usr/bin/*; do
 done
 
 if command -v lintian > /dev/null; then
-  lintian --no-tag-display-limit "$deb" > lintian.log 2>&1 || true
+  lintian --tag-display-limit 0 "$deb" > lintian.log 2>&1 || true
   echo "lintian: $(grep -c '^E:' lintian.log || true) errors, $(grep -c '^W:' lintian.log || true) warnings"
   grep -E '^(E|W):' lintian.log || true
   if grep -q '^E:' lintian.log; then echo "FAIL: lintian reports errors"; exit 1; fi

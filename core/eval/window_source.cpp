@@ -1,0 +1,37 @@
+// Windows from text files or token files for a model (see window_source.h).
+#include "eval/window_source.h"
+
+#include "eval/token_windows.h"
+#include "model/mamba_model.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "util/error.h"
+
+namespace shedder {
+
+at::Tensor load_windows(const MambaModel& model, const WindowSource& src, std::string* label) {
+  const bool has_text = !src.text_files.empty(), has_tokens = !src.tokens.empty();
+  if (has_text == has_tokens) throw Error("give exactly one input: text files or a pre-tokenized .safetensors file");
+  if (src.seq_len < 2) throw Error("seq-len must be at least 2 (got " + std::to_string(src.seq_len) + ")");
+  if (src.max_windows < 0) throw Error("the number of windows must be >= 0 (0 = all)");
+  at::Tensor windows;
+  const int64_t take = src.sample ? 0 : src.max_windows;
+  if (has_text) {
+    const BpeTokenizer& tok = model.tokenizer();
+    const auto& files = src.text_files;
+    const std::string what = files.size() == 1 ? files[0] : std::to_string(files.size()) + " text files";
+    const int64_t eos = tok.eos_id() ? *tok.eos_id() : model.config().eos_token_id;
+    windows = make_token_windows(tok, read_documents(files), eos, src.seq_len, take, what);
+    const int64_t top = windows.max().item<int64_t>();
+    if (top >= model.config().padded_vocab)
+      throw Error(model.dir() + "/tokenizer.json: gives token id " + std::to_string(top) + " but the model's vocabulary has " +
+                  std::to_string(model.config().padded_vocab) + " entries; the tokenizer does not belong to this model");
+    if (label) *label = "text: " + what;
+  } else {
+    windows = load_token_windows(src.tokens, model.config().padded_vocab, take);
+    if (label) *label = "tokens: " + src.tokens;
+  }
+  if (src.sample) windows = sample_windows(windows, src.max_windows, src.seed);
+  return windows;
+}
+
+}  // namespace shedder

@@ -1,0 +1,283 @@
+// GUI plots and exports without the engine: the curve and candidate plots show every point of a run (and fit
+// them in view), figures export as valid PNG / PDF / SVG at the chosen size and DPI, bad targets give a clear
+// message, and run records / project files survive their JSON and CSV forms.
+#include <QtTest/QtTest>
+#include <QtWidgets/QtWidgets>
+#include <QSvgRenderer>
+
+#include "candidate_scores_plot.h"
+#include "figure_export.h"
+#include "project_file.h"
+#include "qcustomplot_include.h"
+#include "run_curve_plots.h"
+#include "run_record.h"
+#include "support/gui_test_support.h"
+#include "support/test_support.h"
+
+using namespace shedder::ui;
+
+namespace {
+
+// A 3-step block search record with held-out perplexities and candidate scores.
+RunRecord sampleRun() {
+  RunRecord r;
+  r.settings.granularity = QStringLiteral("block");
+  r.settings.metric = QStringLiteral("ppl");
+  r.modelPath = QStringLiteral("/models/m");
+  r.totalParameters = 1000000;
+  r.basePpl = 6.0;
+  r.baseHeldoutPpl = 7.0;
+  const double ppl[] = {6.2, 6.5, 7.3}, held[] = {7.2, 7.8, 10.3};
+  const int picked[] = {7, 5, 6};
+  for (int s = 0; s < 3; ++s) {
+    StepRecord st;
+    st.step = s;
+    st.index = picked[s];
+    st.id = QStringLiteral("layers.%1").arg(picked[s]);
+    st.ppl = st.score = ppl[s];
+    st.heldoutPpl = held[s];
+    st.parametersRemoved = 120000 * (s + 1);
+    st.parametersRemovedPct = 12.0 * (s + 1);
+    st.seconds = 1.5;
+    // Candidates: the layers not removed yet; the picked one scores lowest.
+    for (int c = 0, pos = 0; c < 8; ++c) {
+      bool gone = false;
+      for (int k = 0; k < s; ++k) gone |= picked[k] == c;
+      if (gone) continue;
+      st.candidates.push_back({QStringLiteral("layers.%1").arg(c), c, c == picked[s] ? ppl[s] : ppl[s] + 0.1 * (pos + 1)});
+      ++pos;
+    }
+    r.steps.push_back(st);
+  }
+  r.state = QStringLiteral("finished");
+  r.stopReason = QStringLiteral("steps");
+  return r;
+}
+
+bool inView(QCPGraph* g) {
+  for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it)
+    if (!g->keyAxis()->range().contains(it->key) || !g->valueAxis()->range().contains(it->value)) return false;
+  return true;
+}
+
+QString tempDir() { return QString::fromStdString(shedder::test::make_temp_dir("gui-figures")); }
+
+}  // namespace
+
+class TestGuiFigures : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() { shedder::test::init_gui_test_environment(); }
+
+  void perplexity_plot_shows_and_fits_every_point() {
+    PerplexityCurvePlot p;
+    p.resize(500, 350);
+    p.setRun(sampleRun());
+    QCOMPARE(p.calibrationGraph()->dataCount(), 4);  // base + 3 steps
+    QCOMPARE(p.heldoutGraph()->dataCount(), 4);
+    QCOMPARE(p.calibrationGraph()->data()->at(0)->key, 0.0);
+    QCOMPARE(p.calibrationGraph()->data()->at(3)->value, 7.3);
+    QCOMPARE(p.heldoutGraph()->data()->at(3)->value, 10.3);
+    QVERIFY(inView(p.calibrationGraph()));
+    QVERIFY2(inView(p.heldoutGraph()), "the held-out curve's last point must be in view");
+    // An initial removal set shifts the x axis: the base sits at the number of components removed before the search.
+    RunRecord r = sampleRun();
+    r.initialRemoved = QStringList{QStringLiteral("layers.0"), QStringLiteral("layers.1.ssm")};
+    p.setRun(r);
+    QCOMPARE(p.calibrationGraph()->data()->at(0)->key, 2.0);
+    QCOMPARE(p.calibrationGraph()->data()->at(3)->key, 5.0);
+  }
+
+  void parameters_plot_and_latency_axis() {
+    ParamsLatencyPlot p;
+    p.setRun(sampleRun());
+    QCOMPARE(p.parametersGraph()->dataCount(), 4);
+    QCOMPARE(p.parametersGraph()->data()->at(0)->value, 1000.0);  // K units below 5 M parameters
+    QCOMPARE(p.parametersGraph()->data()->at(3)->value, 640.0);
+    QCOMPARE(p.latencyGraph()->dataCount(), 0);
+    QVERIFY(p.plot()->yAxis2->visible());
+    QVERIFY(p.plot()->yAxis2->label().contains(QStringLiteral("not measured")));
+    // Latency from the evaluation work fills in on the right axis.
+    RunRecord r = sampleRun();
+    r.baseLatencyMs = 10.0;
+    r.steps[0].latencyMs = 9.0;
+    r.steps[2].latencyMs = 7.5;
+    p.setRun(r);
+    QCOMPARE(p.latencyGraph()->dataCount(), 3);
+    QCOMPARE(p.latencyGraph()->valueAxis(), p.plot()->yAxis2);
+    QCOMPARE(p.plot()->yAxis2->label(), QStringLiteral("latency (ms)"));
+    QVERIFY(inView(p.latencyGraph()));
+  }
+
+  void accuracy_plot_fills_when_measured() {
+    AccuracyPlot p;
+    p.setRun(sampleRun());
+    QCOMPARE(p.accuracyGraph()->dataCount(), 0);
+    RunRecord r = sampleRun();
+    r.baseAccuracy = 0.61;
+    r.steps[1].accuracy = 0.55;
+    p.setRun(r);
+    QCOMPARE(p.accuracyGraph()->dataCount(), 2);
+    QCOMPARE(p.accuracyGraph()->data()->at(1)->value, 55.0);
+  }
+
+  void candidate_plot_costs_and_step_selection() {
+    CandidateScoresPlot p;
+    p.setRun(sampleRun());
+    QCOMPARE(p.shownStep(), 2);  // follows the latest step
+    // Step 3 (index 2) had 6 candidates (layers 0-4 and 6); layers.6, the 6th bar, was removed. Bars are the
+    // perplexity increase over the perplexity before the step (6.5).
+    QCOMPARE(p.candidateBars()->dataCount() + p.pickedBars()->dataCount(), 6);
+    QCOMPARE(p.pickedBars()->dataCount(), 1);
+    QCOMPARE(p.pickedBars()->data()->at(0)->key, 5.0);
+    QVERIFY(qAbs(p.pickedBars()->data()->at(0)->value - (7.3 - 6.5)) < 1e-9);
+    QVERIFY(qAbs(p.candidateBars()->data()->at(0)->value - (7.3 + 0.1 - 6.5)) < 1e-9);
+    p.showStep(0);
+    QCOMPARE(p.candidateBars()->dataCount() + p.pickedBars()->dataCount(), 8);
+    QCOMPARE(p.pickedBars()->data()->at(0)->key, 7.0);
+    QVERIFY(qAbs(p.candidateBars()->data()->at(0)->value - (6.2 + 0.1 - 6.0)) < 1e-9);  // layers.0
+    QVERIFY(p.plot()->yAxis->range().contains(0.0));
+  }
+
+  void figures_export_as_valid_png_pdf_svg() {
+    PerplexityCurvePlot p;
+    p.resize(600, 400);
+    p.show();
+    p.setRun(sampleRun());
+    const QString dir = tempDir();
+    FigureOptions o;
+    o.sizeCm = QSizeF(16.0, 10.0);
+    o.title = p.title();
+
+    o.format = FigureFormat::Png;
+    o.dpi = 150;
+    QVERIFY(exportFigure(p.plot(), dir + "/f.png", o).isEmpty());
+    QImage img(dir + "/f.png");
+    QVERIFY2(!img.isNull(), "the PNG must load");
+    QCOMPARE(img.width(), 945);   // 16 cm at 150 dpi
+    QCOMPARE(img.height(), 591);  // 10 cm
+    QVERIFY(qAbs(img.dotsPerMeterX() - 150 / 0.0254) < 2);
+    // Not blank: the plot's blue curve is in the image.
+    bool blue = false;
+    for (int y = 0; y < img.height() && !blue; y += 2)
+      for (int x = 0; x < img.width() && !blue; x += 2) {
+        const QColor c = img.pixelColor(x, y);
+        blue = c.blue() > 150 && c.red() < 80 && c.green() > 90 && c.green() < 150;
+      }
+    QVERIFY2(blue, "the PNG should show the calibration curve");
+
+    o.format = FigureFormat::Pdf;
+    QVERIFY(exportFigure(p.plot(), dir + "/f.pdf", o).isEmpty());
+    const QByteArray pdf = QByteArray::fromStdString(shedder::test::read_file((dir + "/f.pdf").toStdString()));
+    QVERIFY(pdf.startsWith("%PDF-"));
+    QVERIFY(pdf.trimmed().endsWith("%%EOF"));
+    // The page is the figure's physical size: 16 x 10 cm = 453.5 x 283.5 pt.
+    const QRegularExpression box(QStringLiteral("/MediaBox \\[\\s*0 0 ([0-9.]+) ([0-9.]+)\\s*\\]"));
+    const auto m = box.match(QString::fromLatin1(pdf));
+    QVERIFY2(m.hasMatch(), "the PDF needs a MediaBox");
+    QVERIFY(qAbs(m.captured(1).toDouble() - 453.5) < 1.5);
+    QVERIFY(qAbs(m.captured(2).toDouble() - 283.5) < 1.5);
+
+    o.format = FigureFormat::Svg;
+    QVERIFY(exportFigure(p.plot(), dir + "/f.svg", o).isEmpty());
+    QSvgRenderer svg(dir + "/f.svg");
+    QVERIFY2(svg.isValid(), "the SVG must parse");
+    QCOMPARE(svg.viewBox().size(), QSize(605, 378));  // 16 x 10 cm in 96-per-inch units
+    const QString text = QString::fromUtf8(QByteArray::fromStdString(shedder::test::read_file((dir + "/f.svg").toStdString())));
+    QVERIFY(text.contains(QStringLiteral("Perplexity vs components removed")));
+    QVERIFY(text.contains(QStringLiteral("held-out")));
+  }
+
+  void figure_export_errors_name_the_file() {
+    PerplexityCurvePlot p;
+    p.setRun(sampleRun());
+    FigureOptions o;
+    const QString bad = QStringLiteral("/nonexistent-folder-xyz/f.png");
+    const QString err = exportFigure(p.plot(), bad, o);
+    QVERIFY(err.startsWith(bad));
+    o.dpi = 5;
+    QVERIFY(exportFigure(p.plot(), tempDir() + "/f.png", o).contains(QStringLiteral("DPI")));
+    FigureFormat f;
+    QVERIFY(figureFormatFromPath(QStringLiteral("a/b.SVG"), &f) && f == FigureFormat::Svg);
+    QVERIFY(!figureFormatFromPath(QStringLiteral("a/b.jpg"), &f));
+  }
+
+  void run_record_json_and_csv() {
+    RunRecord r = sampleRun();
+    r.steps[1].latencyMs = 3.25;
+    const RunRecord back = RunRecord::fromJson(r.toJson());
+    QCOMPARE(back.steps.size(), 3);
+    QCOMPARE(back.steps[2].id, QStringLiteral("layers.6"));
+    QCOMPARE(*back.steps[2].heldoutPpl, 10.3);
+    QCOMPARE(*back.steps[1].latencyMs, 3.25);
+    QVERIFY(!back.steps[0].latencyMs);
+    QCOMPARE(back.steps[1].candidates.size(), 7);
+    QCOMPARE(*back.basePpl, 6.0);
+    QCOMPARE(back.toJson(), r.toJson());
+
+    const QStringList lines = r.toCsv().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 5);  // header, base, 3 steps
+    QVERIFY(lines[0].startsWith(QStringLiteral("components_removed,removed_id,")));
+    const QStringList base = lines[1].split(QLatin1Char(','));
+    const QStringList step2 = lines[3].split(QLatin1Char(','));
+    QCOMPARE(base.size(), 12);
+    QCOMPARE(step2.size(), 12);
+    QCOMPARE(base[0], QStringLiteral("0"));
+    QCOMPARE(base[4], QStringLiteral("6"));
+    QCOMPARE(step2[0], QStringLiteral("2"));
+    QCOMPARE(step2[1], QStringLiteral("layers.5"));
+    QCOMPARE(step2[5], QStringLiteral("7.8"));
+    QCOMPARE(step2[8], QStringLiteral("760000"));
+    QCOMPARE(step2[9], QStringLiteral("3.25"));
+    QCOMPARE(step2[10], QString());  // accuracy not measured
+  }
+
+  void project_file_round_trip_and_refusals() {
+    const QString dir = tempDir();
+    ProjectState s;
+    s.modelPath = dir + "/model";
+    QVERIFY(QDir().mkpath(s.modelPath));
+    s.settings.granularity = QStringLiteral("ssm");
+    s.settings.calibration.source = CalibrationSource::TokenFile;
+    s.settings.calibration.tokenFile = QStringLiteral("x.safetensors:w");
+    s.settings.calibration.seed = 1234567890123ULL;
+    s.marked = QStringList{QStringLiteral("layers.2"), QStringLiteral("layers.4.ssm")};
+    s.run = sampleRun();
+    WhatIfResult w;
+    w.removed = s.marked;
+    w.ppl = 9.5;
+    w.basePpl = 6.0;
+    s.whatIf.push_back(w);
+    const QString path = dir + "/p.shedproj";
+    QVERIFY(saveProject(path, s).isEmpty());
+    ProjectState back;
+    QString err;
+    QVERIFY2(loadProject(path, &back, &err), qPrintable(err));
+    QCOMPARE(back.modelPath, s.modelPath);
+    QCOMPARE(back.settings.granularity, QStringLiteral("ssm"));
+    QCOMPARE(back.settings.calibration.source, CalibrationSource::TokenFile);
+    QCOMPARE(back.settings.calibration.seed, 1234567890123ULL);
+    QCOMPARE(back.marked, s.marked);
+    QCOMPARE(back.run.toJson(), s.run.toJson());
+    QCOMPARE(back.whatIf.size(), 1);
+    QCOMPARE(back.whatIf[0].ppl, 9.5);
+
+    // A project moved together with its model still finds it (relative path).
+    const QString moved = tempDir();
+    QVERIFY(QDir().rename(dir, moved + "/pair"));
+    QVERIFY2(loadProject(moved + "/pair/p.shedproj", &back, &err), qPrintable(err));
+    QCOMPARE(back.modelPath, moved + "/pair/model");
+
+    shedder::test::write_file((moved + "/bad.shedproj").toStdString(), "{\"format\": \"other\"}");
+    QVERIFY(!loadProject(moved + "/bad.shedproj", &back, &err));
+    QVERIFY(err.contains(QStringLiteral("not a Mamba Shedder Workbench project")));
+    shedder::test::write_file((moved + "/broken.shedproj").toStdString(), "{\"format\": ");
+    QVERIFY(!loadProject(moved + "/broken.shedproj", &back, &err));
+    QVERIFY(err.contains(QStringLiteral("broken.shedproj")));
+    QVERIFY(err.contains(QStringLiteral("not valid JSON")));
+  }
+};
+
+QTEST_MAIN(TestGuiFigures)
+#include "test_gui_figures.moc"

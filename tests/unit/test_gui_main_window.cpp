@@ -1,0 +1,240 @@
+// The main window end to end on a trained tiny model (headless): open (also by drag and drop), mark in the tree,
+// what-if evaluation, a search started from the marked set that updates the tree and the plots live, the run's
+// autosaved project, save/reopen of a project with its plots, checkpoint export, errors without dialogs, and
+// closing during a search (cancels cleanly, keeps the journal).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <QtTest/QtTest>
+#include <QtWidgets/QtWidgets>
+
+#include <fstream>
+
+#include "candidate_scores_plot.h"
+#include "component_tree_model.h"
+#include "layer_tree_panel.h"
+#include "main_window.h"
+#include "model/mamba_model.h"
+#include "qcustomplot_include.h"
+#include "recent_files.h"
+#include "run_curve_plots.h"
+#include "search_panel.h"
+#include "support/gui_test_support.h"
+#include "support/test_support.h"
+#include "what_if_panel.h"
+
+using namespace shedder;
+using namespace shedder::ui;
+
+namespace {
+
+constexpr int kTimeout = 60000;
+
+QString tmp(const char* tag) { return QString::fromStdString(test::make_temp_dir(tag)); }
+
+// Held-out text: any bytes work with the trained tiny models' byte-level tokenizer.
+QString heldoutText(const QString& dir) {
+  std::string text;
+  for (int i = 0; text.size() < 12000; ++i)
+    text += "Held-out line " + std::to_string(i) + ": the quick brown fox jumps over the lazy dog.\n";
+  const QString path = dir + "/heldout.txt";
+  test::write_file(path.toStdString(), text);
+  return path;
+}
+
+void configure(MainWindow& w, int steps, const QString& heldout) {
+  SearchSettings s = w.searchPanel()->settings();
+  s.granularity = QStringLiteral("block");
+  s.metric = QStringLiteral("ppl");
+  s.steps = steps;
+  s.heldoutCurve = !heldout.isEmpty();
+  s.calibration.source = CalibrationSource::TokenFile;
+  s.calibration.tokenFile = test::trained_calib_tokens();
+  s.calibration.heldoutFiles = heldout.isEmpty() ? QStringList() : QStringList{heldout};
+  s.calibration.seqLen = 256;
+  s.calibration.windows = 8;
+  s.calibration.batch = 8;
+  w.searchPanel()->setSettings(s);
+}
+
+void openAndWait(MainWindow& w, const QString& path) {
+  QSignalSpy ready(&w, &MainWindow::modelReady);
+  w.openModel(path);
+  SHEDDER_WAIT_FOR(ready, 1, kTimeout);
+  QTRY_VERIFY(!w.busy());
+}
+
+int journalSteps(const QString& path) {
+  std::ifstream f(path.toStdString());
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) n += line.find("\"type\":\"step\"") != std::string::npos;
+  return n;
+}
+
+}  // namespace
+
+class TestGuiMainWindow : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() {
+    at::set_num_threads(2);
+    test::init_gui_test_environment();
+    RecentFiles::clear();
+  }
+
+  void mark_evaluate_search_save_reopen_export() {
+    const QString dir = tmp("gui-window");
+    MainWindow w;
+    w.setInteractive(false);
+    w.setRunsRoot(dir + "/runs");
+    w.resize(1400, 900);
+    w.show();
+    const QString model = test::trained_model(QStringLiteral("mamba1"));
+    openAndWait(w, model);
+    QVERIFY(w.windowTitle().contains(QStringLiteral("mamba1")));
+    QVERIFY(RecentFiles::list().contains(QFileInfo(model).absoluteFilePath()));
+    ComponentTreeModel* tree = w.treeModel();
+    QCOMPARE(tree->rowCount(tree->index(0, 0)), 8);
+    QVERIFY(w.searchPanel()->runButton()->isEnabled());
+    QVERIFY(!w.searchPanel()->cancelButton()->isEnabled());
+    QVERIFY(!w.searchPanel()->resumeButton()->isEnabled());
+
+    // Mark layers.3 with its check box and evaluate the what-if.
+    configure(w, 2, heldoutText(dir));
+    QVERIFY(tree->setData(tree->indexOf(QStringLiteral("layers.3")), Qt::Checked, Qt::CheckStateRole));
+    QSignalSpy evaluated(&w, &MainWindow::evaluationDone);
+    w.evaluateRemovalSet();
+    QVERIFY(w.busy());
+    QVERIFY(!w.searchPanel()->runButton()->isEnabled());
+    SHEDDER_WAIT_FOR(evaluated, 1, kTimeout);
+    const WhatIfResult r = evaluated.at(0).at(0).value<WhatIfResult>();
+    QCOMPARE(r.removed, QStringList{QStringLiteral("layers.3")});
+    QVERIFY(r.ppl > r.basePpl);
+    QCOMPARE(w.whatIfPanel()->history().size(), 1);
+    QVERIFY(w.whatIfPanel()->summaryText().contains(QStringLiteral("Δ")));
+
+    // A 2-step search from the marked set: the tree and the plots follow.
+    QSignalSpy ended(&w, &MainWindow::searchEnded);
+    w.startSearch(false);
+    QVERIFY(w.searchPanel()->cancelButton()->isEnabled());
+    SHEDDER_WAIT_FOR(ended, 1, kTimeout);
+    QCOMPARE(ended.at(0).at(0).toBool(), true);
+    QTRY_VERIFY(!w.busy());
+    const RunRecord& run = w.run();
+    QCOMPARE(run.steps.size(), 2);
+    QCOMPARE(run.initialRemoved, QStringList{QStringLiteral("layers.3")});
+    QCOMPARE(run.steps[0].candidates.size(), 7);  // layers.3 was removed before the search
+    QCOMPARE(tree->removedIds(), (QStringList{run.steps[0].id, run.steps[1].id}));
+    for (const StepRecord& s : run.steps) {
+      QCOMPARE(tree->statusOf(s.id), ComponentTreeModel::Status::Removed);
+      QVERIFY(s.heldoutPpl.has_value());
+    }
+    QCOMPARE(tree->statusOf(QStringLiteral("layers.3")), ComponentTreeModel::Status::Marked);
+    QVERIFY(!tree->importanceLabel().isEmpty());
+    QCOMPARE(w.perplexityPlot()->calibrationGraph()->dataCount(), 3);
+    QCOMPARE(w.perplexityPlot()->calibrationGraph()->data()->at(0)->key, 1.0);  // one component removed before
+    QCOMPARE(w.perplexityPlot()->heldoutGraph()->dataCount(), 3);
+    QCOMPARE(w.paramsPlot()->parametersGraph()->dataCount(), 3);
+    QCOMPARE(w.candidatePlot()->shownStep(), 1);
+    QCOMPARE(w.candidatePlot()->candidateBars()->dataCount() + w.candidatePlot()->pickedBars()->dataCount(), 6);
+    QVERIFY(w.searchPanel()->resumeButton()->isEnabled());
+    const QString autosave = run.settings.runDir + "/workbench.shedproj";
+    QVERIFY2(QFileInfo::exists(autosave), qPrintable(autosave));
+    QVERIFY(QFileInfo::exists(run.settings.runDir + "/journal.jsonl"));
+
+    // Save the project and reopen it in a fresh window: marks, run and plots come back.
+    const QString project = dir + "/study.shedproj";
+    QVERIFY(w.saveProjectTo(project));
+    QVERIFY(!w.isWindowModified());
+    MainWindow w2;
+    w2.setInteractive(false);
+    QSignalSpy ready2(&w2, &MainWindow::modelReady);
+    QVERIFY(w2.openProject(project));
+    SHEDDER_WAIT_FOR(ready2, 1, kTimeout);
+    QTRY_VERIFY(!w2.busy());
+    QVERIFY(w2.windowTitle().contains(QStringLiteral("study.shedproj")));
+    QCOMPARE(w2.run().toJson(), run.toJson());
+    QCOMPARE(w2.treeModel()->markedIds(), QStringList{QStringLiteral("layers.3")});
+    QCOMPARE(w2.treeModel()->removedIds(), tree->removedIds());
+    QCOMPARE(w2.perplexityPlot()->calibrationGraph()->dataCount(), 3);
+    QCOMPARE(w2.perplexityPlot()->heldoutGraph()->data()->at(2)->value, *run.steps[1].heldoutPpl);
+    QCOMPARE(w2.whatIfPanel()->history().size(), 1);
+    QCOMPARE(w2.searchPanel()->settings().calibration.tokenFile, test::trained_calib_tokens());
+
+    // Export the pruned checkpoint: 3 blocks fewer, loads again.
+    QSignalSpy exported(&w, &MainWindow::exportDone);
+    w.exportCheckpointTo(dir + "/pruned", false);
+    SHEDDER_WAIT_FOR(exported, 1, kTimeout);
+    auto pruned = MambaModel::load((dir + "/pruned").toStdString());
+    QCOMPARE(pruned->num_layers(), int64_t(5));
+    QCOMPARE(pruned->params().total, tree->keptParameters());
+  }
+
+  void open_by_drop_and_errors_without_dialogs() {
+    MainWindow w;
+    w.setInteractive(false);
+    w.show();
+    QSignalSpy failed(&w, &MainWindow::jobFailed);
+    w.openModel(QStringLiteral("/nonexistent/model-folder"));
+    SHEDDER_WAIT_FOR(failed, 1, kTimeout);
+    QVERIFY(failed.at(0).at(0).toString().contains(QStringLiteral("/nonexistent/model-folder")));
+    QVERIFY(!w.modelOpen());
+
+    // A model folder dropped on the window opens it.
+    QMimeData mime;
+    mime.setUrls({QUrl::fromLocalFile(test::trained_model(QStringLiteral("mamba2")))});
+    QDragEnterEvent enter(QPoint(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&w, &enter);
+    QVERIFY(enter.isAccepted());
+    QSignalSpy ready(&w, &MainWindow::modelReady);
+    QDropEvent drop(QPointF(10, 10), Qt::CopyAction, &mime, Qt::LeftButton, Qt::NoModifier);
+    QApplication::sendEvent(&w, &drop);
+    SHEDDER_WAIT_FOR(ready, 1, kTimeout);
+    QVERIFY(w.windowTitle().contains(QStringLiteral("mamba2")));
+    // Something that is not a model folder is not accepted.
+    QMimeData other;
+    other.setUrls({QUrl::fromLocalFile(QDir::tempPath())});
+    QDragEnterEvent enter2(QPoint(10, 10), Qt::CopyAction, &other, Qt::LeftButton, Qt::NoModifier);
+    enter2.setAccepted(false);
+    QApplication::sendEvent(&w, &enter2);
+    QVERIFY(!enter2.isAccepted());
+
+    // A broken calibration source: the search fails with the file named, the window stays usable.
+    SearchSettings s = w.searchPanel()->settings();
+    s.calibration.source = CalibrationSource::TokenFile;
+    s.calibration.tokenFile = QStringLiteral("/nonexistent/calib.safetensors");
+    w.searchPanel()->setSettings(s);
+    w.startSearch(false);
+    SHEDDER_WAIT_FOR(failed, 2, kTimeout);
+    QVERIFY(failed.at(1).at(0).toString().contains(QStringLiteral("/nonexistent/calib.safetensors")));
+    QTRY_VERIFY(!w.busy());
+    QVERIFY(w.searchPanel()->runButton()->isEnabled());
+  }
+
+  void closing_during_a_search_cancels_and_keeps_the_journal() {
+    const QString dir = tmp("gui-window-close");
+    auto* w = new MainWindow;
+    w->setInteractive(false);
+    w->setRunsRoot(dir);
+    w->show();
+    openAndWait(*w, test::trained_model(QStringLiteral("mamba1")));
+    configure(*w, 8, QString());
+    w->startSearch(false);
+    QTRY_VERIFY_WITH_TIMEOUT(w->run().steps.size() >= 1, kTimeout);
+    const QString journal = w->run().journalPath;
+    QVERIFY(!w->close());  // refused for now: the search is cancelled first
+    QVERIFY(w->isVisible());
+    QTRY_VERIFY_WITH_TIMEOUT(!w->isVisible(), kTimeout);  // closes once the worker stopped
+    QCOMPARE(w->run().state, QStringLiteral("cancelled"));
+    const int kept = journalSteps(journal);
+    QVERIFY2(kept >= 1 && kept < 8, qPrintable(QString::number(kept)));
+    QCOMPARE(kept, int(w->run().steps.size()));
+    QVERIFY(QFileInfo::exists(QFileInfo(journal).absolutePath() + "/workbench.shedproj"));
+    delete w;
+  }
+};
+
+QTEST_MAIN(TestGuiMainWindow)
+#include "test_gui_main_window.moc"

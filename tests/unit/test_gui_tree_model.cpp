@@ -1,0 +1,157 @@
+// The layer tree's item model over the real core component tree: it passes QAbstractItemModelTester while
+// marking, removal and scores change; check boxes drive the removal set the engine receives (same blocks/SSMs,
+// same parameter count and perplexity as core computes); removed and covered components cannot be marked.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <QAbstractItemModelTester>
+#include <QtTest/QtTest>
+
+#include "component_tree_model.h"
+#include "engine_session.h"
+#include "eval/perplexity.h"
+#include "io/safetensors.h"
+#include "model/mamba_model.h"
+#include "shed/removal_set.h"
+#include "support/gui_test_support.h"
+#include "support/test_support.h"
+
+using namespace shedder;
+using namespace shedder::ui;
+
+namespace {
+
+ModelInfo loadInfo(EngineSession& s, const char* name) { return s.load(test::trained_model(QString::fromLatin1(name))); }
+
+QModelIndex find(const ComponentTreeModel& m, const QString& id) {
+  const QModelIndex i = m.indexOf(id);
+  if (!i.isValid()) qFatal("no component %s", qPrintable(id));
+  return i;
+}
+
+RemovalSet coreSet(const QStringList& ids) {
+  RemovalSet r;
+  for (const QString& id : ids) r.add_spec(id.toStdString());
+  return r;
+}
+
+}  // namespace
+
+class TestGuiTreeModel : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() {
+    at::set_num_threads(2);
+    test::init_gui_test_environment();
+  }
+
+  void passes_the_model_tester_through_changes() {
+    EngineSession session;
+    ComponentTreeModel m;
+    QAbstractItemModelTester tester(&m, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    const ModelInfo info = loadInfo(session, "mamba2");  // Mamba-2: model -> blocks -> ssm -> heads
+    m.setModelInfo(info);
+    QCOMPARE(m.rowCount(), 1);
+    const QModelIndex root = m.index(0, 0);
+    QCOMPARE(m.rowCount(root), 8);
+    const QModelIndex ssm = find(m, QStringLiteral("layers.3.ssm"));
+    QCOMPARE(m.rowCount(ssm), 1);
+    QCOMPARE(m.index(0, 0, ssm).data(ComponentTreeModel::IdRole).toString(), QStringLiteral("layers.3.ssm.heads"));
+    QCOMPARE(m.data(m.index(0, ComponentTreeModel::ParametersColumn)).toString().remove(QLatin1Char(',')).toLongLong(),
+             info.totalParameters);
+    QVERIFY(m.setData(find(m, QStringLiteral("layers.1")), Qt::Checked, Qt::CheckStateRole));
+    m.setRemoved({QStringLiteral("layers.6"), QStringLiteral("layers.2.ssm")});
+    QHash<QString, double> imp{{QStringLiteral("layers.0"), 0.5}, {QStringLiteral("layers.4"), 2.5}};
+    m.setImportance(imp, QStringLiteral("Δ ppl"));
+    QCOMPARE(find(m, QStringLiteral("layers.4")).siblingAtColumn(ComponentTreeModel::ImportanceColumn)
+                 .data(ComponentTreeModel::ImportanceFractionRole).toDouble(), 1.0);
+    QCOMPARE(find(m, QStringLiteral("layers.0")).siblingAtColumn(ComponentTreeModel::ImportanceColumn)
+                 .data(ComponentTreeModel::ImportanceFractionRole).toDouble(), 0.0);
+    QVERIFY(!find(m, QStringLiteral("layers.5")).data(ComponentTreeModel::ImportanceRole).isValid());
+    m.setModelInfo(loadInfo(session, "mamba1"));  // reset to another model
+    QCOMPARE(m.rowCount(m.index(0, 0)), 8);
+    QCOMPARE(m.rowCount(find(m, QStringLiteral("layers.3.ssm"))), 0);  // Mamba-1: no heads node
+    m.clear();
+    QCOMPARE(m.rowCount(), 0);
+  }
+
+  void check_boxes_drive_the_core_removal_set() {
+    EngineSession session;
+    const ModelInfo info = loadInfo(session, "mamba1");
+    ComponentTreeModel m;
+    m.setModelInfo(info);
+    QSignalSpy marked(&m, &ComponentTreeModel::markedChanged);
+    QVERIFY(m.setData(find(m, QStringLiteral("layers.3")), Qt::Checked, Qt::CheckStateRole));
+    QVERIFY(m.setData(find(m, QStringLiteral("layers.5.ssm")), Qt::Checked, Qt::CheckStateRole));
+    QCOMPARE(marked.count(), 2);
+    QCOMPARE(m.markedIds(), (QStringList{QStringLiteral("layers.3"), QStringLiteral("layers.5.ssm")}));
+    QCOMPARE(find(m, QStringLiteral("layers.3")).data(Qt::CheckStateRole).toInt(), int(Qt::Checked));
+    QCOMPARE(m.statusOf(QStringLiteral("layers.3.ssm")), ComponentTreeModel::Status::Marked);  // covered by its block
+
+    // What the engine receives: the same blocks and SSMs, the same parameter count.
+    const RemovalSet r = coreSet(m.removalSet());
+    QCOMPARE(r.blocks, std::vector<int64_t>{3});
+    QCOMPARE(r.ssms, std::vector<int64_t>{5});
+    auto model = MambaModel::load(info.path.toStdString());
+    QCOMPARE(m.removedParameters(), r.removed_parameters(*model));
+    QCOMPARE(session.removedParameters(m.removalSet()), r.removed_parameters(*model));
+    QVERIFY(m.headerData(ComponentTreeModel::ParametersColumn, Qt::Horizontal)
+                .toString()
+                .contains(QStringLiteral("kept")));
+
+    // ... and the perplexity the engine computes for it is core's for that mask.
+    CalibrationSettings calib;
+    calib.source = CalibrationSource::TokenFile;
+    calib.tokenFile = test::trained_calib_tokens();
+    calib.windows = 8;
+    calib.batch = 8;
+    const WhatIfResult w = session.evaluate(m.removalSet(), calib, nullptr, nullptr);
+    const at::Tensor windows =
+        SafetensorsFile::open(test::test_data_dir() + "/trained_tiny/calib.safetensors")->tensor("windows").to(at::kLong);
+    const double expect = evaluate_perplexity(*model, windows, 8, r.to_mask(model->num_layers())).perplexity;
+    QVERIFY2(std::abs(w.ppl - expect) < 1e-9 * expect, qPrintable(QString("%1 vs %2").arg(w.ppl).arg(expect)));
+    QCOMPARE(w.basePpl, evaluate_perplexity(*model, windows, 8).perplexity);
+    QVERIFY(w.ppl > w.basePpl);
+
+    // Unchecking takes the component out again.
+    QVERIFY(m.setData(find(m, QStringLiteral("layers.3")), Qt::Unchecked, Qt::CheckStateRole));
+    QCOMPARE(m.markedIds(), QStringList{QStringLiteral("layers.5.ssm")});
+    QCOMPARE(m.statusOf(QStringLiteral("layers.3")), ComponentTreeModel::Status::Kept);
+  }
+
+  void covered_and_removed_components_cannot_be_marked() {
+    EngineSession session;
+    ComponentTreeModel m;
+    m.setModelInfo(loadInfo(session, "mamba1"));
+    // Marking a block takes its SSM off the marked list (the block covers it) and locks the SSM's box.
+    QVERIFY(m.setMarkedId(QStringLiteral("layers.2.ssm"), true));
+    QVERIFY(m.setMarkedId(QStringLiteral("layers.2"), true));
+    QCOMPARE(m.markedIds(), QStringList{QStringLiteral("layers.2")});
+    QVERIFY(!(m.flags(find(m, QStringLiteral("layers.2.ssm"))) & Qt::ItemIsUserCheckable));
+    QVERIFY(!m.setData(find(m, QStringLiteral("layers.2.ssm")), Qt::Unchecked, Qt::CheckStateRole));
+    // The model row and the kind column have no check box.
+    QVERIFY(!(m.flags(m.index(0, 0)) & Qt::ItemIsUserCheckable));
+    QVERIFY(!(m.flags(find(m, QStringLiteral("layers.1")).siblingAtColumn(ComponentTreeModel::KindColumn)) &
+              Qt::ItemIsUserCheckable));
+    // Removing by the search: removed components drop off the marked list and cannot be marked.
+    m.setRemoved({QStringLiteral("layers.2"), QStringLiteral("layers.4")});
+    QVERIFY(m.markedIds().isEmpty());
+    QCOMPARE(m.statusOf(QStringLiteral("layers.4.ssm")), ComponentTreeModel::Status::Removed);
+    QVERIFY(!m.setMarkedId(QStringLiteral("layers.4"), true));
+    QCOMPARE(find(m, QStringLiteral("layers.4")).siblingAtColumn(ComponentTreeModel::StatusColumn).data().toString(),
+             QStringLiteral("removed (#2)"));
+    // Totals: two of eight equal blocks gone.
+    QVERIFY(std::abs(m.removedPercent() - 100.0 * 2 * double(find(m, QStringLiteral("layers.1"))
+                                                            .data(ComponentTreeModel::ParametersRole)
+                                                            .toLongLong()) /
+                                               double(m.totalParameters())) < 1e-9);
+    QCOMPARE(m.removalSet(), (QStringList{QStringLiteral("layers.2"), QStringLiteral("layers.4")}));
+    // Unknown ids are ignored, not crashes.
+    QVERIFY(!m.setMarkedId(QStringLiteral("layers.99"), true));
+    QVERIFY(!m.indexOf(QStringLiteral("nope")).isValid());
+  }
+};
+
+QTEST_MAIN(TestGuiTreeModel)
+#include "test_gui_tree_model.moc"

@@ -1,0 +1,272 @@
+// The background worker on its own QThread, driven only through queued calls and observed only through its
+// signals (as the window does): loading, progress, a search that matches the transformers reference picks,
+// cancel mid-run with the journal kept and resume to the same result, what-if evaluation, checkpoint export,
+// and failures reported as messages naming the file (never a crash).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <fstream>
+
+#include "engine_worker.h"
+#include "model/mamba_model.h"
+#include "support/gui_test_support.h"
+#include "support/test_support.h"
+
+using namespace shedder;
+using namespace shedder::ui;
+
+namespace {
+
+constexpr int kTimeout = 60000;
+
+SearchSettings tinySearch(const QString& granularity, int steps, const QString& runDir) {
+  SearchSettings s;
+  s.granularity = granularity;
+  s.metric = QStringLiteral("ppl");
+  s.steps = steps;
+  s.heldoutCurve = false;
+  s.calibration.source = CalibrationSource::TokenFile;
+  s.calibration.tokenFile = test::trained_calib_tokens();
+  s.calibration.windows = 8;
+  s.calibration.batch = 8;
+  s.runDir = runDir;
+  return s;
+}
+
+int journalSteps(const QString& path) {
+  std::ifstream f(path.toStdString());
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) n += line.find("\"type\":\"step\"") != std::string::npos;
+  return n;
+}
+
+// Runs `f` on the worker's thread (a queued call, as the window makes them).
+template <typename F>
+void post(EngineWorker* w, F f) {
+  QMetaObject::invokeMethod(w, f, Qt::QueuedConnection);
+}
+
+}  // namespace
+
+class TestGuiWorker : public QObject {
+  Q_OBJECT
+
+  QThread thread_;
+  EngineWorker* w_ = nullptr;
+
+  void loadTiny(const char* name) {
+    QSignalSpy loaded(w_, &EngineWorker::modelLoaded);
+    const QString path = test::trained_model(QString::fromLatin1(name));
+    post(w_, [w = w_, path] { w->loadModel(path); });
+    SHEDDER_WAIT_FOR(loaded, 1, kTimeout);
+    const ModelInfo info = loaded.at(0).at(0).value<ModelInfo>();
+    QCOMPARE(info.layers, 8);
+    QCOMPARE(info.name, QString::fromLatin1(name));
+    QCOMPARE(int(info.tree.children.size()), 8);
+  }
+
+ private Q_SLOTS:
+  void initTestCase() {
+    at::set_num_threads(2);
+    test::init_gui_test_environment();
+    registerEngineMetaTypes();
+    w_ = new EngineWorker;
+    w_->moveToThread(&thread_);
+    thread_.start();
+  }
+
+  void cleanupTestCase() {
+    thread_.quit();
+    thread_.wait();
+    delete w_;
+  }
+
+  void search_reports_progress_and_matches_the_reference() {
+    loadTiny("mamba1");
+    const QString dir = QString::fromStdString(test::make_temp_dir("gui-worker")) + "/run";
+    QSignalSpy progress(w_, &EngineWorker::progress);
+    QSignalSpy base(w_, &EngineWorker::searchBase);
+    QSignalSpy steps(w_, &EngineWorker::searchStep);
+    QSignalSpy finished(w_, &EngineWorker::searchFinished);
+    QSignalSpy busy(w_, &EngineWorker::busyChanged);
+    QSignalSpy failed(w_, &EngineWorker::failed);
+    const SearchSettings s = tinySearch(QStringLiteral("block"), 4, dir);
+    post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(finished, 1, kTimeout);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.at(0).at(1).toString()));
+    QTRY_COMPARE(busy.count(), 2);
+    QCOMPARE(busy.at(0).at(0).toBool(), true);
+    QCOMPARE(busy.at(1).at(0).toBool(), false);
+
+    // The reference picks (transformers' own models, tests/data/trained_tiny/reference_search.json).
+    const nlohmann::json ref = nlohmann::json::parse(test::read_file(test::test_data_dir() + "/trained_tiny/reference_search.json"));
+    const auto& r = ref["mamba1"]["block"];
+    const RunRecord run = finished.at(0).at(0).value<RunRecord>();
+    QCOMPARE(run.steps.size(), 4);
+    QCOMPARE(steps.count(), 4);
+    for (int i = 0; i < 4; ++i) {
+      const StepRecord st = steps.at(i).at(0).value<StepRecord>();
+      QCOMPARE(st.step, i);
+      QCOMPARE(int64_t(st.index), r["steps"][i]["removed"].get<int64_t>());
+      QCOMPARE(st.id, QStringLiteral("layers.%1").arg(st.index));
+      QCOMPARE(st.candidates.size(), 8 - i);
+      QCOMPARE(run.steps[i].id, st.id);
+    }
+    QCOMPARE(base.count(), 1);
+    const double b = base.at(0).at(0).toDouble();
+    QVERIFY(std::abs(b - r["base"].get<double>()) < 1e-6 * b);
+    QVERIFY(std::isnan(base.at(0).at(1).toDouble()));  // no held-out set asked for
+    QCOMPARE(run.stopReason, QStringLiteral("steps"));
+    QCOMPARE(run.state, QStringLiteral("finished"));
+    QCOMPARE(run.evaluations, 8 + 7 + 6 + 5);
+    QVERIFY(run.steps[3].parametersRemovedPct > run.steps[0].parametersRemovedPct);
+
+    // Progress: base first, then the steps with an overall fraction that only grows and ends at the total.
+    QVERIFY(progress.count() >= 26);
+    QCOMPARE(progress.at(0).at(0).value<ProgressInfo>().stage, QStringLiteral("base"));
+    double last = -1;
+    bool sawEta = false;
+    for (const auto& args : progress) {
+      const ProgressInfo p = args.at(0).value<ProgressInfo>();
+      if (!p.stage.startsWith(QLatin1String("step "))) continue;
+      QVERIFY(p.stage.endsWith(QLatin1String(" of 4")));
+      const double frac = double(p.done) / double(p.total);
+      QVERIFY2(frac >= last - 1e-12, qPrintable(QString("progress went back: %1 after %2").arg(frac).arg(last)));
+      last = frac;
+      sawEta |= p.etaSeconds >= 0;
+    }
+    QVERIFY(std::abs(last - 1.0) < 1e-9);
+    QVERIFY(sawEta);
+
+    // The run folder: journal, the reference tool's pruning configs, the result.
+    QCOMPARE(journalSteps(dir + "/journal.jsonl"), 4);
+    QVERIFY(QFileInfo::exists(dir + "/pruning_config.json"));
+    QVERIFY(QFileInfo::exists(dir + "/search_result.json"));
+    QVERIFY(QFileInfo::exists(dir + "/pruned_model_configs/config.mamba_block.3.json"));
+  }
+
+  void cancel_keeps_the_journal_and_resume_finishes_the_same_run() {
+    loadTiny("mamba1");
+    const QString tmp = QString::fromStdString(test::make_temp_dir("gui-worker-cancel"));
+    // Reference: an uninterrupted 3-step SSM search (4 of the 8 calibration windows, to keep the test short).
+    QSignalSpy finished(w_, &EngineWorker::searchFinished);
+    SearchSettings full = tinySearch(QStringLiteral("ssm"), 3, tmp + "/full");
+    full.calibration.windows = 4;
+    full.calibration.batch = 4;
+    post(w_, [w = w_, full] { w->runSearch(full, {}, false); });
+    SHEDDER_WAIT_FOR(finished, 1, kTimeout);
+    const RunRecord ref = finished.at(0).at(0).value<RunRecord>();
+    QCOMPARE(ref.steps.size(), 3);
+
+    // The same search, cancelled from the UI thread as soon as the first step is reported.
+    QSignalSpy steps(w_, &EngineWorker::searchStep);
+    QSignalSpy cancelled(w_, &EngineWorker::searchCancelled);
+    QSignalSpy busy(w_, &EngineWorker::busyChanged);
+    connect(w_, &EngineWorker::searchStep, this, [this] { w_->requestCancel(); }, Qt::SingleShotConnection);
+    SearchSettings s = full;
+    s.runDir = tmp + "/run";
+    post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(cancelled, 1, kTimeout);
+    QTRY_COMPARE(busy.count(), 2);
+    QCOMPARE(finished.count(), 1);  // only the reference run finished
+    const RunRecord partial = cancelled.at(0).at(0).value<RunRecord>();
+    QCOMPARE(partial.state, QStringLiteral("cancelled"));
+    QVERIFY(partial.steps.size() >= 1 && partial.steps.size() < 3);
+    QCOMPARE(journalSteps(tmp + "/run/journal.jsonl"), int(partial.steps.size()));
+    QCOMPARE(partial.steps[0].id, ref.steps[0].id);
+
+    // Resume: the journal's steps are replayed (reported again) and the rest computed; same picks and scores.
+    steps.clear();
+    post(w_, [w = w_, s] { w->runSearch(s, {}, true); });
+    SHEDDER_WAIT_FOR(finished, 2, kTimeout);
+    const RunRecord resumed = finished.at(1).at(0).value<RunRecord>();
+    QCOMPARE(resumed.steps.size(), 3);
+    QCOMPARE(steps.count(), 3);
+    for (int i = 0; i < 3; ++i) {
+      QCOMPARE(resumed.steps[i].id, ref.steps[i].id);
+      QCOMPARE(resumed.steps[i].ppl, ref.steps[i].ppl);
+      QCOMPARE(resumed.steps[i].candidates.size(), ref.steps[i].candidates.size());
+    }
+    QCOMPARE(journalSteps(tmp + "/run/journal.jsonl"), 3);
+    QCOMPARE(resumed.evaluations, (8 + 7 + 6) - (8 * int(partial.steps.size() >= 1) + 7 * int(partial.steps.size() >= 2)));
+  }
+
+  void what_if_and_export() {
+    loadTiny("mamba1");
+    QSignalSpy evaluated(w_, &EngineWorker::evaluated);
+    CalibrationSettings c = tinySearch(QStringLiteral("block"), 1, QString()).calibration;
+    const QStringList ids{QStringLiteral("layers.7"), QStringLiteral("layers.1.ssm")};
+    post(w_, [w = w_, ids, c] { w->evaluate(ids, c, QStringLiteral("note")); });
+    SHEDDER_WAIT_FOR(evaluated, 1, kTimeout);
+    const WhatIfResult r = evaluated.at(0).at(0).value<WhatIfResult>();
+    QCOMPARE(r.removed, ids);
+    QCOMPARE(r.note, QStringLiteral("note"));
+    QCOMPARE(r.windows, 8);
+    QCOMPARE(r.seqLen, 256);
+    QVERIFY(r.ppl > r.basePpl);
+    QVERIFY(r.parametersRemovedPct > 12 && r.parametersRemovedPct < 20);
+
+    QSignalSpy exported(w_, &EngineWorker::exported);
+    const QString out = QString::fromStdString(test::make_temp_dir("gui-worker-export")) + "/pruned";
+    post(w_, [w = w_, ids, out, r] { w->exportCheckpoint(ids, out, false, r.basePpl, r.ppl, QStringLiteral("test")); });
+    SHEDDER_WAIT_FOR(exported, 1, kTimeout);
+    const ExportSummary e = exported.at(0).at(0).value<ExportSummary>();
+    QCOMPARE(e.layersAfter, 7);
+    QVERIFY(!e.transformersLoadable);  // an SSM-less layer remains
+    auto m = MambaModel::load(out.toStdString());
+    QCOMPARE(m->num_layers(), int64_t(7));
+    QCOMPARE(m->params().total, e.parametersAfter);
+    const nlohmann::json report = nlohmann::json::parse(test::read_file(out.toStdString() + "/shedding_report.json"));
+    QVERIFY(report.dump().find("test") != std::string::npos);
+  }
+
+  void failures_are_messages_naming_the_problem() {
+    QSignalSpy failed(w_, &EngineWorker::failed);
+    QSignalSpy busy(w_, &EngineWorker::busyChanged);
+    post(w_, [w = w_] { w->loadModel(QStringLiteral("/nonexistent/model-xyz")); });
+    SHEDDER_WAIT_FOR(failed, 1, kTimeout);
+    QCOMPARE(failed.at(0).at(0).toString(), QStringLiteral("load"));
+    QVERIFY2(failed.at(0).at(1).toString().contains(QStringLiteral("/nonexistent/model-xyz")), qPrintable(failed.at(0).at(1).toString()));
+    QTRY_COMPARE(busy.count(), 2);
+
+    loadTiny("mamba1");
+    CalibrationSettings c;
+    c.source = CalibrationSource::TextFiles;
+    c.textFiles = QStringList{QStringLiteral("/nonexistent/calib.txt")};
+    post(w_, [w = w_, c] { w->evaluate({}, c, QString()); });
+    SHEDDER_WAIT_FOR(failed, 2, kTimeout);
+    QCOMPARE(failed.at(1).at(0).toString(), QStringLiteral("evaluate"));
+    QVERIFY(failed.at(1).at(1).toString().contains(QStringLiteral("/nonexistent/calib.txt")));
+
+    // A removal set the model does not have.
+    post(w_, [w = w_] { w->evaluate({QStringLiteral("layers.42")}, tinySearch(QStringLiteral("block"), 1, QString()).calibration, QString()); });
+    SHEDDER_WAIT_FOR(failed, 3, kTimeout);
+    QVERIFY2(failed.at(2).at(1).toString().contains(QStringLiteral("42")), qPrintable(failed.at(2).at(1).toString()));
+
+    // Resuming where there is no journal, and starting over an existing one, are refused with the path.
+    const QString dir = QString::fromStdString(test::make_temp_dir("gui-worker-refuse"));
+    const SearchSettings s = tinySearch(QStringLiteral("block"), 1, dir);
+    post(w_, [w = w_, s] { w->runSearch(s, {}, true); });
+    SHEDDER_WAIT_FOR(failed, 4, kTimeout);
+    QVERIFY(failed.at(3).at(1).toString().contains(QStringLiteral("journal")));
+    QSignalSpy finished(w_, &EngineWorker::searchFinished);
+    post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(finished, 1, kTimeout);
+    post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(failed, 5, kTimeout);
+    QVERIFY(failed.at(4).at(1).toString().contains(QStringLiteral("already holds a journal")));
+    // A resume with other settings is refused by the journal check.
+    SearchSettings other = s;
+    other.granularity = QStringLiteral("ssm");
+    post(w_, [w = w_, other] { w->runSearch(other, {}, true); });
+    SHEDDER_WAIT_FOR(failed, 6, kTimeout);
+    QVERIFY2(failed.at(5).at(1).toString().contains(QStringLiteral("granularity")), qPrintable(failed.at(5).at(1).toString()));
+  }
+};
+
+QTEST_MAIN(TestGuiWorker)
+#include "test_gui_worker.moc"

@@ -1,0 +1,416 @@
+// The engine adapter (see engine_session.h): the only ui/ file that sees libtorch. It translates the GUI's
+// plain settings into core calls (model loading, token windows, perplexity, run_search with its journal,
+// export_pruned) and core results back into plain records.
+#include <ATen/ATen.h>
+
+#include "engine_session.h"
+
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonDocument>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "eval/perplexity.h"
+#include "eval/window_source.h"
+#include "export/exporter.h"
+#include "model/component_tree.h"
+#include "model/mamba_model.h"
+#include "runtime/resources.h"
+#include "runtime/threads.h"
+#include "shed/journal.h"
+#include "shed/removal_set.h"
+#include "shed/search.h"
+#include "util/error.h"
+
+namespace shedder::ui {
+
+namespace {
+
+std::string str(const QString& s) { return s.toStdString(); }
+QString qstr(const std::string& s) { return QString::fromStdString(s); }
+
+// libtorch's intra-op thread count belongs to the calling thread under OpenMP: set it in every thread that
+// computes (the worker thread, or a test's main thread).
+void ensureThreads() {
+  thread_local bool done = false;
+  if (!done) {
+    configure_threads(0);
+    done = true;
+  }
+}
+
+ComponentInfo toInfo(const Component& c) {
+  ComponentInfo i;
+  i.id = qstr(c.id);
+  i.kind = QString::fromLatin1(component_kind_name(c.kind));
+  i.layer = static_cast<int>(c.layer);
+  i.parameters = c.parameters;
+  i.count = static_cast<int>(c.count);
+  for (const Component& ch : c.children) i.children.push_back(toInfo(ch));
+  return i;
+}
+
+RemovalSet removalOf(const MambaModel& model, const QStringList& ids, const std::string& label) {
+  RemovalSet r;
+  for (const QString& id : ids) r.add_spec(str(id));
+  r.check_against(model, label);
+  return r;
+}
+
+ProgressInfo toInfo(const Progress& p) {
+  ProgressInfo i;
+  i.stage = qstr(p.stage);
+  i.done = p.done;
+  i.total = p.total;
+  i.elapsedSeconds = p.elapsed_s;
+  i.etaSeconds = p.eta_s;
+  i.windowsDone = p.windows_done;
+  i.windowsTotal = p.windows_total;
+  return i;
+}
+
+StepRecord toRecord(const SearchStep& s) {
+  StepRecord r;
+  r.step = static_cast<int>(s.step);
+  r.id = qstr(s.id);
+  r.index = static_cast<int>(s.index);
+  r.score = s.score;
+  r.ppl = s.ppl;
+  r.parametersRemoved = s.params_removed;
+  r.parametersRemovedPct = s.params_removed_pct;
+  r.seconds = s.seconds;
+  for (const CandidateScore& c : s.candidates) r.candidates.push_back({qstr(c.id), static_cast<int>(c.index), c.score});
+  return r;
+}
+
+// The demo corpus split `name` ("calibration", "valid"), as plain text or JSONL; "" when not installed.
+std::string demoSplit(const std::string& name) {
+  for (const char* ext : {".txt", ".jsonl"}) {
+    const std::string p = demo_path("corpus/" + name + ext);
+    if (!p.empty()) return p;
+  }
+  return {};
+}
+
+struct Windows {
+  CalibrationSettings key;
+  at::Tensor tensor;
+  std::string label;
+  std::optional<double> basePpl;
+};
+
+}  // namespace
+
+struct EngineSession::Impl {
+  std::shared_ptr<MambaModel> model;
+  std::optional<Windows> calib, heldout;
+
+  const MambaModel& need() const {
+    if (!model) throw Error("no model is open");
+    return *model;
+  }
+
+  Windows& calibration(const CalibrationSettings& c) {
+    if (calib && calib->key == c) return *calib;
+    WindowSource src;
+    switch (c.source) {
+      case CalibrationSource::DemoSet: {
+        const std::string demo = demoSplit("calibration");
+        if (demo.empty())
+          throw Error("the built-in demo calibration set (resources/demo/corpus/calibration.txt or .jsonl) is not installed; "
+                      "choose text files or a pre-tokenized file as the calibration source");
+        src.text_files = {demo};
+        break;
+      }
+      case CalibrationSource::TextFiles:
+        if (c.textFiles.isEmpty()) throw Error("no calibration text files chosen");
+        for (const QString& f : c.textFiles) src.text_files.push_back(str(f));
+        break;
+      case CalibrationSource::TokenFile:
+        if (c.tokenFile.isEmpty()) throw Error("no pre-tokenized calibration file chosen");
+        src.tokens = str(c.tokenFile);
+        break;
+    }
+    if (c.windows < 1) throw Error("the number of calibration windows must be at least 1");
+    src.seq_len = c.seqLen;
+    src.max_windows = c.windows;
+    src.sample = true;
+    src.seed = c.seed;
+    Windows w;
+    w.key = c;
+    w.tensor = load_windows(need(), src, &w.label);
+    calib = std::move(w);
+    return *calib;
+  }
+
+  // Held-out windows: the chosen files, or the demo set's validation split; nullptr when there are none.
+  Windows* heldoutWindows(const CalibrationSettings& c) {
+    if (heldout && heldout->key == c) return &*heldout;
+    WindowSource src;
+    for (const QString& f : c.heldoutFiles) src.text_files.push_back(str(f));
+    if (src.text_files.empty() && c.source == CalibrationSource::DemoSet) {
+      const std::string demo = demoSplit("valid");
+      if (!demo.empty()) src.text_files = {demo};
+    }
+    if (src.text_files.empty()) return nullptr;
+    src.seq_len = c.seqLen;
+    src.max_windows = c.windows;
+    src.sample = true;
+    src.seed = c.seed;
+    Windows w;
+    w.key = c;
+    w.tensor = load_windows(need(), src, &w.label);
+    heldout = std::move(w);
+    return &*heldout;
+  }
+};
+
+EngineSession::EngineSession() : d_(std::make_unique<Impl>()) {}
+EngineSession::~EngineSession() = default;
+
+ModelInfo EngineSession::load(const QString& dir) {
+  ensureThreads();
+  if (dir.isEmpty()) throw Error("no model folder given");
+  std::shared_ptr<MambaModel> m = MambaModel::load(str(dir));
+  d_->model = std::move(m);
+  d_->calib.reset();
+  d_->heldout.reset();
+  const MambaModel& model = *d_->model;
+  const ModelConfig& c = model.config();
+  ModelInfo info;
+  info.path = QFileInfo(dir).absoluteFilePath();
+  info.name = QFileInfo(info.path).fileName();
+  info.arch = QString::fromLatin1(arch_name(c.arch));
+  info.layers = static_cast<int>(c.num_layers);
+  info.hidden = static_cast<int>(c.hidden_size);
+  info.vocab = static_cast<int>(c.vocab_size);
+  info.stateSize = static_cast<int>(c.state_size);
+  info.totalParameters = model.params().total;
+  info.dtype = qstr(model.source_dtype());
+  info.weightFiles = qstr(model.weight_files());
+  info.hasTokenizer = model.has_tokenizer();
+  info.tree = toInfo(build_component_tree(model));
+  return info;
+}
+
+bool EngineSession::hasModel() const { return d_->model != nullptr; }
+
+void EngineSession::unload() {
+  d_->model.reset();
+  d_->calib.reset();
+  d_->heldout.reset();
+}
+
+qint64 EngineSession::removedParameters(const QStringList& ids) const {
+  const MambaModel& m = d_->need();
+  return removalOf(m, ids, "removal set").removed_parameters(m);
+}
+
+WhatIfResult EngineSession::evaluate(const QStringList& ids, const CalibrationSettings& calib, const ProgressFn& progress,
+                                     const CancelToken* cancel) {
+  ensureThreads();
+  const MambaModel& m = d_->need();
+  const auto t0 = std::chrono::steady_clock::now();
+  const RemovalSet removed = removalOf(m, ids, "removal set");
+  Windows& w = d_->calibration(calib);
+  auto staged = [&](const char* stage) -> ProgressFn {
+    if (!progress) return nullptr;
+    return [progress, stage](const Progress& p) {
+      Progress q = p;
+      q.stage = stage;
+      progress(q);
+    };
+  };
+  if (!w.basePpl) w.basePpl = evaluate_perplexity(m, w.tensor, calib.batch, {}, staged("base"), cancel).perplexity;
+  WhatIfResult r;
+  r.removed = ids;
+  r.basePpl = *w.basePpl;
+  r.ppl = removed.empty() ? *w.basePpl
+                          : evaluate_perplexity(m, w.tensor, calib.batch, removed.to_mask(m.num_layers()), staged("eval"), cancel)
+                                .perplexity;
+  r.parametersRemoved = removed.removed_parameters(m);
+  r.parametersRemovedPct = 100.0 * static_cast<double>(r.parametersRemoved) / static_cast<double>(m.params().total);
+  r.calibrationLabel = qstr(w.label);
+  r.windows = static_cast<int>(w.tensor.size(0));
+  r.seqLen = static_cast<int>(w.tensor.size(1));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+RunRecord EngineSession::search(const SearchSettings& s, const QStringList& initial, bool resume,
+                                const SearchCallbacks& cb, const CancelToken* cancel) {
+  ensureThreads();
+  const MambaModel& m = d_->need();
+  SearchOptions o;
+  const auto g = parse_granularity(str(s.granularity));
+  if (!g) throw Error("search: granularity must be block or ssm (got '" + str(s.granularity) + "')");
+  const auto metric = parse_metric(str(s.metric));
+  if (!metric) throw Error("search: metric must be ppl or cosine (got '" + str(s.metric) + "')");
+  if (s.steps < 1) throw Error("search: the number of steps must be at least 1");
+  if (s.targetParamsPct < 0 || s.targetParamsPct > 100) throw Error("search: the target must be in [0, 100] %");
+  if (s.runDir.isEmpty()) throw Error("search: no run folder");
+  o.granularity = *g;
+  o.metric = *metric;
+  o.steps = s.steps;
+  o.target_params_pct = s.targetParamsPct;
+  o.max_ppl = s.maxPpl;
+  o.batch = std::max(1, s.calibration.batch);
+  o.initial = removalOf(m, initial, "initial removal set");
+
+  const std::string dir = str(s.runDir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(dir + ": cannot create the run folder: " + ec.message());
+  o.journal_path = (std::filesystem::path(dir) / "journal.jsonl").string();
+  o.resume = resume;
+  if (resume && !std::filesystem::exists(o.journal_path, ec))
+    throw Error(o.journal_path + ": no journal to resume in this run folder");
+  if (!resume && std::filesystem::exists(o.journal_path, ec))
+    throw Error(o.journal_path + ": this run folder already holds a journal; resume it or choose a new folder");
+
+  Windows& calib = d_->calibration(s.calibration);
+  const at::Tensor windows = calib.tensor;
+  o.calibration_label = calib.label;
+  Windows* held = s.heldoutCurve ? d_->heldoutWindows(s.calibration) : nullptr;
+  o.args = nlohmann::json::object();
+  o.args["program"] = "mamba-shedder";
+  o.args["model"] = m.dir();
+  o.args["settings"] = nlohmann::json::parse(QJsonDocument(toJson(s)).toJson(QJsonDocument::Compact).toStdString());
+
+  RunRecord rec;
+  rec.settings = s;
+  rec.modelPath = qstr(m.dir());
+  rec.calibrationLabel = qstr(calib.label);
+  rec.initialRemoved = initial;
+  rec.totalParameters = m.params().total;
+  rec.initialParametersRemoved = o.initial.removed_parameters(m);
+  rec.journalPath = qstr(o.journal_path);
+  rec.state = QStringLiteral("running");
+
+  auto heldoutPpl = [&](const RemovalSet& r) -> std::optional<double> {
+    if (!held) return std::nullopt;
+    if (cb.progress) {
+      ProgressInfo p;
+      p.stage = QStringLiteral("held-out");
+      cb.progress(p);
+    }
+    return evaluate_perplexity(m, held->tensor, o.batch, r.empty() ? ModelMask{} : r.to_mask(m.num_layers()), nullptr,
+                               cancel)
+        .perplexity;
+  };
+
+  // Candidates per step, for an overall progress fraction and ETA over every planned step.
+  const int64_t layers = m.num_layers();
+  int64_t c0 = 0;
+  for (int64_t l = 0; l < layers; ++l) {
+    if (o.initial.contains(Granularity::Block, l)) continue;
+    if (o.granularity == Granularity::Ssm &&
+        (o.initial.contains(Granularity::Ssm, l) || !m.layers()[static_cast<size_t>(l)].has_ssm))
+      continue;
+    ++c0;
+  }
+  const int64_t planned = std::min<int64_t>(o.steps, c0);
+  auto evalsBefore = [&](int64_t step) {  // evaluations of the steps before `step` (0-based)
+    int64_t n = 0;
+    for (int64_t k = 0; k < step && k < planned; ++k) n += o.metric == Metric::Perplexity ? c0 - k : 1;
+    return n;
+  };
+  const int64_t totalEvals = evalsBefore(planned);
+
+  // Steps the journal already holds (resume): replayed to the GUI first so its curves are complete.
+  RemovalSet replayed = o.initial;
+  if (resume) {
+    const JournalContents jc = Journal::read(o.journal_path);
+    for (const auto& r : jc.records) {
+      if (r.value("type", "") != "step") continue;
+      SearchStep st = step_from_json(r, o.metric, o.journal_path);
+      replayed.add(o.granularity, st.index);
+      StepRecord sr = toRecord(st);
+      if (cancel && cancel->cancelled()) throw Cancelled();
+      sr.heldoutPpl = heldoutPpl(replayed);
+      rec.mergeStep(sr);
+      if (cb.step) cb.step(sr);
+    }
+  }
+
+  const auto t0 = std::chrono::steady_clock::now();
+  double doneAtStart = -1;
+  shedder::SearchCallbacks scb;
+  scb.progress = [&](const Progress& p) {
+    if (!cb.progress) return;
+    ProgressInfo i = toInfo(p);
+    if (p.stage.rfind("step ", 0) == 0) {
+      const int64_t step = std::stoll(p.stage.substr(5)) - 1;
+      double units = static_cast<double>(evalsBefore(step));
+      if (o.metric == Metric::Perplexity)
+        units += static_cast<double>(p.done) +
+                 (p.windows_total > 0 ? static_cast<double>(p.windows_done) / static_cast<double>(p.windows_total) : 0.0);
+      else
+        units += p.total > 0 && p.done >= p.total ? 1.0 : 0.0;
+      if (doneAtStart < 0) doneAtStart = units;
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      i.stage = QStringLiteral("step %1 of %2").arg(step + 1).arg(planned);
+      i.total = totalEvals * 1000;
+      i.done = static_cast<qint64>(units * 1000);
+      const double rate = (units - doneAtStart) / std::max(el, 1e-9);
+      i.etaSeconds = rate > 0 ? (static_cast<double>(totalEvals) - units) / rate : -1.0;
+      i.elapsedSeconds = el;
+    }
+    cb.progress(i);
+  };
+  scb.on_base = [&](double ppl) {
+    rec.basePpl = ppl;
+    if (!rec.baseHeldoutPpl) rec.baseHeldoutPpl = heldoutPpl(o.initial);
+    if (cb.base) cb.base(ppl, rec.baseHeldoutPpl);
+  };
+  scb.on_step = [&](const SearchStep& st, const RemovalSet& now) {
+    write_step_config(dir, now, o.granularity, st.step);
+    StepRecord sr = toRecord(st);
+    sr.heldoutPpl = heldoutPpl(now);
+    rec.mergeStep(sr);
+    if (cb.step) cb.step(sr);
+  };
+  const SearchResult res = run_search(m, windows, o, scb, cancel);
+  write_search_outputs(dir, res, o.granularity, o.metric);
+  rec.basePpl = res.base_ppl;
+  for (const SearchStep& st : res.steps) rec.mergeStep(toRecord(st));
+  rec.state = QStringLiteral("finished");
+  rec.stopReason = qstr(res.stop_reason);
+  rec.evaluations = res.evaluations;
+  rec.seconds = res.seconds;
+  return rec;
+}
+
+ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString& outDir, bool force,
+                                          std::optional<double> pplBefore, std::optional<double> pplAfter,
+                                          const QString& pplSource) {
+  ensureThreads();
+  const MambaModel& m = d_->need();
+  if (outDir.isEmpty()) throw Error("export: no output folder chosen");
+  const RemovalSet removed = removalOf(m, ids, "export");
+  if (removed.empty()) throw Error("export: nothing is removed or marked; mark components or run a search first");
+  ExportOptions o;
+  o.out_dir = str(outDir);
+  o.force = force;
+  o.ppl_before = pplBefore;
+  o.ppl_after = pplAfter;
+  o.ppl_source = str(pplSource);
+  const ExportResult r = export_pruned(m, removed, o);
+  ExportSummary s;
+  s.outDir = outDir;
+  s.parametersBefore = r.params_before;
+  s.parametersAfter = r.params_after;
+  s.layersAfter = static_cast<int>(r.layers_after);
+  for (const auto& f : r.files) s.files << qstr(f);
+  s.transformersLoadable = r.report.value("transformers_loadable", true);
+  return s;
+}
+
+QString EngineSession::demoCalibrationText() { return qstr(demoSplit("calibration")); }
+QString EngineSession::demoHeldoutText() { return qstr(demoSplit("valid")); }
+QString EngineSession::demoModel() { return qstr(demo_path("mamba1")); }
+
+}  // namespace shedder::ui

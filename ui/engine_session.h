@@ -1,0 +1,66 @@
+// The GUI's one door into the engine (core/): loads a model, turns calibration settings into token windows,
+// evaluates removal sets, runs the Mamba-Shedder search with its journal, exports pruned checkpoints.
+// Everything crossing this header is Qt/STL; libtorch stays inside engine_session.cpp. Not thread-safe: the
+// worker thread owns it. Failures throw shedder::Error (its message is what the user sees), cancels
+// shedder::Cancelled.
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+#include <memory>
+
+#include "engine_types.h"
+#include "eval/progress.h"
+#include "run_record.h"
+
+namespace shedder::ui {
+
+class EngineSession {
+ public:
+  EngineSession();
+  ~EngineSession();
+  EngineSession(const EngineSession&) = delete;
+  EngineSession& operator=(const EngineSession&) = delete;
+
+  // Loads a model folder (replacing the current one) and describes it.
+  ModelInfo load(const QString& dir);
+  bool hasModel() const;
+  void unload();
+
+  // Parameters the removal set `ids` takes away (ids: "layers.3", "layers.5.ssm"); validated against the model.
+  qint64 removedParameters(const QStringList& ids) const;
+
+  // Perplexity of the model with `ids` removed on the calibration windows, with the base perplexity (cached
+  // per calibration settings).
+  WhatIfResult evaluate(const QStringList& ids, const CalibrationSettings& calib, const ProgressFn& progress,
+                        const CancelToken* cancel);
+
+  struct SearchCallbacks {
+    std::function<void(const ProgressInfo&)> progress;
+    std::function<void(double basePpl, std::optional<double> heldout)> base;
+    std::function<void(const StepRecord&)> step;  // held-out perplexity filled in when asked for
+  };
+  // Runs (resume = continues settings.runDir's journal) the search from the removal set `initial`. The journal,
+  // the reference tool's pruning configs and search_result.json go into settings.runDir.
+  RunRecord search(const SearchSettings& settings, const QStringList& initial, bool resume, const SearchCallbacks& cb,
+                   const CancelToken* cancel);
+
+  // Writes the pruned checkpoint of `ids` into outDir (atomically; an existing folder only with force).
+  ExportSummary exportPruned(const QStringList& ids, const QString& outDir, bool force, std::optional<double> pplBefore,
+                             std::optional<double> pplAfter, const QString& pplSource);
+
+  // The built-in demo calibration / held-out texts (resources/demo/corpus/{calibration,valid}.txt or .jsonl; ""
+  // when this installation has none).
+  static QString demoCalibrationText();
+  static QString demoHeldoutText();
+  // The shipped demo model folder (resources/demo/mamba1), "" when not installed.
+  static QString demoModel();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> d_;
+};
+
+}  // namespace shedder::ui

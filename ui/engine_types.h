@@ -1,0 +1,121 @@
+// Plain value types that cross between the engine adapter, the worker thread and the widgets: the model's
+// component tree, calibration and search settings, progress, what-if and export results. Qt/STL only (no
+// torch), registered as metatypes so they travel through queued signals.
+#pragma once
+
+#include <QJsonObject>
+#include <QMetaType>
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+#include <vector>
+
+namespace shedder::ui {
+
+// One node of the core component tree (core/model/component_tree.h), copied out of the engine.
+struct ComponentInfo {
+  QString id;          // "model", "layers.7", "layers.7.ssm", "layers.7.ssm.heads"
+  QString kind;        // "model", "block", "ssm", "heads"
+  int layer = -1;
+  qint64 parameters = 0;
+  int count = 0;       // group nodes (heads): members
+  std::vector<ComponentInfo> children;
+
+  bool removable() const { return kind == QLatin1String("block") || kind == QLatin1String("ssm"); }
+};
+
+struct ModelInfo {
+  QString path;
+  QString name;        // folder name
+  QString arch;        // "mamba" / "mamba2"
+  int layers = 0;
+  int hidden = 0;
+  int vocab = 0;
+  int stateSize = 0;
+  qint64 totalParameters = 0;
+  QString dtype;       // stored dtype ("F32", "BF16")
+  QString weightFiles;
+  bool hasTokenizer = false;
+  ComponentInfo tree;
+};
+
+enum class CalibrationSource { DemoSet, TextFiles, TokenFile };
+QString calibrationSourceName(CalibrationSource s);                 // "demo", "text", "tokens"
+CalibrationSource parseCalibrationSource(const QString& s);         // unknown -> DemoSet
+
+// Where calibration (and held-out) windows come from.
+struct CalibrationSettings {
+  CalibrationSource source = CalibrationSource::DemoSet;
+  QStringList textFiles;       // TextFiles
+  QString tokenFile;           // TokenFile: FILE.safetensors[:TENSOR]
+  QStringList heldoutFiles;    // held-out curve (text); empty: the demo set's valid split for DemoSet, else none
+  int seqLen = 256;
+  int windows = 16;
+  quint64 seed = 42;
+  int batch = 4;
+
+  bool operator==(const CalibrationSettings& o) const;
+  bool operator!=(const CalibrationSettings& o) const { return !(*this == o); }
+};
+
+struct SearchSettings {
+  QString granularity = QStringLiteral("block");  // "block" / "ssm"
+  QString metric = QStringLiteral("ppl");         // "ppl" / "cosine"
+  int steps = 4;
+  double targetParamsPct = 0;   // 0: off
+  double maxPpl = 0;            // 0: off
+  bool heldoutCurve = true;     // evaluate held-out perplexity after every step
+  CalibrationSettings calibration;
+  QString runDir;               // journal and pruning configs go here
+};
+
+QJsonObject toJson(const CalibrationSettings& c);
+CalibrationSettings calibrationFromJson(const QJsonObject& j);
+QJsonObject toJson(const SearchSettings& s);
+SearchSettings searchSettingsFromJson(const QJsonObject& j);
+
+struct ProgressInfo {
+  QString stage;             // "load", "base", "step 3", "held-out", "eval", "export"
+  qint64 done = 0;
+  qint64 total = 0;
+  double elapsedSeconds = 0;
+  double etaSeconds = -1;    // < 0: unknown
+  qint64 windowsDone = 0;
+  qint64 windowsTotal = 0;
+};
+
+// Result of evaluating a removal set on the calibration windows ("what-if").
+struct WhatIfResult {
+  QStringList removed;       // component ids
+  double basePpl = 0;
+  double ppl = 0;
+  qint64 parametersRemoved = 0;
+  double parametersRemovedPct = 0;
+  QString calibrationLabel;  // what the windows were
+  int windows = 0;
+  int seqLen = 0;
+  double seconds = 0;
+  QString note;              // e.g. "layers.3 on top of the marked set"
+};
+
+QJsonObject toJson(const WhatIfResult& w);
+WhatIfResult whatIfFromJson(const QJsonObject& j);
+
+struct ExportSummary {
+  QString outDir;
+  qint64 parametersBefore = 0;
+  qint64 parametersAfter = 0;
+  int layersAfter = 0;
+  QStringList files;
+  bool transformersLoadable = true;
+};
+
+}  // namespace shedder::ui
+
+Q_DECLARE_METATYPE(shedder::ui::ModelInfo)
+Q_DECLARE_METATYPE(shedder::ui::CalibrationSettings)
+Q_DECLARE_METATYPE(shedder::ui::SearchSettings)
+Q_DECLARE_METATYPE(shedder::ui::ProgressInfo)
+Q_DECLARE_METATYPE(shedder::ui::WhatIfResult)
+Q_DECLARE_METATYPE(shedder::ui::ExportSummary)

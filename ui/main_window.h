@@ -1,0 +1,168 @@
+// The workbench's main window: the layer tree in the centre; docks for the search panel, what-if evaluation,
+// the log and the plots; menus and a toolbar for opening models and projects, running and cancelling jobs and
+// exporting figures, results and the pruned checkpoint. Engine work runs on the EngineWorker's thread; the window
+// only reacts to its queued signals. Errors appear as dialogs with the engine's message.
+#pragma once
+
+#include <QMainWindow>
+#include <QThread>
+
+#include <functional>
+
+#include "engine_types.h"
+#include "project_file.h"
+#include "run_record.h"
+
+class QAction;
+class QDockWidget;
+class QLabel;
+class QMenu;
+class QProgressBar;
+
+namespace shedder::ui {
+
+class AccuracyPlot;
+class CandidateScoresPlot;
+class ComponentTreeModel;
+class EngineWorker;
+class LayerTreePanel;
+class LogView;
+class ParamsLatencyPlot;
+class PerplexityCurvePlot;
+class PlotView;
+class SearchPanel;
+class WhatIfPanel;
+
+class MainWindow : public QMainWindow {
+  Q_OBJECT
+
+ public:
+  explicit MainWindow(QWidget* parent = nullptr);
+  ~MainWindow() override;
+
+  // Loads a model folder in the background (the window stays responsive; the status bar shows progress).
+  void openModel(const QString& dir);
+  // Opens a project: its model (in the background), marks, run and plots. False (and a dialog) on failure.
+  bool openProject(const QString& path);
+  bool saveProjectTo(const QString& path);
+  ProjectState projectState() const;
+
+  void startSearch(bool resume);
+  void evaluateRemovalSet();
+  void evaluateComponent(const QString& id);
+  void cancelJob();
+  void exportCheckpointTo(const QString& dir, bool force);
+
+  // Where new run folders go (default: <app data>/runs).
+  void setRunsRoot(const QString& dir) { runsRoot_ = dir; }
+  QString runsRoot() const { return runsRoot_; }
+  // Interactive (default): errors and confirmations are dialogs. Off (automation, tests): errors go only to the
+  // log and jobFailed(), and closing during a run cancels it without asking.
+  void setInteractive(bool on) { interactive_ = on; }
+  void restoreLayoutFromSettings();
+
+  bool busy() const { return busy_; }
+  bool modelOpen() const;
+  const RunRecord& run() const { return run_; }
+  ComponentTreeModel* treeModel() const { return tree_; }
+  LayerTreePanel* treePanel() const { return treePanel_; }
+  SearchPanel* searchPanel() const { return search_; }
+  WhatIfPanel* whatIfPanel() const { return whatIf_; }
+  LogView* logView() const { return log_; }
+  PerplexityCurvePlot* perplexityPlot() const { return pplPlot_; }
+  ParamsLatencyPlot* paramsPlot() const { return paramsPlot_; }
+  CandidateScoresPlot* candidatePlot() const { return candPlot_; }
+  AccuracyPlot* accuracyPlot() const { return accPlot_; }
+  QList<PlotView*> plots() const;
+
+ Q_SIGNALS:
+  void modelReady(const QString& path);
+  void searchEnded(bool finished);
+  void evaluationDone(const shedder::ui::WhatIfResult& result);
+  void exportDone(const shedder::ui::ExportSummary& summary);
+  void jobFailed(const QString& message);
+
+ protected:
+  void closeEvent(QCloseEvent* e) override;
+  void dragEnterEvent(QDragEnterEvent* e) override;
+  void dropEvent(QDropEvent* e) override;
+
+ private:
+  void buildActions();
+  void buildMenus();
+  void buildDocks();
+  void connectWorker();
+  void updateActions();
+  void updateTitle();
+  void rebuildRecentMenu();
+  void refreshPlots();
+  void applyRunToTree();
+  void resetRun();
+  void showError(const QString& title, const QString& message);
+  QString newRunDir() const;
+  bool resumable() const;
+  void autosaveRun();
+
+  void onModelLoaded(const ModelInfo& info);
+  void onProgress(const ProgressInfo& p);
+  void onBusyChanged(bool busy, const QString& job);
+  void onFailed(const QString& job, const QString& message);
+
+  void chooseModel();
+  void chooseProject();
+  void saveProject();
+  void saveProjectAs();
+  void exportCsv();
+  void exportJson();
+  void exportCheckpoint();
+  void saveAllFigures();
+  void showAbout();
+
+  QThread thread_;
+  EngineWorker* worker_ = nullptr;
+  ComponentTreeModel* tree_ = nullptr;
+  LayerTreePanel* treePanel_ = nullptr;
+  SearchPanel* search_ = nullptr;
+  WhatIfPanel* whatIf_ = nullptr;
+  LogView* log_ = nullptr;
+  PerplexityCurvePlot* pplPlot_ = nullptr;
+  ParamsLatencyPlot* paramsPlot_ = nullptr;
+  CandidateScoresPlot* candPlot_ = nullptr;
+  AccuracyPlot* accPlot_ = nullptr;
+  QList<QDockWidget*> docks_;
+  QLabel* modelLabel_ = nullptr;
+  QProgressBar* statusProgress_ = nullptr;
+  QMenu* recentMenu_ = nullptr;
+
+  QAction* openModelAct_ = nullptr;
+  QAction* openProjectAct_ = nullptr;
+  QAction* saveProjectAct_ = nullptr;
+  QAction* saveProjectAsAct_ = nullptr;
+  QAction* evaluateAct_ = nullptr;
+  QAction* runAct_ = nullptr;
+  QAction* cancelAct_ = nullptr;
+  QAction* resumeAct_ = nullptr;
+  QAction* exportCsvAct_ = nullptr;
+  QAction* exportJsonAct_ = nullptr;
+  QAction* exportCheckpointAct_ = nullptr;
+  QAction* saveFiguresAct_ = nullptr;
+  QAction* clearMarksAct_ = nullptr;
+
+  ModelInfo model_;
+  bool modelLoaded_ = false;
+  QString loadingPath_;
+  RunRecord run_;
+  QString projectPath_;
+  std::optional<ProjectState> pendingProject_;
+  QString runsRoot_;
+  bool busy_ = false;
+  QString job_;
+  bool closeAfterCancel_ = false;
+  bool interactive_ = true;
+  QByteArray defaultState_;
+  // Notifications of a finished job (modelReady, searchEnded, ...), emitted once the worker reports the job
+  // over, so that whoever reacts to them can start the next job at once.
+  QList<std::function<void()>> afterJob_;
+};
+
+}  // namespace shedder::ui

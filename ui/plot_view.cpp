@@ -1,0 +1,226 @@
+// The common plot frame (see plot_view.h).
+#include "plot_view.h"
+
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMenu>
+#include <QToolButton>
+#include <QToolTip>
+#include <QVBoxLayout>
+
+#include <cmath>
+#include <limits>
+
+#include "figure_export_dialog.h"
+#include "qcustomplot_include.h"
+
+namespace shedder::ui {
+
+namespace {
+
+QFont baseFont(int pt, bool bold = false) {
+  QFont f = QApplication::font();
+  f.setPointSizeF(pt);
+  f.setBold(bold);
+  return f;
+}
+
+}  // namespace
+
+void PlotView::styleAxis(QObject* obj) {
+  auto* axis = qobject_cast<QCPAxis*>(obj);
+  if (!axis) return;
+  axis->setLabelFont(baseFont(10));
+  axis->setTickLabelFont(baseFont(9));
+  axis->setBasePen(QPen(QColor(0x55, 0x55, 0x55), 1));
+  axis->setTickPen(QPen(QColor(0x55, 0x55, 0x55), 1));
+  axis->setSubTickPen(QPen(QColor(0x88, 0x88, 0x88), 1));
+  axis->setLabelColor(QColor(0x22, 0x22, 0x22));
+  axis->setTickLabelColor(QColor(0x33, 0x33, 0x33));
+  axis->grid()->setPen(QPen(QColor(0xdd, 0xdd, 0xdd), 1, Qt::SolidLine));
+  axis->grid()->setSubGridPen(QPen(QColor(0xee, 0xee, 0xee), 1, Qt::DotLine));
+  axis->grid()->setZeroLinePen(Qt::NoPen);
+}
+
+PlotView::PlotView(const QString& title, QWidget* parent) : QWidget(parent), title_(title) {
+  auto* outer = new QVBoxLayout(this);
+  outer->setContentsMargins(2, 2, 2, 2);
+  outer->setSpacing(2);
+  tools_ = new QHBoxLayout;
+  tools_->setContentsMargins(4, 0, 4, 0);
+  tools_->setSpacing(4);
+  tools_->addStretch(1);
+
+  auto* reset = new QToolButton(this);
+  reset->setText(QStringLiteral("Fit"));
+  reset->setToolTip(QStringLiteral("Fit the view to the data (or double-click the plot)"));
+  reset->setAutoRaise(true);
+  connect(reset, &QToolButton::clicked, this, [this] { resetView(); });
+  logButton_ = new QToolButton(this);
+  logButton_->setText(QStringLiteral("Log"));
+  logButton_->setCheckable(true);
+  logButton_->setAutoRaise(true);
+  logButton_->setToolTip(QStringLiteral("Logarithmic value axis"));
+  logButton_->setVisible(false);
+  connect(logButton_, &QToolButton::toggled, this, [this](bool on) { setLogScale(on); });
+  auto* save = new QToolButton(this);
+  save->setText(QStringLiteral("Save…"));
+  save->setToolTip(QStringLiteral("Save this figure as PNG, PDF or SVG at a chosen size and DPI"));
+  save->setAutoRaise(true);
+  connect(save, &QToolButton::clicked, this, [this] { saveFigureInteractive(); });
+  tools_->addWidget(logButton_);
+  tools_->addWidget(reset);
+  tools_->addWidget(save);
+  outer->addLayout(tools_);
+
+  plot_ = new QCustomPlot(this);
+  plot_->setObjectName(QStringLiteral("plot"));
+  plot_->setMinimumSize(280, 180);
+  plot_->setAntialiasedElements(QCP::aeAll);
+  plot_->setNoAntialiasingOnDrag(true);
+  plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom | QCP::iSelectPlottables);
+  plot_->setBackground(Qt::white);
+  plot_->plotLayout()->insertRow(0);
+  auto* titleElement = new QCPTextElement(plot_, title_, baseFont(11, true));
+  titleElement->setTextColor(QColor(0x22, 0x22, 0x22));
+  plot_->plotLayout()->addElement(0, 0, titleElement);
+  for (QCPAxis* a : plot_->axisRect()->axes()) styleAxis(a);
+  plot_->legend->setVisible(true);
+  plot_->legend->setFont(baseFont(9));
+  plot_->legend->setBrush(QColor(255, 255, 255, 220));
+  plot_->legend->setBorderPen(QPen(QColor(0xbb, 0xbb, 0xbb)));
+  plot_->legend->setIconSize(22, 10);
+  plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+
+  placeholder_ = new QCPItemText(plot_);
+  placeholder_->setClipToAxisRect(false);
+  placeholder_->position->setType(QCPItemPosition::ptAxisRectRatio);
+  placeholder_->position->setCoords(0.5, 0.5);
+  placeholder_->setPositionAlignment(Qt::AlignCenter);
+  placeholder_->setFont(baseFont(10));
+  placeholder_->setColor(QColor(0x88, 0x88, 0x88));
+  placeholder_->setVisible(false);
+  placeholder_->setSelectable(false);
+
+  plot_->setContextMenuPolicy(Qt::CustomContextMenu);
+  connect(plot_, &QCustomPlot::customContextMenuRequested, this, [this](const QPoint& pos) {
+    QMenu menu(this);
+    menu.addAction(QStringLiteral("Fit view to data"), this, [this] { resetView(); });
+    if (logButton_->isVisible()) {
+      QAction* a = menu.addAction(QStringLiteral("Logarithmic value axis"));
+      a->setCheckable(true);
+      a->setChecked(logButton_->isChecked());
+      connect(a, &QAction::toggled, logButton_, &QToolButton::setChecked);
+    }
+    menu.addAction(QStringLiteral("Show legend"), this, [this] {
+      plot_->legend->setVisible(!plot_->legend->visible());
+      plot_->replot();
+    });
+    menu.addSeparator();
+    menu.addAction(QStringLiteral("Save figure…"), this, [this] { saveFigureInteractive(); });
+    menu.exec(plot_->mapToGlobal(pos));
+  });
+  connect(plot_, &QCustomPlot::mouseMove, this, &PlotView::onMouseMove);
+  connect(plot_, &QCustomPlot::mouseDoubleClick, this, [this](QMouseEvent*) { resetView(); });
+  outer->addWidget(plot_, 1);
+}
+
+PlotView::~PlotView() = default;
+
+void PlotView::setPlaceholder(const QString& text) {
+  placeholder_->setText(text);
+  placeholder_->setVisible(!text.isEmpty());
+  replot();
+}
+
+void PlotView::enableLogScaleToggle(bool on) { logButton_->setVisible(on); }
+
+void PlotView::setLogScale(bool on) {
+  QCPAxis* y = plot_->yAxis;
+  if (on) {
+    y->setScaleType(QCPAxis::stLogarithmic);
+    QSharedPointer<QCPAxisTickerLog> t(new QCPAxisTickerLog);
+    t->setSubTickCount(8);
+    y->setTicker(t);
+    y->setNumberFormat(QStringLiteral("gb"));
+  } else {
+    y->setScaleType(QCPAxis::stLinear);
+    y->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    y->setNumberFormat(QStringLiteral("gb"));
+  }
+  resetView();
+}
+
+void PlotView::resetView() {
+  bool any = false;
+  for (int i = 0; i < plot_->plottableCount(); ++i) {
+    QCPAbstractPlottable* p = plot_->plottable(i);
+    if (!p->visible() || !p->interface1D() || p->interface1D()->dataCount() == 0) continue;
+    any = true;
+  }
+  if (any) {
+    plot_->rescaleAxes(true);
+    for (QCPAxis* a : plot_->axisRect()->axes()) {
+      if (!a->visible() && a != plot_->yAxis2) continue;
+      QCPRange r = a->range();
+      if (a->scaleType() == QCPAxis::stLogarithmic) {
+        if (r.lower > 0 && r.upper > 0) a->setRange(r.lower / 1.15, r.upper * 1.15);
+      } else {
+        const double span = r.size() > 0 ? r.size() : std::max(1.0, std::abs(r.center()) * 0.1);
+        const bool keyAxis = a->orientation() == Qt::Horizontal;
+        const double pad = keyAxis ? std::max(0.4, span * 0.04) : span * 0.08;
+        a->setRange(r.lower - pad, r.upper + pad);
+      }
+    }
+  }
+  replot();
+}
+
+void PlotView::replot() { plot_->replot(QCustomPlot::rpQueuedReplot); }
+
+void PlotView::onMouseMove(QMouseEvent* e) {
+  const QPointF pos = e->position();
+  double best = std::numeric_limits<double>::max();
+  QCPAbstractPlottable* bestP = nullptr;
+  int bestIndex = -1;
+  for (int i = 0; i < plot_->plottableCount(); ++i) {
+    QCPAbstractPlottable* p = plot_->plottable(i);
+    if (!p->visible() || !p->interface1D() || p->interface1D()->dataCount() == 0) continue;
+    QVariant details;
+    const double d = p->selectTest(pos, false, &details);
+    if (d < 0 || d >= best) continue;
+    const QCPDataSelection sel = details.value<QCPDataSelection>();
+    if (sel.isEmpty()) continue;
+    best = d;
+    bestP = p;
+    bestIndex = sel.dataRange(0).begin();
+  }
+  if (!bestP || best > 10.0) {
+    QToolTip::hideText();
+    return;
+  }
+  QString text;
+  if (hover_) text = hover_(bestP, bestIndex);
+  if (text.isEmpty()) {
+    auto* d = bestP->interface1D();
+    text = QStringLiteral("<b>%1</b><br>%2: %3<br>%4: %5")
+               .arg(bestP->name(), bestP->keyAxis()->label())
+               .arg(d->dataMainKey(bestIndex), 0, 'g', 6)
+               .arg(bestP->valueAxis()->label())
+               .arg(d->dataMainValue(bestIndex), 0, 'g', 6);
+  }
+  QToolTip::showText(plot_->mapToGlobal(pos.toPoint()), text, plot_);
+}
+
+QString PlotView::saveFigureInteractive() {
+  FigureExportDialog dlg(this, title_);
+  if (dlg.exec() != QDialog::Accepted) return {};
+  const QString err = dlg.exportTo(plot_);
+  if (!err.isEmpty()) {
+    QMessageBox::critical(this, QStringLiteral("Save figure"), err);
+    return {};
+  }
+  return dlg.path();
+}
+
+}  // namespace shedder::ui

@@ -1,0 +1,61 @@
+// The common frame of every plot in the workbench: a QCustomPlot with report-ready styling (fonts, grid,
+// legend), zoom and pan with the mouse, hover tooltips on data points, a placeholder text while there is no
+// data, and a small tool row (reset view, log scale, save figure as PNG/PDF/SVG).
+#pragma once
+
+#include <QWidget>
+
+#include <functional>
+
+class QCustomPlot;
+class QCPAbstractPlottable;
+class QCPItemText;
+class QHBoxLayout;
+class QToolButton;
+class QMouseEvent;
+
+namespace shedder::ui {
+
+class PlotView : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit PlotView(const QString& title, QWidget* parent = nullptr);
+  ~PlotView() override;
+
+  QCustomPlot* plot() const { return plot_; }
+  QString title() const { return title_; }
+
+  // Text shown in the middle of the plot while it has nothing to show ("" hides it).
+  void setPlaceholder(const QString& text);
+  // Tooltip text for a data point (plottable, data index); the default names the series and both values.
+  void setHoverFormatter(std::function<QString(QCPAbstractPlottable*, int)> f) { hover_ = std::move(f); }
+  // Offers a log-scale toggle for the left value axis.
+  void enableLogScaleToggle(bool on);
+  // Room for extra controls in the tool row (e.g. a step selector).
+  QHBoxLayout* toolRow() const { return tools_; }
+
+  // Fits every axis to the data with a margin (what "reset view" does).
+  virtual void resetView();
+  // Opens the figure export dialog; returns the file written or "".
+  QString saveFigureInteractive();
+
+  // Shared styling helpers for subclasses.
+  static void styleAxis(QObject* axis);
+
+ protected:
+  void replot();
+
+ private:
+  void onMouseMove(QMouseEvent* e);
+  void setLogScale(bool on);
+
+  QString title_;
+  QCustomPlot* plot_ = nullptr;
+  QCPItemText* placeholder_ = nullptr;
+  QHBoxLayout* tools_ = nullptr;
+  QToolButton* logButton_ = nullptr;
+  std::function<QString(QCPAbstractPlottable*, int)> hover_;
+};
+
+}  // namespace shedder::ui

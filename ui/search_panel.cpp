@@ -1,0 +1,306 @@
+// The search panel (see search_panel.h).
+#include "search_panel.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QStandardItemModel>
+#include <QStyle>
+#include <QVBoxLayout>
+
+#include "engine_session.h"
+#include "formatting.h"
+
+namespace shedder::ui {
+
+namespace {
+
+// Files are shown separated by ';' (paths may contain spaces).
+QStringList splitFiles(const QString& s) {
+  QStringList out;
+  for (const QString& p : s.split(QLatin1Char(';'), Qt::SkipEmptyParts))
+    if (!p.trimmed().isEmpty()) out << p.trimmed();
+  return out;
+}
+
+}  // namespace
+
+SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(6, 6, 6, 6);
+
+  auto* search = new QGroupBox(QStringLiteral("Search"), this);
+  auto* sf = new QFormLayout(search);
+  granularity_ = new QComboBox(search);
+  granularity_->addItem(QStringLiteral("Mamba blocks"), QStringLiteral("block"));
+  granularity_->addItem(QStringLiteral("SSM modules"), QStringLiteral("ssm"));
+  granularity_->setToolTip(QStringLiteral("What the search removes: whole blocks (the block becomes the identity) or "
+                                          "only the selective scan of a block"));
+  metric_ = new QComboBox(search);
+  metric_->addItem(QStringLiteral("Perplexity (Mamba-Shedder)"), QStringLiteral("ppl"));
+  metric_->addItem(QStringLiteral("Cosine block influence (fast)"), QStringLiteral("cosine"));
+  metric_->setToolTip(QStringLiteral("ppl: one calibration pass per candidate, the paper's metric. cosine: ShortGPT's "
+                                     "block influence, one pass per step"));
+  steps_ = new QSpinBox(search);
+  steps_->setRange(1, 4096);
+  steps_->setValue(4);
+  steps_->setToolTip(QStringLiteral("At most this many removals"));
+  target_ = new QDoubleSpinBox(search);
+  target_->setRange(0, 100);
+  target_->setDecimals(1);
+  target_->setSuffix(QStringLiteral(" %"));
+  target_->setSpecialValueText(QStringLiteral("off"));
+  target_->setToolTip(QStringLiteral("Stop once this share of the parameters is removed (off: only the step count)"));
+  maxPpl_ = new QDoubleSpinBox(search);
+  maxPpl_->setRange(0, 1e9);
+  maxPpl_->setDecimals(2);
+  maxPpl_->setSpecialValueText(QStringLiteral("off"));
+  maxPpl_->setToolTip(QStringLiteral("Never take a step whose calibration perplexity exceeds this"));
+  sf->addRow(QStringLiteral("Granularity"), granularity_);
+  sf->addRow(QStringLiteral("Metric"), metric_);
+  sf->addRow(QStringLiteral("Steps"), steps_);
+  sf->addRow(QStringLiteral("Target removed"), target_);
+  sf->addRow(QStringLiteral("Max perplexity"), maxPpl_);
+  layout->addWidget(search);
+
+  auto* calib = new QGroupBox(QStringLiteral("Calibration data"), this);
+  auto* cf = new QFormLayout(calib);
+  source_ = new QComboBox(calib);
+  source_->addItem(QStringLiteral("Built-in demo set"), calibrationSourceName(CalibrationSource::DemoSet));
+  source_->addItem(QStringLiteral("Text files"), calibrationSourceName(CalibrationSource::TextFiles));
+  source_->addItem(QStringLiteral("Pre-tokenized file"), calibrationSourceName(CalibrationSource::TokenFile));
+  demoAvailable_ = !EngineSession::demoCalibrationText().isEmpty();
+  if (!demoAvailable_) {
+    auto* m = qobject_cast<QStandardItemModel*>(source_->model());
+    QStandardItem* item = m->item(0);
+    item->setEnabled(false);
+    item->setToolTip(QStringLiteral("Not installed: resources/demo/corpus/calibration.txt (or .jsonl) was not found"));
+    source_->setCurrentIndex(1);
+  }
+  files_ = new QLineEdit(calib);
+  browse_ = new QPushButton(QStringLiteral("…"), calib);
+  browse_->setFixedWidth(32);
+  auto* filesRow = new QHBoxLayout;
+  filesRow->addWidget(files_, 1);
+  filesRow->addWidget(browse_);
+  heldout_ = new QCheckBox(QStringLiteral("Held-out curve"), calib);
+  heldout_->setChecked(true);
+  heldout_->setToolTip(QStringLiteral("Evaluate held-out perplexity after every step (one extra pass per step)"));
+  heldoutFiles_ = new QLineEdit(calib);
+  heldoutFiles_->setPlaceholderText(QStringLiteral("held-out text files (demo set: its validation split)"));
+  heldoutBrowse_ = new QPushButton(QStringLiteral("…"), calib);
+  heldoutBrowse_->setFixedWidth(32);
+  auto* heldRow = new QHBoxLayout;
+  heldRow->addWidget(heldoutFiles_, 1);
+  heldRow->addWidget(heldoutBrowse_);
+  seqLen_ = new QSpinBox(calib);
+  seqLen_->setRange(2, 1 << 20);
+  seqLen_->setValue(256);
+  seqLen_->setToolTip(QStringLiteral("Tokens per window (text sources)"));
+  windows_ = new QSpinBox(calib);
+  windows_->setRange(1, 1 << 20);
+  windows_->setValue(16);
+  windows_->setToolTip(QStringLiteral("Windows drawn from the calibration data with the seed"));
+  seed_ = new QSpinBox(calib);
+  seed_->setRange(0, 2147483647);
+  seed_->setValue(42);
+  batch_ = new QSpinBox(calib);
+  batch_->setRange(1, 1024);
+  batch_->setValue(4);
+  batch_->setToolTip(QStringLiteral("Windows per forward pass"));
+  auto* numbers = new QHBoxLayout;
+  for (auto [label, w] : {std::pair<const char*, QWidget*>{"seq-len", seqLen_}, {"windows", windows_}}) {
+    numbers->addWidget(new QLabel(QString::fromLatin1(label), calib));
+    numbers->addWidget(w, 1);
+  }
+  auto* numbers2 = new QHBoxLayout;
+  for (auto [label, w] : {std::pair<const char*, QWidget*>{"seed", seed_}, {"batch", batch_}}) {
+    numbers2->addWidget(new QLabel(QString::fromLatin1(label), calib));
+    numbers2->addWidget(w, 1);
+  }
+  cf->addRow(QStringLiteral("Source"), source_);
+  cf->addRow(QStringLiteral("Files"), filesRow);
+  cf->addRow(heldout_, heldRow);
+  cf->addRow(QStringLiteral("Windows"), numbers);
+  cf->addRow(QString(), numbers2);
+  layout->addWidget(calib);
+
+  auto* buttons = new QHBoxLayout;
+  run_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), QStringLiteral("Run"), this);
+  run_->setToolTip(QStringLiteral("Start a new search from the base model plus the marked components (F5)"));
+  cancel_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaStop), QStringLiteral("Cancel"), this);
+  cancel_->setToolTip(QStringLiteral("Stop the running job; finished steps stay in the journal"));
+  resume_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaSeekForward), QStringLiteral("Resume"), this);
+  resume_->setToolTip(QStringLiteral("Continue the last cancelled run from its journal"));
+  buttons->addWidget(run_);
+  buttons->addWidget(cancel_);
+  buttons->addWidget(resume_);
+  layout->addLayout(buttons);
+  progress_ = new QProgressBar(this);
+  progress_->setRange(0, 1000);
+  progress_->setValue(0);
+  progress_->setTextVisible(true);
+  progress_->setFormat(QStringLiteral("idle"));
+  layout->addWidget(progress_);
+  stage_ = new QLabel(this);
+  stage_->setWordWrap(true);
+  stage_->setObjectName(QStringLiteral("searchStage"));
+  layout->addWidget(stage_);
+  layout->addStretch(1);
+
+  connect(run_, &QPushButton::clicked, this, &SearchPanel::runRequested);
+  connect(cancel_, &QPushButton::clicked, this, &SearchPanel::cancelRequested);
+  connect(resume_, &QPushButton::clicked, this, &SearchPanel::resumeRequested);
+  connect(source_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
+    updateSourceWidgets();
+    Q_EMIT settingsChanged();
+  });
+  connect(browse_, &QPushButton::clicked, this, [this] {
+    const bool tokens = source_->currentData().toString() == calibrationSourceName(CalibrationSource::TokenFile);
+    if (tokens) {
+      const QString f = QFileDialog::getOpenFileName(this, QStringLiteral("Pre-tokenized calibration windows"), files_->text(),
+                                                     QStringLiteral("safetensors (*.safetensors);;All files (*)"));
+      if (!f.isEmpty()) files_->setText(f);
+    } else {
+      const QStringList f = QFileDialog::getOpenFileNames(this, QStringLiteral("Calibration text files"), QString(),
+                                                          QStringLiteral("Text (*.txt *.jsonl *.json);;All files (*)"));
+      if (!f.isEmpty()) files_->setText(f.join(QStringLiteral("; ")));
+    }
+  });
+  connect(heldoutBrowse_, &QPushButton::clicked, this, [this] {
+    const QStringList f = QFileDialog::getOpenFileNames(this, QStringLiteral("Held-out text files"), QString(),
+                                                        QStringLiteral("Text (*.txt *.jsonl *.json);;All files (*)"));
+    if (!f.isEmpty()) heldoutFiles_->setText(f.join(QStringLiteral("; ")));
+  });
+  connect(heldout_, &QCheckBox::toggled, this, [this] { updateSourceWidgets(); });
+  updateSourceWidgets();
+  setState(false, false, false, false);
+}
+
+void SearchPanel::updateSourceWidgets() {
+  const CalibrationSource s = parseCalibrationSource(source_->currentData().toString());
+  files_->setEnabled(s != CalibrationSource::DemoSet);
+  browse_->setEnabled(s != CalibrationSource::DemoSet);
+  seqLen_->setEnabled(s != CalibrationSource::TokenFile);
+  if (s == CalibrationSource::DemoSet) {
+    files_->setText(EngineSession::demoCalibrationText());
+    files_->setToolTip(QStringLiteral("The demo corpus's calibration split"));
+  } else if (s == CalibrationSource::TokenFile) {
+    files_->setPlaceholderText(QStringLiteral("FILE.safetensors[:TENSOR] with [windows, seq_len] token ids"));
+    files_->setToolTip(files_->placeholderText());
+    if (files_->text() == EngineSession::demoCalibrationText()) files_->clear();
+  } else {
+    files_->setPlaceholderText(QStringLiteral("text or JSONL files, separated by ';'"));
+    files_->setToolTip(files_->placeholderText());
+    if (files_->text() == EngineSession::demoCalibrationText()) files_->clear();
+  }
+  heldoutFiles_->setEnabled(heldout_->isChecked());
+  heldoutBrowse_->setEnabled(heldout_->isChecked());
+}
+
+SearchSettings SearchPanel::settings() const {
+  SearchSettings s;
+  s.granularity = granularity_->currentData().toString();
+  s.metric = metric_->currentData().toString();
+  s.steps = steps_->value();
+  s.targetParamsPct = target_->value();
+  s.maxPpl = maxPpl_->value();
+  s.heldoutCurve = heldout_->isChecked();
+  CalibrationSettings& c = s.calibration;
+  c.source = parseCalibrationSource(source_->currentData().toString());
+  if (c.source == CalibrationSource::TextFiles) c.textFiles = splitFiles(files_->text());
+  if (c.source == CalibrationSource::TokenFile) c.tokenFile = files_->text().trimmed();
+  c.heldoutFiles = heldout_->isChecked() ? splitFiles(heldoutFiles_->text()) : QStringList();
+  c.seqLen = seqLen_->value();
+  c.windows = windows_->value();
+  c.seed = static_cast<quint64>(seed_->value());
+  c.batch = batch_->value();
+  return s;
+}
+
+void SearchPanel::setSettings(const SearchSettings& s) {
+  granularity_->setCurrentIndex(std::max(0, granularity_->findData(s.granularity)));
+  metric_->setCurrentIndex(std::max(0, metric_->findData(s.metric)));
+  steps_->setValue(s.steps);
+  target_->setValue(s.targetParamsPct);
+  maxPpl_->setValue(s.maxPpl);
+  heldout_->setChecked(s.heldoutCurve);
+  const CalibrationSettings& c = s.calibration;
+  CalibrationSource src = c.source;
+  if (src == CalibrationSource::DemoSet && !demoAvailable_) src = CalibrationSource::TextFiles;
+  source_->setCurrentIndex(std::max(0, source_->findData(calibrationSourceName(src))));
+  if (src == CalibrationSource::TextFiles) files_->setText(c.textFiles.join(QStringLiteral("; ")));
+  if (src == CalibrationSource::TokenFile) files_->setText(c.tokenFile);
+  heldoutFiles_->setText(c.heldoutFiles.join(QStringLiteral("; ")));
+  seqLen_->setValue(c.seqLen);
+  windows_->setValue(c.windows);
+  seed_->setValue(static_cast<int>(c.seed));
+  batch_->setValue(c.batch);
+  updateSourceWidgets();
+}
+
+void SearchPanel::setState(bool modelOpen, bool busy, bool searching, bool resumable) {
+  run_->setEnabled(modelOpen && !busy);
+  resume_->setEnabled(modelOpen && !busy && resumable);
+  cancel_->setEnabled(busy);
+  for (QWidget* w : std::initializer_list<QWidget*>{granularity_, metric_, steps_, target_, maxPpl_, source_, seqLen_,
+                                                     windows_, seed_, batch_, heldout_})
+    w->setEnabled(!searching);
+  if (!searching) updateSourceWidgets();
+  else {
+    files_->setEnabled(false);
+    browse_->setEnabled(false);
+    heldoutFiles_->setEnabled(false);
+    heldoutBrowse_->setEnabled(false);
+  }
+}
+
+void SearchPanel::setResumeHint(const QString& runDir) {
+  resume_->setToolTip(runDir.isEmpty() ? QStringLiteral("Continue the last cancelled run from its journal")
+                                       : QStringLiteral("Continue the run in %1 from its journal").arg(runDir));
+}
+
+void SearchPanel::setProgress(const ProgressInfo& p) {
+  const bool step = p.stage.startsWith(QLatin1String("step"));
+  if (p.total > 0) {
+    progress_->setRange(0, 1000);
+    progress_->setValue(static_cast<int>(1000.0 * static_cast<double>(p.done) / static_cast<double>(p.total)));
+  } else {
+    progress_->setRange(0, 0);  // busy indicator
+  }
+  QString text;
+  if (step) {
+    text = QStringLiteral("%1 · %p%").arg(p.stage);
+    if (p.etaSeconds >= 0) text += QStringLiteral(" · ETA %1").arg(formatDuration(p.etaSeconds));
+  } else if (p.stage == QLatin1String("base")) {
+    text = QStringLiteral("base perplexity");
+    if (p.total > 0) text += QStringLiteral(" · %1/%2 windows").arg(p.done).arg(p.total);
+  } else if (p.stage == QLatin1String("eval")) {
+    text = QStringLiteral("evaluating · %1/%2 windows").arg(p.done).arg(p.total);
+  } else {
+    text = p.stage;
+  }
+  progress_->setFormat(text);
+  if (step && p.windowsTotal > 0)
+    stage_->setText(QStringLiteral("candidate windows %1/%2 · elapsed %3").arg(p.windowsDone).arg(p.windowsTotal).arg(formatDuration(p.elapsedSeconds)));
+  else if (step)
+    stage_->setText(QStringLiteral("elapsed %1").arg(formatDuration(p.elapsedSeconds)));
+}
+
+void SearchPanel::setProgressIdle(const QString& text) {
+  progress_->setRange(0, 1000);
+  progress_->setValue(text.startsWith(QLatin1String("finished")) ? 1000 : progress_->value());
+  progress_->setFormat(text);
+  stage_->clear();
+}
+
+}  // namespace shedder::ui

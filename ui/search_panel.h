@@ -1,0 +1,75 @@
+// The search panel: granularity, metric, stop rules (steps, target % of parameters, perplexity ceiling),
+// calibration source (built-in demo set, text files, pre-tokenized file), held-out curve, seq-len, windows,
+// seed, batch; Run / Cancel / Resume; a progress bar with the ETA over all planned steps.
+#pragma once
+
+#include <QWidget>
+
+#include "engine_types.h"
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+
+namespace shedder::ui {
+
+class SearchPanel : public QWidget {
+  Q_OBJECT
+
+ public:
+  explicit SearchPanel(QWidget* parent = nullptr);
+
+  // Everything but the run folder (the main window chooses it per run).
+  SearchSettings settings() const;
+  void setSettings(const SearchSettings& s);
+  CalibrationSettings calibration() const { return settings().calibration; }
+
+  // Enables Run/Resume/Cancel for the current state of the window.
+  void setState(bool modelOpen, bool busy, bool searching, bool resumable);
+  void setResumeHint(const QString& runDir);
+  void setProgress(const ProgressInfo& p);
+  void setProgressIdle(const QString& text);
+  bool demoSetAvailable() const { return demoAvailable_; }
+
+  QPushButton* runButton() const { return run_; }
+  QPushButton* cancelButton() const { return cancel_; }
+  QPushButton* resumeButton() const { return resume_; }
+
+ Q_SIGNALS:
+  void runRequested();
+  void cancelRequested();
+  void resumeRequested();
+  void settingsChanged();
+
+ private:
+  void updateSourceWidgets();
+
+  bool demoAvailable_ = false;
+  QComboBox* granularity_ = nullptr;
+  QComboBox* metric_ = nullptr;
+  QSpinBox* steps_ = nullptr;
+  QDoubleSpinBox* target_ = nullptr;
+  QDoubleSpinBox* maxPpl_ = nullptr;
+  QComboBox* source_ = nullptr;
+  QLineEdit* files_ = nullptr;
+  QPushButton* browse_ = nullptr;
+  QCheckBox* heldout_ = nullptr;
+  QLineEdit* heldoutFiles_ = nullptr;
+  QPushButton* heldoutBrowse_ = nullptr;
+  QSpinBox* seqLen_ = nullptr;
+  QSpinBox* windows_ = nullptr;
+  QSpinBox* seed_ = nullptr;
+  QSpinBox* batch_ = nullptr;
+  QPushButton* run_ = nullptr;
+  QPushButton* cancel_ = nullptr;
+  QPushButton* resume_ = nullptr;
+  QProgressBar* progress_ = nullptr;
+  QLabel* stage_ = nullptr;
+};
+
+}  // namespace shedder::ui
