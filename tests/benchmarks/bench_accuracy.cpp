@@ -8,7 +8,6 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "eval/accuracy.h"
 #include "model/random_model.h"
 #include "runtime/threads.h"
@@ -79,10 +79,10 @@ int main(int argc, char** argv) {
         AccuracyOptions o;
         o.share_context = share;
         o.batch = choices;
-        const auto t0 = std::chrono::steady_clock::now();
+        const auto t0 = bench::Clock::now();
         std::vector<std::vector<ChoiceScore>> got;
         for (const auto& pairs : work) got.push_back(score_pairs(*model, pairs, {}, o));
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double s = bench::seconds_since(t0);
         if (rep > 0) (share ? t_shared : t_full).push_back(s);
         if (share) {
           shared_scores = got;
