@@ -97,8 +97,8 @@ int cmd_tune(const std::vector<std::string>& words) {
     auto model = MambaModel::load(dir);
     const RemovalSet removed = removal_from_args(*model, args);
     const fs::path outp = fs::absolute(o.out_dir).lexically_normal();
-    scratch = (outp.parent_path() / ("." + outp.filename().string() + ".pruned-input-" + std::to_string(getpid())))
-                  .string();
+    // A stable name: the checkpoint records the model folder, so a --resume must find the same path.
+    scratch = (outp.parent_path() / ("." + outp.filename().string() + ".pruned-input")).string();
     ExportOptions eo;
     eo.out_dir = scratch;
     eo.force = true;
