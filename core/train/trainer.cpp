@@ -179,6 +179,9 @@ TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const 
   std::error_code ec;
   const fs::path out(o.out_dir);
   const fs::path ckpt = out / "checkpoint";
+  if (fs::absolute(out).lexically_normal() == fs::absolute(model_dir).lexically_normal() ||
+      (fs::exists(out, ec) && fs::equivalent(out, model_dir, ec)))
+    throw Error("tune: --out " + o.out_dir + " is the model folder itself; give a new folder");
   const bool resuming = o.resume && fs::exists(ckpt / "trainer_state.json", ec);
   if (!resuming && fs::exists(out, ec)) {
     if (o.resume && fs::exists(out / "tune_report.json", ec))

@@ -337,6 +337,11 @@ class TestTraining : public QObject {
     o.seq_len = 64;
     o.lr = -1;
     expect_error([&] { run_tuning(src, o); }, {"--lr"});
+    o.lr = 1e-3;
+    o.out_dir = src;
+    o.force = true;
+    expect_error([&] { run_tuning(src, o); }, {"model folder itself"});
+    QVERIFY(fs::exists(src + "/model.safetensors"));
   }
 
   void demo_corpus_splits_by_document() {
