@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "eval/perplexity.h"
+#include "eval/task_input.h"
 #include "eval/window_source.h"
 #include "export/exporter.h"
 #include "model/component_tree.h"
@@ -72,6 +73,25 @@ ProgressInfo toInfo(const Progress& p) {
   return i;
 }
 
+// The optional benchmark / accuracy measurements of a step (or of the base) in the record's units.
+void setMeasurements(const std::optional<BenchResult>& b, const std::vector<TaskResult>& acc,
+                     std::optional<double>& latencyMs, std::optional<double>& prefill, std::optional<double>& peakMb,
+                     std::optional<double>& meanAcc, QMap<QString, double>& perTask) {
+  if (b) {
+    latencyMs = b->decode_ms_per_token;
+    prefill = b->prefill_tokens_per_s;
+    peakMb = static_cast<double>(b->peak_memory_bytes) / 1048576.0;
+  }
+  if (!acc.empty()) {
+    double sum = 0;
+    for (const TaskResult& t : acc) {
+      perTask.insert(qstr(t.name), t.acc);
+      sum += t.acc;
+    }
+    meanAcc = sum / static_cast<double>(acc.size());
+  }
+}
+
 StepRecord toRecord(const SearchStep& s) {
   StepRecord r;
   r.step = static_cast<int>(s.step);
@@ -83,6 +103,7 @@ StepRecord toRecord(const SearchStep& s) {
   r.parametersRemovedPct = s.params_removed_pct;
   r.seconds = s.seconds;
   for (const CandidateScore& c : s.candidates) r.candidates.push_back({qstr(c.id), static_cast<int>(c.index), c.score});
+  setMeasurements(s.bench, s.accuracy, r.latencyMs, r.prefillTokensPerS, r.peakMemoryMb, r.accuracy, r.taskAccuracy);
   return r;
 }
 
@@ -248,7 +269,8 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   const auto g = parse_granularity(str(s.granularity));
   if (!g) throw Error("search: granularity must be block or ssm (got '" + str(s.granularity) + "')");
   const auto metric = parse_metric(str(s.metric));
-  if (!metric) throw Error("search: metric must be ppl or cosine (got '" + str(s.metric) + "')");
+  if (!metric || *metric == Metric::Accuracy)  // accuracy needs a task: the CLI's `search --metric accuracy --task`
+    throw Error("search: metric must be ppl or cosine (got '" + str(s.metric) + "')");
   if (s.steps < 1) throw Error("search: the number of steps must be at least 1");
   if (s.targetParamsPct < 0 || s.targetParamsPct > 100) throw Error("search: the target must be in [0, 100] %");
   if (s.runDir.isEmpty()) throw Error("search: no run folder");
@@ -259,6 +281,19 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   o.max_ppl = s.maxPpl;
   o.batch = std::max(1, s.calibration.batch);
   o.initial = removalOf(m, initial, "initial removal set");
+  // The per-step measurements, as the CLI's `search --bench --eval-demo-tasks` sets them (its defaults).
+  if (s.benchPerStep) {
+    BenchOptions b;
+    b.batch = 1;
+    b.length = 256;
+    b.decode_tokens = 32;
+    b.repeats = 3;
+    validate_bench_options(b);
+    o.bench = b;
+  }
+  if (s.demoAccuracyPerStep)
+    for (auto& t : load_tasks(m, demo_task_files(), /*max_items=*/0))
+      o.eval_tasks.push_back(std::make_shared<const EncodedTask>(std::move(t)));
 
   const std::string dir = str(s.runDir);
   std::error_code ec;
@@ -376,6 +411,8 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   const SearchResult res = run_search(m, windows, o, scb, cancel);
   write_search_outputs(dir, res, o.granularity, o.metric);
   rec.basePpl = res.base_ppl;
+  setMeasurements(res.base_bench, res.base_accuracy, rec.baseLatencyMs, rec.basePrefillTokensPerS, rec.basePeakMemoryMb,
+                  rec.baseAccuracy, rec.baseTaskAccuracy);
   for (const SearchStep& st : res.steps) rec.mergeStep(toRecord(st));
   rec.state = QStringLiteral("finished");
   rec.stopReason = qstr(res.stop_reason);
@@ -412,5 +449,12 @@ ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString&
 QString EngineSession::demoCalibrationText() { return qstr(demoSplit("calibration")); }
 QString EngineSession::demoHeldoutText() { return qstr(demoSplit("valid")); }
 QString EngineSession::demoModel() { return qstr(demo_path("mamba1")); }
+bool EngineSession::demoTasksAvailable() {
+  try {
+    return !demo_task_files().empty();
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 }  // namespace shedder::ui

@@ -57,6 +57,8 @@ class EngineSession {
   static QString demoHeldoutText();
   // The shipped demo model folder (resources/demo/mamba1), "" when not installed.
   static QString demoModel();
+  // Whether the built-in demo accuracy tasks (resources/demo/tasks/*.jsonl) are installed.
+  static bool demoTasksAvailable();
 
  private:
   struct Impl;

@@ -67,6 +67,8 @@ QJsonObject toJson(const SearchSettings& s) {
                      {"target_params_pct", s.targetParamsPct},
                      {"max_ppl", s.maxPpl},
                      {"heldout_curve", s.heldoutCurve},
+                     {"bench_per_step", s.benchPerStep},
+                     {"demo_accuracy_per_step", s.demoAccuracyPerStep},
                      {"calibration", toJson(s.calibration)},
                      {"run_dir", s.runDir}};
 }
@@ -79,6 +81,8 @@ SearchSettings searchSettingsFromJson(const QJsonObject& j) {
   s.targetParamsPct = j.value("target_params_pct").toDouble(0);
   s.maxPpl = j.value("max_ppl").toDouble(0);
   s.heldoutCurve = j.value("heldout_curve").toBool(true);
+  s.benchPerStep = j.value("bench_per_step").toBool(false);
+  s.demoAccuracyPerStep = j.value("demo_accuracy_per_step").toBool(false);
   s.calibration = calibrationFromJson(j.value("calibration").toObject());
   s.runDir = j.value("run_dir").toString();
   return s;

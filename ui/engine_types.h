@@ -66,6 +66,8 @@ struct SearchSettings {
   double targetParamsPct = 0;   // 0: off
   double maxPpl = 0;            // 0: off
   bool heldoutCurve = true;     // evaluate held-out perplexity after every step
+  bool benchPerStep = false;    // measure latency and peak memory before the first step and after every step
+  bool demoAccuracyPerStep = false;  // idem, zero-shot accuracy on the built-in demo tasks
   CalibrationSettings calibration;
   QString runDir;               // journal and pruning configs go here
 };

@@ -306,6 +306,11 @@ void MainWindow::connectWorker() {
     for (const StepRecord& s : r.steps) run_.mergeStep(s);
     if (r.basePpl) run_.basePpl = r.basePpl;
     if (r.baseHeldoutPpl) run_.baseHeldoutPpl = r.baseHeldoutPpl;
+    if (r.baseLatencyMs) run_.baseLatencyMs = r.baseLatencyMs;
+    if (r.basePrefillTokensPerS) run_.basePrefillTokensPerS = r.basePrefillTokensPerS;
+    if (r.basePeakMemoryMb) run_.basePeakMemoryMb = r.basePeakMemoryMb;
+    if (r.baseAccuracy) run_.baseAccuracy = r.baseAccuracy;
+    if (!r.baseTaskAccuracy.isEmpty()) run_.baseTaskAccuracy = r.baseTaskAccuracy;
     run_.state = r.state;
     run_.stopReason = r.stopReason;
     run_.evaluations = r.evaluations;

@@ -100,7 +100,7 @@ ParamsLatencyPlot::ParamsLatencyPlot(QWidget* parent) : PlotView(QStringLiteral(
   integerKeys(plot());
   plot()->yAxis->setLabel(QStringLiteral("parameters kept (M)"));
   plot()->yAxis2->setVisible(true);
-  plot()->yAxis2->setLabel(QStringLiteral("latency (ms) — not measured"));
+  plot()->yAxis2->setLabel(QStringLiteral("decode latency (ms/token) — not measured"));
   plot()->yAxis2->setRange(0, 1);
   styleAxis(plot()->yAxis2);
   plot()->yAxis2->grid()->setVisible(false);
@@ -119,9 +119,9 @@ ParamsLatencyPlot::ParamsLatencyPlot(QWidget* parent) : PlotView(QStringLiteral(
           .arg(stepText(run_, step), formatCountExact(kept))
           .arg(run_.totalParameters ? 100.0 * double(kept) / double(run_.totalParameters) : 0.0, 0, 'f', 2);
     }
-    return QStringLiteral("<b>%1</b><br>latency %2 ms").arg(stepText(run_, step)).arg(v, 0, 'f', 2);
+    return QStringLiteral("<b>%1</b><br>decode latency %2 ms/token").arg(stepText(run_, step)).arg(v, 0, 'f', 2);
   });
-  setPlaceholder(QStringLiteral("Run a search to see parameters kept (latency: with the evaluation tools)"));
+  setPlaceholder(QStringLiteral("Run a search to see parameters kept (latency: tick \"Measure latency per step\")"));
 }
 
 void ParamsLatencyPlot::setRun(const RunRecord& run) {
@@ -150,8 +150,10 @@ void ParamsLatencyPlot::setRun(const RunRecord& run) {
   latency_->setData(lx, ly, true);
   const bool hasLatency = !lx.isEmpty();
   latency_->setName(hasLatency ? QStringLiteral("latency") : QStringLiteral("latency (not measured yet)"));
-  plot()->yAxis2->setLabel(hasLatency ? QStringLiteral("latency (ms)") : QStringLiteral("latency (ms) — not measured"));
-  setPlaceholder(x.isEmpty() ? QStringLiteral("Run a search to see parameters kept (latency: with the evaluation tools)") : QString());
+  plot()->yAxis2->setLabel(hasLatency ? QStringLiteral("decode latency (ms/token)")
+                                       : QStringLiteral("decode latency (ms/token) — not measured"));
+  setPlaceholder(x.isEmpty() ? QStringLiteral("Run a search to see parameters kept (latency: tick \"Measure latency per step\")")
+                             : QString());
   resetView();
   if (!hasLatency) {
     plot()->yAxis2->setRange(0, 1);
@@ -168,9 +170,11 @@ AccuracyPlot::AccuracyPlot(QWidget* parent) : PlotView(QStringLiteral("Accuracy 
   accuracy_ = makeGraph(plot(), plot()->yAxis, QStringLiteral("accuracy"), kGreen, QCPScatterStyle::ssCircle);
   setHoverFormatter([this](QCPAbstractPlottable* p, int i) {
     const int step = static_cast<int>(std::lround(p->interface1D()->dataMainKey(i) - runPointX(run_, -1))) - 1;
-    return QStringLiteral("<b>%1</b><br>accuracy %2 %").arg(stepText(run_, step)).arg(p->interface1D()->dataMainValue(i), 0, 'f', 2);
+    return QStringLiteral("<b>%1</b><br>accuracy %2 % (mean over the tasks)")
+        .arg(stepText(run_, step))
+        .arg(p->interface1D()->dataMainValue(i), 0, 'f', 2);
   });
-  setPlaceholder(QStringLiteral("No accuracy measured yet: it comes with the evaluation tools"));
+  setPlaceholder(QStringLiteral("No accuracy measured: tick \"Demo-task accuracy per step\" in the search panel"));
 }
 
 void AccuracyPlot::setRun(const RunRecord& run) {
@@ -186,7 +190,8 @@ void AccuracyPlot::setRun(const RunRecord& run) {
       y << 100.0 * *s.accuracy;
     }
   accuracy_->setData(x, y, true);
-  setPlaceholder(x.isEmpty() ? QStringLiteral("No accuracy measured yet: it comes with the evaluation tools") : QString());
+  setPlaceholder(x.isEmpty() ? QStringLiteral("No accuracy measured: tick \"Demo-task accuracy per step\" in the search panel")
+                             : QString());
   if (x.isEmpty()) {
     plot()->xAxis->setRange(0, std::max<double>(4, static_cast<double>(run.steps.size() + run.initialRemoved.size())) + 0.5);
     plot()->yAxis->setRange(0, 100);

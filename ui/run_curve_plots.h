@@ -1,6 +1,6 @@
 // The plots over "components removed" of a search run: perplexity (calibration and held-out), parameters kept
-// with latency on a second axis, and accuracy. Latency and accuracy come from the evaluation work; until a run
-// carries them their axes are in place with a note, so the series fill in without changes here.
+// with decode latency on a second axis, and accuracy (mean over the tasks). Latency and accuracy come from the
+// search's optional per-step measurements; until a run carries them their axes are in place with a note.
 #pragma once
 
 #include "plot_view.h"

@@ -16,6 +16,23 @@ std::optional<double> optFrom(const QJsonValue& v) {
 }
 QString csvNumber(double v) { return QString::number(v, 'g', 10); }
 QString csvOpt(const std::optional<double>& v) { return v ? csvNumber(*v) : QString(); }
+QJsonObject accJson(const QMap<QString, double>& m) {
+  QJsonObject o;
+  for (auto it = m.cbegin(); it != m.cend(); ++it) o.insert(it.key(), it.value());
+  return o;
+}
+QMap<QString, double> accFrom(const QJsonValue& v) {
+  QMap<QString, double> m;
+  const QJsonObject o = v.toObject();
+  for (auto it = o.begin(); it != o.end(); ++it)
+    if (it.value().isDouble()) m.insert(it.key(), it.value().toDouble());
+  return m;
+}
+QString csvTasks(const QStringList& tasks, const QMap<QString, double>& m) {
+  QString out;
+  for (const QString& t : tasks) out += QLatin1Char(',') + (m.contains(t) ? csvNumber(m.value(t)) : QString());
+  return out;
+}
 
 }  // namespace
 
@@ -32,7 +49,10 @@ QJsonObject toJson(const StepRecord& s) {
                      {"params_removed_pct", s.parametersRemovedPct},
                      {"seconds", s.seconds},
                      {"latency_ms", opt(s.latencyMs)},
+                     {"prefill_tokens_per_s", opt(s.prefillTokensPerS)},
+                     {"peak_memory_mb", opt(s.peakMemoryMb)},
                      {"accuracy", opt(s.accuracy)},
+                     {"task_accuracy", accJson(s.taskAccuracy)},
                      {"candidates", cands}};
 }
 
@@ -48,7 +68,10 @@ StepRecord stepFromJson(const QJsonObject& j) {
   s.parametersRemovedPct = j.value("params_removed_pct").toDouble();
   s.seconds = j.value("seconds").toDouble();
   s.latencyMs = optFrom(j.value("latency_ms"));
+  s.prefillTokensPerS = optFrom(j.value("prefill_tokens_per_s"));
+  s.peakMemoryMb = optFrom(j.value("peak_memory_mb"));
   s.accuracy = optFrom(j.value("accuracy"));
+  s.taskAccuracy = accFrom(j.value("task_accuracy"));
   for (const QJsonValue& v : j.value("candidates").toArray()) {
     const QJsonObject c = v.toObject();
     s.candidates.push_back({c.value("id").toString(), c.value("index").toInt(), c.value("score").toDouble()});
@@ -62,7 +85,10 @@ void RunRecord::mergeStep(const StepRecord& s) {
       StepRecord merged = s;
       if (!merged.heldoutPpl) merged.heldoutPpl = old.heldoutPpl;
       if (!merged.latencyMs) merged.latencyMs = old.latencyMs;
+      if (!merged.prefillTokensPerS) merged.prefillTokensPerS = old.prefillTokensPerS;
+      if (!merged.peakMemoryMb) merged.peakMemoryMb = old.peakMemoryMb;
       if (!merged.accuracy) merged.accuracy = old.accuracy;
+      if (merged.taskAccuracy.isEmpty()) merged.taskAccuracy = old.taskAccuracy;
       old = merged;
       return;
     }
@@ -95,7 +121,10 @@ QJsonObject RunRecord::toJson() const {
                      {"base_ppl", opt(basePpl)},
                      {"base_heldout_ppl", opt(baseHeldoutPpl)},
                      {"base_latency_ms", opt(baseLatencyMs)},
+                     {"base_prefill_tokens_per_s", opt(basePrefillTokensPerS)},
+                     {"base_peak_memory_mb", opt(basePeakMemoryMb)},
                      {"base_accuracy", opt(baseAccuracy)},
+                     {"base_task_accuracy", accJson(baseTaskAccuracy)},
                      {"steps", st},
                      {"state", state},
                      {"stop_reason", stopReason},
@@ -115,7 +144,10 @@ RunRecord RunRecord::fromJson(const QJsonObject& j) {
   r.basePpl = optFrom(j.value("base_ppl"));
   r.baseHeldoutPpl = optFrom(j.value("base_heldout_ppl"));
   r.baseLatencyMs = optFrom(j.value("base_latency_ms"));
+  r.basePrefillTokensPerS = optFrom(j.value("base_prefill_tokens_per_s"));
+  r.basePeakMemoryMb = optFrom(j.value("base_peak_memory_mb"));
   r.baseAccuracy = optFrom(j.value("base_accuracy"));
+  r.baseTaskAccuracy = accFrom(j.value("base_task_accuracy"));
   for (const QJsonValue& v : j.value("steps").toArray()) r.steps.push_back(stepFromJson(v.toObject()));
   r.state = j.value("state").toString(QStringLiteral("new"));
   r.stopReason = j.value("stop_reason").toString();
@@ -126,20 +158,27 @@ RunRecord RunRecord::fromJson(const QJsonObject& j) {
 }
 
 QString RunRecord::toCsv() const {
+  QStringList tasks = baseTaskAccuracy.keys();
+  for (const StepRecord& s : steps)
+    for (const QString& t : s.taskAccuracy.keys())
+      if (!tasks.contains(t)) tasks << t;
   QString out = QStringLiteral(
       "components_removed,removed_id,layer,score,ppl_calibration,ppl_heldout,params_removed,params_removed_pct,"
-      "params_kept,latency_ms,accuracy,seconds\n");
+      "params_kept,latency_ms,accuracy,seconds,prefill_tokens_per_s,peak_memory_mb");
+  for (const QString& t : tasks) out += QStringLiteral(",acc_") + t;
+  out += QLatin1Char('\n');
   const int initial = initialRemoved.size();
   if (basePpl)
-    out += QStringLiteral("%1,,,,%2,%3,%4,%5,%6,%7,%8,\n")
+    out += QStringLiteral("%1,,,,%2,%3,%4,%5,%6,%7,%8,,%9,%10")
                .arg(initial)
                .arg(csvNumber(*basePpl), csvOpt(baseHeldoutPpl))
                .arg(initialParametersRemoved)
                .arg(csvNumber(totalParameters ? 100.0 * double(initialParametersRemoved) / double(totalParameters) : 0.0))
                .arg(totalParameters - initialParametersRemoved)
-               .arg(csvOpt(baseLatencyMs), csvOpt(baseAccuracy));
+               .arg(csvOpt(baseLatencyMs), csvOpt(baseAccuracy), csvOpt(basePrefillTokensPerS), csvOpt(basePeakMemoryMb)) +
+           csvTasks(tasks, baseTaskAccuracy) + QLatin1Char('\n');
   for (const StepRecord& s : steps)
-    out += QStringLiteral("%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12\n")
+    out += QStringLiteral("%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,")
                .arg(initial + s.step + 1)
                .arg(s.id)
                .arg(s.index)
@@ -147,7 +186,9 @@ QString RunRecord::toCsv() const {
                .arg(s.parametersRemoved)
                .arg(csvNumber(s.parametersRemovedPct))
                .arg(totalParameters - s.parametersRemoved)
-               .arg(csvOpt(s.latencyMs), csvOpt(s.accuracy), csvNumber(s.seconds));
+               .arg(csvOpt(s.latencyMs), csvOpt(s.accuracy), csvNumber(s.seconds)) +
+           csvOpt(s.prefillTokensPerS) + QLatin1Char(',') + csvOpt(s.peakMemoryMb) + csvTasks(tasks, s.taskAccuracy) +
+           QLatin1Char('\n');
   return out;
 }
 

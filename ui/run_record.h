@@ -4,6 +4,7 @@
 #pragma once
 
 #include <QJsonObject>
+#include <QMap>
 #include <QMetaType>
 #include <QString>
 #include <QVector>
@@ -30,8 +31,12 @@ struct StepRecord {
   qint64 parametersRemoved = 0;       // cumulative
   double parametersRemovedPct = 0;
   double seconds = 0;
-  std::optional<double> latencyMs;    // measured by the evaluation work (issue 6) when available
-  std::optional<double> accuracy;     // idem, in [0, 1]
+  // Optional per-step measurements (the search's "Measure latency" / "Demo-task accuracy" options).
+  std::optional<double> latencyMs;    // decode latency, ms per token
+  std::optional<double> prefillTokensPerS;
+  std::optional<double> peakMemoryMb; // parameters + the larger activation peak, MiB
+  std::optional<double> accuracy;     // mean acc over taskAccuracy, in [0, 1]
+  QMap<QString, double> taskAccuracy; // acc per task (task name -> [0, 1])
   QVector<CandidateRecord> candidates;
 };
 
@@ -45,7 +50,10 @@ struct RunRecord {
   std::optional<double> basePpl;
   std::optional<double> baseHeldoutPpl;
   std::optional<double> baseLatencyMs;
+  std::optional<double> basePrefillTokensPerS;
+  std::optional<double> basePeakMemoryMb;
   std::optional<double> baseAccuracy;
+  QMap<QString, double> baseTaskAccuracy;
   QVector<StepRecord> steps;
   QString state = QStringLiteral("new");  // "running", "finished", "cancelled", "failed"
   QString stopReason;
@@ -63,7 +71,7 @@ struct RunRecord {
 
   QJsonObject toJson() const;
   static RunRecord fromJson(const QJsonObject& j);
-  // One row per point of the curves: components_removed 0 = the base model.
+  // One row per point of the curves: components_removed 0 = the base model; one acc_<task> column per task.
   QString toCsv() const;
 };
 

@@ -70,6 +70,20 @@ SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
   sf->addRow(QStringLiteral("Steps"), steps_);
   sf->addRow(QStringLiteral("Target removed"), target_);
   sf->addRow(QStringLiteral("Max perplexity"), maxPpl_);
+  measureLatency_ = new QCheckBox(QStringLiteral("Measure latency per step"), search);
+  measureLatency_->setObjectName(QStringLiteral("measureLatency"));
+  measureLatency_->setToolTip(QStringLiteral("Benchmark prefill and decode (latency, peak memory) before the first step "
+                                             "and after every step; plotted on the latency axis"));
+  demoAccuracy_ = new QCheckBox(QStringLiteral("Demo-task accuracy per step"), search);
+  demoAccuracy_->setObjectName(QStringLiteral("demoAccuracy"));
+  demoTasksAvailable_ = EngineSession::demoTasksAvailable();
+  demoAccuracy_->setToolTip(demoTasksAvailable_
+                                ? QStringLiteral("Zero-shot accuracy on the built-in demo tasks before the first step and "
+                                                 "after every step; plotted on the Accuracy tab")
+                                : QStringLiteral("Not installed: resources/demo/tasks/*.jsonl was not found"));
+  demoAccuracy_->setEnabled(demoTasksAvailable_);
+  sf->addRow(QString(), measureLatency_);
+  sf->addRow(QString(), demoAccuracy_);
   layout->addWidget(search);
 
   auto* calib = new QGroupBox(QStringLiteral("Calibration data"), this);
@@ -215,6 +229,8 @@ SearchSettings SearchPanel::settings() const {
   s.targetParamsPct = target_->value();
   s.maxPpl = maxPpl_->value();
   s.heldoutCurve = heldout_->isChecked();
+  s.benchPerStep = measureLatency_->isChecked();
+  s.demoAccuracyPerStep = demoTasksAvailable_ && demoAccuracy_->isChecked();
   CalibrationSettings& c = s.calibration;
   c.source = parseCalibrationSource(source_->currentData().toString());
   if (c.source == CalibrationSource::TextFiles) c.textFiles = splitFiles(files_->text());
@@ -234,6 +250,8 @@ void SearchPanel::setSettings(const SearchSettings& s) {
   target_->setValue(s.targetParamsPct);
   maxPpl_->setValue(s.maxPpl);
   heldout_->setChecked(s.heldoutCurve);
+  measureLatency_->setChecked(s.benchPerStep);
+  demoAccuracy_->setChecked(demoTasksAvailable_ && s.demoAccuracyPerStep);
   const CalibrationSettings& c = s.calibration;
   CalibrationSource src = c.source;
   if (src == CalibrationSource::DemoSet && !demoAvailable_) src = CalibrationSource::TextFiles;
@@ -253,8 +271,9 @@ void SearchPanel::setState(bool modelOpen, bool busy, bool searching, bool resum
   resume_->setEnabled(modelOpen && !busy && resumable);
   cancel_->setEnabled(busy);
   for (QWidget* w : std::initializer_list<QWidget*>{granularity_, metric_, steps_, target_, maxPpl_, source_, seqLen_,
-                                                     windows_, seed_, batch_, heldout_})
+                                                     windows_, seed_, batch_, heldout_, measureLatency_})
     w->setEnabled(!searching);
+  demoAccuracy_->setEnabled(!searching && demoTasksAvailable_);
   if (!searching) updateSourceWidgets();
   else {
     files_->setEnabled(false);

@@ -1,6 +1,7 @@
 // The search panel: granularity, metric, stop rules (steps, target % of parameters, perplexity ceiling),
 // calibration source (built-in demo set, text files, pre-tokenized file), held-out curve, seq-len, windows,
-// seed, batch; Run / Cancel / Resume; a progress bar with the ETA over all planned steps.
+// seed, batch; optional latency / demo-task accuracy measurements per step; Run / Cancel / Resume; a progress
+// bar with the ETA over all planned steps.
 #pragma once
 
 #include <QWidget>
@@ -50,6 +51,7 @@ class SearchPanel : public QWidget {
   void updateSourceWidgets();
 
   bool demoAvailable_ = false;
+  bool demoTasksAvailable_ = false;
   QComboBox* granularity_ = nullptr;
   QComboBox* metric_ = nullptr;
   QSpinBox* steps_ = nullptr;
@@ -59,6 +61,8 @@ class SearchPanel : public QWidget {
   QLineEdit* files_ = nullptr;
   QPushButton* browse_ = nullptr;
   QCheckBox* heldout_ = nullptr;
+  QCheckBox* measureLatency_ = nullptr;
+  QCheckBox* demoAccuracy_ = nullptr;
   QLineEdit* heldoutFiles_ = nullptr;
   QPushButton* heldoutBrowse_ = nullptr;
   QSpinBox* seqLen_ = nullptr;

@@ -5,7 +5,7 @@
 
 #include "calibration.h"
 #include "common.h"
-#include "task_input.h"
+#include "eval/task_input.h"
 #include "util/error.h"
 
 namespace shedder::cli {

@@ -6,7 +6,7 @@
 #include "calibration.h"
 #include "common.h"
 #include "eval/generation.h"
-#include "task_input.h"
+#include "eval/task_input.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 

@@ -9,7 +9,7 @@
 #include "calibration.h"
 #include "common.h"
 #include "shed/search.h"
-#include "task_input.h"
+#include "eval/task_input.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
-// Task files and demo tasks for the CLI (see task_input.h).
-#include "task_input.h"
+// Task files and demo tasks for the CLI and the GUI (see task_input.h).
+#include "eval/task_input.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace shedder::cli {
+namespace shedder {
 
 int32_t prefix_token(const MambaModel& model) {
   const BpeTokenizer& tok = model.tokenizer();
@@ -46,4 +46,4 @@ std::vector<EncodedTask> load_tasks(const MambaModel& model, const std::vector<s
   return out;
 }
 
-}  // namespace shedder::cli
+}  // namespace shedder

@@ -1,15 +1,14 @@
-// Task input shared by `accuracy` and `search`: task files (--task FILE...) or the built-in demo tasks
-// (--demo-tasks: resources/demo/tasks/*.jsonl), tokenized for the model with the harness's rules.
+// Task input shared by the CLI's `accuracy` / `search` and the GUI's search: task files or the built-in demo
+// tasks (resources/demo/tasks/*.jsonl), tokenized for the model with the harness's rules.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "args.h"
 #include "eval/accuracy.h"
 #include "model/mamba_model.h"
 
-namespace shedder::cli {
+namespace shedder {
 
 // The end-of-text id lm-evaluation-harness uses as the prefix of an empty context.
 int32_t prefix_token(const MambaModel& model);
@@ -18,4 +17,4 @@ std::vector<std::string> demo_task_files();
 // Reads, validates and tokenizes task files (Error when two share a stem: results are keyed by it).
 std::vector<EncodedTask> load_tasks(const MambaModel& model, const std::vector<std::string>& files, int64_t max_items);
 
-}  // namespace shedder::cli
+}  // namespace shedder

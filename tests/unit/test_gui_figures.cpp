@@ -106,7 +106,7 @@ class TestGuiFigures : public QObject {
     p.setRun(r);
     QCOMPARE(p.latencyGraph()->dataCount(), 3);
     QCOMPARE(p.latencyGraph()->valueAxis(), p.plot()->yAxis2);
-    QCOMPARE(p.plot()->yAxis2->label(), QStringLiteral("latency (ms)"));
+    QCOMPARE(p.plot()->yAxis2->label(), QStringLiteral("decode latency (ms/token)"));
     QVERIFY(inView(p.latencyGraph()));
   }
 
@@ -221,8 +221,8 @@ class TestGuiFigures : public QObject {
     QVERIFY(lines[0].startsWith(QStringLiteral("components_removed,removed_id,")));
     const QStringList base = lines[1].split(QLatin1Char(','));
     const QStringList step2 = lines[3].split(QLatin1Char(','));
-    QCOMPARE(base.size(), 12);
-    QCOMPARE(step2.size(), 12);
+    QCOMPARE(base.size(), 14);  // no task columns: nothing measured accuracy
+    QCOMPARE(step2.size(), 14);
     QCOMPARE(base[0], QStringLiteral("0"));
     QCOMPARE(base[4], QStringLiteral("6"));
     QCOMPARE(step2[0], QStringLiteral("2"));
@@ -231,6 +231,21 @@ class TestGuiFigures : public QObject {
     QCOMPARE(step2[8], QStringLiteral("760000"));
     QCOMPARE(step2[9], QStringLiteral("3.25"));
     QCOMPARE(step2[10], QString());  // accuracy not measured
+    QCOMPARE(step2[13], QString());  // peak memory not measured
+
+    // Per-task accuracy: one acc_<task> column per task seen in the run, empty where a row lacks it.
+    r.baseTaskAccuracy = {{QStringLiteral("t1"), 0.5}};
+    r.steps[1].taskAccuracy = {{QStringLiteral("t1"), 0.25}, {QStringLiteral("t2"), 0.75}};
+    r.steps[1].peakMemoryMb = 1.5;
+    const QStringList lines2 = r.toCsv().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QVERIFY(lines2[0].endsWith(QStringLiteral(",prefill_tokens_per_s,peak_memory_mb,acc_t1,acc_t2")));
+    QVERIFY(lines2[1].endsWith(QStringLiteral(",0.5,")));
+    QVERIFY(lines2[2].endsWith(QStringLiteral(",,")));
+    QVERIFY(lines2[3].endsWith(QStringLiteral(",1.5,0.25,0.75")));
+    const RunRecord back2 = RunRecord::fromJson(r.toJson());
+    QCOMPARE(back2.baseTaskAccuracy, r.baseTaskAccuracy);
+    QCOMPARE(back2.steps[1].taskAccuracy, r.steps[1].taskAccuracy);
+    QCOMPARE(*back2.steps[1].peakMemoryMb, 1.5);
   }
 
   void project_file_round_trip_and_refusals() {

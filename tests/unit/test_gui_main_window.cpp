@@ -1,7 +1,7 @@
 // The main window end to end on a trained tiny model (headless): open (also by drag and drop), mark in the tree,
 // what-if evaluation, a search started from the marked set that updates the tree and the plots live, the run's
 // autosaved project, save/reopen of a project with its plots, checkpoint export, errors without dialogs, and
-// closing during a search (cancels cleanly, keeps the journal).
+// closing during a search (cancels cleanly, keeps the journal); the search panel's per-step measurement boxes.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -12,6 +12,7 @@
 
 #include "candidate_scores_plot.h"
 #include "component_tree_model.h"
+#include "engine_session.h"
 #include "layer_tree_panel.h"
 #include "main_window.h"
 #include "model/mamba_model.h"
@@ -82,6 +83,33 @@ class TestGuiMainWindow : public QObject {
     at::set_num_threads(2);
     test::init_gui_test_environment();
     RecentFiles::clear();
+  }
+
+  // The search panel's per-step measurement boxes reach the settings (and their JSON), and lock during a search.
+  void search_panel_measurement_boxes() {
+    SearchPanel p;
+    auto* latency = p.findChild<QCheckBox*>(QStringLiteral("measureLatency"));
+    auto* accuracy = p.findChild<QCheckBox*>(QStringLiteral("demoAccuracy"));
+    QVERIFY(latency && accuracy);
+    QVERIFY(EngineSession::demoTasksAvailable());  // ctest points SHEDDER_RESOURCES_DIR at resources/
+    QVERIFY(latency->isEnabled() && accuracy->isEnabled());
+    QVERIFY(!p.settings().benchPerStep && !p.settings().demoAccuracyPerStep);
+    latency->setChecked(true);
+    accuracy->setChecked(true);
+    const SearchSettings s = p.settings();
+    QVERIFY(s.benchPerStep && s.demoAccuracyPerStep);
+    const SearchSettings back = searchSettingsFromJson(toJson(s));
+    QVERIFY(back.benchPerStep && back.demoAccuracyPerStep);
+    SearchSettings off = s;
+    off.benchPerStep = off.demoAccuracyPerStep = false;
+    p.setSettings(off);
+    QVERIFY(!latency->isChecked() && !accuracy->isChecked());
+    p.setSettings(s);
+    QVERIFY(latency->isChecked() && accuracy->isChecked());
+    p.setState(true, true, true, false);
+    QVERIFY(!latency->isEnabled() && !accuracy->isEnabled());
+    p.setState(true, false, false, false);
+    QVERIFY(latency->isEnabled() && accuracy->isEnabled());
   }
 
   void mark_evaluate_search_save_reopen_export() {

@@ -1,7 +1,8 @@
 // The background worker on its own QThread, driven only through queued calls and observed only through its
-// signals (as the window does): loading, progress, a search that matches the transformers reference picks,
-// cancel mid-run with the journal kept and resume to the same result, what-if evaluation, checkpoint export,
-// and failures reported as messages naming the file (never a crash).
+// signals (as the window does): loading, progress, a search that matches the transformers reference picks, a
+// search with per-step latency and demo-task accuracy (records, JSON/CSV, plots), cancel mid-run with the
+// journal kept and resume to the same result, what-if evaluation, checkpoint export, and failures reported as
+// messages naming the file (never a crash).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -10,8 +11,11 @@
 #include <cmath>
 #include <fstream>
 
+#include "engine_session.h"
 #include "engine_worker.h"
 #include "model/mamba_model.h"
+#include "qcustomplot_include.h"
+#include "run_curve_plots.h"
 #include "support/gui_test_support.h"
 #include "support/test_support.h"
 
@@ -124,6 +128,9 @@ class TestGuiWorker : public QObject {
     QCOMPARE(run.state, QStringLiteral("finished"));
     QCOMPARE(run.evaluations, 8 + 7 + 6 + 5);
     QVERIFY(run.steps[3].parametersRemovedPct > run.steps[0].parametersRemovedPct);
+    // Neither per-step measurement was asked for.
+    QVERIFY(!run.baseLatencyMs && !run.baseAccuracy);
+    for (const StepRecord& st : run.steps) QVERIFY(!st.latencyMs && !st.peakMemoryMb && !st.accuracy && st.taskAccuracy.isEmpty());
 
     // Progress: base first, then the steps with an overall fraction that only grows and ends at the total.
     QVERIFY(progress.count() >= 26);
@@ -147,6 +154,86 @@ class TestGuiWorker : public QObject {
     QVERIFY(QFileInfo::exists(dir + "/pruning_config.json"));
     QVERIFY(QFileInfo::exists(dir + "/search_result.json"));
     QVERIFY(QFileInfo::exists(dir + "/pruned_model_configs/config.mamba_block.3.json"));
+  }
+
+  // The search panel's "Measure latency per step" / "Demo-task accuracy per step": every step record (and the
+  // base) carries the benchmark and the demo tasks' accuracy, they survive the project JSON and the CSV, and the
+  // "Parameters, latency" and "Accuracy" plots draw them.
+  void search_measures_latency_and_demo_accuracy_per_step() {
+    QVERIFY2(EngineSession::demoTasksAvailable(), "resources/demo/tasks/*.jsonl not found");
+    loadTiny("mamba1");
+    const QString dir = QString::fromStdString(test::make_temp_dir("gui-worker-measure")) + "/run";
+    QSignalSpy steps(w_, &EngineWorker::searchStep);
+    QSignalSpy finished(w_, &EngineWorker::searchFinished);
+    QSignalSpy failed(w_, &EngineWorker::failed);
+    SearchSettings s = tinySearch(QStringLiteral("block"), 2, dir);
+    s.calibration.windows = 4;
+    s.calibration.batch = 4;
+    s.benchPerStep = true;
+    s.demoAccuracyPerStep = true;
+    post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(finished, 1, 4 * kTimeout);
+    QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.at(0).at(1).toString()));
+    const RunRecord run = finished.at(0).at(0).value<RunRecord>();
+    QCOMPARE(run.steps.size(), 2);
+    QCOMPARE(steps.count(), 2);
+    const QStringList tasks{QStringLiteral("demo_cloze"), QStringLiteral("demo_continuation")};
+    auto checkAcc = [&](const std::optional<double>& mean, const QMap<QString, double>& perTask) {
+      QVERIFY(mean);
+      QCOMPARE(perTask.keys(), tasks);
+      double sum = 0;
+      for (double a : perTask) {
+        QVERIFY(a >= 0 && a <= 1);
+        sum += a;
+      }
+      QVERIFY(std::abs(*mean - sum / 2) < 1e-12);
+    };
+    // The live step signals carry the measurements (the window plots them as they come)...
+    for (int i = 0; i < 2; ++i) {
+      const StepRecord st = steps.at(i).at(0).value<StepRecord>();
+      QVERIFY(st.latencyMs && *st.latencyMs > 0);
+      QVERIFY(st.prefillTokensPerS && *st.prefillTokensPerS > 0);
+      QVERIFY(st.peakMemoryMb && *st.peakMemoryMb > 0);
+      checkAcc(st.accuracy, st.taskAccuracy);
+    }
+    // ... and the finished record has them for the base model too; removing blocks shrinks the memory.
+    QVERIFY(run.baseLatencyMs && *run.baseLatencyMs > 0);
+    QVERIFY(run.basePeakMemoryMb && *run.basePeakMemoryMb > *run.steps[1].peakMemoryMb);
+    checkAcc(run.baseAccuracy, run.baseTaskAccuracy);
+    QVERIFY(run.settings.benchPerStep && run.settings.demoAccuracyPerStep);
+
+    // Project JSON round trip and the CSV export.
+    const RunRecord back = RunRecord::fromJson(run.toJson());
+    QVERIFY(back.settings.benchPerStep && back.settings.demoAccuracyPerStep);
+    QCOMPARE(back.baseLatencyMs, run.baseLatencyMs);
+    QCOMPARE(back.baseTaskAccuracy, run.baseTaskAccuracy);
+    QCOMPARE(back.steps[1].latencyMs, run.steps[1].latencyMs);
+    QCOMPARE(back.steps[1].peakMemoryMb, run.steps[1].peakMemoryMb);
+    QCOMPARE(back.steps[1].accuracy, run.steps[1].accuracy);
+    QCOMPARE(back.steps[1].taskAccuracy, run.steps[1].taskAccuracy);
+    const QStringList csv = run.toCsv().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(csv.size(), 4);  // header, base, 2 steps
+    const QStringList header = csv[0].split(QLatin1Char(','));
+    QCOMPARE(header.mid(header.size() - 2), (QStringList{"acc_demo_cloze", "acc_demo_continuation"}));
+    for (int row = 1; row < 4; ++row) {
+      const QStringList f = csv[row].split(QLatin1Char(','));
+      QCOMPARE(f.size(), header.size());
+      for (const char* col : {"latency_ms", "accuracy", "peak_memory_mb", "acc_demo_cloze"})
+        QVERIFY2(!f[header.indexOf(QString::fromLatin1(col))].isEmpty(), col);
+    }
+
+    // The plots: base + 2 steps on the latency axis and on the accuracy plot.
+    ParamsLatencyPlot lat;
+    lat.setRun(run);
+    QCOMPARE(lat.latencyGraph()->dataCount(), 3);
+    QCOMPARE(lat.latencyGraph()->valueAxis(), lat.plot()->yAxis2);
+    QCOMPARE(lat.latencyGraph()->data()->at(2)->value, *run.steps[1].latencyMs);
+    QVERIFY(!lat.plot()->yAxis2->label().contains(QStringLiteral("not measured")));
+    AccuracyPlot acc;
+    acc.setRun(run);
+    QCOMPARE(acc.accuracyGraph()->dataCount(), 3);
+    QCOMPARE(acc.accuracyGraph()->data()->at(0)->value, 100.0 * *run.baseAccuracy);
+    QCOMPARE(acc.accuracyGraph()->data()->at(2)->value, 100.0 * *run.steps[1].accuracy);
   }
 
   void cancel_keeps_the_journal_and_resume_finishes_the_same_run() {
