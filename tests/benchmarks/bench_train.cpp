@@ -5,6 +5,7 @@
 //
 //   bench_train [--batch 8] [--seq-len 256] [--threads 0] [--layers 16] [--hidden 128] [--reps 3]
 #include <ATen/ATen.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
