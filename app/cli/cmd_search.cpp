@@ -149,19 +149,17 @@ int cmd_search(const std::vector<std::string>& words) {
                    s.bench->prefill_tokens_per_s, s.bench->decode_ms_per_token, s.bench->peak_memory_bytes / 1048576.0);
     if (!out.empty()) write_step_config(out, now, o.granularity, s.step);
   };
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
+  install_cancel_signals(on_sigint);
   SearchResult r;
   try {
     r = run_search(*model, windows, o, cb, &g_cancel);
   } catch (const Cancelled&) {
-    std::signal(SIGINT, SIG_DFL);
+    restore_cancel_signals();
     std::fprintf(stderr, "search cancelled%s\n",
                  out.empty() ? "" : ("; every finished step is in " + o.journal_path + " (continue with --resume)").c_str());
     return 130;
   }
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  restore_cancel_signals();
   const nlohmann::json j = r.to_json(o.granularity, o.metric);
   if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric);
   if (common.json) {

@@ -123,24 +123,22 @@ int cmd_tune(const std::vector<std::string>& words) {
     if (l.eta_s >= 0) std::fprintf(stderr, "  ETA %.0fs", l.eta_s);
     std::fprintf(stderr, "   \n");
   };
-  std::signal(SIGINT, on_tune_sigint);
-  std::signal(SIGTERM, on_tune_sigint);
+  install_cancel_signals(on_tune_sigint);
   TuneResult r;
   try {
     r = run_tuning(dir, o, cb, &g_cancel);
   } catch (const Cancelled&) {
-    std::signal(SIGINT, SIG_DFL);
+    restore_cancel_signals();
     if (!scratch.empty()) remove_tree(scratch);
     std::cerr << "tune: cancelled; the last checkpoint is in " << o.out_dir
               << "/checkpoint (run the same command with --resume to continue)\n";
     return 130;
   } catch (...) {
-    std::signal(SIGINT, SIG_DFL);
+    restore_cancel_signals();
     if (!scratch.empty()) remove_tree(scratch);
     throw;
   }
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  restore_cancel_signals();
   if (!scratch.empty()) remove_tree(scratch);
   if (common.json) {
     std::cout << r.report.dump(2) << "\n";

@@ -1,8 +1,10 @@
 // Shared option handling and progress output of shedder-cli (see common.h).
 #include "common.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 
@@ -40,6 +42,24 @@ std::string model_arg(const Args& args, const char* command) {
   if (args.positional().size() > 1)
     throw Error(std::string(command) + ": unexpected argument '" + args.positional()[1] + "'");
   return args.positional()[0];
+}
+
+void install_cancel_signals(void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+void restore_cancel_signals() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
 }
 
 ProgressFn stderr_progress(const std::string& label) {

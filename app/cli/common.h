@@ -19,6 +19,11 @@ std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs);
 CommonOptions apply_common(const Args& args, bool accelerators = false);
 // The single MODEL positional argument (Error when missing or repeated).
 std::string model_arg(const Args& args, const char* command);
+// Routes SIGINT and SIGTERM to `handler` (which should only set a CancelToken) and unblocks them: a signal
+// mask inherited from the launcher (some supervisors and test harnesses block SIGTERM) would otherwise keep
+// Ctrl-C / kill from ever reaching the run. `restore_cancel_signals` puts the defaults back.
+void install_cancel_signals(void (*handler)(int));
+void restore_cancel_signals();
 // Progress printer writing one updating line to stderr (nothing when stderr is not a terminal,
 // except the final line).
 ProgressFn stderr_progress(const std::string& label);

@@ -448,6 +448,48 @@ class TestTraining : public QObject {
     for (const auto& e : fs::directory_iterator(tmp))
       QVERIFY2(e.path().filename().string().find("pruned-input") == std::string::npos, e.path().c_str());
   }
+
+  void cli_interrupted_tuning_resumes() {
+    // SIGTERM (as Ctrl-C) stops `tune` at the next step with exit 130 and a checkpoint; the same command with
+    // --resume finishes the run from there.
+    const char* cli = std::getenv("SHEDDER_CLI");
+    if (!cli) QSKIP("SHEDDER_CLI not set");
+    const std::string src = make_model("tune-int", Arch::Mamba1, 2, 32, 8);
+    const std::string tmp = test::make_temp_dir("tune-int-out");
+    test::write_file(tmp + "/train.txt", sample_text());
+    const QStringList args = {"tune", QString::fromStdString(src), "--train-text",
+                              QString::fromStdString(tmp + "/train.txt"), "--steps", "3000", "--seq-len", "64",
+                              "--batch", "2", "--log-every", "1", "--checkpoint-every", "0", "--threads", "1",
+                              "--out", QString::fromStdString(tmp + "/out")};
+    QProcess p;
+    p.setReadChannel(QProcess::StandardError);  // waitForReadyRead watches this channel
+    p.start(cli, args);
+    QVERIFY(p.waitForStarted());
+    std::string err;
+    while (err.find("step 3/") == std::string::npos) {
+      QVERIFY2(p.waitForReadyRead(60000), err.c_str());
+      err += p.readAllStandardError().toStdString();
+    }
+    p.terminate();
+    QVERIFY(p.waitForFinished(60000));
+    err += p.readAllStandardError().toStdString();
+    QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 130,
+             ("exit " + std::to_string(p.exitCode()) + "; " + err.substr(err.size() > 300 ? err.size() - 300 : 0)).c_str());
+    QVERIFY2(err.find("--resume") != std::string::npos, err.c_str());
+    QVERIFY(fs::exists(tmp + "/out/checkpoint/state.safetensors"));
+    QVERIFY(!fs::exists(tmp + "/out/model.safetensors"));
+    const nlohmann::json st = nlohmann::json::parse(test::read_file(tmp + "/out/checkpoint/trainer_state.json"));
+    QVERIFY(st["step"].get<int64_t>() >= 3);
+    QProcess r;
+    r.start(cli, QStringList(args) << "--resume" << "--json");
+    QVERIFY(r.waitForFinished(300000));
+    const std::string rerr = r.readAllStandardError().toStdString();
+    QVERIFY2(r.exitStatus() == QProcess::NormalExit && r.exitCode() == 0, rerr.c_str());
+    const nlohmann::json rep = nlohmann::json::parse(r.readAllStandardOutput().toStdString());
+    QCOMPARE(rep["resumed_from_step"].get<int64_t>(), st["step"].get<int64_t>());
+    QVERIFY(fs::exists(tmp + "/out/model.safetensors"));
+    QVERIFY(!fs::exists(tmp + "/out/checkpoint"));
+  }
 };
 
 QTEST_GUILESS_MAIN(TestTraining)
