@@ -61,18 +61,6 @@ RemovalSet removalOf(const MambaModel& model, const QStringList& ids, const std:
   return r;
 }
 
-ProgressInfo toInfo(const Progress& p) {
-  ProgressInfo i;
-  i.stage = qstr(p.stage);
-  i.done = p.done;
-  i.total = p.total;
-  i.elapsedSeconds = p.elapsed_s;
-  i.etaSeconds = p.eta_s;
-  i.windowsDone = p.windows_done;
-  i.windowsTotal = p.windows_total;
-  return i;
-}
-
 // The optional benchmark / accuracy measurements of a step (or of the base) in the record's units.
 void setMeasurements(const std::optional<BenchResult>& b, const std::vector<TaskResult>& acc,
                      std::optional<double>& latencyMs, std::optional<double>& prefill, std::optional<double>& peakMb,
@@ -156,14 +144,7 @@ struct EngineSession::Impl {
         break;
     }
     if (c.windows < 1) throw Error("the number of calibration windows must be at least 1");
-    src.seq_len = c.seqLen;
-    src.max_windows = c.windows;
-    src.sample = true;
-    src.seed = c.seed;
-    Windows w;
-    w.key = c;
-    w.tensor = load_windows(need(), src, &w.label);
-    calib = std::move(w);
+    calib = sampledWindows(c, std::move(src));
     return *calib;
   }
 
@@ -177,6 +158,12 @@ struct EngineSession::Impl {
       if (!demo.empty()) src.text_files = {demo};
     }
     if (src.text_files.empty()) return nullptr;
+    heldout = sampledWindows(c, std::move(src));
+    return &*heldout;
+  }
+
+  // `c.windows` windows of `c.seqLen` tokens sampled with `c.seed` from `src` (calibration and held-out alike).
+  Windows sampledWindows(const CalibrationSettings& c, WindowSource src) const {
     src.seq_len = c.seqLen;
     src.max_windows = c.windows;
     src.sample = true;
@@ -184,10 +171,21 @@ struct EngineSession::Impl {
     Windows w;
     w.key = c;
     w.tensor = load_windows(need(), src, &w.label);
-    heldout = std::move(w);
-    return &*heldout;
+    return w;
   }
 };
+
+ProgressInfo toProgressInfo(const shedder::Progress& p) {
+  ProgressInfo i;
+  i.stage = qstr(p.stage);
+  i.done = p.done;
+  i.total = p.total;
+  i.elapsedSeconds = p.elapsed_s;
+  i.etaSeconds = p.eta_s;
+  i.windowsDone = p.windows_done;
+  i.windowsTotal = p.windows_total;
+  return i;
+}
 
 EngineSession::EngineSession() : d_(std::make_unique<Impl>()) {}
 EngineSession::~EngineSession() = default;
@@ -376,7 +374,7 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   shedder::SearchCallbacks scb;
   scb.progress = [&](const Progress& p) {
     if (!cb.progress) return;
-    ProgressInfo i = toInfo(p);
+    ProgressInfo i = toProgressInfo(p);
     if (p.stage.rfind("step ", 0) == 0) {
       const int64_t step = std::stoll(p.stage.substr(5)) - 1;
       double units = static_cast<double>(evalsBefore(step));

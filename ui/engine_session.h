@@ -17,6 +17,9 @@
 
 namespace shedder::ui {
 
+// The engine's progress report in the UI's terms (used by the session and by the worker).
+ProgressInfo toProgressInfo(const shedder::Progress& p);
+
 class EngineSession {
  public:
   EngineSession();

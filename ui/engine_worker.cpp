@@ -24,22 +24,6 @@ void registerEngineMetaTypes() {
   qRegisterMetaType<RunRecord>();
 }
 
-namespace {
-
-ProgressInfo fromCore(const Progress& p) {
-  ProgressInfo i;
-  i.stage = QString::fromStdString(p.stage);
-  i.done = p.done;
-  i.total = p.total;
-  i.elapsedSeconds = p.elapsed_s;
-  i.etaSeconds = p.eta_s;
-  i.windowsDone = p.windows_done;
-  i.windowsTotal = p.windows_total;
-  return i;
-}
-
-}  // namespace
-
 EngineWorker::EngineWorker(QObject* parent) : QObject(parent), session_(std::make_unique<EngineSession>()) {
   registerEngineMetaTypes();
 }
@@ -86,7 +70,7 @@ void EngineWorker::loadModel(const QString& dir) {
 
 void EngineWorker::evaluate(const QStringList& ids, const CalibrationSettings& calib, const QString& note) {
   runJob(QStringLiteral("evaluate"), [&] {
-    WhatIfResult r = session_->evaluate(ids, calib, [this](const Progress& p) { Q_EMIT progress(fromCore(p)); }, &cancel_);
+    WhatIfResult r = session_->evaluate(ids, calib, [this](const Progress& p) { Q_EMIT progress(toProgressInfo(p)); }, &cancel_);
     r.note = note;
     Q_EMIT log(QStringLiteral("Evaluated %1: perplexity %2 (base %3) on %4")
                    .arg(ids.isEmpty() ? QStringLiteral("the base model") : ids.join(QStringLiteral(", ")))
