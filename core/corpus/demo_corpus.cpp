@@ -3,28 +3,19 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <sstream>
 
 #include "shed/journal.h"
 #include "shed/removal_set.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
 namespace shedder {
 
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(path + ": read error");
-  return ss.str();
-}
 
 std::string trim(const std::string& s) {
   size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
@@ -59,7 +50,7 @@ std::string jsonl(const std::vector<const CorpusDocument*>& docs) {
 }  // namespace
 
 std::vector<CorpusDocument> read_fortune_file(const std::string& path, const std::string& label) {
-  const std::string text = read_all(path);
+  const std::string text = read_file_bytes(path);
   std::vector<CorpusDocument> docs;
   std::istringstream in(text);
   std::string line, cur;
@@ -81,7 +72,7 @@ std::vector<CorpusDocument> read_fortune_file(const std::string& path, const std
 }
 
 std::vector<CorpusDocument> read_kjv_verses(const std::string& path) {
-  const std::string text = read_all(path);
+  const std::string text = read_file_bytes(path);
   std::vector<CorpusDocument> docs;
   std::istringstream in(text);
   std::string line, chapter;

@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "io/safetensors.h"
 #include "model/model_config.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -23,15 +23,6 @@ std::string canonical_weight_name(const std::string& name) {
 }
 
 namespace {
-
-std::string read_all(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (!f.good() && !f.eof()) throw Error(path + ": read error");
-  return ss.str();
-}
 
 const char* scalar_name(at::ScalarType t) {
   switch (t) {
@@ -98,7 +89,7 @@ WeightStore WeightStore::open_folder(const std::string& dir) {
   const fs::path single = d / "model.safetensors";
   const fs::path bin = d / "pytorch_model.bin";
   if (fs::exists(index, ec)) {
-    nlohmann::json j = parse_json_lenient(read_all(index.string()), index.string());
+    nlohmann::json j = parse_json_lenient(read_file_bytes(index.string()), index.string());
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw Error(index.string() + ": no \"weight_map\" object");
     std::map<std::string, std::set<std::string>> by_file;

@@ -5,8 +5,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "io/checkpoint.h"
 #include "io/model_folder.h"
@@ -15,6 +13,7 @@
 #include "shed/removal_set.h"
 #include "train/ssm_scan_function.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -220,10 +219,7 @@ void TrainableModel::save(const std::string& dir, const std::string& dtype) cons
   std::string cfg_text;
   const std::string src_cfg = dir_ + "/config.json";
   if (config_.layout == WeightLayout::HuggingFace && fs::exists(src_cfg, ec)) {
-    std::ifstream in(src_cfg, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    cfg_text = ss.str();
+    cfg_text = read_file_bytes(src_cfg);
   } else {
     cfg_text = config_.to_hf_json().dump(2) + "\n";
   }

@@ -7,10 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 
 #include "eval/token_windows.h"
 #include "io/safetensors.h"
@@ -74,12 +72,9 @@ double validation_ppl(const TrainableModel& m, const at::Tensor& windows, int64_
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  const std::string text = read_file_bytes(path);
   try {
-    return nlohmann::json::parse(ss.str());
+    return nlohmann::json::parse(text);
   } catch (const std::exception& e) {
     throw Error(path + ": not valid JSON (" + std::string(e.what()) + ")");
   }

@@ -6,6 +6,10 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "util/error.h"
 
 namespace shedder {
 
@@ -19,6 +23,15 @@ bool remove_tree(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT;
   return ::nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS) == 0;
+}
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path + ": cannot open");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (!f.good() && !f.eof()) throw Error(path + ": read error");
+  return ss.str();
 }
 
 }  // namespace shedder
