@@ -449,6 +449,45 @@ class TestTraining : public QObject {
       QVERIFY2(e.path().filename().string().find("pruned-input") == std::string::npos, e.path().c_str());
   }
 
+  void cli_create_model_and_build_corpus_refuse_bad_options() {
+    const char* cli = std::getenv("SHEDDER_CLI");
+    if (!cli) QSKIP("SHEDDER_CLI not set");
+    const std::string tmp = test::make_temp_dir("cli-bad");
+    test::write_file(tmp + "/broken.json", "{\"model\": ");
+    struct Case {
+      QStringList args;
+      std::vector<std::string> phrases;
+    };
+    const std::vector<Case> cases = {
+        {{"create-model", QString::fromStdString(tmp + "/m"), "--arch", "mamba2", "--hidden", "64", "--head-dim", "48"},
+         {"--head-dim", "128"}},
+        {{"create-model", QString::fromStdString(tmp + "/m"), "--arch", "mamba2", "--hidden", "64", "--head-dim", "32",
+          "--groups", "3"},
+         {"--groups", "4"}},
+        {{"create-model", QString::fromStdString(tmp + "/m"), "--head-dim", "32"}, {"Mamba-2"}},
+        {{"create-model", QString::fromStdString(tmp + "/m"), "--tokenizer", QString::fromStdString(tmp + "/none.json")},
+         {"none.json", "cannot open"}},
+        {{"create-model", QString::fromStdString(tmp + "/m"), "--tokenizer", QString::fromStdString(tmp + "/broken.json")},
+         {"broken.json"}},
+        {{"build-corpus", "--out", QString::fromStdString(tmp + "/c")}, {"no sources"}},
+        {{"build-corpus", "--out", QString::fromStdString(tmp + "/c"), "--fortunes", QString::fromStdString(tmp + "/nodir")},
+         {"nodir"}},
+        {{"build-corpus", "--out", QString::fromStdString(tmp + "/c"), "--kjv", QString::fromStdString(tmp + "/broken.json"),
+          "--valid-pct", "60", "--test-pct", "50"},
+         {"--valid-pct"}},
+    };
+    for (const Case& c : cases) {
+      QProcess p;
+      p.start(cli, c.args);
+      QVERIFY(p.waitForFinished(60000));
+      const std::string err = p.readAllStandardError().toStdString();
+      QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 1, (c.args.join(' ').toStdString() + ": " + err).c_str());
+      for (const auto& ph : c.phrases)
+        QVERIFY2(err.find(ph) != std::string::npos, (c.args.join(' ').toStdString() + " lacks '" + ph + "': " + err).c_str());
+    }
+    QVERIFY(!fs::exists(tmp + "/m"));
+  }
+
   void cli_interrupted_tuning_resumes() {
     // SIGTERM (as Ctrl-C) stops `tune` at the next step with exit 130 and a checkpoint; the same command with
     // --resume finishes the run from there.
