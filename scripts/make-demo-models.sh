@@ -41,7 +41,7 @@ for arch in mamba1 mamba2; do
   steps=${!steps_var:-553}
   "$cli" tune "$work/$arch-init" --train-text "$work/corpus/train.jsonl" --valid-text "$work/corpus/valid.jsonl" \
     --steps "$steps" --batch 32 --seq-len 256 --lr 3e-3 --weight-decay 0.1 --eval-every 200 --valid-windows 64 \
-    --checkpoint-every 0 --log-every 50 --dtype BF16 --seed 0 --device "$device" --out "$work/$arch" --force
+    --checkpoint-every 0 --log-every 50 --save-dtype BF16 --seed 0 --device "$device" --out "$work/$arch" --force
 done
 
 # 5. Into resources/demo: the models (with their training report) and the held-out splits.

@@ -36,7 +36,7 @@ int cmd_accuracy(const std::vector<std::string>& words) {
   if (o.batch < 1) throw Error("accuracy: --batch must be at least 1");
   if (max_items < 0) throw Error("accuracy: --max-items must be >= 0 (0 = all)");
 
-  auto model = MambaModel::load(dir);
+  auto model = load_model(dir, common);
   const RemovalSet removed = removal_from_args(*model, args);
   const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
   const std::vector<EncodedTask> tasks = load_tasks(*model, files, max_items);

@@ -43,7 +43,7 @@ int cmd_bench(const std::vector<std::string>& words) {
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   validate_bench_options(o);
 
-  auto model = MambaModel::load(dir);
+  auto model = load_model(dir, common);
   const RemovalSet removed = removal_from_args(*model, args);
   const bool compare = !removed.empty() && !args.flag("no-baseline");
   std::vector<ModelMask> masks;

@@ -5,6 +5,7 @@
 
 #include "calibration.h"
 #include "common.h"
+#include "runtime/device.h"
 #include "eval/perplexity.h"
 #include "util/error.h"
 
@@ -16,6 +17,7 @@ int cmd_eval(const std::vector<std::string>& words) {
                                 {"seq-len", true, false},
                                 {"max-windows", true, false},
                                 {"batch", true, false},
+                                {"warmup", true, false},
                                 {"remove", true, true},
                                 {"pruning-config", true, false}}));
   const CommonOptions common = apply_common(args);
@@ -29,11 +31,16 @@ int cmd_eval(const std::vector<std::string>& words) {
   if (args.has("text") == args.has("tokens"))
     throw Error("eval: give exactly one of --text FILE... or --tokens FILE.safetensors[:TENSOR]");
 
-  auto model = MambaModel::load(dir);
+  auto model = load_model(dir, common);
   const RemovalSet removed = removal_from_args(*model, args);
   const at::Tensor windows = load_windows(*model, args, "", seq_len, max_windows, /*sample=*/false, 0, nullptr);
-  const PerplexityResult r = evaluate_perplexity(*model, windows, batch, removed.empty() ? ModelMask{} :
-                                                 removed.to_mask(model->num_layers()), stderr_progress("eval"));
+  const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
+  // Untimed passes over the first batch first (GPU start-up: context, library handles, kernel loading).
+  const int64_t warmup = args.get_int("warmup", 0);
+  if (warmup < 0) throw Error("eval: --warmup must be >= 0");
+  for (int64_t i = 0; i < warmup; ++i) (void)model->forward(windows.narrow(0, 0, std::min(batch, windows.size(0))), mask);
+  synchronize(model->device());
+  const PerplexityResult r = evaluate_perplexity(*model, windows, batch, mask, stderr_progress("eval"));
   const int64_t params_removed = removed.removed_parameters(*model);
   if (common.json) {
     nlohmann::json j;
@@ -43,6 +50,8 @@ int cmd_eval(const std::vector<std::string>& words) {
     j["seq_len"] = windows.size(1);
     j["seconds"] = r.seconds;
     j["threads"] = common.threads;
+    j["device"] = model->device().str();
+    j["dtype"] = dtype_name(model->compute_dtype());
     j["removed"] = removed.ids();
     j["params_removed"] = params_removed;
     j["params_total"] = model->params().total;

@@ -65,7 +65,7 @@ int cmd_export(const std::vector<std::string>& words) {
   if (!by_journal && !args.has("remove") && !args.has("pruning-config"))
     throw Error("export: nothing to remove (give --remove, --pruning-config or --journal FILE --step K)");
 
-  auto model = MambaModel::load(dir);
+  auto model = MambaModel::load(dir);  // metadata and validation only: the export reads the files
   ExportOptions o;
   o.out_dir = args.get("out");
   o.force = args.flag("force");

@@ -31,7 +31,7 @@ int cmd_generate(const std::vector<std::string>& words) {
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
   o.stop_at_eos = !args.flag("no-stop");
 
-  auto model = MambaModel::load(dir);
+  auto model = load_model(dir, common);
   const RemovalSet removed = removal_from_args(*model, args);
   const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
   const BpeTokenizer& tok = model->tokenizer();

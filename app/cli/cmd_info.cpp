@@ -12,7 +12,7 @@ int cmd_info(const std::vector<std::string>& words) {
   Args args(words, with_common({}));
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "info");
-  auto model = MambaModel::load(dir);
+  auto model = load_model(dir, common);
   const ModelConfig& c = model->config();
   const Component tree = build_component_tree(*model);
   if (common.json) {

@@ -100,7 +100,7 @@ int cmd_search(const std::vector<std::string>& words) {
     throw Error("search: the --bench-* options need --bench");
   }
 
-  auto model = MambaModel::load(dir);
+  auto model = load_model(dir, common);
   o.initial = removal_from_args(*model, args);
   if (o.metric == Metric::Accuracy) {
     o.accuracy_task = std::make_shared<const EncodedTask>(load_tasks(*model, {args.get("task")}, max_items)[0]);

@@ -47,13 +47,13 @@ int cmd_tune(const std::vector<std::string>& words) {
                                 {"valid-windows", true, false},
                                 {"checkpoint-every", true, false},
                                 {"log-every", true, false},
-                                {"dtype", true, false},
+                                {"save-dtype", true, false},
                                 {"remove", true, true},
                                 {"pruning-config", true, false},
                                 {"resume", false, false},
                                 {"force", false, false},
                                 {"keep-checkpoint", false, false}}));
-  const CommonOptions common = apply_common(args, /*accelerators=*/true);
+  const CommonOptions common = apply_common(args);
   std::string dir = model_arg(args, "tune");
 
   TuneOptions o;
@@ -76,7 +76,7 @@ int cmd_tune(const std::vector<std::string>& words) {
   o.valid_windows = args.get_int("valid-windows", 32);
   o.checkpoint_every = args.get_int("checkpoint-every", 50);
   o.log_every = args.get_int("log-every", 10);
-  o.dtype = args.get("dtype", "");
+  o.dtype = args.get("save-dtype", "");
   o.resume = args.flag("resume");
   o.force = args.flag("force");
   o.keep_checkpoint = args.flag("keep-checkpoint");
@@ -94,7 +94,7 @@ int cmd_tune(const std::vector<std::string>& words) {
   // Components to remove first: exported (physically removed) into a scratch folder beside --out.
   std::string scratch;
   if (args.has("remove") || args.has("pruning-config")) {
-    auto model = MambaModel::load(dir);
+    auto model = MambaModel::load(dir);  // only to resolve the removal set
     const RemovalSet removed = removal_from_args(*model, args);
     const fs::path outp = fs::absolute(o.out_dir).lexically_normal();
     // A stable name: the checkpoint records the model folder, so a --resume must find the same path.

@@ -25,7 +25,8 @@ int cmd_convert_task(const std::vector<std::string>& args);
 // Options every command accepts.
 struct CommonOptions {
   int threads = 0;        // 0 = all cores
-  std::string device = "cpu";
+  std::string device = "cpu";  // resolved: "cpu", "cuda:0", ...
+  std::string dtype = "auto";
   bool json = false;
 };
 

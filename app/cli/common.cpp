@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "runtime/device.h"
 #include "runtime/threads.h"
 #include "util/error.h"
 
@@ -16,25 +17,30 @@ namespace shedder::cli {
 std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs) {
   specs.push_back({"threads", true, false});
   specs.push_back({"device", true, false});
+  specs.push_back({"dtype", true, false});
   specs.push_back({"json", false, false});
   return specs;
 }
 
-CommonOptions apply_common(const Args& args, bool accelerators) {
+CommonOptions apply_common(const Args& args) {
   CommonOptions o;
   const long long threads = args.get_int("threads", 0);
   if (threads < 0 || threads > 1024) throw Error("--threads must be between 0 (all cores) and 1024");
   o.threads = static_cast<int>(threads);
   o.threads = configure_threads(o.threads);
-  o.device = args.get("device", "cpu");
-  if (accelerators) {
-    o.json = args.flag("json");
-    return o;  // the command resolves the device itself
-  }
-  if (o.device == "auto") o.device = "cpu";
-  if (o.device != "cpu") throw Error("--device " + o.device + ": this build computes on the CPU only (use cpu or auto)");
+  const at::Device d = parse_device(args.get("device", "cpu"));
+  o.device = d.str();
+  o.dtype = args.get("dtype", "auto");
+  resolve_compute_dtype(o.dtype, d, "F32");  // rejects a bad --dtype before any work
   o.json = args.flag("json");
   return o;
+}
+
+std::shared_ptr<MambaModel> load_model(const std::string& dir, const CommonOptions& common) {
+  LoadOptions lo;
+  lo.device = common.device;
+  lo.dtype = common.dtype;
+  return MambaModel::load(dir, lo);
 }
 
 std::string model_arg(const Args& args, const char* command) {

@@ -1,4 +1,4 @@
-// Pieces every shedder-cli command shares: the common options (--threads, --device, --json),
+// Pieces every shedder-cli command shares: the common options (--threads, --device, --dtype, --json),
 // model loading, and progress lines on stderr.
 #pragma once
 
@@ -14,9 +14,11 @@
 namespace shedder::cli {
 
 std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs);
-// Applies --threads and checks --device (cpu/auto only, unless the command computes on accelerators and
-// resolves the device itself); returns the parsed common options.
-CommonOptions apply_common(const Args& args, bool accelerators = false);
+// Applies --threads, resolves --device (cpu, cuda, cuda:N, auto: an error when it does not exist here) and
+// checks --dtype; returns the parsed common options.
+CommonOptions apply_common(const Args& args);
+// Loads a model folder onto the chosen device in the chosen dtype.
+std::shared_ptr<MambaModel> load_model(const std::string& dir, const CommonOptions& common);
 // The single MODEL positional argument (Error when missing or repeated).
 std::string model_arg(const Args& args, const char* command);
 // Routes SIGINT and SIGTERM to `handler` (which should only set a CancelToken) and unblocks them: a signal

@@ -36,7 +36,7 @@ void usage(std::ostream& os) {
      << "  tune MODEL --train-text FILE... --out DIR [--valid-text FILE...] [--steps N] [--lr X] [--lora R]\n"
      << "       [--lora-alpha A] [--batch N] [--accumulate N] [--seq-len N] [--warmup N] [--min-lr-ratio X]\n"
      << "       [--clip X] [--weight-decay X] [--seed S] [--eval-every K] [--valid-windows N]\n"
-     << "       [--checkpoint-every K] [--remove ... | --pruning-config F] [--dtype F32|BF16|F16]\n"
+     << "       [--checkpoint-every K] [--remove ... | --pruning-config F] [--save-dtype F32|BF16|F16]\n"
      << "       [--resume | --force] [--keep-checkpoint] [--device cpu|cuda|auto] [--json]\n"
      << "                                               recovery tuning (or training from scratch)\n"
      << "  build-corpus --out DIR [--fortunes DIR] [--kjv FILE] [--valid-pct P] [--test-pct P]\n"
@@ -56,7 +56,8 @@ void usage(std::ostream& os) {
      << "                                               a Hugging Face export of lambada_openai, hellaswag,\n"
      << "                                               piqa, arc_easy, arc_challenge, winogrande, openbookqa\n"
      << "\n"
-     << "common options: --threads N (default: all cores), --device cpu|auto (tune: also cuda[:N]), --json\n"
+     << "common options: --threads N (default: all cores), --device cpu|cuda[:N]|auto, --dtype auto|float32|bfloat16|float16\n"
+     << "                (compute dtype on a GPU; the CPU computes in float32), --json\n"
      << "MODEL is a folder with config.json, weights (*.safetensors or pytorch_model.bin) and tokenizer.json.\n";
 }
 

@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "eval/harness_text.h"
-#include "kernels/cpu_kernels.h"
+#include "kernels/mixer_ops.h"
 #include "model/recurrent_state.h"
 #include "shed/journal.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -97,8 +97,8 @@ void score_rows(const MambaModel& model, const at::Tensor& rows, const std::vect
   at::Tensor logits = model.head(rows.unsqueeze(0)).squeeze(0).contiguous();  // [M, V]
   at::Tensor tg = at::empty({M}, at::kLong);
   for (int64_t i = 0; i < M; ++i) tg.data_ptr<int64_t>()[i] = targets[static_cast<size_t>(i)];
-  at::Tensor nll = kernels::row_nll(logits, tg);
-  at::Tensor am = logits.argmax(1).contiguous();
+  at::Tensor nll = ops::row_nll(logits, tg).cpu();
+  at::Tensor am = logits.argmax(1).contiguous().cpu();
   const double* np = nll.data_ptr<double>();
   const int64_t* ap = am.data_ptr<int64_t>();
   int64_t r = 0;

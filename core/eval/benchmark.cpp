@@ -9,6 +9,7 @@
 
 #include "model/recurrent_state.h"
 #include "runtime/memory_tracker.h"
+#include "runtime/device.h"
 #include "util/error.h"
 
 namespace shedder {
@@ -94,7 +95,7 @@ void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOpt
   auto t0 = Clock::now();
   {
     at::Tensor logits = model.forward(prefill_ids, mask);
-    (void)logits;
+    synchronize(model.device());
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (timed) {
@@ -113,6 +114,7 @@ void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOpt
   memory::reset_peak();  // the peak of the steps (the state is still counted against `base`)
   t0 = Clock::now();
   for (int64_t i = 0; i < o.decode_tokens; ++i) next = model.step(next, mask, state).argmax(1);
+  synchronize(model.device());
   const double dms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (timed) {
     r.decode_samples_ms_per_token.push_back(dms / static_cast<double>(o.decode_tokens));
@@ -137,7 +139,7 @@ std::vector<BenchResult> run_benchmarks(const MambaModel& model, const std::vect
   std::vector<BenchResult> res(masks.size());
   for (size_t m = 0; m < masks.size(); ++m) {
     res[m].options = o;
-    res[m].param_bytes = live_parameters(model, masks[m]) * 4;
+    res[m].param_bytes = live_parameters(model, masks[m]) * static_cast<int64_t>(c10::elementSize(model.compute_dtype()));
   }
   // Interleaved: every configuration once per round, so drifts of the machine hit them alike.
   for (int64_t rep = 0; rep < o.warmup + o.repeats; ++rep)

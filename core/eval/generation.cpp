@@ -59,7 +59,7 @@ GenerateResult generate(const MambaModel& model, const std::vector<int32_t>& pro
   at::Tensor ids = at::empty({1, static_cast<int64_t>(prompt.size())}, at::kLong);
   std::copy(prompt.begin(), prompt.end(), ids.data_ptr<int64_t>());
   at::Tensor h = model.hidden_states(ids, mask, &state);
-  at::Tensor logits = model.head(h.narrow(1, h.size(1) - 1, 1)).reshape({-1}).contiguous();
+  at::Tensor logits = model.head(h.narrow(1, h.size(1) - 1, 1)).reshape({-1}).contiguous().cpu();
   r.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
   t0 = Clock::now();
@@ -75,7 +75,7 @@ GenerateResult generate(const MambaModel& model, const std::vector<int32_t>& pro
     }
     if (i + 1 == o.max_new_tokens) break;  // no step for a token nobody reads
     next.data_ptr<int64_t>()[0] = tok;
-    logits = model.step(next, mask, state).reshape({-1}).contiguous();
+    logits = model.step(next, mask, state).reshape({-1}).contiguous().cpu();
   }
   r.decode_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;

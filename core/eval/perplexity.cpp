@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "kernels/cpu_kernels.h"
+#include "kernels/mixer_ops.h"
 #include "util/error.h"
 
 namespace shedder {
@@ -13,12 +13,18 @@ namespace shedder {
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids) {
   const int64_t B = ids.size(0), L = ids.size(1);
   at::Tensor lg = logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
+  if (!lg.device().is_cpu()) {
+    // On an accelerator: every row at once, one copy back.
+    at::Tensor rows = lg.narrow(1, 0, L - 1).reshape({B * (L - 1), lg.size(2)});
+    at::Tensor tg = ids.narrow(1, 1, L - 1).reshape({B * (L - 1)});
+    return ops::row_nll(rows, tg).reshape({B, L - 1}).mean(1).cpu();
+  }
   at::Tensor out = at::empty({B}, at::kDouble);
   for (int64_t b = 0; b < B; ++b) {
     // Rows of one window are V apart: no copy of the logits.
     at::Tensor rows = lg[b].narrow(0, 0, L - 1);
     if (rows.stride(1) != 1) rows = rows.contiguous();
-    out[b] = kernels::row_nll(rows, ids[b].narrow(0, 1, L - 1)).mean().item<double>();
+    out[b] = ops::row_nll(rows, ids[b].narrow(0, 1, L - 1)).mean().item<double>();
   }
   return out;
 }

@@ -7,7 +7,8 @@
 #include <sstream>
 
 #include "io/checkpoint.h"
-#include "kernels/cpu_kernels.h"
+#include "kernels/mixer_ops.h"
+#include "runtime/device.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 
@@ -64,13 +65,26 @@ class WeightFetcher {
       throw Error(e.file + ": tensor '" + name + "' has shape " + shape_str(e.tensor.sizes()) + " but " +
                   fs::path(cfg_.source).filename().string() + " implies " + shape_str(shape));
     }
-    at::Tensor t = e.tensor.to(at::kFloat);  // a view of the map when already float32
+    // On the CPU everything is float32 (a view of the map when already float32); on a GPU the tensor goes
+    // straight to the device, in the compute dtype unless the reference keeps it in float32.
+    at::Tensor t = device_.is_cpu() ? e.tensor.to(at::kFloat)
+                                    : e.tensor.to(device_, keep_f32_ ? at::kFloat : dtype_, /*non_blocking=*/false, /*copy=*/false);
+    keep_f32_ = false;
     if (opts_.check_finite && !at::isfinite(t).all().item<bool>()) {
       const int64_t bad = (~at::isfinite(t)).sum().item<int64_t>();
       throw Error(e.file + ": tensor '" + name + "' contains " + std::to_string(bad) +
                   " NaN or infinite value(s); the checkpoint is corrupt");
     }
     return t;
+  }
+  // The next get() keeps float32 on a GPU (conv weights, A_log, D, dt_bias).
+  WeightFetcher& f32() {
+    keep_f32_ = true;
+    return *this;
+  }
+  void place(const at::Device& d, at::ScalarType t) {
+    device_ = d;
+    dtype_ = t;
   }
   at::Tensor get_optional(bool present, const std::string& name, std::vector<int64_t> shape) {
     return present ? get(name, std::move(shape)) : at::Tensor();
@@ -82,6 +96,9 @@ class WeightFetcher {
   const ModelConfig& cfg_;
   const LoadOptions& opts_;
   std::set<std::string> used_;
+  at::Device device_ = at::Device(at::kCPU);
+  at::ScalarType dtype_ = at::kFloat;
+  bool keep_f32_ = false;
 };
 
 int64_t numel_or0(const at::Tensor& t) { return t.defined() ? t.numel() : 0; }
@@ -114,6 +131,9 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
   const int64_t H = c.hidden_size, D = c.intermediate_size, N = c.state_size, K = c.conv_kernel;
   const std::string emb_name = "backbone.embeddings.weight";
   if (ws.contains(emb_name)) m->source_dtype_ = ws.at(emb_name).dtype;
+  m->device_ = parse_device(opts.device);
+  m->dtype_ = resolve_compute_dtype(opts.dtype, m->device_, m->source_dtype_);
+  wf.place(m->device_, m->dtype_);
   m->embedding_ = wf.get(emb_name, {c.padded_vocab, H});
   m->norm_f_ = wf.get("backbone.norm_f.weight", {H});
   if (c.tie_word_embeddings) {
@@ -139,16 +159,16 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
       const int64_t R = c.time_step_rank;
       L.in_proj_w = wf.get(p + "mixer.in_proj.weight", {2 * D, H});
       L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {2 * D});
-      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {D, 1, K});
+      at::Tensor conv = wf.f32().get(p + "mixer.conv1d.weight", {D, 1, K});
       L.conv_w_kc = conv.reshape({D, K}).t().contiguous();
-      L.conv_b = wf.get_optional(c.use_conv_bias, p + "mixer.conv1d.bias", {D});
+      if (c.use_conv_bias) L.conv_b = wf.f32().get(p + "mixer.conv1d.bias", {D});
       if (L.has_ssm) {
         L.x_proj_w = wf.get(p + "mixer.x_proj.weight", {R + 2 * N, D});
         L.dt_proj_w = wf.get(p + "mixer.dt_proj.weight", {D, R});
         L.dt_proj_b = wf.get(p + "mixer.dt_proj.bias", {D});
-        at::Tensor A_log = wf.get(p + "mixer.A_log", {D, N});
+        at::Tensor A_log = wf.f32().get(p + "mixer.A_log", {D, N});
         L.A_nd = (-at::exp(A_log)).t().contiguous();
-        L.Dv = wf.get(p + "mixer.D", {D});
+        L.Dv = wf.f32().get(p + "mixer.D", {D});
         ssm_params = L.x_proj_w.numel() + L.dt_proj_w.numel() + L.dt_proj_b.numel() + A_log.numel() + L.Dv.numel();
       }
       L.out_proj_w = wf.get(p + "mixer.out_proj.weight", {H, D});
@@ -167,14 +187,14 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
       }
       L.in_proj_w = wf.get(ip, {rows, H});
       L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {rows});
-      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {conv_ch, 1, K});
+      at::Tensor conv = wf.f32().get(p + "mixer.conv1d.weight", {conv_ch, 1, K});
       L.conv_w_kc = conv.reshape({conv_ch, K}).t().contiguous();
-      L.conv_b = wf.get_optional(c.use_conv_bias, p + "mixer.conv1d.bias", {conv_ch});
+      if (c.use_conv_bias) L.conv_b = wf.f32().get(p + "mixer.conv1d.bias", {conv_ch});
       if (L.has_ssm) {
-        L.dt_bias = wf.get(p + "mixer.dt_bias", {Hh});
-        at::Tensor A_log = wf.get(p + "mixer.A_log", {Hh});
+        L.dt_bias = wf.f32().get(p + "mixer.dt_bias", {Hh});
+        at::Tensor A_log = wf.f32().get(p + "mixer.A_log", {Hh});
         L.A_h = -at::exp(A_log);
-        L.Dv = wf.get(p + "mixer.D", {Hh});
+        L.Dv = wf.f32().get(p + "mixer.D", {Hh});
         // Dead with the SSM: dt_bias, A_log, D, and the B/C/dt rows of in_proj with their conv channels.
         const int64_t dead_rows = 2 * GN + Hh;
         ssm_params = 3 * Hh + dead_rows * H + (c.use_bias ? dead_rows : 0) + 2 * GN * K + (c.use_conv_bias ? 2 * GN : 0);
@@ -214,12 +234,12 @@ at::Tensor MambaModel::embed(const at::Tensor& ids) const {
       throw Error("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the model's vocabulary (0.." +
                   std::to_string(config_.padded_vocab - 1) + ")");
   }
-  return at::embedding(embedding_, idl).to(at::kFloat);
+  return at::embedding(embedding_, idl.to(device_)).to(at::kFloat);
 }
 
 at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm, LayerState* state) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
-  at::Tensor x = rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon);
+  at::Tensor x = ops::rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon);
   at::Tensor out = config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm, state)
                                                 : mixer_mamba2(w, x, skip_ssm || !w.has_ssm, state);
   return hidden + out;  // residual kept in float32
@@ -230,7 +250,7 @@ at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, 
   const int64_t D = config_.intermediate_size, R = config_.time_step_rank, N = config_.state_size;
   at::Tensor proj = at::linear(x, w.in_proj_w, w.in_proj_b);  // [B, L, 2D]
   at::Tensor xs = proj.narrow(2, 0, D), z = proj.narrow(2, D, D);
-  at::Tensor xc = kernels::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true, state ? state->conv : at::Tensor());
+  at::Tensor xc = ops::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true, state ? state->conv : at::Tensor());
   if (state) advance_conv_state(state->conv, xs);
   at::Tensor y;
   if (skip_ssm) {
@@ -238,7 +258,7 @@ at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, 
   } else {
     at::Tensor ssm_p = at::linear(xc, w.x_proj_w);  // [B, L, R + 2N]
     at::Tensor dt = at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();  // softplus: in the scan
-    y = kernels::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
+    y = ops::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
                                 state ? state->ssm : at::Tensor());
   }
   return at::linear(y, w.out_proj_w, w.out_proj_b);
@@ -257,29 +277,30 @@ at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, 
   const at::Tensor prev = state ? state->conv : at::Tensor();
   if (!w.has_ssm) {
     at::Tensor xin = proj.narrow(2, o + D, D);
-    y = kernels::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
+    y = ops::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
     if (state) advance_conv_state(state->conv, xin);
   } else {
     at::Tensor xin = proj.narrow(2, o + D, c.conv_dim());
-    at::Tensor xBC = kernels::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
+    at::Tensor xBC = ops::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
     if (state) advance_conv_state(state->conv, xin);
     at::Tensor xs = xBC.narrow(2, 0, D);
     if (skip_ssm) {
       y = xs;
     } else {
-      y = kernels::ssd_scan(xs, proj.narrow(2, o + D + c.conv_dim(), c.num_heads), w.dt_bias, w.A_h,
+      y = ops::ssd_scan(xs, proj.narrow(2, o + D + c.conv_dim(), c.num_heads), w.dt_bias, w.A_h,
                             xBC.narrow(2, D, GN), xBC.narrow(2, D + GN, GN), w.Dv, c.head_dim, c.n_groups,
                             c.time_step_limit_min, c.time_step_limit_max, state ? state->ssm : at::Tensor());
     }
   }
   // Gated RMSNorm: norm(y * silu(z)) over the inner dimension (per group for mamba_ssm checkpoints).
-  return at::linear(w.gnorm_w * group_rms_normalize(y * at::silu(z), c.norm_groups, c.layer_norm_epsilon),
-                    w.out_proj_w, w.out_proj_b);
+  return at::linear(ops::gated_rms_norm(y, z, w.gnorm_w, c.norm_groups, c.layer_norm_epsilon), w.out_proj_w,
+                    w.out_proj_b);
 }
 
 at::Tensor MambaModel::head(const at::Tensor& hidden) const {
-  at::Tensor h = rms_norm(hidden, norm_f_, config_.layer_norm_epsilon);
-  return at::linear(h, lm_head_).to(at::kFloat);
+  // transformers: the final norm takes the float32 residual, the head its output cast to the weight dtype.
+  at::Tensor h = ops::rms_norm(hidden, norm_f_, config_.layer_norm_epsilon, /*round_input=*/false);
+  return at::linear(h.to(lm_head_.scalar_type()), lm_head_).to(at::kFloat);
 }
 
 at::Tensor MambaModel::hidden_states(const at::Tensor& ids, const ModelMask& mask, RecurrentState* state) const {

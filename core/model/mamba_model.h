@@ -36,6 +36,11 @@ struct LayerWeights {
 
 struct LoadOptions {
   bool check_finite = true;  // refuse weights holding NaN/Inf (names the tensor)
+  // Where the model computes (runtime/device.h: "cpu", "cuda", "cuda:N", "auto") and in which dtype ("auto":
+  // float32 on the CPU, the checkpoint's dtype on a GPU). Weights go straight to the device in that dtype;
+  // the residual stream, norm statistics, conv weights, A, D, dt_bias and scan states stay float32.
+  std::string device = "cpu";
+  std::string dtype = "auto";
 };
 
 struct ParamCounts {
@@ -60,17 +65,19 @@ class MambaModel {
   const ParamCounts& params() const { return params_; }
   std::string weight_files() const { return weight_files_; }
   std::string source_dtype() const { return source_dtype_; }  // dtype the checkpoint stores ("F32", "BF16")
+  const at::Device& device() const { return device_; }
+  at::ScalarType compute_dtype() const { return dtype_; }  // matrices and activations between them
 
   // The tokenizer from tokenizer.json; throws shedder::Error naming the file when the folder has none.
   const BpeTokenizer& tokenizer() const;
   bool has_tokenizer() const { return tokenizer_ != nullptr; }
 
-  // ids: [B, L] integer tensor -> hidden states [B, L, H] (float32).
+  // ids: [B, L] integer tensor (any device) -> hidden states [B, L, H] (float32, on the model's device).
   at::Tensor embed(const at::Tensor& ids) const;
   // One block including its residual add; `skip_ssm` removes the selective scan only. With `state`, the
   // block continues from it (the layer's conv inputs and SSM state after the earlier tokens) and updates it.
   at::Tensor block(int64_t layer, const at::Tensor& hidden, bool skip_ssm = false, LayerState* state = nullptr) const;
-  // Final RMSNorm + LM head: [B, L, H] -> logits [B, L, V] (float32).
+  // Final RMSNorm + LM head: [B, L, H] -> logits [B, L, V] (float32, on the model's device).
   at::Tensor head(const at::Tensor& hidden) const;
   // Whole forward with an optional removal mask. With `state` (from RecurrentState::zeros for the same mask,
   // or left by an earlier call), `ids` continue the sequences the state summarises and the state is
@@ -92,13 +99,15 @@ class MambaModel {
   std::string dir_;
   std::string weight_files_;
   std::string source_dtype_;
+  at::Device device_ = at::Device(at::kCPU);
+  at::ScalarType dtype_ = at::kFloat;
   at::Tensor embedding_, norm_f_, lm_head_;
   std::vector<LayerWeights> layers_;
   ParamCounts params_;
   std::unique_ptr<BpeTokenizer> tokenizer_;
 };
 
-// RMSNorm as transformers computes it (float32 variance).
+// RMSNorm as transformers computes it (float32 variance) for float32 CPU tensors; ops::rms_norm (any device).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 // x * rsqrt(mean(x^2) + eps) over the last dimension, taken in `groups` equal groups (Mamba-2's gated norm).
 at::Tensor group_rms_normalize(const at::Tensor& g, int64_t groups, double eps);

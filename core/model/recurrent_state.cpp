@@ -22,18 +22,19 @@ RecurrentState RecurrentState::zeros(const MambaModel& model, int64_t batch, con
   s.batch_ = batch;
   s.layers.resize(static_cast<size_t>(model.num_layers()));
   s.mask_ = mask_signature(mask, model.num_layers());
+  const auto f32 = at::TensorOptions().device(model.device()).dtype(at::kFloat);  // scan states stay float32
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     const LayerWeights& w = model.layers()[static_cast<size_t>(l)];
     LayerState& ls = s.layers[static_cast<size_t>(l)];
     const uint8_t m = s.mask_[static_cast<size_t>(l)];
     if (m == 2) continue;  // removed block
     const int64_t channels = w.conv_w_kc.size(1);
-    ls.conv = at::zeros({batch, c.conv_kernel - 1, channels}, at::kFloat);
+    ls.conv = at::zeros({batch, c.conv_kernel - 1, channels}, at::TensorOptions().device(model.device()).dtype(model.compute_dtype()));
     if (!w.has_ssm || m == 1) continue;
     if (c.arch == Arch::Mamba1)
-      ls.ssm = at::zeros({batch, c.intermediate_size, c.state_size}, at::kFloat);
+      ls.ssm = at::zeros({batch, c.intermediate_size, c.state_size}, f32);
     else
-      ls.ssm = at::zeros({batch, c.num_heads, c.head_dim, c.state_size}, at::kFloat);
+      ls.ssm = at::zeros({batch, c.num_heads, c.head_dim, c.state_size}, f32);
   }
   return s;
 }
@@ -58,8 +59,8 @@ RecurrentState RecurrentState::select(const std::vector<int64_t>& rows) const {
   s.mask_ = mask_;
   s.layers.resize(layers.size());
   for (size_t l = 0; l < layers.size(); ++l) {
-    if (layers[l].conv.defined()) s.layers[l].conv = layers[l].conv.index_select(0, idx).contiguous();
-    if (layers[l].ssm.defined()) s.layers[l].ssm = layers[l].ssm.index_select(0, idx).contiguous();
+    if (layers[l].conv.defined()) s.layers[l].conv = layers[l].conv.index_select(0, idx.to(layers[l].conv.device())).contiguous();
+    if (layers[l].ssm.defined()) s.layers[l].ssm = layers[l].ssm.index_select(0, idx.to(layers[l].ssm.device())).contiguous();
   }
   return s;
 }

@@ -2,7 +2,6 @@
 #include "shed/search.h"
 
 #include <c10/core/GradMode.h>
-#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <limits>
 
 #include "eval/perplexity.h"
+#include "runtime/device.h"
 #include "shed/journal.h"
 #include "util/error.h"
 
@@ -40,12 +40,6 @@ using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-int64_t physical_memory_mb() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page <= 0) return 4096;
-  return static_cast<int64_t>(static_cast<double>(pages) * static_cast<double>(page) / (1024.0 * 1024.0));
-}
-
 // Runs the model over the calibration windows, batch by batch, from a cached block boundary on.
 // Boundary b is the hidden state entering block b under the committed removal mask; boundary 0 (the
 // embeddings) is recomputed when needed, boundaries b >= 1 with b % every == 0 are stored when caching.
@@ -57,8 +51,8 @@ class PrefixRunner {
     if (!use_cache) return;
     const int64_t W = windows.size(0), L = windows.size(1), H = model.config().hidden_size;
     const double bytes = static_cast<double>(W) * L * H * 4.0;
-    // Without an explicit budget the cache may take half of the machine's memory.
-    if (memory_mb <= 0) memory_mb = std::max<int64_t>(1, physical_memory_mb() / 2);
+    // Without an explicit budget the cache may take half of the machine's (or the GPU's free) memory.
+    if (memory_mb <= 0) memory_mb = cache_memory_budget_mb(model.device());
     const int64_t fit = static_cast<int64_t>(static_cast<double>(memory_mb) * 1024.0 * 1024.0 / bytes);
     if (every > 0) {
       every_ = every;
@@ -70,7 +64,7 @@ class PrefixRunner {
     try {
       for (int64_t b = 1; b < n_; ++b)
         if (b % every_ == 0) {
-          cache_[static_cast<size_t>(b)] = at::empty({W, L, H}, at::kFloat);
+          cache_[static_cast<size_t>(b)] = at::empty({W, L, H}, at::TensorOptions().device(model.device()).dtype(at::kFloat));
           ++kept;
         }
     } catch (const std::exception&) {

@@ -4,7 +4,7 @@
 #include "train/ssm_scan_function.h"
 
 #include "kernels/ssm_scan_grad.h"
-#include "train/chunked_scan.h"
+#include "kernels/chunked_scan.h"
 
 namespace shedder {
 

@@ -17,6 +17,7 @@
 #include "shed/removal_set.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "train/adamw.h"
+#include "runtime/device.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -145,20 +146,6 @@ static TuneLog log_from_json(const nlohmann::json& j) {
   return l;
 }
 
-at::Device parse_train_device(const std::string& spec) {
-  if (spec == "cpu") return at::Device(at::kCPU);
-  if (spec == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
-  if (spec.rfind("cuda", 0) == 0) {
-    if (!at::hasCUDA()) throw Error("--device " + spec + ": this build of libtorch has no CUDA, or no GPU is visible");
-    try {
-      return at::Device(spec);
-    } catch (const std::exception&) {
-      throw Error("--device " + spec + ": not a device (use cpu, cuda, cuda:N or auto)");
-    }
-  }
-  throw Error("--device " + spec + ": not a device (use cpu, cuda, cuda:N or auto)");
-}
-
 TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const TuneCallbacks& cb,
                       const CancelToken* cancel) {
   const auto t0 = Clock::now();
@@ -168,7 +155,7 @@ TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const 
     throw Error("tune: --steps, --batch and --accumulate must be >= 1 and --seq-len >= 2");
   if (!(o.lr > 0) || !std::isfinite(o.lr)) throw Error("tune: --lr must be a positive number");
   if (o.lora.rank < 0) throw Error("tune: --lora must be >= 0");
-  const at::Device device = parse_train_device(o.device);
+  const at::Device device = parse_device(o.device);
 
   // Output folder: a fresh run refuses an existing folder unless --force; --resume continues its checkpoint.
   std::error_code ec;

@@ -73,9 +73,6 @@ struct TuneResult {
   nlohmann::json report;         // OUT/tune_report.json
 };
 
-// Resolves "auto" (CUDA when present) and checks that the device exists; throws shedder::Error otherwise.
-at::Device parse_train_device(const std::string& spec);
-
 // Tunes the model folder `model_dir`. Throws shedder::Cancelled when `cancel` is set (a checkpoint of the
 // last finished step is in OUT/checkpoint; --resume continues it), shedder::Error on bad input or divergence.
 TuneResult run_tuning(const std::string& model_dir, const TuneOptions& opts, const TuneCallbacks& cb = {},

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/cpu_kernels.h"
+#include "kernels/mixer_ops.h"
 #include "util/error.h"
 
 using namespace shedder;
@@ -322,6 +323,64 @@ class TestKernels : public QObject {
   // Each output element is computed by exactly one task of the kernels' parallel_for, in a fixed order, so
   // the result must be bitwise the same whatever the thread count (and the per-task state buffers must not
   // leak between the batch rows / channel blocks / heads a thread handles in turn).
+  // The ATen formulation of every mixer op (mixer_ops.h, used on devices without our kernels and as the
+  // reference of the CUDA kernels) equals the CPU kernels: conv with and without a previous state, both
+  // scans with gates, strided inputs and an initial state (which both update in place), the norms.
+  void aten_ops_match_cpu_kernels() {
+    using ops::Impl;
+    auto close = [](const at::Tensor& a, const at::Tensor& b, double tol) {
+      const double scale = std::max(1.0, b.abs().max().item<double>());
+      return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>() <= tol * scale;
+    };
+    const int64_t B = 2, L = 37;
+    {  // conv
+      const int64_t C = 24, K = 4;
+      at::Tensor x = row_strided(at::randn({B, L, C}), 3, 7), w = at::randn({K, C}), b = at::randn({C});
+      at::Tensor prev = at::randn({B, K - 1, C});
+      for (bool with_prev : {false, true}) {
+        at::Tensor p = with_prev ? prev : at::Tensor();
+        QVERIFY(close(ops::causal_conv1d(x, w, b, true, p, Impl::Aten), kernels::causal_conv1d(x, w, b, true, p), 1e-5));
+      }
+    }
+    {  // Mamba-1 scan
+      const int64_t D = 20, N = 6;
+      at::Tensor u = at::randn({B, L, D}), dt = at::randn({B, L, D}) * 3.0;
+      at::Tensor A = -at::rand({N, D}) * 2.0 - 0.1;
+      at::Tensor BC = at::randn({B, L, 2 * N + 3});
+      at::Tensor Bm = BC.narrow(2, 3, N), Cm = BC.narrow(2, 3 + N, N), Dv = at::randn({D});
+      at::Tensor z = row_strided(at::randn({B, L, D}), D, D);
+      at::Tensor s0 = at::randn({B, D, N});
+      at::Tensor s_ref = s0.clone(), s_got = s0.clone();
+      at::Tensor ref = kernels::selective_scan(u, dt, A, Bm, Cm, Dv, z, s_ref);
+      at::Tensor got = ops::selective_scan(u, dt, A, Bm, Cm, Dv, z, s_got, Impl::Aten);
+      QVERIFY2(close(got, ref, 1e-4), "selective_scan: ATen form differs from the CPU kernel");
+      QVERIFY2(close(s_got, s_ref, 1e-4), "selective_scan: final states differ");
+    }
+    {  // Mamba-2 SSD
+      const int64_t H = 4, P = 5, G = 2, N = 8, D = H * P;
+      at::Tensor xBC = at::randn({B, L, D + 2 * G * N});
+      at::Tensor x = xBC.narrow(2, 0, D), Bm = xBC.narrow(2, D, G * N), Cm = xBC.narrow(2, D + G * N, G * N);
+      at::Tensor dt = row_strided(at::randn({B, L, H}) * 3.0, 2, 5), dtb = at::randn({H});
+      at::Tensor A = -at::rand({H}) * 2.0 - 0.1, Dv = at::randn({H});
+      at::Tensor s0 = at::randn({B, H, P, N});
+      at::Tensor s_ref = s0.clone(), s_got = s0.clone();
+      at::Tensor ref = kernels::ssd_scan(x, dt, dtb, A, Bm, Cm, Dv, P, G, 1e-3, 5.0, s_ref);
+      at::Tensor got = ops::ssd_scan(x, dt, dtb, A, Bm, Cm, Dv, P, G, 1e-3, 5.0, s_got, Impl::Aten);
+      QVERIFY2(close(got, ref, 1e-4), "ssd_scan: ATen form differs from the CPU kernel");
+      QVERIFY2(close(s_got, s_ref, 1e-4), "ssd_scan: final states differ");
+    }
+    {  // norms (float32: no rounding, so the ATen forms equal the CPU model's expressions)
+      at::Tensor x = at::randn({B, L, 16}), w = at::randn({16}), z = row_strided(at::randn({B, L, 16}), 0, 16);
+      QVERIFY(close(ops::rms_norm(x, w, 1e-5, true, Impl::Aten), ops::rms_norm(x, w, 1e-5), 1e-6));
+      QVERIFY(close(ops::rms_norm(x, w, 1e-5, false, Impl::Aten), ops::rms_norm(x, w, 1e-5), 1e-6));
+      QVERIFY(close(ops::gated_rms_norm(x, z, w, 2, 1e-5, Impl::Aten), ops::gated_rms_norm(x, z, w, 2, 1e-5), 1e-6));
+      // bfloat16 weights: the output is bfloat16 and within bfloat16 rounding of the float32 result.
+      at::Tensor nb = ops::rms_norm(x, w.to(at::kBFloat16), 1e-5);
+      QCOMPARE(nb.scalar_type(), at::kBFloat16);
+      QVERIFY(close(nb, ops::rms_norm(x, w, 1e-5), 2e-2));
+    }
+  }
+
   void results_do_not_depend_on_thread_count() {
     const int64_t B = 3, L = 33, D = 53, N = 5, H = 4, P = 12, G = 2;
     at::Tensor x = at::randn({B, L, D}), w = at::randn({4, D}), bias = at::randn({D});

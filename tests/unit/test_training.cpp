@@ -24,7 +24,7 @@
 #include "support/expect_error.h"
 #include "support/test_support.h"
 #include "train/adamw.h"
-#include "train/chunked_scan.h"
+#include "kernels/chunked_scan.h"
 #include "train/ssm_scan_function.h"
 #include "train/trainable_model.h"
 #include "train/trainer.h"

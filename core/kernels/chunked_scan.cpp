@@ -1,7 +1,7 @@
 // Chunked linear recurrence (see chunked_scan.h). Within every chunk of T steps the recurrence runs from a
 // zero state, all chunks at once (T sequential steps); the states entering each chunk are then carried
 // across chunks (L/T sequential steps) and added back, decayed by the chunk-local cumulative decay.
-#include "train/chunked_scan.h"
+#include "kernels/chunked_scan.h"
 
 #include <cmath>
 #include <vector>

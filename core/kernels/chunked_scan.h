@@ -1,4 +1,5 @@
-// The differentiable selective-scan recurrence of the training path: h_t = exp(log_a_t) * h_{t-1} + u_t
+// The linear recurrence h_t = exp(log_a_t) * h_{t-1} + u_t of the selective scans (training path, and the
+// inference fallback on devices without our kernels)
 // along the time dimension, computed in chunks so that a sequence of length L takes about 2*sqrt(L)
 // sequential steps of whole-batch ATen ops instead of L. Only ATen ops: autograd differentiates it and it
 // runs on any device. Numerically it only ever exponentiates cumulative sums of log_a <= 0 (no overflow).

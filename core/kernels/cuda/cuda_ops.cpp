@@ -1,0 +1,160 @@
+// Tensor-level wrappers of the CUDA kernels (see cuda_ops.h): checks, output allocation, stream and device.
+#include "kernels/cuda/cuda_ops.h"
+
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <limits>
+
+#include "kernels/cuda/launch.h"
+#include "util/error.h"
+
+namespace shedder::cuda {
+namespace {
+
+bool elem_type(const at::Tensor& t, ElemType& out) {
+  switch (t.scalar_type()) {
+    case at::kFloat: out = kF32; return true;
+    case at::kHalf: out = kF16; return true;
+    case at::kBFloat16: out = kBF16; return true;
+    default: return false;
+  }
+}
+
+bool rows_ok(const at::Tensor& t, int64_t dims) {
+  return t.defined() && t.is_cuda() && t.dim() == dims && (t.size(dims - 1) <= 1 || t.stride(dims - 1) == 1);
+}
+bool f32_contig(const at::Tensor& t) { return t.defined() && t.is_cuda() && t.scalar_type() == at::kFloat && t.is_contiguous(); }
+
+void* stream_of(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+
+void check(bool ok, const char* what) {
+  if (!ok) throw Error(std::string("CUDA kernel '") + what + "' failed to launch: " + cudaGetErrorString(cudaGetLastError()));
+}
+
+// Time chunks for the Mamba-1 scan: enough (batch, channel, chunk) threads to fill the GPU, chunks >= 64 steps.
+int64_t scan_chunks(int64_t B, int64_t D, int64_t L, int device) {
+  if (const char* env = std::getenv("SHEDDER_SCAN_CHUNKS")) {
+    const long v = std::strtol(env, nullptr, 10);
+    if (v >= 1) return std::min<int64_t>(v, std::max<int64_t>(1, L));
+  }
+  const int64_t target = multiprocessor_count(device) * 1024;
+  const int64_t want = (target + B * D - 1) / std::max<int64_t>(1, B * D);
+  return std::max<int64_t>(1, std::min<int64_t>(want, L / 64));
+}
+
+}  // namespace
+
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool silu,
+                         const at::Tensor& prev) {
+  ElemType et;
+  if (!rows_ok(x, 3) || !elem_type(x, et) || !f32_contig(w_kc)) return {};
+  if (bias.defined() && !f32_contig(bias)) return {};
+  if (prev.defined() && (!rows_ok(prev, 3) || prev.scalar_type() != x.scalar_type())) return {};
+  c10::cuda::CUDAGuard guard(x.device());
+  const int64_t B = x.size(0), L = x.size(1), C = x.size(2), K = w_kc.size(0);
+  at::Tensor out = at::empty({B, L, C}, x.options());
+  ConvArgs a{x.data_ptr(), x.stride(0), x.stride(1),
+             prev.defined() ? prev.data_ptr() : nullptr, prev.defined() ? prev.stride(0) : 0, prev.defined() ? prev.stride(1) : 0,
+             w_kc.data_ptr<float>(), bias.defined() ? bias.data_ptr<float>() : nullptr, out.data_ptr(), B, L, C, K, silu};
+  check(launch_causal_conv1d(a, et, stream_of(x)), "causal_conv1d");
+  return out;
+}
+
+at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state) {
+  ElemType et;
+  if (!rows_ok(u, 3) || !elem_type(u, et) || !rows_ok(dt_raw, 3) || !rows_ok(Bm, 3) || !rows_ok(Cm, 3)) return {};
+  for (const at::Tensor* t : {&dt_raw, &Bm, &Cm})
+    if (t->scalar_type() != u.scalar_type()) return {};
+  if (z.defined() && (!rows_ok(z, 3) || z.scalar_type() != u.scalar_type())) return {};
+  if (!f32_contig(A_nd) || !f32_contig(Dv) || (state.defined() && !f32_contig(state))) return {};
+  c10::cuda::CUDAGuard guard(u.device());
+  const int64_t B = u.size(0), L = u.size(1), D = u.size(2), N = A_nd.size(0);
+  if (N > 64) return {};
+  at::Tensor y = at::empty({B, L, D}, u.options());
+  const int64_t chunks = scan_chunks(B, D, L, u.device().index());
+  at::Tensor ws;
+  if (chunks > 1) ws = at::empty({B * chunks * D * (2 * N + 1)}, u.options().dtype(at::kFloat));
+  Scan1Args a{u.data_ptr(), u.stride(0), u.stride(1), dt_raw.data_ptr(), dt_raw.stride(0), dt_raw.stride(1),
+              A_nd.data_ptr<float>(), Bm.data_ptr(), Bm.stride(0), Bm.stride(1), Cm.data_ptr(), Cm.stride(0), Cm.stride(1),
+              Dv.data_ptr<float>(), z.defined() ? z.data_ptr() : nullptr, z.defined() ? z.stride(0) : 0,
+              z.defined() ? z.stride(1) : 0, state.defined() ? state.data_ptr<float>() : nullptr, y.data_ptr(),
+              B, L, D, N, chunks, chunks > 1 ? ws.data_ptr<float>() : nullptr};
+  check(launch_selective_scan(a, et, stream_of(u)), "selective_scan");
+  return y;
+}
+
+at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
+                    const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim, int64_t n_groups,
+                    double dt_min, double dt_max, const at::Tensor& state) {
+  ElemType et;
+  if (!rows_ok(x, 3) || !elem_type(x, et) || !rows_ok(dt_raw, 3) || !rows_ok(Bm, 3) || !rows_ok(Cm, 3)) return {};
+  for (const at::Tensor* t : {&dt_raw, &Bm, &Cm})
+    if (t->scalar_type() != x.scalar_type()) return {};
+  if (!f32_contig(dt_bias) || !f32_contig(A) || !f32_contig(Dv) || (state.defined() && !f32_contig(state))) return {};
+  const int64_t B = x.size(0), L = x.size(1), P = head_dim, H = x.size(2) / P, G = n_groups, N = Bm.size(2) / G;
+  if (H < 1 || G < 1 || H % G != 0) return {};
+  c10::cuda::CUDAGuard guard(x.device());
+  at::Tensor y = at::empty({B, L, H * P}, x.options());
+  const float hi = dt_max >= static_cast<double>(std::numeric_limits<float>::max()) ? std::numeric_limits<float>::infinity()
+                                                                                      : static_cast<float>(dt_max);
+  Scan2Args a{x.data_ptr(), x.stride(0), x.stride(1), dt_raw.data_ptr(), dt_raw.stride(0), dt_raw.stride(1),
+              dt_bias.data_ptr<float>(), A.data_ptr<float>(), Dv.data_ptr<float>(), Bm.data_ptr(), Bm.stride(0),
+              Bm.stride(1), Cm.data_ptr(), Cm.stride(0), Cm.stride(1), state.defined() ? state.data_ptr<float>() : nullptr,
+              y.data_ptr(), B, L, H, P, G, N, static_cast<float>(dt_min), hi};
+  if (!launch_ssd_scan(a, et, stream_of(x))) {
+    if (cudaGetLastError() != cudaSuccess) check(false, "ssd_scan");
+    return {};  // a state size the kernel does not cover
+  }
+  return y;
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool round_input) {
+  ElemType xt, wt;
+  if (!x.defined() || !x.is_cuda() || x.dim() < 1 || !elem_type(x, xt) || !elem_type(w, wt) || !w.is_contiguous()) return {};
+  c10::cuda::CUDAGuard guard(x.device());
+  const int64_t H = x.size(-1);
+  at::Tensor xr = x.contiguous().reshape({-1, H});
+  const at::ScalarType ot = round_input ? w.scalar_type() : at::kFloat;
+  at::Tensor out = at::empty(x.sizes(), x.options().dtype(ot));
+  NormArgs a{xr.data_ptr(), xt, H, nullptr, 0, w.data_ptr(), wt, out.data_ptr(),
+             ot == at::kFloat ? kF32 : wt, round_input ? wt : xt, xr.size(0), H, 1, static_cast<float>(eps), round_input};
+  check(launch_rms_norm(a, stream_of(x)), "rms_norm");
+  return out;
+}
+
+at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps) {
+  ElemType yt, wt;
+  if (!rows_ok(y, 3) || !rows_ok(z, 3) || !elem_type(y, yt) || !elem_type(w, wt) || z.scalar_type() != y.scalar_type() ||
+      !w.is_contiguous())
+    return {};
+  c10::cuda::CUDAGuard guard(y.device());
+  const int64_t B = y.size(0), L = y.size(1), D = y.size(2);
+  at::Tensor yc = y.contiguous();
+  // z's rows must be evenly strided to be read as [B * L, D].
+  at::Tensor zc = (z.stride(0) == L * z.stride(1) || B == 1) ? z : z.contiguous();
+  at::Tensor out = at::empty({B, L, D}, y.options().dtype(w.scalar_type()));
+  NormArgs a{yc.data_ptr(), yt, D, zc.data_ptr(), zc.stride(1), w.data_ptr(), wt, out.data_ptr(), wt, wt,
+             B * L, D, std::max<int64_t>(1, groups), static_cast<float>(eps), false};
+  if (!launch_rms_norm(a, stream_of(y))) {
+    if (cudaGetLastError() != cudaSuccess) check(false, "gated_rms_norm");
+    return {};
+  }
+  return out;
+}
+
+int64_t free_device_memory(int device_index) {
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
+  size_t free_b = 0, total_b = 0;
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return static_cast<int64_t>(free_b);
+}
+
+}  // namespace shedder::cuda

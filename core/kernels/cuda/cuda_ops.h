@@ -1,0 +1,24 @@
+// ATen-level entry points of the project's CUDA kernels (compiled only when the build has CUDA: see
+// core/CMakeLists.txt). Each validates its inputs, allocates the output on the input's device and launches
+// on the current stream; it returns an undefined tensor for shapes or dtypes the kernels do not cover,
+// and the caller (mixer_ops.cpp) then uses the ATen formulation. Semantics: mixer_ops.h.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace shedder::cuda {
+
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool silu,
+                         const at::Tensor& prev);
+at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state);
+at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
+                    const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim, int64_t n_groups,
+                    double dt_min, double dt_max, const at::Tensor& state);
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool round_input);
+at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps);
+
+// Free memory on the current CUDA device in bytes (for cache budgets), 0 when unknown.
+int64_t free_device_memory(int device_index);
+
+}  // namespace shedder::cuda

@@ -1,0 +1,438 @@
+// CUDA kernels of the sequence mixers: causal depthwise conv (+SiLU), the Mamba-1 selective scan (optionally
+// split into time chunks that run in parallel and are stitched together), the Mamba-2 SSD recurrence with the
+// state of a head spread over a few lanes, and the (gated) RMSNorms. Loads and stores are in the
+// activations' dtype (float32, float16, bfloat16); every sum, norm statistic and scan state is float32.
+// No torch headers here: cuda_ops.cpp validates tensors and calls the launchers (launch.h).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cuda/launch.h"
+
+namespace shedder::cuda {
+namespace {
+
+// ---- element access ---------------------------------------------------------------------------------
+
+template <typename T> __device__ __forceinline__ float to_f(T v);
+template <> __device__ __forceinline__ float to_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Runtime-typed access for the memory-bound norm kernels (the branch is uniform across a launch).
+__device__ __forceinline__ float load_any(const void* p, int64_t i, ElemType t) {
+  switch (t) {
+    case kF16: return __half2float(static_cast<const __half*>(p)[i]);
+    case kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    default: return static_cast<const float*>(p)[i];
+  }
+}
+__device__ __forceinline__ float round_to(float v, ElemType t) {
+  switch (t) {
+    case kF16: return __half2float(__float2half_rn(v));
+    case kBF16: return __bfloat162float(__float2bfloat16_rn(v));
+    default: return v;
+  }
+}
+__device__ __forceinline__ void store_any(void* p, int64_t i, ElemType t, float v) {
+  switch (t) {
+    case kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
+    case kBF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
+    default: static_cast<float*>(p)[i] = v;
+  }
+}
+
+__device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+__device__ __forceinline__ float silu_f(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+// ---- causal depthwise conv ----------------------------------------------------------------------------
+
+template <typename T>
+__global__ void conv1d_kernel(ConvArgs a) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= a.B * a.L * a.C) return;
+  const int64_t c = idx % a.C, bt = idx / a.C, t = bt % a.L, b = bt / a.L;
+  const T* x = static_cast<const T*>(a.x);
+  const T* prev = static_cast<const T*>(a.prev);
+  float acc = a.bias ? a.bias[c] : 0.0f;
+  for (int64_t k = 0; k < a.K; ++k) {
+    const int64_t ts = t - (a.K - 1) + k;
+    float v;
+    if (ts >= 0) {
+      v = to_f(x[b * a.sx_b + ts * a.sx_t + c]);
+    } else if (prev) {
+      v = to_f(prev[b * a.sp_b + (a.K - 1 + ts) * a.sp_t + c]);
+    } else {
+      continue;
+    }
+    acc += a.w[k * a.C + c] * v;
+  }
+  if (a.silu) acc = silu_f(acc);
+  static_cast<T*>(a.out)[idx] = from_f<T>(acc);
+}
+
+// ---- Mamba-1 selective scan ---------------------------------------------------------------------------
+// One thread per (batch, channel d, time chunk) holding the N states of its channel in registers; B and C of
+// a tile of time steps are staged in shared memory (shared by the block's 128 channels).
+// Mode 0: whole sequence (state in/out). Mode 1: chunk summary from a zero state (end state, sum of dt).
+// Mode 2: chunk output from the chunk's entering state (computed by scan1_combine).
+
+constexpr int kScanThreads = 128;
+constexpr int kScanTile = 32;
+
+template <typename T, int MAXN, int MODE>
+__global__ void __launch_bounds__(kScanThreads) scan1_kernel(Scan1Args a) {
+  __shared__ float sB[kScanTile * MAXN];
+  __shared__ float sC[kScanTile * MAXN];
+  const int64_t N = a.N, D = a.D;
+  const int64_t d = static_cast<int64_t>(blockIdx.x) * kScanThreads + threadIdx.x;
+  const int64_t c = blockIdx.y, b = blockIdx.z;
+  const int64_t len = (a.L + a.chunks - 1) / a.chunks;
+  const int64_t t_begin = c * len, t_end = imin(a.L, t_begin + len);
+  const bool active = d < D;
+  const T* u = static_cast<const T*>(a.u);
+  const T* dtp = static_cast<const T*>(a.dt);
+  const T* Bm = static_cast<const T*>(a.Bm);
+  const T* Cm = static_cast<const T*>(a.Cm);
+  const T* z = static_cast<const T*>(a.z);
+  T* y = static_cast<T*>(a.y);
+  // Workspace: end states [B, chunks, D, N], entering states [B, chunks, D, N], dt sums [B, chunks, D].
+  const int64_t ws_state = a.B * a.chunks * D * N;
+  float* ws_end = a.ws;
+  float* ws_in = a.ws + ws_state;
+  float* ws_sum = a.ws + 2 * ws_state;
+  const int64_t ws_row = ((b * a.chunks + c) * D + d) * N;
+
+  float s[MAXN], Ad[MAXN];
+#pragma unroll
+  for (int n = 0; n < MAXN; ++n) {
+    Ad[n] = (active && n < N) ? a.A[n * D + d] : 0.0f;
+    float init = 0.0f;
+    if (active && n < N) {
+      if (MODE == 0 && a.state) init = a.state[(b * D + d) * N + n];
+      if (MODE == 2) init = ws_in[ws_row + n];
+    }
+    s[n] = init;
+  }
+  const float Dd = active ? a.Dv[d] : 0.0f;
+  float dt_sum = 0.0f;
+
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += kScanTile) {
+    const int tile = static_cast<int>(imin(kScanTile, t_end - t0));
+    __syncthreads();
+    for (int i = threadIdx.x; i < tile * N; i += kScanThreads) {
+      const int tt = i / static_cast<int>(N), n = i % static_cast<int>(N);
+      sB[tt * MAXN + n] = to_f(Bm[b * a.sB_b + (t0 + tt) * a.sB_t + n]);
+      if (MODE != 1) sC[tt * MAXN + n] = to_f(Cm[b * a.sC_b + (t0 + tt) * a.sC_t + n]);
+    }
+    __syncthreads();
+    if (!active) continue;
+    for (int tt = 0; tt < tile; ++tt) {
+      const int64_t t = t0 + tt;
+      const float dtv = softplus_f(to_f(dtp[b * a.sdt_b + t * a.sdt_t + d]));
+      const float uv = to_f(u[b * a.su_b + t * a.su_t + d]);
+      const float du = dtv * uv;
+      float acc = 0.0f;
+#pragma unroll
+      for (int n = 0; n < MAXN; ++n) {
+        if (n < N) {
+          s[n] = __expf(dtv * Ad[n]) * s[n] + du * sB[tt * MAXN + n];
+          if (MODE != 1) acc += s[n] * sC[tt * MAXN + n];
+        }
+      }
+      if (MODE == 1) {
+        dt_sum += dtv;
+      } else {
+        float out = acc + Dd * uv;
+        if (z) out *= silu_f(to_f(z[b * a.sz_b + t * a.sz_t + d]));
+        y[(b * a.L + t) * D + d] = from_f<T>(out);
+      }
+    }
+  }
+  if (!active) return;
+  if (MODE == 0 && a.state) {
+#pragma unroll
+    for (int n = 0; n < MAXN; ++n)
+      if (n < N) a.state[(b * D + d) * N + n] = s[n];
+  }
+  if (MODE == 1) {
+#pragma unroll
+    for (int n = 0; n < MAXN; ++n)
+      if (n < N) ws_end[ws_row + n] = s[n];
+    ws_sum[(b * a.chunks + c) * D + d] = dt_sum;
+  }
+}
+
+// The state entering each chunk: S_in[0] = initial state, S_in[c+1] = exp(A * sum dt of c) S_in[c] + end[c].
+__global__ void scan1_combine(Scan1Args a) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t N = a.N, D = a.D;
+  if (idx >= a.B * D * N) return;
+  const int64_t n = idx % N, d = (idx / N) % D, b = idx / (N * D);
+  const int64_t ws_state = a.B * a.chunks * D * N;
+  const float* ws_end = a.ws;
+  float* ws_in = a.ws + ws_state;
+  const float* ws_sum = a.ws + 2 * ws_state;
+  const float A = a.A[n * D + d];
+  float S = a.state ? a.state[(b * D + d) * N + n] : 0.0f;
+  for (int64_t c = 0; c < a.chunks; ++c) {
+    const int64_t row = ((b * a.chunks + c) * D + d) * N + n;
+    ws_in[row] = S;
+    S = __expf(A * ws_sum[(b * a.chunks + c) * D + d]) * S + ws_end[row];
+  }
+  if (a.state) a.state[(b * D + d) * N + n] = S;
+}
+
+template <typename T, int MAXN>
+bool scan1_typed(const Scan1Args& a, cudaStream_t st) {
+  const dim3 block(kScanThreads);
+  const dim3 grid(static_cast<unsigned>((a.D + kScanThreads - 1) / kScanThreads), static_cast<unsigned>(a.chunks),
+                  static_cast<unsigned>(a.B));
+  if (a.chunks <= 1) {
+    scan1_kernel<T, MAXN, 0><<<grid, block, 0, st>>>(a);
+    return cudaGetLastError() == cudaSuccess;
+  }
+  scan1_kernel<T, MAXN, 1><<<grid, block, 0, st>>>(a);
+  const int64_t total = a.B * a.D * a.N;
+  scan1_combine<<<static_cast<unsigned>((total + 255) / 256), 256, 0, st>>>(a);
+  scan1_kernel<T, MAXN, 2><<<grid, block, 0, st>>>(a);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+template <typename T>
+bool scan1_dispatch(const Scan1Args& a, cudaStream_t st) {
+  if (a.N <= 4) return scan1_typed<T, 4>(a, st);
+  if (a.N <= 8) return scan1_typed<T, 8>(a, st);
+  if (a.N <= 16) return scan1_typed<T, 16>(a, st);
+  if (a.N <= 32) return scan1_typed<T, 32>(a, st);
+  if (a.N <= 64) return scan1_typed<T, 64>(a, st);
+  return false;
+}
+
+// ---- Mamba-2 SSD recurrence ---------------------------------------------------------------------------
+// A block handles one (batch, head) and a tile of PT head channels p; each p's N states are spread over S
+// adjacent lanes (NPT states per lane, interleaved in float4 groups so a lane group reads B and C from
+// shared memory without bank conflicts), and y is summed over those S lanes by warp shuffles. The decay
+// exp(dt * A) is one scalar per (time, head).
+
+template <typename T, int NPT>
+__global__ void __launch_bounds__(256) ssd_kernel(Scan2Args a, int S, int PT, int TT) {
+  extern __shared__ float smem[];
+  const int N = static_cast<int>(a.N);
+  float* sB = smem;                 // [TT][N]
+  float* sC = sB + TT * N;          // [TT][N]
+  float* sX = sC + TT * N;          // [TT][PT]
+  float* sY = sX + TT * PT;         // [TT][PT]
+  float* sDt = sY + TT * PT;        // [TT]
+  float* sDA = sDt + TT;            // [TT]
+  const int64_t h = blockIdx.y, b = blockIdx.z;
+  const int64_t P = a.P, H = a.H;
+  const int64_t g = h / (H / a.G);
+  const int pl = threadIdx.x / S, slice = threadIdx.x % S;
+  const int64_t p = static_cast<int64_t>(blockIdx.x) * PT + pl;
+  const bool active = pl < PT && p < P;
+  const T* x = static_cast<const T*>(a.x);
+  const T* dtp = static_cast<const T*>(a.dt);
+  const T* Bm = static_cast<const T*>(a.Bm);
+  const T* Cm = static_cast<const T*>(a.Cm);
+  T* y = static_cast<T*>(a.y);
+  const float A = a.A[h], bias = a.dt_bias[h], Dh = a.Dv[h];
+  constexpr int G4 = NPT / 4;  // float4 groups per lane
+
+  float s[NPT];
+  const int64_t state_row = ((b * H + h) * P + p) * N;
+#pragma unroll
+  for (int j = 0; j < G4; ++j)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int n = 4 * (slice + S * j) + q;
+      s[4 * j + q] = (active && a.state) ? a.state[state_row + n] : 0.0f;
+    }
+
+  for (int64_t t0 = 0; t0 < a.L; t0 += TT) {
+    const int tile = static_cast<int>(imin(TT, a.L - t0));
+    __syncthreads();
+    for (int i = threadIdx.x; i < tile * N; i += blockDim.x) {
+      const int tt = i / N, n = i % N;
+      sB[i] = to_f(Bm[b * a.sB_b + (t0 + tt) * a.sB_t + g * N + n]);
+      sC[i] = to_f(Cm[b * a.sC_b + (t0 + tt) * a.sC_t + g * N + n]);
+    }
+    for (int i = threadIdx.x; i < tile * PT; i += blockDim.x) {
+      const int tt = i / PT;
+      const int64_t pp = static_cast<int64_t>(blockIdx.x) * PT + i % PT;
+      sX[i] = pp < P ? to_f(x[b * a.sx_b + (t0 + tt) * a.sx_t + h * P + pp]) : 0.0f;
+    }
+    for (int i = threadIdx.x; i < tile; i += blockDim.x) {
+      float dtv = softplus_f(to_f(dtp[b * a.sdt_b + (t0 + i) * a.sdt_t + h]) + bias);
+      dtv = fminf(fmaxf(dtv, a.dt_min), a.dt_max);
+      sDt[i] = dtv;
+      sDA[i] = __expf(dtv * A);
+    }
+    __syncthreads();
+    for (int tt = 0; tt < tile; ++tt) {
+      const float da = sDA[tt];
+      const float xv = active ? sX[tt * PT + pl] : 0.0f;
+      const float dtx = sDt[tt] * xv;
+      const float4* b4 = reinterpret_cast<const float4*>(sB + tt * N);
+      const float4* c4 = reinterpret_cast<const float4*>(sC + tt * N);
+      float acc = 0.0f;
+#pragma unroll
+      for (int j = 0; j < G4; ++j) {
+        const float4 bv = b4[slice + S * j], cv = c4[slice + S * j];
+        s[4 * j + 0] = fmaf(da, s[4 * j + 0], dtx * bv.x);
+        s[4 * j + 1] = fmaf(da, s[4 * j + 1], dtx * bv.y);
+        s[4 * j + 2] = fmaf(da, s[4 * j + 2], dtx * bv.z);
+        s[4 * j + 3] = fmaf(da, s[4 * j + 3], dtx * bv.w);
+        acc = fmaf(s[4 * j + 0], cv.x, acc);
+        acc = fmaf(s[4 * j + 1], cv.y, acc);
+        acc = fmaf(s[4 * j + 2], cv.z, acc);
+        acc = fmaf(s[4 * j + 3], cv.w, acc);
+      }
+      for (int off = S / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+      if (slice == 0 && active) sY[tt * PT + pl] = acc + Dh * xv;
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < tile * PT; i += blockDim.x) {
+      const int tt = i / PT;
+      const int64_t pp = static_cast<int64_t>(blockIdx.x) * PT + i % PT;
+      if (pp < P) y[(b * a.L + t0 + tt) * (H * P) + h * P + pp] = from_f<T>(sY[i]);
+    }
+  }
+  if (active && a.state) {
+#pragma unroll
+    for (int j = 0; j < G4; ++j)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) a.state[state_row + 4 * (slice + S * j) + q] = s[4 * j + q];
+  }
+}
+
+template <typename T, int NPT>
+bool ssd_typed(const Scan2Args& a, cudaStream_t st) {
+  const int N = static_cast<int>(a.N);
+  const int S = N / NPT;  // lanes per head channel: a power of two <= 32 (checked by the caller)
+  int PT = std::max(1, 256 / S);
+  if (PT > a.P) PT = static_cast<int>(a.P);
+  const int TT = std::max(4, std::min(32, 4096 / N));
+  const size_t shmem = sizeof(float) * (2 * TT * N + 2 * TT * PT + 2 * TT);
+  if (shmem > 48 * 1024) return false;
+  const dim3 grid(static_cast<unsigned>((a.P + PT - 1) / PT), static_cast<unsigned>(a.H), static_cast<unsigned>(a.B));
+  const int threads = ((PT * S + 31) / 32) * 32;  // whole warps, so the shuffles see every lane
+  ssd_kernel<T, NPT><<<grid, threads, shmem, st>>>(a, S, PT, TT);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+template <typename T>
+bool ssd_dispatch(const Scan2Args& a, cudaStream_t st) {
+  auto pow2 = [](int64_t v) { return v > 0 && (v & (v - 1)) == 0; };
+  for (int npt : {16, 8, 4}) {
+    if (a.N % npt != 0) continue;
+    const int64_t S = a.N / npt;
+    if (!pow2(S) || S > 32) continue;
+    if (npt == 16) return ssd_typed<T, 16>(a, st);
+    if (npt == 8) return ssd_typed<T, 8>(a, st);
+    return ssd_typed<T, 4>(a, st);
+  }
+  return false;
+}
+
+// ---- RMSNorm (plain, gated, grouped) ------------------------------------------------------------------
+// One block per (row, group): the float32 sum of squares, then out = w * round(x * rsqrt(mean + eps)).
+
+__global__ void __launch_bounds__(256) rms_norm_kernel(NormArgs a) {
+  const int64_t row = blockIdx.x, grp = blockIdx.y;
+  const int64_t gs = a.H / a.groups, base = grp * gs;
+  __shared__ float warp_sums[32];
+  auto value = [&](int64_t i) {
+    float v = load_any(a.x, row * a.sx + i, a.xt);
+    if (a.round_input) v = round_to(v, a.wt);
+    if (a.z) v *= silu_f(load_any(a.z, row * a.sz + i, a.xt));
+    return v;
+  };
+  float ss = 0.0f;
+  for (int64_t i = base + threadIdx.x; i < base + gs; i += blockDim.x) {
+    const float v = value(i);
+    ss += v * v;
+  }
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float w = threadIdx.x < (blockDim.x + 31) / 32 ? warp_sums[threadIdx.x] : 0.0f;
+    for (int off = 16; off > 0; off /= 2) w += __shfl_xor_sync(0xffffffffu, w, off);
+    if (threadIdx.x == 0) warp_sums[0] = w;
+  }
+  __syncthreads();
+  const float r = rsqrtf(warp_sums[0] / static_cast<float>(gs) + a.eps);
+  for (int64_t i = base + threadIdx.x; i < base + gs; i += blockDim.x) {
+    const float n = round_to(value(i) * r, a.nt);
+    store_any(a.out, row * a.H + i, a.ot, load_any(a.w, i, a.wt) * n);
+  }
+}
+
+}  // namespace
+
+int64_t multiprocessor_count(int device) {
+  static int cached[64] = {0};
+  if (device < 0 || device >= 64) return 132;
+  if (cached[device] == 0) {
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, device) != cudaSuccess || v <= 0) v = 132;
+    cached[device] = v;
+  }
+  return cached[device];
+}
+
+bool launch_causal_conv1d(const ConvArgs& a, ElemType t, void* stream) {
+  const int64_t total = a.B * a.L * a.C;
+  if (total == 0) return true;
+  const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (t) {
+    case kF32: conv1d_kernel<float><<<blocks, 256, 0, st>>>(a); break;
+    case kF16: conv1d_kernel<__half><<<blocks, 256, 0, st>>>(a); break;
+    case kBF16: conv1d_kernel<__nv_bfloat16><<<blocks, 256, 0, st>>>(a); break;
+  }
+  return cudaGetLastError() == cudaSuccess;
+}
+
+bool launch_selective_scan(const Scan1Args& a, ElemType t, void* stream) {
+  if (a.B * a.D == 0 || a.L == 0) return true;
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (t) {
+    case kF32: return scan1_dispatch<float>(a, st);
+    case kF16: return scan1_dispatch<__half>(a, st);
+    case kBF16: return scan1_dispatch<__nv_bfloat16>(a, st);
+  }
+  return false;
+}
+
+bool launch_ssd_scan(const Scan2Args& a, ElemType t, void* stream) {
+  if (a.B * a.H == 0 || a.L == 0) return true;
+  auto st = static_cast<cudaStream_t>(stream);
+  switch (t) {
+    case kF32: return ssd_dispatch<float>(a, st);
+    case kF16: return ssd_dispatch<__half>(a, st);
+    case kBF16: return ssd_dispatch<__nv_bfloat16>(a, st);
+  }
+  return false;
+}
+
+bool launch_rms_norm(const NormArgs& a, void* stream) {
+  if (a.M == 0) return true;
+  if (a.groups < 1 || a.H % a.groups != 0 || a.M > 0x7fffffff) return false;
+  const dim3 grid(static_cast<unsigned>(a.M), static_cast<unsigned>(a.groups));
+  rms_norm_kernel<<<grid, 256, 0, static_cast<cudaStream_t>(stream)>>>(a);
+  return cudaGetLastError() == cudaSuccess;
+}
+
+}  // namespace shedder::cuda

@@ -1,0 +1,152 @@
+// Device/dtype dispatch of the mixer operations and their ATen formulation (see mixer_ops.h).
+#include "kernels/mixer_ops.h"
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/chunked_scan.h"
+#include "kernels/cpu_kernels.h"
+#include "model/mamba_model.h"
+#include "util/error.h"
+#ifdef SHEDDER_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
+
+namespace shedder::ops {
+namespace {
+
+bool cpu_float(const at::Tensor& t) { return !t.defined() || (t.device().is_cpu() && t.scalar_type() == at::kFloat); }
+
+bool use_cuda(const at::Tensor& t, Impl impl) {
+#ifdef SHEDDER_WITH_CUDA
+  return impl == Impl::Auto && t.is_cuda();
+#else
+  (void)t;
+  (void)impl;
+  return false;
+#endif
+}
+
+at::Tensor f32(const at::Tensor& t) { return t.to(at::kFloat); }
+
+// torch's softplus (threshold 20) in float32.
+at::Tensor softplus20(const at::Tensor& x) { return at::where(x > 20.0, x, at::log1p(at::exp(x))); }
+
+// Adds the contribution of an initial state s0 to the states h of a recurrence h_t = a_t h_{t-1} + u_t:
+// h_t += exp(sum_{t' <= t} log_a_t') * s0.
+at::Tensor with_initial(const at::Tensor& h, const at::Tensor& log_a, const at::Tensor& s0) {
+  return h + at::exp(at::cumsum(log_a, 1)) * s0.unsqueeze(1);
+}
+
+}  // namespace
+
+at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool silu,
+                         const at::Tensor& prev, Impl impl) {
+  if (impl == Impl::Auto && cpu_float(x) && cpu_float(prev)) return kernels::causal_conv1d(x, w_kc, bias, silu, prev);
+#ifdef SHEDDER_WITH_CUDA
+  if (use_cuda(x, impl)) {
+    at::Tensor y = cuda::causal_conv1d(x, w_kc, bias, silu, prev);
+    if (y.defined()) return y;
+  }
+#endif
+  const int64_t B = x.size(0), L = x.size(1), C = x.size(2), K = w_kc.size(0);
+  at::Tensor pre = prev.defined() ? f32(prev) : at::zeros({B, K - 1, C}, x.options().dtype(at::kFloat));
+  at::Tensor xp = at::cat({pre, f32(x)}, 1);
+  at::Tensor out = bias.defined() ? f32(bias).expand({B, L, C}).clone() : at::zeros({B, L, C}, xp.options());
+  at::Tensor w = f32(w_kc);
+  for (int64_t k = 0; k < K; ++k) out = out + w[k] * xp.narrow(1, k, L);
+  if (silu) out = at::silu(out);
+  return out.to(x.scalar_type());
+}
+
+at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state,
+                          Impl impl) {
+  if (impl == Impl::Auto && cpu_float(u) && cpu_float(dt_raw) && cpu_float(Bm) && cpu_float(z))
+    return kernels::selective_scan(u, dt_raw.contiguous(), A_nd, Bm, Cm, Dv, z, state);
+#ifdef SHEDDER_WITH_CUDA
+  if (use_cuda(u, impl)) {
+    at::Tensor y = cuda::selective_scan(u, dt_raw, A_nd, Bm, Cm, Dv, z, state);
+    if (y.defined()) return y;
+  }
+#endif
+  at::Tensor uf = f32(u), dt = softplus20(f32(dt_raw));                       // [B, L, D]
+  at::Tensor A = f32(A_nd).t();                                             // [D, N]
+  at::Tensor log_a = dt.unsqueeze(-1) * A;                                  // [B, L, D, N]
+  at::Tensor inc = (dt * uf).unsqueeze(-1) * f32(Bm).unsqueeze(2);          // [B, L, D, N]
+  at::Tensor h = chunked_linear_recurrence(log_a, inc);
+  if (state.defined()) h = with_initial(h, log_a, state);
+  at::Tensor y = (h * f32(Cm).unsqueeze(2)).sum(-1) + uf * f32(Dv);
+  if (z.defined()) y = y * at::silu(f32(z));
+  if (state.defined()) state.copy_(h.select(1, h.size(1) - 1));
+  return y.to(u.scalar_type());
+}
+
+at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
+                    const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim,
+                    int64_t n_groups, double dt_min, double dt_max, const at::Tensor& state, Impl impl) {
+  if (impl == Impl::Auto && cpu_float(x) && cpu_float(dt_raw) && cpu_float(Bm))
+    return kernels::ssd_scan(x, dt_raw, dt_bias, A, Bm, Cm, Dv, head_dim, n_groups, dt_min, dt_max, state);
+#ifdef SHEDDER_WITH_CUDA
+  if (use_cuda(x, impl)) {
+    at::Tensor y = cuda::ssd_scan(x, dt_raw, dt_bias, A, Bm, Cm, Dv, head_dim, n_groups, dt_min, dt_max, state);
+    if (y.defined()) return y;
+  }
+#endif
+  const int64_t B = x.size(0), L = x.size(1), P = head_dim, H = x.size(2) / P, G = n_groups;
+  const int64_t N = Bm.size(2) / G;
+  at::Tensor dt = softplus20(f32(dt_raw) + f32(dt_bias));
+  dt = at::clamp(dt, dt_min, std::isfinite(dt_max) ? dt_max : std::numeric_limits<double>::max());  // [B, L, H]
+  at::Tensor xf = f32(x).reshape({B, L, H, P});
+  // Heads of group g: g * H / G .. ; expand B and C from [B, L, G, N] to [B, L, H, N].
+  auto per_head = [&](const at::Tensor& t) {
+    return f32(t).reshape({B, L, G, 1, N}).expand({B, L, G, H / G, N}).reshape({B, L, H, N});
+  };
+  at::Tensor Bh = per_head(Bm), Ch = per_head(Cm);
+  at::Tensor log_a = (dt * f32(A)).reshape({B, L, H, 1, 1});
+  at::Tensor inc = (dt.unsqueeze(-1) * xf).unsqueeze(-1) * Bh.unsqueeze(3);  // [B, L, H, P, N]
+  at::Tensor h = chunked_linear_recurrence(log_a, inc);
+  if (state.defined()) h = with_initial(h, log_a, state);
+  at::Tensor y = (h * Ch.unsqueeze(3)).sum(-1) + xf * f32(Dv).reshape({H, 1});
+  if (state.defined()) state.copy_(h.select(1, L - 1));
+  return y.reshape({B, L, H * P}).to(x.scalar_type());
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool round_input, Impl impl) {
+  if (impl == Impl::Auto && cpu_float(x) && cpu_float(w)) return shedder::rms_norm(x, w, eps);
+#ifdef SHEDDER_WITH_CUDA
+  if (use_cuda(x, impl)) {
+    at::Tensor y = cuda::rms_norm(x, w, eps, round_input);
+    if (y.defined()) return y;
+  }
+#endif
+  const at::ScalarType wt = w.scalar_type();
+  at::Tensor xf = round_input ? x.to(wt).to(at::kFloat) : f32(x);
+  at::Tensor n = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  if (round_input) return (f32(w) * n.to(wt).to(at::kFloat)).to(wt);
+  return f32(w) * n.to(x.scalar_type()).to(at::kFloat);  // float32 residual in, float32 out
+}
+
+at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps,
+                          Impl impl) {
+  if (impl == Impl::Auto && cpu_float(y) && cpu_float(z) && cpu_float(w))
+    return w * group_rms_normalize(y * at::silu(z), groups, eps);
+#ifdef SHEDDER_WITH_CUDA
+  if (use_cuda(y, impl)) {
+    at::Tensor out = cuda::gated_rms_norm(y, z, w, groups, eps);
+    if (out.defined()) return out;
+  }
+#endif
+  const at::ScalarType wt = w.scalar_type();
+  at::Tensor g = f32(y) * at::silu(f32(z));
+  return (f32(w) * group_rms_normalize(g, groups, eps).to(wt).to(at::kFloat)).to(wt);
+}
+
+at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
+  if (cpu_float(logits)) return kernels::row_nll(logits.contiguous(), targets.to(at::kLong));
+  at::Tensor lf = f32(logits);
+  at::Tensor tg = targets.to(logits.device(), at::kLong).unsqueeze(1);
+  return (at::logsumexp(lf, 1) - lf.gather(1, tg).squeeze(1)).to(at::kDouble);
+}
+
+}  // namespace shedder::ops

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""GPU benchmark of our engine against transformers' PyTorch path, in one run on one GPU.
+
+For a mamba-130m-shape and a mamba-1.4b-shape Mamba-1 and the matching Mamba-2 shapes (random weights,
+bfloat16), on the same token windows and GPU:
+  * evaluation: perplexity over W windows of L tokens, batch W (transformers: model(ids).logits + NLL;
+    ours: shedder-cli eval --device cuda), tokens/s and the ratio;
+  * one search step: every block removed in turn, calibration perplexity for each (transformers: the layer
+    dropped from the ModuleList and a full forward, timed on a few candidates and multiplied by the number
+    of candidates; ours: shedder-cli search --steps 1, the step's own time);
+  * forward throughput (shedder-cli bench: median of repeated prefill passes with logits) as model FLOP/s,
+    2 x (matrix parameters incl. the LM head) x tokens, and its fraction of the bf16 matmul throughput that
+    this GPU reaches, measured here on the model's own in_proj shape.
+transformers uses its PyTorch path because the mamba_ssm / causal_conv1d kernels are not installed (checked).
+Writes a JSON report (--json) and prints a table.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+SHAPES = [
+    ("mamba-130m", "mamba", dict(hidden_size=768, num_hidden_layers=24, state_size=16, expand=2, vocab_size=50280)),
+    ("mamba-1.4b", "mamba", dict(hidden_size=2048, num_hidden_layers=48, state_size=16, expand=2, vocab_size=50280)),
+    ("mamba2-130m", "mamba2", dict(hidden_size=768, num_hidden_layers=24, state_size=128, expand=2, head_dim=64,
+                                   num_heads=24, n_groups=1, vocab_size=50288, chunk_size=256)),
+    ("mamba2-1.3b", "mamba2", dict(hidden_size=2048, num_hidden_layers=48, state_size=128, expand=2, head_dim=64,
+                                   num_heads=64, n_groups=1, vocab_size=50288, chunk_size=256)),
+]
+
+
+def sync():
+    torch.cuda.synchronize()
+
+
+def timed(fn, repeats=1):
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        out = fn()
+    sync()
+    return (time.perf_counter() - t0) / repeats, out
+
+
+def matmul_tflops(m, k, n, repeats=50):
+    a = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(k, n, device="cuda", dtype=torch.bfloat16)
+    for _ in range(5):
+        a @ b
+    sec, _ = timed(lambda: a @ b, repeats)
+    return 2.0 * m * k * n / sec / 1e12
+
+
+def make_model(arch, cfg):
+    import transformers
+    if arch == "mamba":
+        config = transformers.MambaConfig(**cfg)
+        cls = transformers.MambaForCausalLM
+    else:
+        config = transformers.Mamba2Config(**cfg)
+        cls = transformers.Mamba2ForCausalLM
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = cls(config).to(torch.bfloat16).eval()
+    return model
+
+
+def matrix_params(arch, cfg):
+    h, L, d = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["expand"] * cfg["hidden_size"]
+    n, v = cfg["state_size"], cfg["vocab_size"]
+    if arch == "mamba":
+        r = -(-h // 16)  # time_step_rank "auto"
+        per = h * 2 * d + d * (r + 2 * n) + r * d + d * h
+    else:
+        heads, g = cfg["num_heads"], cfg["n_groups"]
+        per = h * (2 * d + 2 * g * n + heads) + d * h
+    return L * per + v * h
+
+
+def hf_ppl(model, ids, batch):
+    nll = []
+    with torch.no_grad():
+        for i in range(0, ids.shape[0], batch):
+            x = ids[i:i + batch]
+            logits = model(input_ids=x, use_cache=False).logits.float()
+            lp = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1),
+                                                   reduction="none").view(x.shape[0], -1).mean(1)
+            nll.append(lp)
+    return torch.exp(torch.cat(nll).mean()).item()
+
+
+def run_cli(cli, args):
+    p = subprocess.run([cli] + args, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"shedder-cli {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--windows", type=int, default=8)
+    ap.add_argument("--seq-len", type=int, default=1024)
+    ap.add_argument("--hf-candidates", type=int, default=2, help="transformers search-step candidates actually timed")
+    ap.add_argument("--shapes", default=",".join(s[0] for s in SHAPES))
+    ap.add_argument("--json", default="")
+    ap.add_argument("--workdir", default="")
+    a = ap.parse_args()
+
+    import transformers
+    from safetensors.torch import save_file
+    from transformers.models.mamba import modeling_mamba
+    from transformers.models.mamba2 import modeling_mamba2
+    fast1 = getattr(modeling_mamba, "is_fast_path_available", None)
+    fast2 = getattr(modeling_mamba2, "is_fast_path_available", None)
+    gpu = torch.cuda.get_device_name(0)
+    report = {"gpu": gpu, "torch": torch.__version__, "transformers": transformers.__version__,
+              "hf_fast_path_available": {"mamba": bool(fast1), "mamba2": bool(fast2)},
+              "windows": a.windows, "seq_len": a.seq_len, "results": []}
+    print(f"GPU {gpu}; torch {torch.__version__}; transformers {transformers.__version__}; "
+          f"transformers CUDA-kernel fast path available: mamba={bool(fast1)} mamba2={bool(fast2)}")
+    work = a.workdir or tempfile.mkdtemp(prefix="shedder-gpu-bench-")
+    os.makedirs(work, exist_ok=True)
+    W, L = a.windows, a.seq_len
+    wanted = a.shapes.split(",")
+    for name, arch, cfg in SHAPES:
+        if name not in wanted:
+            continue
+        mdir = os.path.join(work, name)
+        model = make_model(arch, cfg)
+        model.save_pretrained(mdir, safe_serialization=True)
+        g = torch.Generator().manual_seed(1)
+        ids = torch.randint(0, cfg["vocab_size"], (W, L), generator=g)
+        tok_file = os.path.join(work, name + "-windows.safetensors")
+        save_file({"windows": ids.contiguous()}, tok_file)
+        ids = ids.cuda()
+        n_layers = cfg["num_hidden_layers"]
+
+        # transformers: evaluation (after one warm-up pass) and a search step's candidates.
+        with torch.no_grad():
+            model(input_ids=ids[:1, :64], use_cache=False)
+        hf_eval_s, hf_ppl_val = timed(lambda: hf_ppl(model, ids, W))
+        layers = model.backbone.layers
+        cand_s = []
+        for c in [0, n_layers // 2, n_layers - 1][:max(1, a.hf_candidates)]:
+            model.backbone.layers = torch.nn.ModuleList([m for i, m in enumerate(layers) if i != c])
+            s, _ = timed(lambda: hf_ppl(model, ids, W))
+            cand_s.append(s)
+        model.backbone.layers = layers
+        hf_step_s = sum(cand_s) / len(cand_s) * n_layers
+        del model
+        torch.cuda.empty_cache()
+
+        # Ours.
+        common = ["--device", "cuda", "--json"]
+        ev = run_cli(a.cli, ["eval", mdir, "--tokens", tok_file, "--seq-len", str(L), "--batch", str(W),
+                             "--warmup", "1"] + common)
+        out = os.path.join(work, name + "-search")
+        se = run_cli(a.cli, ["search", mdir, "--calib-tokens", tok_file, "--seq-len", str(L), "--windows", str(W),
+                             "--batch", str(W), "--steps", "1", "--out", out] + common)
+        be = run_cli(a.cli, ["bench", mdir, "--batch", str(W), "--length", str(L), "--decode-tokens", "16",
+                             "--prompt", "16", "--repeats", "5", "--warmup", "2"] + common)
+        bench = be[0] if isinstance(be, list) else be.get("base", be)
+        fwd_tps = bench["prefill_tokens_per_s"]
+        flops_per_token = 2.0 * matrix_params(arch, cfg)
+        h, d = cfg["hidden_size"], cfg["expand"] * cfg["hidden_size"]
+        in_rows = 2 * d if arch == "mamba" else 2 * d + 2 * cfg["n_groups"] * cfg["state_size"] + cfg["num_heads"]
+        mm = matmul_tflops(W * L, h, in_rows)
+        model_tflops = fwd_tps * flops_per_token / 1e12
+        tokens = W * L
+        r = {
+            "shape": name, "arch": arch, "layers": n_layers, "hidden": cfg["hidden_size"],
+            "matrix_params": matrix_params(arch, cfg),
+            "hf": {"eval_s": hf_eval_s, "eval_tokens_per_s": tokens / hf_eval_s, "ppl": hf_ppl_val,
+                   "search_step_s_est": hf_step_s, "candidates_timed": len(cand_s), "candidate_s": cand_s},
+            "ours": {"eval_s": ev["seconds"], "eval_tokens_per_s": tokens / ev["seconds"], "ppl": ev["perplexity"],
+                     "search_step_s": se["steps"][0]["seconds"], "forward_tokens_per_s": fwd_tps,
+                     "model_tflops": model_tflops},
+            "matmul_tflops_bf16": mm,
+            "fraction_of_matmul": model_tflops / mm,
+            "eval_speedup": hf_eval_s / ev["seconds"],
+            "search_step_speedup": hf_step_s / se["steps"][0]["seconds"],
+        }
+        report["results"].append(r)
+        print(f"{name:12s} eval: transformers {tokens / hf_eval_s:10.0f} tok/s (ppl {hf_ppl_val:.2f}), ours "
+              f"{tokens / ev['seconds']:10.0f} tok/s (ppl {ev['perplexity']:.2f}) -> {r['eval_speedup']:.1f}x | "
+              f"search step: transformers ~{hf_step_s:.2f} s, ours {se['steps'][0]['seconds']:.3f} s -> "
+              f"{r['search_step_speedup']:.1f}x | forward {fwd_tps:.0f} tok/s = {model_tflops:.0f} TFLOP/s = "
+              f"{100 * r['fraction_of_matmul']:.0f}% of bf16 matmul ({mm:.0f} TFLOP/s)", flush=True)
+        shutil.rmtree(mdir, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

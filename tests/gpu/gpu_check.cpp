@@ -1,0 +1,191 @@
+// Checks of the CUDA engine, for a GPU machine (exits 77, "skipped", where the build or the machine has no
+// CUDA, so CTest on a CPU machine reports it skipped): every CUDA kernel against the ATen formulation on the
+// same GPU (float32 and bfloat16, row-strided inputs, initial states, time-chunked Mamba-1 scans), whole
+// models on CUDA against the CPU engine and the transformers fixtures (float32 logits, bfloat16 logits,
+// perplexity), chunked recurrent evaluation, and a search on CUDA against the same search on the CPU.
+// Prints one line per check with the measured error; exit status 1 when any check fails.
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "eval/perplexity.h"
+#include "io/safetensors.h"
+#include "kernels/mixer_ops.h"
+#include "model/mamba_model.h"
+#include "model/recurrent_state.h"
+#include "runtime/device.h"
+#include "shed/search.h"
+
+using namespace shedder;
+namespace fs = std::filesystem;
+
+namespace {
+
+int failures = 0;
+
+// max |a - b| / max(1, max |b|)
+double rel_err(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor x = a.to(at::kCPU, at::kDouble), y = b.to(at::kCPU, at::kDouble);
+  return (x - y).abs().max().item<double>() / std::max(1.0, y.abs().max().item<double>());
+}
+
+void expect(const std::string& what, double err, double tol) {
+  const bool ok = std::isfinite(err) && err <= tol;
+  std::printf("%s  %-62s err %.3e (tol %.1e)\n", ok ? "PASS" : "FAIL", what.c_str(), err, tol);
+  if (!ok) ++failures;
+}
+
+// A [B, L, C] view of a wider tensor (the model's narrow()s of its projections).
+at::Tensor strided(const at::Tensor& v, int64_t extra) {
+  at::Tensor wide = at::randn({v.size(0), v.size(1), v.size(2) + extra}, v.options());
+  wide.narrow(2, extra / 2, v.size(2)).copy_(v);
+  return wide.narrow(2, extra / 2, v.size(2));
+}
+
+void kernel_checks(const at::Device& dev) {
+  using ops::Impl;
+  const auto f32 = at::TensorOptions().device(dev).dtype(at::kFloat);
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16}) {
+    const std::string tag = std::string(" [") + dtype_name(dt) + "]";
+    const double tol = dt == at::kFloat ? 2e-5 : 2e-2;  // bfloat16: the outputs' rounding only
+    {  // conv
+      const int64_t B = 3, L = 50, C = 40, K = 4;
+      at::Tensor x = strided(at::randn({B, L, C}, f32).to(dt), 6), w = at::randn({K, C}, f32), b = at::randn({C}, f32);
+      at::Tensor prev = at::randn({B, K - 1, C}, f32).to(dt);
+      for (bool with_prev : {false, true}) {
+        at::Tensor p = with_prev ? prev : at::Tensor();
+        expect("causal_conv1d" + std::string(with_prev ? " +prev" : "") + tag,
+               rel_err(ops::causal_conv1d(x, w, b, true, p), ops::causal_conv1d(x, w, b, true, p, Impl::Aten)), tol);
+      }
+    }
+    // Mamba-1 scan: one pass (large B*D) and time-chunked (small B*D, long L), with an initial state.
+    struct S1 { int64_t B, L, D, N; };
+    for (const S1& s : {S1{2, 300, 40, 16}, S1{1, 1000, 24, 8}, S1{4, 33, 1600, 16}, S1{2, 70, 48, 5}}) {
+      at::Tensor u = at::randn({s.B, s.L, s.D}, f32).to(dt), dtr = (at::randn({s.B, s.L, s.D}, f32) * 2.0 - 1.0).to(dt);
+      at::Tensor A = -at::rand({s.N, s.D}, f32) * 2.0 - 0.05;
+      at::Tensor BC = at::randn({s.B, s.L, 2 * s.N + 7}, f32).to(dt);
+      at::Tensor Bm = BC.narrow(2, 7, s.N), Cm = BC.narrow(2, 7 + s.N, s.N), Dv = at::randn({s.D}, f32);
+      at::Tensor z = strided(at::randn({s.B, s.L, s.D}, f32).to(dt), s.D);
+      at::Tensor s0 = at::randn({s.B, s.D, s.N}, f32) * 0.5;
+      at::Tensor sa = s0.clone(), sb = s0.clone();
+      at::Tensor got = ops::selective_scan(u, dtr, A, Bm, Cm, Dv, z, sa);
+      at::Tensor ref = ops::selective_scan(u, dtr, A, Bm, Cm, Dv, z, sb, Impl::Aten);
+      const std::string shape = "B" + std::to_string(s.B) + " L" + std::to_string(s.L) + " D" + std::to_string(s.D) +
+                                " N" + std::to_string(s.N);
+      expect("selective_scan " + shape + tag, rel_err(got, ref), tol);
+      expect("selective_scan final state " + shape + tag, rel_err(sa, sb), 1e-4);
+    }
+    // Mamba-2 SSD: the fixture's shape, a 1.3b-like head (P 64, N 128), a state size the kernel leaves to ATen.
+    struct S2 { int64_t B, L, H, P, G, N; };
+    for (const S2& s : {S2{2, 70, 8, 16, 2, 16}, S2{2, 130, 4, 64, 1, 128}, S2{1, 40, 3, 10, 1, 12}, S2{3, 9, 6, 8, 3, 64}}) {
+      const int64_t D = s.H * s.P, GN = s.G * s.N;
+      at::Tensor xBC = at::randn({s.B, s.L, D + 2 * GN}, f32).to(dt);
+      at::Tensor x = xBC.narrow(2, 0, D), Bm = xBC.narrow(2, D, GN), Cm = xBC.narrow(2, D + GN, GN);
+      at::Tensor dtr = strided((at::randn({s.B, s.L, s.H}, f32) * 2.0).to(dt), 10), dtb = at::randn({s.H}, f32);
+      at::Tensor A = -at::rand({s.H}, f32) * 2.0 - 0.05, Dv = at::randn({s.H}, f32);
+      at::Tensor s0 = at::randn({s.B, s.H, s.P, s.N}, f32) * 0.5;
+      at::Tensor sa = s0.clone(), sb = s0.clone();
+      const double hi = s.N == 16 ? 3.0 : INFINITY;
+      at::Tensor got = ops::ssd_scan(x, dtr, dtb, A, Bm, Cm, Dv, s.P, s.G, 1e-3, hi, sa);
+      at::Tensor ref = ops::ssd_scan(x, dtr, dtb, A, Bm, Cm, Dv, s.P, s.G, 1e-3, hi, sb, Impl::Aten);
+      const std::string shape = "H" + std::to_string(s.H) + " P" + std::to_string(s.P) + " G" + std::to_string(s.G) +
+                                " N" + std::to_string(s.N) + " L" + std::to_string(s.L);
+      expect("ssd_scan " + shape + tag, rel_err(got, ref), tol);
+      expect("ssd_scan final state " + shape + tag, rel_err(sa, sb), 1e-4);
+    }
+    {  // norms: block norm (rounded input), final norm (float32 out), gated grouped norm
+      at::Tensor h = at::randn({2, 19, 96}, f32), w = (at::randn({96}, f32) * 0.2 + 1.0).to(dt);
+      at::Tensor y = at::randn({2, 19, 96}, f32).to(dt), z = strided(at::randn({2, 19, 96}, f32).to(dt), 96);
+      expect("rms_norm (block)" + tag, rel_err(ops::rms_norm(h, w, 1e-5), ops::rms_norm(h, w, 1e-5, true, Impl::Aten)), tol);
+      expect("rms_norm (final)" + tag,
+             rel_err(ops::rms_norm(h, w, 1e-5, false), ops::rms_norm(h, w, 1e-5, false, Impl::Aten)), tol);
+      expect("gated_rms_norm (4 groups)" + tag,
+             rel_err(ops::gated_rms_norm(y, z, w, 4, 1e-5), ops::gated_rms_norm(y, z, w, 4, 1e-5, Impl::Aten)), tol);
+    }
+  }
+}
+
+std::shared_ptr<MambaModel> load_on(const std::string& dir, const std::string& device, const std::string& dtype) {
+  LoadOptions o;
+  o.device = device;
+  o.dtype = dtype;
+  return MambaModel::load(dir, o);
+}
+
+void model_checks(const std::string& fixtures, const std::string& resources) {
+  c10::NoGradGuard no_grad;
+  for (const char* name : {"mamba1-tiny", "mamba1-tiny-untied", "mamba2-tiny"}) {
+    const fs::path dir = fs::path(fixtures) / "hf-tiny" / name;
+    if (!fs::exists(dir)) {
+      std::printf("SKIP  %s (no fixtures at %s)\n", name, dir.string().c_str());
+      continue;
+    }
+    const auto ref = SafetensorsFile::open((dir / "reference_logits.safetensors").string());
+    const at::Tensor ids = ref->tensor("input_ids").clone(), want = ref->tensor("logits").clone();
+    auto cpu = load_on(dir.string(), "cpu", "auto");
+    auto gpu = load_on(dir.string(), "cuda", "float32");
+    auto gbf = load_on(dir.string(), "cuda", "bfloat16");
+    const at::Tensor lc = cpu->forward(ids), lg = gpu->forward(ids), lb = gbf->forward(ids);
+    expect(std::string(name) + " cuda float32 logits vs cpu", rel_err(lg, lc), 1e-4);
+    expect(std::string(name) + " cuda float32 logits vs transformers", rel_err(lg, want), 1e-2);
+    expect(std::string(name) + " cuda bfloat16 logits vs cpu float32", rel_err(lb, lc), 6e-2);
+    // Recurrent continuation on the GPU: two chunks through a state = one pass.
+    RecurrentState st = RecurrentState::zeros(*gpu, ids.size(0));
+    const int64_t cut = 15;
+    at::Tensor a = gpu->forward(ids.narrow(1, 0, cut), {}, &st);
+    at::Tensor b = gpu->forward(ids.narrow(1, cut, ids.size(1) - cut), {}, &st);
+    expect(std::string(name) + " cuda chunked recurrent = one pass", rel_err(at::cat({a, b}, 1), lg), 1e-4);
+    // A 2-step block search gives the same removals and perplexities on both devices.
+    at::Tensor windows = at::randint(0, cpu->config().vocab_size, {6, 24}, at::kLong);
+    SearchOptions so;
+    so.steps = 2;
+    so.batch = 3;
+    const SearchResult rc = run_search(*cpu, windows, so), rg = run_search(*gpu, windows, so);
+    bool same = rc.steps.size() == rg.steps.size();
+    double perr = std::abs(rg.base_ppl - rc.base_ppl) / rc.base_ppl;
+    for (size_t i = 0; same && i < rc.steps.size(); ++i) {
+      same = rc.steps[i].index == rg.steps[i].index;
+      perr = std::max(perr, std::abs(rg.steps[i].ppl - rc.steps[i].ppl) / rc.steps[i].ppl);
+    }
+    expect(std::string(name) + " search on cuda = search on cpu (picks, rel. ppl)", same ? perr : INFINITY, 1e-5);
+  }
+  // The demo models (stored in bfloat16): perplexity on the GPU in bfloat16 vs the CPU in float32.
+  for (const char* name : {"mamba1", "mamba2"}) {
+    const fs::path dir = fs::path(resources) / "demo" / name;
+    if (!fs::exists(dir)) {
+      std::printf("SKIP  demo %s (not found at %s)\n", name, dir.string().c_str());
+      continue;
+    }
+    auto cpu = load_on(dir.string(), "cpu", "auto");
+    auto gpu = load_on(dir.string(), "cuda", "auto");
+    at::Tensor windows = at::randint(0, cpu->config().vocab_size, {8, 128}, at::kLong);
+    const double pc = evaluate_perplexity(*cpu, windows, 4).perplexity;
+    const double pg = evaluate_perplexity(*gpu, windows, 4).perplexity;
+    std::printf("      demo %s: perplexity cpu float32 %.4f, cuda %s %.4f\n", name, pc, dtype_name(gpu->compute_dtype()), pg);
+    expect(std::string("demo ") + name + " cuda bfloat16 perplexity vs cpu (relative)", std::abs(pg - pc) / pc, 5e-3);
+  }
+}
+
+}  // namespace
+
+int main() {
+  if (cuda_device_count() == 0) {
+    std::printf("SKIP  no CUDA device (this libtorch has no CUDA or no GPU is visible)\n");
+    return 77;
+  }
+  std::printf("CUDA devices: %lld; project CUDA kernels: %s\n", static_cast<long long>(cuda_device_count()),
+              have_cuda_kernels() ? "yes" : "no (ATen path only)");
+  at::manual_seed(7);
+  const at::Device dev = parse_device("cuda");
+  kernel_checks(dev);
+  const char* fx = std::getenv("SHEDDER_FIXTURES_DIR");
+  const char* rs = std::getenv("SHEDDER_RESOURCES_DIR");
+  model_checks(fx ? fx : "../shared/fixtures", rs ? rs : "resources");
+  std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "OK", failures);
+  return failures ? 1 : 0;
+}
