@@ -33,6 +33,7 @@ std::vector<std::string> demo_task_files() {
 }
 
 std::vector<EncodedTask> load_tasks(const MambaModel& model, const std::vector<std::string>& files, int64_t max_items) {
+  if (files.empty()) return {};  // no tasks: a model without a tokenizer is fine
   const BpeTokenizer& tok = model.tokenizer();
   const int32_t prefix = prefix_token(model);
   std::vector<EncodedTask> out;

@@ -96,7 +96,7 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   const int64_t B = x.size(0), L = x.size(1), P = head_dim, H = x.size(2) / P, G = n_groups;
   const int64_t N = Bm.size(2) / G;
   at::Tensor dt = softplus20(f32(dt_raw) + f32(dt_bias));
-  dt = at::clamp(dt, dt_min, std::isfinite(dt_max) ? dt_max : std::numeric_limits<double>::max());  // [B, L, H]
+  dt = std::isfinite(dt_max) ? at::clamp(dt, dt_min, dt_max) : at::clamp_min(dt, dt_min);  // [B, L, H]
   at::Tensor xf = f32(x).reshape({B, L, H, P});
   // Heads of group g: g * H / G .. ; expand B and C from [B, L, G, N] to [B, L, H, N].
   auto per_head = [&](const at::Tensor& t) {

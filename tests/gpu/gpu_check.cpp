@@ -181,11 +181,15 @@ int main() {
   std::printf("CUDA devices: %lld; project CUDA kernels: %s\n", static_cast<long long>(cuda_device_count()),
               have_cuda_kernels() ? "yes" : "no (ATen path only)");
   at::manual_seed(7);
-  const at::Device dev = parse_device("cuda");
-  kernel_checks(dev);
-  const char* fx = std::getenv("SHEDDER_FIXTURES_DIR");
-  const char* rs = std::getenv("SHEDDER_RESOURCES_DIR");
-  model_checks(fx ? fx : "../shared/fixtures", rs ? rs : "resources");
+  try {
+    kernel_checks(parse_device("cuda"));
+    const char* fx = std::getenv("SHEDDER_FIXTURES_DIR");
+    const char* rs = std::getenv("SHEDDER_RESOURCES_DIR");
+    model_checks(fx ? fx : "../shared/fixtures", rs ? rs : "resources");
+  } catch (const std::exception& e) {
+    std::printf("FAIL  exception: %s\n", e.what());
+    ++failures;
+  }
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "OK", failures);
   return failures ? 1 : 0;
 }

@@ -35,14 +35,17 @@ void check(bool ok, const char* what) {
   if (!ok) throw Error(std::string("CUDA kernel '") + what + "' failed to launch: " + cudaGetErrorString(cudaGetLastError()));
 }
 
-// Time chunks for the Mamba-1 scan: enough (batch, channel, chunk) threads to fill the GPU, chunks >= 64 steps.
+// Time chunks for the Mamba-1 scan (SHEDDER_SCAN_CHUNKS overrides): chunks of >= 64 steps.
 int64_t scan_chunks(int64_t B, int64_t D, int64_t L, int device) {
   if (const char* env = std::getenv("SHEDDER_SCAN_CHUNKS")) {
     const long v = std::strtol(env, nullptr, 10);
     if (v >= 1) return std::min<int64_t>(v, std::max<int64_t>(1, L));
   }
-  const int64_t target = multiprocessor_count(device) * 1024;
-  const int64_t want = (target + B * D - 1) / std::max<int64_t>(1, B * D);
+  // Chunking doubles the scan's arithmetic (summary pass + output pass): only when one pass would leave
+  // the GPU mostly idle (fewer than 4 warps of channels per multiprocessor).
+  const int64_t sms = multiprocessor_count(device);
+  if (B * D >= sms * 128) return 1;
+  const int64_t want = (sms * 1024 + B * D - 1) / std::max<int64_t>(1, B * D);
   return std::max<int64_t>(1, std::min<int64_t>(want, L / 64));
 }
 

@@ -53,32 +53,42 @@ __device__ __forceinline__ void store_any(void* p, int64_t i, ElemType t, float 
 __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 __device__ __forceinline__ float silu_f(float x) { return x / (1.0f + expf(-x)); }
+// 2^x on the special-function unit (the scans' decays; arguments <= 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+constexpr float kLog2e = 1.4426950408889634f;
+
 __device__ __forceinline__ float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
 // ---- causal depthwise conv ----------------------------------------------------------------------------
 
+// Grid: x = rows (b, t), y = blocks of 256 channels: one 32-bit division per thread.
 template <typename T>
 __global__ void conv1d_kernel(ConvArgs a) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= a.B * a.L * a.C) return;
-  const int64_t c = idx % a.C, bt = idx / a.C, t = bt % a.L, b = bt / a.L;
-  const T* x = static_cast<const T*>(a.x);
-  const T* prev = static_cast<const T*>(a.prev);
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
+  if (c >= a.C) return;
+  const int64_t row = blockIdx.x;
+  const int64_t b = row / a.L, t = row - b * a.L;
+  const T* x = static_cast<const T*>(a.x) + b * a.sx_b + c;
+  const T* prev = a.prev ? static_cast<const T*>(a.prev) + b * a.sp_b + c : nullptr;
   float acc = a.bias ? a.bias[c] : 0.0f;
   for (int64_t k = 0; k < a.K; ++k) {
     const int64_t ts = t - (a.K - 1) + k;
     float v;
     if (ts >= 0) {
-      v = to_f(x[b * a.sx_b + ts * a.sx_t + c]);
+      v = to_f(x[ts * a.sx_t]);
     } else if (prev) {
-      v = to_f(prev[b * a.sp_b + (a.K - 1 + ts) * a.sp_t + c]);
+      v = to_f(prev[(a.K - 1 + ts) * a.sp_t]);
     } else {
       continue;
     }
     acc += a.w[k * a.C + c] * v;
   }
   if (a.silu) acc = silu_f(acc);
-  static_cast<T*>(a.out)[idx] = from_f<T>(acc);
+  static_cast<T*>(a.out)[row * a.C + c] = from_f<T>(acc);
 }
 
 // ---- Mamba-1 selective scan ---------------------------------------------------------------------------
@@ -116,7 +126,7 @@ __global__ void __launch_bounds__(kScanThreads) scan1_kernel(Scan1Args a) {
   float s[MAXN], Ad[MAXN];
 #pragma unroll
   for (int n = 0; n < MAXN; ++n) {
-    Ad[n] = (active && n < N) ? a.A[n * D + d] : 0.0f;
+    Ad[n] = (active && n < N) ? a.A[n * D + d] * kLog2e : 0.0f;  // exp(dt A) = 2^(dt A log2 e)
     float init = 0.0f;
     if (active && n < N) {
       if (MODE == 0 && a.state) init = a.state[(b * D + d) * N + n];
@@ -146,7 +156,7 @@ __global__ void __launch_bounds__(kScanThreads) scan1_kernel(Scan1Args a) {
 #pragma unroll
       for (int n = 0; n < MAXN; ++n) {
         if (n < N) {
-          s[n] = __expf(dtv * Ad[n]) * s[n] + du * sB[tt * MAXN + n];
+          s[n] = fast_exp2(dtv * Ad[n]) * s[n] + du * sB[tt * MAXN + n];
           if (MODE != 1) acc += s[n] * sC[tt * MAXN + n];
         }
       }
@@ -220,12 +230,15 @@ bool scan1_dispatch(const Scan1Args& a, cudaStream_t st) {
 }
 
 // ---- Mamba-2 SSD recurrence ---------------------------------------------------------------------------
-// A block handles one (batch, head) and a tile of PT head channels p; each p's N states are spread over S
-// adjacent lanes (NPT states per lane, interleaved in float4 groups so a lane group reads B and C from
-// shared memory without bank conflicts), and y is summed over those S lanes by warp shuffles. The decay
-// exp(dt * A) is one scalar per (time, head).
+// A block handles one (batch, head) and a tile of PT head channels p. A thread holds PP channels x NPT states:
+// the N states of a channel are spread over S adjacent lanes (interleaved in float4 groups so that a lane
+// group reads B and C from shared memory without bank conflicts), and every B/C value a lane reads serves its
+// PP channels. y is summed over the S lanes by warp shuffles. The decay exp(dt * A) is one scalar per
+// (time, head).
 
-template <typename T, int NPT>
+constexpr int kSsdPP = 4;
+
+template <typename T, int NPT, int PP>
 __global__ void __launch_bounds__(256) ssd_kernel(Scan2Args a, int S, int PT, int TT) {
   extern __shared__ float smem[];
   const int N = static_cast<int>(a.N);
@@ -238,9 +251,9 @@ __global__ void __launch_bounds__(256) ssd_kernel(Scan2Args a, int S, int PT, in
   const int64_t h = blockIdx.y, b = blockIdx.z;
   const int64_t P = a.P, H = a.H;
   const int64_t g = h / (H / a.G);
-  const int pl = threadIdx.x / S, slice = threadIdx.x % S;
-  const int64_t p = static_cast<int64_t>(blockIdx.x) * PT + pl;
-  const bool active = pl < PT && p < P;
+  const int pg = threadIdx.x / S, slice = threadIdx.x % S;
+  const int pl0 = pg * PP;                                    // first channel of this thread in the tile
+  const int64_t p_base = static_cast<int64_t>(blockIdx.x) * PT;
   const T* x = static_cast<const T*>(a.x);
   const T* dtp = static_cast<const T*>(a.dt);
   const T* Bm = static_cast<const T*>(a.Bm);
@@ -249,27 +262,29 @@ __global__ void __launch_bounds__(256) ssd_kernel(Scan2Args a, int S, int PT, in
   const float A = a.A[h], bias = a.dt_bias[h], Dh = a.Dv[h];
   constexpr int G4 = NPT / 4;  // float4 groups per lane
 
-  float s[NPT];
-  const int64_t state_row = ((b * H + h) * P + p) * N;
+  float s[PP][NPT];
 #pragma unroll
-  for (int j = 0; j < G4; ++j)
+  for (int i = 0; i < PP; ++i) {
+    const int64_t p = p_base + pl0 + i;
+    const bool ok = pl0 + i < PT && p < P && a.state;
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const int n = 4 * (slice + S * j) + q;
-      s[4 * j + q] = (active && a.state) ? a.state[state_row + n] : 0.0f;
-    }
+    for (int j = 0; j < G4; ++j)
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+        s[i][4 * j + q] = ok ? a.state[((b * H + h) * P + p) * N + 4 * (slice + S * j) + q] : 0.0f;
+  }
 
   for (int64_t t0 = 0; t0 < a.L; t0 += TT) {
     const int tile = static_cast<int>(imin(TT, a.L - t0));
     __syncthreads();
     for (int i = threadIdx.x; i < tile * N; i += blockDim.x) {
-      const int tt = i / N, n = i % N;
+      const int tt = i / N, n = i - tt * N;
       sB[i] = to_f(Bm[b * a.sB_b + (t0 + tt) * a.sB_t + g * N + n]);
       sC[i] = to_f(Cm[b * a.sC_b + (t0 + tt) * a.sC_t + g * N + n]);
     }
     for (int i = threadIdx.x; i < tile * PT; i += blockDim.x) {
       const int tt = i / PT;
-      const int64_t pp = static_cast<int64_t>(blockIdx.x) * PT + i % PT;
+      const int64_t pp = p_base + (i - tt * PT);
       sX[i] = pp < P ? to_f(x[b * a.sx_b + (t0 + tt) * a.sx_t + h * P + pp]) : 0.0f;
     }
     for (int i = threadIdx.x; i < tile; i += blockDim.x) {
@@ -280,54 +295,74 @@ __global__ void __launch_bounds__(256) ssd_kernel(Scan2Args a, int S, int PT, in
     }
     __syncthreads();
     for (int tt = 0; tt < tile; ++tt) {
-      const float da = sDA[tt];
-      const float xv = active ? sX[tt * PT + pl] : 0.0f;
-      const float dtx = sDt[tt] * xv;
+      const float da = sDA[tt], dt = sDt[tt];
+      float xv[PP], dtx[PP], acc[PP];
+#pragma unroll
+      for (int i = 0; i < PP; ++i) {
+        xv[i] = pl0 + i < PT ? sX[tt * PT + pl0 + i] : 0.0f;
+        dtx[i] = dt * xv[i];
+        acc[i] = 0.0f;
+      }
       const float4* b4 = reinterpret_cast<const float4*>(sB + tt * N);
       const float4* c4 = reinterpret_cast<const float4*>(sC + tt * N);
-      float acc = 0.0f;
 #pragma unroll
       for (int j = 0; j < G4; ++j) {
         const float4 bv = b4[slice + S * j], cv = c4[slice + S * j];
-        s[4 * j + 0] = fmaf(da, s[4 * j + 0], dtx * bv.x);
-        s[4 * j + 1] = fmaf(da, s[4 * j + 1], dtx * bv.y);
-        s[4 * j + 2] = fmaf(da, s[4 * j + 2], dtx * bv.z);
-        s[4 * j + 3] = fmaf(da, s[4 * j + 3], dtx * bv.w);
-        acc = fmaf(s[4 * j + 0], cv.x, acc);
-        acc = fmaf(s[4 * j + 1], cv.y, acc);
-        acc = fmaf(s[4 * j + 2], cv.z, acc);
-        acc = fmaf(s[4 * j + 3], cv.w, acc);
+#pragma unroll
+        for (int i = 0; i < PP; ++i) {
+          float* si = s[i] + 4 * j;
+          si[0] = fmaf(da, si[0], dtx[i] * bv.x);
+          si[1] = fmaf(da, si[1], dtx[i] * bv.y);
+          si[2] = fmaf(da, si[2], dtx[i] * bv.z);
+          si[3] = fmaf(da, si[3], dtx[i] * bv.w);
+          acc[i] = fmaf(si[0], cv.x, acc[i]);
+          acc[i] = fmaf(si[1], cv.y, acc[i]);
+          acc[i] = fmaf(si[2], cv.z, acc[i]);
+          acc[i] = fmaf(si[3], cv.w, acc[i]);
+        }
       }
-      for (int off = S / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-      if (slice == 0 && active) sY[tt * PT + pl] = acc + Dh * xv;
+#pragma unroll
+      for (int i = 0; i < PP; ++i)
+        for (int off = S / 2; off > 0; off /= 2) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], off);
+      if (slice == 0) {
+#pragma unroll
+        for (int i = 0; i < PP; ++i)
+          if (pl0 + i < PT) sY[tt * PT + pl0 + i] = acc[i] + Dh * xv[i];
+      }
     }
     __syncthreads();
     for (int i = threadIdx.x; i < tile * PT; i += blockDim.x) {
       const int tt = i / PT;
-      const int64_t pp = static_cast<int64_t>(blockIdx.x) * PT + i % PT;
+      const int64_t pp = p_base + (i - tt * PT);
       if (pp < P) y[(b * a.L + t0 + tt) * (H * P) + h * P + pp] = from_f<T>(sY[i]);
     }
   }
-  if (active && a.state) {
+  if (!a.state) return;
+#pragma unroll
+  for (int i = 0; i < PP; ++i) {
+    const int64_t p = p_base + pl0 + i;
+    if (pl0 + i >= PT || p >= P) continue;
 #pragma unroll
     for (int j = 0; j < G4; ++j)
 #pragma unroll
-      for (int q = 0; q < 4; ++q) a.state[state_row + 4 * (slice + S * j) + q] = s[4 * j + q];
+      for (int q = 0; q < 4; ++q) a.state[((b * H + h) * P + p) * N + 4 * (slice + S * j) + q] = s[i][4 * j + q];
   }
 }
 
 template <typename T, int NPT>
 bool ssd_typed(const Scan2Args& a, cudaStream_t st) {
+  constexpr int PP = kSsdPP;
   const int N = static_cast<int>(a.N);
   const int S = N / NPT;  // lanes per head channel: a power of two <= 32 (checked by the caller)
-  int PT = std::max(1, 256 / S);
-  if (PT > a.P) PT = static_cast<int>(a.P);
+  // Channels per block: all of the head's when they fit 256 threads, as a multiple of PP.
+  int PT = static_cast<int>(std::min<int64_t>(a.P, static_cast<int64_t>(256 / S) * PP));
+  PT = (PT + PP - 1) / PP * PP;
   const int TT = std::max(4, std::min(32, 4096 / N));
   const size_t shmem = sizeof(float) * (2 * TT * N + 2 * TT * PT + 2 * TT);
   if (shmem > 48 * 1024) return false;
   const dim3 grid(static_cast<unsigned>((a.P + PT - 1) / PT), static_cast<unsigned>(a.H), static_cast<unsigned>(a.B));
-  const int threads = ((PT * S + 31) / 32) * 32;  // whole warps, so the shuffles see every lane
-  ssd_kernel<T, NPT><<<grid, threads, shmem, st>>>(a, S, PT, TT);
+  const int threads = ((PT / PP * S + 31) / 32) * 32;  // whole warps, so the shuffles see every lane
+  ssd_kernel<T, NPT, PP><<<grid, threads, shmem, st>>>(a, S, PT, TT);
   return cudaGetLastError() == cudaSuccess;
 }
 
@@ -393,9 +428,9 @@ int64_t multiprocessor_count(int device) {
 }
 
 bool launch_causal_conv1d(const ConvArgs& a, ElemType t, void* stream) {
-  const int64_t total = a.B * a.L * a.C;
-  if (total == 0) return true;
-  const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
+  if (a.B * a.L * a.C == 0) return true;
+  if (a.B * a.L > 0x7fffffff || (a.C + 255) / 256 > 65535) return false;
+  const dim3 blocks(static_cast<unsigned>(a.B * a.L), static_cast<unsigned>((a.C + 255) / 256));
   auto st = static_cast<cudaStream_t>(stream);
   switch (t) {
     case kF32: conv1d_kernel<float><<<blocks, 256, 0, st>>>(a); break;

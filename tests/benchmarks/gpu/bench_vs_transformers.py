@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--shapes", default=",".join(s[0] for s in SHAPES))
     ap.add_argument("--json", default="")
     ap.add_argument("--workdir", default="")
+    ap.add_argument("--skip-hf", action="store_true", help="only our side (for quick iterations; no ratios)")
     a = ap.parse_args()
 
     import transformers
@@ -145,15 +146,15 @@ def main():
         # transformers: evaluation (after one warm-up pass) and a search step's candidates.
         with torch.no_grad():
             model(input_ids=ids[:1, :64], use_cache=False)
-        hf_eval_s, hf_ppl_val = timed(lambda: hf_ppl(model, ids, W))
+        hf_eval_s, hf_ppl_val = timed(lambda: hf_ppl(model, ids, W)) if not a.skip_hf else (float("nan"), float("nan"))
         layers = model.backbone.layers
         cand_s = []
-        for c in [0, n_layers // 2, n_layers - 1][:max(1, a.hf_candidates)]:
+        for c in [0, n_layers // 2, n_layers - 1][:0 if a.skip_hf else max(1, a.hf_candidates)]:
             model.backbone.layers = torch.nn.ModuleList([m for i, m in enumerate(layers) if i != c])
             s, _ = timed(lambda: hf_ppl(model, ids, W))
             cand_s.append(s)
         model.backbone.layers = layers
-        hf_step_s = sum(cand_s) / len(cand_s) * n_layers
+        hf_step_s = sum(cand_s) / len(cand_s) * n_layers if cand_s else float("nan")
         del model
         torch.cuda.empty_cache()
 
