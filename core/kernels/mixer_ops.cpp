@@ -1,6 +1,7 @@
 // Device/dtype dispatch of the mixer operations and their ATen formulation (see mixer_ops.h).
 #include "kernels/mixer_ops.h"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 
@@ -14,6 +15,8 @@
 
 namespace shedder::ops {
 namespace {
+
+std::atomic<int64_t> g_fallbacks{0};
 
 bool cpu_float(const at::Tensor& t) { return !t.defined() || (t.device().is_cpu() && t.scalar_type() == at::kFloat); }
 
@@ -47,6 +50,7 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
   if (use_cuda(x, impl)) {
     at::Tensor y = cuda::causal_conv1d(x, w_kc, bias, silu, prev);
     if (y.defined()) return y;
+    ++g_fallbacks;
   }
 #endif
   const int64_t B = x.size(0), L = x.size(1), C = x.size(2), K = w_kc.size(0);
@@ -68,6 +72,7 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const a
   if (use_cuda(u, impl)) {
     at::Tensor y = cuda::selective_scan(u, dt_raw, A_nd, Bm, Cm, Dv, z, state);
     if (y.defined()) return y;
+    ++g_fallbacks;
   }
 #endif
   at::Tensor uf = f32(u), dt = softplus20(f32(dt_raw));                       // [B, L, D]
@@ -91,6 +96,7 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   if (use_cuda(x, impl)) {
     at::Tensor y = cuda::ssd_scan(x, dt_raw, dt_bias, A, Bm, Cm, Dv, head_dim, n_groups, dt_min, dt_max, state);
     if (y.defined()) return y;
+    ++g_fallbacks;
   }
 #endif
   const int64_t B = x.size(0), L = x.size(1), P = head_dim, H = x.size(2) / P, G = n_groups;
@@ -118,6 +124,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool r
   if (use_cuda(x, impl)) {
     at::Tensor y = cuda::rms_norm(x, w, eps, round_input);
     if (y.defined()) return y;
+    ++g_fallbacks;
   }
 #endif
   const at::ScalarType wt = w.scalar_type();
@@ -135,12 +142,15 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
   if (use_cuda(y, impl)) {
     at::Tensor out = cuda::gated_rms_norm(y, z, w, groups, eps);
     if (out.defined()) return out;
+    ++g_fallbacks;
   }
 #endif
   const at::ScalarType wt = w.scalar_type();
   at::Tensor g = f32(y) * at::silu(f32(z));
   return (f32(w) * group_rms_normalize(g, groups, eps).to(wt).to(at::kFloat)).to(wt);
 }
+
+int64_t cuda_fallbacks() { return g_fallbacks.load(); }
 
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
   if (cpu_float(logits)) return kernels::row_nll(logits.contiguous(), targets.to(at::kLong));

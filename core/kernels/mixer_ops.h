@@ -41,6 +41,10 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool r
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps,
                           Impl impl = Impl::Auto);
 
+// How many times a CUDA tensor went to the ATen formulation because the CUDA kernels do not cover its shape or
+// dtype (checks use it to make sure the kernels really ran).
+int64_t cuda_fallbacks();
+
 // Next-token NLL of each row (logsumexp - gold logit), float64 on the logits' device. logits: [M, V].
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
 

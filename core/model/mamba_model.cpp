@@ -9,6 +9,7 @@
 #include "io/checkpoint.h"
 #include "kernels/mixer_ops.h"
 #include "runtime/device.h"
+#include "runtime/op_profile.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 
@@ -108,6 +109,14 @@ void advance_conv_state(at::Tensor& conv, const at::Tensor& x) {
   const int64_t k1 = conv.size(1), L = x.size(1);
   if (k1 == 0) return;
   conv = L >= k1 ? x.narrow(1, L - k1, k1).contiguous() : at::cat({conv.narrow(1, L, k1 - L), x}, 1).contiguous();
+}
+
+// Runs `f`, timed under `name` when SHEDDER_PROFILE is on (runtime/op_profile.h).
+template <class F>
+at::Tensor prof(const char* name, const at::Device& d, F&& f) {
+  if (!profile::enabled()) return f();
+  profile::Scope scope(name, d);
+  return f();
 }
 
 }  // namespace
@@ -239,36 +248,42 @@ at::Tensor MambaModel::embed(const at::Tensor& ids) const {
 
 at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm, LayerState* state) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
-  at::Tensor x = ops::rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon);
+  at::Tensor x = prof("norm", device_, [&] { return ops::rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon); });
   at::Tensor out = config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm, state)
                                                 : mixer_mamba2(w, x, skip_ssm || !w.has_ssm, state);
-  return hidden + out;  // residual kept in float32
+  return prof("residual", device_, [&] { return hidden + out; });  // residual kept in float32
 }
 
 at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
                                     LayerState* state) const {
   const int64_t D = config_.intermediate_size, R = config_.time_step_rank, N = config_.state_size;
-  at::Tensor proj = at::linear(x, w.in_proj_w, w.in_proj_b);  // [B, L, 2D]
+  at::Tensor proj = prof("in_proj", device_, [&] { return at::linear(x, w.in_proj_w, w.in_proj_b); });  // [B, L, 2D]
   at::Tensor xs = proj.narrow(2, 0, D), z = proj.narrow(2, D, D);
-  at::Tensor xc = ops::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true, state ? state->conv : at::Tensor());
+  at::Tensor xc = prof("conv", device_, [&] {
+    return ops::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true, state ? state->conv : at::Tensor());
+  });
   if (state) advance_conv_state(state->conv, xs);
   at::Tensor y;
   if (skip_ssm) {
     y = xc * at::silu(z);
   } else {
-    at::Tensor ssm_p = at::linear(xc, w.x_proj_w);  // [B, L, R + 2N]
-    at::Tensor dt = at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();  // softplus: in the scan
-    y = ops::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
-                                state ? state->ssm : at::Tensor());
+    at::Tensor ssm_p = prof("x_proj", device_, [&] { return at::linear(xc, w.x_proj_w); });  // [B, L, R + 2N]
+    at::Tensor dt = prof("dt_proj", device_, [&] {  // softplus: in the scan
+      return at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();
+    });
+    y = prof("scan", device_, [&] {
+      return ops::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
+                                 state ? state->ssm : at::Tensor());
+    });
   }
-  return at::linear(y, w.out_proj_w, w.out_proj_b);
+  return prof("out_proj", device_, [&] { return at::linear(y, w.out_proj_w, w.out_proj_b); });
 }
 
 at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
                                     LayerState* state) const {
   const ModelConfig& c = config_;
   const int64_t D = c.intermediate_size, GN = c.n_groups * c.state_size;
-  at::Tensor proj = at::linear(x, w.in_proj_w, w.in_proj_b);
+  at::Tensor proj = prof("in_proj", device_, [&] { return at::linear(x, w.in_proj_w, w.in_proj_b); });
   const int64_t need = w.has_ssm ? c.in_proj_rows() : 2 * D;
   const int64_t d_mlp = (proj.size(2) - need) / 2;
   const int64_t o = 2 * d_mlp;
@@ -281,26 +296,33 @@ at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, 
     if (state) advance_conv_state(state->conv, xin);
   } else {
     at::Tensor xin = proj.narrow(2, o + D, c.conv_dim());
-    at::Tensor xBC = ops::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
+    at::Tensor xBC = prof("conv", device_, [&] { return ops::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev); });
     if (state) advance_conv_state(state->conv, xin);
     at::Tensor xs = xBC.narrow(2, 0, D);
     if (skip_ssm) {
       y = xs;
     } else {
-      y = ops::ssd_scan(xs, proj.narrow(2, o + D + c.conv_dim(), c.num_heads), w.dt_bias, w.A_h,
-                            xBC.narrow(2, D, GN), xBC.narrow(2, D + GN, GN), w.Dv, c.head_dim, c.n_groups,
-                            c.time_step_limit_min, c.time_step_limit_max, state ? state->ssm : at::Tensor());
+      y = prof("scan", device_, [&] {
+        return ops::ssd_scan(xs, proj.narrow(2, o + D + c.conv_dim(), c.num_heads), w.dt_bias, w.A_h,
+                             xBC.narrow(2, D, GN), xBC.narrow(2, D + GN, GN), w.Dv, c.head_dim, c.n_groups,
+                             c.time_step_limit_min, c.time_step_limit_max, state ? state->ssm : at::Tensor());
+      });
     }
   }
   // Gated RMSNorm: norm(y * silu(z)) over the inner dimension (per group for mamba_ssm checkpoints).
-  return at::linear(ops::gated_rms_norm(y, z, w.gnorm_w, c.norm_groups, c.layer_norm_epsilon), w.out_proj_w,
-                    w.out_proj_b);
+  at::Tensor g = prof("gated_norm", device_, [&] {
+    return ops::gated_rms_norm(y, z, w.gnorm_w, c.norm_groups, c.layer_norm_epsilon);
+  });
+  return prof("out_proj", device_, [&] { return at::linear(g, w.out_proj_w, w.out_proj_b); });
 }
 
 at::Tensor MambaModel::head(const at::Tensor& hidden) const {
   // transformers: the final norm takes the float32 residual, the head its output cast to the weight dtype.
-  at::Tensor h = ops::rms_norm(hidden, norm_f_, config_.layer_norm_epsilon, /*round_input=*/false);
-  return at::linear(h.to(lm_head_.scalar_type()), lm_head_).to(at::kFloat);
+  at::Tensor h = prof("final_norm", device_, [&] {
+    return ops::rms_norm(hidden, norm_f_, config_.layer_norm_epsilon, /*round_input=*/false);
+  });
+  at::Tensor logits = prof("lm_head", device_, [&] { return at::linear(h.to(lm_head_.scalar_type()), lm_head_); });
+  return prof("logits_to_f32", device_, [&] { return logits.to(at::kFloat); });
 }
 
 at::Tensor MambaModel::hidden_states(const at::Tensor& ids, const ModelMask& mask, RecurrentState* state) const {

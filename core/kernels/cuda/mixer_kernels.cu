@@ -357,9 +357,10 @@ bool ssd_typed(const Scan2Args& a, cudaStream_t st) {
   // Channels per block: all of the head's when they fit 256 threads, as a multiple of PP.
   int PT = static_cast<int>(std::min<int64_t>(a.P, static_cast<int64_t>(256 / S) * PP));
   PT = (PT + PP - 1) / PP * PP;
-  const int TT = std::max(4, std::min(32, 4096 / N));
+  // Time steps staged per tile: as many (up to 32) as 48 KiB of shared memory holds.
+  const int TT = std::min(32, static_cast<int>((48 * 1024 / sizeof(float)) / (2 * N + 2 * PT + 2)));
+  if (TT < 1) return false;
   const size_t shmem = sizeof(float) * (2 * TT * N + 2 * TT * PT + 2 * TT);
-  if (shmem > 48 * 1024) return false;
   const dim3 grid(static_cast<unsigned>((a.P + PT - 1) / PT), static_cast<unsigned>(a.H), static_cast<unsigned>(a.B));
   const int threads = ((PT / PP * S + 31) / 32) * 32;  // whole warps, so the shuffles see every lane
   ssd_kernel<T, NPT, PP><<<grid, threads, shmem, st>>>(a, S, PT, TT);

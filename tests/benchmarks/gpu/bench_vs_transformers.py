@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--shapes", default=",".join(s[0] for s in SHAPES))
     ap.add_argument("--json", default="")
     ap.add_argument("--workdir", default="")
+    ap.add_argument("--keep-models", action="store_true", help="leave the model folders in --workdir")
     ap.add_argument("--skip-hf", action="store_true", help="only our side (for quick iterations; no ratios)")
     a = ap.parse_args()
 
@@ -194,7 +195,8 @@ def main():
               f"search step: transformers ~{hf_step_s:.2f} s, ours {se['steps'][0]['seconds']:.3f} s -> "
               f"{r['search_step_speedup']:.1f}x | forward {fwd_tps:.0f} tok/s = {model_tflops:.0f} TFLOP/s = "
               f"{100 * r['fraction_of_matmul']:.0f}% of bf16 matmul ({mm:.0f} TFLOP/s)", flush=True)
-        shutil.rmtree(mdir, ignore_errors=True)
+        if not a.keep_models:
+            shutil.rmtree(mdir, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
     if a.json:
         with open(a.json, "w") as f:
