@@ -12,6 +12,12 @@ const char* component_kind_name(ComponentKind k) {
     case ComponentKind::Block: return "block";
     case ComponentKind::Ssm: return "ssm";
     case ComponentKind::SsmHeads: return "heads";
+    case ComponentKind::HybridBlock: return "hybrid_block";
+    case ComponentKind::SharedBlock: return "shared_block";
+    case ComponentKind::SharedWeights: return "shared_weights";
+    case ComponentKind::AttentionHeads: return "attn_heads";
+    case ComponentKind::MlpChannels: return "mlp_channels";
+    case ComponentKind::SsmHeadGroup: return "ssm_heads";
   }
   return "unknown";
 }

@@ -13,10 +13,15 @@ namespace shedder {
 
 class MambaModel;
 
-// Heads: the SSM heads of a Mamba-2 layer, one node for the group (not a search candidate yet; the
-// hybrid models add attention heads and MLP channels as further kinds).
-enum class ComponentKind { Model, Block, Ssm, SsmHeads };
-const char* component_kind_name(ComponentKind k);  // "model", "block", "ssm", "heads"
+// Heads: the SSM heads of a Mamba-2 layer, one node for the group (not a search candidate). Hybrid models
+// (model/hybrid_model.h) add: HybridBlock (a layer with attention and SSM), SharedBlock (one use of a shared
+// transformer block), SharedWeights (a shared block's weights: a group node), AttentionHeads (one KV head with its
+// query heads), MlpChannels (a group of MLP channels), SsmHeadGroup (a group of SSM heads of a hybrid layer).
+enum class ComponentKind { Model, Block, Ssm, SsmHeads, HybridBlock, SharedBlock, SharedWeights, AttentionHeads,
+                           MlpChannels, SsmHeadGroup };
+// "model", "block", "ssm", "heads", "hybrid_block", "shared_block", "shared_weights", "attn_heads",
+// "mlp_channels", "ssm_heads"
+const char* component_kind_name(ComponentKind k);
 
 struct Component {
   std::string id;

@@ -1,0 +1,150 @@
+// Hybrid models: removal sets by component id, loading by model_type, calibration perplexity and the greedy
+// search over one granularity (see hybrid_model.h).
+#include "model/hybrid_model.h"
+
+#include <c10/core/GradMode.h>
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "eval/perplexity.h"
+#include "model/model_config.h"
+#include "model/zamba2_model.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder {
+
+const char* hybrid_granularity_name(HybridGranularity g) {
+  switch (g) {
+    case HybridGranularity::Block: return "block";
+    case HybridGranularity::Ssm: return "ssm";
+    case HybridGranularity::SharedBlock: return "shared";
+    case HybridGranularity::AttentionHeads: return "head";
+    case HybridGranularity::MlpChannels: return "channel";
+    case HybridGranularity::SsmHeads: return "ssm-head";
+  }
+  return "?";
+}
+
+std::optional<HybridGranularity> parse_hybrid_granularity(const std::string& s) {
+  if (s == "block" || s == "hybrid_block" || s == "mamba_block") return HybridGranularity::Block;
+  if (s == "ssm") return HybridGranularity::Ssm;
+  if (s == "shared" || s == "shared_block") return HybridGranularity::SharedBlock;
+  if (s == "head" || s == "heads" || s == "attn_head") return HybridGranularity::AttentionHeads;
+  if (s == "channel" || s == "channels" || s == "mlp_channel") return HybridGranularity::MlpChannels;
+  if (s == "ssm-head" || s == "ssm_head" || s == "ssm-heads") return HybridGranularity::SsmHeads;
+  return std::nullopt;
+}
+
+bool HybridRemoval::contains(const std::string& id) const { return std::find(ids.begin(), ids.end(), id) != ids.end(); }
+
+void HybridRemoval::add(const std::string& id) {
+  if (!contains(id)) ids.push_back(id);
+}
+
+nlohmann::json HybridRemoval::to_json(int64_t mlp_group) const {
+  return {{"removed", ids}, {"mlp_channel_group", mlp_group}};
+}
+
+void HybridRemoval::add_spec(const std::string& spec) {
+  std::stringstream ss(spec);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) throw Error("removal spec '" + spec + "': empty component id");
+    add(item);
+  }
+}
+
+std::string hybrid_model_type(const std::string& dir) {
+  const fs::path p = fs::path(dir) / "config.json";
+  std::ifstream f(p);
+  if (!f) return "";
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  try {
+    const nlohmann::json j = parse_json_lenient(ss.str(), p.string());
+    const std::string t = j.is_object() ? j.value("model_type", std::string()) : std::string();
+    if (t == "zamba2" || t == "hymba") return t;
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
+std::shared_ptr<HybridModel> load_hybrid_model(const std::string& dir, const HybridLoadOptions& opts) {
+  const std::string t = hybrid_model_type(dir);
+  if (t == "zamba2") return Zamba2Model::load(dir, opts);
+  throw Error((fs::path(dir) / "config.json").string() + ": model_type is not a hybrid model (zamba2, hymba)");
+}
+
+double hybrid_perplexity(const HybridModel& model, const at::Tensor& windows, const HybridRemoval& removed,
+                         int64_t batch) {
+  if (windows.dim() != 2 || windows.size(0) < 1 || windows.size(1) < 2)
+    throw Error("calibration windows must be a [windows, seq_len >= 2] tensor");
+  c10::NoGradGuard no_grad;
+  batch = std::max<int64_t>(1, batch);
+  double sum = 0;
+  const int64_t W = windows.size(0);
+  for (int64_t w0 = 0; w0 < W; w0 += batch) {
+    at::Tensor ids = windows.narrow(0, w0, std::min(batch, W - w0)).to(at::kLong);
+    sum += window_mean_nll(model.forward(ids, removed), ids).sum().item<double>();
+  }
+  return std::exp(sum / static_cast<double>(W));
+}
+
+nlohmann::json HybridSearchResult::to_json(HybridGranularity g, int64_t mlp_group) const {
+  nlohmann::json j;
+  j["granularity"] = hybrid_granularity_name(g);
+  j["metric"] = "ppl";
+  j["base_ppl"] = base_ppl;
+  j["total_params"] = total_params;
+  j["steps"] = nlohmann::json::array();
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const HybridSearchStep& s = steps[i];
+    nlohmann::json c = nlohmann::json::array();
+    for (const auto& [id, ppl] : s.candidates) c.push_back({{"id", id}, {"ppl", ppl}});
+    j["steps"].push_back({{"step", i}, {"removed", s.removed}, {"ppl", s.ppl}, {"params_removed", s.params_removed},
+                          {"candidates", c}});
+  }
+  j["removed"] = removed.to_json(mlp_group);
+  return j;
+}
+
+HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor& windows, HybridGranularity g,
+                                     int64_t steps, const HybridRemoval& initial, int64_t batch) {
+  if (steps < 0) throw Error("search: --steps must be >= 0");
+  model.check_removal(initial, "search: initial removal set");
+  HybridSearchResult res;
+  res.total_params = model.total_parameters();
+  res.removed = initial;
+  res.base_ppl = hybrid_perplexity(model, windows, initial, batch);
+  for (int64_t step = 0; step < steps; ++step) {
+    const std::vector<std::string> cands = model.candidates(g, res.removed);
+    if (cands.empty()) break;
+    HybridSearchStep s;
+    double best = std::numeric_limits<double>::infinity();
+    for (const std::string& id : cands) {
+      HybridRemoval r = res.removed;
+      r.add(id);
+      const double ppl = hybrid_perplexity(model, windows, r, batch);
+      s.candidates.emplace_back(id, ppl);
+      if (s.removed.empty() || ppl < best) {  // strict: ties go to the first candidate, as the reference
+        best = ppl;
+        s.removed = id;
+      }
+    }
+    s.ppl = best;
+    res.removed.add(s.removed);
+    s.params_removed = model.removed_parameters(res.removed);
+    res.steps.push_back(std::move(s));
+  }
+  return res;
+}
+
+}  // namespace shedder

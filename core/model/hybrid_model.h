@@ -1,0 +1,103 @@
+// The interface of a hybrid SSM-attention model (Zamba2, Hymba) as the hybrid search, the exporter and the GUI
+// tree see it: components named by string ids ("layers.3", "layers.3.ssm", "shared.0.attn.heads.1",
+// "layers.2.mlp.channels.5", ...), a forward pass with any set of them removed, the candidates of a granularity,
+// and export with the removed parts physically cut out. Loading picks the class from config.json's model_type.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "model/component_tree.h"
+
+namespace shedder {
+
+class BpeTokenizer;
+
+// What the hybrid search removes one at a time: whole layers, SSMs, uses of a shared transformer block (Zamba2),
+// attention head groups (one KV head with its query heads: GQA groups stay whole), MLP channel groups (gate/up
+// rows and down columns together) and SSM head groups (Hymba).
+enum class HybridGranularity { Block, Ssm, SharedBlock, AttentionHeads, MlpChannels, SsmHeads };
+const char* hybrid_granularity_name(HybridGranularity g);  // "block", "ssm", "shared", "head", "channel", "ssm-head"
+std::optional<HybridGranularity> parse_hybrid_granularity(const std::string& s);
+
+// Removed components in removal order, by id.
+struct HybridRemoval {
+  std::vector<std::string> ids;
+  bool empty() const { return ids.empty(); }
+  bool contains(const std::string& id) const;
+  void add(const std::string& id);  // no-op when present
+  // {"removed": [ids...], "mlp_channel_group": G}
+  nlohmann::json to_json(int64_t mlp_group) const;
+  // Adds the ids of a comma-separated spec ("layers.3,shared.0.attn.heads.1").
+  void add_spec(const std::string& spec);
+};
+
+struct HybridLoadOptions {
+  bool check_finite = true;
+  int64_t mlp_channel_group = 0;  // channels per MLP group; 0: I/8 rounded to a power of two in [16, 128]
+};
+
+class HybridModel {
+ public:
+  virtual ~HybridModel() = default;
+  virtual const char* arch() const = 0;  // "zamba2" / "hymba"
+  virtual const std::string& dir() const = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual int64_t total_parameters() const = 0;
+  virtual int64_t mlp_channel_group() const = 0;
+  virtual Component component_tree() const = 0;
+  // Candidates of `g` not removed (nor inside something removed), in a stable order.
+  virtual std::vector<std::string> candidates(HybridGranularity g, const HybridRemoval& removed) const = 0;
+  // Throws shedder::Error prefixed by `label` naming an id this model does not have, or a removal that would
+  // leave an attention or MLP block empty.
+  virtual void check_removal(const HybridRemoval& removed, const std::string& label) const = 0;
+  virtual int64_t removed_parameters(const HybridRemoval& removed) const = 0;
+  // ids [B, L] -> logits [B, L, V] float32, with `removed` taken out.
+  virtual at::Tensor forward(const at::Tensor& ids, const HybridRemoval& removed = {}) const = 0;
+  // Writes a model folder (config.json, model.safetensors, tokenizer.json when present) with the removed
+  // components physically cut out; the loader reads it back. Throws shedder::Error naming the folder.
+  virtual void export_pruned(const HybridRemoval& removed, const std::string& out_dir) const = 0;
+  virtual const BpeTokenizer* tokenizer() const = 0;  // null when the folder has none
+  // Permutes every MLP's channels by importance (L2 norm of the down column times that of the gate and up rows,
+  // highest first), as the reference does before width pruning, so that each channel group holds channels of
+  // similar importance. The function computed is unchanged; ids of channel groups refer to the new order.
+  virtual void reorder_mlp_channels() = 0;
+};
+
+// "zamba2" / "hymba" when config.json in `dir` names a hybrid model_type, else "" (also when unreadable).
+std::string hybrid_model_type(const std::string& dir);
+// Loads a Zamba2 or Hymba folder; throws shedder::Error naming the file and problem.
+std::shared_ptr<HybridModel> load_hybrid_model(const std::string& dir, const HybridLoadOptions& opts = {});
+
+// Calibration perplexity (mean next-token NLL per window, exp of the mean over windows) with `removed` taken out.
+double hybrid_perplexity(const HybridModel& model, const at::Tensor& windows, const HybridRemoval& removed,
+                         int64_t batch = 1);
+
+struct HybridSearchStep {
+  std::string removed;
+  double ppl = 0;
+  int64_t params_removed = 0;
+  std::vector<std::pair<std::string, double>> candidates;  // id, perplexity without it
+};
+
+struct HybridSearchResult {
+  double base_ppl = 0;
+  int64_t total_params = 0;
+  std::vector<HybridSearchStep> steps;
+  HybridRemoval removed;
+  nlohmann::json to_json(HybridGranularity g, int64_t mlp_group) const;
+};
+
+// The Mamba-Shedder greedy loop over one granularity: at each step every candidate is scored by the calibration
+// perplexity with it removed on top of what is removed, and the lowest is removed (ties: the first candidate).
+HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor& windows, HybridGranularity g,
+                                     int64_t steps, const HybridRemoval& initial = {}, int64_t batch = 1);
+
+}  // namespace shedder

@@ -1,0 +1,100 @@
+// Zamba2ForCausalLM (transformers' `zamba2`): Mamba-2 layers, some of them "hybrid" layers that first run one of
+// num_mem_blocks shared transformer blocks (attention over [hidden, embeddings] with per-use q/k/v LoRA adapters,
+// then an MLP with per-use gate/up adapters) whose output, through the layer's own linear, is added to the Mamba
+// layer's input. Loading, the forward pass with components removed (the math of transformers' torch path) and
+// export with heads / channels physically cut out.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/hybrid_model.h"
+
+namespace shedder {
+
+struct Zamba2Config {
+  std::string source;
+  int64_t vocab_size = 32000, hidden_size = 2560, num_layers = 54;
+  std::vector<char> hybrid;            // per layer
+  std::string mamba_type_name = "mamba";  // how the config names non-hybrid layers
+  std::vector<int64_t> hybrid_layer_ids;
+  std::vector<int64_t> use_block;      // per use (hybrid layer in order): which shared block
+  int64_t num_mem_blocks = 1;
+  // Per shared block (an export may give blocks different sizes): query heads, KV heads, MLP width.
+  std::vector<int64_t> block_heads, block_kv_heads, block_intermediate;
+  int64_t num_heads = 32, num_kv_heads = 32, attn_head_dim = 160, intermediate_size = 10240;
+  std::string hidden_act = "gelu";
+  bool attention_adapter = false;
+  int64_t adapter_rank = 128;
+  bool use_mem_rope = false;
+  double rope_theta = 10000;
+  int64_t rotary_dim = 0;
+  int64_t d_state = 64, d_conv = 4, n_groups = 1, mamba_heads = 8, mamba_head_dim = 64, mamba_inner = 5120;
+  int64_t chunk_size = 256;
+  bool use_conv_bias = true, add_bias_linear = false, tie_word_embeddings = true;
+  double time_step_min = 0.001, rms_norm_eps = 1e-5;
+  std::vector<int64_t> layers_without_ssm;  // "shedder_layers_without_ssm" (export)
+  nlohmann::json raw;
+
+  static Zamba2Config from_file(const std::string& path);
+};
+
+class Zamba2Model : public HybridModel {
+ public:
+  static std::shared_ptr<Zamba2Model> load(const std::string& dir, const HybridLoadOptions& opts = {});
+  ~Zamba2Model() override;
+
+  const char* arch() const override { return "zamba2"; }
+  const std::string& dir() const override { return dir_; }
+  int64_t vocab_size() const override { return cfg_.vocab_size; }
+  int64_t total_parameters() const override;
+  int64_t mlp_channel_group() const override { return mlp_group_; }
+  Component component_tree() const override;
+  std::vector<std::string> candidates(HybridGranularity g, const HybridRemoval& removed) const override;
+  void check_removal(const HybridRemoval& removed, const std::string& label) const override;
+  int64_t removed_parameters(const HybridRemoval& removed) const override;
+  at::Tensor forward(const at::Tensor& ids, const HybridRemoval& removed = {}) const override;
+  void export_pruned(const HybridRemoval& removed, const std::string& out_dir) const override;
+  const BpeTokenizer* tokenizer() const override { return tokenizer_.get(); }
+  void reorder_mlp_channels() override;
+
+  const Zamba2Config& config() const { return cfg_; }
+
+  struct Mixer {  // one Mamba-2 mixer with its pre-norm
+    at::Tensor norm_w, in_proj_w, conv_w_kc, conv_b, dt_bias, A_h, Dv, gnorm_w, out_proj_w;
+    bool has_ssm = true;
+  };
+  struct Shared {  // one shared transformer block
+    at::Tensor in_norm_w, q_w, k_w, v_w, o_w, pre_ff_norm_w, gate_up_w, down_w;
+    int64_t heads = 0, kv_heads = 0, intermediate = 0;
+  };
+  struct Use {  // a hybrid layer's use of a shared block: its adapters (undefined when absent) and linear
+    int64_t block = 0;
+    at::Tensor q_a0, q_a1, k_a0, k_a1, v_a0, v_a1, mlp_a0, mlp_a1, linear_w;
+  };
+
+ private:
+  Zamba2Model() = default;
+  struct Plan;
+  Plan plan(const HybridRemoval& removed, const std::string& label) const;
+  int64_t count_params(const Plan& p) const;
+  at::Tensor mixer(const Mixer& m, const at::Tensor& x, bool skip_ssm) const;
+  at::Tensor shared_block(const Shared& s, const Use& u, const at::Tensor& h, const at::Tensor& emb) const;
+
+  Zamba2Config cfg_;
+  std::string dir_;
+  int64_t mlp_group_ = 16;
+  at::Tensor embedding_, final_norm_w_, lm_head_;
+  std::vector<Mixer> mixers_;        // per layer
+  std::vector<int64_t> use_of_layer_;  // per layer: use index or -1
+  std::vector<Shared> shared_;
+  std::vector<Use> uses_;
+  std::unique_ptr<BpeTokenizer> tokenizer_;
+};
+
+}  // namespace shedder

@@ -1,0 +1,233 @@
+// Zamba2 (hybrid Mamba-2 + shared attention/MLP blocks): logits against transformers' reference fixtures
+// (tests/data/hybrid, made by tests/data/make_hybrid_fixtures.py), removals of heads / channel groups against
+// zeroing the same weights by hand, export against the masked model, channel reordering, the component tree,
+// a search step, and bad inputs.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <QtTest/QtTest>
+
+#include <filesystem>
+#include <fstream>
+
+#include "io/safetensors.h"
+#include "model/component_tree.h"
+#include "model/hybrid_model.h"
+#include "model/zamba2_model.h"
+#include "support/expect_error.h"
+#include "support/test_support.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+using namespace shedder;
+using test::expect_error;
+
+namespace {
+
+std::string data(const std::string& name) { return test::test_data_dir() + "/hybrid/" + name; }
+
+at::Tensor ref(const std::string& file, const std::string& name) {
+  return SafetensorsFile::open(data(file))->tensor(name).clone();
+}
+
+// The tiny random models amplify float32 rounding: summing the same products in another order (a matmul over
+// fewer rows, reordered channels) moves logits of magnitude ~25 by up to ~2e-3, while removing any component
+// moves them by more than 1. Computations in the same order are compared exactly (1e-4).
+constexpr double kNoise = 5e-3;
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+// Copies a model folder, rewriting its weights through `fn` and its config through `cfg_fn`.
+std::string rewrite(const std::string& model, const std::string& tag,
+                    const std::function<at::Tensor(const std::string&, const at::Tensor&)>& fn,
+                    const std::function<void(nlohmann::json&)>& cfg_fn = nullptr) {
+  const std::string dir = test::make_temp_dir(tag);
+  std::ifstream in(data(model) + "/config.json");
+  nlohmann::json cfg = nlohmann::json::parse(in);
+  if (cfg_fn) cfg_fn(cfg);
+  std::ofstream(dir + "/config.json") << cfg.dump(2);
+  auto f = SafetensorsFile::open(data(model) + "/model.safetensors");
+  std::vector<std::pair<std::string, at::Tensor>> t;
+  for (const auto& n : f->names()) {
+    at::Tensor x = fn ? fn(n, f->tensor(n).clone()) : f->tensor(n).clone();
+    if (x.defined()) t.emplace_back(n, x);
+  }
+  write_safetensors(dir + "/model.safetensors", t);
+  return dir;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+class TestHybridZamba2 : public QObject {
+  Q_OBJECT
+
+ private Q_SLOTS:
+  void initTestCase() { at::set_num_threads(2); }
+
+  void logits_match_transformers() {
+    auto m = Zamba2Model::load(data("zamba2-tiny"));
+    at::Tensor ids = ref("zamba2_reference.safetensors", "input_ids");
+    at::Tensor ours = m->forward(ids);
+    const double d32 = max_diff(ours, ref("zamba2_reference.safetensors", "logits"));
+    const double d64 = max_diff(ours.to(at::kDouble), ref("zamba2_reference.safetensors", "logits_f64"));
+    qInfo("zamba2-tiny: max |dlogit| vs transformers float32 %.3g, vs float64 %.3g", d32, d64);
+    QVERIFY2(d32 < 2e-3 && d64 < 2e-3, "logits differ from transformers");
+    QCOMPARE((ours.argmax(-1) == ref("zamba2_reference.safetensors", "logits").argmax(-1)).all().item<bool>(), true);
+  }
+
+  void gqa_logits_match_transformers() {
+    auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
+    at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
+    const double d = max_diff(m->forward(ids), ref("zamba2-gqa_reference.safetensors", "logits"));
+    qInfo("zamba2-tiny-gqa: max |dlogit| vs transformers float32 %.3g", d);
+    QVERIFY(d < 2e-3);
+  }
+
+  // Removing head group g of block k equals zeroing the o_proj columns of its query heads (their output
+  // vanishes); removing a channel group equals zeroing its down_proj columns.
+  void removal_equals_zeroed_weights() {
+    auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
+    at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
+    const int64_t hd = m->config().attn_head_dim, G = m->mlp_channel_group();
+    HybridRemoval r;
+    r.add("shared.0.attn.heads.1");  // KV head 1 with query heads 2 and 3 (GQA: 2 queries per KV head)
+    r.add("shared.0.mlp.channels.2");
+    at::Tensor masked = m->forward(ids, r);
+    const std::string zeroed = rewrite("zamba2-tiny-gqa", "zeroed", [&](const std::string& n, const at::Tensor& t) {
+      if (ends_with(n, "self_attn.o_proj.weight")) t.narrow(1, 2 * hd, 2 * hd).zero_();
+      if (ends_with(n, "feed_forward.down_proj.weight")) t.narrow(1, 2 * G, G).zero_();
+      return t;
+    });
+    const double d = max_diff(masked, Zamba2Model::load(zeroed)->forward(ids));
+    QVERIFY2(d < 1e-4, ("masked vs zeroed weights differ by " + std::to_string(d)).c_str());
+    QVERIFY(max_diff(masked, m->forward(ids)) > 1e-3);  // and it does change the logits
+  }
+
+  void export_matches_masked_model() {
+    auto m = Zamba2Model::load(data("zamba2-tiny"));
+    at::Tensor ids = ref("zamba2_reference.safetensors", "input_ids");
+    const std::vector<std::vector<std::string>> sets = {
+        {"layers.0"},
+        {"layers.2.ssm", "layers.1.ssm"},
+        {"layers.3.shared"},
+        {"layers.3"},
+        {"shared.0.attn.heads.3", "shared.1.attn.heads.0", "shared.0.mlp.channels.1"},
+        {"shared.1.mlp.channels.0", "shared.1.mlp.channels.3", "layers.5", "layers.4.ssm"},
+    };
+    for (const auto& ids_set : sets) {
+      HybridRemoval r;
+      for (const auto& id : ids_set) r.add(id);
+      const std::string out = test::make_temp_dir("zexport");
+      m->export_pruned(r, out);
+      auto e = Zamba2Model::load(out);
+      const double d = max_diff(e->forward(ids), m->forward(ids, r));
+      QVERIFY2(d < kNoise, ("export of " + r.ids.front() + "... differs from the masked model by " + std::to_string(d)).c_str());
+      QCOMPARE(e->total_parameters(), m->total_parameters() - m->removed_parameters(r));
+    }
+  }
+
+  void gqa_export_drops_kv_heads() {
+    auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
+    at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
+    HybridRemoval r;
+    r.add("shared.0.attn.heads.0");
+    const std::string out = test::make_temp_dir("zgqa");
+    m->export_pruned(r, out);
+    auto e = Zamba2Model::load(out);
+    QCOMPARE(e->config().num_heads, int64_t(2));
+    QCOMPARE(e->config().num_kv_heads, int64_t(1));
+    QVERIFY(max_diff(e->forward(ids), m->forward(ids, r)) < kNoise);
+  }
+
+  void reorder_keeps_function() {
+    auto m = Zamba2Model::load(data("zamba2-tiny"));
+    at::Tensor ids = ref("zamba2_reference.safetensors", "input_ids");
+    at::Tensor before = m->forward(ids);
+    m->reorder_mlp_channels();
+    QVERIFY(max_diff(m->forward(ids), before) < kNoise);
+    // The exported weights hold the channels in falling importance (|down col| * (|gate row| + |up row|)).
+    const std::string out = test::make_temp_dir("zreorder");
+    m->export_pruned({}, out);
+    auto f = SafetensorsFile::open(out + "/model.safetensors");
+    const std::string p = "model.layers.1.shared_transformer.feed_forward.";
+    at::Tensor gu = f->tensor(p + "gate_up_proj.weight"), down = f->tensor(p + "down_proj.weight");
+    const int64_t I = down.size(1);
+    at::Tensor imp = down.norm(2, {0}) * (gu.narrow(0, 0, I).norm(2, {1}) + gu.narrow(0, I, I).norm(2, {1}));
+    QVERIFY((imp.narrow(0, 0, I - 1) >= imp.narrow(0, 1, I - 1)).all().item<bool>());
+  }
+
+  void component_tree_has_the_hybrid_kinds() {
+    auto m = Zamba2Model::load(data("zamba2-tiny"));
+    const Component root = m->component_tree();
+    QCOMPARE(root.parameters, m->total_parameters());
+    QCOMPARE(root.children.size(), size_t(6 + 2));  // 6 layers, 2 shared blocks
+    QCOMPARE(root.children[0].kind, ComponentKind::Block);
+    QCOMPARE(root.children[1].kind, ComponentKind::HybridBlock);
+    QCOMPARE(root.children[1].children[0].kind, ComponentKind::SharedBlock);
+    QCOMPARE(root.children[1].children[0].id, std::string("layers.1.shared"));
+    const Component& sw = root.children[6];
+    QCOMPARE(sw.kind, ComponentKind::SharedWeights);
+    QCOMPARE(sw.children.front().kind, ComponentKind::AttentionHeads);
+    QCOMPARE(sw.children.back().kind, ComponentKind::MlpChannels);
+    QCOMPARE(std::string(component_kind_name(sw.children.back().kind)), std::string("mlp_channels"));
+    for (const auto& c : root.children) QVERIFY(c.parameters > 0);
+  }
+
+  void search_steps_at_every_granularity() {
+    auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
+    at::Tensor windows = ref("zamba2-gqa_reference.safetensors", "input_ids");
+    for (HybridGranularity g : {HybridGranularity::Block, HybridGranularity::Ssm, HybridGranularity::SharedBlock,
+                                HybridGranularity::AttentionHeads, HybridGranularity::MlpChannels}) {
+      const HybridSearchResult res = run_hybrid_search(*m, windows, g, 2);
+      QVERIFY2(!res.steps.empty(), hybrid_granularity_name(g));
+      const HybridSearchStep& s = res.steps[0];
+      // The pick is the candidate with the lowest perplexity, and its perplexity is that of the removal.
+      double best = 1e300;
+      for (const auto& [id, ppl] : s.candidates) best = std::min(best, ppl);
+      QCOMPARE(s.ppl, best);
+      HybridRemoval one;
+      one.add(s.removed);
+      QVERIFY(std::abs(hybrid_perplexity(*m, windows, one) - s.ppl) < 1e-9 * s.ppl);
+      QVERIFY(s.params_removed > 0);
+      QCOMPARE(res.to_json(g, m->mlp_channel_group())["steps"].size(), res.steps.size());
+    }
+    // GQA: with 2 KV heads there are two head groups per block; after one goes the last one is no candidate.
+    HybridRemoval r;
+    r.add("shared.0.attn.heads.0");
+    QVERIFY(m->candidates(HybridGranularity::AttentionHeads, r).empty());
+  }
+
+  void bad_inputs_give_clear_errors() {
+    auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
+    at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
+    HybridRemoval r;
+    r.add("layers.9");
+    expect_error([&] { m->forward(ids, r); }, {"layers.9", "4 layers"});
+    HybridRemoval all;
+    all.add("shared.0.attn.heads.0");
+    all.add("shared.0.attn.heads.1");
+    expect_error([&] { m->check_removal(all, "x"); }, {"every attention head"});
+    HybridRemoval notuse;
+    notuse.add("layers.0.shared");
+    expect_error([&] { m->forward(ids, notuse); }, {"not a hybrid layer"});
+    const std::string missing = rewrite("zamba2-tiny-gqa", "zmissing", [](const std::string& n, const at::Tensor& t) {
+      return n.find("layers.1.linear") != std::string::npos ? at::Tensor() : t;
+    });
+    expect_error([&] { Zamba2Model::load(missing); }, {"missing tensor", "model.layers.1.linear.weight"});
+    const std::string badcfg = rewrite("zamba2-tiny-gqa", "zbadcfg", nullptr,
+                                       [](nlohmann::json& c) { c["layers_block_type"][1] = "transformer"; });
+    expect_error([&] { Zamba2Model::load(badcfg); }, {"config.json", "unknown layer type"});
+    const std::string badshape = rewrite("zamba2-tiny-gqa", "zbadshape", nullptr,
+                                         [](nlohmann::json& c) { c["intermediate_size"] = 80; });
+    expect_error([&] { Zamba2Model::load(badshape); }, {"gate_up_proj.weight", "shape"});
+    QCOMPARE(hybrid_model_type(data("zamba2-tiny")), std::string("zamba2"));
+    expect_error([&] { load_hybrid_model(test::test_data_dir()); }, {"config.json"});
+  }
+};
+
+QTEST_APPLESS_MAIN(TestHybridZamba2)
+#include "test_hybrid_zamba2.moc"
