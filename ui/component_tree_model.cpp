@@ -24,10 +24,24 @@ struct ComponentTreeModel::Node {
 namespace {
 
 QString kindLabel(const ComponentInfo& c, const QString& arch) {
-  if (c.kind == QLatin1String("model")) return arch == QLatin1String("mamba2") ? QStringLiteral("Mamba-2 model") : QStringLiteral("Mamba model");
+  if (c.kind == QLatin1String("model")) {
+    if (arch == QLatin1String("zamba2")) return QStringLiteral("Zamba2 hybrid model");
+    if (arch == QLatin1String("hymba")) return QStringLiteral("Hymba hybrid model");
+    return arch == QLatin1String("mamba2") ? QStringLiteral("Mamba-2 model") : QStringLiteral("Mamba model");
+  }
   if (c.kind == QLatin1String("block")) return QStringLiteral("Mamba block");
   if (c.kind == QLatin1String("ssm")) return QStringLiteral("SSM (selective scan)");
   if (c.kind == QLatin1String("heads")) return QStringLiteral("SSM heads × %1").arg(c.count);
+  // Hybrid models (core/model/hybrid_model.h).
+  if (c.kind == QLatin1String("hybrid_block"))
+    return arch == QLatin1String("hymba") ? QStringLiteral("Hymba block (attention ∥ SSM + MLP)")
+                                          : QStringLiteral("Hybrid block (shared transformer + Mamba)");
+  if (c.kind == QLatin1String("shared_block")) return QStringLiteral("Shared transformer use");
+  if (c.kind == QLatin1String("shared_weights")) return QStringLiteral("Shared transformer block");
+  if (c.kind == QLatin1String("attn_heads"))
+    return c.count == 1 ? QStringLiteral("Attention head") : QStringLiteral("Attention heads × %1 (GQA group)").arg(c.count);
+  if (c.kind == QLatin1String("mlp_channels")) return QStringLiteral("MLP channels × %1").arg(c.count);
+  if (c.kind == QLatin1String("ssm_heads")) return QStringLiteral("SSM heads × %1").arg(c.count);
   return c.kind;
 }
 
@@ -35,6 +49,10 @@ QColor kindColor(const QString& kind) {
   if (kind == QLatin1String("model")) return QColor(0x44, 0x55, 0x66);
   if (kind == QLatin1String("block")) return QColor(0x1f, 0x77, 0xb4);
   if (kind == QLatin1String("ssm")) return QColor(0x94, 0x67, 0xbd);
+  if (kind == QLatin1String("hybrid_block")) return QColor(0x2c, 0xa0, 0x2c);
+  if (kind == QLatin1String("shared_block") || kind == QLatin1String("shared_weights")) return QColor(0xff, 0x7f, 0x0e);
+  if (kind == QLatin1String("attn_heads")) return QColor(0xd6, 0x27, 0x28);
+  if (kind == QLatin1String("mlp_channels")) return QColor(0x8c, 0x56, 0x4b);
   return QColor(0x17, 0xbe, 0xcf);
 }
 
@@ -48,7 +66,8 @@ QPixmap kindIcon(const QString& kind) {
   p.setRenderHint(QPainter::Antialiasing);
   p.setPen(Qt::NoPen);
   p.setBrush(kindColor(kind));
-  if (kind == QLatin1String("block") || kind == QLatin1String("model"))
+  if (kind == QLatin1String("block") || kind == QLatin1String("model") || kind == QLatin1String("hybrid_block") ||
+      kind == QLatin1String("shared_weights"))
     p.drawRoundedRect(QRectF(1, 1, 10, 10), 2, 2);
   else
     p.drawEllipse(QRectF(1.5, 1.5, 9, 9));
@@ -353,6 +372,8 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
                     .arg(QString::fromLatin1(statusText(st)));
     if (scored) t += QStringLiteral("<br>%1: %2").arg(importanceLabel_).arg(importance_.value(c.id), 0, 'f', 4);
     if (c.kind == QLatin1String("heads")) t += QStringLiteral("<br>(a group node: not a search candidate yet)");
+    if (!c.removable() && c.kind != QLatin1String("model") && c.kind != QLatin1String("heads"))
+      t += QStringLiteral("<br>(a hybrid-model component: search and remove it with shedder-cli hybrid)");
     return t;
   }
   return {};

@@ -18,6 +18,7 @@
 #include "eval/window_source.h"
 #include "export/exporter.h"
 #include "model/component_tree.h"
+#include "model/hybrid_model.h"
 #include "model/mamba_model.h"
 #include "runtime/resources.h"
 #include "runtime/threads.h"
@@ -115,9 +116,13 @@ struct Windows {
 
 struct EngineSession::Impl {
   std::shared_ptr<MambaModel> model;
+  std::shared_ptr<HybridModel> hybrid;  // a Zamba2 / Hymba folder: its tree is shown, the engine jobs go to the CLI
   std::optional<Windows> calib, heldout;
 
   const MambaModel& need() const {
+    if (hybrid)
+      throw Error(hybrid->dir() + ": a hybrid " + hybrid->arch() +
+                  " model; the workbench shows its components, evaluate, search and export it with `shedder-cli hybrid`");
     if (!model) throw Error("no model is open");
     return *model;
   }
@@ -193,7 +198,26 @@ EngineSession::~EngineSession() = default;
 ModelInfo EngineSession::load(const QString& dir) {
   ensureThreads();
   if (dir.isEmpty()) throw Error("no model folder given");
+  if (!hybrid_model_type(str(dir)).empty()) {
+    d_->hybrid = load_hybrid_model(str(dir));
+    d_->model.reset();
+    d_->calib.reset();
+    d_->heldout.reset();
+    const HybridModel& h = *d_->hybrid;
+    ModelInfo info;
+    info.path = QFileInfo(dir).absoluteFilePath();
+    info.name = QFileInfo(info.path).fileName();
+    info.arch = QString::fromLatin1(h.arch());
+    info.layers = static_cast<int>(h.num_layers());
+    info.hidden = static_cast<int>(h.hidden_size());
+    info.vocab = static_cast<int>(h.vocab_size());
+    info.totalParameters = h.total_parameters();
+    info.hasTokenizer = h.tokenizer() != nullptr;
+    info.tree = toInfo(h.component_tree());
+    return info;
+  }
   std::shared_ptr<MambaModel> m = MambaModel::load(str(dir));
+  d_->hybrid.reset();
   d_->model = std::move(m);
   d_->calib.reset();
   d_->heldout.reset();
@@ -215,10 +239,11 @@ ModelInfo EngineSession::load(const QString& dir) {
   return info;
 }
 
-bool EngineSession::hasModel() const { return d_->model != nullptr; }
+bool EngineSession::hasModel() const { return d_->model != nullptr || d_->hybrid != nullptr; }
 
 void EngineSession::unload() {
   d_->model.reset();
+  d_->hybrid.reset();
   d_->calib.reset();
   d_->heldout.reset();
 }

@@ -50,6 +50,8 @@ class HybridModel {
   virtual const char* arch() const = 0;  // "zamba2" / "hymba"
   virtual const std::string& dir() const = 0;
   virtual int64_t vocab_size() const = 0;
+  virtual int64_t num_layers() const = 0;
+  virtual int64_t hidden_size() const = 0;
   virtual int64_t total_parameters() const = 0;
   virtual int64_t mlp_channel_group() const = 0;
   virtual Component component_tree() const = 0;

@@ -52,6 +52,8 @@ class Zamba2Model : public HybridModel {
   const char* arch() const override { return "zamba2"; }
   const std::string& dir() const override { return dir_; }
   int64_t vocab_size() const override { return cfg_.vocab_size; }
+  int64_t num_layers() const override { return cfg_.num_layers; }
+  int64_t hidden_size() const override { return cfg_.hidden_size; }
   int64_t total_parameters() const override;
   int64_t mlp_channel_group() const override { return mlp_group_; }
   Component component_tree() const override;

@@ -15,6 +15,7 @@
 #include "shed/removal_set.h"
 #include "support/gui_test_support.h"
 #include "support/test_support.h"
+#include "util/error.h"
 
 using namespace shedder;
 using namespace shedder::ui;
@@ -150,6 +151,40 @@ class TestGuiTreeModel : public QObject {
     // Unknown ids are ignored, not crashes.
     QVERIFY(!m.setMarkedId(QStringLiteral("layers.99"), true));
     QVERIFY(!m.indexOf(QStringLiteral("nope")).isValid());
+  }
+
+  // A hybrid model (Zamba2 fixture): the tree shows its kinds with their labels and parameter counts; the engine
+  // jobs the GUI cannot run on it say so instead of failing obscurely.
+  void shows_the_hybrid_kinds() {
+    EngineSession session;
+    ComponentTreeModel m;
+    QAbstractItemModelTester tester(&m, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    const ModelInfo info = session.load(QString::fromStdString(test::test_data_dir() + "/hybrid/zamba2-tiny"));
+    QCOMPARE(info.arch, QStringLiteral("zamba2"));
+    m.setModelInfo(info);
+    const QModelIndex root = m.index(0, 0);
+    QCOMPARE(m.rowCount(root), 8);  // 6 layers, 2 shared blocks
+    auto kind = [&](const char* id) {
+      return find(m, QLatin1String(id)).siblingAtColumn(ComponentTreeModel::KindColumn).data().toString();
+    };
+    QCOMPARE(kind("model"), QStringLiteral("Zamba2 hybrid model"));
+    QCOMPARE(kind("layers.0"), QStringLiteral("Mamba block"));
+    QCOMPARE(kind("layers.1"), QStringLiteral("Hybrid block (shared transformer + Mamba)"));
+    QCOMPARE(kind("layers.1.shared"), QStringLiteral("Shared transformer use"));
+    QCOMPARE(kind("layers.1.ssm"), QStringLiteral("SSM (selective scan)"));
+    QCOMPARE(kind("shared.0"), QStringLiteral("Shared transformer block"));
+    QCOMPARE(kind("shared.0.attn.heads.2"), QStringLiteral("Attention head"));
+    QCOMPARE(kind("shared.1.mlp.channels.3"), QStringLiteral("MLP channels × 16"));
+    QCOMPARE(m.totalParameters(), info.totalParameters);
+    QVERIFY(find(m, QStringLiteral("shared.0.mlp.channels.0")).data(ComponentTreeModel::ParametersRole).toLongLong() > 0);
+    QVERIFY(find(m, QStringLiteral("shared.0.attn.heads.1")).data(Qt::ToolTipRole).toString().contains(
+        QStringLiteral("shedder-cli hybrid")));
+    try {
+      session.removedParameters({QStringLiteral("layers.1")});
+      QFAIL("expected an error");
+    } catch (const shedder::Error& e) {
+      QVERIFY2(std::string(e.what()).find("shedder-cli hybrid") != std::string::npos, e.what());
+    }
   }
 };
 
