@@ -55,6 +55,10 @@ void usage(std::ostream& os) {
      << "  convert-task FORMAT EXPORT --out FILE.jsonl [--force]\n"
      << "                                               a Hugging Face export of lambada_openai, hellaswag,\n"
      << "                                               piqa, arc_easy, arc_challenge, winogrande, openbookqa\n"
+     << "  hybrid info|eval|search|export MODEL [--tokens F[:T] | --text FILE... [--seq-len N]] [--max-windows N]\n"
+     << "       [--batch N] [--remove ID,...] [--granularity block|ssm|shared|head|channel|ssm-head] [--steps N]\n"
+     << "       [--channel-group G] [--reorder-channels] [--out DIR] [--force] [--json]\n"
+     << "                                               Zamba2 / Hymba hybrid models (CPU): components by id\n"
      << "\n"
      << "common options: --threads N (default: all cores), --device cpu|cuda[:N]|auto, --dtype auto|float32|bfloat16|float16\n"
      << "                (compute dtype on a GPU; the CPU computes in float32), --json\n"
@@ -90,6 +94,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return shedder::cli::cmd_bench(rest);
     if (cmd == "make-demo-tasks") return shedder::cli::cmd_make_demo_tasks(rest);
     if (cmd == "convert-task") return shedder::cli::cmd_convert_task(rest);
+    if (cmd == "hybrid") return shedder::cli::cmd_hybrid(rest);
     std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
     return 2;
   } catch (const shedder::Cancelled&) {

@@ -14,6 +14,7 @@
 #include "model/component_tree.h"
 #include "model/hybrid_model.h"
 #include "model/zamba2_model.h"
+#include "support/cli_runner.h"
 #include "support/expect_error.h"
 #include "support/test_support.h"
 #include "util/error.h"
@@ -199,6 +200,35 @@ class TestHybridZamba2 : public QObject {
     HybridRemoval r;
     r.add("shared.0.attn.heads.0");
     QVERIFY(m->candidates(HybridGranularity::AttentionHeads, r).empty());
+  }
+
+  // shedder-cli hybrid: search writes its result, export cuts the pick out, eval of the export gives the
+  // perplexity the search measured for it.
+  void cli_search_export_eval() {
+    if (test::cli_path().empty()) QSKIP("SHEDDER_CLI not set");
+    const std::string dir = test::make_temp_dir("zcli");
+    write_safetensors(dir + "/calib.safetensors", {{"ids", ref("zamba2-gqa_reference.safetensors", "input_ids")}});
+    const std::string model = data("zamba2-tiny-gqa"), tokens = dir + "/calib.safetensors";
+    test::CliResult s = test::run({"hybrid", "search", test::q(model), "--tokens", test::q(tokens), "--granularity",
+                                   "channel", "--steps", "2", "--out", test::q(dir + "/run"), "--json", "--threads", "1"});
+    QVERIFY2(s.ok(), s.describe().c_str());
+    const nlohmann::json j = nlohmann::json::parse(s.out);
+    QCOMPARE(j["steps"].size(), size_t(2));
+    QVERIFY(fs::exists(dir + "/run/search_result.json"));
+    std::string spec;
+    for (const auto& st : j["steps"]) spec += (spec.empty() ? "" : ",") + st["removed"].get<std::string>();
+    test::CliResult e = test::run({"hybrid", "export", test::q(model), "--remove", test::q(spec), "--out",
+                                   test::q(dir + "/pruned"), "--threads", "1"});
+    QVERIFY2(e.ok(), e.describe().c_str());
+    test::CliResult v = test::run({"hybrid", "eval", test::q(dir + "/pruned"), "--tokens", test::q(tokens), "--json",
+                                   "--threads", "1"});
+    QVERIFY2(v.ok(), v.describe().c_str());
+    const double ppl = nlohmann::json::parse(v.out)["perplexity"].get<double>();
+    QVERIFY(std::abs(ppl - j["steps"][1]["ppl"].get<double>()) < 1e-3 * ppl);
+    const std::string why = test::check_failure(
+        test::run({"hybrid", "eval", test::q(model), "--tokens", test::q(tokens), "--remove", "shared.7.attn.heads.0"}),
+        {"--remove", "shared.7.attn.heads.0"});
+    QVERIFY2(why.empty(), why.c_str());
   }
 
   void bad_inputs_give_clear_errors() {

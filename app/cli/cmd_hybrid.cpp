@@ -1,0 +1,145 @@
+// `shedder-cli hybrid info|eval|search|export MODEL ...`: the hybrid SSM-attention models (Zamba2, Hymba) with
+// their finer components (hybrid blocks, SSMs, shared transformer uses, attention head groups, MLP channel groups,
+// SSM head groups), on the CPU.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "common.h"
+#include "eval/token_windows.h"
+#include "model/hybrid_model.h"
+#include "shed/removal_set.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder::cli {
+
+namespace {
+
+void print_tree(const Component& c, int depth, double total) {
+  if (depth > 0)
+    std::printf("%*s%-*s %-14s %12lld %7.2f%%%s\n", 2 * (depth - 1), "", 34 - 2 * (depth - 1), c.id.c_str(),
+                component_kind_name(c.kind), static_cast<long long>(c.parameters),
+                100.0 * static_cast<double>(c.parameters) / total,
+                c.count > 0 ? ("  (" + std::to_string(c.count) + ")").c_str() : "");
+  for (const auto& ch : c.children) print_tree(ch, depth + 1, total);
+}
+
+at::Tensor windows_from(const HybridModel& m, const Args& args) {
+  const long long max_windows = args.get_int("max-windows", 0);
+  if (args.has("tokens") == args.has("text"))
+    throw Error("hybrid: give exactly one of --tokens FILE.safetensors[:TENSOR] and --text FILE...");
+  if (args.has("tokens")) return load_token_windows(args.get("tokens"), m.vocab_size(), max_windows);
+  if (!m.tokenizer())
+    throw Error((fs::path(m.dir()) / "tokenizer.json").string() + ": missing; use pre-tokenized input (--tokens FILE)");
+  const auto eos = m.tokenizer()->eos_id();
+  return make_token_windows(*m.tokenizer(), read_documents(args.all("text")), eos ? *eos : 0,
+                            args.get_int("seq-len", 512), max_windows, "--text");
+}
+
+HybridRemoval removal_from(const HybridModel& m, const Args& args) {
+  HybridRemoval r;
+  for (const std::string& spec : args.all("remove")) r.add_spec(spec);
+  m.check_removal(r, "--remove");
+  return r;
+}
+
+}  // namespace
+
+int cmd_hybrid(const std::vector<std::string>& words) {
+  if (words.empty())
+    throw Error("hybrid: give a subcommand: info, eval, search or export (shedder-cli hybrid info MODEL)");
+  const std::string sub = words[0];
+  if (sub != "info" && sub != "eval" && sub != "search" && sub != "export")
+    throw Error("hybrid: unknown subcommand '" + sub + "' (info, eval, search, export)");
+  Args args(std::vector<std::string>(words.begin() + 1, words.end()),
+            with_common({{"tokens"}, {"text", true, true}, {"seq-len"}, {"max-windows"}, {"batch"},
+                         {"remove", true, true}, {"granularity"}, {"steps"}, {"out"}, {"force", false},
+                         {"channel-group"}, {"reorder-channels", false}}));
+  const CommonOptions common = apply_common(args);
+  if (common.device.rfind("cpu", 0) != 0) throw Error("hybrid: these models run on the CPU only (--device cpu)");
+  const std::string dir = model_arg(args, "hybrid");
+  HybridLoadOptions lo;
+  lo.mlp_channel_group = args.get_int("channel-group", 0);
+  std::shared_ptr<HybridModel> m = load_hybrid_model(dir, lo);
+  if (args.flag("reorder-channels")) m->reorder_mlp_channels();
+  const HybridRemoval removed = removal_from(*m, args);
+
+  if (sub == "info") {
+    const Component tree = m->component_tree();
+    if (common.json) {
+      std::cout << nlohmann::json{{"model", dir}, {"architecture", m->arch()}, {"parameters", m->total_parameters()},
+                                  {"mlp_channel_group", m->mlp_channel_group()}, {"tree", component_to_json(tree)}}
+                       .dump(2)
+                << "\n";
+      return 0;
+    }
+    std::printf("model        %s\narchitecture %s\nparameters   %lld\nMLP channel groups of %lld\n\n", dir.c_str(),
+                m->arch(), static_cast<long long>(m->total_parameters()), static_cast<long long>(m->mlp_channel_group()));
+    print_tree(tree, 0, static_cast<double>(tree.parameters));
+    return 0;
+  }
+  if (sub == "export") {
+    const std::string out = args.get("out");
+    if (out.empty()) throw Error("hybrid export: --out DIR is required");
+    std::error_code ec;
+    if (fs::exists(out, ec)) {
+      if (!args.flag("force")) throw Error(out + ": exists (use --force to replace it)");
+      if (fs::equivalent(out, dir, ec)) throw Error(out + ": is the model folder itself");
+      fs::remove_all(out, ec);
+    }
+    m->export_pruned(removed, out);
+    const int64_t gone = m->removed_parameters(removed);
+    if (common.json)
+      std::cout << nlohmann::json{{"out", out}, {"params_before", m->total_parameters()},
+                                  {"params_after", m->total_parameters() - gone}, {"removed", removed.ids}}
+                       .dump(2)
+                << "\n";
+    else
+      std::printf("wrote %s: %lld -> %lld parameters\n", out.c_str(), static_cast<long long>(m->total_parameters()),
+                  static_cast<long long>(m->total_parameters() - gone));
+    return 0;
+  }
+  const at::Tensor windows = windows_from(*m, args);
+  const int64_t batch = args.get_int("batch", 1);
+  if (sub == "eval") {
+    const double ppl = hybrid_perplexity(*m, windows, removed, batch);
+    if (common.json)
+      std::cout << nlohmann::json{{"perplexity", ppl}, {"windows", windows.size(0)}, {"tokens", windows.numel()},
+                                  {"params_removed", m->removed_parameters(removed)}}
+                       .dump(2)
+                << "\n";
+    else
+      std::printf("perplexity %.4f over %lld windows of %lld tokens\n", ppl, static_cast<long long>(windows.size(0)),
+                  static_cast<long long>(windows.size(1)));
+    return 0;
+  }
+  // search
+  const auto g = parse_hybrid_granularity(args.get("granularity", "block"));
+  if (!g) throw Error("hybrid search: unknown --granularity '" + args.get("granularity") +
+                      "' (block, ssm, shared, head, channel, ssm-head)");
+  const HybridSearchResult res = run_hybrid_search(*m, windows, *g, args.get_int("steps", 1), removed, batch);
+  const nlohmann::json j = res.to_json(*g, m->mlp_channel_group());
+  if (args.has("out")) {
+    std::error_code ec;
+    fs::create_directories(args.get("out"), ec);
+    if (ec) throw Error(args.get("out") + ": cannot create folder: " + ec.message());
+    write_file_atomic((fs::path(args.get("out")) / "search_result.json").string(), j.dump(2) + "\n");
+    write_file_atomic((fs::path(args.get("out")) / "pruning_config.json").string(),
+                      res.removed.to_json(m->mlp_channel_group()).dump(2) + "\n");
+  }
+  if (common.json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("base perplexity %.4f (%lld parameters)\n", res.base_ppl, static_cast<long long>(res.total_params));
+  for (size_t i = 0; i < res.steps.size(); ++i)
+    std::printf("step %zu: removed %-28s ppl %.4f  params removed %lld (%.2f%%)\n", i, res.steps[i].removed.c_str(),
+                res.steps[i].ppl, static_cast<long long>(res.steps[i].params_removed),
+                100.0 * static_cast<double>(res.steps[i].params_removed) / static_cast<double>(res.total_params));
+  return 0;
+}
+
+}  // namespace shedder::cli
