@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "eval/perplexity.h"
+#include "model/hymba_model.h"
 #include "model/model_config.h"
 #include "model/zamba2_model.h"
 #include "util/error.h"
@@ -80,6 +81,7 @@ std::string hybrid_model_type(const std::string& dir) {
 std::shared_ptr<HybridModel> load_hybrid_model(const std::string& dir, const HybridLoadOptions& opts) {
   const std::string t = hybrid_model_type(dir);
   if (t == "zamba2") return Zamba2Model::load(dir, opts);
+  if (t == "hymba") return HymbaModel::load(dir, opts);
   throw Error((fs::path(dir) / "config.json").string() + ": model_type is not a hybrid model (zamba2, hymba)");
 }
 

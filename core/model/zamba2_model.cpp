@@ -15,6 +15,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "kernels/mixer_ops.h"
+#include "model/hybrid_util.h"
 #include "model/model_config.h"
 #include "shed/removal_set.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -24,74 +25,8 @@ namespace fs = std::filesystem;
 
 namespace shedder {
 
-namespace {
+using namespace hybrid_util;
 
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot read");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-int64_t jint(const nlohmann::json& j, const char* key, int64_t def, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_number_integer()) throw Error(src + ": \"" + key + "\" must be an integer");
-  return j[key].get<int64_t>();
-}
-
-double jnum(const nlohmann::json& j, const char* key, double def, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  return json_float(j[key], src + ": \"" + key + "\"");
-}
-
-bool jbool(const nlohmann::json& j, const char* key, bool def, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_boolean()) throw Error(src + ": \"" + key + "\" must be true or false");
-  return j[key].get<bool>();
-}
-
-std::vector<int64_t> jints(const nlohmann::json& j, const char* key, const std::string& src) {
-  std::vector<int64_t> v;
-  if (!j.contains(key) || j[key].is_null()) return v;
-  if (!j[key].is_array()) throw Error(src + ": \"" + key + "\" must be a list of integers");
-  for (const auto& x : j[key]) {
-    if (!x.is_number_integer()) throw Error(src + ": \"" + key + "\" must be a list of integers");
-    v.push_back(x.get<int64_t>());
-  }
-  return v;
-}
-
-at::Tensor rms(const at::Tensor& x, const at::Tensor& w, double eps) {
-  return w * (x * at::rsqrt(x.pow(2).mean(-1, true) + eps));
-}
-
-at::Tensor activation(const at::Tensor& x, const std::string& act) {
-  if (act == "gelu") return at::gelu(x);
-  if (act == "gelu_pytorch_tanh" || act == "gelu_new") return at::gelu(x, "tanh");
-  if (act == "silu" || act == "swish") return at::silu(x);
-  return at::relu(x);  // validated at load: only "relu" reaches here
-}
-
-at::Tensor idx(const std::vector<int64_t>& v) { return at::tensor(v, at::kLong); }
-
-// Rows [i*size, (i+1)*size) for every i in `units`.
-std::vector<int64_t> unit_rows(const std::vector<int64_t>& units, int64_t size, int64_t offset = 0) {
-  std::vector<int64_t> r;
-  for (int64_t u : units)
-    for (int64_t k = 0; k < size; ++k) r.push_back(offset + u * size + k);
-  return r;
-}
-
-}  // namespace
 
 Zamba2Config Zamba2Config::from_file(const std::string& path) {
   Zamba2Config c;
@@ -203,30 +138,6 @@ struct Zamba2Model::Plan {
   std::vector<char> block_alive;                       // per block: some use remains
 };
 
-namespace {
-
-bool parse_index(const std::string& s, int64_t& out) {
-  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return false;
-  out = std::stoll(s);
-  return true;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
-}  // namespace
 
 Zamba2Model::Plan Zamba2Model::plan(const HybridRemoval& removed, const std::string& label) const {
   const Zamba2Config& c = cfg_;
@@ -530,18 +441,6 @@ at::Tensor Zamba2Model::shared_block(const Shared& s, const Use& u, const at::Te
   return at::linear(mlp, u.linear_w);
 }
 
-namespace {
-
-// A shared block and one use's adapters with the removed heads / channels cut out (the same slicing export writes).
-struct SlicedBlock {
-  Zamba2Model::Shared s;
-  std::vector<Zamba2Model::Use> uses;
-};
-
-at::Tensor rows(const at::Tensor& t, const std::vector<int64_t>& r) { return t.index_select(0, idx(r)).contiguous(); }
-at::Tensor cols(const at::Tensor& t, const std::vector<int64_t>& r) { return t.index_select(1, idx(r)).contiguous(); }
-
-}  // namespace
 
 at::Tensor Zamba2Model::forward(const at::Tensor& ids, const HybridRemoval& removed) const {
   c10::NoGradGuard no_grad;

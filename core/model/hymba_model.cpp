@@ -1,0 +1,729 @@
+// Hymba: config parsing, loading, the forward pass with removals (meta tokens, sliding-window / global attention,
+// cross-layer K/V reuse, parallel attention and SSM heads), the component tree and export (see hymba_model.h).
+// The math follows nvidia/Hymba-1.5B-Base's modeling_hymba.py (flex-attention mask: meta tokens always visible).
+#include "model/hymba_model.h"
+
+#include <c10/core/GradMode.h>
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <set>
+
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "kernels/mixer_ops.h"
+#include "model/hybrid_util.h"
+#include "model/model_config.h"
+#include "shed/removal_set.h"
+#include "tokenizer/bpe_tokenizer.h"
+#include "util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shedder {
+
+using namespace hybrid_util;
+
+namespace {
+
+std::vector<int64_t> iota(int64_t n) {
+  std::vector<int64_t> v(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = i;
+  return v;
+}
+
+std::vector<std::vector<int64_t>> per_layer_lists(const nlohmann::json& j, const char* key, int64_t layers,
+                                                  const std::vector<int64_t>& def, const std::string& src) {
+  std::vector<std::vector<int64_t>> out(static_cast<size_t>(layers), def);
+  if (!j.contains(key)) return out;
+  if (!j[key].is_array() || static_cast<int64_t>(j[key].size()) != layers)
+    throw Error(src + ": \"" + key + "\" must hold one list per layer");
+  for (size_t l = 0; l < out.size(); ++l) {
+    out[l].clear();
+    for (const auto& x : j[key][l]) {
+      if (!x.is_number_integer()) throw Error(src + ": \"" + key + "\" must hold lists of integers");
+      out[l].push_back(x.get<int64_t>());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+HymbaConfig HymbaConfig::from_file(const std::string& path) {
+  HymbaConfig c;
+  c.source = path;
+  c.raw = parse_json_lenient(read_text(path), path);
+  const nlohmann::json& j = c.raw;
+  if (!j.is_object()) throw Error(path + ": not a JSON object");
+  c.vocab_size = jint(j, "vocab_size", c.vocab_size, path);
+  c.hidden_size = jint(j, "hidden_size", c.hidden_size, path);
+  c.num_layers = jint(j, "num_hidden_layers", c.num_layers, path);
+  if (c.vocab_size < 1 || c.hidden_size < 1 || c.num_layers < 1 || c.num_layers > 4096 || c.hidden_size > (1 << 20))
+    throw Error(path + ": vocab_size, hidden_size and num_hidden_layers must be positive (and sane)");
+  c.num_heads = jint(j, "num_attention_heads", c.num_heads, path);
+  c.num_kv_heads = jint(j, "num_key_value_heads", c.num_kv_heads, path);
+  if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads % c.num_kv_heads != 0 || c.hidden_size % c.num_heads != 0)
+    throw Error(path + ": num_attention_heads must divide hidden_size and be a multiple of num_key_value_heads");
+  if (jint(j, "attn_hidden_size", -1, path) > 0 && jint(j, "attn_hidden_size", -1, path) != c.hidden_size)
+    throw Error(path + ": attn_hidden_size different from hidden_size is not supported");
+  c.q_head_dim = jint(j, "kq_head_dim", -1, path);
+  if (c.q_head_dim <= 0) c.q_head_dim = c.hidden_size / c.num_heads;
+  if (c.q_head_dim != c.hidden_size / c.num_heads) throw Error(path + ": kq_head_dim other than hidden/heads is not supported");
+  const double expand = jnum(j, "mamba_expand", 2, path);
+  c.inner = static_cast<int64_t>(expand * static_cast<double>(c.hidden_size));
+  if (c.inner % c.num_heads != 0) throw Error(path + ": mamba_expand * hidden_size must divide into the heads");
+  c.v_head_dim = c.inner / c.num_heads;
+  c.d_state = jint(j, "mamba_d_state", 16, path);
+  c.d_conv = jint(j, "mamba_d_conv", 4, path);
+  if (j.contains("mamba_dt_rank") && j["mamba_dt_rank"].is_string())
+    c.dt_rank = (c.hidden_size + 15) / 16;
+  else
+    c.dt_rank = jint(j, "mamba_dt_rank", (c.hidden_size + 15) / 16, path);
+  c.conv_bias = jbool(j, "mamba_conv_bias", true, path);
+  if (jbool(j, "mamba_proj_bias", false, path)) throw Error(path + ": mamba_proj_bias = true is not supported");
+  c.inner_layernorms = jbool(j, "mamba_inner_layernorms", true, path);
+  c.intermediate_size = jint(j, "intermediate_size", c.intermediate_size, path);
+  c.mlp_act = j.value("mlp_hidden_act", std::string("silu"));
+  if (c.mlp_act != "silu" && c.mlp_act != "relu2") throw Error(path + ": unsupported mlp_hidden_act \"" + c.mlp_act + "\"");
+  const std::string act = j.value("hidden_act", std::string("silu"));
+  if (act != "silu" && act != "swish") throw Error(path + ": unsupported hidden_act \"" + act + "\" (the conv uses silu)");
+  if (jint(j, "num_experts", 1, path) != 1) throw Error(path + ": mixture-of-experts MLPs (num_experts > 1) are not supported");
+  c.rms_norm_eps = jnum(j, "rms_norm_eps", 1e-6, path);
+  c.num_memory_tokens = std::max<int64_t>(0, jint(j, "num_memory_tokens", 0, path));
+  if (jint(j, "memory_tokens_interspersed_every", 0, path) > 0)
+    throw Error(path + ": memory_tokens_interspersed_every > 0 is not supported");
+  c.sliding_window = j.contains("sliding_window") && !j["sliding_window"].is_null() ? jint(j, "sliding_window", 0, path) : 0;
+  c.global_attn_idx = jints(j, "global_attn_idx", path);
+  c.kq_norm = j.value("kq_norm", std::string("none"));
+  if (c.kq_norm != "none" && c.kq_norm != "rms" && c.kq_norm != "perhead-rms")
+    throw Error(path + ": unknown kq_norm \"" + c.kq_norm + "\"");
+  c.rope = jbool(j, "rope", true, path);
+  const double theta = jnum(j, "rope_theta", 10000, path);
+  const std::string rope_type = j.contains("rope_type") && j["rope_type"].is_string() ? j["rope_type"].get<std::string>() : "default";
+  c.rope_base = theta;
+  if (rope_type == "ntk") {
+    const double maxp = jnum(j, "max_position_embeddings", 2048, path), orig = jnum(j, "orig_max_position_embeddings", maxp, path);
+    const double d = static_cast<double>(c.q_head_dim);
+    c.rope_base = theta * std::pow(2.0 * maxp / orig - 1.0, d / (d - 2.0));
+  } else if (rope_type != "default" && rope_type != "dynamic_ntk") {  // dynamic_ntk: default below the original length
+    throw Error(path + ": unsupported rope_type \"" + rope_type + "\"");
+  }
+  c.tie_word_embeddings = jbool(j, "tie_word_embeddings", true, path);
+  // K/V reuse: kv_reuse_group [[producer, consumer...], ...] or every i-th layer makes its own.
+  c.kv_producer = iota(c.num_layers);
+  if (j.contains("kv_reuse_group") && !j["kv_reuse_group"].is_null()) {
+    if (!j["kv_reuse_group"].is_array()) throw Error(path + ": \"kv_reuse_group\" must be a list of layer lists");
+    for (const auto& g : j["kv_reuse_group"]) {
+      if (!g.is_array() || g.empty()) throw Error(path + ": \"kv_reuse_group\" must be a list of layer lists");
+      std::vector<int64_t> ls;
+      for (const auto& x : g) {
+        if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() >= c.num_layers)
+          throw Error(path + ": \"kv_reuse_group\" names a layer that does not exist");
+        ls.push_back(x.get<int64_t>());
+      }
+      for (size_t k = 1; k < ls.size(); ++k) {
+        if (ls[k] <= ls[0]) throw Error(path + ": \"kv_reuse_group\": a consumer must come after its producer");
+        c.kv_producer[static_cast<size_t>(ls[k])] = ls[0];
+      }
+    }
+  } else if (jint(j, "kv_reuse_every_i_layer", -1, path) > 0) {
+    const int64_t every = jint(j, "kv_reuse_every_i_layer", -1, path);
+    for (int64_t l = 0; l < c.num_layers; ++l) c.kv_producer[static_cast<size_t>(l)] = l - l % every;
+  }
+  c.kept_groups = per_layer_lists(j, "shedder_attn_groups", c.num_layers, iota(c.num_kv_heads), path);
+  c.kept_ssm_heads = per_layer_lists(j, "shedder_ssm_heads", c.num_layers, iota(c.num_heads), path);
+  c.layer_intermediate = std::vector<int64_t>(static_cast<size_t>(c.num_layers), c.intermediate_size);
+  if (j.contains("shedder_intermediate_sizes")) {
+    c.layer_intermediate = jints(j, "shedder_intermediate_sizes", path);
+    if (static_cast<int64_t>(c.layer_intermediate.size()) != c.num_layers)
+      throw Error(path + ": \"shedder_intermediate_sizes\" must have one entry per layer");
+  }
+  c.layers_without_ssm = jints(j, "shedder_layers_without_ssm", path);
+  for (size_t l = 0; l < c.kept_groups.size(); ++l) {
+    for (int64_t g : c.kept_groups[l])
+      if (g < 0 || g >= c.num_kv_heads) throw Error(path + ": \"shedder_attn_groups\" names KV group " + std::to_string(g));
+    for (int64_t h : c.kept_ssm_heads[l])
+      if (h < 0 || h >= c.num_heads) throw Error(path + ": \"shedder_ssm_heads\" names SSM head " + std::to_string(h));
+  }
+  return c;
+}
+
+bool HymbaConfig::is_global(int64_t layer) const {
+  return sliding_window <= 0 || std::find(global_attn_idx.begin(), global_attn_idx.end(), layer) != global_attn_idx.end();
+}
+
+// ---- loading ------------------------------------------------------------------------------------------------
+
+HymbaModel::~HymbaModel() = default;
+
+std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const HybridLoadOptions& opts) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
+  std::shared_ptr<HymbaModel> m(new HymbaModel());
+  m->dir_ = dir;
+  m->cfg_ = HymbaConfig::from_file(cfg_path);
+  const HymbaConfig& c = m->cfg_;
+  WeightStore ws = WeightStore::open_folder(dir);
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) -> at::Tensor {
+    if (!ws.contains(name))
+      throw Error(ws.describe_files() + " in " + dir + ": missing tensor '" + name + "' (expected shape " +
+                  shape_str(shape) + " from config.json)");
+    const WeightEntry& e = ws.at(name);
+    if (!e.tensor.defined() || !at::isFloatingType(e.tensor.scalar_type()))
+      throw Error(e.file + ": tensor '" + name + "' has dtype " + e.dtype + ", which a model weight cannot have");
+    if (e.tensor.sizes() != at::IntArrayRef(shape))
+      throw Error(e.file + ": tensor '" + name + "' has shape " + shape_str(e.tensor.sizes()) +
+                  " but config.json implies " + shape_str(shape));
+    at::Tensor t = e.tensor.to(at::kFloat).contiguous().clone();
+    if (opts.check_finite && !at::isfinite(t).all().item<bool>())
+      throw Error(e.file + ": tensor '" + name + "' contains NaN or infinite values; the checkpoint is corrupt");
+    return t;
+  };
+  const int64_t H = c.hidden_size, D = c.inner, N = c.d_state, R = c.dt_rank, K = c.d_conv;
+  const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;
+  m->embedding_ = get("model.embed_tokens.weight", {c.vocab_size, H});
+  m->final_norm_w_ = get("model.final_layernorm.weight", {H});
+  m->lm_head_ = c.tie_word_embeddings ? m->embedding_ : get("lm_head.weight", {c.vocab_size, H});
+  if (c.num_memory_tokens > 0) m->memory_tokens_ = get("model.memory_tokens", {c.num_memory_tokens, H});
+  const std::set<int64_t> no_ssm(c.layers_without_ssm.begin(), c.layers_without_ssm.end());
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const size_t li = static_cast<size_t>(l);
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    Layer L;
+    L.groups = c.kept_groups[li];
+    const bool producer = c.kv_producer[li] == l;
+    if (producer) {  // the groups any of its users keeps
+      std::set<int64_t> need;
+      for (int64_t u = l; u < c.num_layers; ++u)
+        if (c.kv_producer[static_cast<size_t>(u)] == l)
+          for (int64_t g : c.kept_groups[static_cast<size_t>(u)]) need.insert(g);
+      L.kv_groups.assign(need.begin(), need.end());
+    }
+    L.has_ssm = !no_ssm.count(l);
+    if (L.has_ssm) L.ssm_channels = unit_rows(c.kept_ssm_heads[li], vhd);
+    const int64_t nq = static_cast<int64_t>(L.groups.size()) * rep, nkv = static_cast<int64_t>(L.kv_groups.size());
+    const int64_t Dk = static_cast<int64_t>(L.ssm_channels.size());
+    L.in_norm_w = get(p + "input_layernorm.weight", {H});
+    const int64_t rows = nq * qhd + nkv * (qhd + vhd) + 2 * Dk;
+    at::Tensor in_proj = get(p + "mamba.in_proj.weight", {rows, H});
+    int64_t o = 0;
+    auto take = [&](int64_t n) {
+      at::Tensor t = in_proj.narrow(0, o, n).contiguous();
+      o += n;
+      return t;
+    };
+    L.q_w = take(nq * qhd);
+    if (producer) {
+      L.k_w = take(nkv * qhd);
+      L.v_w = take(nkv * vhd);
+    }
+    L.x_w = take(Dk);
+    L.z_w = take(Dk);
+    const std::string a = p + "mamba.self_attn.";
+    if (c.kq_norm == "rms") {
+      L.q_norm_w = get(a + "q_norm.weight", {qhd});
+      if (producer) L.k_norm_w = get(a + "k_norm.weight", {qhd});
+    } else if (c.kq_norm == "perhead-rms") {
+      L.q_norm_w = get(a + "q_norm.weight", {1, nq, 1, qhd});
+      if (producer) L.k_norm_w = get(a + "k_norm.weight", {1, nkv, 1, qhd});
+    }
+    if (L.has_ssm) {
+      const std::string s = p + "mamba.";
+      L.conv_w_kc = get(s + "conv1d.weight", {Dk, 1, K}).reshape({Dk, K}).t().contiguous();
+      if (c.conv_bias) L.conv_b = get(s + "conv1d.bias", {Dk});
+      L.x_proj_w = get(s + "x_proj.0.weight", {R + 2 * N, Dk});
+      L.dt_proj_w = get(s + "dt_proj.0.weight", {Dk, R});
+      L.dt_proj_b = get(s + "dt_proj.0.bias", {Dk});
+      L.A_nd = (-at::exp(get(s + "A_log.0", {Dk, N}))).t().contiguous();
+      L.Dv = get(s + "D.0", {Dk});
+      if (c.inner_layernorms) {
+        L.dt_norm_w = get(s + "dt_layernorm.weight", {R});
+        L.B_norm_w = get(s + "B_layernorm.weight", {N});
+        L.C_norm_w = get(s + "C_layernorm.weight", {N});
+      }
+      L.ln_ssm_w = get(s + "pre_avg_layernorm2.weight", {D});
+    }
+    L.ln_attn_w = get(p + "mamba.pre_avg_layernorm1.weight", {D});
+    L.out_proj_w = get(p + "mamba.out_proj.weight", {H, D});
+    const int64_t I = c.layer_intermediate[li];
+    if (I > 0) {
+      const std::string e = p + "moe.experts.0.";
+      L.mlp_norm_w = get(p + "pre_moe_layernorm.weight", {H});
+      if (c.mlp_act == "silu") L.gate_w = get(e + "gate_proj.weight", {I, H});
+      L.up_w = get(e + "up_proj.weight", {I, H});
+      L.down_w = get(e + "down_proj.weight", {H, I});
+    }
+    m->layers_.push_back(std::move(L));
+  }
+  m->mlp_group_ = opts.mlp_channel_group;
+  if (m->mlp_group_ <= 0) {
+    m->mlp_group_ = 16;
+    while (m->mlp_group_ < 128 && m->mlp_group_ * 16 <= c.intermediate_size) m->mlp_group_ *= 2;
+  }
+  const fs::path tok = fs::path(dir) / "tokenizer.json";
+  if (fs::exists(tok, ec)) m->tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_file(tok.string()));
+  return m;
+}
+
+// ---- removal plan -------------------------------------------------------------------------------------------
+
+struct HymbaModel::Plan {
+  std::vector<char> skip_layer, skip_ssm;
+  std::vector<std::vector<int64_t>> groups, kv_groups, ssm_heads, channels;  // kept, per layer (original numbering)
+};
+
+HymbaModel::Plan HymbaModel::plan(const HybridRemoval& removed, const std::string& label) const {
+  const HymbaConfig& c = cfg_;
+  const size_t L = static_cast<size_t>(c.num_layers);
+  Plan p;
+  p.skip_layer.assign(L, 0);
+  p.skip_ssm.assign(L, 0);
+  std::vector<std::set<int64_t>> g_gone(L), h_gone(L), ch_gone(L);
+  for (const std::string& id : removed.ids) {
+    const std::vector<std::string> parts = split(id, '.');
+    int64_t l = -1, k = -1;
+    auto bad = [&](const std::string& why) { return Error(label + ": component '" + id + "': " + why); };
+    if (parts.size() < 2 || parts[0] != "layers" || !parse_index(parts[1], l))
+      throw bad("unknown component id (layers.N[.ssm | .attn.heads.G | .ssm.heads.S | .mlp.channels.C])");
+    if (l >= c.num_layers) throw bad("this model has " + std::to_string(c.num_layers) + " layers");
+    const size_t li = static_cast<size_t>(l);
+    const Layer& ly = layers_[li];
+    if (parts.size() == 2) {
+      p.skip_layer[li] = 1;
+    } else if (parts.size() == 3 && parts[2] == "ssm") {
+      if (!ly.has_ssm) throw bad("this layer's SSM was already removed by an export");
+      p.skip_ssm[li] = 1;
+    } else if (parts.size() == 5 && parts[2] == "attn" && parts[3] == "heads" && parse_index(parts[4], k)) {
+      if (std::find(ly.groups.begin(), ly.groups.end(), k) == ly.groups.end())
+        throw bad("no attention head group " + std::to_string(k) + " in this layer");
+      g_gone[li].insert(k);
+    } else if (parts.size() == 5 && parts[2] == "ssm" && parts[3] == "heads" && parse_index(parts[4], k)) {
+      const auto& kept = c.kept_ssm_heads[li];
+      if (!ly.has_ssm || std::find(kept.begin(), kept.end(), k) == kept.end())
+        throw bad("no SSM head " + std::to_string(k) + " in this layer");
+      h_gone[li].insert(k);
+    } else if (parts.size() == 5 && parts[2] == "mlp" && parts[3] == "channels" && parse_index(parts[4], k)) {
+      if (!ly.down_w.defined() || k * mlp_group_ >= ly.down_w.size(1)) throw bad("no such MLP channel group");
+      ch_gone[li].insert(k);
+    } else {
+      throw bad("unknown component (layers.N[.ssm | .attn.heads.G | .ssm.heads.S | .mlp.channels.C])");
+    }
+  }
+  p.groups.resize(L);
+  p.kv_groups.resize(L);
+  p.ssm_heads.resize(L);
+  p.channels.resize(L);
+  for (size_t l = 0; l < L; ++l) {
+    const Layer& ly = layers_[l];
+    for (int64_t g : ly.groups)
+      if (!g_gone[l].count(g)) p.groups[l].push_back(g);
+    if (ly.has_ssm)
+      for (int64_t h : c.kept_ssm_heads[l])
+        if (!h_gone[l].count(h)) p.ssm_heads[l].push_back(h);
+    if (ly.down_w.defined())
+      for (int64_t ch = 0; ch < ly.down_w.size(1); ++ch)
+        if (!ch_gone[l].count(ch / mlp_group_)) p.channels[l].push_back(ch);
+    const std::string where = label + ": layers." + std::to_string(l);
+    if (p.skip_layer[l]) continue;
+    if (p.groups[l].empty()) throw Error(where + ": every attention head group would be removed");
+    if (ly.has_ssm && !p.skip_ssm[l] && p.ssm_heads[l].empty())
+      throw Error(where + ": every SSM head would be removed; remove layers." + std::to_string(l) + ".ssm instead");
+    if (ly.down_w.defined() && p.channels[l].empty()) throw Error(where + ": every MLP channel would be removed");
+  }
+  for (size_t l = 0; l < L; ++l) {
+    if (c.kv_producer[l] != static_cast<int64_t>(l)) continue;
+    std::set<int64_t> need;
+    for (size_t u = l; u < L; ++u)
+      if (c.kv_producer[u] == static_cast<int64_t>(l) && !p.skip_layer[u]) need.insert(p.groups[u].begin(), p.groups[u].end());
+    if (p.skip_layer[l] && !need.empty())
+      throw Error(label + ": layers." + std::to_string(l) + " provides K/V to later layers that are kept; remove them first");
+    p.kv_groups[l].assign(need.begin(), need.end());
+  }
+  return p;
+}
+
+int64_t HymbaModel::count_params(const Plan& p) const {
+  const HymbaConfig& c = cfg_;
+  const int64_t H = c.hidden_size, D = c.inner, N = c.d_state, R = c.dt_rank, K = c.d_conv;
+  const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;
+  int64_t n = embedding_.numel() + final_norm_w_.numel() + (c.tie_word_embeddings ? 0 : lm_head_.numel()) +
+              (memory_tokens_.defined() ? memory_tokens_.numel() : 0);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    if (p.skip_layer[l]) continue;
+    const Layer& ly = layers_[l];
+    const int64_t nq = static_cast<int64_t>(p.groups[l].size()) * rep, nkv = static_cast<int64_t>(p.kv_groups[l].size());
+    n += H + nq * qhd * H + nkv * (qhd + vhd) * H + D + H * D;
+    if (c.kq_norm == "rms") n += qhd + (c.kv_producer[l] == static_cast<int64_t>(l) ? qhd : 0);
+    if (c.kq_norm == "perhead-rms") n += (nq + nkv) * qhd;
+    if (ly.has_ssm && !p.skip_ssm[l]) {
+      const int64_t Dk = static_cast<int64_t>(p.ssm_heads[l].size()) * vhd;
+      n += 2 * Dk * H + Dk * K + (c.conv_bias ? Dk : 0) + (R + 2 * N) * Dk + Dk * R + Dk + Dk * N + Dk + D +
+           (c.inner_layernorms ? R + 2 * N : 0);
+    }
+    if (ly.down_w.defined()) n += H + (ly.gate_w.defined() ? 3 : 2) * static_cast<int64_t>(p.channels[l].size()) * H;
+  }
+  return n;
+}
+
+int64_t HymbaModel::total_parameters() const { return count_params(plan({}, "model")); }
+int64_t HymbaModel::removed_parameters(const HybridRemoval& r) const {
+  return total_parameters() - count_params(plan(r, "removal"));
+}
+void HymbaModel::check_removal(const HybridRemoval& r, const std::string& label) const { plan(r, label); }
+
+// A layer's weights with the plan's removals cut out (what export writes and the forward runs).
+HymbaModel::Layer HymbaModel::cut(int64_t layer, const Plan& p) const {
+  const HymbaConfig& c = cfg_;
+  const size_t li = static_cast<size_t>(layer);
+  const Layer& a = layers_[li];
+  Layer b = a;
+  const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;
+  auto positions = [](const std::vector<int64_t>& have, const std::vector<int64_t>& keep) {
+    std::vector<int64_t> pos;
+    for (int64_t g : keep) pos.push_back(std::find(have.begin(), have.end(), g) - have.begin());
+    return pos;
+  };
+  if (p.groups[li] != a.groups) {
+    const std::vector<int64_t> gp = positions(a.groups, p.groups[li]);
+    b.q_w = rows(a.q_w, unit_rows(gp, rep * qhd));
+    if (c.kq_norm == "perhead-rms") b.q_norm_w = a.q_norm_w.index_select(1, idx(unit_rows(gp, rep))).contiguous();
+    b.groups = p.groups[li];
+  }
+  if (c.kv_producer[li] == layer && p.kv_groups[li] != a.kv_groups) {
+    const std::vector<int64_t> kp = positions(a.kv_groups, p.kv_groups[li]);
+    b.k_w = rows(a.k_w, unit_rows(kp, qhd));
+    b.v_w = rows(a.v_w, unit_rows(kp, vhd));
+    if (c.kq_norm == "perhead-rms") b.k_norm_w = a.k_norm_w.index_select(1, idx(kp)).contiguous();
+    b.kv_groups = p.kv_groups[li];
+  }
+  if (a.has_ssm && p.skip_ssm[li]) {
+    b.has_ssm = false;
+    b.ssm_channels.clear();
+    b.x_w = b.z_w = b.conv_w_kc = b.conv_b = b.x_proj_w = b.dt_proj_w = b.dt_proj_b = b.A_nd = b.Dv = at::Tensor();
+    b.dt_norm_w = b.B_norm_w = b.C_norm_w = b.ln_ssm_w = at::Tensor();
+  } else if (a.has_ssm && p.ssm_heads[li] != c.kept_ssm_heads[li]) {
+    const std::vector<int64_t> hp = unit_rows(positions(c.kept_ssm_heads[li], p.ssm_heads[li]), vhd);
+    b.ssm_channels = unit_rows(p.ssm_heads[li], vhd);
+    b.x_w = rows(a.x_w, hp);
+    b.z_w = rows(a.z_w, hp);
+    b.conv_w_kc = cols(a.conv_w_kc, hp);
+    if (a.conv_b.defined()) b.conv_b = rows(a.conv_b, hp);
+    b.x_proj_w = cols(a.x_proj_w, hp);
+    b.dt_proj_w = rows(a.dt_proj_w, hp);
+    b.dt_proj_b = rows(a.dt_proj_b, hp);
+    b.A_nd = cols(a.A_nd, hp);
+    b.Dv = rows(a.Dv, hp);
+  }
+  if (a.down_w.defined() && static_cast<int64_t>(p.channels[li].size()) != a.down_w.size(1)) {
+    if (a.gate_w.defined()) b.gate_w = rows(a.gate_w, p.channels[li]);
+    b.up_w = rows(a.up_w, p.channels[li]);
+    b.down_w = cols(a.down_w, p.channels[li]);
+  }
+  return b;
+}
+
+// ---- forward ------------------------------------------------------------------------------------------------
+
+at::Tensor HymbaModel::forward(const at::Tensor& ids, const HybridRemoval& removed) const {
+  c10::NoGradGuard no_grad;
+  const Plan p = plan(removed, "removal");
+  const HymbaConfig& c = cfg_;
+  if (ids.dim() != 2 || !at::isIntegralType(ids.scalar_type(), false))
+    throw Error("input ids must be a [batch, length] integer tensor");
+  at::Tensor idl = ids.to(at::kLong);
+  if (idl.numel() > 0 && (idl.min().item<int64_t>() < 0 || idl.max().item<int64_t>() >= c.vocab_size))
+    throw Error("a token id is outside the model's vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
+  const int64_t B = idl.size(0), M = c.num_memory_tokens, T = M + idl.size(1), D = c.inner;
+  const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads, N = c.d_state, R = c.dt_rank;
+  at::Tensor h = at::embedding(embedding_, idl);
+  if (M > 0) h = at::cat({memory_tokens_.unsqueeze(0).expand({B, M, c.hidden_size}), h}, 1);
+
+  // Rotary tables over positions 0..T-1 (meta tokens first) and the two attention masks.
+  at::Tensor cos, sin;
+  if (c.rope) {
+    at::Tensor inv = 1.0 / at::pow(c.rope_base, at::arange(0, qhd, 2, at::kLong).to(at::kFloat) / static_cast<double>(qhd));
+    at::Tensor fr = at::arange(T, at::kFloat).unsqueeze(1) * inv.unsqueeze(0);
+    at::Tensor e = at::cat({fr, fr}, -1);
+    cos = e.cos();
+    sin = e.sin();
+  }
+  auto rope = [&](const at::Tensor& t) {
+    if (!c.rope) return t;
+    const int64_t half = qhd / 2;
+    return t * cos + at::cat({-t.narrow(-1, half, qhd - half), t.narrow(-1, 0, half)}, -1) * sin;
+  };
+  at::Tensor qi = at::arange(T, at::kLong).unsqueeze(1), ki = at::arange(T, at::kLong).unsqueeze(0);
+  const at::Tensor causal = ki <= qi;
+  const at::Tensor swa = causal & ((qi - ki <= c.sliding_window) | (ki < M));
+  auto kq_norm = [&](const at::Tensor& t, const at::Tensor& w) {  // HymbaRMSNorm's default eps (1e-6)
+    if (!w.defined()) return t;
+    return w * (t * at::rsqrt(t.pow(2).mean(-1, true) + 1e-6));
+  };
+
+  std::vector<std::pair<at::Tensor, at::Tensor>> kv(layers_.size());
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const size_t li = static_cast<size_t>(l);
+    if (p.skip_layer[li]) continue;
+    const Layer w = cut(l, p);
+    at::Tensor x = rms(h, w.in_norm_w, c.rms_norm_eps);
+    // Attention heads.
+    const int64_t nq = static_cast<int64_t>(w.groups.size()) * rep;
+    at::Tensor q = rope(kq_norm(at::linear(x, w.q_w).view({B, T, nq, qhd}).transpose(1, 2), w.q_norm_w));
+    const int64_t prod = c.kv_producer[li];
+    if (prod == l) {
+      const int64_t nkv = static_cast<int64_t>(w.kv_groups.size());
+      at::Tensor k = rope(kq_norm(at::linear(x, w.k_w).view({B, T, nkv, qhd}).transpose(1, 2), w.k_norm_w));
+      at::Tensor v = at::linear(x, w.v_w).view({B, T, nkv, vhd}).transpose(1, 2);
+      kv[li] = {k, v};
+    }
+    const Plan& pp = p;
+    const std::vector<int64_t>& have = pp.kv_groups[static_cast<size_t>(prod)];
+    std::vector<int64_t> head_kv;  // for each kept query head, its K/V row in the producer's tensors
+    for (int64_t g : w.groups)
+      for (int64_t r = 0; r < rep; ++r) head_kv.push_back(std::find(have.begin(), have.end(), g) - have.begin());
+    at::Tensor k = kv[static_cast<size_t>(prod)].first.index_select(1, idx(head_kv));
+    at::Tensor v = kv[static_cast<size_t>(prod)].second.index_select(1, idx(head_kv));
+    at::Tensor scores = at::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(qhd));
+    scores = scores.masked_fill(~(c.is_global(l) ? causal : swa), -std::numeric_limits<float>::infinity());
+    at::Tensor attn = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({B, T, nq * vhd});
+    // Each branch's RMSNorm averages over the full inner width (removed heads count as zeros).
+    std::vector<int64_t> qheads;
+    for (int64_t g : w.groups)
+      for (int64_t r = 0; r < rep; ++r) qheads.push_back(g * rep + r);
+    const std::vector<int64_t> attn_ch = unit_rows(qheads, vhd);
+    auto branch_norm = [&](const at::Tensor& y, const at::Tensor& lw, const std::vector<int64_t>& ch) {
+      at::Tensor r = at::rsqrt(y.pow(2).sum(-1, true) / static_cast<double>(D) + c.rms_norm_eps);
+      return lw.index_select(0, idx(ch)) * (y * r);
+    };
+    at::Tensor mix = at::zeros({B, T, D}, h.options());
+    mix.index_add_(2, idx(attn_ch), branch_norm(attn, w.ln_attn_w, attn_ch));
+    // SSM heads (Mamba-1 selective scan over the kept channels).
+    if (w.has_ssm) {
+      at::Tensor xs = at::linear(x, w.x_w), z = at::linear(x, w.z_w);
+      at::Tensor xc = ops::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true);
+      at::Tensor sp = at::linear(xc, w.x_proj_w);
+      at::Tensor dt = sp.narrow(2, 0, R), Bm = sp.narrow(2, R, N), Cm = sp.narrow(2, R + N, N);
+      if (c.inner_layernorms) {
+        dt = rms(dt, w.dt_norm_w, c.rms_norm_eps);
+        Bm = rms(Bm, w.B_norm_w, c.rms_norm_eps);
+        Cm = rms(Cm, w.C_norm_w, c.rms_norm_eps);
+      }
+      at::Tensor dt_raw = at::linear(dt, w.dt_proj_w, w.dt_proj_b).contiguous();
+      at::Tensor y = ops::selective_scan(xc, dt_raw, w.A_nd, Bm.contiguous(), Cm.contiguous(), w.Dv, z);
+      mix.index_add_(2, idx(w.ssm_channels), branch_norm(y, w.ln_ssm_w, w.ssm_channels));
+    }
+    h = h + at::linear(mix / 2.0, w.out_proj_w);
+    if (w.down_w.defined()) {
+      at::Tensor u = rms(h, w.mlp_norm_w, c.rms_norm_eps);
+      at::Tensor a = w.gate_w.defined() ? at::silu(at::linear(u, w.gate_w)) * at::linear(u, w.up_w)
+                                        : at::relu(at::linear(u, w.up_w)).pow(2);
+      h = h + at::linear(a, w.down_w);
+    }
+  }
+  h = h.narrow(1, M, T - M);
+  return at::linear(rms(h, final_norm_w_, c.rms_norm_eps), lm_head_);
+}
+
+// ---- components ---------------------------------------------------------------------------------------------
+
+Component HymbaModel::component_tree() const {
+  const HymbaConfig& c = cfg_;
+  const int64_t total = count_params(plan({}, "model"));
+  auto cost = [&](const std::string& id) {
+    HybridRemoval r;
+    r.add(id);
+    try {
+      return total - count_params(plan(r, id));
+    } catch (const Error&) {
+      return int64_t(0);  // not removable on its own (a K/V producer, the last head group)
+    }
+  };
+  Component root;
+  root.id = "model";
+  root.kind = ComponentKind::Model;
+  root.parameters = total;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const Layer& ly = layers_[static_cast<size_t>(l)];
+    const std::string id = "layers." + std::to_string(l);
+    Component blk{id, ComponentKind::HybridBlock, l, cost(id), 0, {}};
+    for (int64_t g : ly.groups)
+      blk.children.push_back({id + ".attn.heads." + std::to_string(g), ComponentKind::AttentionHeads, l,
+                              cost(id + ".attn.heads." + std::to_string(g)), c.num_heads / c.num_kv_heads, {}});
+    if (ly.has_ssm) {
+      Component ssm{id + ".ssm", ComponentKind::Ssm, l, cost(id + ".ssm"), 0, {}};
+      for (int64_t s : c.kept_ssm_heads[static_cast<size_t>(l)])
+        ssm.children.push_back({id + ".ssm.heads." + std::to_string(s), ComponentKind::SsmHeadGroup, l,
+                                cost(id + ".ssm.heads." + std::to_string(s)), c.v_head_dim, {}});
+      blk.children.push_back(std::move(ssm));
+    }
+    if (ly.down_w.defined()) {
+      const int64_t I = ly.down_w.size(1), groups = (I + mlp_group_ - 1) / mlp_group_;
+      for (int64_t g = 0; g < groups; ++g)
+        blk.children.push_back({id + ".mlp.channels." + std::to_string(g), ComponentKind::MlpChannels, l,
+                                cost(id + ".mlp.channels." + std::to_string(g)), std::min(mlp_group_, I - g * mlp_group_), {}});
+    }
+    root.children.push_back(std::move(blk));
+  }
+  return root;
+}
+
+std::vector<std::string> HymbaModel::candidates(HybridGranularity g, const HybridRemoval& removed) const {
+  const Plan p = plan(removed, "removal");
+  std::vector<std::string> out;
+  for (int64_t l = 0; l < cfg_.num_layers; ++l) {
+    const size_t li = static_cast<size_t>(l);
+    if (p.skip_layer[li]) continue;
+    const std::string id = "layers." + std::to_string(l);
+    auto ok = [&](const std::string& cand) {  // removable now (not a K/V producer others still need, ...)
+      HybridRemoval t = removed;
+      t.add(cand);
+      try {
+        plan(t, "candidate");
+        return true;
+      } catch (const Error&) {
+        return false;
+      }
+    };
+    if (g == HybridGranularity::Block && ok(id)) out.push_back(id);
+    if (g == HybridGranularity::Ssm && layers_[li].has_ssm && !p.skip_ssm[li]) out.push_back(id + ".ssm");
+    if (g == HybridGranularity::AttentionHeads && p.groups[li].size() > 1)
+      for (int64_t k : p.groups[li]) out.push_back(id + ".attn.heads." + std::to_string(k));
+    if (g == HybridGranularity::SsmHeads && layers_[li].has_ssm && !p.skip_ssm[li] && p.ssm_heads[li].size() > 1)
+      for (int64_t k : p.ssm_heads[li]) out.push_back(id + ".ssm.heads." + std::to_string(k));
+    if (g == HybridGranularity::MlpChannels) {
+      std::vector<int64_t> gs;
+      for (int64_t ch : p.channels[li])
+        if (gs.empty() || gs.back() != ch / mlp_group_) gs.push_back(ch / mlp_group_);
+      if (gs.size() > 1)
+        for (int64_t k : gs) out.push_back(id + ".mlp.channels." + std::to_string(k));
+    }
+  }
+  return out;
+}
+
+void HymbaModel::reorder_mlp_channels() {
+  for (Layer& L : layers_) {
+    if (!L.down_w.defined()) continue;
+    at::Tensor rowsum = L.up_w.norm(2, {1});
+    if (L.gate_w.defined()) rowsum = rowsum + L.gate_w.norm(2, {1});
+    at::Tensor imp = L.down_w.norm(2, {0}) * rowsum;
+    at::Tensor order = std::get<1>(imp.sort(0, /*descending=*/true));
+    if (L.gate_w.defined()) L.gate_w = L.gate_w.index_select(0, order).contiguous();
+    L.up_w = L.up_w.index_select(0, order).contiguous();
+    L.down_w = L.down_w.index_select(1, order).contiguous();
+  }
+}
+
+// ---- export -------------------------------------------------------------------------------------------------
+
+void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& out_dir) const {
+  const Plan p = plan(removed, "export");
+  const HymbaConfig& c = cfg_;
+  std::vector<std::pair<std::string, at::Tensor>> t;
+  t.emplace_back("model.embed_tokens.weight", embedding_);
+  t.emplace_back("model.final_layernorm.weight", final_norm_w_);
+  if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", lm_head_);
+  if (memory_tokens_.defined()) t.emplace_back("model.memory_tokens", memory_tokens_);
+  std::vector<int64_t> new_index(layers_.size(), -1);
+  int64_t nl = 0;
+  for (size_t l = 0; l < layers_.size(); ++l)
+    if (!p.skip_layer[l]) new_index[l] = nl++;
+  nlohmann::json groups = nlohmann::json::array(), ssm_heads = nlohmann::json::array(), inter = nlohmann::json::array();
+  std::vector<int64_t> no_ssm, global;
+  std::vector<std::vector<int64_t>> reuse(layers_.size());
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const size_t li = static_cast<size_t>(l);
+    if (p.skip_layer[li]) continue;
+    const Layer w = cut(l, p);
+    const std::string pre = "model.layers." + std::to_string(new_index[li]) + ".";
+    std::vector<at::Tensor> parts;
+    parts.reserve(5);
+    parts.push_back(w.q_w);
+    if (c.kv_producer[li] == l) {
+      parts.push_back(w.k_w);
+      parts.push_back(w.v_w);
+    } else {
+      reuse[static_cast<size_t>(c.kv_producer[li])].push_back(new_index[li]);
+    }
+    if (w.has_ssm) {
+      parts.push_back(w.x_w);
+      parts.push_back(w.z_w);
+    }
+    t.emplace_back(pre + "input_layernorm.weight", w.in_norm_w);
+    t.emplace_back(pre + "mamba.in_proj.weight", at::cat(parts, 0).contiguous());
+    if (w.q_norm_w.defined()) t.emplace_back(pre + "mamba.self_attn.q_norm.weight", w.q_norm_w);
+    if (w.k_norm_w.defined()) t.emplace_back(pre + "mamba.self_attn.k_norm.weight", w.k_norm_w);
+    if (w.has_ssm) {
+      t.emplace_back(pre + "mamba.conv1d.weight", w.conv_w_kc.t().unsqueeze(1).contiguous());
+      if (w.conv_b.defined()) t.emplace_back(pre + "mamba.conv1d.bias", w.conv_b);
+      t.emplace_back(pre + "mamba.x_proj.0.weight", w.x_proj_w);
+      t.emplace_back(pre + "mamba.dt_proj.0.weight", w.dt_proj_w);
+      t.emplace_back(pre + "mamba.dt_proj.0.bias", w.dt_proj_b);
+      t.emplace_back(pre + "mamba.A_log.0", at::log(-w.A_nd).t().contiguous());
+      t.emplace_back(pre + "mamba.D.0", w.Dv);
+      if (w.dt_norm_w.defined()) {
+        t.emplace_back(pre + "mamba.dt_layernorm.weight", w.dt_norm_w);
+        t.emplace_back(pre + "mamba.B_layernorm.weight", w.B_norm_w);
+        t.emplace_back(pre + "mamba.C_layernorm.weight", w.C_norm_w);
+      }
+      t.emplace_back(pre + "mamba.pre_avg_layernorm2.weight", w.ln_ssm_w);
+    } else {
+      no_ssm.push_back(new_index[li]);
+    }
+    t.emplace_back(pre + "mamba.pre_avg_layernorm1.weight", w.ln_attn_w);
+    t.emplace_back(pre + "mamba.out_proj.weight", w.out_proj_w);
+    if (w.down_w.defined()) {
+      t.emplace_back(pre + "pre_moe_layernorm.weight", w.mlp_norm_w);
+      if (w.gate_w.defined()) t.emplace_back(pre + "moe.experts.0.gate_proj.weight", w.gate_w);
+      t.emplace_back(pre + "moe.experts.0.up_proj.weight", w.up_w);
+      t.emplace_back(pre + "moe.experts.0.down_proj.weight", w.down_w);
+    }
+    groups.push_back(w.groups);
+    ssm_heads.push_back(w.has_ssm ? p.ssm_heads[li] : std::vector<int64_t>{});
+    inter.push_back(w.down_w.defined() ? w.down_w.size(1) : 0);
+    if (c.sliding_window > 0 && c.is_global(l)) global.push_back(new_index[li]);
+  }
+  nlohmann::json cfg = c.raw;
+  cfg["num_hidden_layers"] = nl;
+  for (const char* k : {"shedder_attn_groups", "shedder_ssm_heads", "shedder_intermediate_sizes",
+                        "shedder_layers_without_ssm", "kv_reuse_every_i_layer"})
+    cfg.erase(k);
+  nlohmann::json groups_json = nlohmann::json::array();
+  for (size_t l = 0; l < layers_.size(); ++l)
+    if (!reuse[l].empty()) {
+      std::vector<int64_t> g{new_index[l]};
+      g.insert(g.end(), reuse[l].begin(), reuse[l].end());
+      groups_json.push_back(g);
+    }
+  cfg["kv_reuse_group"] = groups_json;
+  if (c.sliding_window > 0) cfg["global_attn_idx"] = global;
+  bool full = true;
+  for (size_t l = 0; l < groups.size(); ++l)
+    full &= groups[l].size() == static_cast<size_t>(c.num_kv_heads) &&
+            (ssm_heads[l].empty() || ssm_heads[l].size() == static_cast<size_t>(c.num_heads));
+  if (!full) {  // our extension: the reference cannot express per-layer head counts
+    cfg["shedder_attn_groups"] = groups;
+    cfg["shedder_ssm_heads"] = ssm_heads;
+  }
+  std::set<int64_t> widths;
+  for (const auto& i : inter) widths.insert(i.get<int64_t>());
+  if (widths.size() == 1) {
+    cfg["intermediate_size"] = *widths.begin();
+  } else {
+    cfg["shedder_intermediate_sizes"] = inter;
+  }
+  if (!no_ssm.empty()) cfg["shedder_layers_without_ssm"] = no_ssm;
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw Error(out_dir + ": cannot create folder: " + ec.message());
+  write_safetensors((fs::path(out_dir) / "model.safetensors").string(), t, {{"format", "pt"}});
+  write_file_atomic((fs::path(out_dir) / "config.json").string(), cfg.dump(2) + "\n");
+  const fs::path tok = fs::path(dir_) / "tokenizer.json";
+  if (fs::exists(tok, ec)) fs::copy_file(tok, fs::path(out_dir) / "tokenizer.json", fs::copy_options::overwrite_existing, ec);
+}
+
+}  // namespace shedder

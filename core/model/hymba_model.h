@@ -1,0 +1,105 @@
+// Hymba (nvidia/Hymba-1.5B-Base layout, its own modeling_hymba.py): every layer runs attention heads and an SSM
+// (Mamba-1 selective scan) in parallel from one in_proj, normalises each branch's output (RMSNorm over the inner
+// width), averages them into out_proj, then an MLP; learned meta (memory) tokens are prepended to the sequence;
+// most layers use sliding-window attention (meta tokens always visible), a few global attention; consumer layers
+// reuse the K/V of a producer layer (kv_reuse_group). Loading, the forward pass with components removed, and export.
+//
+// Removal semantics (one code path for masked evaluation and the exported model): a removed attention head group
+// (a KV head with its query heads) or SSM head (a slice of the SSM's inner channels) contributes zeros to its
+// branch output, whose RMSNorm still averages over the full inner width; a removed SSM drops the whole SSM branch;
+// a removed layer is the identity (a layer whose K/V other kept layers reuse cannot be removed before them).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/hybrid_model.h"
+
+namespace shedder {
+
+struct HymbaConfig {
+  std::string source;
+  int64_t vocab_size = 32001, hidden_size = 1600, num_layers = 32;
+  int64_t num_heads = 25, num_kv_heads = 5, q_head_dim = 64, v_head_dim = 128;
+  int64_t inner = 3200, d_state = 16, d_conv = 4, dt_rank = 100;
+  bool conv_bias = true, inner_layernorms = true;
+  int64_t intermediate_size = 5504;  // MLP; 0: no MLP
+  std::string mlp_act = "silu";      // "silu" (gated) or "relu2"
+  double rms_norm_eps = 1e-6;
+  int64_t num_memory_tokens = 0;
+  int64_t sliding_window = 0;        // 0: every layer global
+  std::vector<int64_t> global_attn_idx;
+  std::vector<int64_t> kv_producer;  // per layer: the layer whose K/V it uses (itself when it makes its own)
+  std::string kq_norm = "none";      // "none", "rms", "perhead-rms"
+  bool rope = true;
+  double rope_base = 10000;          // after the ntk adjustment
+  bool tie_word_embeddings = true;
+  // Export bookkeeping (our extension fields): per layer, the kept attention KV groups / SSM heads / MLP width,
+  // and the layers whose SSM branch was removed.
+  std::vector<std::vector<int64_t>> kept_groups, kept_ssm_heads;
+  std::vector<int64_t> layer_intermediate;
+  std::vector<int64_t> layers_without_ssm;
+  nlohmann::json raw;
+
+  static HymbaConfig from_file(const std::string& path);
+  bool is_global(int64_t layer) const;
+};
+
+class HymbaModel : public HybridModel {
+ public:
+  static std::shared_ptr<HymbaModel> load(const std::string& dir, const HybridLoadOptions& opts = {});
+  ~HymbaModel() override;
+
+  const char* arch() const override { return "hymba"; }
+  const std::string& dir() const override { return dir_; }
+  int64_t vocab_size() const override { return cfg_.vocab_size; }
+  int64_t num_layers() const override { return cfg_.num_layers; }
+  int64_t hidden_size() const override { return cfg_.hidden_size; }
+  int64_t total_parameters() const override;
+  int64_t mlp_channel_group() const override { return mlp_group_; }
+  Component component_tree() const override;
+  std::vector<std::string> candidates(HybridGranularity g, const HybridRemoval& removed) const override;
+  void check_removal(const HybridRemoval& removed, const std::string& label) const override;
+  int64_t removed_parameters(const HybridRemoval& removed) const override;
+  at::Tensor forward(const at::Tensor& ids, const HybridRemoval& removed = {}) const override;
+  void export_pruned(const HybridRemoval& removed, const std::string& out_dir) const override;
+  const BpeTokenizer* tokenizer() const override { return tokenizer_.get(); }
+  void reorder_mlp_channels() override;
+
+  const HymbaConfig& config() const { return cfg_; }
+
+  struct Layer {
+    at::Tensor in_norm_w;
+    // Attention: q rows per kept query head; k, v rows per stored KV group (undefined for consumers).
+    at::Tensor q_w, k_w, v_w, q_norm_w, k_norm_w;
+    std::vector<int64_t> groups;      // the KV groups whose query heads this layer has (original numbering)
+    std::vector<int64_t> kv_groups;   // the KV groups whose K/V rows this layer stores (producers)
+    // SSM branch over the kept SSM heads' channels (original numbering in `ssm_channels`).
+    bool has_ssm = true;
+    std::vector<int64_t> ssm_channels;
+    at::Tensor x_w, z_w, conv_w_kc, conv_b, x_proj_w, dt_proj_w, dt_proj_b, A_nd, Dv, dt_norm_w, B_norm_w, C_norm_w;
+    at::Tensor ln_attn_w, ln_ssm_w, out_proj_w;  // [inner], [inner], [H, inner]
+    at::Tensor mlp_norm_w, gate_w, up_w, down_w;  // MLP (undefined when intermediate_size is 0)
+  };
+
+ private:
+  HymbaModel() = default;
+  struct Plan;
+  Plan plan(const HybridRemoval& removed, const std::string& label) const;
+  int64_t count_params(const Plan& p) const;
+  Layer cut(int64_t layer, const Plan& p) const;
+
+  HymbaConfig cfg_;
+  std::string dir_;
+  int64_t mlp_group_ = 16;
+  at::Tensor embedding_, memory_tokens_, final_norm_w_, lm_head_;
+  std::vector<Layer> layers_;
+  std::unique_ptr<BpeTokenizer> tokenizer_;
+};
+
+}  // namespace shedder
