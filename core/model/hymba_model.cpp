@@ -89,6 +89,7 @@ HymbaConfig HymbaConfig::from_file(const std::string& path) {
   if (c.mlp_act != "silu" && c.mlp_act != "relu2") throw Error(path + ": unsupported mlp_hidden_act \"" + c.mlp_act + "\"");
   const std::string act = j.value("hidden_act", std::string("silu"));
   if (act != "silu" && act != "swish") throw Error(path + ": unsupported hidden_act \"" + act + "\" (the conv uses silu)");
+  if (jbool(j, "kv_weight_reuse", false, path)) throw Error(path + ": kv_weight_reuse = true is not supported");
   if (jint(j, "num_experts", 1, path) != 1) throw Error(path + ": mixture-of-experts MLPs (num_experts > 1) are not supported");
   c.rms_norm_eps = jnum(j, "rms_norm_eps", 1e-6, path);
   c.num_memory_tokens = std::max<int64_t>(0, jint(j, "num_memory_tokens", 0, path));
