@@ -64,7 +64,8 @@ HymbaConfig HymbaConfig::from_file(const std::string& path) {
     throw Error(path + ": vocab_size, hidden_size and num_hidden_layers must be positive (and sane)");
   c.num_heads = jint(j, "num_attention_heads", c.num_heads, path);
   c.num_kv_heads = jint(j, "num_key_value_heads", c.num_kv_heads, path);
-  if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads % c.num_kv_heads != 0 || c.hidden_size % c.num_heads != 0)
+  if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads > 4096 || c.num_heads % c.num_kv_heads != 0 ||
+      c.hidden_size % c.num_heads != 0)
     throw Error(path + ": num_attention_heads must divide hidden_size and be a multiple of num_key_value_heads");
   if (jint(j, "attn_hidden_size", -1, path) > 0 && jint(j, "attn_hidden_size", -1, path) != c.hidden_size)
     throw Error(path + ": attn_hidden_size different from hidden_size is not supported");
@@ -81,10 +82,12 @@ HymbaConfig HymbaConfig::from_file(const std::string& path) {
     c.dt_rank = (c.hidden_size + 15) / 16;
   else
     c.dt_rank = jint(j, "mamba_dt_rank", (c.hidden_size + 15) / 16, path);
+  if (c.d_state < 1 || c.d_conv < 1 || c.dt_rank < 1 || c.q_head_dim % 2 != 0)
+    throw Error(path + ": mamba_d_state, mamba_d_conv and mamba_dt_rank must be positive and the head size even");
   c.conv_bias = jbool(j, "mamba_conv_bias", true, path);
   if (jbool(j, "mamba_proj_bias", false, path)) throw Error(path + ": mamba_proj_bias = true is not supported");
   c.inner_layernorms = jbool(j, "mamba_inner_layernorms", true, path);
-  c.intermediate_size = jint(j, "intermediate_size", c.intermediate_size, path);
+  c.intermediate_size = std::max<int64_t>(0, jint(j, "intermediate_size", c.intermediate_size, path));
   c.mlp_act = j.value("mlp_hidden_act", std::string("silu"));
   if (c.mlp_act != "silu" && c.mlp_act != "relu2") throw Error(path + ": unsupported mlp_hidden_act \"" + c.mlp_act + "\"");
   const std::string act = j.value("hidden_act", std::string("silu"));

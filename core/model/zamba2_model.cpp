@@ -56,13 +56,15 @@ Zamba2Config Zamba2Config::from_file(const std::string& path) {
   for (int64_t i = 0; i < c.num_layers; ++i)
     if (c.hybrid[static_cast<size_t>(i)]) c.hybrid_layer_ids.push_back(i);
   c.num_mem_blocks = jint(j, "num_mem_blocks", 1, path);
-  if (c.num_mem_blocks < 1) throw Error(path + ": \"num_mem_blocks\" must be >= 1");
+  if (c.num_mem_blocks < 1 || c.num_mem_blocks > 4096) throw Error(path + ": \"num_mem_blocks\" must be in 1..4096");
   c.num_heads = jint(j, "num_attention_heads", 32, path);
   c.num_kv_heads = jint(j, "num_key_value_heads", c.num_heads, path);
-  if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads % c.num_kv_heads != 0)
+  if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads > 4096 || c.num_heads % c.num_kv_heads != 0)
     throw Error(path + ": num_attention_heads must be a positive multiple of num_key_value_heads");
   c.attn_head_dim = jint(j, "attention_head_dim", 2 * c.hidden_size / c.num_heads, path);
+  if (c.attn_head_dim < 2 || c.attn_head_dim % 2 != 0) throw Error(path + ": \"attention_head_dim\" must be a positive even number");
   c.intermediate_size = jint(j, "intermediate_size", 4 * c.hidden_size, path);
+  if (c.intermediate_size < 1) throw Error(path + ": \"intermediate_size\" must be positive");
   c.hidden_act = j.value("hidden_act", std::string("gelu"));
   if (c.hidden_act != "gelu" && c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "gelu_new" &&
       c.hidden_act != "silu" && c.hidden_act != "swish" && c.hidden_act != "relu")
