@@ -34,14 +34,16 @@ QString kindLabel(const ComponentInfo& c, const QString& arch) {
   if (c.kind == QLatin1String("heads")) return QStringLiteral("SSM heads × %1").arg(c.count);
   // Hybrid models (core/model/hybrid_model.h).
   if (c.kind == QLatin1String("hybrid_block"))
-    return arch == QLatin1String("hymba") ? QStringLiteral("Hymba block (attention ∥ SSM + MLP)")
+    return arch == QLatin1String("hymba") ? QStringLiteral("Hymba block (attention ∥ SSM heads)")
                                           : QStringLiteral("Hybrid block (shared transformer + Mamba)");
   if (c.kind == QLatin1String("shared_block")) return QStringLiteral("Shared transformer use");
   if (c.kind == QLatin1String("shared_weights")) return QStringLiteral("Shared transformer block");
   if (c.kind == QLatin1String("attn_heads"))
     return c.count == 1 ? QStringLiteral("Attention head") : QStringLiteral("Attention heads × %1 (GQA group)").arg(c.count);
   if (c.kind == QLatin1String("mlp_channels")) return QStringLiteral("MLP channels × %1").arg(c.count);
-  if (c.kind == QLatin1String("ssm_heads")) return QStringLiteral("SSM heads × %1").arg(c.count);
+  if (c.kind == QLatin1String("ssm_heads")) return QStringLiteral("SSM head (%1 channels)").arg(c.count);
+  if (c.kind == QLatin1String("attention")) return QStringLiteral("Attention heads");
+  if (c.kind == QLatin1String("mlp")) return QStringLiteral("MLP");
   return c.kind;
 }
 
@@ -52,7 +54,9 @@ QColor kindColor(const QString& kind) {
   if (kind == QLatin1String("hybrid_block")) return QColor(0x2c, 0xa0, 0x2c);
   if (kind == QLatin1String("shared_block") || kind == QLatin1String("shared_weights")) return QColor(0xff, 0x7f, 0x0e);
   if (kind == QLatin1String("attn_heads")) return QColor(0xd6, 0x27, 0x28);
-  if (kind == QLatin1String("mlp_channels")) return QColor(0x8c, 0x56, 0x4b);
+  if (kind == QLatin1String("mlp_channels") || kind == QLatin1String("mlp")) return QColor(0x8c, 0x56, 0x4b);
+  if (kind == QLatin1String("attention")) return QColor(0xd6, 0x27, 0x28);
+  if (kind == QLatin1String("ssm_heads")) return QColor(0x94, 0x67, 0xbd);
   return QColor(0x17, 0xbe, 0xcf);
 }
 

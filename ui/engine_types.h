@@ -17,7 +17,8 @@ namespace shedder::ui {
 struct ComponentInfo {
   QString id;          // "model", "layers.7", "layers.7.ssm", "layers.7.ssm.heads"
   QString kind;        // "model", "block", "ssm", "heads"; hybrid models: "hybrid_block", "shared_block",
-                       // "shared_weights", "attn_heads", "mlp_channels", "ssm_heads" (core/model/component_tree.h)
+                       // "shared_weights", "attn_heads", "mlp_channels", "ssm_heads", "attention", "mlp"
+                       // (core/model/component_tree.h)
   int layer = -1;
   qint64 parameters = 0;
   int count = 0;       // group nodes (heads): members

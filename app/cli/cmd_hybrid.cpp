@@ -1,6 +1,6 @@
 // `shedder-cli hybrid info|eval|search|export MODEL ...`: the hybrid SSM-attention models (Zamba2, Hymba) with
-// their finer components (hybrid blocks, SSMs, shared transformer uses, attention head groups, MLP channel groups,
-// SSM head groups), on the CPU.
+// their finer components (hybrid blocks, SSMs, shared transformer uses, attention branches and head groups, MLPs and
+// their channel groups, SSM head groups), on the CPU.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -57,12 +57,13 @@ int cmd_hybrid(const std::vector<std::string>& words) {
   Args args(std::vector<std::string>(words.begin() + 1, words.end()),
             with_common({{"tokens"}, {"text", true, true}, {"seq-len"}, {"max-windows"}, {"batch"},
                          {"remove", true, true}, {"granularity"}, {"steps"}, {"out"}, {"force", false},
-                         {"channel-group"}, {"reorder-channels", false}}));
+                         {"channel-group"}, {"reorder-channels", false}, {"mlp-tail-groups", false}}));
   const CommonOptions common = apply_common(args);
   if (common.device.rfind("cpu", 0) != 0) throw Error("hybrid: these models run on the CPU only (--device cpu)");
   const std::string dir = model_arg(args, "hybrid");
   HybridLoadOptions lo;
   lo.mlp_channel_group = args.get_int("channel-group", 0);
+  lo.mlp_tail_groups = args.flag("mlp-tail-groups");
   std::shared_ptr<HybridModel> m = load_hybrid_model(dir, lo);
   if (args.flag("reorder-channels")) m->reorder_mlp_channels();
   const HybridRemoval removed = removal_from(*m, args);
@@ -119,7 +120,7 @@ int cmd_hybrid(const std::vector<std::string>& words) {
   // search
   const auto g = parse_hybrid_granularity(args.get("granularity", "block"));
   if (!g) throw Error("hybrid search: unknown --granularity '" + args.get("granularity") +
-                      "' (block, ssm, shared, head, channel, ssm-head)");
+                      "' (block, ssm, shared, attn, mlp, head, channel, ssm-head)");
   const HybridSearchResult res = run_hybrid_search(*m, windows, *g, args.get_int("steps", 1), removed, batch);
   const nlohmann::json j = res.to_json(*g, m->mlp_channel_group());
   if (args.has("out")) {

@@ -18,6 +18,8 @@ const char* component_kind_name(ComponentKind k) {
     case ComponentKind::AttentionHeads: return "attn_heads";
     case ComponentKind::MlpChannels: return "mlp_channels";
     case ComponentKind::SsmHeadGroup: return "ssm_heads";
+    case ComponentKind::Attention: return "attention";
+    case ComponentKind::Mlp: return "mlp";
   }
   return "unknown";
 }

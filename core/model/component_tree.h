@@ -16,11 +16,12 @@ class MambaModel;
 // Heads: the SSM heads of a Mamba-2 layer, one node for the group (not a search candidate). Hybrid models
 // (model/hybrid_model.h) add: HybridBlock (a layer with attention and SSM), SharedBlock (one use of a shared
 // transformer block), SharedWeights (a shared block's weights: a group node), AttentionHeads (one KV head with its
-// query heads), MlpChannels (a group of MLP channels), SsmHeadGroup (a group of SSM heads of a hybrid layer).
+// query heads), MlpChannels (a group of MLP channels), SsmHeadGroup (a group of SSM heads of a hybrid layer),
+// Attention (a layer's attention branch) and Mlp (a layer's MLP).
 enum class ComponentKind { Model, Block, Ssm, SsmHeads, HybridBlock, SharedBlock, SharedWeights, AttentionHeads,
-                           MlpChannels, SsmHeadGroup };
+                           MlpChannels, SsmHeadGroup, Attention, Mlp };
 // "model", "block", "ssm", "heads", "hybrid_block", "shared_block", "shared_weights", "attn_heads",
-// "mlp_channels", "ssm_heads"
+// "mlp_channels", "ssm_heads", "attention", "mlp"
 const char* component_kind_name(ComponentKind k);
 
 struct Component {

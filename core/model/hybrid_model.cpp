@@ -28,6 +28,8 @@ const char* hybrid_granularity_name(HybridGranularity g) {
     case HybridGranularity::AttentionHeads: return "head";
     case HybridGranularity::MlpChannels: return "channel";
     case HybridGranularity::SsmHeads: return "ssm-head";
+    case HybridGranularity::Attention: return "attn";
+    case HybridGranularity::Mlp: return "mlp";
   }
   return "?";
 }
@@ -39,6 +41,8 @@ std::optional<HybridGranularity> parse_hybrid_granularity(const std::string& s) 
   if (s == "head" || s == "heads" || s == "attn_head") return HybridGranularity::AttentionHeads;
   if (s == "channel" || s == "channels" || s == "mlp_channel") return HybridGranularity::MlpChannels;
   if (s == "ssm-head" || s == "ssm_head" || s == "ssm-heads") return HybridGranularity::SsmHeads;
+  if (s == "attn" || s == "self_attn" || s == "attention") return HybridGranularity::Attention;
+  if (s == "mlp" || s == "moe") return HybridGranularity::Mlp;
   return std::nullopt;
 }
 

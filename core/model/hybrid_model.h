@@ -23,8 +23,10 @@ class BpeTokenizer;
 // What the hybrid search removes one at a time: whole layers, SSMs, uses of a shared transformer block (Zamba2),
 // attention head groups (one KV head with its query heads: GQA groups stay whole), MLP channel groups (gate/up
 // rows and down columns together) and SSM head groups (Hymba).
-enum class HybridGranularity { Block, Ssm, SharedBlock, AttentionHeads, MlpChannels, SsmHeads };
-const char* hybrid_granularity_name(HybridGranularity g);  // "block", "ssm", "shared", "head", "channel", "ssm-head"
+// Hymba also removes whole branches: Attention (a layer's attention heads) and Mlp (a layer's MLP).
+enum class HybridGranularity { Block, Ssm, SharedBlock, AttentionHeads, MlpChannels, SsmHeads, Attention, Mlp };
+// "block", "ssm", "shared", "head", "channel", "ssm-head", "attn", "mlp"
+const char* hybrid_granularity_name(HybridGranularity g);
 std::optional<HybridGranularity> parse_hybrid_granularity(const std::string& s);
 
 // Removed components in removal order, by id.
@@ -41,7 +43,10 @@ struct HybridRemoval {
 
 struct HybridLoadOptions {
   bool check_finite = true;
-  int64_t mlp_channel_group = 0;  // channels per MLP group; 0: I/8 rounded to a power of two in [16, 128]
+  int64_t mlp_channel_group = 0;  // channels per MLP group; 0: I/16 rounded to a power of two in [16, 128]
+  // MLP channel candidates: only each MLP's last kept group (the reference's width search, which shrinks an MLP
+  // from the end after reorder_mlp_channels) instead of every group.
+  bool mlp_tail_groups = false;
 };
 
 class HybridModel {
@@ -67,9 +72,10 @@ class HybridModel {
   // components physically cut out; the loader reads it back. Throws shedder::Error naming the folder.
   virtual void export_pruned(const HybridRemoval& removed, const std::string& out_dir) const = 0;
   virtual const BpeTokenizer* tokenizer() const = 0;  // null when the folder has none
-  // Permutes every MLP's channels by importance (L2 norm of the down column times that of the gate and up rows,
-  // highest first), as the reference does before width pruning, so that each channel group holds channels of
-  // similar importance. The function computed is unchanged; ids of channel groups refer to the new order.
+  // Permutes every MLP's channels by importance (L1 norm of the gate row plus that of the up row, highest first),
+  // as the reference's weight reorder does before width pruning, so that each channel group holds channels of
+  // similar importance and the tail holds the least important. The function computed is unchanged; ids of channel
+  // groups refer to the new order.
   virtual void reorder_mlp_channels() = 0;
 };
 

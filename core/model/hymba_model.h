@@ -4,10 +4,12 @@
 // most layers use sliding-window attention (meta tokens always visible), a few global attention; consumer layers
 // reuse the K/V of a producer layer (kv_reuse_group). Loading, the forward pass with components removed, and export.
 //
-// Removal semantics (one code path for masked evaluation and the exported model): a removed attention head group
-// (a KV head with its query heads) or SSM head (a slice of the SSM's inner channels) contributes zeros to its
-// branch output, whose RMSNorm still averages over the full inner width; a removed SSM drops the whole SSM branch;
-// a removed layer is the identity (a layer whose K/V other kept layers reuse cannot be removed before them).
+// Removal semantics, as the reference's pruning patch (one code path for masked evaluation and the exported model):
+// `layers.N` is the Hymba block (input norm, attention and SSM heads, out_proj; the layer's MLP stays), `.attn` /
+// `.ssm` one branch (the other branch's normed output then goes to out_proj alone, not averaged), `.mlp` the MLP.
+// A removed attention head group (a KV head with its query heads) or SSM head (a slice of the SSM's inner channels)
+// contributes zeros to its branch, whose RMSNorm still averages over the full inner width. A layer whose K/V later
+// kept layers reuse keeps its attention until they are gone.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -43,7 +45,7 @@ struct HymbaConfig {
   // and the layers whose SSM branch was removed.
   std::vector<std::vector<int64_t>> kept_groups, kept_ssm_heads;
   std::vector<int64_t> layer_intermediate;
-  std::vector<int64_t> layers_without_ssm;
+  std::vector<int64_t> layers_without_ssm, layers_without_attn, layers_without_mixer;
   nlohmann::json raw;
 
   static HymbaConfig from_file(const std::string& path);
@@ -74,6 +76,7 @@ class HymbaModel : public HybridModel {
   const HymbaConfig& config() const { return cfg_; }
 
   struct Layer {
+    bool has_mixer = true, has_attn = true;  // the Hymba block (attention + SSM) and its attention branch
     at::Tensor in_norm_w;
     // Attention: q rows per kept query head; k, v rows per stored KV group (undefined for consumers).
     at::Tensor q_w, k_w, v_w, q_norm_w, k_norm_w;
@@ -97,6 +100,7 @@ class HymbaModel : public HybridModel {
   HymbaConfig cfg_;
   std::string dir_;
   int64_t mlp_group_ = 16;
+  bool tail_groups_ = false;
   at::Tensor embedding_, memory_tokens_, final_norm_w_, lm_head_;
   std::vector<Layer> layers_;
   std::unique_ptr<BpeTokenizer> tokenizer_;

@@ -364,6 +364,7 @@ std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const Hyb
   }
   int64_t I0 = c.intermediate_size;
   m->mlp_group_ = opts.mlp_channel_group;
+  m->tail_groups_ = opts.mlp_tail_groups;
   if (m->mlp_group_ <= 0) {
     m->mlp_group_ = 16;
     while (m->mlp_group_ < 128 && m->mlp_group_ * 16 <= I0) m->mlp_group_ *= 2;
@@ -599,7 +600,9 @@ std::vector<std::string> Zamba2Model::candidates(HybridGranularity g, const Hybr
       std::vector<int64_t> groups;
       for (int64_t ch : p.ch_kept[k])
         if (groups.empty() || groups.back() != ch / mlp_group_) groups.push_back(ch / mlp_group_);
-      if (groups.size() > 1)
+      const bool several = groups.size() > 1;  // the last group stays (remove the block's uses instead)
+      if (tail_groups_ && several) groups = {groups.back()};
+      if (several)
         for (int64_t gr : groups) out.push_back(id + ".mlp.channels." + std::to_string(gr));
     }
   }
@@ -611,8 +614,8 @@ void Zamba2Model::reorder_mlp_channels() {
     Shared& s = shared_[k];
     if (!s.q_w.defined()) continue;
     const int64_t I = s.intermediate;
-    at::Tensor imp = s.down_w.norm(2, {0}) *
-                     (s.gate_up_w.narrow(0, 0, I).norm(2, {1}) + s.gate_up_w.narrow(0, I, I).norm(2, {1}));
+    // The reference's importance: L1 norms of the gate row and the up row.
+    at::Tensor imp = s.gate_up_w.narrow(0, 0, I).abs().sum(1) + s.gate_up_w.narrow(0, I, I).abs().sum(1);
     at::Tensor order = std::get<1>(imp.sort(0, /*descending=*/true));
     at::Tensor gu_order = at::cat({order, order + I});
     s.gate_up_w = s.gate_up_w.index_select(0, gu_order).contiguous();

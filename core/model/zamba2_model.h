@@ -91,6 +91,7 @@ class Zamba2Model : public HybridModel {
   Zamba2Config cfg_;
   std::string dir_;
   int64_t mlp_group_ = 16;
+  bool tail_groups_ = false;
   at::Tensor embedding_, final_norm_w_, lm_head_;
   std::vector<Mixer> mixers_;        // per layer
   std::vector<int64_t> use_of_layer_;  // per layer: use index or -1

@@ -1,7 +1,8 @@
 // Hymba: no runnable reference here (its modeling file needs mamba_ssm / flash-attention CUDA kernels and is not
 // part of transformers), so these are self-consistency checks on a tiny random checkpoint written in the Hugging
 // Face layout: causality with meta tokens and sliding windows, sliding window vs global attention, K/V reuse rules,
-// removals against hand-edited weights, export against the masked model, the tree, a search step, bad inputs.
+// removals (the reference's branch semantics) against hand-edited weights, export against the masked model, the
+// tree, a search step at every granularity, bad inputs.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -138,21 +139,32 @@ class TestHybridHymba : public QObject {
     QVERIFY(max_diff(HymbaModel::load(make_hymba("hy-5b", tiny_config()))->forward(x).narrow(1, 0, 3), g.narrow(1, 0, 3)) < 1e-5);
   }
 
-  // Removing the SSM equals zeroing its branch's norm weight (the branch then adds zeros to the average).
-  void ssm_removal_equals_zeroed_norm() {
+  // Whole branches against hand-edited weights: without its SSM a layer sends the attention branch's normed output
+  // to out_proj alone (= doubling that norm's weight and zeroing the SSM's, since the two are averaged); without
+  // attention the SSM branch alone; without the Hymba block (mixer) or MLP the layer adds nothing from it.
+  void removals_against_edited_weights() {
     auto m = HymbaModel::load(make_hymba("hy-s", tiny_config()));
     at::manual_seed(3);
     at::Tensor x = ids();
-    HybridRemoval r;
-    r.add("layers.1.ssm");
-    const std::string z = edit(m->dir(), "hy-sz", "model.layers.1.mamba.pre_avg_layernorm2.weight", [](at::Tensor& t) { t.zero_(); });
-    QVERIFY(max_diff(m->forward(x, r), HymbaModel::load(z)->forward(x)) < 1e-4);
-    // An MLP channel group equals zeroing its down_proj columns.
-    HybridRemoval c;
-    c.add("layers.2.mlp.channels.1");
-    const std::string zc = edit(m->dir(), "hy-cz", "model.layers.2.moe.experts.0.down_proj.weight",
-                                [&](at::Tensor& t) { t.narrow(1, m->mlp_channel_group(), m->mlp_channel_group()).zero_(); });
-    QVERIFY(max_diff(m->forward(x, c), HymbaModel::load(zc)->forward(x)) < 1e-4);
+    auto check = [&](const std::vector<std::string>& ids_set, const std::vector<std::pair<std::string, std::function<void(at::Tensor&)>>>& edits) {
+      HybridRemoval r;
+      for (const auto& id : ids_set) r.add(id);
+      std::string dir = m->dir();
+      for (const auto& [name, fn] : edits) dir = edit(dir, "hy-ed", name, fn);
+      const double d = max_diff(m->forward(x, r), HymbaModel::load(dir)->forward(x));
+      QVERIFY2(d < 1e-4, (ids_set.front() + ": " + std::to_string(d)).c_str());
+      QVERIFY(max_diff(m->forward(x, r), m->forward(x)) > 1e-3);
+    };
+    auto times2 = [](at::Tensor& t) { t.mul_(2); };
+    auto zero = [](at::Tensor& t) { t.zero_(); };
+    const std::string l1 = "model.layers.1.", l3 = "model.layers.3.";
+    check({"layers.1.ssm"}, {{l1 + "mamba.pre_avg_layernorm1.weight", times2}, {l1 + "mamba.pre_avg_layernorm2.weight", zero}});
+    check({"layers.3.attn"}, {{l3 + "mamba.pre_avg_layernorm1.weight", zero}, {l3 + "mamba.pre_avg_layernorm2.weight", times2}});
+    check({"layers.3"}, {{l3 + "mamba.out_proj.weight", zero}});
+    check({"layers.2.mlp"}, {{"model.layers.2.moe.experts.0.down_proj.weight", zero}});
+    const int64_t G = m->mlp_channel_group();
+    check({"layers.2.mlp.channels.1"},
+          {{"model.layers.2.moe.experts.0.down_proj.weight", [&](at::Tensor& t) { t.narrow(1, G, G).zero_(); }}});
   }
 
   void export_matches_masked_model() {
@@ -160,13 +172,16 @@ class TestHybridHymba : public QObject {
     at::manual_seed(4);
     at::Tensor x = ids();
     const std::vector<std::vector<std::string>> sets = {
-        {"layers.2"},                                   // a consumer: the producer then keeps only its own K/V
+        {"layers.2"},                                   // a consumer's Hymba block (its MLP stays)
         {"layers.2", "layers.1"},                       // consumer first, then its producer
-        {"layers.0"},
+        {"layers.0"},                                   // the layer keeps only its MLP
+        {"layers.0", "layers.0.mlp"},                   // nothing left: the layer is dropped and the rest renumbered
         {"layers.1.ssm", "layers.3.ssm.heads.2"},
+        {"layers.2.attn", "layers.1.attn"},             // the consumer's attention, then the producer's
         {"layers.1.attn.heads.0", "layers.2.attn.heads.1", "layers.0.attn.heads.1"},
         {"layers.1.attn.heads.0", "layers.2.attn.heads.0"},  // group 0 gone from producer and consumer: K/V too
-        {"layers.0.ssm.heads.0", "layers.0.ssm.heads.3", "layers.3.mlp.channels.0", "layers.2.mlp.channels.2"},
+        {"layers.0.ssm.heads.0", "layers.0.ssm.heads.3", "layers.3.mlp.channels.0", "layers.2.mlp.channels.2", "layers.1.mlp"},
+        {"layers.3.attn", "layers.0.ssm"},
     };
     for (const auto& ids_set : sets) {
       HybridRemoval r;
@@ -183,12 +198,18 @@ class TestHybridHymba : public QObject {
 
   void kv_reuse_rules() {
     auto m = HymbaModel::load(make_hymba("hy-kv", tiny_config()));
-    HybridRemoval r;
-    r.add("layers.1");
-    expect_error([&] { m->check_removal(r, "x"); }, {"layers.1", "K/V", "later layers"});
+    for (const char* id : {"layers.1", "layers.1.attn"}) {
+      HybridRemoval r;
+      r.add(id);
+      expect_error([&] { m->check_removal(r, "x"); }, {"layers.1", "K/V", "later layers"});
+    }
     const auto blocks = m->candidates(HybridGranularity::Block, {});
     QVERIFY(std::find(blocks.begin(), blocks.end(), "layers.1") == blocks.end());
     QVERIFY(std::find(blocks.begin(), blocks.end(), "layers.2") != blocks.end());
+    HybridRemoval consumer_gone;
+    consumer_gone.add("layers.2.attn");
+    const auto after = m->candidates(HybridGranularity::Attention, consumer_gone);
+    QVERIFY(std::find(after.begin(), after.end(), "layers.1.attn") != after.end());
     // The consumer's K/V come from the producer: changing the producer's K rows changes the consumer.
     at::manual_seed(5);
     at::Tensor x = ids();
@@ -209,16 +230,20 @@ class TestHybridHymba : public QObject {
     QCOMPARE(root.children.size(), size_t(4));
     const Component& l0 = root.children[0];
     QCOMPARE(l0.kind, ComponentKind::HybridBlock);
-    QCOMPARE(l0.children[0].kind, ComponentKind::AttentionHeads);
-    QCOMPARE(l0.children[0].count, int64_t(2));
-    QCOMPARE(l0.children[2].kind, ComponentKind::Ssm);
-    QCOMPARE(l0.children[2].children[0].kind, ComponentKind::SsmHeadGroup);
-    QCOMPARE(l0.children.back().kind, ComponentKind::MlpChannels);
+    QCOMPARE(l0.children.size(), size_t(3));
+    QCOMPARE(l0.children[0].kind, ComponentKind::Attention);
+    QCOMPARE(l0.children[0].children[0].kind, ComponentKind::AttentionHeads);
+    QCOMPARE(l0.children[0].children[0].count, int64_t(2));
+    QCOMPARE(l0.children[1].kind, ComponentKind::Ssm);
+    QCOMPARE(l0.children[1].children[0].kind, ComponentKind::SsmHeadGroup);
+    QCOMPARE(l0.children[2].kind, ComponentKind::Mlp);
+    QCOMPARE(l0.children[2].children.back().kind, ComponentKind::MlpChannels);
     QCOMPARE(root.children[1].parameters, int64_t(0));  // the K/V producer cannot go alone
     at::manual_seed(6);
     at::Tensor windows = ids(24);
-    for (HybridGranularity g : {HybridGranularity::Block, HybridGranularity::Ssm, HybridGranularity::AttentionHeads,
-                                HybridGranularity::SsmHeads, HybridGranularity::MlpChannels}) {
+    for (HybridGranularity g : {HybridGranularity::Block, HybridGranularity::Ssm, HybridGranularity::Attention,
+                                HybridGranularity::Mlp, HybridGranularity::AttentionHeads, HybridGranularity::SsmHeads,
+                                HybridGranularity::MlpChannels}) {
       const HybridSearchResult res = run_hybrid_search(*m, windows, g, 1);
       QVERIFY2(res.steps.size() == 1, hybrid_granularity_name(g));
       double best = 1e300;
@@ -227,6 +252,10 @@ class TestHybridHymba : public QObject {
       QVERIFY(res.steps[0].params_removed > 0);
     }
     QVERIFY(m->candidates(HybridGranularity::SharedBlock, {}).empty());
+    // The reference's width search: with tail groups only each MLP's last group is a candidate.
+    HybridLoadOptions tail;
+    tail.mlp_tail_groups = true;
+    QCOMPARE(HymbaModel::load(m->dir(), tail)->candidates(HybridGranularity::MlpChannels, {}).size(), size_t(4));
   }
 
   void reorder_keeps_function() {
@@ -261,6 +290,10 @@ class TestHybridHymba : public QObject {
     r.add("layers.0.attn.heads.0");
     r.add("layers.0.attn.heads.1");
     expect_error([&] { m->forward(ids(), r); }, {"layers.0", "every attention head group"});
+    HybridRemoval both;
+    both.add("layers.3.attn");
+    both.add("layers.3.ssm");
+    expect_error([&] { m->check_removal(both, "--remove"); }, {"layers.3", "both", "Hymba block"});
     HybridRemoval s;
     s.add("layers.3.ssm.heads.9");
     expect_error([&] { m->check_removal(s, "--remove"); }, {"--remove", "layers.3.ssm.heads.9"});

@@ -150,14 +150,14 @@ class TestHybridZamba2 : public QObject {
     at::Tensor before = m->forward(ids);
     m->reorder_mlp_channels();
     QVERIFY(max_diff(m->forward(ids), before) < kNoise);
-    // The exported weights hold the channels in falling importance (|down col| * (|gate row| + |up row|)).
+    // The exported weights hold the channels in falling importance (L1 of the gate row + L1 of the up row).
     const std::string out = test::make_temp_dir("zreorder");
     m->export_pruned({}, out);
     auto f = SafetensorsFile::open(out + "/model.safetensors");
     const std::string p = "model.layers.1.shared_transformer.feed_forward.";
     at::Tensor gu = f->tensor(p + "gate_up_proj.weight"), down = f->tensor(p + "down_proj.weight");
     const int64_t I = down.size(1);
-    at::Tensor imp = down.norm(2, {0}) * (gu.narrow(0, 0, I).norm(2, {1}) + gu.narrow(0, I, I).norm(2, {1}));
+    at::Tensor imp = gu.narrow(0, 0, I).abs().sum(1) + gu.narrow(0, I, I).abs().sum(1);
     QVERIFY((imp.narrow(0, 0, I - 1) >= imp.narrow(0, 1, I - 1)).all().item<bool>());
   }
 
