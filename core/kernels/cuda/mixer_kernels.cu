@@ -62,6 +62,11 @@ __device__ __forceinline__ float fast_exp2(float x) {
 constexpr float kLog2e = 1.4426950408889634f;
 
 __device__ __forceinline__ float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+// The same on the special-function unit (relative error ~1e-6): for the per-element staging of the scans.
+__device__ __forceinline__ float silu_fast(float x) { return __fdividef(x, 1.0f + __expf(-x)); }
+__device__ __forceinline__ float softplus_fast(float x) {
+  return x > 20.0f ? x : (x < -15.0f ? __expf(x) : __logf(1.0f + __expf(x)));
+}
 
 // ---- causal depthwise conv ----------------------------------------------------------------------------
 
@@ -156,8 +161,8 @@ __global__ void __launch_bounds__(kScanThreads) scan1_kernel(Scan1Args a) {
       if (threadIdx.x < width) {
         const int64_t t = t0 + tt;
         sU[tt][threadIdx.x] = to_f(u[b * a.su_b + t * a.su_t + d]);
-        sDt[tt][threadIdx.x] = softplus_f(to_f(dtp[b * a.sdt_b + t * a.sdt_t + d]));
-        if (MODE != 1) sZ[tt][threadIdx.x] = z ? silu_f(to_f(z[b * a.sz_b + t * a.sz_t + d])) : 1.0f;
+        sDt[tt][threadIdx.x] = softplus_fast(to_f(dtp[b * a.sdt_b + t * a.sdt_t + d]));
+        if (MODE != 1) sZ[tt][threadIdx.x] = z ? silu_fast(to_f(z[b * a.sz_b + t * a.sz_t + d])) : 1.0f;
       }
     }
     __syncthreads();
@@ -166,14 +171,18 @@ __global__ void __launch_bounds__(kScanThreads) scan1_kernel(Scan1Args a) {
       const float dtv = sDt[tt][threadIdx.x];
       const float uv = sU[tt][threadIdx.x];
       const float du = dtv * uv;
-      float acc = 0.0f;
+      float acc0 = 0.0f, acc1 = 0.0f;  // two chains: half the dependent-add latency per step
 #pragma unroll
       for (int n = 0; n < MAXN; ++n) {
         if (n < N) {
           s[n] = fast_exp2(dtv * Ad[n]) * s[n] + du * sB[tt * MAXN + n];
-          if (MODE != 1) acc += s[n] * sC[tt * MAXN + n];
+          if (MODE != 1) {
+            if (n % 2 == 0) acc0 += s[n] * sC[tt * MAXN + n];
+            else acc1 += s[n] * sC[tt * MAXN + n];
+          }
         }
       }
+      const float acc = acc0 + acc1;
       if (MODE == 1) {
         dt_sum += dtv;
       } else {
@@ -300,7 +309,7 @@ __global__ void __launch_bounds__(256) ssd_kernel(Scan2Args a, int S, int PT, in
       sX[i] = pp < P ? to_f(x[b * a.sx_b + (t0 + tt) * a.sx_t + h * P + pp]) : 0.0f;
     }
     for (int i = threadIdx.x; i < tile; i += blockDim.x) {
-      float dtv = softplus_f(to_f(dtp[b * a.sdt_b + (t0 + i) * a.sdt_t + h]) + bias);
+      float dtv = softplus_fast(to_f(dtp[b * a.sdt_b + (t0 + i) * a.sdt_t + h]) + bias);
       dtv = fminf(fmaxf(dtv, a.dt_min), a.dt_max);
       sDt[i] = dtv;
       sDA[i] = __expf(dtv * A);
@@ -382,7 +391,8 @@ bool ssd_typed(const Scan2Args& a, cudaStream_t st) {
 template <typename T>
 bool ssd_dispatch(const Scan2Args& a, cudaStream_t st) {
   auto pow2 = [](int64_t v) { return v > 0 && (v & (v - 1)) == 0; };
-  for (int npt : {16, 8, 4}) {
+  // 8 states per lane first: twice the threads of 16 for the same work, which the latency-bound loop needs.
+  for (int npt : {8, 16, 4}) {
     if (a.N % npt != 0) continue;
     const int64_t S = a.N / npt;
     if (!pow2(S) || S > 32) continue;
