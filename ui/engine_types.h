@@ -37,6 +37,7 @@ struct ModelInfo {
   QString dtype;       // stored dtype ("F32", "BF16")
   QString weightFiles;
   bool hasTokenizer = false;
+  QString device;      // where it computes, e.g. "cpu" or "cuda:0 · bfloat16"
   ComponentInfo tree;
 };
 
