@@ -509,58 +509,58 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     int rank_status = 0;  // 0 ok, 1 cancelled, 2 failed
     std::string rank_error;
     try {
-    if (o.metric == Metric::Accuracy) {
-      for (size_t k = 0; k < cands.size(); ++k) {
-        if (!mine(k)) continue;
-        ModelMask mask = runner.mask();
-        LayerMask& lm = mask[static_cast<size_t>(cands[k])];
-        (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
-        ProgressFn inner;
-        if (cb.progress)
-          inner = [&](const Progress& p) {
-            const double el = since(ts), units = static_cast<double>(k) + static_cast<double>(p.done) / std::max<int64_t>(1, p.total);
-            cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
-                         units > 0 ? el / units * (static_cast<double>(cands.size()) - units) : -1.0, p.done, p.total});
-          };
-        cand_results[k] = evaluate_task(model, *o.accuracy_task, mask, o.accuracy_options, inner, cancel);
-        const TaskResult& tr = *cand_results[k];
-        scores[k] = o.accuracy_norm && tr.acc_norm ? *tr.acc_norm : tr.acc;
-        logliks[k] = tr.gold_loglik;
-        ++res.evaluations;
-      }
-    } else if (o.metric == Metric::Perplexity) {
-      double best_so_far = std::numeric_limits<double>::infinity();
-      const double n = static_cast<double>(cands.size());
-      auto report = [&](size_t k, int64_t wdone, int64_t wtotal) {
-        if (!cb.progress) return;
-        const double el = since(ts);
-        const double units = static_cast<double>(k) + (wtotal > 0 ? static_cast<double>(wdone) / wtotal : 0.0);
-        cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
-                     units > 0 ? el / units * (n - units) : -1.0, wdone, wtotal});
-      };
-      for (size_t k = 0; k < cands.size(); ++k) {
-        if (!mine(k)) continue;
-        ModelMask mask = runner.mask();
-        LayerMask& lm = mask[static_cast<size_t>(cands[k])];
-        (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
-        runner.set_on_batch([&](int64_t done, int64_t total) {
-          if (done < total) report(k, done, total);
-        });
-        scores[k] = runner.ppl(mask, cands[k], cancel);
-        runner.set_on_batch(nullptr);
-        if (scores[k] < best_so_far) {  // same strict rule as the pick below
-          best_so_far = scores[k];
-          runner.keep_last_as_best(cands[k]);
+      if (o.metric == Metric::Accuracy) {
+        for (size_t k = 0; k < cands.size(); ++k) {
+          if (!mine(k)) continue;
+          ModelMask mask = runner.mask();
+          LayerMask& lm = mask[static_cast<size_t>(cands[k])];
+          (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
+          ProgressFn inner;
+          if (cb.progress)
+            inner = [&](const Progress& p) {
+              const double el = since(ts), units = static_cast<double>(k) + static_cast<double>(p.done) / std::max<int64_t>(1, p.total);
+              cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
+                           units > 0 ? el / units * (static_cast<double>(cands.size()) - units) : -1.0, p.done, p.total});
+            };
+          cand_results[k] = evaluate_task(model, *o.accuracy_task, mask, o.accuracy_options, inner, cancel);
+          const TaskResult& tr = *cand_results[k];
+          scores[k] = o.accuracy_norm && tr.acc_norm ? *tr.acc_norm : tr.acc;
+          logliks[k] = tr.gold_loglik;
+          ++res.evaluations;
         }
-        ++res.evaluations;
-        report(k + 1, 0, 0);
+      } else if (o.metric == Metric::Perplexity) {
+        double best_so_far = std::numeric_limits<double>::infinity();
+        const double n = static_cast<double>(cands.size());
+        auto report = [&](size_t k, int64_t wdone, int64_t wtotal) {
+          if (!cb.progress) return;
+          const double el = since(ts);
+          const double units = static_cast<double>(k) + (wtotal > 0 ? static_cast<double>(wdone) / wtotal : 0.0);
+          cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
+                       units > 0 ? el / units * (n - units) : -1.0, wdone, wtotal});
+        };
+        for (size_t k = 0; k < cands.size(); ++k) {
+          if (!mine(k)) continue;
+          ModelMask mask = runner.mask();
+          LayerMask& lm = mask[static_cast<size_t>(cands[k])];
+          (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
+          runner.set_on_batch([&](int64_t done, int64_t total) {
+            if (done < total) report(k, done, total);
+          });
+          scores[k] = runner.ppl(mask, cands[k], cancel);
+          runner.set_on_batch(nullptr);
+          if (scores[k] < best_so_far) {  // same strict rule as the pick below
+            best_so_far = scores[k];
+            runner.keep_last_as_best(cands[k]);
+          }
+          ++res.evaluations;
+          report(k + 1, 0, 0);
+        }
+      } else {
+        const std::vector<double> infl = runner.influence(o.granularity, cands, cancel);
+        for (size_t k = 0; k < cands.size(); ++k) scores[k] = infl[static_cast<size_t>(cands[k])];
+        res.evaluations += static_cast<int64_t>(cands.size());
+        if (cb.progress) cb.progress({stage, static_cast<int64_t>(cands.size()), static_cast<int64_t>(cands.size()), since(ts), 0});
       }
-    } else {
-      const std::vector<double> infl = runner.influence(o.granularity, cands, cancel);
-      for (size_t k = 0; k < cands.size(); ++k) scores[k] = infl[static_cast<size_t>(cands[k])];
-      res.evaluations += static_cast<int64_t>(cands.size());
-      if (cb.progress) cb.progress({stage, static_cast<int64_t>(cands.size()), static_cast<int64_t>(cands.size()), since(ts), 0});
-    }
     } catch (const Cancelled&) {
       if (!dist) throw;
       rank_status = 1;
