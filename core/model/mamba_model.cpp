@@ -2,7 +2,6 @@
 #include "model/mamba_model.h"
 
 #include <c10/core/GradMode.h>
-#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -124,12 +123,6 @@ at::Tensor prof(const char* name, const at::Device& d, F&& f) {
 
 MambaModel::~MambaModel() = default;
 
-at::Tensor MambaModel::dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const {
-  if (!weights_t_) return at::linear(x, w, b);
-  at::Tensor y = at::matmul(x, w);
-  return b.defined() ? y.add_(b) : y;
-}
-
 std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadOptions& opts) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
@@ -224,24 +217,6 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
     }
     pc.ssm.push_back(ssm_params);
   }
-  // On a GPU the matrices may be kept transposed, [in, out], so products run as x @ W (cuBLAS "NN") instead of
-  // x @ W^T: SHEDDER_GPU_WEIGHTS=nn|nt (default nt, like torch.nn.Linear).
-  if (!m->device_.is_cpu()) {
-    const char* lay = std::getenv("SHEDDER_GPU_WEIGHTS");
-    m->weights_t_ = lay && std::string(lay) == "nn";
-  }
-  if (m->weights_t_) {
-    auto tr = [](at::Tensor& t) {
-      if (t.defined()) t = t.t().contiguous();
-    };
-    for (LayerWeights& L : m->layers_) {
-      tr(L.in_proj_w);
-      tr(L.out_proj_w);
-      tr(L.x_proj_w);
-      tr(L.dt_proj_w);
-    }
-    m->lm_head_ = m->lm_head_.t().contiguous();
-  }
   pc.total = pc.embedding + pc.final_norm + pc.lm_head;
   for (int64_t b : pc.block) pc.total += b;
 
@@ -282,7 +257,7 @@ at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_
 at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
                                     LayerState* state) const {
   const int64_t D = config_.intermediate_size, R = config_.time_step_rank, N = config_.state_size;
-  at::Tensor proj = prof("in_proj", device_, [&] { return dense(x, w.in_proj_w, w.in_proj_b); });  // [B, L, 2D]
+  at::Tensor proj = prof("in_proj", device_, [&] { return at::linear(x, w.in_proj_w, w.in_proj_b); });  // [B, L, 2D]
   at::Tensor xs = proj.narrow(2, 0, D), z = proj.narrow(2, D, D);
   at::Tensor xc = prof("conv", device_, [&] {
     return ops::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true, state ? state->conv : at::Tensor());
@@ -292,23 +267,23 @@ at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, 
   if (skip_ssm) {
     y = xc * at::silu(z);
   } else {
-    at::Tensor ssm_p = prof("x_proj", device_, [&] { return dense(xc, w.x_proj_w); });  // [B, L, R + 2N]
+    at::Tensor ssm_p = prof("x_proj", device_, [&] { return at::linear(xc, w.x_proj_w); });  // [B, L, R + 2N]
     at::Tensor dt = prof("dt_proj", device_, [&] {  // softplus: in the scan
-      return dense(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();
+      return at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();
     });
     y = prof("scan", device_, [&] {
       return ops::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
                                  state ? state->ssm : at::Tensor());
     });
   }
-  return prof("out_proj", device_, [&] { return dense(y, w.out_proj_w, w.out_proj_b); });
+  return prof("out_proj", device_, [&] { return at::linear(y, w.out_proj_w, w.out_proj_b); });
 }
 
 at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
                                     LayerState* state) const {
   const ModelConfig& c = config_;
   const int64_t D = c.intermediate_size, GN = c.n_groups * c.state_size;
-  at::Tensor proj = prof("in_proj", device_, [&] { return dense(x, w.in_proj_w, w.in_proj_b); });
+  at::Tensor proj = prof("in_proj", device_, [&] { return at::linear(x, w.in_proj_w, w.in_proj_b); });
   const int64_t need = w.has_ssm ? c.in_proj_rows() : 2 * D;
   const int64_t d_mlp = (proj.size(2) - need) / 2;
   const int64_t o = 2 * d_mlp;
@@ -338,7 +313,7 @@ at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, 
   at::Tensor g = prof("gated_norm", device_, [&] {
     return ops::gated_rms_norm(y, z, w.gnorm_w, c.norm_groups, c.layer_norm_epsilon);
   });
-  return prof("out_proj", device_, [&] { return dense(g, w.out_proj_w, w.out_proj_b); });
+  return prof("out_proj", device_, [&] { return at::linear(g, w.out_proj_w, w.out_proj_b); });
 }
 
 at::Tensor MambaModel::head(const at::Tensor& hidden) const {
@@ -346,7 +321,7 @@ at::Tensor MambaModel::head(const at::Tensor& hidden) const {
   at::Tensor h = prof("final_norm", device_, [&] {
     return ops::rms_norm(hidden, norm_f_, config_.layer_norm_epsilon, /*round_input=*/false);
   });
-  at::Tensor logits = prof("lm_head", device_, [&] { return dense(h.to(lm_head_.scalar_type()), lm_head_); });
+  at::Tensor logits = prof("lm_head", device_, [&] { return at::linear(h.to(lm_head_.scalar_type()), lm_head_); });
   return prof("logits_to_f32", device_, [&] { return logits.to(at::kFloat); });
 }
 

@@ -94,8 +94,6 @@ class MambaModel {
   MambaModel() = default;
   at::Tensor mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
   at::Tensor mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
-  // x @ W^T + b; W is stored [out, in] or, when weights_t_, transposed [in, out] (see load()).
-  at::Tensor dense(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = at::Tensor()) const;
 
   ModelConfig config_;
   std::string dir_;
@@ -103,7 +101,6 @@ class MambaModel {
   std::string source_dtype_;
   at::Device device_ = at::Device(at::kCPU);
   at::ScalarType dtype_ = at::kFloat;
-  bool weights_t_ = false;  // matrices stored transposed (GPU, SHEDDER_GPU_WEIGHTS=nn)
   at::Tensor embedding_, norm_f_, lm_head_;
   std::vector<LayerWeights> layers_;
   ParamCounts params_;
