@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev libgl-dev libqcustomplot-dev fonts-dejavu-core
-  libtorch-dev nlohmann-json3-dev
+  libtorch-dev nlohmann-json3-dev libgloo-dev
   libopenblas0-openmp
   fortunes-min
 )

@@ -20,6 +20,7 @@
 #include "model/component_tree.h"
 #include "model/hybrid_model.h"
 #include "model/mamba_model.h"
+#include "runtime/device.h"
 #include "runtime/resources.h"
 #include "runtime/threads.h"
 #include "shed/journal.h"
@@ -117,6 +118,7 @@ struct Windows {
 struct EngineSession::Impl {
   std::shared_ptr<MambaModel> model;
   std::shared_ptr<HybridModel> hybrid;  // a Zamba2 / Hymba folder: its tree is shown, the engine jobs go to the CLI
+  std::string device = "cpu", dtype = "auto";  // for the next load()
   std::optional<Windows> calib, heldout;
 
   const MambaModel& need() const {
@@ -195,6 +197,19 @@ ProgressInfo toProgressInfo(const shedder::Progress& p) {
 EngineSession::EngineSession() : d_(std::make_unique<Impl>()) {}
 EngineSession::~EngineSession() = default;
 
+void EngineSession::setCompute(const QString& device, const QString& dtype) {
+  const at::Device d = parse_device(str(device));
+  resolve_compute_dtype(str(dtype), d, "F32");
+  d_->device = str(device);
+  d_->dtype = str(dtype);
+}
+
+QStringList EngineSession::computeDevices() {
+  QStringList out{QStringLiteral("cpu")};
+  for (int64_t i = 0; i < cuda_device_count(); ++i) out << QStringLiteral("cuda:%1").arg(i);
+  return out;
+}
+
 ModelInfo EngineSession::load(const QString& dir) {
   ensureThreads();
   if (dir.isEmpty()) throw Error("no model folder given");
@@ -213,10 +228,14 @@ ModelInfo EngineSession::load(const QString& dir) {
     info.vocab = static_cast<int>(h.vocab_size());
     info.totalParameters = h.total_parameters();
     info.hasTokenizer = h.tokenizer() != nullptr;
+    info.device = QStringLiteral("cpu");  // the hybrid models compute on the CPU
     info.tree = toInfo(h.component_tree());
     return info;
   }
-  std::shared_ptr<MambaModel> m = MambaModel::load(str(dir));
+  LoadOptions lo;
+  lo.device = d_->device;
+  lo.dtype = d_->dtype;
+  std::shared_ptr<MambaModel> m = MambaModel::load(str(dir), lo);
   d_->hybrid.reset();
   d_->model = std::move(m);
   d_->calib.reset();
@@ -235,6 +254,8 @@ ModelInfo EngineSession::load(const QString& dir) {
   info.dtype = qstr(model.source_dtype());
   info.weightFiles = qstr(model.weight_files());
   info.hasTokenizer = model.has_tokenizer();
+  info.device = qstr(model.device().str());
+  if (!model.device().is_cpu()) info.device += QStringLiteral(" · ") + QString::fromLatin1(dtype_name(model.compute_dtype()));
   info.tree = toInfo(build_component_tree(model));
   return info;
 }

@@ -27,6 +27,12 @@ class EngineSession {
   EngineSession(const EngineSession&) = delete;
   EngineSession& operator=(const EngineSession&) = delete;
 
+  // Where the next load() puts the model: device "cpu", "cuda", "cuda:N" or "auto"; dtype "auto", "float32",
+  // "bfloat16", "float16" (runtime/device.h). Checked here (shedder::Error when this machine lacks it).
+  void setCompute(const QString& device, const QString& dtype);
+  // The devices this machine offers: "cpu" and "cuda:N" for every visible GPU.
+  static QStringList computeDevices();
+
   // Loads a model folder (replacing the current one) and describes it.
   ModelInfo load(const QString& dir);
   bool hasModel() const;

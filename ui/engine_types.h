@@ -39,6 +39,7 @@ struct ModelInfo {
   QString dtype;       // stored dtype ("F32", "BF16")
   QString weightFiles;
   bool hasTokenizer = false;
+  QString device;      // where it computes, e.g. "cpu" or "cuda:0 · bfloat16"
   ComponentInfo tree;
 };
 

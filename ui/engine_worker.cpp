@@ -68,6 +68,13 @@ void EngineWorker::loadModel(const QString& dir) {
   });
 }
 
+void EngineWorker::setCompute(const QString& device, const QString& dtype) {
+  runJob(QStringLiteral("device"), [&] {
+    session_->setCompute(device, dtype);
+    Q_EMIT log(QStringLiteral("Models load onto %1 (%2)").arg(device, dtype));
+  });
+}
+
 void EngineWorker::evaluate(const QStringList& ids, const CalibrationSettings& calib, const QString& note) {
   runJob(QStringLiteral("evaluate"), [&] {
     WhatIfResult r = session_->evaluate(ids, calib, [this](const Progress& p) { Q_EMIT progress(toProgressInfo(p)); }, &cancel_);

@@ -31,6 +31,8 @@ class EngineWorker : public QObject {
 
  public Q_SLOTS:
   void loadModel(const QString& dir);
+  // Device and dtype for the following loads (errors go to the log and the failed() signal).
+  void setCompute(const QString& device, const QString& dtype);
   // What-if: perplexity with `ids` removed on the calibration windows; `note` is carried into the result.
   void evaluate(const QStringList& ids, const shedder::ui::CalibrationSettings& calib, const QString& note);
   void runSearch(const shedder::ui::SearchSettings& settings, const QStringList& initial, bool resume);

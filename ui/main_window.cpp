@@ -2,6 +2,7 @@
 #include "main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDateTime>
@@ -33,6 +34,7 @@
 
 #include "candidate_scores_plot.h"
 #include "component_tree_model.h"
+#include "engine_session.h"
 #include "engine_worker.h"
 #include "figure_export.h"
 #include "formatting.h"
@@ -248,6 +250,18 @@ void MainWindow::buildMenus() {
   runMenu->addAction(runAct_);
   runMenu->addAction(resumeAct_);
   runMenu->addAction(cancelAct_);
+  runMenu->addSeparator();
+  QMenu* devMenu = runMenu->addMenu(QStringLiteral("Compute &Device"));
+  auto* devGroup = new QActionGroup(devMenu);
+  for (const QString& d : EngineSession::computeDevices()) {
+    QAction* a = devMenu->addAction(d == QStringLiteral("cpu") ? QStringLiteral("CPU (float32)")
+                                                                : d.toUpper() + QStringLiteral(" (checkpoint dtype)"));
+    a->setCheckable(true);
+    a->setChecked(d == computeDevice_);
+    a->setObjectName(QStringLiteral("device:") + d);
+    devGroup->addAction(a);
+    connect(a, &QAction::triggered, this, [this, d] { setComputeDevice(d); });
+  }
 
   QMenu* view = menuBar()->addMenu(QStringLiteral("&View"));
   for (QDockWidget* d : docks_) view->addAction(d->toggleViewAction());
@@ -459,17 +473,36 @@ void MainWindow::openModel(const QString& dir) {
   QMetaObject::invokeMethod(worker_, [w = worker_, path] { w->loadModel(path); }, Qt::QueuedConnection);
 }
 
+void MainWindow::setComputeDevice(const QString& device, const QString& dtype) {
+  if (busy_) {
+    showError(QStringLiteral("Compute device"), QStringLiteral("wait for the running job to finish (or cancel it) first"));
+    return;
+  }
+  const QStringList have = EngineSession::computeDevices();
+  if (!have.contains(device) && device != QLatin1String("auto") && !(device == QLatin1String("cuda") && have.size() > 1)) {
+    showError(QStringLiteral("Compute device"),
+              QStringLiteral("%1: not on this machine (it offers %2)").arg(device, have.join(QStringLiteral(", "))));
+    return;
+  }
+  computeDevice_ = device;
+  computeDtype_ = dtype;
+  for (QAction* a : findChildren<QAction*>())
+    if (a->objectName().startsWith(QStringLiteral("device:"))) a->setChecked(a->objectName() == QStringLiteral("device:") + device);
+  QMetaObject::invokeMethod(worker_, [w = worker_, device, dtype] { w->setCompute(device, dtype); }, Qt::QueuedConnection);
+  if (modelLoaded_) openModel(model_.path);  // the worker runs the jobs in order: the device first
+}
+
 void MainWindow::onModelLoaded(const ModelInfo& info) {
   model_ = info;
   modelLoaded_ = true;
   loadingPath_.clear();
   tree_->setModelInfo(info);
   RecentFiles::add(info.path);
-  modelLabel_->setText(QStringLiteral("%1 · %2 layers · hidden %3 · %4 parameters · %5")
+  modelLabel_->setText(QStringLiteral("%1 · %2 layers · hidden %3 · %4 parameters · %5 · %6")
                            .arg(info.arch)
                            .arg(info.layers)
                            .arg(info.hidden)
-                           .arg(formatCount(info.totalParameters), info.dtype));
+                           .arg(formatCount(info.totalParameters), info.dtype, info.device));
   statusBar()->showMessage(QStringLiteral("Opened %1").arg(info.path), 6000);
   if (pendingProject_) {
     const ProjectState p = *pendingProject_;

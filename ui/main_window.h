@@ -42,6 +42,9 @@ class MainWindow : public QMainWindow {
 
   // Loads a model folder in the background (the window stays responsive; the status bar shows progress).
   void openModel(const QString& dir);
+  // Where models compute ("cpu", "cuda:N"; dtype "auto", "bfloat16", ...): applies to the next load and reloads
+  // the open model (Run ▸ Compute Device, or mamba-shedder --device).
+  void setComputeDevice(const QString& device, const QString& dtype = QStringLiteral("auto"));
   // Opens a project: its model (in the background), marks, run and plots. False (and a dialog) on failure.
   bool openProject(const QString& path);
   bool saveProjectTo(const QString& path);
@@ -151,6 +154,7 @@ class MainWindow : public QMainWindow {
   ModelInfo model_;
   bool modelLoaded_ = false;
   QString loadingPath_;
+  QString computeDevice_ = QStringLiteral("cpu"), computeDtype_ = QStringLiteral("auto");
   RunRecord run_;
   QString projectPath_;
   std::optional<ProjectState> pendingProject_;

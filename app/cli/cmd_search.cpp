@@ -8,6 +8,8 @@
 
 #include "calibration.h"
 #include "common.h"
+#include "dist/communicator.h"
+#include "runtime/device.h"
 #include "shed/search.h"
 #include "eval/task_input.h"
 #include "util/error.h"
@@ -51,7 +53,12 @@ int cmd_search(const std::vector<std::string>& words) {
                                 {"bench-batch", true, false},
                                 {"bench-length", true, false},
                                 {"bench-decode-tokens", true, false},
-                                {"bench-repeats", true, false}}));
+                                {"bench-repeats", true, false},
+                                {"world-size", true, false},
+                                {"rank", true, false},
+                                {"master", true, false},
+                                {"dist-backend", true, false},
+                                {"dist-timeout", true, false}}));
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "search");
 
@@ -100,7 +107,26 @@ int cmd_search(const std::vector<std::string>& words) {
     throw Error("search: the --bench-* options need --bench");
   }
 
-  auto model = load_model(dir, common);
+  // Distributed: --world-size/--rank/--master, or the launcher's environment (RANK, WORLD_SIZE, MASTER_ADDR,
+  // MASTER_PORT, LOCAL_RANK; Slurm's SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID).
+  DistOptions dopt;
+  dopt.world_size = args.get_int("world-size", 0);
+  dopt.rank = args.has("rank") ? args.get_int("rank", 0) : -1;
+  dopt.local_rank = -1;
+  dopt.master_addr.clear();
+  dopt.master_port = 0;
+  if (args.has("master")) parse_master(args.get("master"), dopt, "--master");
+  dopt.backend = args.get("dist-backend", "auto");
+  dopt.timeout_s = args.get_double("dist-timeout", 1800);
+  dopt = resolve_dist_options(dopt);
+  const bool dist = dopt.world_size > 1;
+  CommonOptions placed = common;
+  const std::string dev_spec = args.get("device", "cpu");
+  if (dist && (dev_spec == "cuda" || (dev_spec == "auto" && cuda_device_count() > 0)))
+    placed.device = "cuda:" + std::to_string(dopt.local_rank % std::max<int64_t>(1, cuda_device_count()));
+  const bool lead = dopt.rank == 0;
+
+  auto model = load_model(dir, placed);
   o.initial = removal_from_args(*model, args);
   if (o.metric == Metric::Accuracy) {
     o.accuracy_task = std::make_shared<const EncodedTask>(load_tasks(*model, {args.get("task")}, max_items)[0]);
@@ -117,7 +143,16 @@ int cmd_search(const std::vector<std::string>& words) {
   o.args = nlohmann::json::object();
   o.args["model"] = dir;
   for (size_t i = 0; i < words.size(); ++i) o.args["argv"].push_back(words[i]);
-  if (!out.empty()) {
+  std::unique_ptr<Communicator> comm;
+  if (dist) {
+    comm = Communicator::create(dopt, model->device());
+    o.comm = comm.get();
+    if (lead)
+      std::fprintf(stderr, "search: %lld ranks (%s backend, rendezvous %s:%lld), this rank computes on %s\n",
+                   static_cast<long long>(dopt.world_size), comm->backend().c_str(), dopt.master_addr.c_str(),
+                   static_cast<long long>(dopt.master_port), model->device().str().c_str());
+  }
+  if (!out.empty() && lead) {
     std::error_code ec;
     fs::create_directories(out, ec);
     if (ec) throw Error(out + ": cannot create output folder: " + ec.message());
@@ -131,6 +166,7 @@ int cmd_search(const std::vector<std::string>& words) {
   const ProgressFn bar = stderr_progress("search");
   bool announced = false;
   cb.progress = [&](const Progress& p) {
+    if (!lead) return;  // rank 0 reports for the group
     if (!announced) {
       announced = true;
       std::fprintf(stderr, "search: %s, granularity %s, metric %s, %lld windows x %lld tokens%s\n", dir.c_str(),
@@ -139,8 +175,11 @@ int cmd_search(const std::vector<std::string>& words) {
     }
     if (p.stage != "base") bar(p);
   };
-  cb.on_base = [](double ppl) { std::fprintf(stderr, "base perplexity %.4f\n", ppl); };
+  cb.on_base = [&](double ppl) {
+    if (lead) std::fprintf(stderr, "base perplexity %.4f\n", ppl);
+  };
   cb.on_step = [&](const SearchStep& s, const RemovalSet& now) {
+    if (!lead) return;
     std::fprintf(stderr, "step %lld: removed %s -> perplexity %.4f (%.2f%% of parameters removed, %.1f s)\n",
                  static_cast<long long>(s.step), s.id.c_str(), s.ppl, s.params_removed_pct, s.seconds);
     for (const auto& a : s.accuracy) std::fprintf(stderr, "  %s acc %.4f\n", a.name.c_str(), a.acc);
@@ -155,11 +194,13 @@ int cmd_search(const std::vector<std::string>& words) {
     r = run_search(*model, windows, o, cb, &g_cancel);
   } catch (const Cancelled&) {
     restore_cancel_signals();
-    std::fprintf(stderr, "search cancelled%s\n",
-                 out.empty() ? "" : ("; every finished step is in " + o.journal_path + " (continue with --resume)").c_str());
+    if (lead)
+      std::fprintf(stderr, "search cancelled%s\n",
+                   out.empty() ? "" : ("; every finished step is in " + o.journal_path + " (continue with --resume)").c_str());
     return 130;
   }
   restore_cancel_signals();
+  if (!lead) return 0;  // rank 0 writes the results
   const nlohmann::json j = r.to_json(o.granularity, o.metric);
   if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric);
   if (common.json) {

@@ -21,6 +21,7 @@ int cmd_generate(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_make_demo_tasks(const std::vector<std::string>& args);
 int cmd_convert_task(const std::vector<std::string>& args);
+int cmd_launch(const std::vector<std::string>& args);
 int cmd_hybrid(const std::vector<std::string>& args);  // Zamba2 / Hymba: info, eval, search, export
 
 // Options every command accepts.

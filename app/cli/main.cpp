@@ -19,13 +19,15 @@ void usage(std::ostream& os) {
      << "  info MODEL [--json]                          architecture, config, parameters, layer tree\n"
      << "  tokenize MODEL --text STRING [--json]         token ids of a string\n"
      << "  eval MODEL (--text FILE... | --tokens FILE.safetensors[:TENSOR])\n"
-     << "       [--seq-len N] [--max-windows N] [--batch N] [--remove block:I,J|ssm:I ...]\n"
+     << "       [--seq-len N] [--max-windows N] [--batch N] [--warmup N] [--remove block:I,J|ssm:I ...]\n"
      << "       [--pruning-config FILE] [--json]        perplexity, optionally with components removed\n"
      << "  search MODEL --granularity block|ssm --steps N (--calib-text FILE... | --calib-tokens FILE[:T])\n"
      << "       [--metric ppl|cosine|accuracy] [--target-params-pct P] [--max-ppl X] [--seq-len N] [--windows N]\n"
      << "       [--seed S] [--batch N] [--remove ...] [--pruning-config F] [--no-prefix-cache]\n"
      << "       [--cache-every K] [--cache-memory-mb M] [--out DIR [--resume]] [--json]\n"
      << "       [--task F [--accuracy-norm]] [--eval-task F... | --eval-demo-tasks] [--max-items N]\n"
+     << "       [--world-size N --rank R --master ADDR:PORT] [--dist-backend auto|nccl|gloo|store]\n"
+     << "       [--dist-timeout S]  (distributed: or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, see launch)\n"
      << "       [--bench [--bench-batch B] [--bench-length L] [--bench-decode-tokens N] [--bench-repeats R]]\n"
      << "                                               greedy Mamba-Shedder search\n"
      << "  export MODEL (--remove ... | --pruning-config F | --journal F --step K) --out DIR [--force]\n"
@@ -55,6 +57,9 @@ void usage(std::ostream& os) {
      << "  convert-task FORMAT EXPORT --out FILE.jsonl [--force]\n"
      << "                                               a Hugging Face export of lambada_openai, hellaswag,\n"
      << "                                               piqa, arc_easy, arc_challenge, winogrande, openbookqa\n"
+     << "  launch --nproc N [--master-port P] [--] COMMAND ARGS...\n"
+     << "                                               N copies of a command as one distributed group on this\n"
+     << "                                               host (sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)\n"
      << "  hybrid info|eval|search|export MODEL [--tokens F[:T] | --text FILE... [--seq-len N]] [--max-windows N]\n"
      << "       [--batch N] [--remove ID,...] [--granularity block|ssm|shared|attn|mlp|head|channel|ssm-head]\n"
      << "       [--steps N] [--channel-group G] [--reorder-channels] [--mlp-tail-groups] [--out DIR] [--force] [--json]\n"
@@ -94,6 +99,7 @@ int main(int argc, char** argv) {
     if (cmd == "bench") return shedder::cli::cmd_bench(rest);
     if (cmd == "make-demo-tasks") return shedder::cli::cmd_make_demo_tasks(rest);
     if (cmd == "convert-task") return shedder::cli::cmd_convert_task(rest);
+    if (cmd == "launch") return shedder::cli::cmd_launch(rest);
     if (cmd == "hybrid") return shedder::cli::cmd_hybrid(rest);
     std::cerr << "shedder-cli: unknown command '" << cmd << "' (see shedder-cli --help)\n";
     return 2;

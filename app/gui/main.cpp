@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   p.addHelpOption();
   p.addVersionOption();
   p.addPositionalArgument(QStringLiteral("model"), QStringLiteral("Model folder or .shedproj project to open"), QStringLiteral("[MODEL]"));
+  const QCommandLineOption device(QStringLiteral("device"), QStringLiteral("Compute device: cpu, cuda, cuda:N or auto"), QStringLiteral("D"));
+  const QCommandLineOption dtype(QStringLiteral("dtype"), QStringLiteral("Compute dtype on a GPU: auto, float32, bfloat16, float16"), QStringLiteral("T"));
   const QCommandLineOption steps(QStringLiteral("search-steps"), QStringLiteral("Run a search of N steps once the model is open"), QStringLiteral("N"));
   const QCommandLineOption gran(QStringLiteral("granularity"), QStringLiteral("block or ssm"), QStringLiteral("G"));
   const QCommandLineOption metric(QStringLiteral("metric"), QStringLiteral("ppl or cosine"), QStringLiteral("M"));
@@ -51,7 +53,8 @@ int main(int argc, char** argv) {
   const QCommandLineOption runsDir(QStringLiteral("runs-dir"), QStringLiteral("Folder for run folders"), QStringLiteral("DIR"));
   const QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size, e.g. 1600x1000"), QStringLiteral("WxH"));
   const QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Save a screenshot of the window when the scripted run ends, then quit"), QStringLiteral("FILE"));
-  for (const auto& o : {steps, gran, metric, calibText, calibTokens, heldout, seqLen, windows, seed, batch, thenEval, runsDir, size, shot})
+  for (const auto& o : {device, dtype, steps, gran, metric, calibText, calibTokens, heldout, seqLen, windows, seed, batch, thenEval,
+                        runsDir, size, shot})
     p.addOption(o);
   p.process(app);
 
@@ -131,6 +134,13 @@ int main(int argc, char** argv) {
     QObject::connect(&w, &MainWindow::modelReady, &w, [&] { finish(0); });
   }
 
+  if (p.isSet(device) || p.isSet(dtype)) {
+    const QString d = p.value(device).isEmpty() ? QStringLiteral("cpu") : p.value(device);
+    const QString t = p.value(dtype).isEmpty() ? QStringLiteral("auto") : p.value(dtype);
+    if (!EngineSession::computeDevices().contains(d) && d != QLatin1String("auto") && d != QLatin1String("cuda"))
+      return fail(QStringLiteral("--device %1: this machine offers %2").arg(d, EngineSession::computeDevices().join(QStringLiteral(", "))));
+    w.setComputeDevice(d, t);
+  }
   w.show();
   const QStringList args = p.positionalArguments();
   if (args.size() > 1) return fail(QStringLiteral("give at most one model folder or project file"));

@@ -89,6 +89,12 @@ int64_t cache_memory_budget_mb(const at::Device& device) {
 
 void synchronize(const at::Device& device) {
   if (device.is_cpu()) return;
+#ifdef SHEDDER_WITH_CUDA
+  if (device.is_cuda()) {
+    cuda::synchronize(device.index() < 0 ? 0 : device.index());
+    return;
+  }
+#endif
   // A scalar copied back waits for everything queued before it on the current stream.
   (void)at::zeros({1}, at::TensorOptions().device(device)).sum().item<float>();
 }

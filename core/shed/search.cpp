@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "dist/communicator.h"
 #include "eval/perplexity.h"
 #include "runtime/device.h"
 #include "shed/journal.h"
@@ -375,9 +376,12 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
   res.removed = o.initial;
 
   const nlohmann::json settings = search_settings(win, o);
+  const bool dist = o.comm && o.comm->size() > 1;
+  const bool lead = !dist || o.comm->rank() == 0;  // keeps the journal, takes the measurements
   std::optional<Journal> journal;
   std::vector<nlohmann::json> prior;
-  if (!o.journal_path.empty()) {
+  auto open_journal = [&] {
+    if (o.journal_path.empty() || !lead) return;
     std::error_code ec;
     if (o.resume && fs::exists(o.journal_path, ec)) {
       JournalContents c = Journal::read(o.journal_path);
@@ -390,6 +394,25 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
                             {"args", o.args},          {"calibration", o.calibration_label}};
       journal.emplace(Journal::create(o.journal_path, header));
     }
+  };
+  if (!dist) {
+    open_journal();
+  } else {
+    // Rank 0 opens (or resumes) the journal and sends its records, or its error, to the others.
+    nlohmann::json msg;
+    if (lead) {
+      try {
+        open_journal();
+        msg["records"] = prior;
+      } catch (const std::exception& e) {
+        msg["error"] = e.what();
+        o.comm->broadcast(msg.dump());
+        throw;
+      }
+    }
+    const nlohmann::json got = nlohmann::json::parse(o.comm->broadcast(lead ? msg.dump() : std::string()));
+    if (got.contains("error")) throw Error("distributed search: rank 0 failed: " + got["error"].get<std::string>());
+    if (!lead) prior = got.at("records").get<std::vector<nlohmann::json>>();
   }
 
   PrefixRunner runner(model, win, o.batch, o.prefix_cache, o.cache_every, o.cache_memory_mb);
@@ -429,7 +452,7 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
   }
 
   // The optional measurements under `mask`; `metric_result` is the metric task's result when already known.
-  const bool measuring = o.bench || !o.eval_tasks.empty() || o.metric == Metric::Accuracy;
+  const bool measuring = lead && (o.bench || !o.eval_tasks.empty() || o.metric == Metric::Accuracy);
   auto measure = [&](const ModelMask& mask, const TaskResult* metric_result, std::optional<BenchResult>& bench,
                      std::vector<TaskResult>& acc) {
     if (o.metric == Metric::Accuracy)
@@ -479,57 +502,97 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     s.step = step;
     const std::string stage = "step " + std::to_string(step + 1);
     std::vector<double> scores(cands.size()), logliks(cands.size(), 0.0);
-    std::vector<TaskResult> cand_results;
+    std::vector<std::optional<TaskResult>> cand_results(cands.size());
     runner.reset_best();
-    if (o.metric == Metric::Accuracy) {
-      for (size_t k = 0; k < cands.size(); ++k) {
-        ModelMask mask = runner.mask();
-        LayerMask& lm = mask[static_cast<size_t>(cands[k])];
-        (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
-        ProgressFn inner;
-        if (cb.progress)
-          inner = [&](const Progress& p) {
-            const double el = since(ts), units = static_cast<double>(k) + static_cast<double>(p.done) / std::max<int64_t>(1, p.total);
-            cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
-                         units > 0 ? el / units * (static_cast<double>(cands.size()) - units) : -1.0, p.done, p.total});
-          };
-        cand_results.push_back(evaluate_task(model, *o.accuracy_task, mask, o.accuracy_options, inner, cancel));
-        const TaskResult& tr = cand_results.back();
-        scores[k] = o.accuracy_norm && tr.acc_norm ? *tr.acc_norm : tr.acc;
-        logliks[k] = tr.gold_loglik;
-        ++res.evaluations;
-      }
-    } else if (o.metric == Metric::Perplexity) {
-      double best_so_far = std::numeric_limits<double>::infinity();
-      const double n = static_cast<double>(cands.size());
-      auto report = [&](size_t k, int64_t wdone, int64_t wtotal) {
-        if (!cb.progress) return;
-        const double el = since(ts);
-        const double units = static_cast<double>(k) + (wtotal > 0 ? static_cast<double>(wdone) / wtotal : 0.0);
-        cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
-                     units > 0 ? el / units * (n - units) : -1.0, wdone, wtotal});
-      };
-      for (size_t k = 0; k < cands.size(); ++k) {
-        ModelMask mask = runner.mask();
-        LayerMask& lm = mask[static_cast<size_t>(cands[k])];
-        (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
-        runner.set_on_batch([&](int64_t done, int64_t total) {
-          if (done < total) report(k, done, total);
-        });
-        scores[k] = runner.ppl(mask, cands[k], cancel);
-        runner.set_on_batch(nullptr);
-        if (scores[k] < best_so_far) {  // same strict rule as the pick below
-          best_so_far = scores[k];
-          runner.keep_last_as_best(cands[k]);
+    // Distributed: this rank scores candidates k % size == rank; a cancel or failure is passed on with the scores.
+    auto mine = [&](size_t k) { return !dist || static_cast<int64_t>(k) % o.comm->size() == o.comm->rank(); };
+    int rank_status = 0;  // 0 ok, 1 cancelled, 2 failed
+    std::string rank_error;
+    try {
+      if (o.metric == Metric::Accuracy) {
+        for (size_t k = 0; k < cands.size(); ++k) {
+          if (!mine(k)) continue;
+          ModelMask mask = runner.mask();
+          LayerMask& lm = mask[static_cast<size_t>(cands[k])];
+          (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
+          ProgressFn inner;
+          if (cb.progress)
+            inner = [&](const Progress& p) {
+              const double el = since(ts), units = static_cast<double>(k) + static_cast<double>(p.done) / std::max<int64_t>(1, p.total);
+              cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
+                           units > 0 ? el / units * (static_cast<double>(cands.size()) - units) : -1.0, p.done, p.total});
+            };
+          cand_results[k] = evaluate_task(model, *o.accuracy_task, mask, o.accuracy_options, inner, cancel);
+          const TaskResult& tr = *cand_results[k];
+          scores[k] = o.accuracy_norm && tr.acc_norm ? *tr.acc_norm : tr.acc;
+          logliks[k] = tr.gold_loglik;
+          ++res.evaluations;
         }
-        ++res.evaluations;
-        report(k + 1, 0, 0);
+      } else if (o.metric == Metric::Perplexity) {
+        double best_so_far = std::numeric_limits<double>::infinity();
+        const double n = static_cast<double>(cands.size());
+        auto report = [&](size_t k, int64_t wdone, int64_t wtotal) {
+          if (!cb.progress) return;
+          const double el = since(ts);
+          const double units = static_cast<double>(k) + (wtotal > 0 ? static_cast<double>(wdone) / wtotal : 0.0);
+          cb.progress({stage, static_cast<int64_t>(k), static_cast<int64_t>(cands.size()), el,
+                       units > 0 ? el / units * (n - units) : -1.0, wdone, wtotal});
+        };
+        for (size_t k = 0; k < cands.size(); ++k) {
+          if (!mine(k)) continue;
+          ModelMask mask = runner.mask();
+          LayerMask& lm = mask[static_cast<size_t>(cands[k])];
+          (o.granularity == Granularity::Block ? lm.skip_block : lm.skip_ssm) = true;
+          runner.set_on_batch([&](int64_t done, int64_t total) {
+            if (done < total) report(k, done, total);
+          });
+          scores[k] = runner.ppl(mask, cands[k], cancel);
+          runner.set_on_batch(nullptr);
+          if (scores[k] < best_so_far) {  // same strict rule as the pick below
+            best_so_far = scores[k];
+            runner.keep_last_as_best(cands[k]);
+          }
+          ++res.evaluations;
+          report(k + 1, 0, 0);
+        }
+      } else {
+        const std::vector<double> infl = runner.influence(o.granularity, cands, cancel);
+        for (size_t k = 0; k < cands.size(); ++k) scores[k] = infl[static_cast<size_t>(cands[k])];
+        res.evaluations += static_cast<int64_t>(cands.size());
+        if (cb.progress) cb.progress({stage, static_cast<int64_t>(cands.size()), static_cast<int64_t>(cands.size()), since(ts), 0});
       }
-    } else {
-      const std::vector<double> infl = runner.influence(o.granularity, cands, cancel);
-      for (size_t k = 0; k < cands.size(); ++k) scores[k] = infl[static_cast<size_t>(cands[k])];
-      res.evaluations += static_cast<int64_t>(cands.size());
-      if (cb.progress) cb.progress({stage, static_cast<int64_t>(cands.size()), static_cast<int64_t>(cands.size()), since(ts), 0});
+    } catch (const Cancelled&) {
+      if (!dist) throw;
+      rank_status = 1;
+    } catch (const std::exception& e) {
+      if (!dist) throw;
+      rank_status = 2;
+      rank_error = e.what();
+    }
+    if (dist && o.metric != Metric::Cosine) {
+      // [status, scores..., logliks...] from every rank; candidate k comes from rank k % size.
+      runner.set_on_batch(nullptr);
+      std::vector<double> v(1 + 2 * cands.size(), 0.0);
+      v[0] = rank_status;
+      for (size_t k = 0; k < cands.size(); ++k) {
+        v[1 + k] = scores[k];
+        v[1 + cands.size() + k] = logliks[k];
+      }
+      const auto all = o.comm->allgather(v);
+      for (size_t r = 0; r < all.size(); ++r)
+        if (all[r][0] != 0 && rank_status == 0) rank_status = all[r][0] == 1 ? 1 : 3;
+      if (rank_status == 1) throw Cancelled();
+      if (rank_status == 2) throw Error(rank_error);
+      if (rank_status == 3) throw Error("distributed search: another rank failed during " + stage + " (see its output)");
+      for (size_t k = 0; k < cands.size(); ++k) {
+        const auto& from = all[k % all.size()];
+        scores[k] = from[1 + k];
+        logliks[k] = from[1 + cands.size() + k];
+      }
+    } else if (rank_status == 1) {
+      throw Cancelled();
+    } else if (rank_status == 2) {
+      throw Error(rank_error);
     }
     size_t best = 0;
     for (size_t k = 1; k < scores.size(); ++k) {
@@ -569,7 +632,8 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     s.params_removed_pct = 100.0 * static_cast<double>(s.params_removed) / total;
     if (measuring) {
       if (cb.progress) cb.progress({stage + " measurements", 0, 1, since(ts), -1});
-      measure(runner.mask(), o.metric == Metric::Accuracy ? &cand_results[best] : nullptr, s.bench, s.accuracy);
+      measure(runner.mask(), o.metric == Metric::Accuracy && cand_results[best] ? &*cand_results[best] : nullptr, s.bench,
+              s.accuracy);
     }
     s.seconds = since(ts);
     if (journal) journal->append([&] {

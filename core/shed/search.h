@@ -34,6 +34,8 @@
 
 namespace shedder {
 
+class Communicator;  // dist/communicator.h
+
 enum class Metric { Perplexity, Cosine, Accuracy };
 const char* metric_name(Metric m);  // "ppl" / "cosine" / "accuracy"
 std::optional<Metric> parse_metric(const std::string& s);
@@ -61,6 +63,12 @@ struct SearchOptions {
   // Measurements after every step and before the first (none when empty / unset).
   std::vector<std::shared_ptr<const EncodedTask>> eval_tasks;  // accuracy on each
   std::optional<BenchOptions> bench;                           // latency and memory
+
+  // Candidate-parallel search over several processes (dist/communicator.h; null or size 1: this process
+  // alone). Every rank scores the candidates k with k % size == rank and the scores are exchanged, so every
+  // rank takes the same removals as a single process would; rank 0 alone keeps the journal (its records reach
+  // the others when resuming) and takes the optional measurements.
+  Communicator* comm = nullptr;
 };
 
 struct CandidateScore {
@@ -108,6 +116,8 @@ struct SearchCallbacks {
 
 // Runs (or resumes) a search over `windows` ([W, L] token ids). Throws shedder::Cancelled when `cancel`
 // is set (the journal then holds every finished step), shedder::Error on bad options or a foreign journal.
+// Distributed (opts.comm): every rank calls it with the same model, windows and options; a rank cancelled or
+// failing mid-step makes every rank stop after that step's exchange.
 SearchResult run_search(const MambaModel& model, const at::Tensor& windows, const SearchOptions& opts,
                         const SearchCallbacks& callbacks = {}, const CancelToken* cancel = nullptr);
 

@@ -22,6 +22,7 @@
 
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
+#include "runtime/device.h"
 #include "support/cli_runner.h"
 #include "support/test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -323,8 +324,20 @@ class TestCli : public QObject {
     QVERIFY2(!j1.is_discarded() && j1.value("threads", -1) == 2, r[1].out.c_str());
     const double ppl = j0["perplexity"].get<double>();
     QVERIFY(std::abs(j1["perplexity"].get<double>() - ppl) <= 1e-6 * ppl);
-    const std::string bad = check_failure(r[2], {"--device cuda", "CPU"});
-    QVERIFY2(bad.empty(), bad.c_str());
+    // This machine's libtorch has no CUDA: --device cuda is refused with the reason; so are a bad --dtype and a
+    // reduced-precision dtype on the CPU (the CPU engine computes in float32).
+    if (cuda_device_count() == 0) {
+      const std::string bad = check_failure(r[2], {"--device cuda", "no CUDA"});
+      QVERIFY2(bad.empty(), bad.c_str());
+    }
+    const auto d = run_many({ev + QStringList{"--dtype", "fp8"}, ev + QStringList{"--dtype", "bfloat16"},
+                             ev + QStringList{"--device", "tpu"}});
+    std::string m = check_failure(d[0], {"--dtype fp8", "not a dtype"});
+    QVERIFY2(m.empty(), m.c_str());
+    m = check_failure(d[1], {"--dtype bfloat16", "float32", "--device cuda"});
+    QVERIFY2(m.empty(), m.c_str());
+    m = check_failure(d[2], {"--device tpu", "cpu, cuda, cuda:N or auto"});
+    QVERIFY2(m.empty(), m.c_str());
   }
 
   // Every user error: normal exit (no signal), code 1 (a shedder::Error, not main's "internal error" code 3),

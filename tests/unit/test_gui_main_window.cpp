@@ -239,6 +239,22 @@ class TestGuiMainWindow : public QObject {
     QVERIFY(failed.at(1).at(0).toString().contains(QStringLiteral("/nonexistent/calib.safetensors")));
     QTRY_VERIFY(!w.busy());
     QVERIFY(w.searchPanel()->runButton()->isEnabled());
+
+    // Run ▸ Compute Device lists this machine's devices (the CPU checked); asking for a GPU this machine does not
+    // have fails with the reason and the open model stays usable; choosing the CPU reloads the model onto it.
+    QAction* cpu = w.findChild<QAction*>(QStringLiteral("device:cpu"));
+    QVERIFY(cpu && cpu->isCheckable() && cpu->isChecked());
+    if (EngineSession::computeDevices().size() == 1) {
+      w.setComputeDevice(QStringLiteral("cuda:7"));
+      SHEDDER_WAIT_FOR(failed, 3, kTimeout);
+      QVERIFY2(failed.at(2).at(0).toString().contains(QStringLiteral("cuda:7")), qPrintable(failed.at(2).at(0).toString()));
+      QVERIFY(w.modelOpen() && cpu->isChecked());
+    }
+    QSignalSpy reloaded(&w, &MainWindow::modelReady);
+    w.setComputeDevice(QStringLiteral("cpu"));
+    SHEDDER_WAIT_FOR(reloaded, 1, kTimeout);
+    QTRY_VERIFY(!w.busy());
+    QVERIFY(cpu->isChecked());
   }
 
   void closing_during_a_search_cancels_and_keeps_the_journal() {

@@ -41,10 +41,10 @@ int64_t scan_chunks(int64_t B, int64_t D, int64_t L, int device) {
     const long v = std::strtol(env, nullptr, 10);
     if (v >= 1) return std::min<int64_t>(v, std::max<int64_t>(1, L));
   }
-  // Chunking doubles the scan's arithmetic (summary pass + output pass): only when one pass would leave
-  // the GPU mostly idle (fewer than 4 warps of channels per multiprocessor).
+  // Chunking doubles the scan's arithmetic (summary pass + output pass) but one pass over B * D channels
+  // leaves the GPU latency-bound below ~1024 threads per multiprocessor (measured on an H100: 1.4b shape,
+  // batch 8, 5 chunks beat 1).
   const int64_t sms = multiprocessor_count(device);
-  if (B * D >= sms * 128) return 1;
   const int64_t want = (sms * 1024 + B * D - 1) / std::max<int64_t>(1, B * D);
   return std::max<int64_t>(1, std::min<int64_t>(want, L / 64));
 }
@@ -148,6 +148,11 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
     return {};
   }
   return out;
+}
+
+void synchronize(int device_index) {
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
+  synchronize_device();
 }
 
 int64_t free_device_memory(int device_index) {

@@ -18,6 +18,9 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool round_input);
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps);
 
+// Waits for all work on `device_index` (cheaper than a copy back).
+void synchronize(int device_index);
+
 // Free memory on the current CUDA device in bytes (for cache budgets), 0 when unknown.
 int64_t free_device_memory(int device_index);
 

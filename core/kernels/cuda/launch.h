@@ -62,5 +62,6 @@ struct NormArgs {
 bool launch_rms_norm(const NormArgs& a, void* stream);
 
 int64_t multiprocessor_count(int device);
+void synchronize_device();  // the current device
 
 }  // namespace shedder::cuda
