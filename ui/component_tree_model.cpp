@@ -376,8 +376,8 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
                     .arg(QString::fromLatin1(statusText(st)));
     if (scored) t += QStringLiteral("<br>%1: %2").arg(importanceLabel_).arg(importance_.value(c.id), 0, 'f', 4);
     if (c.kind == QLatin1String("heads")) t += QStringLiteral("<br>(a group node: not a search candidate yet)");
-    if (!c.removable() && c.kind != QLatin1String("model") && c.kind != QLatin1String("heads"))
-      t += QStringLiteral("<br>(a hybrid-model component: search and remove it with shedder-cli hybrid)");
+    if (c.kind == QLatin1String("shared_weights"))
+      t += QStringLiteral("<br>(the weights every use shares: mark its heads or channel groups, or a layer's use)");
     return t;
   }
   return {};

@@ -117,14 +117,12 @@ struct Windows {
 
 struct EngineSession::Impl {
   std::shared_ptr<MambaModel> model;
-  std::shared_ptr<HybridModel> hybrid;  // a Zamba2 / Hymba folder: its tree is shown, the engine jobs go to the CLI
+  std::shared_ptr<HybridModel> hybrid;  // a Zamba2 / Hymba folder (searchHybrid and the hybrid branches below)
   std::string device = "cpu", dtype = "auto";  // for the next load()
   std::optional<Windows> calib, heldout;
 
   const MambaModel& need() const {
-    if (hybrid)
-      throw Error(hybrid->dir() + ": a hybrid " + hybrid->arch() +
-                  " model; the workbench shows its components, evaluate, search and export it with `shedder-cli hybrid`");
+    if (hybrid) throw Error(hybrid->dir() + ": a hybrid " + hybrid->arch() + " model; this is not available for hybrid models");
     if (!model) throw Error("no model is open");
     return *model;
   }
@@ -177,7 +175,10 @@ struct EngineSession::Impl {
     src.seed = c.seed;
     Windows w;
     w.key = c;
-    w.tensor = load_windows(need(), src, &w.label);
+    if (hybrid)
+      w.tensor = load_windows(hybrid->tokenizer(), hybrid->vocab_size(), 0, hybrid->dir(), src, &w.label);
+    else
+      w.tensor = load_windows(need(), src, &w.label);
     return w;
   }
 };
@@ -269,7 +270,19 @@ void EngineSession::unload() {
   d_->heldout.reset();
 }
 
+namespace {
+
+HybridRemoval hybridRemoval(const HybridModel& h, const QStringList& ids, const std::string& label) {
+  HybridRemoval r;
+  for (const QString& id : ids) r.add(str(id));
+  h.check_removal(r, label);
+  return r;
+}
+
+}  // namespace
+
 qint64 EngineSession::removedParameters(const QStringList& ids) const {
+  if (d_->hybrid) return d_->hybrid->removed_parameters(hybridRemoval(*d_->hybrid, ids, "removal set"));
   const MambaModel& m = d_->need();
   return removalOf(m, ids, "removal set").removed_parameters(m);
 }
@@ -277,8 +290,28 @@ qint64 EngineSession::removedParameters(const QStringList& ids) const {
 WhatIfResult EngineSession::evaluate(const QStringList& ids, const CalibrationSettings& calib, const ProgressFn& progress,
                                      const CancelToken* cancel) {
   ensureThreads();
-  const MambaModel& m = d_->need();
   const auto t0 = std::chrono::steady_clock::now();
+  if (d_->hybrid) {
+    const HybridModel& h = *d_->hybrid;
+    const HybridRemoval removed = hybridRemoval(h, ids, "removal set");
+    Windows& w = d_->calibration(calib);
+    if (cancel && cancel->cancelled()) throw Cancelled();
+    const int64_t batch = std::max(1, calib.batch);
+    if (!w.basePpl) w.basePpl = hybrid_perplexity(h, w.tensor, {}, batch);
+    if (cancel && cancel->cancelled()) throw Cancelled();
+    WhatIfResult r;
+    r.removed = ids;
+    r.basePpl = *w.basePpl;
+    r.ppl = removed.empty() ? *w.basePpl : hybrid_perplexity(h, w.tensor, removed, batch);
+    r.parametersRemoved = h.removed_parameters(removed);
+    r.parametersRemovedPct = 100.0 * static_cast<double>(r.parametersRemoved) / static_cast<double>(h.total_parameters());
+    r.calibrationLabel = qstr(w.label);
+    r.windows = static_cast<int>(w.tensor.size(0));
+    r.seqLen = static_cast<int>(w.tensor.size(1));
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return r;
+  }
+  const MambaModel& m = d_->need();
   const RemovalSet removed = removalOf(m, ids, "removal set");
   Windows& w = d_->calibration(calib);
   auto staged = [&](const char* stage) -> ProgressFn {
@@ -308,6 +341,7 @@ WhatIfResult EngineSession::evaluate(const QStringList& ids, const CalibrationSe
 RunRecord EngineSession::search(const SearchSettings& s, const QStringList& initial, bool resume,
                                 const SearchCallbacks& cb, const CancelToken* cancel) {
   ensureThreads();
+  if (d_->hybrid) return searchHybrid(s, initial, resume, cb, cancel);
   const MambaModel& m = d_->need();
   SearchOptions o;
   const auto g = parse_granularity(str(s.granularity));
@@ -465,12 +499,123 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   return rec;
 }
 
+// The hybrid models' search (core/model/hybrid_model.h): the greedy perplexity loop over one hybrid granularity,
+// with the same progress, step and base reports as run_search, so the GUI's panels and plots show it unchanged.
+// It keeps no journal (no resume) and writes search_result.json and pruning_config.json into the run folder.
+RunRecord EngineSession::searchHybrid(const SearchSettings& s, const QStringList& initial, bool resume,
+                                      const SearchCallbacks& cb, const CancelToken* cancel) {
+  const HybridModel& h = *d_->hybrid;
+  const auto g = parse_hybrid_granularity(str(s.granularity));
+  if (!g)
+    throw Error("search: granularity '" + str(s.granularity) + "' does not apply to a hybrid " + h.arch() +
+                " model (block, ssm, shared, head, channel, ssm-head, attn or mlp)");
+  if (str(s.metric) != "ppl" && str(s.metric) != "perplexity")
+    throw Error("search: hybrid models are searched by calibration perplexity (metric ppl)");
+  if (resume) throw Error("search: hybrid searches keep no journal, so they cannot be resumed; start a new run");
+  if (s.steps < 1) throw Error("search: the number of steps must be at least 1");
+  if (s.runDir.isEmpty()) throw Error("search: no run folder");
+  const std::string dir = str(s.runDir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error(dir + ": cannot create the run folder: " + ec.message());
+  const HybridRemoval init = hybridRemoval(h, initial, "initial removal set");
+  if (h.candidates(*g, init).empty())
+    throw Error("search: this " + std::string(h.arch()) + " model has no '" + str(s.granularity) +
+                "' components left to remove");
+  Windows& calib = d_->calibration(s.calibration);
+  Windows* held = s.heldoutCurve ? d_->heldoutWindows(s.calibration) : nullptr;
+  const int64_t batch = std::max(1, s.calibration.batch);
+
+  RunRecord rec;
+  rec.settings = s;
+  rec.modelPath = qstr(h.dir());
+  rec.calibrationLabel = qstr(calib.label);
+  rec.initialRemoved = initial;
+  rec.totalParameters = h.total_parameters();
+  rec.initialParametersRemoved = h.removed_parameters(init);
+  rec.state = QStringLiteral("running");
+  auto heldoutPpl = [&](const HybridRemoval& r) -> std::optional<double> {
+    if (!held) return std::nullopt;
+    return hybrid_perplexity(h, held->tensor, r, batch);
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ts = t0;
+  HybridSearchCallbacks hcb;
+  hcb.on_base = [&](double ppl) {
+    rec.basePpl = ppl;
+    rec.baseHeldoutPpl = heldoutPpl(init);
+    if (cb.base) cb.base(ppl, rec.baseHeldoutPpl);
+    ts = std::chrono::steady_clock::now();
+  };
+  hcb.progress = [&](const Progress& p) {
+    if (!cb.progress) return;
+    ProgressInfo i = toProgressInfo(p);
+    const int64_t step = std::stoll(p.stage.substr(5)) - 1;
+    i.stage = QStringLiteral("step %1 of %2").arg(step + 1).arg(s.steps);
+    cb.progress(i);
+  };
+  hcb.on_step = [&](const HybridSearchStep& st, const HybridRemoval& now) {
+    const auto t = std::chrono::steady_clock::now();
+    StepRecord sr;
+    sr.step = static_cast<int>(rec.steps.size());
+    sr.id = qstr(st.removed);
+    for (size_t k = 0; k < st.candidates.size(); ++k) {
+      sr.candidates.push_back({qstr(st.candidates[k].first), static_cast<int>(k), st.candidates[k].second});
+      if (st.candidates[k].first == st.removed) sr.index = static_cast<int>(k);
+    }
+    sr.score = st.ppl;
+    sr.ppl = st.ppl;
+    sr.parametersRemoved = st.params_removed;
+    sr.parametersRemovedPct = 100.0 * static_cast<double>(st.params_removed) / static_cast<double>(h.total_parameters());
+    sr.seconds = std::chrono::duration<double>(t - ts).count();
+    ts = t;
+    sr.heldoutPpl = heldoutPpl(now);
+    rec.mergeStep(sr);
+    if (cb.step) cb.step(sr);
+  };
+  const HybridSearchResult res =
+      run_hybrid_search(h, calib.tensor, *g, s.steps, init, batch, hcb, cancel);
+  write_file_atomic((std::filesystem::path(dir) / "search_result.json").string(),
+                    res.to_json(*g, h.mlp_channel_group()).dump(2) + "\n");
+  write_file_atomic((std::filesystem::path(dir) / "pruning_config.json").string(),
+                    res.removed.to_json(h.mlp_channel_group()).dump(2) + "\n");
+  rec.state = QStringLiteral("finished");
+  rec.stopReason = static_cast<int64_t>(res.steps.size()) < s.steps ? QStringLiteral("no-candidates") : QStringLiteral("steps");
+  int64_t evals = 0;
+  for (const auto& st : res.steps) evals += static_cast<int64_t>(st.candidates.size());
+  rec.evaluations = evals;
+  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return rec;
+}
+
 ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString& outDir, bool force,
                                           std::optional<double> pplBefore, std::optional<double> pplAfter,
                                           const QString& pplSource) {
   ensureThreads();
-  const MambaModel& m = d_->need();
   if (outDir.isEmpty()) throw Error("export: no output folder chosen");
+  if (d_->hybrid) {
+    const HybridModel& h = *d_->hybrid;
+    const HybridRemoval removed = hybridRemoval(h, ids, "export");
+    if (removed.empty()) throw Error("export: nothing is removed or marked; mark components or run a search first");
+    const std::string out = str(outDir);
+    std::error_code ec;
+    if (std::filesystem::exists(out, ec)) {
+      if (!force) throw Error(out + ": already exists (choose another folder, or overwrite it)");
+      if (std::filesystem::equivalent(out, h.dir(), ec)) throw Error(out + ": is the model folder itself");
+      std::filesystem::remove_all(out, ec);
+    }
+    h.export_pruned(removed, out);
+    ExportSummary s;
+    s.outDir = outDir;
+    s.parametersBefore = h.total_parameters();
+    s.parametersAfter = h.total_parameters() - h.removed_parameters(removed);
+    s.layersAfter = static_cast<int>(h.num_layers());
+    for (const auto& e : std::filesystem::directory_iterator(out, ec)) s.files << qstr(e.path().filename().string());
+    s.files.sort();
+    s.transformersLoadable = false;  // conservative: hybrid exports may carry our own config fields
+    return s;
+  }
+  const MambaModel& m = d_->need();
   const RemovalSet removed = removalOf(m, ids, "export");
   if (removed.empty()) throw Error("export: nothing is removed or marked; mark components or run a search first");
   ExportOptions o;

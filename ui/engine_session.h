@@ -71,6 +71,8 @@ class EngineSession {
 
  private:
   struct Impl;
+  RunRecord searchHybrid(const SearchSettings& settings, const QStringList& initial, bool resume,
+                         const SearchCallbacks& cb, const CancelToken* cancel);
   std::unique_ptr<Impl> d_;
 };
 

@@ -24,7 +24,11 @@ struct ComponentInfo {
   int count = 0;       // group nodes (heads): members
   std::vector<ComponentInfo> children;
 
-  bool removable() const { return kind == QLatin1String("block") || kind == QLatin1String("ssm"); }
+  // What can be marked and searched: everything but the model, group nodes and a shared block's weights
+  // (their heads and channels are the components).
+  bool removable() const {
+    return kind != QLatin1String("model") && kind != QLatin1String("heads") && kind != QLatin1String("shared_weights");
+  }
 };
 
 struct ModelInfo {

@@ -497,6 +497,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
   modelLoaded_ = true;
   loadingPath_.clear();
   tree_->setModelInfo(info);
+  search_->setArchitecture(info.arch);
   RecentFiles::add(info.path);
   modelLabel_->setText(QStringLiteral("%1 · %2 layers · hidden %3 · %4 parameters · %5 · %6")
                            .arg(info.arch)

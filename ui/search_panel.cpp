@@ -221,6 +221,40 @@ void SearchPanel::updateSourceWidgets() {
   heldoutBrowse_->setEnabled(heldout_->isChecked());
 }
 
+void SearchPanel::setArchitecture(const QString& arch) {
+  const bool hybrid = arch == QLatin1String("zamba2") || arch == QLatin1String("hymba");
+  const QString current = granularity_->currentData().toString();
+  QSignalBlocker block(granularity_);
+  granularity_->clear();
+  if (!hybrid) {
+    granularity_->addItem(QStringLiteral("Mamba blocks"), QStringLiteral("block"));
+    granularity_->addItem(QStringLiteral("SSM modules"), QStringLiteral("ssm"));
+  } else {
+    granularity_->addItem(QStringLiteral("Layers (whole blocks)"), QStringLiteral("block"));
+    granularity_->addItem(QStringLiteral("SSM modules"), QStringLiteral("ssm"));
+    if (arch == QLatin1String("zamba2")) {
+      granularity_->addItem(QStringLiteral("Shared transformer block uses"), QStringLiteral("shared"));
+    } else {
+      granularity_->addItem(QStringLiteral("Attention branches"), QStringLiteral("attn"));
+      granularity_->addItem(QStringLiteral("MLPs"), QStringLiteral("mlp"));
+      granularity_->addItem(QStringLiteral("SSM heads"), QStringLiteral("ssm-head"));
+    }
+    granularity_->addItem(QStringLiteral("Attention heads (GQA groups)"), QStringLiteral("head"));
+    granularity_->addItem(QStringLiteral("MLP channel groups"), QStringLiteral("channel"));
+  }
+  granularity_->setCurrentIndex(std::max(0, granularity_->findData(current)));
+  // Hybrid searches rank by perplexity only and take no per-step measurements.
+  hybrid_ = hybrid;
+  if (hybrid) {
+    metric_->setCurrentIndex(std::max(0, metric_->findData(QStringLiteral("ppl"))));
+    measureLatency_->setChecked(false);
+    demoAccuracy_->setChecked(false);
+  }
+  metric_->setEnabled(!hybrid);
+  measureLatency_->setEnabled(!hybrid);
+  demoAccuracy_->setEnabled(!hybrid && demoTasksAvailable_);
+}
+
 SearchSettings SearchPanel::settings() const {
   SearchSettings s;
   s.granularity = granularity_->currentData().toString();
@@ -273,7 +307,9 @@ void SearchPanel::setState(bool modelOpen, bool busy, bool searching, bool resum
   for (QWidget* w : std::initializer_list<QWidget*>{granularity_, metric_, steps_, target_, maxPpl_, source_, seqLen_,
                                                      windows_, seed_, batch_, heldout_, measureLatency_})
     w->setEnabled(!searching);
-  demoAccuracy_->setEnabled(!searching && demoTasksAvailable_);
+  metric_->setEnabled(!searching && !hybrid_);
+  measureLatency_->setEnabled(!searching && !hybrid_);
+  demoAccuracy_->setEnabled(!searching && demoTasksAvailable_ && !hybrid_);
   if (!searching) updateSourceWidgets();
   else {
     files_->setEnabled(false);

@@ -28,6 +28,9 @@ class SearchPanel : public QWidget {
   // Everything but the run folder (the main window chooses it per run).
   SearchSettings settings() const;
   void setSettings(const SearchSettings& s);
+  // The granularities offered for the open model's architecture ("mamba", "mamba2", "zamba2", "hymba"): Mamba
+  // blocks and SSMs, or the hybrid models' kinds (hybrid searches use the perplexity metric).
+  void setArchitecture(const QString& arch);
   CalibrationSettings calibration() const { return settings().calibration; }
 
   // Enables Run/Resume/Cancel for the current state of the window.
@@ -52,6 +55,7 @@ class SearchPanel : public QWidget {
 
   bool demoAvailable_ = false;
   bool demoTasksAvailable_ = false;
+  bool hybrid_ = false;  // the open model is a hybrid (setArchitecture)
   QComboBox* granularity_ = nullptr;
   QComboBox* metric_ = nullptr;
   QSpinBox* steps_ = nullptr;

@@ -9,6 +9,12 @@
 namespace shedder {
 
 at::Tensor load_windows(const MambaModel& model, const WindowSource& src, std::string* label) {
+  return load_windows(model.has_tokenizer() ? &model.tokenizer() : nullptr, model.config().padded_vocab,
+                      model.config().eos_token_id, model.dir(), src, label);
+}
+
+at::Tensor load_windows(const BpeTokenizer* tokp, int64_t vocab, int64_t eos_default, const std::string& model_dir,
+                        const WindowSource& src, std::string* label) {
   const bool has_text = !src.text_files.empty(), has_tokens = !src.tokens.empty();
   if (has_text == has_tokens) throw Error("give exactly one input: text files or a pre-tokenized .safetensors file");
   if (src.seq_len < 2) throw Error("seq-len must be at least 2 (got " + std::to_string(src.seq_len) + ")");
@@ -16,18 +22,21 @@ at::Tensor load_windows(const MambaModel& model, const WindowSource& src, std::s
   at::Tensor windows;
   const int64_t take = src.sample ? 0 : src.max_windows;
   if (has_text) {
-    const BpeTokenizer& tok = model.tokenizer();
+    if (!tokp)
+      throw Error(model_dir + "/tokenizer.json: missing; this model folder has no tokenizer (use pre-tokenized input, "
+                              "e.g. --tokens FILE)");
+    const BpeTokenizer& tok = *tokp;
     const auto& files = src.text_files;
     const std::string what = files.size() == 1 ? files[0] : std::to_string(files.size()) + " text files";
-    const int64_t eos = tok.eos_id() ? *tok.eos_id() : model.config().eos_token_id;
+    const int64_t eos = tok.eos_id() ? *tok.eos_id() : eos_default;
     windows = make_token_windows(tok, read_documents(files), eos, src.seq_len, take, what);
     const int64_t top = windows.max().item<int64_t>();
-    if (top >= model.config().padded_vocab)
-      throw Error(model.dir() + "/tokenizer.json: gives token id " + std::to_string(top) + " but the model's vocabulary has " +
-                  std::to_string(model.config().padded_vocab) + " entries; the tokenizer does not belong to this model");
+    if (top >= vocab)
+      throw Error(model_dir + "/tokenizer.json: gives token id " + std::to_string(top) + " but the model's vocabulary has " +
+                  std::to_string(vocab) + " entries; the tokenizer does not belong to this model");
     if (label) *label = "text: " + what;
   } else {
-    windows = load_token_windows(src.tokens, model.config().padded_vocab, take);
+    windows = load_token_windows(src.tokens, vocab, take);
     if (label) *label = "tokens: " + src.tokens;
   }
   if (src.sample) windows = sample_windows(windows, src.max_windows, src.seed);

@@ -4,6 +4,7 @@
 
 #include <c10/core/GradMode.h>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -123,19 +124,30 @@ nlohmann::json HybridSearchResult::to_json(HybridGranularity g, int64_t mlp_grou
 }
 
 HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor& windows, HybridGranularity g,
-                                     int64_t steps, const HybridRemoval& initial, int64_t batch) {
+                                     int64_t steps, const HybridRemoval& initial, int64_t batch,
+                                     const HybridSearchCallbacks& cb, const CancelToken* cancel) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   if (steps < 0) throw Error("search: --steps must be >= 0");
   model.check_removal(initial, "search: initial removal set");
   HybridSearchResult res;
   res.total_params = model.total_parameters();
   res.removed = initial;
   res.base_ppl = hybrid_perplexity(model, windows, initial, batch);
+  if (cb.on_base) cb.on_base(res.base_ppl);
   for (int64_t step = 0; step < steps; ++step) {
     const std::vector<std::string> cands = model.candidates(g, res.removed);
     if (cands.empty()) break;
     HybridSearchStep s;
     double best = std::numeric_limits<double>::infinity();
+    const std::string stage = "step " + std::to_string(step + 1);
+    const int64_t n = static_cast<int64_t>(cands.size());
     for (const std::string& id : cands) {
+      if (cancel && cancel->cancelled()) throw Cancelled();
+      if (cb.progress) {
+        const int64_t done = static_cast<int64_t>(s.candidates.size());
+        cb.progress({stage, done, n, elapsed(), -1});
+      }
       HybridRemoval r = res.removed;
       r.add(id);
       const double ppl = hybrid_perplexity(model, windows, r, batch);
@@ -149,6 +161,8 @@ HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor&
     res.removed.add(s.removed);
     s.params_removed = model.removed_parameters(res.removed);
     res.steps.push_back(std::move(s));
+    if (cb.progress) cb.progress({stage, n, n, elapsed(), -1});
+    if (cb.on_step) cb.on_step(res.steps.back(), res.removed);
   }
   return res;
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/progress.h"
 #include "model/component_tree.h"
 
 namespace shedder {
@@ -103,9 +104,17 @@ struct HybridSearchResult {
   nlohmann::json to_json(HybridGranularity g, int64_t mlp_group) const;
 };
 
+struct HybridSearchCallbacks {
+  std::function<void(double)> on_base;                                         // base perplexity
+  ProgressFn progress;                                                         // stage "step N", candidates done/total
+  std::function<void(const HybridSearchStep&, const HybridRemoval&)> on_step;  // after each step, everything removed
+};
+
 // The Mamba-Shedder greedy loop over one granularity: at each step every candidate is scored by the calibration
 // perplexity with it removed on top of what is removed, and the lowest is removed (ties: the first candidate).
+// Throws shedder::Cancelled between candidates when `cancel` is set (the steps so far went to on_step).
 HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor& windows, HybridGranularity g,
-                                     int64_t steps, const HybridRemoval& initial = {}, int64_t batch = 1);
+                                     int64_t steps, const HybridRemoval& initial = {}, int64_t batch = 1,
+                                     const HybridSearchCallbacks& cb = {}, const CancelToken* cancel = nullptr);
 
 }  // namespace shedder

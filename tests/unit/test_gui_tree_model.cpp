@@ -177,13 +177,20 @@ class TestGuiTreeModel : public QObject {
     QCOMPARE(kind("shared.1.mlp.channels.3"), QStringLiteral("MLP channels × 16"));
     QCOMPARE(m.totalParameters(), info.totalParameters);
     QVERIFY(find(m, QStringLiteral("shared.0.mlp.channels.0")).data(ComponentTreeModel::ParametersRole).toLongLong() > 0);
-    QVERIFY(find(m, QStringLiteral("shared.0.attn.heads.1")).data(Qt::ToolTipRole).toString().contains(
-        QStringLiteral("shedder-cli hybrid")));
+    // Hybrid components are markable like blocks; the shared weights themselves are not (their parts are).
+    QVERIFY(find(m, QStringLiteral("shared.0.attn.heads.1")).data(ComponentTreeModel::RemovableRole).toBool());
+    QVERIFY(find(m, QStringLiteral("layers.1.shared")).data(ComponentTreeModel::RemovableRole).toBool());
+    QVERIFY(!find(m, QStringLiteral("shared.0")).data(ComponentTreeModel::RemovableRole).toBool());
+    QVERIFY(m.setData(find(m, QStringLiteral("shared.1.mlp.channels.2")), Qt::Checked, Qt::CheckStateRole));
+    QCOMPARE(m.markedIds(), QStringList{QStringLiteral("shared.1.mlp.channels.2")});
+    // Marks are counted by the hybrid model (its parameters of layers.1), and a bad id is named.
+    QCOMPARE(session.removedParameters({QStringLiteral("layers.1")}),
+             find(m, QStringLiteral("layers.1")).data(ComponentTreeModel::ParametersRole).toLongLong());
     try {
-      session.removedParameters({QStringLiteral("layers.1")});
+      session.removedParameters({QStringLiteral("layers.99")});
       QFAIL("expected an error");
     } catch (const shedder::Error& e) {
-      QVERIFY2(std::string(e.what()).find("shedder-cli hybrid") != std::string::npos, e.what());
+      QVERIFY2(std::string(e.what()).find("layers.99") != std::string::npos, e.what());
     }
   }
 };
