@@ -59,7 +59,9 @@ int cmd_hybrid(const std::vector<std::string>& words) {
                          {"remove", true, true}, {"granularity"}, {"steps"}, {"out"}, {"force", false},
                          {"channel-group"}, {"reorder-channels", false}, {"mlp-tail-groups", false}}));
   const CommonOptions common = apply_common(args);
-  if (common.device.rfind("cpu", 0) != 0) throw Error("hybrid: these models run on the CPU only (--device cpu)");
+  // The hybrid models compute on the CPU: --device auto means the CPU here, an explicit GPU is refused.
+  if (common.device.rfind("cpu", 0) != 0 && args.get("device", "cpu") != "auto")
+    throw Error("hybrid: these models run on the CPU only (--device cpu or auto)");
   const std::string dir = model_arg(args, "hybrid");
   HybridLoadOptions lo;
   lo.mlp_channel_group = args.get_int("channel-group", 0);
