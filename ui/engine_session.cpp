@@ -501,7 +501,7 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
 
 // The hybrid models' search (core/model/hybrid_model.h): the greedy perplexity loop over one hybrid granularity,
 // with the same progress, step and base reports as run_search, so the GUI's panels and plots show it unchanged.
-// It keeps no journal (no resume) and writes search_result.json and pruning_config.json into the run folder.
+// Its journal (runDir/journal.jsonl) makes it resumable; it writes search_result.json and pruning_config.json.
 RunRecord EngineSession::searchHybrid(const SearchSettings& s, const QStringList& initial, bool resume,
                                       const SearchCallbacks& cb, const CancelToken* cancel) {
   const HybridModel& h = *d_->hybrid;
@@ -511,13 +511,18 @@ RunRecord EngineSession::searchHybrid(const SearchSettings& s, const QStringList
                 " model (block, ssm, shared, head, channel, ssm-head, attn or mlp)");
   if (str(s.metric) != "ppl" && str(s.metric) != "perplexity")
     throw Error("search: hybrid models are searched by calibration perplexity (metric ppl)");
-  if (resume) throw Error("search: hybrid searches keep no journal, so they cannot be resumed; start a new run");
   if (s.steps < 1) throw Error("search: the number of steps must be at least 1");
   if (s.runDir.isEmpty()) throw Error("search: no run folder");
   const std::string dir = str(s.runDir);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error(dir + ": cannot create the run folder: " + ec.message());
+  HybridJournalOptions jo;
+  jo.path = (std::filesystem::path(dir) / "journal.jsonl").string();
+  jo.resume = resume;
+  if (resume && !std::filesystem::exists(jo.path, ec)) throw Error(jo.path + ": no journal to resume in this run folder");
+  if (!resume && std::filesystem::exists(jo.path, ec))
+    throw Error(jo.path + ": this run folder already holds a journal; resume it or choose a new folder");
   const HybridRemoval init = hybridRemoval(h, initial, "initial removal set");
   if (h.candidates(*g, init).empty())
     throw Error("search: this " + std::string(h.arch()) + " model has no '" + str(s.granularity) +
@@ -534,6 +539,7 @@ RunRecord EngineSession::searchHybrid(const SearchSettings& s, const QStringList
   rec.totalParameters = h.total_parameters();
   rec.initialParametersRemoved = h.removed_parameters(init);
   rec.state = QStringLiteral("running");
+  rec.journalPath = qstr(jo.path);
   auto heldoutPpl = [&](const HybridRemoval& r) -> std::optional<double> {
     if (!held) return std::nullopt;
     return hybrid_perplexity(h, held->tensor, r, batch);
@@ -557,7 +563,7 @@ RunRecord EngineSession::searchHybrid(const SearchSettings& s, const QStringList
   hcb.on_step = [&](const HybridSearchStep& st, const HybridRemoval& now) {
     const auto t = std::chrono::steady_clock::now();
     StepRecord sr;
-    sr.step = static_cast<int>(rec.steps.size());
+    sr.step = static_cast<int>(rec.steps.size());  // resumed steps come first, in order
     sr.id = qstr(st.removed);
     for (size_t k = 0; k < st.candidates.size(); ++k) {
       sr.candidates.push_back({qstr(st.candidates[k].first), static_cast<int>(k), st.candidates[k].second});
@@ -574,7 +580,7 @@ RunRecord EngineSession::searchHybrid(const SearchSettings& s, const QStringList
     if (cb.step) cb.step(sr);
   };
   const HybridSearchResult res =
-      run_hybrid_search(h, calib.tensor, *g, s.steps, init, batch, hcb, cancel);
+      run_hybrid_search(h, calib.tensor, *g, s.steps, init, batch, hcb, cancel, jo);
   write_file_atomic((std::filesystem::path(dir) / "search_result.json").string(),
                     res.to_json(*g, h.mlp_channel_group()).dump(2) + "\n");
   write_file_atomic((std::filesystem::path(dir) / "pruning_config.json").string(),

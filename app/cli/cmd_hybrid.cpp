@@ -57,7 +57,7 @@ int cmd_hybrid(const std::vector<std::string>& words) {
   Args args(std::vector<std::string>(words.begin() + 1, words.end()),
             with_common({{"tokens"}, {"text", true, true}, {"seq-len"}, {"max-windows"}, {"batch"},
                          {"remove", true, true}, {"granularity"}, {"steps"}, {"out"}, {"force", false},
-                         {"channel-group"}, {"reorder-channels", false}, {"mlp-tail-groups", false}}));
+                         {"channel-group"}, {"reorder-channels", false}, {"mlp-tail-groups", false}, {"resume", false}}));
   const CommonOptions common = apply_common(args);
   // The hybrid models compute on the CPU: --device auto means the CPU here, an explicit GPU is refused.
   if (common.device.rfind("cpu", 0) != 0 && args.get("device", "cpu") != "auto")
@@ -123,12 +123,23 @@ int cmd_hybrid(const std::vector<std::string>& words) {
   const auto g = parse_hybrid_granularity(args.get("granularity", "block"));
   if (!g) throw Error("hybrid search: unknown --granularity '" + args.get("granularity") +
                       "' (block, ssm, shared, attn, mlp, head, channel, ssm-head)");
-  const HybridSearchResult res = run_hybrid_search(*m, windows, *g, args.get_int("steps", 1), removed, batch);
-  const nlohmann::json j = res.to_json(*g, m->mlp_channel_group());
+  // With --out, a journal (OUT/journal.jsonl) makes the search resumable (--resume).
+  HybridJournalOptions jo;
+  if (args.flag("resume") && !args.has("out")) throw Error("hybrid search: --resume needs the --out folder of the run");
   if (args.has("out")) {
     std::error_code ec;
     fs::create_directories(args.get("out"), ec);
     if (ec) throw Error(args.get("out") + ": cannot create folder: " + ec.message());
+    jo.path = (fs::path(args.get("out")) / "journal.jsonl").string();
+    jo.resume = args.flag("resume");
+    if (!jo.resume && fs::exists(jo.path, ec))
+      throw Error(jo.path + ": this folder already holds a search journal; continue it with --resume or use a new --out");
+    jo.settings = {{"reorder_channels", args.flag("reorder-channels")}, {"mlp_tail_groups", args.flag("mlp-tail-groups")}};
+  }
+  const HybridSearchResult res =
+      run_hybrid_search(*m, windows, *g, args.get_int("steps", 1), removed, batch, {}, nullptr, jo);
+  const nlohmann::json j = res.to_json(*g, m->mlp_channel_group());
+  if (args.has("out")) {
     write_file_atomic((fs::path(args.get("out")) / "search_result.json").string(), j.dump(2) + "\n");
     write_file_atomic((fs::path(args.get("out")) / "pruning_config.json").string(),
                       res.removed.to_json(m->mlp_channel_group()).dump(2) + "\n");

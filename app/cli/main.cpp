@@ -62,7 +62,7 @@ void usage(std::ostream& os) {
      << "                                               host (sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)\n"
      << "  hybrid info|eval|search|export MODEL [--tokens F[:T] | --text FILE... [--seq-len N]] [--max-windows N]\n"
      << "       [--batch N] [--remove ID,...] [--granularity block|ssm|shared|attn|mlp|head|channel|ssm-head]\n"
-     << "       [--steps N] [--channel-group G] [--reorder-channels] [--mlp-tail-groups] [--out DIR] [--force] [--json]\n"
+     << "       [--steps N] [--channel-group G] [--reorder-channels] [--mlp-tail-groups] [--out DIR [--resume]] [--force]\n"
      << "                                               Zamba2 / Hymba hybrid models (CPU): components by id\n"
      << "\n"
      << "common options: --threads N (default: all cores), --device cpu|cuda[:N]|auto, --dtype auto|float32|bfloat16|float16\n"

@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "eval/perplexity.h"
+#include "shed/journal.h"
 #include "model/hymba_model.h"
 #include "model/model_config.h"
 #include "model/zamba2_model.h"
@@ -125,7 +127,8 @@ nlohmann::json HybridSearchResult::to_json(HybridGranularity g, int64_t mlp_grou
 
 HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor& windows, HybridGranularity g,
                                      int64_t steps, const HybridRemoval& initial, int64_t batch,
-                                     const HybridSearchCallbacks& cb, const CancelToken* cancel) {
+                                     const HybridSearchCallbacks& cb, const CancelToken* cancel,
+                                     const HybridJournalOptions& jo) {
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   if (steps < 0) throw Error("search: --steps must be >= 0");
@@ -133,9 +136,71 @@ HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor&
   HybridSearchResult res;
   res.total_params = model.total_parameters();
   res.removed = initial;
-  res.base_ppl = hybrid_perplexity(model, windows, initial, batch);
+
+  // The journal: what must match for a resume, then the base and the steps.
+  std::optional<Journal> journal;
+  bool have_base = false;
+  if (!jo.path.empty()) {
+    const at::Tensor w = windows.to(at::kLong).contiguous();
+    nlohmann::json settings = jo.settings;
+    settings["arch"] = model.arch();
+    settings["parameters"] = model.total_parameters();
+    settings["granularity"] = hybrid_granularity_name(g);
+    settings["mlp_channel_group"] = model.mlp_channel_group();
+    settings["windows"] = w.size(0);
+    settings["seq_len"] = w.size(1);
+    settings["calibration_fnv1a64"] = fnv1a64_hex(w.data_ptr<int64_t>(), static_cast<size_t>(w.numel()) * sizeof(int64_t));
+    settings["initial"] = initial.ids;
+    std::error_code ec;
+    if (jo.resume && std::filesystem::exists(jo.path, ec)) {
+      JournalContents c = Journal::read(jo.path);
+      const nlohmann::json was = c.header.value("hybrid_search", nlohmann::json::object());
+      for (auto it = settings.begin(); it != settings.end(); ++it) {
+        const nlohmann::json v = was.contains(it.key()) ? was[it.key()] : nlohmann::json();
+        if (v != it.value())
+          throw Error(jo.path + ": this journal was written with " + it.key() + " = " + v.dump() + ", this run has " +
+                      it.value().dump() + "; resume with the same model and settings or use a new folder");
+      }
+      for (const nlohmann::json& r : c.records) {
+        try {
+          const std::string type = r.value("type", "");
+          if (type == "base") {
+            res.base_ppl = r.at("ppl").get<double>();
+            have_base = true;
+          } else if (type == "step") {
+            HybridSearchStep st;
+            st.removed = r.at("removed").get<std::string>();
+            st.ppl = r.at("ppl").get<double>();
+            st.params_removed = r.at("params_removed").get<int64_t>();
+            for (const auto& cand : r.at("candidates")) st.candidates.emplace_back(cand.at(0).get<std::string>(), cand.at(1).get<double>());
+            res.removed.add(st.removed);
+            res.steps.push_back(std::move(st));
+          }
+        } catch (const nlohmann::json::exception& e) {
+          throw Error(jo.path + ": malformed record: " + e.what());
+        }
+      }
+      model.check_removal(res.removed, jo.path);
+      journal.emplace(Journal::reopen(jo.path, c));
+    } else {
+      journal.emplace(Journal::create(jo.path, {{"type", "header"}, {"version", 1}, {"program", "mamba-shedder-workbench"},
+                                                {"model", model.dir()}, {"hybrid_search", settings}}));
+    }
+  }
+
+  if (!have_base) {
+    res.base_ppl = hybrid_perplexity(model, windows, initial, batch);
+    if (journal) journal->append({{"type", "base"}, {"ppl", res.base_ppl}});
+  }
   if (cb.on_base) cb.on_base(res.base_ppl);
-  for (int64_t step = 0; step < steps; ++step) {
+  {  // resumed steps, reported as they were taken
+    HybridRemoval so_far = initial;
+    for (const auto& st : res.steps) {
+      so_far.add(st.removed);
+      if (cb.on_step) cb.on_step(st, so_far);
+    }
+  }
+  for (int64_t step = static_cast<int64_t>(res.steps.size()); step < steps; ++step) {
     const std::vector<std::string> cands = model.candidates(g, res.removed);
     if (cands.empty()) break;
     HybridSearchStep s;
@@ -160,6 +225,12 @@ HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor&
     s.ppl = best;
     res.removed.add(s.removed);
     s.params_removed = model.removed_parameters(res.removed);
+    if (journal) {
+      nlohmann::json c = nlohmann::json::array();
+      for (const auto& [id, p] : s.candidates) c.push_back({id, p});
+      journal->append({{"type", "step"}, {"step", step}, {"removed", s.removed}, {"ppl", s.ppl},
+                       {"params_removed", s.params_removed}, {"candidates", c}});
+    }
     res.steps.push_back(std::move(s));
     if (cb.progress) cb.progress({stage, n, n, elapsed(), -1});
     if (cb.on_step) cb.on_step(res.steps.back(), res.removed);

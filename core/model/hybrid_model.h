@@ -104,6 +104,14 @@ struct HybridSearchResult {
   nlohmann::json to_json(HybridGranularity g, int64_t mlp_group) const;
 };
 
+// A resumable hybrid search (shed/journal.h's JSON-lines journal): the header holds the model and the settings
+// (`settings` adds the caller's, e.g. the channel reorder), then the base and one record per step.
+struct HybridJournalOptions {
+  std::string path;          // "" = no journal
+  bool resume = false;       // continue `path` when it exists (its settings must match this run's)
+  nlohmann::json settings = nlohmann::json::object();
+};
+
 struct HybridSearchCallbacks {
   std::function<void(double)> on_base;                                         // base perplexity
   ProgressFn progress;                                                         // stage "step N", candidates done/total
@@ -112,9 +120,11 @@ struct HybridSearchCallbacks {
 
 // The Mamba-Shedder greedy loop over one granularity: at each step every candidate is scored by the calibration
 // perplexity with it removed on top of what is removed, and the lowest is removed (ties: the first candidate).
-// Throws shedder::Cancelled between candidates when `cancel` is set (the steps so far went to on_step).
+// Throws shedder::Cancelled between candidates when `cancel` is set (the steps so far went to on_step and the
+// journal). `steps` counts the resumed steps too; resumed steps and base are reported through the callbacks.
 HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor& windows, HybridGranularity g,
                                      int64_t steps, const HybridRemoval& initial = {}, int64_t batch = 1,
-                                     const HybridSearchCallbacks& cb = {}, const CancelToken* cancel = nullptr);
+                                     const HybridSearchCallbacks& cb = {}, const CancelToken* cancel = nullptr,
+                                     const HybridJournalOptions& journal = {});
 
 }  // namespace shedder

@@ -149,6 +149,30 @@ class TestGuiHybrid : public QObject {
              qPrintable(QStringLiteral("%1 vs %2").arg(again).arg(want.steps[1].ppl)));
   }
 
+  // A hybrid search keeps a journal: one step, then Resume with two steps gives the two-step search.
+  void resume_continues_the_journal() {
+    auto ref = load_hybrid_model(model().toStdString());
+    const at::Tensor windows = load_token_windows(tokens().toStdString(), ref->vocab_size(), 0);
+    const HybridSearchResult want = run_hybrid_search(*ref, windows, HybridGranularity::MlpChannels, 2, {}, 2);
+    SearchSettings s;
+    s.granularity = QStringLiteral("channel");
+    s.metric = QStringLiteral("ppl");
+    s.steps = 1;
+    s.heldoutCurve = false;
+    s.calibration = calib();
+    s.runDir = QString::fromStdString(tmp_ + "/resumed");
+    QSignalSpy finished(w_, &EngineWorker::searchFinished);
+    post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(finished, 1, kTimeout);
+    s.steps = 2;
+    post(w_, [w = w_, s] { w->runSearch(s, {}, true); });
+    SHEDDER_WAIT_FOR(finished, 2, kTimeout);
+    const RunRecord run = finished.at(1).at(0).value<RunRecord>();
+    QCOMPARE(run.steps.size(), 2);
+    for (int i = 0; i < 2; ++i) QCOMPARE(run.steps[i].id.toStdString(), want.steps[static_cast<size_t>(i)].removed);
+    QVERIFY(run.journalPath.endsWith(QStringLiteral("journal.jsonl")));
+  }
+
   // The search panel offers the open architecture's granularities (and only the perplexity metric for hybrids).
   void search_panel_follows_the_architecture() {
     SearchPanel p;
@@ -183,7 +207,7 @@ class TestGuiHybrid : public QObject {
     s.metric = QStringLiteral("ppl");
     post(w_, [w = w_, s] { w->runSearch(s, {}, true); });
     SHEDDER_WAIT_FOR(failed, 2, kTimeout);
-    QVERIFY(failed.at(1).at(1).toString().contains(QStringLiteral("cannot be resumed")));
+    QVERIFY(failed.at(1).at(1).toString().contains(QStringLiteral("no journal to resume")));
     s.granularity = QStringLiteral("ssm-head");  // Hymba only
     post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
     SHEDDER_WAIT_FOR(failed, 3, kTimeout);

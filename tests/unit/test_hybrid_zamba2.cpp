@@ -225,6 +225,26 @@ class TestHybridZamba2 : public QObject {
     QVERIFY2(v.ok(), v.describe().c_str());
     const double ppl = nlohmann::json::parse(v.out)["perplexity"].get<double>();
     QVERIFY(std::abs(ppl - j["steps"][1]["ppl"].get<double>()) < 1e-3 * ppl);
+    // The journal: one step, then --resume to two gives the same steps; a journal of other settings is refused,
+    // and an existing journal is not overwritten without --resume.
+    const QStringList base = {"hybrid", "search", test::q(model), "--tokens", test::q(tokens), "--granularity", "channel",
+                              "--out", test::q(dir + "/resumed"), "--json", "--threads", "1"};
+    QVERIFY(test::run(QStringList(base) << "--steps" << "1").ok());
+    test::CliResult r2 = test::run(QStringList(base) << "--steps" << "2" << "--resume");
+    QVERIFY2(r2.ok(), r2.describe().c_str());
+    const nlohmann::json jr = nlohmann::json::parse(r2.out);
+    QCOMPARE(jr["steps"].size(), size_t(2));
+    for (size_t i = 0; i < 2; ++i) {
+      QCOMPARE(jr["steps"][i]["removed"], j["steps"][i]["removed"]);
+      QCOMPARE(jr["steps"][i]["ppl"].get<double>(), j["steps"][i]["ppl"].get<double>());
+    }
+    std::string bad = test::check_failure(
+        test::run({"hybrid", "search", test::q(model), "--tokens", test::q(tokens), "--granularity", "head", "--steps", "2",
+                   "--out", test::q(dir + "/resumed"), "--resume"}),
+        {"journal.jsonl", "granularity"});
+    QVERIFY2(bad.empty(), bad.c_str());
+    bad = test::check_failure(test::run(QStringList(base) << "--steps" << "2"), {"journal.jsonl", "--resume"});
+    QVERIFY2(bad.empty(), bad.c_str());
     const std::string why = test::check_failure(
         test::run({"hybrid", "eval", test::q(model), "--tokens", test::q(tokens), "--remove", "shared.7.attn.heads.0"}),
         {"--remove", "shared.7.attn.heads.0"});
