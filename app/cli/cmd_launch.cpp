@@ -69,14 +69,13 @@ int cmd_launch(const std::vector<std::string>& words) {
       ++i;
       break;
     }
-    if ((w == "--nproc" || w == "--master-port") && i + 1 < words.size()) {
-      (w == "--nproc" ? nproc : port) =
-          parse_number(words[i + 1], w.c_str(), w == "--nproc" ? 1 : 1, w == "--nproc" ? 1024 : 65535);
+    if (w == "--nproc" || w == "--master-port") {
+      if (i + 1 >= words.size()) throw Error("launch: " + w + " needs a value");
+      if (w == "--nproc") nproc = parse_number(words[i + 1], "--nproc", 1, 1024);
+      else port = parse_number(words[i + 1], "--master-port", 1, 65535);
       ++i;
       continue;
     }
-    if (w.rfind("--", 0) == 0 && (w == "--nproc" || w == "--master-port"))
-      throw Error("launch: " + w + " needs a value");
     break;  // the command starts here
   }
   if (nproc < 1) throw Error("launch: --nproc N is required (processes to start on this host)");
