@@ -55,6 +55,9 @@ int cmd_tune(const std::vector<std::string>& words) {
                                 {"keep-checkpoint", false, false}}));
   const CommonOptions common = apply_common(args);
   std::string dir = model_arg(args, "tune");
+  if (common.dtype != "auto" && common.dtype != "float32" && common.dtype != "fp32" && common.dtype != "f32")
+    throw Error("tune: training computes in float32, --dtype " + common.dtype +
+                " does not apply (the saved weights' dtype is --save-dtype F32|BF16|F16)");
 
   TuneOptions o;
   o.train_files = args.all("train-text");
