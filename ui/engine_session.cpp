@@ -604,18 +604,13 @@ ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString&
     const HybridRemoval removed = hybridRemoval(h, ids, "export");
     if (removed.empty()) throw Error("export: nothing is removed or marked; mark components or run a search first");
     const std::string out = str(outDir);
-    std::error_code ec;
-    if (std::filesystem::exists(out, ec)) {
-      if (!force) throw Error(out + ": already exists (choose another folder, or overwrite it)");
-      if (std::filesystem::equivalent(out, h.dir(), ec)) throw Error(out + ": is the model folder itself");
-      std::filesystem::remove_all(out, ec);
-    }
-    h.export_pruned(removed, out);
+    h.export_pruned(removed, out, force);
     ExportSummary s;
     s.outDir = outDir;
     s.parametersBefore = h.total_parameters();
     s.parametersAfter = h.total_parameters() - h.removed_parameters(removed);
     s.layersAfter = static_cast<int>(h.num_layers());
+    std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(out, ec)) s.files << qstr(e.path().filename().string());
     s.files.sort();
     s.transformersLoadable = false;  // conservative: hybrid exports may carry our own config fields

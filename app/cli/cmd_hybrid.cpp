@@ -87,13 +87,7 @@ int cmd_hybrid(const std::vector<std::string>& words) {
   if (sub == "export") {
     const std::string out = args.get("out");
     if (out.empty()) throw Error("hybrid export: --out DIR is required");
-    std::error_code ec;
-    if (fs::exists(out, ec)) {
-      if (!args.flag("force")) throw Error(out + ": exists (use --force to replace it)");
-      if (fs::equivalent(out, dir, ec)) throw Error(out + ": is the model folder itself");
-      fs::remove_all(out, ec);
-    }
-    m->export_pruned(removed, out);
+    m->export_pruned(removed, out, args.flag("force"));
     const int64_t gone = m->removed_parameters(removed);
     if (common.json)
       std::cout << nlohmann::json{{"out", out}, {"params_before", m->total_parameters()},

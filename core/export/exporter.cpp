@@ -46,12 +46,7 @@ ExportResult export_pruned(const MambaModel& model, const RemovalSet& removed, c
     if (!removed.contains(Granularity::Block, l)) kept.push_back(l);
   if (kept.empty()) throw Error("export: every block is removed; nothing would be left of the model");
 
-  const fs::path out(opts.out_dir);
-  std::error_code ec;
-  if (fs::exists(out, ec) && !opts.force)
-    throw Error(opts.out_dir + ": already exists (use --force to replace it)");
-  if (fs::exists(out, ec) && fs::equivalent(out, fs::path(model.dir()), ec))
-    throw Error(opts.out_dir + ": is the source model folder; export into a new folder");
+  check_export_target(opts.out_dir, model.dir(), opts.force);  // before any work
 
 
   const WeightStore ws = WeightStore::open_folder(model.dir());
@@ -104,13 +99,9 @@ ExportResult export_pruned(const MambaModel& model, const RemovalSet& removed, c
   for (const auto& kv : tensors) res.params_after += kv.second.numel();
   res.layers_after = out_cfg.num_layers;
 
-  // Write into a temporary sibling folder, then move it into place.
-  const fs::path parent = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  fs::create_directories(parent, ec);
-  const fs::path tmp = parent / (out.filename().string() + ".tmp-" + std::to_string(std::random_device{}()));
-  if (!fs::create_directory(tmp, ec))
-    throw Error(tmp.string() + ": cannot create the temporary export folder: " + ec.message());
-  try {
+  // Written into a temporary sibling folder, then moved into place.
+  write_model_folder(opts.out_dir, model.dir(), opts.force, [&](const std::string& tmp_dir) {
+    const fs::path tmp(tmp_dir);
     nlohmann::json cfg_json = out_cfg.to_hf_json();
     // Carry over fields we do not model (e.g. time_step_* init settings), without overriding ours.
     if (c.layout == WeightLayout::HuggingFace)
@@ -123,7 +114,6 @@ ExportResult export_pruned(const MambaModel& model, const RemovalSet& removed, c
     for (const std::string& name : copy_tokenizer_files(model.dir(), tmp.string())) res.files.push_back(name);
     write_file_atomic((tmp / "pruning_config.json").string(), removed.to_reference_json().dump(4) + "\n");
     res.files.push_back("pruning_config.json");
-
     nlohmann::json rep;
     rep["source"] = fs::absolute(model.dir()).lexically_normal().string();
     rep["architecture"] = arch_name(c.arch);
@@ -146,25 +136,7 @@ ExportResult export_pruned(const MambaModel& model, const RemovalSet& removed, c
     write_file_atomic((tmp / "shedding_report.json").string(), rep.dump(2) + "\n");
     res.files.push_back("shedding_report.json");
     res.report = rep;
-
-    // Swap into place: an existing folder is moved aside first and removed only after the new one is there.
-    fs::path old;
-    if (fs::exists(out, ec)) {
-      old = parent / (out.filename().string() + ".old-" + std::to_string(std::random_device{}()));
-      fs::rename(out, old, ec);
-      if (ec) throw Error(opts.out_dir + ": cannot move the existing folder aside: " + ec.message());
-    }
-    fs::rename(tmp, out, ec);
-    if (ec) {
-      if (!old.empty()) fs::rename(old, out);
-      throw Error(opts.out_dir + ": cannot move the export into place: " + ec.message());
-    }
-    if (!old.empty()) remove_tree(old.string());
-  } catch (const std::exception& e) {
-    remove_tree(tmp.string());
-    const std::string msg = e.what();
-    throw Error(msg + (fs::exists(out, ec) ? "; " + opts.out_dir + " is untouched" : "; nothing was written"));
-  }
+  });
   return res;
 }
 

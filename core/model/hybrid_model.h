@@ -69,9 +69,10 @@ class HybridModel {
   virtual int64_t removed_parameters(const HybridRemoval& removed) const = 0;
   // ids [B, L] -> logits [B, L, V] float32, with `removed` taken out.
   virtual at::Tensor forward(const at::Tensor& ids, const HybridRemoval& removed = {}) const = 0;
-  // Writes a model folder (config.json, model.safetensors, tokenizer.json when present) with the removed
-  // components physically cut out; the loader reads it back. Throws shedder::Error naming the folder.
-  virtual void export_pruned(const HybridRemoval& removed, const std::string& out_dir) const = 0;
+  // Writes a model folder (config.json, model.safetensors, the tokenizer files) with the removed components
+  // physically cut out, as one step (io/model_folder.h: an existing out_dir only with `force`, never the model
+  // folder); the loader reads it back. Throws shedder::Error naming the folder.
+  virtual void export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force = false) const = 0;
   virtual const BpeTokenizer* tokenizer() const = 0;  // null when the folder has none
   // Permutes every MLP's channels by importance (L1 norm of the gate row plus that of the up row, highest first),
   // as the reference's weight reorder does before width pruning, so that each channel group holds channels of

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "io/checkpoint.h"
+#include "io/model_folder.h"
 #include "io/safetensors.h"
 #include "kernels/mixer_ops.h"
 #include "model/hybrid_util.h"
@@ -712,7 +713,7 @@ void HymbaModel::reorder_mlp_channels() {
 
 // ---- export -------------------------------------------------------------------------------------------------
 
-void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& out_dir) const {
+void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force) const {
   const Plan p = plan(removed, "export");
   const HymbaConfig& c = cfg_;
   std::vector<std::pair<std::string, at::Tensor>> t;
@@ -819,13 +820,11 @@ void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& 
   if (!no_ssm.empty()) cfg["shedder_layers_without_ssm"] = no_ssm;
   if (!no_attn.empty()) cfg["shedder_layers_without_attn"] = no_attn;
   if (!no_mixer.empty()) cfg["shedder_layers_without_mixer"] = no_mixer;
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw Error(out_dir + ": cannot create folder: " + ec.message());
-  write_safetensors((fs::path(out_dir) / "model.safetensors").string(), t, {{"format", "pt"}});
-  write_file_atomic((fs::path(out_dir) / "config.json").string(), cfg.dump(2) + "\n");
-  const fs::path tok = fs::path(dir_) / "tokenizer.json";
-  if (fs::exists(tok, ec)) fs::copy_file(tok, fs::path(out_dir) / "tokenizer.json", fs::copy_options::overwrite_existing, ec);
+  write_model_folder(out_dir, dir_, force, [&](const std::string& tmp) {
+    write_safetensors((fs::path(tmp) / "model.safetensors").string(), t, {{"format", "pt"}});
+    write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.dump(2) + "\n");
+    copy_tokenizer_files(dir_, tmp);
+  });
 }
 
 }  // namespace shedder

@@ -69,7 +69,7 @@ class HymbaModel : public HybridModel {
   void check_removal(const HybridRemoval& removed, const std::string& label) const override;
   int64_t removed_parameters(const HybridRemoval& removed) const override;
   at::Tensor forward(const at::Tensor& ids, const HybridRemoval& removed = {}) const override;
-  void export_pruned(const HybridRemoval& removed, const std::string& out_dir) const override;
+  void export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force = false) const override;
   const BpeTokenizer* tokenizer() const override { return tokenizer_.get(); }
   void reorder_mlp_channels() override;
 

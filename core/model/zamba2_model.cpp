@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "io/checkpoint.h"
+#include "io/model_folder.h"
 #include "io/safetensors.h"
 #include "kernels/mixer_ops.h"
 #include "model/hybrid_util.h"
@@ -627,7 +628,7 @@ void Zamba2Model::reorder_mlp_channels() {
 
 // ---- export -------------------------------------------------------------------------------------------------
 
-void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string& out_dir) const {
+void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force) const {
   const Plan p = plan(removed, "export");
   const Zamba2Config& c = cfg_;
   const int64_t hd = c.attn_head_dim;
@@ -775,13 +776,11 @@ void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string&
                           "dimension from the head count); shedder-cli can";
   }
 
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw Error(out_dir + ": cannot create folder: " + ec.message());
-  write_safetensors((fs::path(out_dir) / "model.safetensors").string(), t, {{"format", "pt"}});
-  write_file_atomic((fs::path(out_dir) / "config.json").string(), cfg.dump(2) + "\n");
-  const fs::path tok = fs::path(dir_) / "tokenizer.json";
-  if (fs::exists(tok, ec)) fs::copy_file(tok, fs::path(out_dir) / "tokenizer.json", fs::copy_options::overwrite_existing, ec);
+  write_model_folder(out_dir, dir_, force, [&](const std::string& tmp) {
+    write_safetensors((fs::path(tmp) / "model.safetensors").string(), t, {{"format", "pt"}});
+    write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.dump(2) + "\n");
+    copy_tokenizer_files(dir_, tmp);
+  });
 }
 
 }  // namespace shedder

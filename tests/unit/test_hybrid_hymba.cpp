@@ -186,7 +186,7 @@ class TestHybridHymba : public QObject {
     for (const auto& ids_set : sets) {
       HybridRemoval r;
       for (const auto& id : ids_set) r.add(id);
-      const std::string out = test::make_temp_dir("hy-export");
+      const std::string out = test::make_temp_dir("hy-export") + "/model";  // a new folder: exports do not overwrite
       m->export_pruned(r, out);
       auto e = HymbaModel::load(out);
       const double d = max_diff(e->forward(x), m->forward(x, r));

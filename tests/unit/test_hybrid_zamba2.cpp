@@ -122,7 +122,7 @@ class TestHybridZamba2 : public QObject {
     for (const auto& ids_set : sets) {
       HybridRemoval r;
       for (const auto& id : ids_set) r.add(id);
-      const std::string out = test::make_temp_dir("zexport");
+      const std::string out = test::make_temp_dir("zexport") + "/model";  // a new folder: exports do not overwrite
       m->export_pruned(r, out);
       auto e = Zamba2Model::load(out);
       const double d = max_diff(e->forward(ids), m->forward(ids, r));
@@ -136,7 +136,7 @@ class TestHybridZamba2 : public QObject {
     at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
     HybridRemoval r;
     r.add("shared.0.attn.heads.0");
-    const std::string out = test::make_temp_dir("zgqa");
+    const std::string out = test::make_temp_dir("zgqa") + "/model";  // a new folder: exports do not overwrite
     m->export_pruned(r, out);
     auto e = Zamba2Model::load(out);
     QCOMPARE(e->config().num_heads, int64_t(2));
@@ -151,7 +151,7 @@ class TestHybridZamba2 : public QObject {
     m->reorder_mlp_channels();
     QVERIFY(max_diff(m->forward(ids), before) < kNoise);
     // The exported weights hold the channels in falling importance (L1 of the gate row + L1 of the up row).
-    const std::string out = test::make_temp_dir("zreorder");
+    const std::string out = test::make_temp_dir("zreorder") + "/model";  // a new folder: exports do not overwrite
     m->export_pruned({}, out);
     auto f = SafetensorsFile::open(out + "/model.safetensors");
     const std::string p = "model.layers.1.shared_transformer.feed_forward.";
@@ -220,6 +220,18 @@ class TestHybridZamba2 : public QObject {
     test::CliResult e = test::run({"hybrid", "export", test::q(model), "--remove", test::q(spec), "--out",
                                    test::q(dir + "/pruned"), "--threads", "1"});
     QVERIFY2(e.ok(), e.describe().c_str());
+    // An existing folder is kept unless --force; the model folder itself is never overwritten.
+    std::string refused = test::check_failure(
+        test::run({"hybrid", "export", test::q(model), "--remove", test::q(spec), "--out", test::q(dir + "/pruned")}),
+        {dir + "/pruned", "already exists", "--force"});
+    QVERIFY2(refused.empty(), refused.c_str());
+    refused = test::check_failure(
+        test::run({"hybrid", "export", test::q(dir + "/pruned"), "--remove", "layers.0", "--out", test::q(dir + "/pruned"),
+                   "--force"}),
+        {dir + "/pruned", "source model folder"});
+    QVERIFY2(refused.empty(), refused.c_str());
+    QVERIFY(test::run({"hybrid", "export", test::q(model), "--remove", test::q(spec), "--out", test::q(dir + "/pruned"),
+                       "--force"}).ok());
     test::CliResult v = test::run({"hybrid", "eval", test::q(dir + "/pruned"), "--tokens", test::q(tokens), "--json",
                                    "--threads", "1"});
     QVERIFY2(v.ok(), v.describe().c_str());
