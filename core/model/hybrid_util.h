@@ -6,11 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "io/checkpoint.h"
 #include "model/model_config.h"
 #include "util/error.h"
 
@@ -24,12 +24,23 @@ inline std::string shape_str(at::IntArrayRef s) {
   return os.str();
 }
 
-inline std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot read");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+// A weight of `ws` (the folder `dir`) as a float32 tensor of the shape config.json implies: missing tensors,
+// wrong dtypes or shapes and (with check_finite) NaN/Inf are shedder::Errors naming the file and tensor.
+inline at::Tensor load_weight(const WeightStore& ws, const std::string& dir, const std::string& name,
+                              std::vector<int64_t> shape, bool check_finite) {
+  if (!ws.contains(name))
+    throw Error(ws.describe_files() + " in " + dir + ": missing tensor '" + name + "' (expected shape " +
+                shape_str(shape) + " from config.json)");
+  const WeightEntry& e = ws.at(name);
+  if (!e.tensor.defined() || !at::isFloatingType(e.tensor.scalar_type()))
+    throw Error(e.file + ": tensor '" + name + "' has dtype " + e.dtype + ", which a model weight cannot have");
+  if (e.tensor.sizes() != at::IntArrayRef(shape))
+    throw Error(e.file + ": tensor '" + name + "' has shape " + shape_str(e.tensor.sizes()) +
+                " but config.json implies " + shape_str(shape));
+  at::Tensor t = e.tensor.to(at::kFloat).contiguous().clone();
+  if (check_finite && !at::isfinite(t).all().item<bool>())
+    throw Error(e.file + ": tensor '" + name + "' contains NaN or infinite values; the checkpoint is corrupt");
+  return t;
 }
 
 inline int64_t jint(const nlohmann::json& j, const char* key, int64_t def, const std::string& src) {

@@ -19,6 +19,7 @@
 #include "shed/removal_set.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -55,7 +56,7 @@ std::vector<std::vector<int64_t>> per_layer_lists(const nlohmann::json& j, const
 HymbaConfig HymbaConfig::from_file(const std::string& path) {
   HymbaConfig c;
   c.source = path;
-  c.raw = parse_json_lenient(read_text(path), path);
+  c.raw = parse_json_lenient(read_file_bytes(path), path);
   const nlohmann::json& j = c.raw;
   if (!j.is_object()) throw Error(path + ": not a JSON object");
   c.vocab_size = jint(j, "vocab_size", c.vocab_size, path);
@@ -178,20 +179,8 @@ std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const Hybri
   m->cfg_ = HymbaConfig::from_file(cfg_path);
   const HymbaConfig& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
-  auto get = [&](const std::string& name, std::vector<int64_t> shape) -> at::Tensor {
-    if (!ws.contains(name))
-      throw Error(ws.describe_files() + " in " + dir + ": missing tensor '" + name + "' (expected shape " +
-                  shape_str(shape) + " from config.json)");
-    const WeightEntry& e = ws.at(name);
-    if (!e.tensor.defined() || !at::isFloatingType(e.tensor.scalar_type()))
-      throw Error(e.file + ": tensor '" + name + "' has dtype " + e.dtype + ", which a model weight cannot have");
-    if (e.tensor.sizes() != at::IntArrayRef(shape))
-      throw Error(e.file + ": tensor '" + name + "' has shape " + shape_str(e.tensor.sizes()) +
-                  " but config.json implies " + shape_str(shape));
-    at::Tensor t = e.tensor.to(at::kFloat).contiguous().clone();
-    if (opts.check_finite && !at::isfinite(t).all().item<bool>())
-      throw Error(e.file + ": tensor '" + name + "' contains NaN or infinite values; the checkpoint is corrupt");
-    return t;
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+    return load_weight(ws, dir, name, std::move(shape), opts.check_finite);
   };
   const int64_t H = c.hidden_size, D = c.inner, N = c.d_state, R = c.dt_rank, K = c.d_conv;
   const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;

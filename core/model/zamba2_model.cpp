@@ -21,6 +21,7 @@
 #include "shed/removal_set.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -32,7 +33,7 @@ using namespace hybrid_util;
 Zamba2Config Zamba2Config::from_file(const std::string& path) {
   Zamba2Config c;
   c.source = path;
-  c.raw = parse_json_lenient(read_text(path), path);
+  c.raw = parse_json_lenient(read_file_bytes(path), path);
   const nlohmann::json& j = c.raw;
   if (!j.is_object()) throw Error(path + ": not a JSON object");
   c.vocab_size = jint(j, "vocab_size", c.vocab_size, path);
@@ -262,22 +263,8 @@ std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const Hyb
   m->cfg_ = Zamba2Config::from_file(cfg_path);
   const Zamba2Config& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
-  const std::string cfg_name = "config.json";
-
-  auto get = [&](const std::string& name, std::vector<int64_t> shape) -> at::Tensor {
-    if (!ws.contains(name))
-      throw Error(ws.describe_files() + " in " + dir + ": missing tensor '" + name + "' (expected shape " +
-                  shape_str(shape) + " from " + cfg_name + ")");
-    const WeightEntry& e = ws.at(name);
-    if (!e.tensor.defined() || !at::isFloatingType(e.tensor.scalar_type()))
-      throw Error(e.file + ": tensor '" + name + "' has dtype " + e.dtype + ", which a model weight cannot have");
-    if (e.tensor.sizes() != at::IntArrayRef(shape))
-      throw Error(e.file + ": tensor '" + name + "' has shape " + shape_str(e.tensor.sizes()) + " but " + cfg_name +
-                  " implies " + shape_str(shape));
-    at::Tensor t = e.tensor.to(at::kFloat).contiguous().clone();
-    if (opts.check_finite && !at::isfinite(t).all().item<bool>())
-      throw Error(e.file + ": tensor '" + name + "' contains NaN or infinite values; the checkpoint is corrupt");
-    return t;
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+    return load_weight(ws, dir, name, std::move(shape), opts.check_finite);
   };
   const int64_t H = c.hidden_size, D = c.mamba_inner, GN = c.n_groups * c.d_state, nh = c.mamba_heads, K = c.d_conv;
   m->embedding_ = get("model.embed_tokens.weight", {c.vocab_size, H});
