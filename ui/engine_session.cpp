@@ -272,6 +272,22 @@ void EngineSession::unload() {
 
 namespace {
 
+// The what-if result of `ids` on the windows `w` (whose base perplexity is known) for either kind of model.
+WhatIfResult whatIf(const QStringList& ids, const Windows& w, double ppl, qint64 removedParams, qint64 totalParams,
+                    std::chrono::steady_clock::time_point t0) {
+  WhatIfResult r;
+  r.removed = ids;
+  r.basePpl = *w.basePpl;
+  r.ppl = ppl;
+  r.parametersRemoved = removedParams;
+  r.parametersRemovedPct = 100.0 * static_cast<double>(removedParams) / static_cast<double>(totalParams);
+  r.calibrationLabel = qstr(w.label);
+  r.windows = static_cast<int>(w.tensor.size(0));
+  r.seqLen = static_cast<int>(w.tensor.size(1));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
 HybridRemoval hybridRemoval(const HybridModel& h, const QStringList& ids, const std::string& label) {
   HybridRemoval r;
   for (const QString& id : ids) r.add(str(id));
@@ -299,17 +315,8 @@ WhatIfResult EngineSession::evaluate(const QStringList& ids, const CalibrationSe
     const int64_t batch = std::max(1, calib.batch);
     if (!w.basePpl) w.basePpl = hybrid_perplexity(h, w.tensor, {}, batch);
     if (cancel && cancel->cancelled()) throw Cancelled();
-    WhatIfResult r;
-    r.removed = ids;
-    r.basePpl = *w.basePpl;
-    r.ppl = removed.empty() ? *w.basePpl : hybrid_perplexity(h, w.tensor, removed, batch);
-    r.parametersRemoved = h.removed_parameters(removed);
-    r.parametersRemovedPct = 100.0 * static_cast<double>(r.parametersRemoved) / static_cast<double>(h.total_parameters());
-    r.calibrationLabel = qstr(w.label);
-    r.windows = static_cast<int>(w.tensor.size(0));
-    r.seqLen = static_cast<int>(w.tensor.size(1));
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return r;
+    const double ppl = removed.empty() ? *w.basePpl : hybrid_perplexity(h, w.tensor, removed, batch);
+    return whatIf(ids, w, ppl, h.removed_parameters(removed), h.total_parameters(), t0);
   }
   const MambaModel& m = d_->need();
   const RemovalSet removed = removalOf(m, ids, "removal set");
@@ -323,19 +330,11 @@ WhatIfResult EngineSession::evaluate(const QStringList& ids, const CalibrationSe
     };
   };
   if (!w.basePpl) w.basePpl = evaluate_perplexity(m, w.tensor, calib.batch, {}, staged("base"), cancel).perplexity;
-  WhatIfResult r;
-  r.removed = ids;
-  r.basePpl = *w.basePpl;
-  r.ppl = removed.empty() ? *w.basePpl
-                          : evaluate_perplexity(m, w.tensor, calib.batch, removed.to_mask(m.num_layers()), staged("eval"), cancel)
-                                .perplexity;
-  r.parametersRemoved = removed.removed_parameters(m);
-  r.parametersRemovedPct = 100.0 * static_cast<double>(r.parametersRemoved) / static_cast<double>(m.params().total);
-  r.calibrationLabel = qstr(w.label);
-  r.windows = static_cast<int>(w.tensor.size(0));
-  r.seqLen = static_cast<int>(w.tensor.size(1));
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
+  const double ppl =
+      removed.empty() ? *w.basePpl
+                      : evaluate_perplexity(m, w.tensor, calib.batch, removed.to_mask(m.num_layers()), staged("eval"), cancel)
+                            .perplexity;
+  return whatIf(ids, w, ppl, removed.removed_parameters(m), m.params().total, t0);
 }
 
 RunRecord EngineSession::search(const SearchSettings& s, const QStringList& initial, bool resume,
