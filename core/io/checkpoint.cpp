@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "io/safetensors.h"
 #include "model/model_config.h"
@@ -148,6 +149,14 @@ WeightStore WeightStore::open_folder(const std::string& dir) {
   }
 
   return ws;
+}
+
+std::string shape_str(at::IntArrayRef s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
 }
 
 }  // namespace shedder

@@ -39,6 +39,9 @@ class WeightStore {
 };
 
 // Maps a mamba_ssm / older transformers name to the canonical Hugging Face name.
+// "[2, 3]": a tensor shape in error messages.
+std::string shape_str(at::IntArrayRef s);
+
 std::string canonical_weight_name(const std::string& name);
 
 }  // namespace shedder

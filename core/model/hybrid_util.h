@@ -16,14 +16,6 @@
 
 namespace shedder::hybrid_util {
 
-inline std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
-
 // A weight of `ws` (the folder `dir`) as a float32 tensor of the shape config.json implies: missing tensors,
 // wrong dtypes or shapes and (with check_finite) NaN/Inf are shedder::Errors naming the file and tensor.
 inline at::Tensor load_weight(const WeightStore& ws, const std::string& dir, const std::string& name,

@@ -34,14 +34,6 @@ at::Tensor group_rms_normalize(const at::Tensor& g, int64_t groups, double eps) 
 
 namespace {
 
-std::string shape_str(at::IntArrayRef s) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << "]";
-  return os.str();
-}
-
 // Fetches and validates weights by name; remembers which stored tensors were used.
 class WeightFetcher {
  public:
