@@ -40,7 +40,8 @@ class WeightFetcher {
   WeightFetcher(const WeightStore& ws, const ModelConfig& cfg, const LoadOptions& opts)
       : ws_(ws), cfg_(cfg), opts_(opts) {}
 
-  at::Tensor get(const std::string& name, std::vector<int64_t> shape) {
+  // `keep_f32`: on a GPU the tensor stays float32 (conv weights, A_log, D, dt_bias), like the reference.
+  at::Tensor get(const std::string& name, std::vector<int64_t> shape, bool keep_f32 = false) {
     if (!ws_.contains(name)) {
       throw Error(ws_.describe_files() + " in " + fs::path(cfg_.source).parent_path().string() + ": missing tensor '" +
                   name + "' (expected shape " + shape_str(shape) + " from " + fs::path(cfg_.source).filename().string() +
@@ -61,19 +62,13 @@ class WeightFetcher {
     // On the CPU everything is float32 (a view of the map when already float32); on a GPU the tensor goes
     // straight to the device, in the compute dtype unless the reference keeps it in float32.
     at::Tensor t = device_.is_cpu() ? e.tensor.to(at::kFloat)
-                                    : e.tensor.to(device_, keep_f32_ ? at::kFloat : dtype_, /*non_blocking=*/false, /*copy=*/false);
-    keep_f32_ = false;
+                                    : e.tensor.to(device_, keep_f32 ? at::kFloat : dtype_, /*non_blocking=*/false, /*copy=*/false);
     if (opts_.check_finite && !at::isfinite(t).all().item<bool>()) {
       const int64_t bad = (~at::isfinite(t)).sum().item<int64_t>();
       throw Error(e.file + ": tensor '" + name + "' contains " + std::to_string(bad) +
                   " NaN or infinite value(s); the checkpoint is corrupt");
     }
     return t;
-  }
-  // The next get() keeps float32 on a GPU (conv weights, A_log, D, dt_bias).
-  WeightFetcher& f32() {
-    keep_f32_ = true;
-    return *this;
   }
   void place(const at::Device& d, at::ScalarType t) {
     device_ = d;
@@ -91,7 +86,6 @@ class WeightFetcher {
   std::set<std::string> used_;
   at::Device device_ = at::Device(at::kCPU);
   at::ScalarType dtype_ = at::kFloat;
-  bool keep_f32_ = false;
 };
 
 int64_t numel_or0(const at::Tensor& t) { return t.defined() ? t.numel() : 0; }
@@ -160,16 +154,16 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
       const int64_t R = c.time_step_rank;
       L.in_proj_w = wf.get(p + "mixer.in_proj.weight", {2 * D, H});
       L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {2 * D});
-      at::Tensor conv = wf.f32().get(p + "mixer.conv1d.weight", {D, 1, K});
+      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {D, 1, K}, /*keep_f32=*/true);
       L.conv_w_kc = conv.reshape({D, K}).t().contiguous();
-      if (c.use_conv_bias) L.conv_b = wf.f32().get(p + "mixer.conv1d.bias", {D});
+      if (c.use_conv_bias) L.conv_b = wf.get(p + "mixer.conv1d.bias", {D}, /*keep_f32=*/true);
       if (L.has_ssm) {
         L.x_proj_w = wf.get(p + "mixer.x_proj.weight", {R + 2 * N, D});
         L.dt_proj_w = wf.get(p + "mixer.dt_proj.weight", {D, R});
         L.dt_proj_b = wf.get(p + "mixer.dt_proj.bias", {D});
-        at::Tensor A_log = wf.f32().get(p + "mixer.A_log", {D, N});
+        at::Tensor A_log = wf.get(p + "mixer.A_log", {D, N}, /*keep_f32=*/true);
         L.A_nd = (-at::exp(A_log)).t().contiguous();
-        L.Dv = wf.f32().get(p + "mixer.D", {D});
+        L.Dv = wf.get(p + "mixer.D", {D}, /*keep_f32=*/true);
         ssm_params = L.x_proj_w.numel() + L.dt_proj_w.numel() + L.dt_proj_b.numel() + A_log.numel() + L.Dv.numel();
       }
       L.out_proj_w = wf.get(p + "mixer.out_proj.weight", {H, D});
@@ -188,14 +182,14 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
       }
       L.in_proj_w = wf.get(ip, {rows, H});
       L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {rows});
-      at::Tensor conv = wf.f32().get(p + "mixer.conv1d.weight", {conv_ch, 1, K});
+      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {conv_ch, 1, K}, /*keep_f32=*/true);
       L.conv_w_kc = conv.reshape({conv_ch, K}).t().contiguous();
-      if (c.use_conv_bias) L.conv_b = wf.f32().get(p + "mixer.conv1d.bias", {conv_ch});
+      if (c.use_conv_bias) L.conv_b = wf.get(p + "mixer.conv1d.bias", {conv_ch}, /*keep_f32=*/true);
       if (L.has_ssm) {
-        L.dt_bias = wf.f32().get(p + "mixer.dt_bias", {Hh});
-        at::Tensor A_log = wf.f32().get(p + "mixer.A_log", {Hh});
+        L.dt_bias = wf.get(p + "mixer.dt_bias", {Hh}, /*keep_f32=*/true);
+        at::Tensor A_log = wf.get(p + "mixer.A_log", {Hh}, /*keep_f32=*/true);
         L.A_h = -at::exp(A_log);
-        L.Dv = wf.f32().get(p + "mixer.D", {Hh});
+        L.Dv = wf.get(p + "mixer.D", {Hh}, /*keep_f32=*/true);
         // Dead with the SSM: dt_bias, A_log, D, and the B/C/dt rows of in_proj with their conv channels.
         const int64_t dead_rows = 2 * GN + Hh;
         ssm_params = 3 * Hh + dead_rows * H + (c.use_bias ? dead_rows : 0) + 2 * GN * K + (c.use_conv_bias ? 2 * GN : 0);
