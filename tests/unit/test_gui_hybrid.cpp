@@ -45,6 +45,18 @@ CalibrationSettings calib() {
   return c;
 }
 
+// A perplexity search of `steps` steps over `granularity` on the fixture's windows, into `runDir`.
+SearchSettings hybridSearch(const char* granularity, int steps, const std::string& runDir) {
+  SearchSettings s;
+  s.granularity = QString::fromLatin1(granularity);
+  s.metric = QStringLiteral("ppl");
+  s.steps = steps;
+  s.heldoutCurve = false;
+  s.calibration = calib();
+  s.runDir = QString::fromStdString(runDir);
+  return s;
+}
+
 }  // namespace
 
 class TestGuiHybrid : public QObject {
@@ -102,13 +114,7 @@ class TestGuiHybrid : public QObject {
     const HybridSearchResult want = run_hybrid_search(*ref, windows, HybridGranularity::AttentionHeads, 2, {}, 2);
     QCOMPARE(int(want.steps.size()), 2);
 
-    SearchSettings s;
-    s.granularity = QStringLiteral("head");
-    s.metric = QStringLiteral("ppl");
-    s.steps = 2;
-    s.heldoutCurve = false;
-    s.calibration = calib();
-    s.runDir = QString::fromStdString(tmp_ + "/run");
+    const SearchSettings s = hybridSearch("head", 2, tmp_ + "/run");
     QSignalSpy finished(w_, &EngineWorker::searchFinished), steps(w_, &EngineWorker::searchStep),
         base(w_, &EngineWorker::searchBase), progress(w_, &EngineWorker::progress);
     post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
@@ -154,13 +160,7 @@ class TestGuiHybrid : public QObject {
     auto ref = load_hybrid_model(model().toStdString());
     const at::Tensor windows = load_token_windows(tokens().toStdString(), ref->vocab_size(), 0);
     const HybridSearchResult want = run_hybrid_search(*ref, windows, HybridGranularity::MlpChannels, 2, {}, 2);
-    SearchSettings s;
-    s.granularity = QStringLiteral("channel");
-    s.metric = QStringLiteral("ppl");
-    s.steps = 1;
-    s.heldoutCurve = false;
-    s.calibration = calib();
-    s.runDir = QString::fromStdString(tmp_ + "/resumed");
+    SearchSettings s = hybridSearch("channel", 1, tmp_ + "/resumed");
     QSignalSpy finished(w_, &EngineWorker::searchFinished);
     post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
     SHEDDER_WAIT_FOR(finished, 1, kTimeout);
@@ -195,12 +195,8 @@ class TestGuiHybrid : public QObject {
 
   void options_that_do_not_apply_fail_with_a_message() {
     QSignalSpy failed(w_, &EngineWorker::failed);
-    SearchSettings s;
-    s.granularity = QStringLiteral("head");
+    SearchSettings s = hybridSearch("head", 1, tmp_ + "/run2");
     s.metric = QStringLiteral("cosine");
-    s.steps = 1;
-    s.calibration = calib();
-    s.runDir = QString::fromStdString(tmp_ + "/run2");
     post(w_, [w = w_, s] { w->runSearch(s, {}, false); });
     SHEDDER_WAIT_FOR(failed, 1, kTimeout);
     QVERIFY(failed.at(0).at(1).toString().contains(QStringLiteral("perplexity")));
