@@ -331,12 +331,14 @@ class TestCli : public QObject {
       QVERIFY2(bad.empty(), bad.c_str());
     }
     const auto d = run_many({ev + QStringList{"--dtype", "fp8"}, ev + QStringList{"--dtype", "bfloat16"},
-                             ev + QStringList{"--device", "tpu"}});
+                             ev + QStringList{"--device", "tpu"}, ev + QStringList{"--warmup", "-1"}});
     std::string m = check_failure(d[0], {"--dtype fp8", "not a dtype"});
     QVERIFY2(m.empty(), m.c_str());
     m = check_failure(d[1], {"--dtype bfloat16", "float32", "--device cuda"});
     QVERIFY2(m.empty(), m.c_str());
     m = check_failure(d[2], {"--device tpu", "cpu, cuda, cuda:N or auto"});
+    QVERIFY2(m.empty(), m.c_str());
+    m = check_failure(d[3], {"--warmup", ">= 0"});
     QVERIFY2(m.empty(), m.c_str());
   }
 
