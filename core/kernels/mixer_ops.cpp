@@ -65,17 +65,19 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
 
 at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
                           const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state,
-                          Impl impl) {
-  if (impl == Impl::Auto && cpu_float(u) && cpu_float(dt_raw) && cpu_float(Bm) && cpu_float(z))
-    return kernels::selective_scan(u, dt_raw.contiguous(), A_nd, Bm, Cm, Dv, z, state);
+                          Impl impl, const at::Tensor& dt_bias) {
+  if (impl == Impl::Auto && cpu_float(u) && cpu_float(dt_raw) && cpu_float(Bm) && cpu_float(z) && cpu_float(dt_bias))
+    return kernels::selective_scan(u, (dt_bias.defined() ? dt_raw + dt_bias : dt_raw).contiguous(), A_nd, Bm, Cm, Dv,
+                                   z, state);
 #ifdef SHEDDER_WITH_CUDA
   if (use_cuda(u, impl)) {
-    at::Tensor y = cuda::selective_scan(u, dt_raw, A_nd, Bm, Cm, Dv, z, state);
+    at::Tensor y = cuda::selective_scan(u, dt_raw, A_nd, Bm, Cm, Dv, z, state, dt_bias);
     if (y.defined()) return y;
     ++g_fallbacks;
   }
 #endif
-  at::Tensor uf = f32(u), dt = softplus20(f32(dt_raw));                       // [B, L, D]
+  at::Tensor dtf = dt_bias.defined() ? f32(dt_raw) + f32(dt_bias) : f32(dt_raw);
+  at::Tensor uf = f32(u), dt = softplus20(dtf);                               // [B, L, D]
   at::Tensor A = f32(A_nd).t();                                             // [D, N]
   at::Tensor log_a = dt.unsqueeze(-1) * A;                                  // [B, L, D, N]
   at::Tensor inc = (dt * uf).unsqueeze(-1) * f32(Bm).unsqueeze(2);          // [B, L, D, N]
@@ -132,6 +134,19 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool r
   at::Tensor n = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
   if (round_input) return (f32(w) * n.to(wt).to(at::kFloat)).to(wt);
   return f32(w) * n.to(x.scalar_type()).to(at::kFloat);  // float32 residual in, float32 out
+}
+
+at::Tensor add_rms_norm(const at::Tensor& h, const at::Tensor& delta, const at::Tensor& w, double eps, at::Tensor& h_out,
+                        Impl impl) {
+#ifdef SHEDDER_WITH_CUDA
+  if (use_cuda(h, impl)) {
+    at::Tensor out = cuda::add_rms_norm(h, delta, w, eps, h_out);
+    if (out.defined()) return out;
+    ++g_fallbacks;
+  }
+#endif
+  h_out = h + delta;  // float32 + the branch's dtype: float32, as the residual of transformers
+  return rms_norm(h_out, w, eps, /*round_input=*/true, impl);
 }
 
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps,

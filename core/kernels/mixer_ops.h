@@ -18,10 +18,13 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
                          const at::Tensor& prev = at::Tensor(), Impl impl = Impl::Auto);
 
 // Mamba-1 selective scan (softplus inside, D skip, optional SiLU(z) gate). A_nd, Dv float32; state
-// [B, D, N] float32 (in/out) or undefined. Returns y [B, L, D] in u's dtype.
+// [B, D, N] float32 (in/out) or undefined. `dt_bias` ([D] float32 or undefined) is added to dt_raw in float32
+// before the softplus (mamba_ssm's delta_bias: the GPU path leaves the bias out of dt_proj's matmul).
+// Returns y [B, L, D] in u's dtype.
 at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
                           const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z,
-                          const at::Tensor& state = at::Tensor(), Impl impl = Impl::Auto);
+                          const at::Tensor& state = at::Tensor(), Impl impl = Impl::Auto,
+                          const at::Tensor& dt_bias = at::Tensor());
 
 // Mamba-2 SSD recurrence. dt_bias, A, Dv float32 [H]; state [B, H, P, N] float32 (in/out) or undefined.
 at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
@@ -35,6 +38,11 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
 // and returns float32. x: [..., H]; w: [H].
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool round_input = true,
                     Impl impl = Impl::Auto);
+
+// The residual connection and the next block's norm in one pass: h_out = h + delta (float32), returns
+// rms_norm(h_out, w, eps, round_input = true). h: float32 [..., H]; delta: same shape, any dtype.
+at::Tensor add_rms_norm(const at::Tensor& h, const at::Tensor& delta, const at::Tensor& w, double eps, at::Tensor& h_out,
+                        Impl impl = Impl::Auto);
 
 // Mamba-2's gated RMSNorm: w * cast(normalize(y * silu(z)) per group of the last dimension, in float32).
 // y: [B, L, D]; z: [B, L, D] row-strided; w: [D]. Returns w's dtype.

@@ -160,7 +160,7 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
       if (L.has_ssm) {
         L.x_proj_w = wf.get(p + "mixer.x_proj.weight", {R + 2 * N, D});
         L.dt_proj_w = wf.get(p + "mixer.dt_proj.weight", {D, R});
-        L.dt_proj_b = wf.get(p + "mixer.dt_proj.bias", {D});
+        L.dt_proj_b = wf.get(p + "mixer.dt_proj.bias", {D}, /*keep_f32=*/true);  // added inside the scan on a GPU
         at::Tensor A_log = wf.get(p + "mixer.A_log", {D, N}, /*keep_f32=*/true);
         L.A_nd = (-at::exp(A_log)).t().contiguous();
         L.Dv = wf.get(p + "mixer.D", {D}, /*keep_f32=*/true);
@@ -235,9 +235,14 @@ at::Tensor MambaModel::embed(const at::Tensor& ids) const {
 at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm, LayerState* state) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
   at::Tensor x = prof("norm", device_, [&] { return ops::rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon); });
-  at::Tensor out = config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm, state)
-                                                : mixer_mamba2(w, x, skip_ssm || !w.has_ssm, state);
+  at::Tensor out = branch(layer, x, skip_ssm, state);
   return prof("residual", device_, [&] { return hidden + out; });  // residual kept in float32
+}
+
+at::Tensor MambaModel::branch(int64_t layer, const at::Tensor& x, bool skip_ssm, LayerState* state) const {
+  const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
+  return config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm, state)
+                                      : mixer_mamba2(w, x, skip_ssm || !w.has_ssm, state);
 }
 
 at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
@@ -254,12 +259,18 @@ at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, 
     y = xc * at::silu(z);
   } else {
     at::Tensor ssm_p = prof("x_proj", device_, [&] { return at::linear(xc, w.x_proj_w); });  // [B, L, R + 2N]
-    at::Tensor dt = prof("dt_proj", device_, [&] {  // softplus: in the scan
-      return at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();
+    // On a GPU dt_proj's bias is added in float32 inside the scan (as mamba_ssm's kernels do), which saves a
+    // pass over [B, L, D]; on the CPU the float32 linear includes it. softplus: in the scan.
+    const bool gpu = !device_.is_cpu();
+    at::Tensor dt = prof("dt_proj", device_, [&] {
+      if (!gpu) return at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();
+      const at::Tensor low = ssm_p.narrow(2, 0, R);
+      return at::mm(low.reshape({-1, R}), w.dt_proj_w.t()).view({low.size(0), low.size(1), D});
     });
     y = prof("scan", device_, [&] {
       return ops::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
-                                 state ? state->ssm : at::Tensor());
+                                 state ? state->ssm : at::Tensor(), ops::Impl::Auto,
+                                 gpu ? w.dt_proj_b : at::Tensor());
     });
   }
   return prof("out_proj", device_, [&] { return at::linear(y, w.out_proj_w, w.out_proj_b); });
@@ -326,11 +337,29 @@ at::Tensor MambaModel::hidden_states(const at::Tensor& ids, const ModelMask& mas
       throw Error("recurrent state: it was made for another removal mask; use the mask it was made for");
   }
   at::Tensor h = embed(ids);
+  // On a GPU each block's residual add is fused with the next block's norm (one pass over the float32
+  // residual instead of two; the same arithmetic as block()).
+  const bool fuse = !device_.is_cpu();
+  at::Tensor pending;  // the previous block's branch, not yet added to h
   for (int64_t i = 0; i < config_.num_layers; ++i) {
     const LayerMask lm = mask.empty() ? LayerMask{} : mask[static_cast<size_t>(i)];
     if (lm.skip_block) continue;
-    h = block(i, h, lm.skip_ssm, state ? &state->layers[static_cast<size_t>(i)] : nullptr);
+    LayerState* ls = state ? &state->layers[static_cast<size_t>(i)] : nullptr;
+    if (!fuse) {
+      h = block(i, h, lm.skip_ssm, ls);
+      continue;
+    }
+    const LayerWeights& w = layers_.at(static_cast<size_t>(i));
+    at::Tensor x = prof("norm", device_, [&] {
+      if (!pending.defined()) return ops::rms_norm(h, w.norm_w, config_.layer_norm_epsilon);
+      at::Tensor next;
+      at::Tensor n = ops::add_rms_norm(h, pending, w.norm_w, config_.layer_norm_epsilon, next);
+      h = next;
+      return n;
+    });
+    pending = branch(i, x, lm.skip_ssm, ls);
   }
+  if (pending.defined()) h = prof("residual", device_, [&] { return h + pending; });
   if (state) state->position_ += ids.size(1);
   return h;
 }

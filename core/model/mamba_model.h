@@ -92,6 +92,8 @@ class MambaModel {
 
  private:
   MambaModel() = default;
+  // The block's branch (mixer output) for its normalised input x.
+  at::Tensor branch(int64_t layer, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
   at::Tensor mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
   at::Tensor mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
 

@@ -1,6 +1,8 @@
-// Optional per-operation timing of the forward pass, for finding where GPU time goes: with the environment
-// variable SHEDDER_PROFILE=1 each instrumented scope synchronises the device before and after itself and its
-// time is summed by name; the table is printed to stderr when the process exits. Off (one branch) otherwise.
+// Optional per-operation timing of the forward pass, for finding where time goes: with the environment
+// variable SHEDDER_PROFILE=1 each instrumented scope is timed and summed by name; the table is printed to
+// stderr when the process exits (bench: its timed prefill passes only). On a GPU a scope records CUDA events on the current stream (no
+// synchronisation, so the kernels run as they would unprofiled and the times are GPU times); on the CPU
+// it is wall time. Off (one branch) otherwise.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -10,8 +12,11 @@
 
 namespace shedder::profile {
 
-bool enabled();
+bool enabled();  // SHEDDER_PROFILE is set and the profile is not paused
 void add(const char* name, double seconds);
+// Pauses (false) or resumes (true) the timing, e.g. so that `bench` times only its measured prefill passes
+// (not the warm-up, whose first calls include library initialisation, nor the untimed decode).
+void set_active(bool active);
 
 class Scope {
  public:
@@ -23,6 +28,7 @@ class Scope {
  private:
   const char* name_;
   at::Device device_;
+  void* start_event_ = nullptr;  // GPU scopes
   std::chrono::steady_clock::time_point t0_;
 };
 

@@ -57,15 +57,20 @@ void kernel_checks(const at::Device& dev) {
       const int64_t B = 3, L = 50, C = 40, K = 4;
       at::Tensor x = strided(at::randn({B, L, C}, f32).to(dt), 6), w = at::randn({K, C}, f32), b = at::randn({C}, f32);
       at::Tensor prev = at::randn({B, K - 1, C}, f32).to(dt);
+      // x at an odd offset (one channel per thread) and 8-byte aligned (channel words per thread).
+      at::Tensor xa = strided(at::randn({B, L, C}, f32).to(dt), 8);
       for (bool with_prev : {false, true}) {
         at::Tensor p = with_prev ? prev : at::Tensor();
         expect("causal_conv1d" + std::string(with_prev ? " +prev" : "") + tag,
                rel_err(ops::causal_conv1d(x, w, b, true, p), ops::causal_conv1d(x, w, b, true, p, Impl::Aten)), tol);
+        expect("causal_conv1d aligned" + std::string(with_prev ? " +prev" : "") + tag,
+               rel_err(ops::causal_conv1d(xa, w, b, true, p), ops::causal_conv1d(xa, w, b, true, p, Impl::Aten)), tol);
       }
     }
     // Mamba-1 scan: one pass (large B*D) and time-chunked (small B*D, long L), with an initial state.
     struct S1 { int64_t B, L, D, N; };
-    for (const S1& s : {S1{2, 300, 40, 16}, S1{1, 1000, 24, 8}, S1{4, 33, 1600, 16}, S1{2, 70, 48, 5}}) {
+    for (const S1& s : {S1{2, 300, 40, 16}, S1{1, 1000, 24, 8}, S1{4, 33, 1600, 16}, S1{2, 70, 48, 5}, S1{2, 200, 72, 32},
+                        S1{1, 100, 20, 64}}) {
       at::Tensor u = at::randn({s.B, s.L, s.D}, f32).to(dt), dtr = (at::randn({s.B, s.L, s.D}, f32) * 2.0 - 1.0).to(dt);
       at::Tensor A = -at::rand({s.N, s.D}, f32) * 2.0 - 0.05;
       at::Tensor BC = at::randn({s.B, s.L, 2 * s.N + 7}, f32).to(dt);
@@ -82,27 +87,40 @@ void kernel_checks(const at::Device& dev) {
       expect("selective_scan " + shape + tag, rel_err(got, ref), tol);
       expect("selective_scan final state " + shape + tag, rel_err(sa, sb), 1e-4);
     }
-    // Mamba-2 SSD: the fixture's shape, a 1.3b-like head (P 64, N 128), a state size the kernel leaves to ATen.
+    // Mamba-2 SSD: the fixture's shape, a 1.3b-like head (P 64, N 128), a state size the kernel leaves to ATen,
+    // and in float16/bfloat16 both the chunked tensor-core kernel (L >= 64, P and N multiples of 16) and the
+    // recurrent one (SHEDDER_SSD_CHUNKED=0).
     struct S2 { int64_t B, L, H, P, G, N; };
-    for (const S2& s : {S2{2, 70, 8, 16, 2, 16}, S2{2, 130, 4, 64, 1, 128}, S2{1, 40, 3, 10, 1, 12}, S2{3, 9, 6, 8, 3, 64}}) {
+    for (const S2& s : {S2{2, 70, 8, 16, 2, 16}, S2{2, 130, 4, 64, 1, 128}, S2{1, 40, 3, 10, 1, 12}, S2{3, 9, 6, 8, 3, 64},
+                        S2{1, 300, 2, 32, 1, 64}, S2{2, 64, 2, 128, 2, 256}}) {
       const int64_t D = s.H * s.P, GN = s.G * s.N;
       at::Tensor xBC = at::randn({s.B, s.L, D + 2 * GN}, f32).to(dt);
       at::Tensor x = xBC.narrow(2, 0, D), Bm = xBC.narrow(2, D, GN), Cm = xBC.narrow(2, D + GN, GN);
       at::Tensor dtr = strided((at::randn({s.B, s.L, s.H}, f32) * 2.0).to(dt), 10), dtb = at::randn({s.H}, f32);
       at::Tensor A = -at::rand({s.H}, f32) * 2.0 - 0.05, Dv = at::randn({s.H}, f32);
       at::Tensor s0 = at::randn({s.B, s.H, s.P, s.N}, f32) * 0.5;
-      at::Tensor sa = s0.clone(), sb = s0.clone();
       const double hi = s.N == 16 ? 3.0 : INFINITY;
-      const int64_t fb = ops::cuda_fallbacks();
-      at::Tensor got = ops::ssd_scan(x, dtr, dtb, A, Bm, Cm, Dv, s.P, s.G, 1e-3, hi, sa);
-      const bool kernel_ran = ops::cuda_fallbacks() == fb;
-      at::Tensor ref = ops::ssd_scan(x, dtr, dtb, A, Bm, Cm, Dv, s.P, s.G, 1e-3, hi, sb, Impl::Aten);
-      const std::string shape = "H" + std::to_string(s.H) + " P" + std::to_string(s.P) + " G" + std::to_string(s.G) +
-                                " N" + std::to_string(s.N) + " L" + std::to_string(s.L);
-      expect("ssd_scan " + shape + tag + (kernel_ran ? "" : " (ATen)"), rel_err(got, ref), tol);
-      // Every shape but N 12 (lanes per channel not a power of two) must run on the CUDA kernel.
-      if (!kernel_ran && s.N != 12) expect("ssd_scan " + shape + tag + ": CUDA kernel ran", INFINITY, 0);
-      expect("ssd_scan final state " + shape + tag, rel_err(sa, sb), 1e-4);
+      const bool chunkable = dt != at::kFloat && s.L >= 64 && s.P % 16 == 0 && s.N % 16 == 0;
+      for (bool chunked : {true, false}) {
+        if (!chunked && !chunkable) continue;
+        setenv("SHEDDER_SSD_CHUNKED", chunked ? "1" : "0", 1);
+        const bool tc = chunked && chunkable;
+        at::Tensor sa = s0.clone(), sb = s0.clone();
+        const int64_t fb = ops::cuda_fallbacks();
+        at::Tensor got = ops::ssd_scan(x, dtr, dtb, A, Bm, Cm, Dv, s.P, s.G, 1e-3, hi, sa);
+        const bool kernel_ran = ops::cuda_fallbacks() == fb;
+        at::Tensor ref = ops::ssd_scan(x, dtr, dtb, A, Bm, Cm, Dv, s.P, s.G, 1e-3, hi, sb, Impl::Aten);
+        const std::string shape = "H" + std::to_string(s.H) + " P" + std::to_string(s.P) + " G" + std::to_string(s.G) +
+                                  " N" + std::to_string(s.N) + " L" + std::to_string(s.L) +
+                                  (tc ? " chunked" : (chunkable ? " recurrent" : ""));
+        expect("ssd_scan " + shape + tag + (kernel_ran ? "" : " (ATen)"), rel_err(got, ref), tol);
+        // Every shape but N 12 (lanes per channel not a power of two) must run on a CUDA kernel.
+        if (!kernel_ran && s.N != 12) expect("ssd_scan " + shape + tag + ": CUDA kernel ran", INFINITY, 0);
+        // The chunked kernel's tensor-core operands are rounded to the activations' dtype (as in mamba_ssm),
+        // so its state carries that rounding; the recurrent kernels keep the state exact in float32.
+        expect("ssd_scan final state " + shape + tag, rel_err(sa, sb), tc ? 1e-2 : 1e-4);
+      }
+      unsetenv("SHEDDER_SSD_CHUNKED");
     }
     {  // norms: block norm (rounded input), final norm (float32 out), gated grouped norm
       at::Tensor h = at::randn({2, 19, 96}, f32), w = (at::randn({96}, f32) * 0.2 + 1.0).to(dt);
@@ -110,6 +128,10 @@ void kernel_checks(const at::Device& dev) {
       expect("rms_norm (block)" + tag, rel_err(ops::rms_norm(h, w, 1e-5), ops::rms_norm(h, w, 1e-5, true, Impl::Aten)), tol);
       expect("rms_norm (final)" + tag,
              rel_err(ops::rms_norm(h, w, 1e-5, false), ops::rms_norm(h, w, 1e-5, false, Impl::Aten)), tol);
+      at::Tensor d = at::randn({2, 19, 96}, f32).to(dt), h1, h2;
+      const at::Tensor n1 = ops::add_rms_norm(h, d, w, 1e-5, h1), n2 = ops::add_rms_norm(h, d, w, 1e-5, h2, Impl::Aten);
+      expect("add_rms_norm (residual + block norm)" + tag, rel_err(n1, n2), tol);
+      expect("add_rms_norm residual" + tag, rel_err(h1, h2), 1e-6);
       expect("gated_rms_norm (4 groups)" + tag,
              rel_err(ops::gated_rms_norm(y, z, w, 4, 1e-5), ops::gated_rms_norm(y, z, w, 4, 1e-5, Impl::Aten)), tol);
     }

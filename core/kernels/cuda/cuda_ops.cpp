@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "kernels/cuda/launch.h"
 #include "util/error.h"
@@ -36,17 +37,25 @@ void check(bool ok, const char* what) {
 }
 
 // Time chunks for the Mamba-1 scan (SHEDDER_SCAN_CHUNKS overrides): chunks of >= 64 steps.
-int64_t scan_chunks(int64_t B, int64_t D, int64_t L, int device) {
+int64_t scan_chunks(int64_t B, int64_t D, int64_t N, int64_t L, int device) {
   if (const char* env = std::getenv("SHEDDER_SCAN_CHUNKS")) {
     const long v = std::strtol(env, nullptr, 10);
     if (v >= 1) return std::min<int64_t>(v, std::max<int64_t>(1, L));
   }
-  // Chunking doubles the scan's arithmetic (summary pass + output pass) but one pass over B * D channels
-  // leaves the GPU latency-bound below ~1024 threads per multiprocessor (measured on an H100: 1.4b shape,
-  // batch 8, 5 chunks beat 1).
+  // Chunking doubles the scan's arithmetic (summary pass + output pass), so it is used only where one pass
+  // leaves the GPU latency-bound: below ~512 threads per multiprocessor. Threads: one per channel, or N / 4
+  // per channel where the kernel spreads the states over lanes (launch.h: scan1_lanes_per_channel).
   const int64_t sms = multiprocessor_count(device);
-  const int64_t want = (sms * 1024 + B * D - 1) / std::max<int64_t>(1, B * D);
+  const int64_t threads = B * D * scan1_lanes_per_channel(N);
+  if (threads >= sms * 512) return 1;
+  const int64_t want = (sms * 1024 + threads - 1) / std::max<int64_t>(1, threads);
   return std::max<int64_t>(1, std::min<int64_t>(want, L / 64));
+}
+
+// SHEDDER_SSD_CHUNKED=0 keeps float16/bfloat16 Mamba-2 scans on the recurrent kernel (for comparisons).
+bool ssd_chunked_allowed() {
+  const char* env = std::getenv("SHEDDER_SSD_CHUNKED");
+  return !(env && std::string(env) == "0");
 }
 
 }  // namespace
@@ -68,25 +77,28 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
 }
 
 at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
-                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state) {
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state,
+                          const at::Tensor& dt_bias) {
   ElemType et;
   if (!rows_ok(u, 3) || !elem_type(u, et) || !rows_ok(dt_raw, 3) || !rows_ok(Bm, 3) || !rows_ok(Cm, 3)) return {};
   for (const at::Tensor* t : {&dt_raw, &Bm, &Cm})
     if (t->scalar_type() != u.scalar_type()) return {};
   if (z.defined() && (!rows_ok(z, 3) || z.scalar_type() != u.scalar_type())) return {};
   if (!f32_contig(A_nd) || !f32_contig(Dv) || (state.defined() && !f32_contig(state))) return {};
+  if (dt_bias.defined() && (!f32_contig(dt_bias) || dt_bias.numel() != u.size(2))) return {};
   c10::cuda::CUDAGuard guard(u.device());
   const int64_t B = u.size(0), L = u.size(1), D = u.size(2), N = A_nd.size(0);
   if (N > 64) return {};
   at::Tensor y = at::empty({B, L, D}, u.options());
-  const int64_t chunks = scan_chunks(B, D, L, u.device().index());
+  const int64_t chunks = scan_chunks(B, D, N, L, u.device().index());
   at::Tensor ws;
   if (chunks > 1) ws = at::empty({B * chunks * D * (2 * N + 1)}, u.options().dtype(at::kFloat));
   Scan1Args a{u.data_ptr(), u.stride(0), u.stride(1), dt_raw.data_ptr(), dt_raw.stride(0), dt_raw.stride(1),
               A_nd.data_ptr<float>(), Bm.data_ptr(), Bm.stride(0), Bm.stride(1), Cm.data_ptr(), Cm.stride(0), Cm.stride(1),
               Dv.data_ptr<float>(), z.defined() ? z.data_ptr() : nullptr, z.defined() ? z.stride(0) : 0,
               z.defined() ? z.stride(1) : 0, state.defined() ? state.data_ptr<float>() : nullptr, y.data_ptr(),
-              B, L, D, N, chunks, chunks > 1 ? ws.data_ptr<float>() : nullptr};
+              B, L, D, N, chunks, chunks > 1 ? ws.data_ptr<float>() : nullptr,
+              dt_bias.defined() ? dt_bias.data_ptr<float>() : nullptr};
   check(launch_selective_scan(a, et, stream_of(u)), "selective_scan");
   return y;
 }
@@ -108,7 +120,7 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   Scan2Args a{x.data_ptr(), x.stride(0), x.stride(1), dt_raw.data_ptr(), dt_raw.stride(0), dt_raw.stride(1),
               dt_bias.data_ptr<float>(), A.data_ptr<float>(), Dv.data_ptr<float>(), Bm.data_ptr(), Bm.stride(0),
               Bm.stride(1), Cm.data_ptr(), Cm.stride(0), Cm.stride(1), state.defined() ? state.data_ptr<float>() : nullptr,
-              y.data_ptr(), B, L, H, P, G, N, static_cast<float>(dt_min), hi};
+              y.data_ptr(), B, L, H, P, G, N, static_cast<float>(dt_min), hi, ssd_chunked_allowed()};
   if (!launch_ssd_scan(a, et, stream_of(x))) {
     if (cudaGetLastError() != cudaSuccess) check(false, "ssd_scan");
     return {};  // a state size the kernel does not cover
@@ -127,6 +139,26 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool r
   NormArgs a{xr.data_ptr(), xt, H, nullptr, 0, w.data_ptr(), wt, out.data_ptr(),
              ot == at::kFloat ? kF32 : wt, round_input ? wt : xt, xr.size(0), H, 1, static_cast<float>(eps), round_input};
   check(launch_rms_norm(a, stream_of(x)), "rms_norm");
+  return out;
+}
+
+at::Tensor add_rms_norm(const at::Tensor& h, const at::Tensor& delta, const at::Tensor& w, double eps, at::Tensor& h_out) {
+  ElemType dt, wt;
+  if (!h.defined() || !h.is_cuda() || h.scalar_type() != at::kFloat || !delta.defined() || !delta.is_cuda() ||
+      delta.sizes() != h.sizes() || !elem_type(delta, dt) || !elem_type(w, wt) || !w.is_contiguous() || h.dim() < 1)
+    return {};
+  c10::cuda::CUDAGuard guard(h.device());
+  const int64_t H = h.size(-1);
+  at::Tensor hr = h.contiguous().reshape({-1, H}), dr = delta.contiguous().reshape({-1, H});
+  at::Tensor ho = at::empty(h.sizes(), h.options());
+  at::Tensor out = at::empty(h.sizes(), h.options().dtype(w.scalar_type()));
+  NormArgs a{hr.data_ptr(), kF32, H, nullptr, 0, w.data_ptr(), wt, out.data_ptr(), wt, wt, hr.size(0), H, 1,
+             static_cast<float>(eps), true, dr.data_ptr(), dt, H, ho.data_ptr<float>()};
+  if (!launch_rms_norm(a, stream_of(h))) {
+    if (cudaGetLastError() != cudaSuccess) check(false, "add_rms_norm");
+    return {};
+  }
+  h_out = ho;
   return out;
 }
 
@@ -153,6 +185,29 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
 void synchronize(int device_index) {
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
   synchronize_device();
+}
+
+void* record_event(int device_index) {
+  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
+  cudaEvent_t ev = nullptr;
+  if (cudaEventCreate(&ev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return nullptr;
+  }
+  (void)cudaEventRecord(ev, c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_index)).stream());
+  return ev;
+}
+
+double event_elapsed_ms(void* start, void* end) {
+  float ms = 0.0f;
+  auto s = static_cast<cudaEvent_t>(start), e = static_cast<cudaEvent_t>(end);
+  if (s && e && (cudaEventSynchronize(e) != cudaSuccess || cudaEventElapsedTime(&ms, s, e) != cudaSuccess)) {
+    (void)cudaGetLastError();
+    ms = 0.0f;
+  }
+  if (s) (void)cudaEventDestroy(s);
+  if (e) (void)cudaEventDestroy(e);
+  return ms;
 }
 
 int64_t free_device_memory(int device_index) {

@@ -11,15 +11,24 @@ namespace shedder::cuda {
 at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool silu,
                          const at::Tensor& prev);
 at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
-                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state);
+                          const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state,
+                          const at::Tensor& dt_bias);
 at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
                     const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim, int64_t n_groups,
                     double dt_min, double dt_max, const at::Tensor& state);
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool round_input);
+// h_out = h + delta (float32) and rms_norm(h_out, w, eps, round_input = true) in one pass; h float32, delta
+// [.., H] any dtype. Returns the norm (undefined h_out and result: not handled).
+at::Tensor add_rms_norm(const at::Tensor& h, const at::Tensor& delta, const at::Tensor& w, double eps, at::Tensor& h_out);
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps);
 
 // Waits for all work on `device_index` (cheaper than a copy back).
 void synchronize(int device_index);
+
+// The profiler's events (runtime/op_profile): one recorded on the current stream of `device_index`, and the
+// milliseconds between two of them (waits for `end`; destroys both; 0 if either failed).
+void* record_event(int device_index);
+double event_elapsed_ms(void* start, void* end);
 
 // Free memory on the current CUDA device in bytes (for cache budgets), 0 when unknown.
 int64_t free_device_memory(int device_index);

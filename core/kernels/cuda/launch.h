@@ -33,8 +33,11 @@ struct Scan1Args {
   int64_t B, L, D, N;
   int64_t chunks;                           // time chunks scanned in parallel (1: one pass)
   float* ws;                                // workspace: B*chunks*D*(2N+1) floats when chunks > 1
+  const float* dt_bias;                     // [D] added to dt before the softplus, or null
 };
 bool launch_selective_scan(const Scan1Args& a, ElemType t, void* stream);
+// Threads per channel of the Mamba-1 scan for state size N (N / 4 where the states are spread over lanes).
+int64_t scan1_lanes_per_channel(int64_t N);
 
 struct Scan2Args {
   const void* x; int64_t sx_b, sx_t;        // [B, L, H*P]
@@ -46,6 +49,7 @@ struct Scan2Args {
   void* y;                                  // [B, L, H*P] contiguous
   int64_t B, L, H, P, G, N;
   float dt_min, dt_max;
+  bool allow_chunked;                       // float16/bfloat16: the chunked tensor-core form where it applies
 };
 bool launch_ssd_scan(const Scan2Args& a, ElemType t, void* stream);
 
@@ -58,6 +62,8 @@ struct NormArgs {
   int64_t M, H, groups;
   float eps;
   bool round_input;                         // x rounded to w's dtype first (block norms)
+  const void* delta; ElemType dlt; int64_t sd;  // residual branch added to x first (float32 sum), or null
+  float* hout;                              // [M, H] float32: x + delta (with delta)
 };
 bool launch_rms_norm(const NormArgs& a, void* stream);
 

@@ -6,6 +6,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -68,9 +69,25 @@ __device__ __forceinline__ float softplus_fast(float x) {
   return x > 20.0f ? x : (x < -15.0f ? __expf(x) : __logf(1.0f + __expf(x)));
 }
 
+// Eight 16-bit values in one 16-byte word (the vectorised loads and stores of the tensor-core kernel).
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
+  const T* h = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) f[i] = to_f(h[i]);
+}
+template <typename T>
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  uint4 v;
+  T* h = reinterpret_cast<T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) h[i] = from_f<T>(f[i]);
+  return v;
+}
+
 // ---- causal depthwise conv ----------------------------------------------------------------------------
 
-// Grid: x = rows (b, t), y = blocks of 256 channels: one 32-bit division per thread.
+// Any kernel width. Grid: x = rows (b, t), y = blocks of 256 channels: one 32-bit division per thread.
 template <typename T>
 __global__ void conv1d_kernel(ConvArgs a) {
   const int64_t c = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
@@ -92,8 +109,119 @@ __global__ void conv1d_kernel(ConvArgs a) {
     }
     acc += a.w[k * a.C + c] * v;
   }
-  if (a.silu) acc = silu_f(acc);
+  if (a.silu) acc = silu_fast(acc);
   static_cast<T*>(a.out)[row * a.C + c] = from_f<T>(acc);
+}
+
+// The common kernel widths (K <= 4): a thread computes kConvRun consecutive outputs of one channel from a
+// window of inputs held in registers (each input loaded once instead of K times).
+constexpr int kConvRun = 8;
+constexpr int kConvThreads = 128;
+
+template <typename T, int K>
+__global__ void __launch_bounds__(kConvThreads) conv1d_run_kernel(ConvArgs a, int64_t runs) {
+  const int64_t c = static_cast<int64_t>(blockIdx.y) * kConvThreads + threadIdx.x;
+  if (c >= a.C) return;
+  const int64_t b = blockIdx.x / runs, t0 = (blockIdx.x - b * runs) * kConvRun;
+  const T* x = static_cast<const T*>(a.x) + b * a.sx_b + c;
+  const T* prev = a.prev ? static_cast<const T*>(a.prev) + b * a.sp_b + c : nullptr;
+  float w[K];
+#pragma unroll
+  for (int k = 0; k < K; ++k) w[k] = a.w[k * a.C + c];
+  const float bias = a.bias ? a.bias[c] : 0.0f;
+  float win[K - 1 + kConvRun];  // inputs t0 - (K - 1) .. t0 + kConvRun - 1
+#pragma unroll
+  for (int i = 0; i < K - 1 + kConvRun; ++i) {
+    const int64_t ts = t0 - (K - 1) + i;
+    float v = 0.0f;
+    if (ts >= 0 && ts < a.L) v = to_f(x[ts * a.sx_t]);
+    else if (ts < 0 && prev) v = to_f(prev[(K - 1 + ts) * a.sp_t]);
+    win[i] = v;
+  }
+  T* out = static_cast<T*>(a.out) + (b * a.L + t0) * a.C + c;
+#pragma unroll
+  for (int j = 0; j < kConvRun; ++j) {
+    if (t0 + j >= a.L) break;
+    float acc = bias;
+#pragma unroll
+    for (int k = 0; k < K; ++k) acc += w[k] * win[j + k];
+    if (a.silu) acc = silu_fast(acc);
+    out[j * a.C] = from_f<T>(acc);
+  }
+}
+
+// The same on 8-byte words: V = 8 / sizeof(T) adjacent channels per thread (rows and strides aligned).
+template <typename T, int K>
+__global__ void __launch_bounds__(kConvThreads) conv1d_vec_kernel(ConvArgs a, int64_t runs) {
+  constexpr int V = 8 / sizeof(T);
+  const int64_t c = (static_cast<int64_t>(blockIdx.y) * kConvThreads + threadIdx.x) * V;
+  if (c >= a.C) return;
+  const int64_t b = blockIdx.x / runs, t0 = (blockIdx.x - b * runs) * kConvRun;
+  const T* x = static_cast<const T*>(a.x) + b * a.sx_b + c;
+  const T* prev = a.prev ? static_cast<const T*>(a.prev) + b * a.sp_b + c : nullptr;
+  float w[K][V], bias[V];
+#pragma unroll
+  for (int v = 0; v < V; ++v) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) w[k][v] = a.w[k * a.C + c + v];
+    bias[v] = a.bias ? a.bias[c + v] : 0.0f;
+  }
+  uint2 raw[K - 1 + kConvRun];  // inputs t0 - (K - 1) .. t0 + kConvRun - 1
+#pragma unroll
+  for (int i = 0; i < K - 1 + kConvRun; ++i) {
+    const int64_t ts = t0 - (K - 1) + i;
+    uint2 r = make_uint2(0, 0);
+    if (ts >= 0 && ts < a.L) r = *reinterpret_cast<const uint2*>(x + ts * a.sx_t);
+    else if (ts < 0 && prev) r = *reinterpret_cast<const uint2*>(prev + (K - 1 + ts) * a.sp_t);
+    raw[i] = r;
+  }
+  T* out = static_cast<T*>(a.out) + (b * a.L + t0) * a.C + c;
+#pragma unroll
+  for (int j = 0; j < kConvRun; ++j) {
+    if (t0 + j >= a.L) break;
+    float acc[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[v] = bias[v];
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const T* e = reinterpret_cast<const T*>(&raw[j + k]);
+#pragma unroll
+      for (int v = 0; v < V; ++v) acc[v] += w[k][v] * to_f(e[v]);
+    }
+    uint2 o;
+    T* oe = reinterpret_cast<T*>(&o);
+#pragma unroll
+    for (int v = 0; v < V; ++v) oe[v] = from_f<T>(a.silu ? silu_fast(acc[v]) : acc[v]);
+    *reinterpret_cast<uint2*>(out + j * a.C) = o;
+  }
+}
+
+template <typename T>
+bool conv1d_launch(const ConvArgs& a, cudaStream_t st) {
+  const int64_t runs = (a.L + kConvRun - 1) / kConvRun;
+  constexpr int V = 8 / sizeof(T);
+  auto al8 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 8 == 0; };
+  const bool vec = a.C % V == 0 && al8(a.x) && al8(a.out) && a.sx_b % V == 0 && a.sx_t % V == 0 &&
+                   (!a.prev || (al8(a.prev) && a.sp_b % V == 0 && a.sp_t % V == 0));
+  const int64_t vblocks = (a.C / V + kConvThreads - 1) / kConvThreads;
+  if (vec && a.K >= 2 && a.K <= 4 && a.B * runs <= 0x7fffffff && vblocks <= 65535) {
+    const dim3 blocks(static_cast<unsigned>(a.B * runs), static_cast<unsigned>(vblocks));
+    if (a.K == 2) conv1d_vec_kernel<T, 2><<<blocks, kConvThreads, 0, st>>>(a, runs);
+    if (a.K == 3) conv1d_vec_kernel<T, 3><<<blocks, kConvThreads, 0, st>>>(a, runs);
+    if (a.K == 4) conv1d_vec_kernel<T, 4><<<blocks, kConvThreads, 0, st>>>(a, runs);
+    return cudaPeekAtLastError() == cudaSuccess;
+  }
+  if (a.K >= 2 && a.K <= 4 && a.B * runs <= 0x7fffffff && (a.C + kConvThreads - 1) / kConvThreads <= 65535) {
+    const dim3 blocks(static_cast<unsigned>(a.B * runs), static_cast<unsigned>((a.C + kConvThreads - 1) / kConvThreads));
+    if (a.K == 2) conv1d_run_kernel<T, 2><<<blocks, kConvThreads, 0, st>>>(a, runs);
+    if (a.K == 3) conv1d_run_kernel<T, 3><<<blocks, kConvThreads, 0, st>>>(a, runs);
+    if (a.K == 4) conv1d_run_kernel<T, 4><<<blocks, kConvThreads, 0, st>>>(a, runs);
+    return cudaPeekAtLastError() == cudaSuccess;
+  }
+  if (a.B * a.L > 0x7fffffff || (a.C + 255) / 256 > 65535) return false;
+  const dim3 blocks(static_cast<unsigned>(a.B * a.L), static_cast<unsigned>((a.C + 255) / 256));
+  conv1d_kernel<T><<<blocks, 256, 0, st>>>(a);
+  return cudaPeekAtLastError() == cudaSuccess;
 }
 
 // ---- Mamba-1 selective scan ---------------------------------------------------------------------------
@@ -161,7 +289,7 @@ __global__ void __launch_bounds__(kScanThreads) scan1_kernel(Scan1Args a) {
       if (threadIdx.x < width) {
         const int64_t t = t0 + tt;
         sU[tt][threadIdx.x] = to_f(u[b * a.su_b + t * a.su_t + d]);
-        sDt[tt][threadIdx.x] = softplus_fast(to_f(dtp[b * a.sdt_b + t * a.sdt_t + d]));
+        sDt[tt][threadIdx.x] = softplus_fast(to_f(dtp[b * a.sdt_b + t * a.sdt_t + d]) + (a.dt_bias ? a.dt_bias[d] : 0.0f));
         if (MODE != 1) sZ[tt][threadIdx.x] = z ? silu_fast(to_f(z[b * a.sz_b + t * a.sz_t + d])) : 1.0f;
       }
     }
@@ -224,6 +352,161 @@ __global__ void scan1_combine(Scan1Args a) {
   if (a.state) a.state[(b * D + d) * N + n] = S;
 }
 
+// ---- Mamba-1 selective scan, states spread over lanes ------------------------------------------------------
+// The N states of a channel are spread over S = N / 4 adjacent lanes (4 each), so four times as many threads
+// share the sequential time loop (occupancy without the extra pass of time chunking, for N = 16 at least) and
+// every lane computes 4 decays per step; y is summed over the S lanes by warp shuffles. A tile of time steps
+// is staged in shared memory (B, C, u, softplus(dt)); y goes to shared memory, and the tile's output rows are
+// written coalesced with the D skip and the SiLU(z) gate. Same modes as scan1_kernel.
+
+constexpr int kSplitThreads = 256;
+constexpr int kSplitMaxTile = 32;  // time steps staged per tile
+constexpr int kSplitPer = 4;       // values of each staged array per thread and tile
+
+template <typename T, int MODE>
+__global__ void __launch_bounds__(kSplitThreads, 3) scan1_split_kernel(Scan1Args a, int TT) {
+  extern __shared__ float4 sdyn4[];  // sB, sC: [TT][N]; sU, sDt, sY: [TT][CH]
+  const int N = static_cast<int>(a.N), S = N / 4, CH = kSplitThreads / S;
+  float* sB = reinterpret_cast<float*>(sdyn4);
+  float* sC = sB + TT * N;
+  float* sU = sC + TT * N;
+  float* sDt = sU + TT * CH;
+  float* sY = sDt + TT * CH;
+  const float4* sB4 = reinterpret_cast<const float4*>(sB);
+  const float4* sC4 = reinterpret_cast<const float4*>(sC);
+  const int64_t D = a.D;
+  const int cl = threadIdx.x / S, slice = threadIdx.x - cl * S;
+  const int64_t d0 = static_cast<int64_t>(blockIdx.x) * CH;
+  const int64_t d = d0 + cl;
+  const int64_t c = blockIdx.y, b = blockIdx.z;
+  const int64_t len = (a.L + a.chunks - 1) / a.chunks;
+  const int64_t t_begin = c * len, t_end = imin(a.L, t_begin + len);
+  const bool active = d < D;
+  const int width = static_cast<int>(imin(CH, D - d0));
+  const T* u = static_cast<const T*>(a.u);
+  const T* dtp = static_cast<const T*>(a.dt);
+  const T* Bm = static_cast<const T*>(a.Bm);
+  const T* Cm = static_cast<const T*>(a.Cm);
+  const T* z = static_cast<const T*>(a.z);
+  T* y = static_cast<T*>(a.y);
+  const int64_t ws_state = a.B * a.chunks * D * N;
+  const int64_t ws_row = ((b * a.chunks + c) * D + d) * N + 4 * slice;
+
+  float s[4], Ad[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const int n = 4 * slice + j;
+    Ad[j] = active ? a.A[n * D + d] * kLog2e : 0.0f;  // exp(dt A) = 2^(dt A log2 e)
+    float init = 0.0f;
+    if (active) {
+      if (MODE == 0 && a.state) init = a.state[(b * D + d) * N + n];
+      if (MODE == 2) init = a.ws[ws_state + ws_row + j];
+    }
+    s[j] = init;
+  }
+  float dt_sum = 0.0f;
+
+  // The next tile's inputs are loaded into registers while the current one is computed (kSplitPer values per
+  // thread and array: the launcher sizes TT so that TT * CH and TT * N are at most 256 * kSplitPer). A thread
+  // always stages the same channel (256 is a multiple of CH) and the same state index (and of N).
+  const int my_ch = threadIdx.x % CH, my_n = threadIdx.x % N;
+  const int rows_ch = kSplitThreads / CH, rows_n = kSplitThreads / N;  // time rows per pass
+  const bool ch_ok = my_ch < width;
+  const float my_D = ch_ok ? a.Dv[d0 + my_ch] : 0.0f;
+  const float my_bias = ch_ok && a.dt_bias ? a.dt_bias[d0 + my_ch] : 0.0f;
+  T ru[kSplitPer], rdt[kSplitPer], rz[kSplitPer], rb[kSplitPer], rc[kSplitPer];
+  // Per-thread offsets (time step 0 of this thread's first row) and row strides, in 32 bits (the launcher
+  // checks that every offset fits).
+  const int my_tt = threadIdx.x / CH, my_tn = threadIdx.x / N;
+  const int su = static_cast<int>(a.su_t), sdt = static_cast<int>(a.sdt_t), sz = static_cast<int>(a.sz_t);
+  const int sb = static_cast<int>(a.sB_t), sc = static_cast<int>(a.sC_t);
+  const int u_o = static_cast<int>(b * a.su_b + d0) + my_tt * su + my_ch;
+  const int dt_o = static_cast<int>(b * a.sdt_b + d0) + my_tt * sdt + my_ch;
+  const int z_o = static_cast<int>(b * a.sz_b + d0) + my_tt * sz + my_ch;
+  const int b_o = static_cast<int>(b * a.sB_b) + my_tn * sb + my_n;
+  const int c_o = static_cast<int>(b * a.sC_b) + my_tn * sc + my_n;
+  auto fetch = [&](int t0) {
+    const int tile = static_cast<int>(imin(TT, t_end - t0));
+#pragma unroll
+    for (int k = 0; k < kSplitPer; ++k) {
+      const int tt = my_tt + k * rows_ch;
+      if (tt < tile && ch_ok) {
+        const int t = t0 + k * rows_ch;
+        ru[k] = u[u_o + t * su];
+        rdt[k] = dtp[dt_o + t * sdt];
+        if (MODE != 1 && z) rz[k] = z[z_o + t * sz];
+      }
+      const int tn = my_tn + k * rows_n;
+      if (tn < tile) {
+        const int t = t0 + k * rows_n;
+        rb[k] = Bm[b_o + t * sb];
+        if (MODE != 1) rc[k] = Cm[c_o + t * sc];
+      }
+    }
+  };
+  fetch(static_cast<int>(t_begin));
+
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += TT) {
+    const int tile = static_cast<int>(imin(TT, t_end - t0));
+    __syncthreads();  // the previous tile is done with shared memory
+#pragma unroll
+    for (int k = 0; k < kSplitPer; ++k) {
+      const int tt = threadIdx.x / CH + k * rows_ch;
+      if (tt < tile) {
+        sU[tt * CH + my_ch] = ch_ok ? to_f(ru[k]) : 0.0f;
+        sDt[tt * CH + my_ch] = ch_ok ? softplus_fast(to_f(rdt[k]) + my_bias) : 0.0f;
+      }
+      const int tn = threadIdx.x / N + k * rows_n;
+      if (tn < tile) {
+        sB[tn * N + my_n] = to_f(rb[k]);
+        if (MODE != 1) sC[tn * N + my_n] = to_f(rc[k]);
+      }
+    }
+    float gate[kSplitPer];  // this tile's SiLU(z), before the registers take the next tile
+#pragma unroll
+    for (int k = 0; k < kSplitPer; ++k) gate[k] = (MODE != 1 && z && ch_ok) ? silu_fast(to_f(rz[k])) : 1.0f;
+    __syncthreads();
+    if (t0 + TT < t_end) fetch(static_cast<int>(t0 + TT));  // in flight during the sequential loop
+#pragma unroll 4
+    for (int tt = 0; tt < tile; ++tt) {
+      const float dtv = sDt[tt * CH + cl];
+      const float du = dtv * sU[tt * CH + cl];
+      const float4 bv = sB4[tt * (N / 4) + slice];
+      s[0] = fast_exp2(dtv * Ad[0]) * s[0] + du * bv.x;
+      s[1] = fast_exp2(dtv * Ad[1]) * s[1] + du * bv.y;
+      s[2] = fast_exp2(dtv * Ad[2]) * s[2] + du * bv.z;
+      s[3] = fast_exp2(dtv * Ad[3]) * s[3] + du * bv.w;
+      if (MODE == 1) {
+        dt_sum += dtv;
+      } else {
+        const float4 cv = sC4[tt * (N / 4) + slice];
+        float acc = s[0] * cv.x + s[1] * cv.y + s[2] * cv.z + s[3] * cv.w;
+        for (int off = S / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+        if (slice == 0) sY[tt * CH + cl] = acc;
+      }
+    }
+    if (MODE == 1) continue;
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kSplitPer; ++k) {
+      const int tt = threadIdx.x / CH + k * rows_ch;
+      if (tt >= tile || !ch_ok) continue;
+      const int i = tt * CH + my_ch;
+      y[(b * a.L + t0 + tt) * D + d0 + my_ch] = from_f<T>((sY[i] + my_D * sU[i]) * gate[k]);
+    }
+  }
+  if (!active) return;
+  if (MODE == 0 && a.state) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) a.state[(b * D + d) * N + 4 * slice + j] = s[j];
+  }
+  if (MODE == 1) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) a.ws[ws_row + j] = s[j];
+    if (slice == 0) a.ws[2 * ws_state + (b * a.chunks + c) * D + d] = dt_sum;
+  }
+}
+
 template <typename T, int MAXN>
 bool scan1_typed(const Scan1Args& a, cudaStream_t st) {
   const dim3 block(kScanThreads);
@@ -231,17 +514,49 @@ bool scan1_typed(const Scan1Args& a, cudaStream_t st) {
                   static_cast<unsigned>(a.B));
   if (a.chunks <= 1) {
     scan1_kernel<T, MAXN, 0><<<grid, block, 0, st>>>(a);
-    return cudaGetLastError() == cudaSuccess;
+    return cudaPeekAtLastError() == cudaSuccess;
   }
   scan1_kernel<T, MAXN, 1><<<grid, block, 0, st>>>(a);
   const int64_t total = a.B * a.D * a.N;
   scan1_combine<<<static_cast<unsigned>((total + 255) / 256), 256, 0, st>>>(a);
   scan1_kernel<T, MAXN, 2><<<grid, block, 0, st>>>(a);
-  return cudaGetLastError() == cudaSuccess;
+  return cudaPeekAtLastError() == cudaSuccess;
+}
+
+// N a multiple of 4 with N / 4 lanes a power of two (N = 4, 8, 16, 32, 64).
+bool scan1_split_ok(int64_t N) { return N == 4 || N == 8 || N == 16 || N == 32 || N == 64; }
+
+template <typename T>
+bool scan1_split(const Scan1Args& a, cudaStream_t st) {
+  const int S = static_cast<int>(a.N / 4), CH = kSplitThreads / S;
+  const dim3 grid(static_cast<unsigned>((a.D + CH - 1) / CH), static_cast<unsigned>(a.chunks),
+                  static_cast<unsigned>(a.B));
+  const int per_step = static_cast<int>(2 * a.N + 3 * CH);  // floats staged per time step
+  const int TT = std::min({kSplitMaxTile, kSplitThreads * kSplitPer / CH, kSplitThreads * kSplitPer / static_cast<int>(a.N)});
+  const size_t shmem = sizeof(float) * TT * per_step;
+  if (a.chunks <= 1) {
+    scan1_split_kernel<T, 0><<<grid, kSplitThreads, shmem, st>>>(a, TT);
+    return cudaPeekAtLastError() == cudaSuccess;
+  }
+  scan1_split_kernel<T, 1><<<grid, kSplitThreads, shmem, st>>>(a, TT);
+  const int64_t total = a.B * a.D * a.N;
+  scan1_combine<<<static_cast<unsigned>((total + 255) / 256), 256, 0, st>>>(a);
+  scan1_split_kernel<T, 2><<<grid, kSplitThreads, shmem, st>>>(a, TT);
+  return cudaPeekAtLastError() == cudaSuccess;
+}
+
+// Whether every input offset of the lane-split kernel fits in 32 bits.
+bool scan1_offsets_fit(const Scan1Args& a) {
+  auto fits = [&](int64_t sb, int64_t st, int64_t width) {
+    return (a.B - 1) * sb + (a.L - 1) * st + width <= static_cast<int64_t>(0x7fffffff);
+  };
+  return fits(a.su_b, a.su_t, a.D) && fits(a.sdt_b, a.sdt_t, a.D) && (!a.z || fits(a.sz_b, a.sz_t, a.D)) &&
+         fits(a.sB_b, a.sB_t, a.N) && fits(a.sC_b, a.sC_t, a.N);
 }
 
 template <typename T>
 bool scan1_dispatch(const Scan1Args& a, cudaStream_t st) {
+  if (scan1_split_ok(a.N) && scan1_offsets_fit(a)) return scan1_split<T>(a, st);
   if (a.N <= 4) return scan1_typed<T, 4>(a, st);
   if (a.N <= 8) return scan1_typed<T, 8>(a, st);
   if (a.N <= 16) return scan1_typed<T, 16>(a, st);
@@ -385,7 +700,7 @@ bool ssd_typed(const Scan2Args& a, cudaStream_t st) {
   const dim3 grid(static_cast<unsigned>((a.P + PT - 1) / PT), static_cast<unsigned>(a.H), static_cast<unsigned>(a.B));
   const int threads = ((PT / PP * S + 31) / 32) * 32;  // whole warps, so the shuffles see every lane
   ssd_kernel<T, NPT, PP><<<grid, threads, shmem, st>>>(a, S, PT, TT);
-  return cudaGetLastError() == cudaSuccess;
+  return cudaPeekAtLastError() == cudaSuccess;
 }
 
 template <typename T>
@@ -403,8 +718,368 @@ bool ssd_dispatch(const Scan2Args& a, cudaStream_t st) {
   return false;
 }
 
+// ---- Mamba-2 SSD, chunked, on tensor cores (float16 / bfloat16) ---------------------------------------------
+// The chunked form of the SSD (as mamba_ssm's kernels): for a chunk of Q steps with a_t the cumulative sum of
+// dt A within the chunk,
+//   y_t   = exp(a_t) C_t . S_in + sum_{s <= t} (C_t . B_s) exp(a_t - a_s) dt_s x_s + D x_t
+//   S_out = exp(a_Q) S_in + sum_s exp(a_Q - a_s) dt_s B_s x_s^T
+// with the products as 16x16x16 tensor-core matrix multiplies (WMMA, float32 accumulation). A block owns one
+// (batch, head, tile of PT head channels) and walks its chunks in order; the state S [N x PT] stays in the
+// warps' float32 accumulator fragments from chunk to chunk, and a copy rounded to the activations' dtype
+// feeds the C . S product (the operands of every tensor-core product are in that dtype, as in mamba_ssm).
+
+constexpr int kChunkQ = 64;
+constexpr int kChunkWarps = 8;
+
+struct ChunkLayout {  // byte offsets into dynamic shared memory
+  int ldX, ldBC, ldG, ldM, ldS;
+  size_t x, b, c, g, m, sb, scr, vec, total;
+};
+
+__host__ __device__ inline size_t align128(size_t v) { return (v + 127) / 128 * 128; }
+
+__host__ __device__ inline ChunkLayout chunk_layout(int N, int PT, int elem) {
+  ChunkLayout l;
+  const int Q = kChunkQ;
+  l.ldX = PT + 8;
+  l.ldBC = N + 8;
+  l.ldG = (Q > PT ? Q : PT) + 4;  // G [Q][Q] then Y [Q][PT], float
+  l.ldM = Q + 8;
+  l.ldS = PT + 8;
+  size_t o = 0;
+  l.x = o;   o = align128(o + static_cast<size_t>(Q) * l.ldX * elem);
+  l.b = o;   o = align128(o + static_cast<size_t>(Q) * l.ldBC * elem);
+  l.c = o;   o = align128(o + static_cast<size_t>(Q) * l.ldBC * elem);
+  l.g = o;   o = align128(o + static_cast<size_t>(Q) * l.ldG * sizeof(float));
+  l.m = o;   o = align128(o + static_cast<size_t>(Q) * l.ldM * elem);
+  l.sb = o;  o = align128(o + static_cast<size_t>(N) * l.ldS * elem);
+  l.scr = o; o = align128(o + static_cast<size_t>(kChunkWarps) * 256 * sizeof(float));
+  l.vec = o; o = align128(o + (4 * static_cast<size_t>(Q) + 4) * sizeof(float));
+  l.total = o;
+  return l;
+}
+
+template <typename T, int SF>
+__global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_kernel(Scan2Args a, int PT, bool vec) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major>;
+  using FragAc = wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major>;
+  using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major>;
+  using FragBc = wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major>;
+  using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+  constexpr int Q = kChunkQ, ntQ = Q / 16;
+  extern __shared__ __align__(128) unsigned char chunk_smem[];
+  const int N = static_cast<int>(a.N);
+  const ChunkLayout lay = chunk_layout(N, PT, sizeof(T));
+  T* sX = reinterpret_cast<T*>(chunk_smem + lay.x);     // [Q][ldX]   x of the chunk
+  T* sB = reinterpret_cast<T*>(chunk_smem + lay.b);     // [Q][ldBC]  B, then B_s exp(a_Q - a_s) dt_s
+  T* sC = reinterpret_cast<T*>(chunk_smem + lay.c);     // [Q][ldBC]  C, then C_t exp(a_t)
+  float* sG = reinterpret_cast<float*>(chunk_smem + lay.g);  // [Q][ldG] C B^T, then Y
+  T* sM = reinterpret_cast<T*>(chunk_smem + lay.m);     // [Q][ldM]   masked, decayed C B^T dt
+  T* sSb = reinterpret_cast<T*>(chunk_smem + lay.sb);   // [N][ldS]   S_in rounded to T
+  float* sScr = reinterpret_cast<float*>(chunk_smem + lay.scr) + (threadIdx.x / 32) * 256;
+  float* sDt = reinterpret_cast<float*>(chunk_smem + lay.vec);  // [Q]
+  float* sAc = sDt + Q;                                   // [Q] a_t
+  float* sE = sAc + Q;                                    // [Q] exp(a_t)
+  float* sW = sE + Q;                                     // [Q] exp(a_Q - a_s) dt_s
+  float* sLast = sW + Q;                                  // [1] a_Q
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nthr = kChunkWarps * 32;
+  const int64_t H = a.H, P = a.P, h = blockIdx.y, b = blockIdx.z, p0 = static_cast<int64_t>(blockIdx.x) * PT;
+  const int64_t g = h / (H / a.G);
+  const float A = a.A[h], bias = a.dt_bias[h], Dh = a.Dv[h];
+  const int ntP = PT / 16, ntN = N / 16, tilesS = ntN * ntP;
+  const T* x = static_cast<const T*>(a.x);
+  const T* dtp = static_cast<const T*>(a.dt);
+  const T* Bm = static_cast<const T*>(a.Bm);
+  const T* Cm = static_cast<const T*>(a.Cm);
+  T* y = static_cast<T*>(a.y);
+
+  // The state: fragment f of warp w is tile i = w + 8 f of S, rows n (i / ntP), columns p (i % ntP). The
+  // stored state is [B, H, P, N]: a tile of S is column-major there with leading dimension N.
+  FragC st[SF];
+#pragma unroll
+  for (int f = 0; f < SF; ++f) {
+    const int i = warp + kChunkWarps * f;
+    if (i >= tilesS) continue;
+    if (a.state) {
+      const int nt = i / ntP, pt = i - nt * ntP;
+      wmma::load_matrix_sync(st[f], a.state + ((b * H + h) * P + p0 + pt * 16) * N + nt * 16, N, wmma::mem_col_major);
+    } else {
+      wmma::fill_fragment(st[f], 0.0f);
+    }
+  }
+  auto state_to_smem = [&]() {  // sSb = S rounded to T, through the warp's float scratch tile
+#pragma unroll
+    for (int f = 0; f < SF; ++f) {
+      const int i = warp + kChunkWarps * f;
+      if (i >= tilesS) continue;
+      const int nt = i / ntP, pt = i - nt * ntP;
+      wmma::store_matrix_sync(sScr, st[f], 16, wmma::mem_row_major);
+      __syncwarp();
+      for (int e = lane; e < 256; e += 32) sSb[(nt * 16 + e / 16) * lay.ldS + pt * 16 + (e % 16)] = from_f<T>(sScr[e]);
+      __syncwarp();
+    }
+  };
+  state_to_smem();
+
+  for (int64_t t0 = 0; t0 < a.L; t0 += Q) {
+    const int rows = static_cast<int>(imin(Q, a.L - t0));
+    __syncthreads();  // the previous chunk is done with every buffer
+    // (1) Stage x, B, C (rows past the end are zeros, with dt = 0: they leave the state unchanged).
+    if (vec) {  // 16-byte loads, all of a batch in flight at once
+      const int xv = PT / 8, nv = N / 8;
+      const uint4 zero = make_uint4(0, 0, 0, 0);
+      uint4 vx[kChunkQ * 64 / 8 / (kChunkWarps * 32)];
+#pragma unroll
+      for (int k = 0; k < static_cast<int>(sizeof(vx) / sizeof(uint4)); ++k) {
+        const int iv = threadIdx.x + k * nthr, r = iv / xv, cc = (iv - r * xv) * 8;
+        if (iv < Q * xv)
+          vx[k] = r < rows ? *reinterpret_cast<const uint4*>(x + b * a.sx_b + (t0 + r) * a.sx_t + h * P + p0 + cc) : zero;
+      }
+#pragma unroll
+      for (int k = 0; k < static_cast<int>(sizeof(vx) / sizeof(uint4)); ++k) {
+        const int iv = threadIdx.x + k * nthr, r = iv / xv, cc = (iv - r * xv) * 8;
+        if (iv < Q * xv) *reinterpret_cast<uint4*>(sX + r * lay.ldX + cc) = vx[k];
+      }
+      for (int half = 0; half < 2; ++half) {
+        const T* src = half == 0 ? Bm : Cm;
+        const int64_t sb = half == 0 ? a.sB_b : a.sC_b, stt = half == 0 ? a.sB_t : a.sC_t;
+        T* dst = half == 0 ? sB : sC;
+        for (int base = 0; base < Q * nv; base += 4 * nthr) {  // batches of 4 words per thread
+          uint4 vb[4];
+#pragma unroll
+          for (int k = 0; k < 4; ++k) {
+            const int iv = base + threadIdx.x + k * nthr, r = iv / nv, n = (iv - r * nv) * 8;
+            if (iv < Q * nv)
+              vb[k] = r < rows ? *reinterpret_cast<const uint4*>(src + b * sb + (t0 + r) * stt + g * N + n) : zero;
+          }
+#pragma unroll
+          for (int k = 0; k < 4; ++k) {
+            const int iv = base + threadIdx.x + k * nthr, r = iv / nv, n = (iv - r * nv) * 8;
+            if (iv < Q * nv) *reinterpret_cast<uint4*>(dst + r * lay.ldBC + n) = vb[k];
+          }
+        }
+      }
+    } else {
+      for (int i = threadIdx.x; i < Q * PT; i += nthr) {
+        const int r = i / PT, cc = i - r * PT;
+        sX[r * lay.ldX + cc] = r < rows ? x[b * a.sx_b + (t0 + r) * a.sx_t + h * P + p0 + cc] : from_f<T>(0.0f);
+      }
+      for (int i = threadIdx.x; i < Q * N; i += nthr) {
+        const int r = i / N, n = i - r * N;
+        const bool in = r < rows;
+        sB[r * lay.ldBC + n] = in ? Bm[b * a.sB_b + (t0 + r) * a.sB_t + g * N + n] : from_f<T>(0.0f);
+        sC[r * lay.ldBC + n] = in ? Cm[b * a.sC_b + (t0 + r) * a.sC_t + g * N + n] : from_f<T>(0.0f);
+      }
+    }
+    if (warp == 0) {  // dt, and a_t = inclusive cumulative sum of dt A (two steps per lane)
+      float dtv[2];
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int r = 2 * lane + k;
+        float v = 0.0f;
+        if (r < rows) {
+          v = softplus_fast(to_f(dtp[b * a.sdt_b + (t0 + r) * a.sdt_t + h]) + bias);
+          v = fminf(fmaxf(v, a.dt_min), a.dt_max);
+        }
+        dtv[k] = v;
+      }
+      const float v0 = dtv[0] * A, v1 = v0 + dtv[1] * A;
+      float incl = v1;
+#pragma unroll
+      for (int off = 1; off < 32; off *= 2) {
+        const float o = __shfl_up_sync(0xffffffffu, incl, off);
+        if (lane >= off) incl += o;
+      }
+      const float excl = incl - v1;
+      const float last = __shfl_sync(0xffffffffu, incl, 31);
+      const float ac[2] = {excl + v0, incl};
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const int r = 2 * lane + k;
+        sDt[r] = dtv[k];
+        sAc[r] = ac[k];
+        sE[r] = expf(ac[k]);
+        sW[r] = expf(last - ac[k]) * dtv[k];
+      }
+      if (lane == 0) sLast[0] = last;
+    }
+    __syncthreads();
+    // (2) G = C B^T, lower block triangle only (the rest is masked).
+    for (int i = warp; i < ntQ * ntQ; i += kChunkWarps) {
+      const int tr = i / ntQ, tc = i - tr * ntQ;
+      if (tc > tr) continue;
+      FragC acc;
+      wmma::fill_fragment(acc, 0.0f);
+      for (int k = 0; k < ntN; ++k) {
+        FragA fa;
+        FragBc fb;
+        wmma::load_matrix_sync(fa, sC + tr * 16 * lay.ldBC + k * 16, lay.ldBC);
+        wmma::load_matrix_sync(fb, sB + tc * 16 * lay.ldBC + k * 16, lay.ldBC);
+        wmma::mma_sync(acc, fa, fb, acc);
+      }
+      wmma::store_matrix_sync(sG + tr * 16 * lay.ldG + tc * 16, acc, lay.ldG, wmma::mem_row_major);
+    }
+    __syncthreads();
+    // (3) M = mask(G) exp(a_t - a_s) dt_s; C_t exp(a_t); B_s exp(a_Q - a_s) dt_s; S exp(a_Q).
+    for (int i = threadIdx.x; i < Q * Q / 8; i += nthr) {  // 8 columns s0.. of row t
+      const int t = i / (Q / 8), s0 = (i - t * (Q / 8)) * 8;
+      float m[8];
+      const float at = sAc[t];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const int s = s0 + k;
+        m[k] = s <= t ? sG[t * lay.ldG + s] * __expf(at - sAc[s]) * sDt[s] : 0.0f;
+      }
+      *reinterpret_cast<uint4*>(sM + t * lay.ldM + s0) = pack8<T>(m);
+    }
+    for (int i = threadIdx.x; i < Q * (N / 8); i += nthr) {
+      const int r = i / (N / 8), n = (i - r * (N / 8)) * 8;
+      float f[8];
+      uint4* pc = reinterpret_cast<uint4*>(sC + r * lay.ldBC + n);
+      uint4* pb = reinterpret_cast<uint4*>(sB + r * lay.ldBC + n);
+      unpack8<T>(*pc, f);
+      const float e = sE[r], w = sW[r];
+#pragma unroll
+      for (int k = 0; k < 8; ++k) f[k] *= e;
+      *pc = pack8<T>(f);
+      unpack8<T>(*pb, f);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) f[k] *= w;
+      *pb = pack8<T>(f);
+    }
+    {
+      const float decay = expf(sLast[0]);
+#pragma unroll
+      for (int f = 0; f < SF; ++f)
+#pragma unroll
+        for (int e = 0; e < st[f].num_elements; ++e) st[f].x[e] *= decay;
+    }
+    __syncthreads();
+    // (4) Y = C' S_in + M X (into sG), and S += B'^T X. A warp computes two adjacent column tiles of a row of
+    // Y (one load of each row fragment for both) where PT allows.
+    const int pw = ntP % 2 == 0 ? 2 : 1;  // column tiles per warp
+    for (int i = warp; i < ntQ * ntP / pw; i += kChunkWarps) {
+      const int tr = i / (ntP / pw), tc = (i - tr * (ntP / pw)) * pw;
+      FragC acc[2];
+      wmma::fill_fragment(acc[0], 0.0f);
+      wmma::fill_fragment(acc[1], 0.0f);
+      for (int k = 0; k < ntN; ++k) {
+        FragA fa;
+        wmma::load_matrix_sync(fa, sC + tr * 16 * lay.ldBC + k * 16, lay.ldBC);
+        for (int j = 0; j < pw; ++j) {
+          FragB fb;
+          wmma::load_matrix_sync(fb, sSb + k * 16 * lay.ldS + (tc + j) * 16, lay.ldS);
+          wmma::mma_sync(acc[j], fa, fb, acc[j]);
+        }
+      }
+      for (int k = 0; k <= tr; ++k) {
+        FragA fa;
+        wmma::load_matrix_sync(fa, sM + tr * 16 * lay.ldM + k * 16, lay.ldM);
+        for (int j = 0; j < pw; ++j) {
+          FragB fb;
+          wmma::load_matrix_sync(fb, sX + k * 16 * lay.ldX + (tc + j) * 16, lay.ldX);
+          wmma::mma_sync(acc[j], fa, fb, acc[j]);
+        }
+      }
+      for (int j = 0; j < pw; ++j)
+        wmma::store_matrix_sync(sG + tr * 16 * lay.ldG + (tc + j) * 16, acc[j], lay.ldG, wmma::mem_row_major);
+    }
+    // A warp's state tiles share their column tile (8 is a multiple of ntP): one load of X's fragment per k.
+    for (int k = 0; k < ntQ; ++k) {
+      FragB fb;
+      wmma::load_matrix_sync(fb, sX + k * 16 * lay.ldX + (warp % ntP) * 16, lay.ldX);
+#pragma unroll
+      for (int f = 0; f < SF; ++f) {
+        const int i = warp + kChunkWarps * f;
+        if (i >= tilesS) continue;
+        FragAc fa;  // (B')^T: element (n, s) = B'[s][n]
+        wmma::load_matrix_sync(fa, sB + k * 16 * lay.ldBC + (i / ntP) * 16, lay.ldBC);
+        wmma::mma_sync(st[f], fa, fb, st[f]);
+      }
+    }
+    __syncthreads();
+    // (5) y = Y + D x; the new state rounded for the next chunk.
+    for (int i = threadIdx.x; i < rows * (PT / 8); i += nthr) {
+      const int r = i / (PT / 8), cc = (i - r * (PT / 8)) * 8;
+      float f[8];
+      unpack8<T>(*reinterpret_cast<const uint4*>(sX + r * lay.ldX + cc), f);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) f[k] = sG[r * lay.ldG + cc + k] + Dh * f[k];
+      T* dst = y + (b * a.L + t0 + r) * (H * P) + h * P + p0 + cc;
+      if (vec) {
+        *reinterpret_cast<uint4*>(dst) = pack8<T>(f);
+      } else {
+#pragma unroll
+        for (int k = 0; k < 8; ++k) dst[k] = from_f<T>(f[k]);
+      }
+    }
+    state_to_smem();
+  }
+  if (a.state) {
+#pragma unroll
+    for (int f = 0; f < SF; ++f) {
+      const int i = warp + kChunkWarps * f;
+      if (i >= tilesS) continue;
+      const int nt = i / ntP, pt = i - nt * ntP;
+      wmma::store_matrix_sync(a.state + ((b * H + h) * P + p0 + pt * 16) * N + nt * 16, st[f], N, wmma::mem_col_major);
+    }
+  }
+#endif
+}
+
+int compute_capability_major(int device) {
+  static int cached[64] = {0};
+  if (device < 0 || device >= 64) return 0;
+  if (cached[device] == 0) {
+    int v = 0;
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      v = -1;
+    }
+    cached[device] = v;
+  }
+  return cached[device];
+}
+
+template <typename T, int SF>
+bool ssd_chunk_launch(const Scan2Args& a, int PT, cudaStream_t st) {
+  const ChunkLayout lay = chunk_layout(static_cast<int>(a.N), PT, sizeof(T));
+  if (cudaFuncSetAttribute(ssd_chunk_kernel<T, SF>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(lay.total)) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  const dim3 grid(static_cast<unsigned>(a.P / PT), static_cast<unsigned>(a.H), static_cast<unsigned>(a.B));
+  // 16-byte accesses where every row start is 16-byte aligned (the model's row-strided views are).
+  auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  const bool vec = al(a.x) && al(a.Bm) && al(a.Cm) && al(a.y) && a.sx_b % 8 == 0 && a.sx_t % 8 == 0 &&
+                   a.sB_b % 8 == 0 && a.sB_t % 8 == 0 && a.sC_b % 8 == 0 && a.sC_t % 8 == 0;
+  ssd_chunk_kernel<T, SF><<<grid, kChunkWarps * 32, lay.total, st>>>(a, PT, vec);
+  return cudaPeekAtLastError() == cudaSuccess;
+}
+
+// The tensor-core path: float16/bfloat16, at least one whole chunk, P and N multiples of 16 (N <= 256), a GPU
+// of compute capability 8.0 or newer. Returns false (nothing launched) otherwise.
+template <typename T>
+bool ssd_chunked(const Scan2Args& a, cudaStream_t st) {
+  if (!a.allow_chunked || a.L < kChunkQ || a.P % 16 != 0 || a.N % 16 != 0 || a.N > 256) return false;
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || compute_capability_major(dev) < 8) return false;
+  const int PT = a.P % 64 == 0 ? 64 : (a.P % 32 == 0 ? 32 : 16);
+  const int tiles = static_cast<int>(a.N / 16) * (PT / 16);
+  const int sf = (tiles + kChunkWarps - 1) / kChunkWarps;
+  if (sf <= 1) return ssd_chunk_launch<T, 1>(a, PT, st);
+  if (sf <= 2) return ssd_chunk_launch<T, 2>(a, PT, st);
+  if (sf <= 4) return ssd_chunk_launch<T, 4>(a, PT, st);
+  if (sf <= 8) return ssd_chunk_launch<T, 8>(a, PT, st);
+  return false;
+}
+
 // ---- RMSNorm (plain, gated, grouped) ------------------------------------------------------------------
 // One block per (row, group): the float32 sum of squares, then out = w * round(x * rsqrt(mean + eps)).
+// This one loops over any group size (the register-resident kernel below takes groups of up to 8192).
 
 __global__ void __launch_bounds__(256) rms_norm_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
@@ -437,6 +1112,61 @@ __global__ void __launch_bounds__(256) rms_norm_kernel(NormArgs a) {
   }
 }
 
+// The same with the row (group) held in registers, VPT values per thread: all loads issued at once, one read
+// of the input. For groups of up to 256 * VPT values.
+template <int VPT>
+__global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
+  const int64_t row = blockIdx.x, grp = blockIdx.y;
+  const int gs = static_cast<int>(a.H / a.groups);
+  const int64_t base = grp * gs;
+  __shared__ float warp_sums[8];
+  float v[VPT];
+  float ss = 0.0f;
+  // Every load of a pass is issued before any store (a store could alias a later load for the compiler).
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) {
+    const int i = threadIdx.x + k * 256;
+    v[k] = i < gs ? load_any(a.x, row * a.sx + base + i, a.xt) : 0.0f;
+  }
+  if (a.delta) {  // the residual connection of the previous block, fused
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) {
+      const int i = threadIdx.x + k * 256;
+      if (i < gs) v[k] += load_any(a.delta, row * a.sd + base + i, a.dlt);
+    }
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) {
+      const int i = threadIdx.x + k * 256;
+      if (i < gs) a.hout[row * a.H + base + i] = v[k];
+    }
+  }
+  if (a.round_input) {
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) v[k] = round_to(v[k], a.wt);
+  }
+  if (a.z) {
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) {
+      const int i = threadIdx.x + k * 256;
+      if (i < gs) v[k] *= silu_fast(load_any(a.z, row * a.sz + base + i, a.xt));
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) ss += v[k] * v[k];
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) {
+    const int i = threadIdx.x + k * 256;
+    if (i < gs) store_any(a.out, row * a.H + base + i, a.ot, load_any(a.w, base + i, a.wt) * round_to(v[k] * r, a.nt));
+  }
+}
+
 }  // namespace
 
 void synchronize_device() { (void)cudaDeviceSynchronize(); }
@@ -454,16 +1184,16 @@ int64_t multiprocessor_count(int device) {
 
 bool launch_causal_conv1d(const ConvArgs& a, ElemType t, void* stream) {
   if (a.B * a.L * a.C == 0) return true;
-  if (a.B * a.L > 0x7fffffff || (a.C + 255) / 256 > 65535) return false;
-  const dim3 blocks(static_cast<unsigned>(a.B * a.L), static_cast<unsigned>((a.C + 255) / 256));
   auto st = static_cast<cudaStream_t>(stream);
   switch (t) {
-    case kF32: conv1d_kernel<float><<<blocks, 256, 0, st>>>(a); break;
-    case kF16: conv1d_kernel<__half><<<blocks, 256, 0, st>>>(a); break;
-    case kBF16: conv1d_kernel<__nv_bfloat16><<<blocks, 256, 0, st>>>(a); break;
+    case kF32: return conv1d_launch<float>(a, st);
+    case kF16: return conv1d_launch<__half>(a, st);
+    case kBF16: return conv1d_launch<__nv_bfloat16>(a, st);
   }
-  return cudaGetLastError() == cudaSuccess;
+  return false;
 }
+
+int64_t scan1_lanes_per_channel(int64_t N) { return scan1_split_ok(N) ? N / 4 : 1; }
 
 bool launch_selective_scan(const Scan1Args& a, ElemType t, void* stream) {
   if (a.B * a.D == 0 || a.L == 0) return true;
@@ -480,9 +1210,9 @@ bool launch_ssd_scan(const Scan2Args& a, ElemType t, void* stream) {
   if (a.B * a.H == 0 || a.L == 0) return true;
   auto st = static_cast<cudaStream_t>(stream);
   switch (t) {
-    case kF32: return ssd_dispatch<float>(a, st);
-    case kF16: return ssd_dispatch<__half>(a, st);
-    case kBF16: return ssd_dispatch<__nv_bfloat16>(a, st);
+    case kF32: return ssd_dispatch<float>(a, st);  // float32: the exact recurrence (tensor cores would be TF32)
+    case kF16: return ssd_chunked<__half>(a, st) || ssd_dispatch<__half>(a, st);
+    case kBF16: return ssd_chunked<__nv_bfloat16>(a, st) || ssd_dispatch<__nv_bfloat16>(a, st);
   }
   return false;
 }
@@ -490,9 +1220,16 @@ bool launch_ssd_scan(const Scan2Args& a, ElemType t, void* stream) {
 bool launch_rms_norm(const NormArgs& a, void* stream) {
   if (a.M == 0) return true;
   if (a.groups < 1 || a.H % a.groups != 0 || a.M > 0x7fffffff) return false;
+  if (a.delta && (a.H / a.groups > 256 * 32 || !a.hout)) return false;  // only the register kernel adds
   const dim3 grid(static_cast<unsigned>(a.M), static_cast<unsigned>(a.groups));
-  rms_norm_kernel<<<grid, 256, 0, static_cast<cudaStream_t>(stream)>>>(a);
-  return cudaGetLastError() == cudaSuccess;
+  auto st = static_cast<cudaStream_t>(stream);
+  const int64_t gs = a.H / a.groups;
+  if (gs <= 256 * 4) rms_norm_reg_kernel<4><<<grid, 256, 0, st>>>(a);
+  else if (gs <= 256 * 8) rms_norm_reg_kernel<8><<<grid, 256, 0, st>>>(a);
+  else if (gs <= 256 * 16) rms_norm_reg_kernel<16><<<grid, 256, 0, st>>>(a);
+  else if (gs <= 256 * 32) rms_norm_reg_kernel<32><<<grid, 256, 0, st>>>(a);
+  else rms_norm_kernel<<<grid, 256, 0, st>>>(a);
+  return cudaPeekAtLastError() == cudaSuccess;
 }
 
 }  // namespace shedder::cuda
