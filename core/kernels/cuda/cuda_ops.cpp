@@ -120,7 +120,12 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   Scan2Args a{x.data_ptr(), x.stride(0), x.stride(1), dt_raw.data_ptr(), dt_raw.stride(0), dt_raw.stride(1),
               dt_bias.data_ptr<float>(), A.data_ptr<float>(), Dv.data_ptr<float>(), Bm.data_ptr(), Bm.stride(0),
               Bm.stride(1), Cm.data_ptr(), Cm.stride(0), Cm.stride(1), state.defined() ? state.data_ptr<float>() : nullptr,
-              y.data_ptr(), B, L, H, P, G, N, static_cast<float>(dt_min), hi, ssd_chunked_allowed()};
+              y.data_ptr(), B, L, H, P, G, N, static_cast<float>(dt_min), hi, ssd_chunked_allowed(), nullptr};
+  at::Tensor ws;
+  if (const int64_t n = ssd_workspace_floats(a, et); n > 0) {
+    ws = at::empty({n}, x.options().dtype(at::kFloat));
+    a.ws = ws.data_ptr<float>();
+  }
   if (!launch_ssd_scan(a, et, stream_of(x))) {
     if (cudaGetLastError() != cudaSuccess) check(false, "ssd_scan");
     return {};  // a state size the kernel does not cover

@@ -50,8 +50,11 @@ struct Scan2Args {
   int64_t B, L, H, P, G, N;
   float dt_min, dt_max;
   bool allow_chunked;                       // float16/bfloat16: the chunked tensor-core form where it applies
+  float* ws;                                // the chunked form's workspace (ssd_workspace_floats) or null
 };
 bool launch_ssd_scan(const Scan2Args& a, ElemType t, void* stream);
+// Floats of workspace the chunked form needs for these arguments (0: it does not apply).
+int64_t ssd_workspace_floats(const Scan2Args& a, ElemType t);
 
 struct NormArgs {
   const void* x; ElemType xt; int64_t sx;   // [M, H] rows (row stride sx)

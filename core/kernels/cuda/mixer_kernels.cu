@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/launch.h"
 
@@ -759,6 +760,46 @@ __host__ __device__ inline ChunkLayout chunk_layout(int N, int PT, int elem) {
   return l;
 }
 
+// G = C B^T [Q x Q] of every (batch, chunk, group), shared by the group's heads: the lower block triangle
+// into ws[((b * chunks + c) * G + g) * Q * Q], row-major (rows past the end of the sequence are zeros).
+template <typename T>
+__global__ void __launch_bounds__(kChunkWarps * 32) ssd_cb_kernel(Scan2Args a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  constexpr int Q = kChunkQ, ntQ = Q / 16;
+  extern __shared__ __align__(128) unsigned char cb_smem[];
+  const int N = static_cast<int>(a.N), ld = N + 8, warp = threadIdx.x / 32;
+  T* sB = reinterpret_cast<T*>(cb_smem);
+  T* sC = sB + Q * ld;
+  const int64_t c = blockIdx.x, g = blockIdx.y, b = blockIdx.z, t0 = c * Q;
+  const int rows = static_cast<int>(imin(Q, a.L - t0));
+  const T* Bm = static_cast<const T*>(a.Bm);
+  const T* Cm = static_cast<const T*>(a.Cm);
+  for (int i = threadIdx.x; i < Q * N; i += kChunkWarps * 32) {
+    const int r = i / N, n = i - r * N;
+    const bool in = r < rows;
+    sB[r * ld + n] = in ? Bm[b * a.sB_b + (t0 + r) * a.sB_t + g * N + n] : from_f<T>(0.0f);
+    sC[r * ld + n] = in ? Cm[b * a.sC_b + (t0 + r) * a.sC_t + g * N + n] : from_f<T>(0.0f);
+  }
+  __syncthreads();
+  float* out = a.ws + ((b * gridDim.x + c) * a.G + g) * Q * Q;
+  for (int i = warp; i < ntQ * ntQ; i += kChunkWarps) {
+    const int tr = i / ntQ, tc = i - tr * ntQ;
+    if (tc > tr) continue;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    for (int k = 0; k < N / 16; ++k) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;  // B^T: element (n, s) = B[s][n]
+      wmma::load_matrix_sync(fa, sC + tr * 16 * ld + k * 16, ld);
+      wmma::load_matrix_sync(fb, sB + tc * 16 * ld + k * 16, ld);
+      wmma::mma_sync(acc, fa, fb, acc);
+    }
+    wmma::store_matrix_sync(out + tr * 16 * Q + tc * 16, acc, Q, wmma::mem_row_major);
+  }
+#endif
+}
+
 template <typename T, int SF>
 __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_kernel(Scan2Args a, int PT, bool vec) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -766,7 +807,6 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
   using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major>;
   using FragAc = wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major>;
   using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major>;
-  using FragBc = wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major>;
   using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
   constexpr int Q = kChunkQ, ntQ = Q / 16;
   extern __shared__ __align__(128) unsigned char chunk_smem[];
@@ -873,6 +913,13 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
         sC[r * lay.ldBC + n] = in ? Cm[b * a.sC_b + (t0 + r) * a.sC_t + g * N + n] : from_f<T>(0.0f);
       }
     }
+    {  // C B^T of this chunk and group (ssd_cb_kernel), lower block triangle valid
+      const float4* gsrc = reinterpret_cast<const float4*>(a.ws + ((b * ((a.L + Q - 1) / Q) + t0 / Q) * a.G + g) * Q * Q);
+      for (int i = threadIdx.x; i < Q * Q / 4; i += nthr) {
+        const int r = i / (Q / 4), c4 = i - r * (Q / 4);
+        *reinterpret_cast<float4*>(sG + r * lay.ldG + 4 * c4) = gsrc[i];
+      }
+    }
     if (warp == 0) {  // dt, and a_t = inclusive cumulative sum of dt A (two steps per lane)
       float dtv[2];
 #pragma unroll
@@ -904,22 +951,6 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
         sW[r] = expf(last - ac[k]) * dtv[k];
       }
       if (lane == 0) sLast[0] = last;
-    }
-    __syncthreads();
-    // (2) G = C B^T, lower block triangle only (the rest is masked).
-    for (int i = warp; i < ntQ * ntQ; i += kChunkWarps) {
-      const int tr = i / ntQ, tc = i - tr * ntQ;
-      if (tc > tr) continue;
-      FragC acc;
-      wmma::fill_fragment(acc, 0.0f);
-      for (int k = 0; k < ntN; ++k) {
-        FragA fa;
-        FragBc fb;
-        wmma::load_matrix_sync(fa, sC + tr * 16 * lay.ldBC + k * 16, lay.ldBC);
-        wmma::load_matrix_sync(fb, sB + tc * 16 * lay.ldBC + k * 16, lay.ldBC);
-        wmma::mma_sync(acc, fa, fb, acc);
-      }
-      wmma::store_matrix_sync(sG + tr * 16 * lay.ldG + tc * 16, acc, lay.ldG, wmma::mem_row_major);
     }
     __syncthreads();
     // (3) M = mask(G) exp(a_t - a_s) dt_s; C_t exp(a_t); B_s exp(a_Q - a_s) dt_s; S exp(a_Q).
@@ -1046,6 +1077,14 @@ int compute_capability_major(int device) {
 template <typename T, int SF>
 bool ssd_chunk_launch(const Scan2Args& a, int PT, cudaStream_t st) {
   const ChunkLayout lay = chunk_layout(static_cast<int>(a.N), PT, sizeof(T));
+  const int cb_shmem = static_cast<int>(2 * kChunkQ * (a.N + 8) * sizeof(T));
+  if (cudaFuncSetAttribute(ssd_cb_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, cb_shmem) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  const dim3 cb_grid(static_cast<unsigned>((a.L + kChunkQ - 1) / kChunkQ), static_cast<unsigned>(a.G),
+                     static_cast<unsigned>(a.B));
+  ssd_cb_kernel<T><<<cb_grid, kChunkWarps * 32, cb_shmem, st>>>(a);
   if (cudaFuncSetAttribute(ssd_chunk_kernel<T, SF>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(lay.total)) != cudaSuccess) {
     (void)cudaGetLastError();
@@ -1062,11 +1101,19 @@ bool ssd_chunk_launch(const Scan2Args& a, int PT, cudaStream_t st) {
 
 // The tensor-core path: float16/bfloat16, at least one whole chunk, P and N multiples of 16 (N <= 256), a GPU
 // of compute capability 8.0 or newer. Returns false (nothing launched) otherwise.
+bool ssd_chunk_applies(const Scan2Args& a, ElemType t) {
+  if (t == kF32 || !a.allow_chunked || a.L < kChunkQ || a.P % 16 != 0 || a.N % 16 != 0 || a.N > 256) return false;
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return compute_capability_major(dev) >= 8;
+}
+
 template <typename T>
 bool ssd_chunked(const Scan2Args& a, cudaStream_t st) {
-  if (!a.allow_chunked || a.L < kChunkQ || a.P % 16 != 0 || a.N % 16 != 0 || a.N > 256) return false;
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || compute_capability_major(dev) < 8) return false;
+  if (!a.ws || !ssd_chunk_applies(a, sizeof(T) == 2 && std::is_same<T, __half>::value ? kF16 : kBF16)) return false;
   const int PT = a.P % 64 == 0 ? 64 : (a.P % 32 == 0 ? 32 : 16);
   const int tiles = static_cast<int>(a.N / 16) * (PT / 16);
   const int sf = (tiles + kChunkWarps - 1) / kChunkWarps;
@@ -1204,6 +1251,11 @@ bool launch_selective_scan(const Scan1Args& a, ElemType t, void* stream) {
     case kBF16: return scan1_dispatch<__nv_bfloat16>(a, st);
   }
   return false;
+}
+
+int64_t ssd_workspace_floats(const Scan2Args& a, ElemType t) {
+  if (!ssd_chunk_applies(a, t)) return 0;
+  return a.B * ((a.L + kChunkQ - 1) / kChunkQ) * a.G * kChunkQ * kChunkQ;
 }
 
 bool launch_ssd_scan(const Scan2Args& a, ElemType t, void* stream) {
