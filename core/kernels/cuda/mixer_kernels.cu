@@ -1161,7 +1161,7 @@ __global__ void __launch_bounds__(256) rms_norm_kernel(NormArgs a) {
 
 // The same with the row (group) held in registers, VPT values per thread: all loads issued at once, one read
 // of the input. For groups of up to 256 * VPT values.
-template <int VPT>
+template <int VPT, bool DELTA>
 __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
   const int gs = static_cast<int>(a.H / a.groups);
@@ -1175,7 +1175,8 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
     const int i = threadIdx.x + k * 256;
     v[k] = i < gs ? load_any(a.x, row * a.sx + base + i, a.xt) : 0.0f;
   }
-  if (a.delta) {  // the residual connection of the previous block, fused
+  if (DELTA) {  // the residual connection of the previous block, fused (a separate instantiation: the stores
+                // would otherwise keep the compiler from batching the gate's loads)
 #pragma unroll
     for (int k = 0; k < VPT; ++k) {
       const int i = threadIdx.x + k * 256;
@@ -1276,11 +1277,21 @@ bool launch_rms_norm(const NormArgs& a, void* stream) {
   const dim3 grid(static_cast<unsigned>(a.M), static_cast<unsigned>(a.groups));
   auto st = static_cast<cudaStream_t>(stream);
   const int64_t gs = a.H / a.groups;
-  if (gs <= 256 * 4) rms_norm_reg_kernel<4><<<grid, 256, 0, st>>>(a);
-  else if (gs <= 256 * 8) rms_norm_reg_kernel<8><<<grid, 256, 0, st>>>(a);
-  else if (gs <= 256 * 16) rms_norm_reg_kernel<16><<<grid, 256, 0, st>>>(a);
-  else if (gs <= 256 * 32) rms_norm_reg_kernel<32><<<grid, 256, 0, st>>>(a);
-  else rms_norm_kernel<<<grid, 256, 0, st>>>(a);
+  if (a.delta) {
+    if (gs <= 256 * 8) rms_norm_reg_kernel<8, true><<<grid, 256, 0, st>>>(a);
+    else if (gs <= 256 * 16) rms_norm_reg_kernel<16, true><<<grid, 256, 0, st>>>(a);
+    else rms_norm_reg_kernel<32, true><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 4) {
+    rms_norm_reg_kernel<4, false><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 8) {
+    rms_norm_reg_kernel<8, false><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 16) {
+    rms_norm_reg_kernel<16, false><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 32) {
+    rms_norm_reg_kernel<32, false><<<grid, 256, 0, st>>>(a);
+  } else {
+    rms_norm_kernel<<<grid, 256, 0, st>>>(a);
+  }
   return cudaPeekAtLastError() == cudaSuccess;
 }
 
