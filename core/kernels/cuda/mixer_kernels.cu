@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include "kernels/cuda/launch.h"
@@ -723,7 +724,7 @@ bool ssd_dispatch(const Scan2Args& a, cudaStream_t st) {
 // The chunked form of the SSD (as mamba_ssm's kernels): for a chunk of Q steps with a_t the cumulative sum of
 // dt A within the chunk,
 //   y_t   = exp(a_t) C_t . S_in + sum_{s <= t} (C_t . B_s) exp(a_t - a_s) dt_s x_s + D x_t
-//   S_out = exp(a_Q) S_in + sum_s exp(a_Q - a_s) dt_s B_s x_s^T
+//   S_out = exp(a_Q) S_in + sum_s B_s (exp(a_Q - a_s) dt_s x_s)^T
 // with the products as 16x16x16 tensor-core matrix multiplies (WMMA, float32 accumulation). A block owns one
 // (batch, head, tile of PT head channels) and walks its chunks in order; the state S [N x PT] stays in the
 // warps' float32 accumulator fragments from chunk to chunk, and a copy rounded to the activations' dtype
@@ -734,7 +735,7 @@ constexpr int kChunkWarps = 8;
 
 struct ChunkLayout {  // byte offsets into dynamic shared memory
   int ldX, ldBC, ldG, ldM, ldS;
-  size_t x, b, c, g, m, sb, scr, vec, total;
+  size_t x, xw, b, c, g, m, sb, scr, vec, total;
 };
 
 __host__ __device__ inline size_t align128(size_t v) { return (v + 127) / 128 * 128; }
@@ -749,6 +750,7 @@ __host__ __device__ inline ChunkLayout chunk_layout(int N, int PT, int elem) {
   l.ldS = PT + 8;
   size_t o = 0;
   l.x = o;   o = align128(o + static_cast<size_t>(Q) * l.ldX * elem);
+  l.xw = o;  o = align128(o + static_cast<size_t>(Q) * l.ldX * elem);
   l.b = o;   o = align128(o + static_cast<size_t>(Q) * l.ldBC * elem);
   l.c = o;   o = align128(o + static_cast<size_t>(Q) * l.ldBC * elem);
   l.g = o;   o = align128(o + static_cast<size_t>(Q) * l.ldG * sizeof(float));
@@ -813,7 +815,8 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
   const int N = static_cast<int>(a.N);
   const ChunkLayout lay = chunk_layout(N, PT, sizeof(T));
   T* sX = reinterpret_cast<T*>(chunk_smem + lay.x);     // [Q][ldX]   x of the chunk
-  T* sB = reinterpret_cast<T*>(chunk_smem + lay.b);     // [Q][ldBC]  B, then B_s exp(a_Q - a_s) dt_s
+  T* sXw = reinterpret_cast<T*>(chunk_smem + lay.xw);   // [Q][ldX]   x_s exp(a_Q - a_s) dt_s
+  T* sB = reinterpret_cast<T*>(chunk_smem + lay.b);     // [Q][ldBC]  B
   T* sC = reinterpret_cast<T*>(chunk_smem + lay.c);     // [Q][ldBC]  C, then C_t exp(a_t)
   float* sG = reinterpret_cast<float*>(chunk_smem + lay.g);  // [Q][ldG] C B^T, then Y
   T* sM = reinterpret_cast<T*>(chunk_smem + lay.m);     // [Q][ldM]   masked, decayed C B^T dt
@@ -953,7 +956,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       if (lane == 0) sLast[0] = last;
     }
     __syncthreads();
-    // (3) M = mask(G) exp(a_t - a_s) dt_s; C_t exp(a_t); B_s exp(a_Q - a_s) dt_s; S exp(a_Q).
+    // (3) M = mask(G) exp(a_t - a_s) dt_s; C_t exp(a_t); x_s exp(a_Q - a_s) dt_s; S exp(a_Q).
     for (int i = threadIdx.x; i < Q * Q / 8; i += nthr) {  // 8 columns s0.. of row t
       const int t = i / (Q / 8), s0 = (i - t * (Q / 8)) * 8;
       float m[8];
@@ -969,16 +972,20 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       const int r = i / (N / 8), n = (i - r * (N / 8)) * 8;
       float f[8];
       uint4* pc = reinterpret_cast<uint4*>(sC + r * lay.ldBC + n);
-      uint4* pb = reinterpret_cast<uint4*>(sB + r * lay.ldBC + n);
       unpack8<T>(*pc, f);
-      const float e = sE[r], w = sW[r];
+      const float e = sE[r];
 #pragma unroll
       for (int k = 0; k < 8; ++k) f[k] *= e;
       *pc = pack8<T>(f);
-      unpack8<T>(*pb, f);
+    }
+    for (int i = threadIdx.x; i < Q * (PT / 8); i += nthr) {  // the state update scales x (PT wide), not B (N)
+      const int r = i / (PT / 8), cc = (i - r * (PT / 8)) * 8;
+      float f[8];
+      unpack8<T>(*reinterpret_cast<const uint4*>(sX + r * lay.ldX + cc), f);
+      const float w = sW[r];
 #pragma unroll
       for (int k = 0; k < 8; ++k) f[k] *= w;
-      *pb = pack8<T>(f);
+      *reinterpret_cast<uint4*>(sXw + r * lay.ldX + cc) = pack8<T>(f);
     }
     {
       const float decay = expf(sLast[0]);
@@ -988,7 +995,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
         for (int e = 0; e < st[f].num_elements; ++e) st[f].x[e] *= decay;
     }
     __syncthreads();
-    // (4) Y = C' S_in + M X (into sG), and S += B'^T X. A warp computes two adjacent column tiles of a row of
+    // (4) Y = C' S_in + M X (into sG), and S += B^T X'. A warp computes two adjacent column tiles of a row of
     // Y (one load of each row fragment for both) where PT allows.
     const int pw = ntP % 2 == 0 ? 2 : 1;  // column tiles per warp
     for (int i = warp; i < ntQ * ntP / pw; i += kChunkWarps) {
@@ -1020,12 +1027,12 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     // A warp's state tiles share their column tile (8 is a multiple of ntP): one load of X's fragment per k.
     for (int k = 0; k < ntQ; ++k) {
       FragB fb;
-      wmma::load_matrix_sync(fb, sX + k * 16 * lay.ldX + (warp % ntP) * 16, lay.ldX);
+      wmma::load_matrix_sync(fb, sXw + k * 16 * lay.ldX + (warp % ntP) * 16, lay.ldX);
 #pragma unroll
       for (int f = 0; f < SF; ++f) {
         const int i = warp + kChunkWarps * f;
         if (i >= tilesS) continue;
-        FragAc fa;  // (B')^T: element (n, s) = B'[s][n]
+        FragAc fa;  // B^T: element (n, s) = B[s][n]
         wmma::load_matrix_sync(fa, sB + k * 16 * lay.ldBC + (i / ntP) * 16, lay.ldBC);
         wmma::mma_sync(st[f], fa, fb, st[f]);
       }
@@ -1215,9 +1222,74 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   }
 }
 
+// The gated norm of 16-bit rows on 16-byte words (y, z, w, out of one dtype T, rows 16-byte aligned): NV words
+// of 8 values per thread and row group.
+template <typename T, int NV>
+__global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
+  const int64_t row = blockIdx.x, grp = blockIdx.y;
+  const int gs = static_cast<int>(a.H / a.groups);
+  const int64_t base = grp * gs;
+  __shared__ float warp_sums[8];
+  uint4 vy[NV], vz[NV];
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int i = (threadIdx.x + k * 256) * 8;
+    if (i < gs) {
+      vy[k] = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + row * a.sx + base + i);
+      vz[k] = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.z) + row * a.sz + base + i);
+    }
+  }
+  float v[NV][8];
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int i = (threadIdx.x + k * 256) * 8;
+    float fz[8];
+    unpack8<T>(vy[k], v[k]);
+    unpack8<T>(vz[k], fz);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      v[k][e] = i < gs ? v[k][e] * silu_fast(fz[e]) : 0.0f;
+      ss += v[k][e] * v[k][e];
+    }
+  }
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int i = (threadIdx.x + k * 256) * 8;
+    if (i >= gs) continue;
+    float w[8], o[8];
+    unpack8<T>(*reinterpret_cast<const uint4*>(static_cast<const T*>(a.w) + base + i), w);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o[e] = w[e] * to_f(from_f<T>(v[k][e] * r));
+    *reinterpret_cast<uint4*>(static_cast<T*>(a.out) + row * a.H + base + i) = pack8<T>(o);
+  }
+}
+
+template <typename T>
+bool gated_norm_vec(const NormArgs& a, const dim3& grid, cudaStream_t st) {
+  const int64_t gs = a.H / a.groups;
+  auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (gs % 8 != 0 || gs > 256 * 8 * 4 || a.sx % 8 != 0 || a.sz % 8 != 0 || a.H % 8 != 0 || !al(a.x) || !al(a.z) ||
+      !al(a.w) || !al(a.out))
+    return false;
+  const int nv = static_cast<int>((gs / 8 + 255) / 256);
+  if (nv <= 1) gated_norm_vec_kernel<T, 1><<<grid, 256, 0, st>>>(a);
+  else if (nv <= 2) gated_norm_vec_kernel<T, 2><<<grid, 256, 0, st>>>(a);
+  else gated_norm_vec_kernel<T, 4><<<grid, 256, 0, st>>>(a);
+  return true;
+}
+
 }  // namespace
 
 void synchronize_device() { (void)cudaDeviceSynchronize(); }
+
 
 int64_t multiprocessor_count(int device) {
   static int cached[64] = {0};
@@ -1277,7 +1349,10 @@ bool launch_rms_norm(const NormArgs& a, void* stream) {
   const dim3 grid(static_cast<unsigned>(a.M), static_cast<unsigned>(a.groups));
   auto st = static_cast<cudaStream_t>(stream);
   const int64_t gs = a.H / a.groups;
-  if (a.delta) {
+  const bool vec16 = a.z && !a.delta && !a.round_input && a.xt == a.wt && a.ot == a.wt && a.nt == a.wt && a.xt != kF32;
+  if (vec16 && (a.xt == kBF16 ? gated_norm_vec<__nv_bfloat16>(a, grid, st) : gated_norm_vec<__half>(a, grid, st))) {
+    // done
+  } else if (a.delta) {
     if (gs <= 256 * 8) rms_norm_reg_kernel<8, true><<<grid, 256, 0, st>>>(a);
     else if (gs <= 256 * 16) rms_norm_reg_kernel<16, true><<<grid, 256, 0, st>>>(a);
     else rms_norm_reg_kernel<32, true><<<grid, 256, 0, st>>>(a);
