@@ -1,7 +1,8 @@
-// CUDA kernels of the sequence mixers: causal depthwise conv (+SiLU), the Mamba-1 selective scan (optionally
-// split into time chunks that run in parallel and are stitched together), the Mamba-2 SSD recurrence with the
-// state of a head spread over a few lanes, and the (gated) RMSNorms. Loads and stores are in the
-// activations' dtype (float32, float16, bfloat16); every sum, norm statistic and scan state is float32.
+// CUDA kernels of the sequence mixers: causal depthwise conv (+SiLU); the Mamba-1 selective scan (a channel's
+// states spread over lanes, or one thread per channel for other state sizes; optionally split into time chunks
+// that run in parallel and are stitched together); the Mamba-2 SSD, chunked on tensor cores for float16 /
+// bfloat16 and as the exact recurrence otherwise; the (gated, residual-fused) RMSNorms. Loads and stores are in
+// the activations' dtype (float32, float16, bfloat16); sums, norm statistics and scan states are float32.
 // No torch headers here: cuda_ops.cpp validates tensors and calls the launchers (launch.h).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -1120,7 +1121,7 @@ bool ssd_chunk_applies(const Scan2Args& a, ElemType t) {
 
 template <typename T>
 bool ssd_chunked(const Scan2Args& a, cudaStream_t st) {
-  if (!a.ws || !ssd_chunk_applies(a, sizeof(T) == 2 && std::is_same<T, __half>::value ? kF16 : kBF16)) return false;
+  if (!a.ws || !ssd_chunk_applies(a, std::is_same<T, __half>::value ? kF16 : kBF16)) return false;
   const int PT = a.P % 64 == 0 ? 64 : (a.P % 32 == 0 ? 32 : 16);
   const int tiles = static_cast<int>(a.N / 16) * (PT / 16);
   const int sf = (tiles + kChunkWarps - 1) / kChunkWarps;
@@ -1166,6 +1167,18 @@ __global__ void __launch_bounds__(256) rms_norm_kernel(NormArgs a) {
   }
 }
 
+// rsqrt(mean of squares + eps) over a 256-thread block whose threads hold partial sums of squares `ss`.
+__device__ __forceinline__ float block_rms_scale(float ss, int count, float eps) {
+  __shared__ float warp_sums[8];
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  return rsqrtf(tot / static_cast<float>(count) + eps);
+}
+
 // The same with the row (group) held in registers, VPT values per thread: all loads issued at once, one read
 // of the input. For groups of up to 256 * VPT values.
 template <int VPT, bool DELTA>
@@ -1173,7 +1186,6 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
   const int gs = static_cast<int>(a.H / a.groups);
   const int64_t base = grp * gs;
-  __shared__ float warp_sums[8];
   float v[VPT];
   float ss = 0.0f;
   // Every load of a pass is issued before any store (a store could alias a later load for the compiler).
@@ -1208,13 +1220,7 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   }
 #pragma unroll
   for (int k = 0; k < VPT; ++k) ss += v[k] * v[k];
-  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
-  __syncthreads();
-  float tot = 0.0f;
-#pragma unroll
-  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
-  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+  const float r = block_rms_scale(ss, gs, a.eps);
 #pragma unroll
   for (int k = 0; k < VPT; ++k) {
     const int i = threadIdx.x + k * 256;
@@ -1229,7 +1235,6 @@ __global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
   const int gs = static_cast<int>(a.H / a.groups);
   const int64_t base = grp * gs;
-  __shared__ float warp_sums[8];
   uint4 vy[NV], vz[NV];
 #pragma unroll
   for (int k = 0; k < NV; ++k) {
@@ -1253,13 +1258,7 @@ __global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
       ss += v[k][e] * v[k][e];
     }
   }
-  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
-  __syncthreads();
-  float tot = 0.0f;
-#pragma unroll
-  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
-  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+  const float r = block_rms_scale(ss, gs, a.eps);
 #pragma unroll
   for (int k = 0; k < NV; ++k) {
     const int i = (threadIdx.x + k * 256) * 8;
