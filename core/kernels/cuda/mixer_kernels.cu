@@ -1167,18 +1167,6 @@ __global__ void __launch_bounds__(256) rms_norm_kernel(NormArgs a) {
   }
 }
 
-// rsqrt(mean of squares + eps) over a 256-thread block whose threads hold partial sums of squares `ss`.
-__device__ __forceinline__ float block_rms_scale(float ss, int count, float eps) {
-  __shared__ float warp_sums[8];
-  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
-  __syncthreads();
-  float tot = 0.0f;
-#pragma unroll
-  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
-  return rsqrtf(tot / static_cast<float>(count) + eps);
-}
-
 // The same with the row (group) held in registers, VPT values per thread: all loads issued at once, one read
 // of the input. For groups of up to 256 * VPT values.
 template <int VPT, bool DELTA>
@@ -1186,6 +1174,7 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
   const int gs = static_cast<int>(a.H / a.groups);
   const int64_t base = grp * gs;
+  __shared__ float warp_sums[8];
   float v[VPT];
   float ss = 0.0f;
   // Every load of a pass is issued before any store (a store could alias a later load for the compiler).
@@ -1220,7 +1209,13 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   }
 #pragma unroll
   for (int k = 0; k < VPT; ++k) ss += v[k] * v[k];
-  const float r = block_rms_scale(ss, gs, a.eps);
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
 #pragma unroll
   for (int k = 0; k < VPT; ++k) {
     const int i = threadIdx.x + k * 256;
@@ -1235,6 +1230,7 @@ __global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
   const int gs = static_cast<int>(a.H / a.groups);
   const int64_t base = grp * gs;
+  __shared__ float warp_sums[8];
   uint4 vy[NV], vz[NV];
 #pragma unroll
   for (int k = 0; k < NV; ++k) {
@@ -1258,7 +1254,13 @@ __global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
       ss += v[k][e] * v[k][e];
     }
   }
-  const float r = block_rms_scale(ss, gs, a.eps);
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
 #pragma unroll
   for (int k = 0; k < NV; ++k) {
     const int i = (threadIdx.x + k * 256) * 8;
