@@ -24,32 +24,27 @@ const char* component_kind_name(ComponentKind k) {
   return "unknown";
 }
 
+Component make_component(std::string id, ComponentKind kind, int64_t layer, int64_t parameters, int64_t count) {
+  Component n;
+  n.id = std::move(id);
+  n.kind = kind;
+  n.layer = layer;
+  n.parameters = parameters;
+  n.count = count;
+  return n;
+}
+
 Component build_component_tree(const MambaModel& model) {
   const ParamCounts& pc = model.params();
-  Component root;
-  root.id = "model";
-  root.kind = ComponentKind::Model;
-  root.parameters = pc.total;
+  Component root = make_component("model", ComponentKind::Model, -1, pc.total);
   for (int64_t i = 0; i < model.num_layers(); ++i) {
-    Component blk;
-    blk.id = "layers." + std::to_string(i);
-    blk.kind = ComponentKind::Block;
-    blk.layer = i;
-    blk.parameters = pc.block[static_cast<size_t>(i)];
-    if (model.layers()[static_cast<size_t>(i)].has_ssm) {
-      Component ssm;
-      ssm.id = blk.id + ".ssm";
-      ssm.kind = ComponentKind::Ssm;
-      ssm.layer = i;
-      ssm.parameters = pc.ssm[static_cast<size_t>(i)];
+    const size_t li = static_cast<size_t>(i);
+    Component blk = make_component("layers." + std::to_string(i), ComponentKind::Block, i, pc.block[li]);
+    if (model.layers()[li].has_ssm) {
+      Component ssm = make_component(blk.id + ".ssm", ComponentKind::Ssm, i, pc.ssm[li]);
       if (model.config().arch == Arch::Mamba2) {
-        Component heads;
-        heads.id = ssm.id + ".heads";
-        heads.kind = ComponentKind::SsmHeads;
-        heads.layer = i;
-        heads.count = model.config().num_heads;
-        heads.parameters = 3 * model.config().num_heads;  // dt_bias, A_log, D: one of each per head
-        ssm.children.push_back(std::move(heads));
+        const int64_t heads = model.config().num_heads;  // dt_bias, A_log, D: one of each per head
+        ssm.children.push_back(make_component(ssm.id + ".heads", ComponentKind::SsmHeads, i, 3 * heads, heads));
       }
       blk.children.push_back(std::move(ssm));
     }

@@ -33,6 +33,9 @@ struct Component {
   std::vector<Component> children;
 };
 
+// A node without children (the models' tree builders).
+Component make_component(std::string id, ComponentKind kind, int64_t layer, int64_t parameters, int64_t count = 0);
+
 Component build_component_tree(const MambaModel& model);
 nlohmann::json component_to_json(const Component& c);
 

@@ -13,15 +13,51 @@
 #include <sstream>
 
 #include "eval/perplexity.h"
+#include "io/checkpoint.h"
+#include "model/hybrid_util.h"
 #include "shed/journal.h"
 #include "model/hymba_model.h"
 #include "model/model_config.h"
 #include "model/zamba2_model.h"
+#include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
 
 namespace shedder {
+
+HybridModel::~HybridModel() = default;
+
+std::string HybridModel::config_path(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
+  return cfg_path;
+}
+
+void HybridModel::load_common(const std::string& dir, const WeightStore& ws, int64_t vocab, int64_t hidden, bool tied,
+                              bool check_finite) {
+  dir_ = dir;
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+    return hybrid_util::load_weight(ws, dir, name, std::move(shape), check_finite);
+  };
+  embedding_ = get("model.embed_tokens.weight", {vocab, hidden});
+  final_norm_w_ = get("model.final_layernorm.weight", {hidden});
+  lm_head_ = tied ? embedding_ : get("lm_head.weight", {vocab, hidden});
+}
+
+void HybridModel::finish_load(const HybridLoadOptions& opts, int64_t intermediate) {
+  mlp_group_ = opts.mlp_channel_group;
+  tail_groups_ = opts.mlp_tail_groups;
+  if (mlp_group_ <= 0) {
+    mlp_group_ = 16;
+    while (mlp_group_ < 128 && mlp_group_ * 16 <= intermediate) mlp_group_ *= 2;
+  }
+  std::error_code ec;
+  const fs::path tok = fs::path(dir_) / "tokenizer.json";
+  if (fs::exists(tok, ec)) tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_file(tok.string()));
+}
 
 const char* hybrid_granularity_name(HybridGranularity g) {
   switch (g) {

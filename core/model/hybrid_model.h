@@ -20,6 +20,7 @@
 namespace shedder {
 
 class BpeTokenizer;
+class WeightStore;
 
 // What the hybrid search removes one at a time: whole layers, SSMs, uses of a shared transformer block (Zamba2),
 // attention head groups (one KV head with its query heads: GQA groups stay whole), MLP channel groups (gate/up
@@ -52,14 +53,14 @@ struct HybridLoadOptions {
 
 class HybridModel {
  public:
-  virtual ~HybridModel() = default;
+  virtual ~HybridModel();
   virtual const char* arch() const = 0;  // "zamba2" / "hymba"
-  virtual const std::string& dir() const = 0;
+  const std::string& dir() const { return dir_; }
   virtual int64_t vocab_size() const = 0;
   virtual int64_t num_layers() const = 0;
   virtual int64_t hidden_size() const = 0;
   virtual int64_t total_parameters() const = 0;
-  virtual int64_t mlp_channel_group() const = 0;
+  int64_t mlp_channel_group() const { return mlp_group_; }
   virtual Component component_tree() const = 0;
   // Candidates of `g` not removed (nor inside something removed), in a stable order.
   virtual std::vector<std::string> candidates(HybridGranularity g, const HybridRemoval& removed) const = 0;
@@ -73,12 +74,27 @@ class HybridModel {
   // physically cut out, as one step (io/model_folder.h: an existing out_dir only with `force`, never the model
   // folder); the loader reads it back. Throws shedder::Error naming the folder.
   virtual void export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force = false) const = 0;
-  virtual const BpeTokenizer* tokenizer() const = 0;  // null when the folder has none
+  const BpeTokenizer* tokenizer() const { return tokenizer_.get(); }  // null when the folder has none
   // Permutes every MLP's channels by importance (L1 norm of the gate row plus that of the up row, highest first),
   // as the reference's weight reorder does before width pruning, so that each channel group holds channels of
   // similar importance and the tail holds the least important. The function computed is unchanged; ids of channel
   // groups refer to the new order.
   virtual void reorder_mlp_channels() = 0;
+
+ protected:
+  // The loaders' common steps. config.json's path in `dir` (the folder and the file must exist):
+  static std::string config_path(const std::string& dir);
+  // dir_, the embedding, the final norm and the LM head (tied: the embedding), same names in both architectures.
+  void load_common(const std::string& dir, const WeightStore& ws, int64_t vocab, int64_t hidden, bool tied,
+                   bool check_finite);
+  // The MLP channel group (opts, or I/16 rounded to a power of two in [16, 128]), tail groups, the tokenizer.
+  void finish_load(const HybridLoadOptions& opts, int64_t intermediate);
+
+  std::string dir_;
+  int64_t mlp_group_ = 16;
+  bool tail_groups_ = false;
+  at::Tensor embedding_, final_norm_w_, lm_head_;
+  std::unique_ptr<BpeTokenizer> tokenizer_;
 };
 
 // "zamba2" / "hymba" when config.json in `dir` names a hybrid model_type, else "" (also when unreadable).

@@ -170,12 +170,8 @@ bool HymbaConfig::is_global(int64_t layer) const {
 HymbaModel::~HymbaModel() = default;
 
 std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const HybridLoadOptions& opts) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
+  const std::string cfg_path = config_path(dir);
   std::shared_ptr<HymbaModel> m(new HymbaModel());
-  m->dir_ = dir;
   m->cfg_ = HymbaConfig::from_file(cfg_path);
   const HymbaConfig& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
@@ -184,9 +180,7 @@ std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const Hybri
   };
   const int64_t H = c.hidden_size, D = c.inner, N = c.d_state, R = c.dt_rank, K = c.d_conv;
   const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;
-  m->embedding_ = get("model.embed_tokens.weight", {c.vocab_size, H});
-  m->final_norm_w_ = get("model.final_layernorm.weight", {H});
-  m->lm_head_ = c.tie_word_embeddings ? m->embedding_ : get("lm_head.weight", {c.vocab_size, H});
+  m->load_common(dir, ws, c.vocab_size, H, c.tie_word_embeddings, opts.check_finite);
   if (c.num_memory_tokens > 0) m->memory_tokens_ = get("model.memory_tokens", {c.num_memory_tokens, H});
   const std::set<int64_t> no_ssm(c.layers_without_ssm.begin(), c.layers_without_ssm.end());
   const std::set<int64_t> no_attn(c.layers_without_attn.begin(), c.layers_without_attn.end());
@@ -275,14 +269,7 @@ std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const Hybri
     L.out_proj_w = get(p + "mamba.out_proj.weight", {H, D});
     m->layers_.push_back(std::move(L));
   }
-  m->mlp_group_ = opts.mlp_channel_group;
-  m->tail_groups_ = opts.mlp_tail_groups;
-  if (m->mlp_group_ <= 0) {
-    m->mlp_group_ = 16;
-    while (m->mlp_group_ < 128 && m->mlp_group_ * 16 <= c.intermediate_size) m->mlp_group_ *= 2;
-  }
-  const fs::path tok = fs::path(dir) / "tokenizer.json";
-  if (fs::exists(tok, ec)) m->tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_file(tok.string()));
+  m->finish_load(opts, c.intermediate_size);
   return m;
 }
 
@@ -597,27 +584,14 @@ Component HymbaModel::component_tree() const {
     }
   };
   auto node = [&](const std::string& id, ComponentKind k, int64_t l, int64_t count) {
-    Component n;
-    n.id = id;
-    n.kind = k;
-    n.layer = l;
-    n.parameters = cost(id);
-    n.count = count;
-    return n;
+    return make_component(id, k, l, cost(id), count);
   };
-  Component root;
-  root.id = "model";
-  root.kind = ComponentKind::Model;
-  root.parameters = total;
+  Component root = make_component("model", ComponentKind::Model, -1, total);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const Layer& ly = layers_[static_cast<size_t>(l)];
     const std::string id = "layers." + std::to_string(l);
-    Component blk = ly.has_mixer ? node(id, ComponentKind::HybridBlock, l, 0) : Component{};
-    if (!ly.has_mixer) {  // an export removed the Hymba block: only the MLP is left
-      blk.id = id;
-      blk.kind = ComponentKind::Block;
-      blk.layer = l;
-    }
+    // Without its mixer (an export removed the Hymba block) a layer is its MLP: its parameters are summed below.
+    Component blk = ly.has_mixer ? node(id, ComponentKind::HybridBlock, l, 0) : make_component(id, ComponentKind::Block, l, 0);
     if (ly.has_attn) {
       Component a = node(id + ".attn", ComponentKind::Attention, l, 0);
       for (int64_t g : ly.groups)

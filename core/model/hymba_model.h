@@ -58,19 +58,16 @@ class HymbaModel : public HybridModel {
   ~HymbaModel() override;
 
   const char* arch() const override { return "hymba"; }
-  const std::string& dir() const override { return dir_; }
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t num_layers() const override { return cfg_.num_layers; }
   int64_t hidden_size() const override { return cfg_.hidden_size; }
   int64_t total_parameters() const override;
-  int64_t mlp_channel_group() const override { return mlp_group_; }
   Component component_tree() const override;
   std::vector<std::string> candidates(HybridGranularity g, const HybridRemoval& removed) const override;
   void check_removal(const HybridRemoval& removed, const std::string& label) const override;
   int64_t removed_parameters(const HybridRemoval& removed) const override;
   at::Tensor forward(const at::Tensor& ids, const HybridRemoval& removed = {}) const override;
   void export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force = false) const override;
-  const BpeTokenizer* tokenizer() const override { return tokenizer_.get(); }
   void reorder_mlp_channels() override;
 
   const HymbaConfig& config() const { return cfg_; }
@@ -98,12 +95,8 @@ class HymbaModel : public HybridModel {
   Layer cut(int64_t layer, const Plan& p) const;
 
   HymbaConfig cfg_;
-  std::string dir_;
-  int64_t mlp_group_ = 16;
-  bool tail_groups_ = false;
-  at::Tensor embedding_, memory_tokens_, final_norm_w_, lm_head_;
+  at::Tensor memory_tokens_;
   std::vector<Layer> layers_;
-  std::unique_ptr<BpeTokenizer> tokenizer_;
 };
 
 }  // namespace shedder

@@ -254,12 +254,8 @@ void Zamba2Model::check_removal(const HybridRemoval& removed, const std::string&
 Zamba2Model::~Zamba2Model() = default;
 
 std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const HybridLoadOptions& opts) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
+  const std::string cfg_path = config_path(dir);
   std::shared_ptr<Zamba2Model> m(new Zamba2Model());
-  m->dir_ = dir;
   m->cfg_ = Zamba2Config::from_file(cfg_path);
   const Zamba2Config& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
@@ -267,9 +263,7 @@ std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const Hyb
     return load_weight(ws, dir, name, std::move(shape), opts.check_finite);
   };
   const int64_t H = c.hidden_size, D = c.mamba_inner, GN = c.n_groups * c.d_state, nh = c.mamba_heads, K = c.d_conv;
-  m->embedding_ = get("model.embed_tokens.weight", {c.vocab_size, H});
-  m->final_norm_w_ = get("model.final_layernorm.weight", {H});
-  m->lm_head_ = c.tie_word_embeddings ? m->embedding_ : get("lm_head.weight", {c.vocab_size, H});
+  m->load_common(dir, ws, c.vocab_size, H, c.tie_word_embeddings, opts.check_finite);
 
   const std::set<int64_t> no_ssm(c.layers_without_ssm.begin(), c.layers_without_ssm.end());
   m->use_of_layer_.assign(static_cast<size_t>(c.num_layers), -1);
@@ -350,15 +344,7 @@ std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const Hyb
     }
     m->uses_.push_back(std::move(us));
   }
-  int64_t I0 = c.intermediate_size;
-  m->mlp_group_ = opts.mlp_channel_group;
-  m->tail_groups_ = opts.mlp_tail_groups;
-  if (m->mlp_group_ <= 0) {
-    m->mlp_group_ = 16;
-    while (m->mlp_group_ < 128 && m->mlp_group_ * 16 <= I0) m->mlp_group_ *= 2;
-  }
-  const fs::path tok = fs::path(dir) / "tokenizer.json";
-  if (fs::exists(tok, ec)) m->tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_file(tok.string()));
+  m->finish_load(opts, c.intermediate_size);
   return m;
 }
 
@@ -508,59 +494,34 @@ Component Zamba2Model::component_tree() const {
     r.add(id);
     return total - count_params(plan(r, id));
   };
-  Component root;
-  root.id = "model";
-  root.kind = ComponentKind::Model;
-  root.parameters = total;
+  Component root = make_component("model", ComponentKind::Model, -1, total);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
-    Component blk;
-    blk.id = "layers." + std::to_string(l);
-    blk.kind = use_of_layer_[li] >= 0 ? ComponentKind::HybridBlock : ComponentKind::Block;
-    blk.layer = l;
-    blk.parameters = removal_cost(blk.id);
-    if (use_of_layer_[li] >= 0) {
-      Component sh;
-      sh.id = blk.id + ".shared";
-      sh.kind = ComponentKind::SharedBlock;
-      sh.layer = l;
-      sh.parameters = removal_cost(sh.id);
-      blk.children.push_back(std::move(sh));
-    }
-    if (mixers_[li].has_ssm) {
-      Component ssm;
-      ssm.id = blk.id + ".ssm";
-      ssm.kind = ComponentKind::Ssm;
-      ssm.layer = l;
-      ssm.parameters = removal_cost(ssm.id);
-      blk.children.push_back(std::move(ssm));
-    }
+    const std::string id = "layers." + std::to_string(l);
+    const bool hybrid = use_of_layer_[li] >= 0;
+    Component blk = make_component(id, hybrid ? ComponentKind::HybridBlock : ComponentKind::Block, l, removal_cost(id));
+    if (hybrid)
+      blk.children.push_back(make_component(id + ".shared", ComponentKind::SharedBlock, l, removal_cost(id + ".shared")));
+    if (mixers_[li].has_ssm)
+      blk.children.push_back(make_component(id + ".ssm", ComponentKind::Ssm, l, removal_cost(id + ".ssm")));
     root.children.push_back(std::move(blk));
   }
   for (size_t k = 0; k < shared_.size(); ++k) {
     const Shared& s = shared_[k];
     if (!s.q_w.defined()) continue;
-    Component sw;
-    sw.id = "shared." + std::to_string(k);
-    sw.kind = ComponentKind::SharedWeights;
-    sw.parameters = s.in_norm_w.numel() + s.q_w.numel() + s.k_w.numel() + s.v_w.numel() + s.o_w.numel() +
-                    s.pre_ff_norm_w.numel() + s.gate_up_w.numel() + s.down_w.numel();
+    Component sw = make_component("shared." + std::to_string(k), ComponentKind::SharedWeights, -1,
+                                  s.in_norm_w.numel() + s.q_w.numel() + s.k_w.numel() + s.v_w.numel() + s.o_w.numel() +
+                                      s.pre_ff_norm_w.numel() + s.gate_up_w.numel() + s.down_w.numel());
     for (int64_t g = 0; g < s.kv_heads; ++g) {
-      Component a;
-      a.id = sw.id + ".attn.heads." + std::to_string(g);
-      a.kind = ComponentKind::AttentionHeads;
-      a.count = s.heads / s.kv_heads;
-      a.parameters = s.kv_heads > 1 ? removal_cost(a.id) : 0;
-      sw.children.push_back(std::move(a));
+      const std::string a = sw.id + ".attn.heads." + std::to_string(g);
+      sw.children.push_back(make_component(a, ComponentKind::AttentionHeads, -1, s.kv_heads > 1 ? removal_cost(a) : 0,
+                                           s.heads / s.kv_heads));
     }
     const int64_t groups = (s.intermediate + mlp_group_ - 1) / mlp_group_;
     for (int64_t g = 0; g < groups; ++g) {
-      Component mc;
-      mc.id = sw.id + ".mlp.channels." + std::to_string(g);
-      mc.kind = ComponentKind::MlpChannels;
-      mc.count = std::min(mlp_group_, s.intermediate - g * mlp_group_);
-      mc.parameters = groups > 1 ? removal_cost(mc.id) : 0;
-      sw.children.push_back(std::move(mc));
+      const std::string mc = sw.id + ".mlp.channels." + std::to_string(g);
+      sw.children.push_back(make_component(mc, ComponentKind::MlpChannels, -1, groups > 1 ? removal_cost(mc) : 0,
+                                           std::min(mlp_group_, s.intermediate - g * mlp_group_)));
     }
     root.children.push_back(std::move(sw));
   }

@@ -50,19 +50,16 @@ class Zamba2Model : public HybridModel {
   ~Zamba2Model() override;
 
   const char* arch() const override { return "zamba2"; }
-  const std::string& dir() const override { return dir_; }
   int64_t vocab_size() const override { return cfg_.vocab_size; }
   int64_t num_layers() const override { return cfg_.num_layers; }
   int64_t hidden_size() const override { return cfg_.hidden_size; }
   int64_t total_parameters() const override;
-  int64_t mlp_channel_group() const override { return mlp_group_; }
   Component component_tree() const override;
   std::vector<std::string> candidates(HybridGranularity g, const HybridRemoval& removed) const override;
   void check_removal(const HybridRemoval& removed, const std::string& label) const override;
   int64_t removed_parameters(const HybridRemoval& removed) const override;
   at::Tensor forward(const at::Tensor& ids, const HybridRemoval& removed = {}) const override;
   void export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force = false) const override;
-  const BpeTokenizer* tokenizer() const override { return tokenizer_.get(); }
   void reorder_mlp_channels() override;
 
   const Zamba2Config& config() const { return cfg_; }
@@ -89,15 +86,10 @@ class Zamba2Model : public HybridModel {
   at::Tensor shared_block(const Shared& s, const Use& u, const at::Tensor& h, const at::Tensor& emb) const;
 
   Zamba2Config cfg_;
-  std::string dir_;
-  int64_t mlp_group_ = 16;
-  bool tail_groups_ = false;
-  at::Tensor embedding_, final_norm_w_, lm_head_;
   std::vector<Mixer> mixers_;        // per layer
   std::vector<int64_t> use_of_layer_;  // per layer: use index or -1
   std::vector<Shared> shared_;
   std::vector<Use> uses_;
-  std::unique_ptr<BpeTokenizer> tokenizer_;
 };
 
 }  // namespace shedder
