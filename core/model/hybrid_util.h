@@ -1,5 +1,6 @@
 // Small helpers shared by the hybrid model files (zamba2_model.cpp, hymba_model.cpp): config.json fields with
-// defaults and type checks, RMSNorm, activations, and index lists for cutting heads / channels out of weights.
+// defaults and type checks (and the fields every hybrid config has), RMSNorm, activations, and index lists for
+// cutting heads / channels out of weights.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -12,6 +13,7 @@
 
 #include "io/checkpoint.h"
 #include "model/model_config.h"
+#include "util/file_util.h"
 #include "util/error.h"
 
 namespace shedder::hybrid_util {
@@ -61,6 +63,22 @@ inline std::vector<int64_t> jints(const nlohmann::json& j, const char* key, cons
     v.push_back(x.get<int64_t>());
   }
   return v;
+}
+
+// The fields every hybrid config.json has, read into `c` (source, raw, vocab_size, hidden_size, num_layers; the
+// struct's values are the defaults): not JSON, not an object or insane sizes are shedder::Errors naming the file.
+template <class Config>
+void read_common_config(Config& c, const std::string& path) {
+  c.source = path;
+  c.raw = parse_json_lenient(read_file_bytes(path), path);
+  const nlohmann::json& j = c.raw;
+  if (!j.is_object()) throw Error(path + ": not a JSON object");
+  c.vocab_size = jint(j, "vocab_size", c.vocab_size, path);
+  c.hidden_size = jint(j, "hidden_size", c.hidden_size, path);
+  c.num_layers = jint(j, "num_hidden_layers", c.num_layers, path);
+  const int64_t vocab = c.vocab_size, hidden = c.hidden_size, layers = c.num_layers;
+  if (vocab < 1 || hidden < 1 || layers < 1 || layers > 4096 || hidden > (1 << 20))
+    throw Error(path + ": vocab_size, hidden_size and num_hidden_layers must be positive (and sane)");
 }
 
 inline at::Tensor rms(const at::Tensor& x, const at::Tensor& w, double eps) {

@@ -55,15 +55,8 @@ std::vector<std::vector<int64_t>> per_layer_lists(const nlohmann::json& j, const
 
 HymbaConfig HymbaConfig::from_file(const std::string& path) {
   HymbaConfig c;
-  c.source = path;
-  c.raw = parse_json_lenient(read_file_bytes(path), path);
+  read_common_config(c, path);
   const nlohmann::json& j = c.raw;
-  if (!j.is_object()) throw Error(path + ": not a JSON object");
-  c.vocab_size = jint(j, "vocab_size", c.vocab_size, path);
-  c.hidden_size = jint(j, "hidden_size", c.hidden_size, path);
-  c.num_layers = jint(j, "num_hidden_layers", c.num_layers, path);
-  if (c.vocab_size < 1 || c.hidden_size < 1 || c.num_layers < 1 || c.num_layers > 4096 || c.hidden_size > (1 << 20))
-    throw Error(path + ": vocab_size, hidden_size and num_hidden_layers must be positive (and sane)");
   c.num_heads = jint(j, "num_attention_heads", c.num_heads, path);
   c.num_kv_heads = jint(j, "num_key_value_heads", c.num_kv_heads, path);
   if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads > 4096 || c.num_heads % c.num_kv_heads != 0 ||

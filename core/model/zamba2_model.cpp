@@ -29,18 +29,10 @@ namespace shedder {
 
 using namespace hybrid_util;
 
-
 Zamba2Config Zamba2Config::from_file(const std::string& path) {
   Zamba2Config c;
-  c.source = path;
-  c.raw = parse_json_lenient(read_file_bytes(path), path);
+  read_common_config(c, path);
   const nlohmann::json& j = c.raw;
-  if (!j.is_object()) throw Error(path + ": not a JSON object");
-  c.vocab_size = jint(j, "vocab_size", c.vocab_size, path);
-  c.hidden_size = jint(j, "hidden_size", c.hidden_size, path);
-  c.num_layers = jint(j, "num_hidden_layers", c.num_layers, path);
-  if (c.vocab_size < 1 || c.hidden_size < 1 || c.num_layers < 1 || c.num_layers > 4096 || c.hidden_size > (1 << 20))
-    throw Error(path + ": vocab_size, hidden_size and num_hidden_layers must be positive (and sane)");
   if (!j.contains("layers_block_type") || !j["layers_block_type"].is_array() ||
       static_cast<int64_t>(j["layers_block_type"].size()) != c.num_layers)
     throw Error(path + ": \"layers_block_type\" must list one type per layer (" + std::to_string(c.num_layers) + ")");

@@ -271,6 +271,14 @@ class TestHybridHymba : public QObject {
     nlohmann::json bad = tiny_config();
     bad["kq_norm"] = "weird";
     expect_error([&] { HymbaModel::load(make_hymba("hy-b1", bad)); }, {"config.json", "kq_norm"});
+    {  // the steps shared with Zamba2 (test_hybrid_zamba2 has the rest)
+      const std::string dir = make_hymba("hy-b0", tiny_config());
+      nlohmann::json cfg = tiny_config();
+      cfg["num_hidden_layers"] = 0;
+      std::ofstream(dir + "/config.json") << cfg.dump(2);
+      expect_error([&] { HymbaModel::load(dir); }, {"config.json", "num_hidden_layers", "positive"});
+    }
+    expect_error([&] { HymbaModel::load(test::make_temp_dir("hy-empty")); }, {"config.json", "missing"});
     const std::string ok = make_hymba("hy-b2", tiny_config());
     const std::string no_mem = test::make_temp_dir("hy-b3");
     fs::copy_file(ok + "/config.json", no_mem + "/config.json");

@@ -286,6 +286,19 @@ class TestHybridZamba2 : public QObject {
     const std::string badshape = rewrite("zamba2-tiny-gqa", "zbadshape", nullptr,
                                          [](nlohmann::json& c) { c["intermediate_size"] = 80; });
     expect_error([&] { Zamba2Model::load(badshape); }, {"gate_up_proj.weight", "shape"});
+    // The loaders' shared steps (HybridModel::config_path, read_common_config, load_common).
+    expect_error([&] { Zamba2Model::load(test::make_temp_dir("znone") + "/absent"); }, {"absent", "no such model folder"});
+    expect_error([&] { Zamba2Model::load(test::make_temp_dir("zempty")); }, {"config.json", "missing"});
+    const std::string notobj = rewrite("zamba2-tiny-gqa", "znotobj", nullptr, [](nlohmann::json& c) {
+      c = nlohmann::json::array();
+    });
+    expect_error([&] { Zamba2Model::load(notobj); }, {"config.json", "not a JSON object"});
+    const std::string nolayers = rewrite("zamba2-tiny-gqa", "znolayers", nullptr,
+                                         [](nlohmann::json& c) { c["num_hidden_layers"] = 0; });
+    expect_error([&] { Zamba2Model::load(nolayers); }, {"config.json", "num_hidden_layers", "positive"});
+    const std::string untied = rewrite("zamba2-tiny-gqa", "zuntied", nullptr,
+                                       [](nlohmann::json& c) { c["tie_word_embeddings"] = false; });
+    expect_error([&] { Zamba2Model::load(untied); }, {"missing tensor", "lm_head.weight"});
     QCOMPARE(hybrid_model_type(data("zamba2-tiny")), std::string("zamba2"));
     expect_error([&] { load_hybrid_model(test::test_data_dir()); }, {"config.json"});
   }
