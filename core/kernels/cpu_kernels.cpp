@@ -12,6 +12,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/isa_clones.h"
 #include "kernels/simd_math.h"
 #include "util/error.h"
 
@@ -19,6 +20,8 @@ namespace shedder::kernels {
 namespace {
 
 using namespace simd;
+
+constexpr int kLanes = kVec;  // channels per vector block of the Mamba-1 scan
 
 void check_float_cpu(const at::Tensor& t, const char* name) {
   if (!t.defined()) throw Error(std::string("kernel input '") + name + "' is undefined");
@@ -28,155 +31,20 @@ void check_float_cpu(const at::Tensor& t, const char* name) {
     throw Error(std::string("kernel input '") + name + "' must be contiguous in its last dimension");
 }
 
-// ---- causal depthwise conv -------------------------------------------------------------------------
-
-SHEDDER_MULTIVERSION
-void conv_rows(const float* x, int64_t sx1, const float* prev, int64_t sp1, const float* w, const float* bias,
-               float* out, int64_t t0, int64_t t1, int64_t C, int64_t K, bool apply_silu) {
-  for (int64_t t = t0; t < t1; ++t) {
-    float* o = out + t * C;
-    if (bias) {
-      for (int64_t c = 0; c < C; ++c) o[c] = bias[c];
-    } else {
-      for (int64_t c = 0; c < C; ++c) o[c] = 0.0f;
-    }
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t ts = t - (K - 1) + k;
-      if (ts < 0 && !prev) continue;
-      const float* xr = ts < 0 ? prev + (K - 1 + ts) * sp1 : x + ts * sx1;
-      const float* wk = w + k * C;
-      for (int64_t c = 0; c < C; ++c) o[c] += wk[c] * xr[c];
-    }
-    if (apply_silu) {
-      int64_t c = 0;
-      for (; c + kVec <= C; c += kVec) vstore(o + c, vsilu(vload(o + c)));
-      for (; c < C; ++c) o[c] = silu(o[c]);
-    }
-  }
-}
-
-// ---- Mamba-1 selective scan ---------------------------------------------------------------------------
-
-constexpr int kLanes = kVec;
-
-// 16 channels [d0, d0+16) of one batch row, all time steps; the state of the block (N x 16) stays in
-// cache, the 16 lanes are one vector. dt_raw is before softplus.
-SHEDDER_INLINE void scan_block16(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB,
-                         const float* Cm, int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L,
-                         int64_t D, int64_t N, int64_t d0, float* s, float* st) {
-  // s: N x 16 floats. Accessed with unaligned vector loads/stores (no alignment assumptions on the buffer).
-  // st: the [D, N] state of this batch row (read first, written last) or null (start from zeros).
-  for (int64_t n = 0; n < N; ++n) vstore(s + n * kVec, vsplat(0.0f));
-  if (st)
-    for (int64_t l = 0; l < kVec; ++l)
-      for (int64_t n = 0; n < N; ++n) s[n * kVec + l] = st[(d0 + l) * N + n];
-  const vf dv = vload(Dv + d0);
-  for (int64_t t = 0; t < L; ++t) {
-    const vf ut = vload(u + t * D + d0);
-    const vf dtv = vsoftplus(vload(dt_raw + t * D + d0));
-    const vf dtx = dtv * ut;
-    const float* Bt = Bm + t * sB;
-    const float* Ct = Cm + t * sC;
-    vf acc = vsplat(0.0f);
-    for (int64_t n = 0; n < N; ++n) {
-      const vf v = vexp(dtv * vload(A_nd + n * D + d0)) * vload(s + n * kVec) + dtx * Bt[n];
-      vstore(s + n * kVec, v);
-      acc += v * Ct[n];
-    }
-    vf out = acc + dv * ut;
-    if (z) out *= vsilu(vload(z + t * sz + d0));
-    vstore(y + t * D + d0, out);
-  }
-  if (st)
-    for (int64_t l = 0; l < kVec; ++l)
-      for (int64_t n = 0; n < N; ++n) st[(d0 + l) * N + n] = s[n * kVec + l];
-}
-
-// One channel (the tail when D is not a multiple of 16), scalar.
-SHEDDER_INLINE void scan_channel(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB,
-                         const float* Cm, int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L,
-                         int64_t D, int64_t N, int64_t d, float* s, float* st) {
-  for (int64_t n = 0; n < N; ++n) s[n] = st ? st[d * N + n] : 0.0f;
-  for (int64_t t = 0; t < L; ++t) {
-    const float ut = u[t * D + d];
-    const float dtv = softplus(dt_raw[t * D + d]);
-    const float* Bt = Bm + t * sB;
-    const float* Ct = Cm + t * sC;
-    float acc = 0.0f;
-    for (int64_t n = 0; n < N; ++n) {
-      s[n] = fast_exp(dtv * A_nd[n * D + d]) * s[n] + dtv * ut * Bt[n];
-      acc += s[n] * Ct[n];
-    }
-    float out = acc + Dv[d] * ut;
-    if (z) out *= silu(z[t * sz + d]);
-    y[t * D + d] = out;
-  }
-  if (st)
-    for (int64_t n = 0; n < N; ++n) st[d * N + n] = s[n];
-}
-
-SHEDDER_MULTIVERSION
-void scan_task(const float* u, const float* dt_raw, const float* A_nd, const float* Bm, int64_t sB, const float* Cm,
-               int64_t sC, const float* Dv, const float* z, int64_t sz, float* y, int64_t L, int64_t D, int64_t N,
-               int64_t d0, int64_t d1, float* s, float* st) {
-  int64_t d = d0;
-  for (; d + kLanes <= d1; d += kLanes) scan_block16(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s, st);
-  for (; d < d1; ++d)
-    scan_channel(u, dt_raw, A_nd, Bm, sB, Cm, sC, Dv, z, sz, y, L, D, N, d, s, st);
-}
-
-// ---- Mamba-2 SSD recurrence ---------------------------------------------------------------------------
-
-SHEDDER_MULTIVERSION
-// Rows [p0, p1) of one head's state: the rows evolve independently, so a head is split across threads.
-void ssd_task(const float* x, int64_t sx, const float* dtr, int64_t sdt, float dt_bias, float A, const float* Bm,
-              int64_t sB, const float* Cm, int64_t sC, float Dh, float* y, int64_t sy, int64_t L, int64_t p0,
-              int64_t p1, int64_t N, float lo, float hi, float* S, float* st) {
-  // st: this head's [P, N] state (rows p0..p1 read first, written last) or null (start from zeros).
-  for (int64_t i = 0; i < (p1 - p0) * N; ++i) S[i] = st ? st[p0 * N + i] : 0.0f;
-  for (int64_t t = 0; t < L; ++t) {
-    float dtv = softplus(dtr[t * sdt] + dt_bias);
-    dtv = std::min(std::max(dtv, lo), hi);
-    const float dA = std::exp(dtv * A);
-    const float* xt = x + t * sx;
-    const float* Bt = Bm + t * sB;
-    const float* Ct = Cm + t * sC;
-    float* yt = y + t * sy;
-    for (int64_t p = p0; p < p1; ++p) {
-      const float coef = dtv * xt[p];
-      float* Sp = S + (p - p0) * N;
-      float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t n = 0; n < N; ++n) {
-        const float v = dA * Sp[n] + coef * Bt[n];
-        Sp[n] = v;
-        acc += v * Ct[n];
-      }
-      yt[p] = acc + Dh * xt[p];
-    }
-  }
-  if (st)
-    for (int64_t i = 0; i < (p1 - p0) * N; ++i) st[p0 * N + i] = S[i];
-}
-
-// ---- next-token NLL ---------------------------------------------------------------------------------------
-
-SHEDDER_MULTIVERSION
-double row_nll_one(const float* x, int64_t V, int64_t target) {
-  vf vm = vsplat(-std::numeric_limits<float>::infinity());
-  int64_t i = 0;
-  for (; i + kVec <= V; i += kVec) vm = vmax(vm, vload(x + i));
-  float m = -std::numeric_limits<float>::infinity();
-  for (int j = 0; j < kVec; ++j) m = std::max(m, vm[j]);
-  for (; i < V; ++i) m = std::max(m, x[i]);
-  vf vs = vsplat(0.0f);
-  i = 0;
-  for (; i + kVec <= V; i += kVec) vs += vexp(vload(x + i) - m);
-  double sum = 0;
-  for (int j = 0; j < kVec; ++j) sum += vs[j];
-  for (; i < V; ++i) sum += std::exp(static_cast<double>(x[i] - m));
-  return static_cast<double>(m) + std::log(sum) - static_cast<double>(x[target]);
-}
+// Per-level clones of the hot loops (kernels/isa_clones.h); the wrappers below call the level in effect.
+SHEDDER_ISA_BEGIN_V4
+namespace isa_v4 {
+#include "kernels/cpu_kernels_loops.inc"
+}  // namespace isa_v4
+SHEDDER_ISA_END
+SHEDDER_ISA_BEGIN_V3
+namespace isa_v3 {
+#include "kernels/cpu_kernels_loops.inc"
+}  // namespace isa_v3
+SHEDDER_ISA_END
+namespace isa_v1 {
+#include "kernels/cpu_kernels_loops.inc"
+}  // namespace isa_v1
 
 }  // namespace
 
@@ -213,7 +81,7 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
   at::parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / chunks, c0 = (i % chunks) * kRows;
-      conv_rows(xp + b * sx0, sx1, pp ? pp + b * sp0 : nullptr, sp1, wp, bp, op + b * L * C, c0,
+      SHEDDER_ISA_CALL(conv_rows, xp + b * sx0, sx1, pp ? pp + b * sp0 : nullptr, sp1, wp, bp, op + b * L * C, c0,
                 std::min(L, c0 + kRows), C, K, apply_silu);
     }
   });
@@ -265,7 +133,7 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::T
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / blocks_per_row;
       const int64_t d0 = (i % blocks_per_row) * kLanes, d1 = std::min(D, d0 + kLanes);
-      scan_task(up + b * L * D, dtp + b * L * D, ap, bp + b * Bm.stride(0), Bm.stride(1), cp + b * Cm.stride(0),
+      SHEDDER_ISA_CALL(scan_task, up + b * L * D, dtp + b * L * D, ap, bp + b * Bm.stride(0), Bm.stride(1), cp + b * Cm.stride(0),
                 Cm.stride(1), dp, zp ? zp + b * sz0 : nullptr, sz1, yp + b * L * D, L, D, N, d0, d1, buf.data(),
                 stp ? stp + b * D * N : nullptr);
     }
@@ -321,7 +189,7 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
     for (int64_t i = begin; i < end; ++i) {
       const int64_t bh = i / row_blocks, p0 = (i % row_blocks) * kRows, p1 = std::min(P, p0 + kRows);
       const int64_t b = bh / H, h = bh % H, g = h / heads_per_group;
-      ssd_task(xp + b * x.stride(0) + h * P, x.stride(1), dtp + b * dt_raw.stride(0) + h, dt_raw.stride(1), dtbp[h],
+      SHEDDER_ISA_CALL(ssd_task, xp + b * x.stride(0) + h * P, x.stride(1), dtp + b * dt_raw.stride(0) + h, dt_raw.stride(1), dtbp[h],
                avp[h], bp + b * Bm.stride(0) + g * N, Bm.stride(1), cp + b * Cm.stride(0) + g * N, Cm.stride(1),
                dvp[h], yp + b * L * H * P + h * P, H * P, L, p0, p1, N, lo, hi, S.data(),
                stp ? stp + (b * H + h) * P * N : nullptr);
@@ -347,7 +215,7 @@ at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
   double* op = out.data_ptr<double>();
   const float* lp = logits.data_ptr<float>();
   at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) op[r] = row_nll_one(lp + r * s0, V, tp[r]);
+    for (int64_t r = begin; r < end; ++r) op[r] = SHEDDER_ISA_CALL(row_nll_one, lp + r * s0, V, tp[r]);
   });
   return out;
 }

@@ -1,4 +1,4 @@
-// SIMD math shared by the fused CPU kernels: function multi-versioning macros, 16-lane float vectors
+// SIMD math shared by the fused CPU kernels: 16-lane float vectors
 // (GCC/Clang vector extensions), and branch-free exp / silu / softplus that vectorise on every ISA.
 // Header-only and force-inlined so each multi-versioned caller compiles them for its own instruction set.
 #pragma once
@@ -6,16 +6,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-
-// Clones are chosen by ISA level (feature bits), never by CPU model: "arch=haswell" would only match
-// Intel parts and silently fall back to the SSE2 clone on AMD.
-#if defined(__x86_64__) && !defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 12 && !defined(__SANITIZE_ADDRESS__)
-#define SHEDDER_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#elif defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__)) && !defined(__SANITIZE_ADDRESS__)
-#define SHEDDER_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SHEDDER_MULTIVERSION
-#endif
 
 // Helpers are force-inlined so each multi-versioned caller compiles them for its own instruction set.
 #define SHEDDER_INLINE inline __attribute__((always_inline))

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/isa_clones.h"
 #include "kernels/simd_math.h"
 #include "util/error.h"
 
@@ -44,89 +45,20 @@ Dims check_inputs(const at::Tensor& x, const at::Tensor& dt, const at::Tensor& A
   return d;
 }
 
-SHEDDER_MULTIVERSION
-void forward_task(const Dims& s, int64_t b, int64_t g, int64_t k, const float* x, const float* dt, const float* A,
-                  const float* Bm, const float* Cm, float* y, float* h) {
-  const int64_t d0 = g * s.Dg + k * kBlock, nc = std::min(kBlock, (g + 1) * s.Dg - d0), N = s.N;
-  std::fill(h, h + nc * N, 0.0f);
-  for (int64_t t = 0; t < s.L; ++t) {
-    const int64_t row = (b * s.L + t);
-    const float* Bt = Bm + (row * s.G + g) * N;
-    const float* Ct = Cm + (row * s.G + g) * N;
-    for (int64_t c = 0; c < nc; ++c) {
-      const int64_t d = d0 + c;
-      const float dtv = dt[row * s.D + d], u = dtv * x[row * s.D + d];
-      const float* Ad = A + d * N;
-      float* hc = h + c * N;
-      float acc = 0.0f;
-#pragma omp simd reduction(+ : acc)
-      for (int64_t n = 0; n < N; ++n) {
-        const float a = fast_exp(dtv * Ad[n]);
-        hc[n] = a * hc[n] + u * Bt[n];
-        acc += Ct[n] * hc[n];
-      }
-      y[row * s.D + d] = acc;
-    }
-  }
-}
-
-SHEDDER_MULTIVERSION
-void backward_task(const Dims& s, int64_t b, int64_t g, int64_t k, const float* x, const float* dt, const float* A,
-                   const float* Bm, const float* Cm, const float* gy, float* dx, float* ddt, float* dA_b, float* dB_p,
-                   float* dC_p, float* hs, float* dh, const float* zeros) {
-  const int64_t d0 = g * s.Dg + k * kBlock, nc = std::min(kBlock, (g + 1) * s.Dg - d0), N = s.N;
-  // 1. Recompute the states of this block for every step.
-  std::fill(dh, dh + nc * N, 0.0f);  // used as the running state here
-  for (int64_t t = 0; t < s.L; ++t) {
-    const int64_t row = (b * s.L + t);
-    const float* Bt = Bm + (row * s.G + g) * N;
-    for (int64_t c = 0; c < nc; ++c) {
-      const int64_t d = d0 + c;
-      const float dtv = dt[row * s.D + d], u = dtv * x[row * s.D + d];
-      const float* Ad = A + d * N;
-      float* hc = dh + c * N;
-      float* out = hs + (t * nc + c) * N;
-#pragma omp simd
-      for (int64_t n = 0; n < N; ++n) {
-        hc[n] = fast_exp(dtv * Ad[n]) * hc[n] + u * Bt[n];
-        out[n] = hc[n];
-      }
-    }
-  }
-  // 2. Reverse sweep; dh holds dLoss/dh_t flowing back from later steps.
-  std::fill(dh, dh + nc * N, 0.0f);
-  for (int64_t t = s.L - 1; t >= 0; --t) {
-    const int64_t row = (b * s.L + t);
-    const float* Bt = Bm + (row * s.G + g) * N;
-    const float* Ct = Cm + (row * s.G + g) * N;
-    float* dBt = dB_p + t * N;
-    float* dCt = dC_p + t * N;
-    for (int64_t c = 0; c < nc; ++c) {
-      const int64_t d = d0 + c;
-      const float dtv = dt[row * s.D + d], xv = x[row * s.D + d], gyv = gy[row * s.D + d];
-      const float* Ad = A + d * N;
-      const float* hcur = hs + (t * nc + c) * N;
-      const float* hprev = t > 0 ? hs + ((t - 1) * nc + c) * N : zeros;
-      float* dhc = dh + c * N;
-      float* dAd = dA_b + d * N;
-      float ddt_acc = 0.0f, dx_acc = 0.0f;
-#pragma omp simd reduction(+ : ddt_acc, dx_acc)
-      for (int64_t n = 0; n < N; ++n) {
-        const float dhn = dhc[n] + gyv * Ct[n];
-        dCt[n] += gyv * hcur[n];
-        const float a = fast_exp(dtv * Ad[n]);
-        const float ga = dhn * hprev[n] * a;  // dLoss / d(dt * A)
-        ddt_acc += ga * Ad[n] + dhn * xv * Bt[n];
-        dx_acc += dhn * Bt[n];
-        dBt[n] += dhn * dtv * xv;
-        dAd[n] += ga * dtv;
-        dhc[n] = dhn * a;
-      }
-      ddt[row * s.D + d] = ddt_acc;
-      dx[row * s.D + d] = dx_acc * dtv;
-    }
-  }
-}
+// Per-level clones of the hot loops (kernels/isa_clones.h).
+SHEDDER_ISA_BEGIN_V4
+namespace isa_v4 {
+#include "kernels/ssm_scan_grad_loops.inc"
+}  // namespace isa_v4
+SHEDDER_ISA_END
+SHEDDER_ISA_BEGIN_V3
+namespace isa_v3 {
+#include "kernels/ssm_scan_grad_loops.inc"
+}  // namespace isa_v3
+SHEDDER_ISA_END
+namespace isa_v1 {
+#include "kernels/ssm_scan_grad_loops.inc"
+}  // namespace isa_v1
 
 }  // namespace
 
@@ -142,7 +74,7 @@ at::Tensor ssm_scan_forward(const at::Tensor& x, const at::Tensor& dt, const at:
     std::vector<float> h(static_cast<size_t>(kBlock * s.N));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / (s.G * s.nblk), g = (i / s.nblk) % s.G, k = i % s.nblk;
-      forward_task(s, b, g, k, px, pdt, pA, pB, pC, py, h.data());
+      SHEDDER_ISA_CALL(forward_task, s, b, g, k, px, pdt, pA, pB, pC, py, h.data());
     }
   });
   return y;
@@ -170,7 +102,7 @@ SsmScanGrads ssm_scan_backward(const at::Tensor& x, const at::Tensor& dt, const 
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / (s.G * s.nblk), gr = (i / s.nblk) % s.G, k = i % s.nblk;
       const int64_t slice = ((b * s.G + gr) * s.nblk + k) * s.L * s.N;
-      backward_task(s, b, gr, k, px, pdt, pA, pB, pC, pgy, pdx, pddt, pdA + b * s.D * s.N, pdB + slice, pdC + slice,
+      SHEDDER_ISA_CALL(backward_task, s, b, gr, k, px, pdt, pA, pB, pC, pgy, pdx, pddt, pdA + b * s.D * s.N, pdB + slice, pdC + slice,
                     hs.data(), dh.data(), zeros.data());
     }
   });
