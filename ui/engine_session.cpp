@@ -432,6 +432,22 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   };
   const int64_t totalEvals = evalsBefore(planned);
 
+  // A journaled step reaches the record and the GUI even when a cancel interrupts its held-out evaluation (it
+  // then has no held-out value): the record never lacks a step the journal holds. Returns false once cancelled.
+  bool cancelledHere = false;
+  auto reportStep = [&](StepRecord sr, const RemovalSet& now) {
+    if (!cancelledHere) {
+      try {
+        sr.heldoutPpl = heldoutPpl(now);
+      } catch (const Cancelled&) {
+        cancelledHere = true;
+      }
+    }
+    rec.mergeStep(sr);
+    if (cb.step) cb.step(sr);
+    return !cancelledHere;
+  };
+
   // Steps the journal already holds (resume): replayed to the GUI first so its curves are complete.
   RemovalSet replayed = o.initial;
   if (resume) {
@@ -440,12 +456,10 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
       if (r.value("type", "") != "step") continue;
       SearchStep st = step_from_json(r, o.metric, o.journal_path);
       replayed.add(o.granularity, st.index);
-      StepRecord sr = toRecord(st);
-      if (cancel && cancel->cancelled()) throw Cancelled();
-      sr.heldoutPpl = heldoutPpl(replayed);
-      rec.mergeStep(sr);
-      if (cb.step) cb.step(sr);
+      if (cancel && cancel->cancelled()) cancelledHere = true;
+      reportStep(toRecord(st), replayed);
     }
+    if (cancelledHere) throw Cancelled();
   }
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -480,10 +494,7 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   };
   scb.on_step = [&](const SearchStep& st, const RemovalSet& now) {
     write_step_config(dir, now, o.granularity, st.step);
-    StepRecord sr = toRecord(st);
-    sr.heldoutPpl = heldoutPpl(now);
-    rec.mergeStep(sr);
-    if (cb.step) cb.step(sr);
+    if (!reportStep(toRecord(st), now)) throw Cancelled();
   };
   const SearchResult res = run_search(m, windows, o, scb, cancel);
   write_search_outputs(dir, res, o.granularity, o.metric);

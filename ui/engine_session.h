@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "engine_types.h"
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "run_record.h"
 
 namespace shedder::ui {

@@ -30,11 +30,32 @@ EngineWorker::EngineWorker(QObject* parent) : QObject(parent), session_(std::mak
 
 EngineWorker::~EngineWorker() = default;
 
-void EngineWorker::requestCancel() { cancel_.cancel(); }
+void EngineWorker::enqueue(std::function<void()> job) {
+  const quint64 ticket = ++submitted_;
+  QMetaObject::invokeMethod(
+      this,
+      [this, ticket, job = std::move(job)] {
+        ticket_ = ticket;
+        job();
+        ticket_ = 0;
+      },
+      Qt::QueuedConnection);
+}
+
+void EngineWorker::requestCancel() {
+  cancelledUpTo_ = submitted_.load();  // first, so a job starting now sees it after resetting the token
+  cancel_.cancel();
+}
 
 template <typename F>
 void EngineWorker::runJob(const QString& job, F&& body) {
   cancel_.reset();
+  const quint64 ticket = ticket_ != 0 ? ticket_ : ++submitted_;  // a direct call is a job of its own
+  if (ticket <= cancelledUpTo_.load()) {  // cancelled while it waited in the queue
+    Q_EMIT log(job + QStringLiteral(": cancelled before it started"));
+    Q_EMIT cancelled(job);
+    return;
+  }
   busy_ = true;
   Q_EMIT busyChanged(true, job);
   try {

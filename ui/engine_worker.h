@@ -8,10 +8,11 @@
 #include <QStringList>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "engine_types.h"
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "run_record.h"
 
 namespace shedder::ui {
@@ -25,7 +26,11 @@ class EngineWorker : public QObject {
   explicit EngineWorker(QObject* parent = nullptr);
   ~EngineWorker() override;
 
-  // Thread-safe: asks the running job to stop at its next check (within one window of work).
+  // Thread-safe: queues `job` (a call of one of the slots below) to run on the worker's thread, after the jobs
+  // queued before it. Jobs queued this way are the ones requestCancel() can cancel before they start.
+  void enqueue(std::function<void()> job);
+  // Thread-safe: the running job stops at its next check (within one window of work) and every job enqueued
+  // before this call is dropped when its turn comes (reported as cancelled); later jobs run normally.
   void requestCancel();
   bool busy() const { return busy_.load(); }
 
@@ -62,6 +67,9 @@ class EngineWorker : public QObject {
   std::unique_ptr<EngineSession> session_;
   CancelToken cancel_;
   std::atomic<bool> busy_{false};
+  std::atomic<quint64> submitted_{0};      // tickets handed out by enqueue()
+  std::atomic<quint64> cancelledUpTo_{0};  // jobs with a ticket up to this one are cancelled
+  quint64 ticket_ = 0;                     // the running job's ticket (0: called directly, not enqueued)
 };
 
 // Registers the value types of engine_types.h / run_record.h for queued connections (idempotent).

@@ -1,6 +1,8 @@
 // The "Save figure" dialog (see figure_export_dialog.h).
 #include "figure_export_dialog.h"
 
+#include "confirm.h"
+
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDir>
@@ -171,6 +173,7 @@ void FigureExportDialog::accept() {
     return;
   }
   syncFormatFromPath();
+  if (!confirmOverwrite(this, windowTitle(), {path_->text()})) return;
   QSettings settings;
   settings.setValue(QStringLiteral("figures/dir"), QFileInfo(path_->text()).absolutePath());
   settings.setValue(QStringLiteral("figures/format"), format_->currentIndex());

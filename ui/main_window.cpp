@@ -34,6 +34,7 @@
 
 #include "candidate_scores_plot.h"
 #include "component_tree_model.h"
+#include "confirm.h"
 #include "engine_session.h"
 #include "engine_worker.h"
 #include "figure_export.h"
@@ -470,7 +471,7 @@ void MainWindow::openModel(const QString& dir) {
   updateActions();
   updateTitle();
   const QString path = loadingPath_;
-  QMetaObject::invokeMethod(worker_, [w = worker_, path] { w->loadModel(path); }, Qt::QueuedConnection);
+  worker_->enqueue([w = worker_, path] { w->loadModel(path); });
 }
 
 void MainWindow::setComputeDevice(const QString& device, const QString& dtype) {
@@ -488,7 +489,7 @@ void MainWindow::setComputeDevice(const QString& device, const QString& dtype) {
   computeDtype_ = dtype;
   for (QAction* a : findChildren<QAction*>())
     if (a->objectName().startsWith(QStringLiteral("device:"))) a->setChecked(a->objectName() == QStringLiteral("device:") + device);
-  QMetaObject::invokeMethod(worker_, [w = worker_, device, dtype] { w->setCompute(device, dtype); }, Qt::QueuedConnection);
+  worker_->enqueue([w = worker_, device, dtype] { w->setCompute(device, dtype); });
   if (modelLoaded_) openModel(model_.path);  // the worker runs the jobs in order: the device first
 }
 
@@ -562,7 +563,7 @@ void MainWindow::startSearch(bool resume) {
   job_ = QStringLiteral("search");
   search_->setProgressIdle(resume ? QStringLiteral("resuming…") : QStringLiteral("starting…"));
   updateActions();
-  QMetaObject::invokeMethod(worker_, [w = worker_, s, initial, resume] { w->runSearch(s, initial, resume); }, Qt::QueuedConnection);
+  worker_->enqueue([w = worker_, s, initial, resume] { w->runSearch(s, initial, resume); });
 }
 
 void MainWindow::evaluateRemovalSet() {
@@ -572,7 +573,7 @@ void MainWindow::evaluateRemovalSet() {
   busy_ = true;
   job_ = QStringLiteral("evaluate");
   updateActions();
-  QMetaObject::invokeMethod(worker_, [w = worker_, ids, calib] { w->evaluate(ids, calib, QString()); }, Qt::QueuedConnection);
+  worker_->enqueue([w = worker_, ids, calib] { w->evaluate(ids, calib, QString()); });
 }
 
 void MainWindow::evaluateComponent(const QString& id) {
@@ -585,7 +586,7 @@ void MainWindow::evaluateComponent(const QString& id) {
   busy_ = true;
   job_ = QStringLiteral("evaluate");
   updateActions();
-  QMetaObject::invokeMethod(worker_, [w = worker_, ids, calib, note] { w->evaluate(ids, calib, note); }, Qt::QueuedConnection);
+  worker_->enqueue([w = worker_, ids, calib, note] { w->evaluate(ids, calib, note); });
 }
 
 void MainWindow::cancelJob() {
@@ -833,21 +834,27 @@ void MainWindow::exportCheckpointTo(const QString& dir, bool force) {
   busy_ = true;
   job_ = QStringLiteral("export");
   updateActions();
-  QMetaObject::invokeMethod(worker_, [w = worker_, ids, dir, force, before, after, source] {
+  worker_->enqueue([w = worker_, ids, dir, force, before, after, source] {
     w->exportCheckpoint(ids, dir, force, before, after, source);
-  }, Qt::QueuedConnection);
+  });
 }
 
 void MainWindow::saveAllFigures() {
   const QString dir = QFileDialog::getExistingDirectory(this, QStringLiteral("Folder for the figures"),
                                                         QSettings().value(QStringLiteral("figures/dir")).toString());
-  if (dir.isEmpty()) return;
+  if (!dir.isEmpty()) saveAllFiguresTo(dir);
+}
+
+QStringList MainWindow::saveAllFiguresTo(const QString& dir) {
   QSettings settings;
   FigureOptions o;
   o.format = static_cast<FigureFormat>(std::clamp(settings.value(QStringLiteral("figures/format"), 0).toInt(), 0, 2));
   o.sizeCm = QSizeF(settings.value(QStringLiteral("figures/width_cm"), 16.0).toDouble(),
                     settings.value(QStringLiteral("figures/height_cm"), 10.0).toDouble());
   o.dpi = settings.value(QStringLiteral("figures/dpi"), 300).toInt();
+  QStringList targets;
+  for (PlotView* p : plots()) targets << QDir(dir).filePath(slug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
+  if (!confirmOverwrite(this, QStringLiteral("Save figures"), targets)) return {};
   QStringList written;
   for (PlotView* p : plots()) {
     o.title = p->title();
@@ -855,12 +862,13 @@ void MainWindow::saveAllFigures() {
     const QString err = exportFigure(p->plot(), path, o);
     if (!err.isEmpty()) {
       showError(QStringLiteral("Save figures"), err);
-      return;
+      return written;
     }
     written << QFileInfo(path).fileName();
   }
   log_->info(QStringLiteral("Saved figures into %1: %2").arg(dir, written.join(QStringLiteral(", "))));
   statusBar()->showMessage(QStringLiteral("Saved %1 figures into %2").arg(written.size()).arg(dir), 8000);
+  return written;
 }
 
 void MainWindow::showAbout() {

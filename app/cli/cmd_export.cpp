@@ -37,7 +37,7 @@ RemovalSet removal_from_journal(const std::string& path, int64_t k, const MambaM
     }
   }
   if (!found) throw Error(path + ": the journal has no step " + std::to_string(k));
-  check_journal_model(path, c, model);
+  check_journal_model(path, c, model.dir());
   return r;
 }
 

@@ -8,7 +8,7 @@
 
 #include "args.h"
 #include "commands.h"
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "model/mamba_model.h"
 
 namespace shedder::cli {

@@ -6,7 +6,7 @@
 #include <random>
 #include <sstream>
 
-#include "shed/journal.h"
+#include "util/hash.h"
 #include "shed/removal_set.h"
 #include "util/error.h"
 #include "util/file_util.h"

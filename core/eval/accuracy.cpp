@@ -9,7 +9,7 @@
 #include "eval/harness_text.h"
 #include "kernels/mixer_ops.h"
 #include "model/recurrent_state.h"
-#include "shed/journal.h"
+#include "util/hash.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "eval/task_format.h"
 #include "model/mamba_model.h"
 

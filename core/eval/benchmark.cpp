@@ -91,8 +91,8 @@ namespace {
 void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOptions& o, const at::Tensor& prefill_ids,
                   const at::Tensor& prompt_ids, bool timed, BenchResult& r) {
   // Prefill: the full forward with logits, as an evaluation pass computes it.
-  int64_t base = memory::allocated_bytes();
-  memory::reset_peak();
+  int64_t base = memory::allocated_bytes(model.device());
+  memory::reset_peak(model.device());
   auto t0 = Clock::now();
   profile::set_active(timed);  // SHEDDER_PROFILE: the timed prefill passes only
   {
@@ -103,25 +103,25 @@ void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOpt
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (timed) {
     r.prefill_samples_ms.push_back(ms);
-    r.prefill_peak_bytes = std::max(r.prefill_peak_bytes, memory::peak_bytes() - base);
+    r.prefill_peak_bytes = std::max(r.prefill_peak_bytes, memory::peak_bytes(model.device()) - base);
   }
 
   // Decode: the prompt through the full pass (untimed), then greedy steps at batch 1.
-  base = memory::allocated_bytes();
-  memory::reset_peak();
+  base = memory::allocated_bytes(model.device());
+  memory::reset_peak(model.device());
   RecurrentState state = RecurrentState::zeros(model, 1, mask);
   at::Tensor h = model.hidden_states(prompt_ids, mask, &state);
   at::Tensor next = model.head(h.narrow(1, o.prompt - 1, 1)).reshape({1, -1}).argmax(1);
   h = at::Tensor();
   if (timed) r.state_bytes = state.bytes();
-  memory::reset_peak();  // the peak of the steps (the state is still counted against `base`)
+  memory::reset_peak(model.device());  // the peak of the steps (the state is still counted against `base`)
   t0 = Clock::now();
   for (int64_t i = 0; i < o.decode_tokens; ++i) next = model.step(next, mask, state).argmax(1);
   synchronize(model.device());
   const double dms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (timed) {
     r.decode_samples_ms_per_token.push_back(dms / static_cast<double>(o.decode_tokens));
-    r.decode_peak_bytes = std::max(r.decode_peak_bytes, memory::peak_bytes() - base);
+    r.decode_peak_bytes = std::max(r.decode_peak_bytes, memory::peak_bytes(model.device()) - base);
   }
 }
 

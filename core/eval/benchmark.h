@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "model/mamba_model.h"
 
 namespace shedder {

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "model/mamba_model.h"
 
 namespace shedder {

@@ -109,7 +109,7 @@ ExportResult export_pruned(const MambaModel& model, const RemovalSet& removed, c
         if (!cfg_json.contains(it.key()) && it.key() != "shedder_layers_without_ssm") cfg_json[it.key()] = it.value();
     if (out_cfg.layers_without_ssm.empty()) cfg_json.erase("shedder_layers_without_ssm");
     write_file_atomic((tmp / "config.json").string(), cfg_json.dump(2) + "\n");
-    write_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}});
+    write_safetensors((tmp / "model.safetensors").string(), tensors, {{"format", "pt"}}, opts.cancel);
     res.files = {"config.json", "model.safetensors"};
     for (const std::string& name : copy_tokenizer_files(model.dir(), tmp.string())) res.files.push_back(name);
     write_file_atomic((tmp / "pruning_config.json").string(), removed.to_reference_json().dump(4) + "\n");

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/progress.h"
 #include "shed/removal_set.h"
 
 namespace shedder {
@@ -23,6 +24,7 @@ struct ExportOptions {
   std::optional<double> ppl_before;    // recorded in shedding_report.json when known
   std::optional<double> ppl_after;
   std::string ppl_source;              // what the perplexities were measured on
+  const CancelToken* cancel = nullptr; // checked between tensors: shedder::Cancelled, out_dir untouched
 };
 
 struct ExportResult {

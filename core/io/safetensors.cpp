@@ -149,7 +149,7 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
 
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+                       const std::map<std::string, std::string>& metadata, const CancelToken* cancel) {
   // 1. Validate everything before creating any file.
   struct Entry {
     const std::string* name;
@@ -238,6 +238,7 @@ void write_safetensors(const std::string& path,
   check(write_all(tmp.fd, len_bytes, 8));
   check(write_all(tmp.fd, reinterpret_cast<const uint8_t*>(header_text.data()), header_text.size()));
   for (const auto& e : entries) {
+    if (cancel && cancel->cancelled()) throw Cancelled();  // the temporary file goes with `tmp`
     if (e.nbytes == 0) continue;
     // One tensor at a time, so at most one CPU copy of a device tensor exists at once.
     at::Tensor t = e.tensor->detach().to(at::kCPU).resolve_conj().resolve_neg().contiguous();

@@ -11,6 +11,8 @@
 
 #include "io/safetensors_header.h"
 
+#include "runtime/progress.h"
+
 namespace shedder {
 
 class MappedFile;  // io/mapped_file.h
@@ -40,8 +42,9 @@ class SafetensorsFile {
 // Writes `tensors` (any order; header keys sorted by name, data largest element size first so every tensor
 // is aligned to its element size, header padded to 8 bytes) to `path` atomically:
 // a temporary file in the same folder, fsync, rename. On failure (e.g. disk full) `path` is untouched
-// and shedder::Error says what failed.
+// and shedder::Error says what failed. `cancel`, when set between two tensors, stops the write the same way
+// (shedder::Cancelled; the temporary file is removed).
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata = {});
+                       const std::map<std::string, std::string>& metadata = {}, const CancelToken* cancel = nullptr);
 
 }  // namespace shedder

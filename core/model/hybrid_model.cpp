@@ -16,6 +16,7 @@
 #include "io/checkpoint.h"
 #include "model/hybrid_util.h"
 #include "shed/journal.h"
+#include "util/hash.h"
 #include "model/hymba_model.h"
 #include "model/model_config.h"
 #include "model/zamba2_model.h"
@@ -190,6 +191,7 @@ HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor&
     std::error_code ec;
     if (jo.resume && std::filesystem::exists(jo.path, ec)) {
       JournalContents c = Journal::read(jo.path);
+      check_journal_model(jo.path, c, model.dir());
       const nlohmann::json was = c.header.value("hybrid_search", nlohmann::json::object());
       for (auto it = settings.begin(); it != settings.end(); ++it) {
         const nlohmann::json v = was.contains(it.key()) ? was[it.key()] : nlohmann::json();
@@ -220,7 +222,8 @@ HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor&
       journal.emplace(Journal::reopen(jo.path, c));
     } else {
       journal.emplace(Journal::create(jo.path, {{"type", "header"}, {"version", 1}, {"program", "mamba-shedder-workbench"},
-                                                {"model", model.dir()}, {"hybrid_search", settings}}));
+                                                {"model", journal_model_identity(model.dir(), jo.path)},
+                                                {"hybrid_search", settings}}));
     }
   }
 
@@ -253,11 +256,13 @@ HybridSearchResult run_hybrid_search(const HybridModel& model, const at::Tensor&
       r.add(id);
       const double ppl = hybrid_perplexity(model, windows, r, batch);
       s.candidates.emplace_back(id, ppl);
-      if (s.removed.empty() || ppl < best) {  // strict: ties go to the first candidate, as the reference
+      // strict: ties go to the first candidate, as the reference; NaN or infinite never wins
+      if (std::isfinite(ppl) && (s.removed.empty() || ppl < best)) {
         best = ppl;
         s.removed = id;
       }
     }
+    if (s.removed.empty()) break;  // every candidate broke the model
     s.ppl = best;
     res.removed.add(s.removed);
     s.params_removed = model.removed_parameters(res.removed);

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "model/component_tree.h"
 
 namespace shedder {

@@ -1,6 +1,5 @@
-// Small helpers shared by the hybrid model files (zamba2_model.cpp, hymba_model.cpp): config.json fields with
-// defaults and type checks (and the fields every hybrid config has), RMSNorm, activations, and index lists for
-// cutting heads / channels out of weights.
+// Small helpers shared by the hybrid model files (zamba2_model.cpp, hymba_model.cpp): weight loading, RMSNorm,
+// activations, and index lists for cutting heads / channels out of weights.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -35,50 +34,6 @@ inline at::Tensor load_weight(const WeightStore& ws, const std::string& dir, con
   if (check_finite && !at::isfinite(t).all().item<bool>())
     throw Error(e.file + ": tensor '" + name + "' contains NaN or infinite values; the checkpoint is corrupt");
   return t;
-}
-
-inline int64_t jint(const nlohmann::json& j, const char* key, int64_t def, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_number_integer()) throw Error(src + ": \"" + key + "\" must be an integer");
-  return j[key].get<int64_t>();
-}
-
-inline double jnum(const nlohmann::json& j, const char* key, double def, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  return json_float(j[key], src + ": \"" + key + "\"");
-}
-
-inline bool jbool(const nlohmann::json& j, const char* key, bool def, const std::string& src) {
-  if (!j.contains(key) || j[key].is_null()) return def;
-  if (!j[key].is_boolean()) throw Error(src + ": \"" + key + "\" must be true or false");
-  return j[key].get<bool>();
-}
-
-inline std::vector<int64_t> jints(const nlohmann::json& j, const char* key, const std::string& src) {
-  std::vector<int64_t> v;
-  if (!j.contains(key) || j[key].is_null()) return v;
-  if (!j[key].is_array()) throw Error(src + ": \"" + key + "\" must be a list of integers");
-  for (const auto& x : j[key]) {
-    if (!x.is_number_integer()) throw Error(src + ": \"" + key + "\" must be a list of integers");
-    v.push_back(x.get<int64_t>());
-  }
-  return v;
-}
-
-// The fields every hybrid config.json has, read into `c` (source, raw, vocab_size, hidden_size, num_layers; the
-// struct's values are the defaults): not JSON, not an object or insane sizes are shedder::Errors naming the file.
-template <class Config>
-void read_common_config(Config& c, const std::string& path) {
-  c.source = path;
-  c.raw = parse_json_lenient(read_file_bytes(path), path);
-  const nlohmann::json& j = c.raw;
-  if (!j.is_object()) throw Error(path + ": not a JSON object");
-  c.vocab_size = jint(j, "vocab_size", c.vocab_size, path);
-  c.hidden_size = jint(j, "hidden_size", c.hidden_size, path);
-  c.num_layers = jint(j, "num_hidden_layers", c.num_layers, path);
-  const int64_t vocab = c.vocab_size, hidden = c.hidden_size, layers = c.num_layers;
-  if (vocab < 1 || hidden < 1 || layers < 1 || layers > 4096 || hidden > (1 << 20))
-    throw Error(path + ": vocab_size, hidden_size and num_hidden_layers must be positive (and sane)");
 }
 
 inline at::Tensor rms(const at::Tensor& x, const at::Tensor& w, double eps) {

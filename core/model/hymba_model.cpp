@@ -27,137 +27,6 @@ namespace shedder {
 
 using namespace hybrid_util;
 
-namespace {
-
-std::vector<int64_t> iota(int64_t n) {
-  std::vector<int64_t> v(static_cast<size_t>(std::max<int64_t>(n, 0)));
-  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = i;
-  return v;
-}
-
-std::vector<std::vector<int64_t>> per_layer_lists(const nlohmann::json& j, const char* key, int64_t layers,
-                                                  const std::vector<int64_t>& def, const std::string& src) {
-  std::vector<std::vector<int64_t>> out(static_cast<size_t>(layers), def);
-  if (!j.contains(key)) return out;
-  if (!j[key].is_array() || static_cast<int64_t>(j[key].size()) != layers)
-    throw Error(src + ": \"" + key + "\" must hold one list per layer");
-  for (size_t l = 0; l < out.size(); ++l) {
-    out[l].clear();
-    for (const auto& x : j[key][l]) {
-      if (!x.is_number_integer()) throw Error(src + ": \"" + key + "\" must hold lists of integers");
-      out[l].push_back(x.get<int64_t>());
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-HymbaConfig HymbaConfig::from_file(const std::string& path) {
-  HymbaConfig c;
-  read_common_config(c, path);
-  const nlohmann::json& j = c.raw;
-  c.num_heads = jint(j, "num_attention_heads", c.num_heads, path);
-  c.num_kv_heads = jint(j, "num_key_value_heads", c.num_kv_heads, path);
-  if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads > 4096 || c.num_heads % c.num_kv_heads != 0 ||
-      c.hidden_size % c.num_heads != 0)
-    throw Error(path + ": num_attention_heads must divide hidden_size and be a multiple of num_key_value_heads");
-  if (jint(j, "attn_hidden_size", -1, path) > 0 && jint(j, "attn_hidden_size", -1, path) != c.hidden_size)
-    throw Error(path + ": attn_hidden_size different from hidden_size is not supported");
-  c.q_head_dim = jint(j, "kq_head_dim", -1, path);
-  if (c.q_head_dim <= 0) c.q_head_dim = c.hidden_size / c.num_heads;
-  if (c.q_head_dim != c.hidden_size / c.num_heads) throw Error(path + ": kq_head_dim other than hidden/heads is not supported");
-  const double expand = jnum(j, "mamba_expand", 2, path);
-  c.inner = static_cast<int64_t>(expand * static_cast<double>(c.hidden_size));
-  if (c.inner % c.num_heads != 0) throw Error(path + ": mamba_expand * hidden_size must divide into the heads");
-  c.v_head_dim = c.inner / c.num_heads;
-  c.d_state = jint(j, "mamba_d_state", 16, path);
-  c.d_conv = jint(j, "mamba_d_conv", 4, path);
-  if (j.contains("mamba_dt_rank") && j["mamba_dt_rank"].is_string())
-    c.dt_rank = (c.hidden_size + 15) / 16;
-  else
-    c.dt_rank = jint(j, "mamba_dt_rank", (c.hidden_size + 15) / 16, path);
-  if (c.d_state < 1 || c.d_conv < 1 || c.dt_rank < 1 || c.q_head_dim % 2 != 0)
-    throw Error(path + ": mamba_d_state, mamba_d_conv and mamba_dt_rank must be positive and the head size even");
-  c.conv_bias = jbool(j, "mamba_conv_bias", true, path);
-  if (jbool(j, "mamba_proj_bias", false, path)) throw Error(path + ": mamba_proj_bias = true is not supported");
-  c.inner_layernorms = jbool(j, "mamba_inner_layernorms", true, path);
-  c.intermediate_size = std::max<int64_t>(0, jint(j, "intermediate_size", c.intermediate_size, path));
-  c.mlp_act = j.value("mlp_hidden_act", std::string("silu"));
-  if (c.mlp_act != "silu" && c.mlp_act != "relu2") throw Error(path + ": unsupported mlp_hidden_act \"" + c.mlp_act + "\"");
-  const std::string act = j.value("hidden_act", std::string("silu"));
-  if (act != "silu" && act != "swish") throw Error(path + ": unsupported hidden_act \"" + act + "\" (the conv uses silu)");
-  if (jbool(j, "kv_weight_reuse", false, path)) throw Error(path + ": kv_weight_reuse = true is not supported");
-  if (jint(j, "num_experts", 1, path) != 1) throw Error(path + ": mixture-of-experts MLPs (num_experts > 1) are not supported");
-  c.rms_norm_eps = jnum(j, "rms_norm_eps", 1e-6, path);
-  c.num_memory_tokens = std::max<int64_t>(0, jint(j, "num_memory_tokens", 0, path));
-  if (jint(j, "memory_tokens_interspersed_every", 0, path) > 0)
-    throw Error(path + ": memory_tokens_interspersed_every > 0 is not supported");
-  c.sliding_window = j.contains("sliding_window") && !j["sliding_window"].is_null() ? jint(j, "sliding_window", 0, path) : 0;
-  c.global_attn_idx = jints(j, "global_attn_idx", path);
-  c.kq_norm = j.value("kq_norm", std::string("none"));
-  if (c.kq_norm != "none" && c.kq_norm != "rms" && c.kq_norm != "perhead-rms")
-    throw Error(path + ": unknown kq_norm \"" + c.kq_norm + "\"");
-  c.rope = jbool(j, "rope", true, path);
-  const double theta = jnum(j, "rope_theta", 10000, path);
-  const std::string rope_type = j.contains("rope_type") && j["rope_type"].is_string() ? j["rope_type"].get<std::string>() : "default";
-  c.rope_base = theta;
-  if (rope_type == "ntk") {
-    const double maxp = jnum(j, "max_position_embeddings", 2048, path), orig = jnum(j, "orig_max_position_embeddings", maxp, path);
-    const double d = static_cast<double>(c.q_head_dim);
-    c.rope_base = theta * std::pow(2.0 * maxp / orig - 1.0, d / (d - 2.0));
-  } else if (rope_type != "default" && rope_type != "dynamic_ntk") {  // dynamic_ntk: default below the original length
-    throw Error(path + ": unsupported rope_type \"" + rope_type + "\"");
-  }
-  c.tie_word_embeddings = jbool(j, "tie_word_embeddings", true, path);
-  // K/V reuse: kv_reuse_group [[producer, consumer...], ...] or every i-th layer makes its own.
-  c.kv_producer = iota(c.num_layers);
-  if (j.contains("kv_reuse_group") && !j["kv_reuse_group"].is_null()) {
-    if (!j["kv_reuse_group"].is_array()) throw Error(path + ": \"kv_reuse_group\" must be a list of layer lists");
-    for (const auto& g : j["kv_reuse_group"]) {
-      if (!g.is_array() || g.empty()) throw Error(path + ": \"kv_reuse_group\" must be a list of layer lists");
-      std::vector<int64_t> ls;
-      for (const auto& x : g) {
-        if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() >= c.num_layers)
-          throw Error(path + ": \"kv_reuse_group\" names a layer that does not exist");
-        ls.push_back(x.get<int64_t>());
-      }
-      for (size_t k = 1; k < ls.size(); ++k) {
-        if (ls[k] <= ls[0]) throw Error(path + ": \"kv_reuse_group\": a consumer must come after its producer");
-        c.kv_producer[static_cast<size_t>(ls[k])] = ls[0];
-      }
-    }
-  } else if (jint(j, "kv_reuse_every_i_layer", -1, path) > 0) {
-    const int64_t every = jint(j, "kv_reuse_every_i_layer", -1, path);
-    for (int64_t l = 0; l < c.num_layers; ++l) c.kv_producer[static_cast<size_t>(l)] = l - l % every;
-  }
-  c.kept_groups = per_layer_lists(j, "shedder_attn_groups", c.num_layers, iota(c.num_kv_heads), path);
-  c.kept_ssm_heads = per_layer_lists(j, "shedder_ssm_heads", c.num_layers, iota(c.num_heads), path);
-  c.layer_intermediate = std::vector<int64_t>(static_cast<size_t>(c.num_layers), c.intermediate_size);
-  if (j.contains("shedder_intermediate_sizes")) {
-    c.layer_intermediate = jints(j, "shedder_intermediate_sizes", path);
-    if (static_cast<int64_t>(c.layer_intermediate.size()) != c.num_layers)
-      throw Error(path + ": \"shedder_intermediate_sizes\" must have one entry per layer");
-  }
-  c.layers_without_ssm = jints(j, "shedder_layers_without_ssm", path);
-  c.layers_without_attn = jints(j, "shedder_layers_without_attn", path);
-  c.layers_without_mixer = jints(j, "shedder_layers_without_mixer", path);
-  for (const auto* list : {&c.layers_without_ssm, &c.layers_without_attn, &c.layers_without_mixer})
-    for (int64_t l : *list)
-      if (l < 0 || l >= c.num_layers) throw Error(path + ": a shedder_layers_without_* list names layer " + std::to_string(l));
-  for (size_t l = 0; l < c.kept_groups.size(); ++l) {
-    for (int64_t g : c.kept_groups[l])
-      if (g < 0 || g >= c.num_kv_heads) throw Error(path + ": \"shedder_attn_groups\" names KV group " + std::to_string(g));
-    for (int64_t h : c.kept_ssm_heads[l])
-      if (h < 0 || h >= c.num_heads) throw Error(path + ": \"shedder_ssm_heads\" names SSM head " + std::to_string(h));
-  }
-  return c;
-}
-
-bool HymbaConfig::is_global(int64_t layer) const {
-  return sliding_window <= 0 || std::find(global_attn_idx.begin(), global_attn_idx.end(), layer) != global_attn_idx.end();
-}
-
 // ---- loading ------------------------------------------------------------------------------------------------
 
 HymbaModel::~HymbaModel() = default;
@@ -780,6 +649,12 @@ void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& 
     write_safetensors((fs::path(tmp) / "model.safetensors").string(), t, {{"format", "pt"}});
     write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.dump(2) + "\n");
     copy_tokenizer_files(dir_, tmp);
+    const nlohmann::json report{{"source", fs::absolute(dir_).lexically_normal().string()},
+                                {"architecture", arch()},
+                                {"removed", removed.ids},
+                                {"parameters_before", total_parameters()},
+                                {"parameters_after", total_parameters() - removed_parameters(removed)}};
+    write_file_atomic((fs::path(tmp) / "shedding_report.json").string(), report.dump(2) + "\n");
   });
 }
 

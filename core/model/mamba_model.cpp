@@ -174,14 +174,10 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
       const int64_t Hh = c.num_heads, GN = c.n_groups * N;
       const int64_t conv_ch = L.has_ssm ? c.conv_dim() : D;
       const int64_t need_rows = L.has_ssm ? c.in_proj_rows() : 2 * D;
-      const std::string ip = p + "mixer.in_proj.weight";
-      int64_t rows = need_rows;
-      if (ws.contains(ip) && ws.at(ip).tensor.defined() && ws.at(ip).tensor.dim() == 2) {
-        const int64_t r = ws.at(ip).tensor.size(0);
-        if (r > need_rows && (r - need_rows) % 2 == 0) rows = r;  // extra (discarded) d_mlp rows
-      }
-      L.in_proj_w = wf.get(ip, {rows, H});
-      L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {rows});
+      // Exactly z, x, B, C, dt: mamba_ssm's extra d_mlp rows only exist with d_ssm < d_inner, which the config
+      // parser refuses.
+      L.in_proj_w = wf.get(p + "mixer.in_proj.weight", {need_rows, H});
+      L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {need_rows});
       at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {conv_ch, 1, K}, /*keep_f32=*/true);
       L.conv_w_kc = conv.reshape({conv_ch, K}).t().contiguous();
       if (c.use_conv_bias) L.conv_b = wf.get(p + "mixer.conv1d.bias", {conv_ch}, /*keep_f32=*/true);
@@ -281,9 +277,7 @@ at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, 
   const ModelConfig& c = config_;
   const int64_t D = c.intermediate_size, GN = c.n_groups * c.state_size;
   at::Tensor proj = prof("in_proj", device_, [&] { return at::linear(x, w.in_proj_w, w.in_proj_b); });
-  const int64_t need = w.has_ssm ? c.in_proj_rows() : 2 * D;
-  const int64_t d_mlp = (proj.size(2) - need) / 2;
-  const int64_t o = 2 * d_mlp;
+  const int64_t o = 0;  // z starts the projection
   at::Tensor z = proj.narrow(2, o, D);
   at::Tensor y;
   const at::Tensor prev = state ? state->conv : at::Tensor();

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "util/json_util.h"
+
 namespace shedder {
 
 enum class Arch { Mamba1, Mamba2 };
@@ -66,12 +68,5 @@ struct ModelConfig {
   // Hugging Face config.json for this configuration (what an export writes).
   nlohmann::json to_hf_json() const;
 };
-
-// Parses JSON text that may contain the bare tokens Infinity, -Infinity and NaN (written by older
-// Python json writers and present in real checkpoints); they become {"__float__": "Infinity"} etc.
-// Throws shedder::Error naming `label` on malformed JSON.
-nlohmann::json parse_json_lenient(const std::string& text, const std::string& label);
-// Reads a number that may be written as {"__float__": "Infinity"} / "-Infinity" / "NaN".
-double json_float(const nlohmann::json& v, const std::string& what);
 
 }  // namespace shedder

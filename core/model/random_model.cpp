@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 
+#include "io/model_folder.h"
 #include "io/safetensors.h"
 #include "tokenizer/bpe_trainer.h"
 #include "util/error.h"
@@ -20,12 +21,6 @@ namespace shedder {
 
 namespace {
 
-void write_text(const fs::path& p, const std::string& text) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << text;
-  f.flush();
-  if (!f) throw Error(p.string() + ": write failed");
-}
 
 at::Tensor inv_softplus_dt(int64_t n) {
   // dt log-uniform in [1e-3, 1e-1], floored at 1e-4; bias = dt + log(-expm1(-dt)).
@@ -64,10 +59,7 @@ std::string byte_level_tokenizer_json() {
 
 void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t seed, bool force,
                         const std::string& tokenizer_json) {
-  const fs::path target(dir);
-  std::error_code ec;
-  if (fs::exists(target, ec) && !force)
-    throw Error(dir + ": already exists (use --force to replace it)");
+  check_output_folder(dir, "", force, created_model_markers());  // before any work
   at::manual_seed(seed);
   const int64_t H = cfg.hidden_size, D = cfg.intermediate_size, N = cfg.state_size, K = cfg.conv_kernel;
   const double out_std = 0.02 / std::sqrt(2.0 * static_cast<double>(cfg.num_layers));
@@ -104,24 +96,17 @@ void write_random_model(const std::string& dir, const ModelConfig& cfg, uint64_t
     }
   }
 
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  fs::create_directories(parent, ec);
-  const fs::path tmp = parent / (target.filename().string() + ".tmp-" + std::to_string(std::random_device{}()));
-  fs::create_directories(tmp, ec);
-  if (ec) throw Error(tmp.string() + ": cannot create folder: " + ec.message());
-  try {
+  write_model_folder(dir, "", force, [&](const std::string& tmp_dir) {
+    const fs::path tmp(tmp_dir);
     nlohmann::json cj = cfg.to_hf_json();
-    write_text(tmp / "config.json", cj.dump(2) + "\n");
+    write_file_atomic((tmp / "config.json").string(), cj.dump(2) + "\n");
     write_safetensors((tmp / "model.safetensors").string(), t, {{"format", "pt"}});
-    write_text(tmp / "tokenizer.json", tokenizer_json.empty() ? byte_level_tokenizer_json() + "\n" : tokenizer_json);
-    if (fs::exists(target, ec) && !remove_tree(target.string()))
-      throw Error(dir + ": cannot remove the existing folder to replace it");
-    fs::rename(tmp, target, ec);
-    if (ec) throw Error(dir + ": cannot move the new model into place: " + ec.message());
-  } catch (...) {
-    remove_tree(tmp.string());
-    throw;
-  }
+    write_file_atomic((tmp / "tokenizer.json").string(), tokenizer_json.empty() ? byte_level_tokenizer_json() + "\n" : tokenizer_json);
+    // The marker that lets --force replace this folder later (io/model_folder.h).
+    const nlohmann::json report{{"created_by", "shedder-cli create-model"}, {"architecture", arch_name(cfg.arch)},
+                                {"seed", seed}, {"layers", cfg.num_layers}, {"hidden_size", cfg.hidden_size}};
+    write_file_atomic((tmp / created_model_markers().front()).string(), report.dump(2) + "\n");
+  }, created_model_markers());
 }
 
 }  // namespace shedder

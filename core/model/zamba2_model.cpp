@@ -29,103 +29,6 @@ namespace shedder {
 
 using namespace hybrid_util;
 
-Zamba2Config Zamba2Config::from_file(const std::string& path) {
-  Zamba2Config c;
-  read_common_config(c, path);
-  const nlohmann::json& j = c.raw;
-  if (!j.contains("layers_block_type") || !j["layers_block_type"].is_array() ||
-      static_cast<int64_t>(j["layers_block_type"].size()) != c.num_layers)
-    throw Error(path + ": \"layers_block_type\" must list one type per layer (" + std::to_string(c.num_layers) + ")");
-  for (const auto& t : j["layers_block_type"]) {
-    const std::string s = t.is_string() ? t.get<std::string>() : "";
-    if (s == "hybrid" || s == "g") {
-      c.hybrid.push_back(1);
-    } else if (s == "mamba" || s == "linear_attention" || s == "m") {
-      c.hybrid.push_back(0);
-      c.mamba_type_name = s;
-    } else {
-      throw Error(path + ": unknown layer type " + t.dump() + " in \"layers_block_type\" (expected \"mamba\" or \"hybrid\")");
-    }
-  }
-  for (int64_t i = 0; i < c.num_layers; ++i)
-    if (c.hybrid[static_cast<size_t>(i)]) c.hybrid_layer_ids.push_back(i);
-  c.num_mem_blocks = jint(j, "num_mem_blocks", 1, path);
-  if (c.num_mem_blocks < 1 || c.num_mem_blocks > 4096) throw Error(path + ": \"num_mem_blocks\" must be in 1..4096");
-  c.num_heads = jint(j, "num_attention_heads", 32, path);
-  c.num_kv_heads = jint(j, "num_key_value_heads", c.num_heads, path);
-  if (c.num_heads < 1 || c.num_kv_heads < 1 || c.num_heads > 4096 || c.num_heads % c.num_kv_heads != 0)
-    throw Error(path + ": num_attention_heads must be a positive multiple of num_key_value_heads");
-  c.attn_head_dim = jint(j, "attention_head_dim", 2 * c.hidden_size / c.num_heads, path);
-  if (c.attn_head_dim < 2 || c.attn_head_dim % 2 != 0) throw Error(path + ": \"attention_head_dim\" must be a positive even number");
-  c.intermediate_size = jint(j, "intermediate_size", 4 * c.hidden_size, path);
-  if (c.intermediate_size < 1) throw Error(path + ": \"intermediate_size\" must be positive");
-  c.hidden_act = j.value("hidden_act", std::string("gelu"));
-  if (c.hidden_act != "gelu" && c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "gelu_new" &&
-      c.hidden_act != "silu" && c.hidden_act != "swish" && c.hidden_act != "relu")
-    throw Error(path + ": unsupported hidden_act \"" + c.hidden_act + "\"");
-  c.attention_adapter = jbool(j, "use_shared_attention_adapter", false, path);
-  c.adapter_rank = jint(j, "adapter_rank", 128, path);
-  c.use_mem_rope = jbool(j, "use_mem_rope", false, path);
-  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
-    c.rope_theta = jnum(j["rope_parameters"], "rope_theta", 10000, path);
-    const std::string type = j["rope_parameters"].value("rope_type", std::string("default"));
-    if (c.use_mem_rope && type != "default") throw Error(path + ": rope_type \"" + type + "\" is not supported");
-  } else {
-    c.rope_theta = jnum(j, "rope_theta", 10000, path);
-  }
-  c.rotary_dim = jint(j, "head_dim", c.attn_head_dim, path);
-  if (c.use_mem_rope && c.rotary_dim != c.attn_head_dim)
-    throw Error(path + ": RoPE over " + std::to_string(c.rotary_dim) + " of " + std::to_string(c.attn_head_dim) +
-                " head dimensions is not supported (transformers cannot run it either)");
-  c.d_state = jint(j, "mamba_d_state", 64, path);
-  c.d_conv = jint(j, "mamba_d_conv", 4, path);
-  c.n_groups = jint(j, "mamba_ngroups", 1, path);
-  c.mamba_heads = jint(j, "n_mamba_heads", 8, path);
-  const double expand = jnum(j, "mamba_expand", 2, path);
-  c.mamba_inner = static_cast<int64_t>(expand * static_cast<double>(c.hidden_size));
-  if (c.mamba_heads < 1 || c.mamba_inner % c.mamba_heads != 0 || c.n_groups < 1 || c.mamba_heads % c.n_groups != 0 ||
-      c.mamba_inner % c.n_groups != 0 || c.d_conv < 1 || c.d_state < 1)
-    throw Error(path + ": inconsistent Mamba sizes (mamba_expand * hidden_size must divide into n_mamba_heads and "
-                "mamba_ngroups)");
-  c.mamba_head_dim = c.mamba_inner / c.mamba_heads;
-  c.chunk_size = jint(j, "chunk_size", 256, path);
-  c.use_conv_bias = jbool(j, "use_conv_bias", true, path);
-  c.add_bias_linear = jbool(j, "add_bias_linear", false, path);
-  if (c.add_bias_linear) throw Error(path + ": add_bias_linear = true is not supported");
-  c.tie_word_embeddings = jbool(j, "tie_word_embeddings", true, path);
-  c.time_step_min = jnum(j, "time_step_min", 0.001, path);
-  c.rms_norm_eps = jnum(j, "rms_norm_eps", 1e-5, path);
-  c.layers_without_ssm = jints(j, "shedder_layers_without_ssm", path);
-  for (int64_t l : c.layers_without_ssm)
-    if (l < 0 || l >= c.num_layers) throw Error(path + ": \"shedder_layers_without_ssm\" names layer " + std::to_string(l));
-  // Which block each use runs: transformers cycles through the blocks; an export may record another mapping.
-  c.use_block = jints(j, "shedder_use_blocks", path);
-  if (c.use_block.empty()) {
-    for (size_t u = 0; u < c.hybrid_layer_ids.size(); ++u) c.use_block.push_back(static_cast<int64_t>(u) % c.num_mem_blocks);
-  } else if (c.use_block.size() != c.hybrid_layer_ids.size()) {
-    throw Error(path + ": \"shedder_use_blocks\" must have one entry per hybrid layer");
-  }
-  for (int64_t b : c.use_block)
-    if (b < 0 || b >= c.num_mem_blocks) throw Error(path + ": \"shedder_use_blocks\" names block " + std::to_string(b));
-  c.block_heads.assign(static_cast<size_t>(c.num_mem_blocks), c.num_heads);
-  c.block_kv_heads.assign(static_cast<size_t>(c.num_mem_blocks), c.num_kv_heads);
-  c.block_intermediate.assign(static_cast<size_t>(c.num_mem_blocks), c.intermediate_size);
-  if (j.contains("shedder_shared_blocks")) {
-    const auto& sb = j["shedder_shared_blocks"];
-    if (!sb.is_array() || static_cast<int64_t>(sb.size()) != c.num_mem_blocks)
-      throw Error(path + ": \"shedder_shared_blocks\" must have one entry per shared block (num_mem_blocks)");
-    for (size_t b = 0; b < sb.size(); ++b) {
-      c.block_heads[b] = jint(sb[b], "num_attention_heads", c.num_heads, path);
-      c.block_kv_heads[b] = jint(sb[b], "num_key_value_heads", c.num_kv_heads, path);
-      c.block_intermediate[b] = jint(sb[b], "intermediate_size", c.intermediate_size, path);
-      if (c.block_kv_heads[b] < 1 || c.block_heads[b] % c.block_kv_heads[b] != 0 || c.block_intermediate[b] < 1 ||
-          c.block_heads[b] / c.block_kv_heads[b] != c.num_heads / c.num_kv_heads)
-        throw Error(path + ": \"shedder_shared_blocks\"[" + std::to_string(b) + "] has inconsistent head counts");
-    }
-  }
-  return c;
-}
-
 // ---- removal plan -----------------------------------------------------------------------------------------
 
 struct Zamba2Model::Plan {
@@ -720,6 +623,12 @@ void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string&
     write_safetensors((fs::path(tmp) / "model.safetensors").string(), t, {{"format", "pt"}});
     write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.dump(2) + "\n");
     copy_tokenizer_files(dir_, tmp);
+    const nlohmann::json report{{"source", fs::absolute(dir_).lexically_normal().string()},
+                                {"architecture", arch()},
+                                {"removed", removed.ids},
+                                {"parameters_before", total_parameters()},
+                                {"parameters_after", total_parameters() - removed_parameters(removed)}};
+    write_file_atomic((fs::path(tmp) / "shedding_report.json").string(), report.dump(2) + "\n");
   });
 }
 

@@ -10,6 +10,10 @@
 #include <cstring>
 #include <mutex>
 
+#ifdef SHEDDER_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
+
 namespace shedder::memory {
 
 namespace {
@@ -71,5 +75,18 @@ bool tracker_installed() { return g_installed.load(); }
 int64_t allocated_bytes() { return g_current.load(); }
 int64_t peak_bytes() { return g_peak.load(); }
 void reset_peak() { g_peak.store(g_current.load()); }
+
+#ifdef SHEDDER_WITH_CUDA
+namespace {
+int index_of(const c10::Device& d) { return d.has_index() ? d.index() : 0; }
+}  // namespace
+int64_t allocated_bytes(const c10::Device& d) { return d.is_cuda() ? cuda::allocated_bytes(index_of(d)) : allocated_bytes(); }
+int64_t peak_bytes(const c10::Device& d) { return d.is_cuda() ? cuda::peak_allocated_bytes(index_of(d)) : peak_bytes(); }
+void reset_peak(const c10::Device& d) { d.is_cuda() ? cuda::reset_peak_allocated(index_of(d)) : reset_peak(); }
+#else
+int64_t allocated_bytes(const c10::Device&) { return allocated_bytes(); }
+int64_t peak_bytes(const c10::Device&) { return peak_bytes(); }
+void reset_peak(const c10::Device&) { reset_peak(); }
+#endif
 
 }  // namespace shedder::memory

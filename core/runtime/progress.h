@@ -1,4 +1,4 @@
-// Progress reporting and cancellation shared by every long-running engine operation (evaluation,
+// Progress reporting and cancellation shared by every long-running engine operation (evaluation, export,
 // search, tuning). The GUI's worker and the CLI both plug in here.
 #pragma once
 

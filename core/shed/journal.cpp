@@ -12,59 +12,21 @@
 #include <fstream>
 #include <sstream>
 
-#include "model/mamba_model.h"
+#include "io/model_identity.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
 namespace shedder {
 
-std::string fnv1a64_hex(const void* data, size_t size) {
-  uint64_t h = 1469598103934665603ULL;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < size; ++i) {
-    h ^= p[i];
-    h *= 1099511628211ULL;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+nlohmann::json journal_model_identity(const std::string& model_dir, const std::string& journal_path) {
+  return model_identity(model_dir, journal_path.empty() ? std::string() : journal_path + ".weights-hash-cache.json");
 }
 
-nlohmann::json model_identity(const MambaModel& model) {
-  nlohmann::json id;
-  const fs::path dir(model.dir());
-  id["dir"] = fs::absolute(dir).lexically_normal().string();
-  std::ifstream f(dir / "config.json", std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  const std::string cfg = ss.str();
-  id["config_fnv1a64"] = fnv1a64_hex(cfg.data(), cfg.size());
-  nlohmann::json weights = nlohmann::json::array();
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    const bool is_weight = (name.size() > 12 && name.compare(name.size() - 12, 12, ".safetensors") == 0) ||
-                           name == "pytorch_model.bin";
-    if (is_weight && e.is_regular_file()) files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& p : files)
-    weights.push_back({{"file", p.filename().string()}, {"bytes", static_cast<int64_t>(fs::file_size(p, ec))}});
-  id["weights"] = weights;
-  return id;
-}
-
-void check_journal_model(const std::string& path, const JournalContents& c, const MambaModel& model) {
-  if (!c.header.contains("model")) throw Error(path + ": journal header lacks the model's identity");
-  const nlohmann::json identity = model_identity(model);
-  const nlohmann::json& jm = c.header["model"];
-  if (jm.value("config_fnv1a64", "") != identity["config_fnv1a64"] || jm.value("weights", nlohmann::json()) != identity["weights"])
-    throw Error(path + ": this journal was written for another model (" + jm.value("dir", std::string("?")) +
-                ", config hash " + jm.value("config_fnv1a64", std::string("?")) + "); this model is " +
-                identity["dir"].get<std::string>() + " with config hash " +
-                identity["config_fnv1a64"].get<std::string>() + ". Use a new --out folder.");
+void check_journal_model(const std::string& path, const JournalContents& c, const std::string& model_dir) {
+  check_model_identity(path, c.header.value("model", nlohmann::json()), journal_model_identity(model_dir, path),
+                       "use a new --out folder");
 }
 
 namespace {
@@ -93,6 +55,9 @@ Journal Journal::create(const std::string& path, const nlohmann::json& header) {
   }
   Journal j(path, fd);
   j.append(header);
+  // The new file's entry in its folder must survive a crash too.
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  fsync_path(parent.empty() ? "." : parent.string());
   return j;
 }
 

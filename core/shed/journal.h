@@ -11,16 +11,14 @@
 
 namespace shedder {
 
-class MambaModel;
-
-// {"dir", "config_fnv1a64", "weights": [{"file", "bytes"}...]}: what must match for a resume.
-nlohmann::json model_identity(const MambaModel& model);
-// Throws shedder::Error (naming `path` and both models) unless the journal's header identifies `model`
-// (same config.json hash and weight file sizes).
 struct JournalContents;
-void check_journal_model(const std::string& path, const JournalContents& contents, const MambaModel& model);
-// FNV-1a 64-bit hash of bytes, as 16 hex digits.
-std::string fnv1a64_hex(const void* data, size_t size);
+
+// The model identity a journal's header records (io/model_identity.h) for the folder `model_dir`, with the weight
+// hashes cached beside the journal at `journal_path`.
+nlohmann::json journal_model_identity(const std::string& model_dir, const std::string& journal_path);
+// Throws shedder::Error (naming `path` and both models) unless the journal's header identifies the folder
+// `model_dir` (same config.json, same weight files by content).
+void check_journal_model(const std::string& path, const JournalContents& contents, const std::string& model_dir);
 
 struct JournalContents {
   nlohmann::json header;

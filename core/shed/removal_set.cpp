@@ -1,15 +1,9 @@
 // Removal sets and the reference tool's pruning_config.json format (see removal_set.h).
 #include "shed/removal_set.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "util/error.h"
@@ -150,36 +144,6 @@ RemovalSet RemovalSet::from_reference_file(const std::string& path) {
   RemovalSet r;
   r.add_reference_json(j, path);
   return r;
-}
-
-void write_file_atomic(const std::string& path, const std::string& text) {
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string tmp = (dir / (target.filename().string() + ".tmp-" + std::to_string(std::random_device{}()))).string();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(path + ": cannot write: " + std::strerror(errno));
-  size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(path + ": write failed: " + why + "; the previous file (if any) is untouched");
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error(path + ": write failed: " + why + "; the previous file (if any) is untouched");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw Error(path + ": cannot replace: " + why);
-  }
 }
 
 }  // namespace shedder

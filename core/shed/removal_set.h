@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/mamba_model.h"
+#include "util/file_util.h"
 
 namespace shedder {
 
@@ -43,8 +44,5 @@ struct RemovalSet {
   void add_reference_json(const nlohmann::json& j, const std::string& label);
   static RemovalSet from_reference_file(const std::string& path);
 };
-
-// Writes `text` to `path` atomically (temporary file in the same folder, fsync, rename).
-void write_file_atomic(const std::string& path, const std::string& text);
 
 }  // namespace shedder

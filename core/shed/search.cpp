@@ -13,6 +13,7 @@
 #include "eval/perplexity.h"
 #include "runtime/device.h"
 #include "shed/journal.h"
+#include "util/hash.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;
@@ -242,6 +243,24 @@ nlohmann::json search_settings(const at::Tensor& windows, const SearchOptions& o
   return s;
 }
 
+// A score that is not a finite number (a removal that breaks the model) is written as null with the reason.
+void put_score(nlohmann::json& j, const char* field, double v) {
+  if (std::isfinite(v)) {
+    j[field] = v;
+  } else {
+    j[field] = nullptr;
+    j["invalid"] = std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+  }
+}
+
+double get_score(const nlohmann::json& j, const char* field) {
+  const nlohmann::json& v = j.at(field);
+  if (!v.is_null()) return v.get<double>();
+  const std::string why = j.value("invalid", std::string("nan"));
+  return why == "inf" ? std::numeric_limits<double>::infinity()
+                      : why == "-inf" ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
+}
+
 const char* candidate_field(Metric m) {
   return m == Metric::Perplexity ? "ppl" : m == Metric::Accuracy ? "acc" : "score";
 }
@@ -282,7 +301,7 @@ std::string component_id(Granularity g, int64_t l) {
 
 void check_journal_matches(const std::string& path, const JournalContents& c, const MambaModel& model,
                            const nlohmann::json& settings) {
-  check_journal_model(path, c, model);
+  check_journal_model(path, c, model.dir());
   const nlohmann::json& h = c.header;
   if (!h.contains("search")) throw Error(path + ": journal header lacks the search settings");
   for (auto it = settings.begin(); it != settings.end(); ++it) {
@@ -294,6 +313,23 @@ void check_journal_matches(const std::string& path, const JournalContents& c, co
 }
 
 }  // namespace
+
+std::optional<size_t> best_candidate(const std::vector<double>& scores, const std::vector<double>& logliks, Metric m) {
+  std::optional<size_t> best;
+  for (size_t k = 0; k < scores.size(); ++k) {
+    if (!std::isfinite(scores[k])) continue;  // never wins
+    if (!best) {
+      best = k;
+    } else if (m == Metric::Accuracy) {
+      // Highest accuracy; ties: the higher gold log-likelihood, then the lowest index.
+      const size_t b = *best;
+      if (scores[k] > scores[b] || (scores[k] == scores[b] && logliks[k] > logliks[b])) best = k;
+    } else if (scores[k] < scores[*best]) {
+      best = k;  // strict: ties go to the lowest index, as the reference
+    }
+  }
+  return best;
+}
 
 nlohmann::json step_to_json(const SearchStep& s, Metric m) {
   nlohmann::json j;
@@ -308,7 +344,7 @@ nlohmann::json step_to_json(const SearchStep& s, Metric m) {
   nlohmann::json cands = nlohmann::json::array();
   for (const auto& c : s.candidates) {
     nlohmann::json cj{{"index", c.index}, {"id", c.id}};
-    cj[candidate_field(m)] = c.score;
+    put_score(cj, candidate_field(m), c.score);
     if (m == Metric::Accuracy) cj["gold_loglik"] = c.loglik;
     cands.push_back(cj);
   }
@@ -323,14 +359,14 @@ SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& 
     s.step = j.at("step").get<int64_t>();
     s.id = j.at("removed").get<std::string>();
     s.index = j.at("index").get<int64_t>();
-    s.ppl = j.at("ppl").get<double>();
+    s.ppl = j.at("ppl").is_null() ? std::numeric_limits<double>::quiet_NaN() : j.at("ppl").get<double>();
     s.score = j.at("score").get<double>();
     s.params_removed = j.at("params_removed").get<int64_t>();
     s.params_removed_pct = j.at("params_removed_pct").get<double>();
     s.seconds = j.value("seconds", 0.0);
     for (const auto& c : j.at("candidates"))
       s.candidates.push_back({c.at("index").get<int64_t>(), c.value("id", std::string()),
-                              c.at(candidate_field(m)).get<double>(), c.value("gold_loglik", 0.0)});
+                              get_score(c, candidate_field(m)), c.value("gold_loglik", 0.0)});
     if (j.contains("bench")) s.bench = BenchResult::from_json(j["bench"]);
     if (j.contains("accuracy")) s.accuracy = accuracy_from_json(j["accuracy"], label);
     return s;
@@ -390,7 +426,7 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
       prior = c.records;
     } else {
       nlohmann::json header{{"type", "header"},       {"version", 1},       {"program", "mamba-shedder-workbench"},
-                            {"created", std::time(nullptr)}, {"model", model_identity(model)}, {"search", settings},
+                            {"created", std::time(nullptr)}, {"model", journal_model_identity(model.dir(), o.journal_path)}, {"search", settings},
                             {"args", o.args},          {"calibration", o.calibration_label}};
       journal.emplace(Journal::create(o.journal_path, header));
     }
@@ -594,17 +630,14 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
     } else if (rank_status == 2) {
       throw Error(rank_error);
     }
-    size_t best = 0;
-    for (size_t k = 1; k < scores.size(); ++k) {
-      if (o.metric == Metric::Accuracy) {
-        // Highest accuracy; ties: the higher gold log-likelihood, then the lowest index.
-        if (scores[k] > scores[best] || (scores[k] == scores[best] && logliks[k] > logliks[best])) best = k;
-      } else if (scores[k] < scores[best]) {
-        best = k;  // strict: ties go to the lowest index, as the reference
-      }
-    }
+    const std::optional<size_t> pick = best_candidate(scores, logliks, o.metric);
     for (size_t k = 0; k < cands.size(); ++k)
       s.candidates.push_back({cands[k], component_id(o.granularity, cands[k]), scores[k], logliks[k]});
+    if (!pick) {  // every candidate broke the model (NaN or infinite scores): nothing can be removed
+      res.stop_reason = "no-valid-score";
+      break;
+    }
+    const size_t best = *pick;
     s.index = cands[best];
     s.id = component_id(o.granularity, s.index);
     s.score = scores[best];
@@ -619,7 +652,7 @@ SearchResult run_search(const MambaModel& model, const at::Tensor& windows, cons
       s.ppl = s.score;
     } else {
       s.ppl = runner.rebuild(s.index, true, cancel);
-      if (o.max_ppl > 0 && s.ppl > o.max_ppl) {
+      if (o.max_ppl > 0 && !(s.ppl <= o.max_ppl)) {  // NaN is above any ceiling
         auto& v = o.granularity == Granularity::Block ? res.removed.blocks : res.removed.ssms;
         v.pop_back();
         runner.set_mask(res.removed.to_mask(model.num_layers()));

@@ -28,7 +28,7 @@
 
 #include "eval/accuracy.h"
 #include "eval/benchmark.h"
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "model/mamba_model.h"
 #include "shed/removal_set.h"
 
@@ -101,7 +101,7 @@ struct SearchResult {
   int64_t resumed_steps = 0;     // steps taken from the journal
   double seconds = 0;
   RemovalSet removed;            // initial + every step
-  std::string stop_reason;       // "steps", "target-params", "max-ppl", "no-candidates"
+  std::string stop_reason;       // "steps", "target-params", "max-ppl", "no-candidates", "no-valid-score"
   std::optional<BenchResult> base_bench;  // the measurements before the first step (initial removals applied)
   std::vector<TaskResult> base_accuracy;
   nlohmann::json to_json(Granularity g, Metric m) const;
@@ -121,8 +121,12 @@ struct SearchCallbacks {
 SearchResult run_search(const MambaModel& model, const at::Tensor& windows, const SearchOptions& opts,
                         const SearchCallbacks& callbacks = {}, const CancelToken* cancel = nullptr);
 
+// The candidate a step removes: the lowest score (ppl, cosine) or the highest (accuracy; ties: the higher mean gold
+// log-likelihood), ties to the lowest index. A NaN or infinite score never wins; nullopt when no score is finite.
+std::optional<size_t> best_candidate(const std::vector<double>& scores, const std::vector<double>& logliks, Metric m);
+
 // One step as the journal and search_result.json record it ("ppl", "score" or "acc" per candidate by metric, and
-// the optional "bench" / "accuracy" measurements), and back
+// the optional "bench" / "accuracy" measurements; a NaN or infinite score is null with "invalid": "nan" / "inf"), and back
 // (throws shedder::Error prefixed by `label` on a malformed record).
 nlohmann::json step_to_json(const SearchStep& s, Metric m);
 SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& label);

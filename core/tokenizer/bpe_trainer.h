@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/progress.h"
+#include "runtime/progress.h"
 
 namespace shedder {
 

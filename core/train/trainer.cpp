@@ -13,11 +13,13 @@
 #include "eval/token_windows.h"
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
-#include "shed/journal.h"
+#include "io/model_identity.h"
+#include "util/hash.h"
 #include "shed/removal_set.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "train/adamw.h"
 #include "runtime/device.h"
+#include "io/model_folder.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -161,16 +163,13 @@ TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const 
   std::error_code ec;
   const fs::path out(o.out_dir);
   const fs::path ckpt = out / "checkpoint";
-  if (fs::absolute(out).lexically_normal() == fs::absolute(model_dir).lexically_normal() ||
-      (fs::exists(out, ec) && fs::equivalent(out, model_dir, ec)))
-    throw Error("tune: --out " + o.out_dir + " is the model folder itself; give a new folder");
   const bool resuming = o.resume && fs::exists(ckpt / "trainer_state.json", ec);
-  if (!resuming && fs::exists(out, ec)) {
-    if (o.resume && fs::exists(out / "tune_report.json", ec))
-      throw Error(o.out_dir + ": this run already finished (tune_report.json); nothing to resume");
-    if (!o.force && !o.resume)
-      throw Error(o.out_dir + ": already exists (use --force to replace it or --resume to continue its checkpoint)");
-  }
+  if (o.resume && !resuming && fs::exists(out / "tune_report.json", ec))
+    throw Error(o.out_dir + ": this run already finished (tune_report.json); nothing to resume");
+  // Never the model folder or a folder containing it; an existing folder only with --force (a fresh start) or
+  // --resume, and only when it is empty or one of our tuning folders (io/model_folder.h).
+  check_output_folder(o.out_dir, model_dir, o.force || o.resume, tune_markers(),
+                      "use --force to replace it or --resume to continue its checkpoint");
   auto base = MambaModel::load(model_dir);
   const BpeTokenizer& tok = base->tokenizer();
   const int64_t eos = tok.eos_id() ? *tok.eos_id() : base->config().eos_token_id;
@@ -181,15 +180,19 @@ TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const 
 
   TrainableModel m = TrainableModel::from_model(*base, o.lora, device, o.seed);
   // Created only once the inputs are known to be good, so a typo leaves nothing behind.
-  if (!resuming && o.force && fs::exists(out, ec) && !remove_tree(o.out_dir))
-    throw Error(o.out_dir + ": cannot remove the existing folder");
+  // A fresh start over an earlier run of ours: its checkpoint and report go (they describe the old run); its
+  // model files stay until the new ones replace them, each atomically, so the folder always holds a model.
+  if (!resuming && fs::exists(out, ec)) {
+    if (!remove_tree(ckpt.string())) throw Error(ckpt.string() + ": cannot remove the old checkpoint");
+    fs::remove(out / "tune_report.json", ec);
+  }
   fs::create_directories(out, ec);
   if (ec) throw Error(o.out_dir + ": cannot create the folder: " + ec.message());
   if (valid.defined()) valid = valid.to(device);
   const int64_t W = train.size(0);
 
   nlohmann::json fingerprint = {
-      {"model", model_identity(*base)},
+      {"model", model_identity(model_dir, (ckpt / "weights-hash-cache.json").string())},
       {"train_windows_hash", fnv1a64_hex(train.data_ptr(), static_cast<size_t>(train.nbytes()))},
       {"train_windows", W},
       {"seq_len", o.seq_len},

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/progress.h"
+#include "runtime/progress.h"
 #include "train/trainable_model.h"
 
 namespace shedder {

@@ -1,4 +1,5 @@
-// Small filesystem helpers the engine needs beyond <filesystem>: recursive removal, whole-file reads.
+// Small filesystem helpers every layer needs beyond <filesystem>: recursive removal, whole-file reads, atomic
+// (all-or-nothing, durable) writes.
 #pragma once
 
 #include <string>
@@ -12,5 +13,13 @@ bool remove_tree(const std::string& path);
 
 // The whole file as bytes. Throws shedder::Error("<path>: cannot open" / ": read error").
 std::string read_file_bytes(const std::string& path);
+
+// Writes `text` to `path` atomically and durably: a temporary file in the same folder, fsync, rename over
+// `path`, fsync of the folder (so the rename itself survives a crash). On any failure the temporary file is
+// removed, `path` keeps its previous content, and shedder::Error names `path` and the reason.
+void write_file_atomic(const std::string& path, const std::string& text);
+
+// fsync of a file (its data) or of a folder (its entries: creations, renames). Throws shedder::Error naming it.
+void fsync_path(const std::string& path);
 
 }  // namespace shedder

@@ -105,7 +105,7 @@ class TestCli : public QObject {
  private Q_SLOTS:
   void initTestCase() {
     if (cli_path().empty() || !fs::exists(cli_path()))
-      QSKIP("SHEDDER_CLI is not set to the shedder-cli binary (run the test through ctest)");
+      SHEDDER_SKIP_OR_FAIL(QStringLiteral("SHEDDER_CLI is not set to the shedder-cli binary (run the test through ctest)"));
     at::set_num_threads(1);
     at::manual_seed(7);
     root_ = test::make_temp_dir("cli");

@@ -60,7 +60,7 @@ class TestCliEval : public QObject {
  private Q_SLOTS:
   void initTestCase() {
     if (cli_path().empty() || !fs::exists(cli_path()))
-      QSKIP("SHEDDER_CLI is not set to the shedder-cli binary (run the test through ctest)");
+      SHEDDER_SKIP_OR_FAIL(QStringLiteral("SHEDDER_CLI is not set to the shedder-cli binary (run the test through ctest)"));
     at::set_num_threads(1);
     root_ = make_temp_dir("cli-eval");
     tasks_ = path("tasks");

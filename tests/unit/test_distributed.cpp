@@ -74,7 +74,7 @@ class TestDistributed : public QObject {
 
  private Q_SLOTS:
   void initTestCase() {
-    if (cli_path().empty()) QSKIP("SHEDDER_CLI is not set (run through CTest)");
+    if (cli_path().empty()) SHEDDER_SKIP_OR_FAIL(QStringLiteral("SHEDDER_CLI is not set (run through CTest)"));
     model_ = test_data_dir() + "/trained_tiny/mamba1";
     calib_ = test_data_dir() + "/trained_tiny/calib.safetensors";
     tmp_ = make_temp_dir("distributed");

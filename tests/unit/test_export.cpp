@@ -16,6 +16,7 @@
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
 #include "support/expect_error.h"
+#include "support/tensor_compare.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -46,9 +47,11 @@ std::shared_ptr<MambaModel> export_and_compare(const std::string& src, const std
   at::Tensor ids = at::randint(0, 257, {2, 23}, at::kLong);
   at::Tensor masked = m->forward(ids, r.to_mask(m->num_layers()));
   at::Tensor exported = e->forward(ids);
-  const double diff = (masked - exported).abs().max().item<double>();
-  if (diff > 1e-5) qWarning("%s %s: max |dlogit| %g", src.c_str(), spec.c_str(), diff);
-  [&] { QVERIFY2(diff <= 1e-5, qPrintable(QString("max |dlogit| %1").arg(diff))); }();
+  // The same arithmetic, except that a removed SSM's projections lose rows (another GEMM shape, so another
+  // summation order in BLAS): 128 float32 epsilons of the logits' magnitude.
+  const double diff = test::rel_err(exported, masked);
+  [&] { QVERIFY2(diff <= 128 * test::kF32Eps, qPrintable(QString("%1 %2: relative error %3").arg(
+                                                             QString::fromStdString(src), QString::fromStdString(spec)).arg(diff))); }();
   [&] { QCOMPARE(e->params().total, res.params_after); }();
   return e;
 }
@@ -172,6 +175,74 @@ class TestExport : public QObject {
     // --force replaces it.
     export_pruned(*m, r2, o);
     QCOMPARE(MambaModel::load(o.out_dir)->num_layers(), int64_t(6));
+  }
+
+  // --force replaces only a folder of ours (an earlier export: shedding_report.json) or an empty one; never a
+  // folder holding other files, the source model, or a folder that contains the source model.
+  void force_replaces_only_our_own_folders() {
+    const std::string root = test::make_temp_dir("force");
+    const std::string src = root + "/models/mamba1";
+    fs::create_directories(src);
+    for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
+      fs::copy_file(trained("mamba1") + "/" + f, src + "/" + f);
+    auto m = MambaModel::load(src);
+    RemovalSet r;
+    r.add_spec("block:1");
+    ExportOptions o;
+    o.force = true;
+    // An --out that contains the source model (its parent, or the root above it) is refused and left alone.
+    for (const std::string& out : {root + "/models", root, src + "/."}) {
+      o.out_dir = out;
+      expect_error([&] { export_pruned(*m, r, o); }, {out, "source model folder"});
+    }
+    QVERIFY(fs::exists(src + "/model.safetensors"));
+    // A folder with someone's files is never deleted, even with --force.
+    o.out_dir = root + "/data";
+    fs::create_directories(o.out_dir);
+    test::write_file(o.out_dir + "/thesis.tex", "\\documentclass{article}");
+    expect_error([&] { export_pruned(*m, r, o); }, {o.out_dir, "did not write", "shedding_report.json"});
+    QVERIFY(fs::exists(o.out_dir + "/thesis.tex"));
+    // An empty folder, and then our own export, are replaced.
+    o.out_dir = root + "/empty";
+    fs::create_directories(o.out_dir);
+    export_pruned(*m, r, o);
+    QCOMPARE(MambaModel::load(o.out_dir)->num_layers(), int64_t(7));
+    RemovalSet r2;
+    r2.add_spec("block:1,2");
+    export_pruned(*m, r2, o);
+    QCOMPARE(MambaModel::load(o.out_dir)->num_layers(), int64_t(6));
+  }
+
+  // A cancel during the export stops it: nothing is written and an existing folder keeps its model.
+  void cancel_leaves_the_folder_as_it_was() {
+    auto m = MambaModel::load(trained("mamba2"));
+    RemovalSet r;
+    r.add_spec("block:1");
+    ExportOptions o;
+    const std::string root = test::make_temp_dir("export-cancel");
+    o.out_dir = root + "/out";
+    CancelToken cancel;
+    cancel.cancel();
+    o.cancel = &cancel;
+    bool cancelled = false;
+    try {
+      export_pruned(*m, r, o);
+    } catch (const Cancelled&) {
+      cancelled = true;
+    }
+    QVERIFY(cancelled);
+    QVERIFY(fs::is_empty(root));
+    o.cancel = nullptr;
+    export_pruned(*m, r, o);
+    o.force = true;
+    o.cancel = &cancel;
+    RemovalSet r2;
+    r2.add_spec("block:2,3");
+    QVERIFY_THROWS_EXCEPTION(Cancelled, export_pruned(*m, r2, o));
+    QCOMPARE(MambaModel::load(o.out_dir)->num_layers(), int64_t(7));
+    int entries = 0;
+    for (const auto& ent : fs::directory_iterator(root)) entries += ent.path().filename() != "out";
+    QCOMPARE(entries, 0);
   }
 };
 

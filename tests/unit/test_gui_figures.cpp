@@ -6,7 +6,9 @@
 #include <QSvgRenderer>
 
 #include "candidate_scores_plot.h"
+#include "confirm.h"
 #include "figure_export.h"
+#include "figure_export_dialog.h"
 #include "project_file.h"
 #include "qcustomplot_include.h"
 #include "run_curve_plots.h"
@@ -187,6 +189,31 @@ class TestGuiFigures : public QObject {
     const QString text = QString::fromUtf8(QByteArray::fromStdString(shedder::test::read_file((dir + "/f.svg").toStdString())));
     QVERIFY(text.contains(QStringLiteral("Perplexity vs components removed")));
     QVERIFY(text.contains(QStringLiteral("held-out")));
+  }
+
+  // The Save figure dialog asks before it replaces a file; declined, the dialog stays open and the file is kept.
+  void figure_dialog_asks_before_replacing() {
+    const QString dir = tempDir(), path = dir + QStringLiteral("/plot.png");
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write("mine");
+    f.close();
+    QStringList asked;
+    bool answer = false;
+    setConfirmAnswerer([&](const QString&, const QString& text) {
+      asked << text;
+      return answer;
+    });
+    FigureExportDialog d(nullptr, QStringLiteral("Perplexity"));
+    d.findChild<QLineEdit*>()->setText(path);
+    d.accept();
+    QCOMPARE(asked.size(), 1);
+    QVERIFY(asked.front().contains(QStringLiteral("plot.png")));
+    QVERIFY(d.result() != QDialog::Accepted);
+    answer = true;
+    d.accept();
+    QCOMPARE(d.result(), int(QDialog::Accepted));
+    setConfirmAnswerer(nullptr);
   }
 
   void figure_export_errors_name_the_file() {

@@ -12,6 +12,7 @@
 
 #include "candidate_scores_plot.h"
 #include "component_tree_model.h"
+#include "confirm.h"
 #include "engine_session.h"
 #include "layer_tree_panel.h"
 #include "main_window.h"
@@ -255,6 +256,38 @@ class TestGuiMainWindow : public QObject {
     SHEDDER_WAIT_FOR(reloaded, 1, kTimeout);
     QTRY_VERIFY(!w.busy());
     QVERIFY(cpu->isChecked());
+  }
+
+  // Save All Figures asks once before replacing files that exist; declined, nothing is written.
+  void save_all_figures_asks_before_replacing() {
+    MainWindow w;
+    w.setInteractive(false);
+    const QString dir = QString::fromStdString(test::make_temp_dir("gui-save-all"));
+    QStringList asked;
+    bool answer = true;
+    setConfirmAnswerer([&](const QString&, const QString& text) {
+      asked << text;
+      return answer;
+    });
+    const QStringList first = w.saveAllFiguresTo(dir);
+    QVERIFY(!first.isEmpty());
+    QCOMPARE(asked.size(), 0);  // nothing to replace: no question
+    const QString one = QDir(dir).filePath(first.front());
+    QFile f(one);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    f.write("mine");
+    f.close();
+    answer = false;
+    QVERIFY(w.saveAllFiguresTo(dir).isEmpty());
+    QCOMPARE(asked.size(), 1);
+    QVERIFY(asked.front().contains(first.front()));
+    QFile again(one);
+    QVERIFY(again.open(QIODevice::ReadOnly));
+    QCOMPARE(again.readAll(), QByteArray("mine"));
+    again.close();
+    answer = true;
+    QCOMPARE(w.saveAllFiguresTo(dir), first);
+    setConfirmAnswerer(nullptr);
   }
 
   void closing_during_a_search_cancels_and_keeps_the_journal() {

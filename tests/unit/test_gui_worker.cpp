@@ -8,6 +8,7 @@
 
 #include <QtTest/QtTest>
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 
@@ -280,6 +281,56 @@ class TestGuiWorker : public QObject {
     }
     QCOMPARE(journalSteps(tmp + "/run/journal.jsonl"), 3);
     QCOMPARE(resumed.evaluations, (8 + 7 + 6) - (8 * int(partial.steps.size() >= 1) + 7 * int(partial.steps.size() >= 2)));
+  }
+
+  // A Cancel pressed while a job waits in the queue drops that job too (it never runs); a job queued after the
+  // Cancel runs normally.
+  void cancel_drops_queued_jobs() {
+    loadTiny("mamba1");
+    const QString tmp = QString::fromStdString(test::make_temp_dir("gui-worker-queued"));
+    QSignalSpy started(w_, &EngineWorker::progress);
+    QSignalSpy cancelled(w_, &EngineWorker::cancelled);
+    QSignalSpy searchCancelled(w_, &EngineWorker::searchCancelled);
+    QSignalSpy evaluated(w_, &EngineWorker::evaluated);
+    const SearchSettings s = tinySearch(QStringLiteral("block"), 4, tmp + "/run");
+    const CalibrationSettings c = s.calibration;
+    w_->enqueue([w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(started, 1, kTimeout);  // the search runs; now queue an evaluation behind it
+    w_->enqueue([w = w_, c] { w->evaluate({QStringLiteral("layers.1")}, c, QString()); });
+    w_->requestCancel();
+    SHEDDER_WAIT_FOR(searchCancelled, 1, kTimeout);
+    QTRY_COMPARE(cancelled.count(), 1);  // the queued evaluation, reported cancelled when its turn came
+    QCOMPARE(cancelled.at(0).at(0).toString(), QStringLiteral("evaluate"));
+    QCOMPARE(evaluated.count(), 0);
+    w_->enqueue([w = w_, c] { w->evaluate({QStringLiteral("layers.1")}, c, QString()); });
+    SHEDDER_WAIT_FOR(evaluated, 1, kTimeout);
+  }
+
+  // A cancel during the held-out evaluation that follows a journaled step: the cancelled run's record still holds
+  // that step (without its held-out value), so the record and the journal never disagree.
+  void cancel_during_heldout_keeps_record_and_journal_equal() {
+    loadTiny("mamba1");
+    const QString tmp = QString::fromStdString(test::make_temp_dir("gui-worker-heldout"));
+    SearchSettings s = tinySearch(QStringLiteral("ssm"), 3, tmp + "/run");
+    s.heldoutCurve = true;
+    s.calibration.heldoutFiles = {QString::fromStdString(test::test_data_dir() + "/trained_tiny/README.md")};
+    s.calibration.seqLen = 16;
+    QSignalSpy cancelled(w_, &EngineWorker::searchCancelled);
+    // Direct connection: the request is made on the worker's thread as the held-out stage after step 1 begins.
+    std::atomic<int> heldout{0};
+    auto conn = connect(
+        w_, &EngineWorker::progress, w_,
+        [&](const ProgressInfo& p) {
+          if (p.stage == QStringLiteral("held-out") && ++heldout == 2) w_->requestCancel();
+        },
+        Qt::DirectConnection);
+    w_->enqueue([w = w_, s] { w->runSearch(s, {}, false); });
+    SHEDDER_WAIT_FOR(cancelled, 1, kTimeout);
+    disconnect(conn);
+    const RunRecord partial = cancelled.at(0).at(0).value<RunRecord>();
+    QCOMPARE(journalSteps(tmp + "/run/journal.jsonl"), 1);
+    QCOMPARE(partial.steps.size(), 1);
+    QVERIFY(!partial.steps[0].heldoutPpl.has_value());
   }
 
   void what_if_and_export() {

@@ -16,6 +16,7 @@
 #include "model/hybrid_model.h"
 #include "model/hymba_model.h"
 #include "support/expect_error.h"
+#include "support/tensor_compare.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -25,11 +26,14 @@ using test::expect_error;
 
 namespace {
 
-// Same-order computations agree to 1e-4; a different summation order (fewer rows) to the noise of a tiny random
-// model (see test_hybrid_zamba2.cpp).
-constexpr double kNoise = 5e-3;
+// Tolerances, relative to the magnitude of the logits compared (tests/unit/support/tensor_compare.h): the same
+// arithmetic with other matrix shapes (a shorter sequence, rows cut out by an export, permuted channels) measured
+// at most 1e-6 with the AVX-512, AVX2 and SSE2 kernels; a removal moves the logits by more than 1e-1.
+constexpr double kNoise = 128 * test::kF32Eps;  // 1.5e-5
+constexpr double kChanged = 1e-3;               // a removal must move the logits by more than this
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+// Largest difference relative to the magnitude of `b` (tests/unit/support/tensor_compare.h).
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return test::rel_err(a, b); }
 
 nlohmann::json tiny_config() {
   return {{"model_type", "hymba"}, {"architectures", {"HymbaForCausalLM"}}, {"vocab_size", 64}, {"hidden_size", 32},
@@ -119,10 +123,10 @@ class TestHybridHymba : public QObject {
     QCOMPARE(full.sizes(), (at::IntArrayRef{2, 37, 64}));
     QVERIFY(at::isfinite(full).all().item<bool>());
     // A prefix gives the same logits: no token sees the future (meta tokens and windows included).
-    QVERIFY(max_diff(m->forward(x.narrow(1, 0, 20)), full.narrow(1, 0, 20)) < 1e-4);
+    QVERIFY(max_diff(m->forward(x.narrow(1, 0, 20)), full.narrow(1, 0, 20)) <= kNoise);
     // The meta tokens matter.
     const std::string nometa = edit(m->dir(), "hy-meta", "model.memory_tokens", [](at::Tensor& t) { t.mul_(-1); });
-    QVERIFY(max_diff(HymbaModel::load(nometa)->forward(x), full) > 1e-2);
+    QVERIFY(max_diff(HymbaModel::load(nometa)->forward(x), full) > kChanged);
   }
 
   void sliding_window_against_global() {
@@ -133,10 +137,10 @@ class TestHybridHymba : public QObject {
     at::Tensor x = ids();
     const at::Tensor g = HymbaModel::load(make_hymba("hy-g", global))->forward(x);
     // A window wider than the sequence is global attention; a window of 5 over 40 tokens is not.
-    QVERIFY(max_diff(HymbaModel::load(make_hymba("hy-w", wide))->forward(x), g) < 1e-5);
-    QVERIFY(max_diff(HymbaModel::load(make_hymba("hy-5", tiny_config()))->forward(x), g) > 1e-3);
+    QVERIFY(max_diff(HymbaModel::load(make_hymba("hy-w", wide))->forward(x), g) <= kNoise);
+    QVERIFY(max_diff(HymbaModel::load(make_hymba("hy-5", tiny_config()))->forward(x), g) > kChanged);
     // Within the window (and its meta tokens) the two agree exactly: the first 5 tokens see everything.
-    QVERIFY(max_diff(HymbaModel::load(make_hymba("hy-5b", tiny_config()))->forward(x).narrow(1, 0, 3), g.narrow(1, 0, 3)) < 1e-5);
+    QVERIFY(max_diff(HymbaModel::load(make_hymba("hy-5b", tiny_config()))->forward(x).narrow(1, 0, 3), g.narrow(1, 0, 3)) <= kNoise);
   }
 
   // Whole branches against hand-edited weights: without its SSM a layer sends the attention branch's normed output
@@ -152,8 +156,8 @@ class TestHybridHymba : public QObject {
       std::string dir = m->dir();
       for (const auto& [name, fn] : edits) dir = edit(dir, "hy-ed", name, fn);
       const double d = max_diff(m->forward(x, r), HymbaModel::load(dir)->forward(x));
-      QVERIFY2(d < 1e-4, (ids_set.front() + ": " + std::to_string(d)).c_str());
-      QVERIFY(max_diff(m->forward(x, r), m->forward(x)) > 1e-3);
+      QVERIFY2(d <= kNoise, (ids_set.front() + ": " + std::to_string(d)).c_str());
+      QVERIFY(max_diff(m->forward(x, r), m->forward(x)) > kChanged);
     };
     auto times2 = [](at::Tensor& t) { t.mul_(2); };
     auto zero = [](at::Tensor& t) { t.zero_(); };
@@ -190,9 +194,9 @@ class TestHybridHymba : public QObject {
       m->export_pruned(r, out);
       auto e = HymbaModel::load(out);
       const double d = max_diff(e->forward(x), m->forward(x, r));
-      QVERIFY2(d < kNoise, (r.ids.front() + "...: export differs from the masked model by " + std::to_string(d)).c_str());
+      QVERIFY2(d <= kNoise, (r.ids.front() + "...: export differs from the masked model: relative error " + std::to_string(d)).c_str());
       QCOMPARE(e->total_parameters(), m->total_parameters() - m->removed_parameters(r));
-      QVERIFY(max_diff(m->forward(x, r), m->forward(x)) > 1e-3);
+      QVERIFY(max_diff(m->forward(x, r), m->forward(x)) > kChanged);
     }
   }
 
@@ -219,8 +223,8 @@ class TestHybridHymba : public QObject {
     const std::string k = edit(m->dir(), "hy-k", "model.layers.1.mamba.in_proj.weight",
                                [](at::Tensor& t) { t.narrow(0, 32, 16).mul_(2); });  // the K rows of layer 1
     auto mk = HymbaModel::load(k);
-    QVERIFY(max_diff(mk->forward(x), base) > 1e-3);
-    QVERIFY(max_diff(mk->forward(x, only2), without2) > 1e-3);  // layer 1's own attention uses them too
+    QVERIFY(max_diff(mk->forward(x), base) > kChanged);
+    QVERIFY(max_diff(mk->forward(x, only2), without2) > kChanged);  // layer 1's own attention uses them too
   }
 
   void tree_and_search() {
@@ -264,7 +268,7 @@ class TestHybridHymba : public QObject {
     at::Tensor x = ids();
     const at::Tensor before = m->forward(x);
     m->reorder_mlp_channels();
-    QVERIFY(max_diff(m->forward(x), before) < kNoise);
+    QVERIFY(max_diff(m->forward(x), before) <= kNoise);
   }
 
   void bad_inputs_give_clear_errors() {
@@ -276,7 +280,7 @@ class TestHybridHymba : public QObject {
       nlohmann::json cfg = tiny_config();
       cfg["num_hidden_layers"] = 0;
       std::ofstream(dir + "/config.json") << cfg.dump(2);
-      expect_error([&] { HymbaModel::load(dir); }, {"config.json", "num_hidden_layers", "positive"});
+      expect_error([&] { HymbaModel::load(dir); }, {"config.json", "num_hidden_layers", "between 1 and 4096"});
     }
     expect_error([&] { HymbaModel::load(test::make_temp_dir("hy-empty")); }, {"config.json", "missing"});
     const std::string ok = make_hymba("hy-b2", tiny_config());

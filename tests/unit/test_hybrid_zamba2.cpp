@@ -16,6 +16,7 @@
 #include "model/zamba2_model.h"
 #include "support/cli_runner.h"
 #include "support/expect_error.h"
+#include "support/tensor_compare.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -31,12 +32,17 @@ at::Tensor ref(const std::string& file, const std::string& name) {
   return SafetensorsFile::open(data(file))->tensor(name).clone();
 }
 
-// The tiny random models amplify float32 rounding: summing the same products in another order (a matmul over
-// fewer rows, reordered channels) moves logits of magnitude ~25 by up to ~2e-3, while removing any component
-// moves them by more than 1. Computations in the same order are compared exactly (1e-4).
-constexpr double kNoise = 5e-3;
+// Tolerances, relative to the magnitude of the logits compared (tests/unit/support/tensor_compare.h). The tiny
+// random models amplify float32 rounding (their RMS norms divide by small values): summing the same products in
+// another order (a matmul over fewer rows, reordered channels) moves the logits by up to 2.2e-5 of their
+// magnitude (measured with the AVX-512, AVX2 and SSE2 kernels), while removing any component moves them by more
+// than 1e-1. Against transformers (float32 and float64 runs) the difference measured at most 3.3e-5.
+constexpr double kNoise = 1024 * test::kF32Eps;      // 1.2e-4: another summation order
+constexpr double kReference = 1.5e-4;                // transformers' logits
+constexpr double kChanged = 1e-3;                    // a removal must move the logits by more than this
 
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+// Largest difference relative to the magnitude of `b` (tests/unit/support/tensor_compare.h).
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return test::rel_err(a, b); }
 
 // Copies a model folder, rewriting its weights through `fn` and its config through `cfg_fn`.
 std::string rewrite(const std::string& model, const std::string& tag,
@@ -75,8 +81,8 @@ class TestHybridZamba2 : public QObject {
     at::Tensor ours = m->forward(ids);
     const double d32 = max_diff(ours, ref("zamba2_reference.safetensors", "logits"));
     const double d64 = max_diff(ours.to(at::kDouble), ref("zamba2_reference.safetensors", "logits_f64"));
-    qInfo("zamba2-tiny: max |dlogit| vs transformers float32 %.3g, vs float64 %.3g", d32, d64);
-    QVERIFY2(d32 < 2e-3 && d64 < 2e-3, "logits differ from transformers");
+    qInfo("zamba2-tiny: relative error vs transformers float32 %.3g, vs float64 %.3g", d32, d64);
+    QVERIFY2(d32 <= kReference && d64 <= kReference, "logits differ from transformers");
     QCOMPARE((ours.argmax(-1) == ref("zamba2_reference.safetensors", "logits").argmax(-1)).all().item<bool>(), true);
   }
 
@@ -84,8 +90,8 @@ class TestHybridZamba2 : public QObject {
     auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
     at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
     const double d = max_diff(m->forward(ids), ref("zamba2-gqa_reference.safetensors", "logits"));
-    qInfo("zamba2-tiny-gqa: max |dlogit| vs transformers float32 %.3g", d);
-    QVERIFY(d < 2e-3);
+    qInfo("zamba2-tiny-gqa: relative error vs transformers float32 %.3g", d);
+    QVERIFY(d <= kReference);
   }
 
   // Removing head group g of block k equals zeroing the o_proj columns of its query heads (their output
@@ -104,8 +110,8 @@ class TestHybridZamba2 : public QObject {
       return t;
     });
     const double d = max_diff(masked, Zamba2Model::load(zeroed)->forward(ids));
-    QVERIFY2(d < 1e-4, ("masked vs zeroed weights differ by " + std::to_string(d)).c_str());
-    QVERIFY(max_diff(masked, m->forward(ids)) > 1e-3);  // and it does change the logits
+    QVERIFY2(d <= kNoise, ("masked vs zeroed weights: relative error " + std::to_string(d)).c_str());
+    QVERIFY(max_diff(masked, m->forward(ids)) > kChanged);  // and it does change the logits
   }
 
   void export_matches_masked_model() {
@@ -126,7 +132,7 @@ class TestHybridZamba2 : public QObject {
       m->export_pruned(r, out);
       auto e = Zamba2Model::load(out);
       const double d = max_diff(e->forward(ids), m->forward(ids, r));
-      QVERIFY2(d < kNoise, ("export of " + r.ids.front() + "... differs from the masked model by " + std::to_string(d)).c_str());
+      QVERIFY2(d <= kNoise, ("export of " + r.ids.front() + "... differs from the masked model: relative error " + std::to_string(d)).c_str());
       QCOMPARE(e->total_parameters(), m->total_parameters() - m->removed_parameters(r));
     }
   }
@@ -141,7 +147,7 @@ class TestHybridZamba2 : public QObject {
     auto e = Zamba2Model::load(out);
     QCOMPARE(e->config().num_heads, int64_t(2));
     QCOMPARE(e->config().num_kv_heads, int64_t(1));
-    QVERIFY(max_diff(e->forward(ids), m->forward(ids, r)) < kNoise);
+    QVERIFY(max_diff(e->forward(ids), m->forward(ids, r)) <= kNoise);
   }
 
   void reorder_keeps_function() {
@@ -149,7 +155,7 @@ class TestHybridZamba2 : public QObject {
     at::Tensor ids = ref("zamba2_reference.safetensors", "input_ids");
     at::Tensor before = m->forward(ids);
     m->reorder_mlp_channels();
-    QVERIFY(max_diff(m->forward(ids), before) < kNoise);
+    QVERIFY(max_diff(m->forward(ids), before) <= kNoise);
     // The exported weights hold the channels in falling importance (L1 of the gate row + L1 of the up row).
     const std::string out = test::make_temp_dir("zreorder") + "/model";  // a new folder: exports do not overwrite
     m->export_pruned({}, out);
@@ -205,7 +211,7 @@ class TestHybridZamba2 : public QObject {
   // shedder-cli hybrid: search writes its result, export cuts the pick out, eval of the export gives the
   // perplexity the search measured for it.
   void cli_search_export_eval() {
-    if (test::cli_path().empty()) QSKIP("SHEDDER_CLI not set");
+    if (test::cli_path().empty()) SHEDDER_SKIP_OR_FAIL(QStringLiteral("SHEDDER_CLI not set"));
     const std::string dir = test::make_temp_dir("zcli");
     write_safetensors(dir + "/calib.safetensors", {{"ids", ref("zamba2-gqa_reference.safetensors", "input_ids")}});
     const std::string model = data("zamba2-tiny-gqa"), tokens = dir + "/calib.safetensors";
@@ -295,7 +301,7 @@ class TestHybridZamba2 : public QObject {
     expect_error([&] { Zamba2Model::load(notobj); }, {"config.json", "not a JSON object"});
     const std::string nolayers = rewrite("zamba2-tiny-gqa", "znolayers", nullptr,
                                          [](nlohmann::json& c) { c["num_hidden_layers"] = 0; });
-    expect_error([&] { Zamba2Model::load(nolayers); }, {"config.json", "num_hidden_layers", "positive"});
+    expect_error([&] { Zamba2Model::load(nolayers); }, {"config.json", "num_hidden_layers", "between 1 and 4096"});
     const std::string untied = rewrite("zamba2-tiny-gqa", "zuntied", nullptr,
                                        [](nlohmann::json& c) { c["tie_word_embeddings"] = false; });
     expect_error([&] { Zamba2Model::load(untied); }, {"missing tensor", "lm_head.weight"});

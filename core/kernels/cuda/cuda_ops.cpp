@@ -1,6 +1,7 @@
 // Tensor-level wrappers of the CUDA kernels (see cuda_ops.h): checks, output allocation, stream and device.
 #include "kernels/cuda/cuda_ops.h"
 
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
@@ -223,6 +224,19 @@ int64_t free_device_memory(int device_index) {
     return 0;
   }
   return static_cast<int64_t>(free_b);
+}
+
+// Index 0 of the allocator's StatArray is the aggregate over its pools (StatType::AGGREGATE, in libtorch 1.x and 2.x).
+int64_t allocated_bytes(int device_index) {
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index)).allocated_bytes[0].current;
+}
+
+int64_t peak_allocated_bytes(int device_index) {
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device_index)).allocated_bytes[0].peak;
+}
+
+void reset_peak_allocated(int device_index) {
+  c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(device_index));
 }
 
 }  // namespace shedder::cuda

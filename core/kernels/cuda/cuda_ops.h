@@ -33,4 +33,10 @@ double event_elapsed_ms(void* start, void* end);
 // Free memory on the current CUDA device in bytes (for cache budgets), 0 when unknown.
 int64_t free_device_memory(int device_index);
 
+// The CUDA caching allocator's statistics of tensor memory on `device_index` (what torch.cuda.memory_allocated /
+// max_memory_allocated report): bytes allocated now, the most since the last reset, and the reset.
+int64_t allocated_bytes(int device_index);
+int64_t peak_allocated_bytes(int device_index);
+void reset_peak_allocated(int device_index);
+
 }  // namespace shedder::cuda

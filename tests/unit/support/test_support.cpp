@@ -20,6 +20,11 @@ std::string fixtures_dir() {
   return env;
 }
 
+bool in_ci() {
+  const char* env = std::getenv("CI");
+  return env && (std::string(env) == "true" || std::string(env) == "1");
+}
+
 std::string test_data_dir() {
   const char* env = std::getenv("SHEDDER_TEST_DATA_DIR");
   return env ? std::string(env) : std::string("tests/data");

@@ -1,0 +1,21 @@
+// Questions the workbench asks before it overwrites or discards something (replace a file, save changes), in
+// one place so every such question looks the same, and so tests can answer them without a modal dialog.
+#pragma once
+
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+
+class QWidget;
+
+namespace shedder::ui {
+
+// Asks whether to replace existing files (`paths`, shown by name). True: go ahead. Nothing exists: true without
+// asking.
+bool confirmOverwrite(QWidget* parent, const QString& title, const QStringList& paths);
+
+// Tests: answers every later question with `answer(title, text)` instead of a dialog (nullptr: dialogs again).
+void setConfirmAnswerer(std::function<bool(const QString& title, const QString& text)> answer);
+
+}  // namespace shedder::ui
