@@ -23,6 +23,9 @@ namespace {
 CancelToken g_cancel;
 extern "C" void on_sigint(int) { g_cancel.cancel(); }
 
+// Calibration windows drawn from --calib-text when --windows is not given (--calib-tokens: all of the file's).
+constexpr int64_t kTextWindows = 32;
+
 }  // namespace
 
 const CommandSpec& search_spec() {
@@ -34,7 +37,8 @@ const CommandSpec& search_spec() {
       "--max-ppl.\n\n"
       "With --out DIR the run keeps DIR/journal.jsonl (every step with every candidate's score), the reference "
       "tool's pruning_config.json and pruned_model_configs/, and search_result.json; Ctrl-C cancels cleanly and "
-      "--resume continues after the last finished step.\n\n"
+      "--resume continues after the last finished step. --json prints the result as search_result.json holds it, "
+      "with the calibration windows' count and length (windows, seq_len).\n\n"
       "Distributed: several processes score the candidates of a step together (shedder-cli launch, torchrun or "
       "Slurm set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; or give --world-size, --rank and --master).",
       join(join({opt("granularity", "block|ssm", "block", "what the search removes: whole blocks or their SSMs"),
@@ -50,7 +54,8 @@ const CommandSpec& search_spec() {
                  opt("calib-tokens", "FILE.safetensors[:TENSOR]", "",
                      "pre-tokenized calibration windows, an integer tensor [windows, seq_len] (this or --calib-text)"),
                  opt("seq-len", "N", "512", "tokens per --calib-text window"),
-                 opt("windows", "N", "32",
+                 opt("windows", "N",
+                     std::to_string(kTextWindows) + " with --calib-text, all windows with --calib-tokens",
                      "calibration windows, drawn with --seed (a Mersenne Twister, the same on every machine)"),
                  opt("seed", "S", "42", "seed of the window draw"),
                  opt("batch", "N", "1", "calibration windows per forward pass")},
@@ -103,9 +108,10 @@ int cmd_search(const Args& args) {
   if (o.max_ppl < 0) throw Error("search: --max-ppl must be positive");
   if (o.cache_every < 0 || o.cache_memory_mb < 0) throw Error("search: cache settings must be >= 0");
   const int64_t seq_len = args.get_int("seq-len");
-  const int64_t nwin = args.get_int("windows");
+  // 0: every window (sample_windows keeps them all).
+  const int64_t nwin = args.has("windows") ? args.get_int("windows") : args.has("calib-tokens") ? 0 : kTextWindows;
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
-  if (nwin < 1) throw Error("search: --windows must be at least 1");
+  if (args.has("windows") && nwin < 1) throw Error("search: --windows must be at least 1");
   const std::string out = args.get("out");
   if (args.flag("resume") && out.empty()) throw Error("search: --resume needs the --out folder of the run to continue");
 
@@ -222,9 +228,11 @@ int cmd_search(const Args& args) {
   }
   restore_cancel_signals();
   if (!lead) return 0;  // rank 0 writes the results
-  const nlohmann::json j = r.to_json(o.granularity, o.metric);
+  nlohmann::json j = r.to_json(o.granularity, o.metric);
   if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric);
   if (common.json) {
+    j["windows"] = windows.size(0);
+    j["seq_len"] = windows.size(1);
     std::cout << j.dump() << "\n";
     return 0;
   }

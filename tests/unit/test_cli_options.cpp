@@ -1,8 +1,9 @@
 // End-to-end tests of shedder-cli's option tables and of what is generated from them, with the real binary (path
 // in env SHEDDER_CLI, as test_cli): the top-level usage and every command's help (`COMMAND --help`, `-h`,
 // `help COMMAND`), the man page (roff that groff accepts), the Markdown reference (docs/cli.md must equal the
-// binary's output) and the bash completion script (run in bash); and option values that start with "-" (one-value
-// options take the next word, whatever it is; several-value options stop at the command's next option).
+// binary's output) and the bash completion script (run in bash); option values that start with "-" (one-value
+// options take the next word, whatever it is; several-value options stop at the command's next option); and the
+// default number of windows with pre-tokenized input (all of the file's, in eval and search).
 #include <ATen/ATen.h>
 
 #include <QtCore/QProcess>
@@ -160,7 +161,9 @@ class TestCliOptions : public QObject {
     QVERIFY(contains(option_line(s, "--steps"), "(default: 1)"));
     QVERIFY(contains(option_line(s, "--seed"), "(default: 42)"));
     QVERIFY(contains(option_line(s, "--calib-text"), "FILE..."));
-    QVERIFY(contains(option_line(s, "--windows"), "(default: 32)"));
+    const std::string windows = option_line(s, "--windows");
+    QVERIFY2(contains(windows, "32") && contains(windows, "all") && contains(windows, "--calib-tokens"),
+             windows.c_str());
     // eval: its default window count, and an option without a default says none.
     const std::string e = r[3 + 3 * 2].out;
     QVERIFY2(contains(option_line(e, "--seq-len"), "(default: 512)"), e.c_str());
@@ -282,6 +285,29 @@ class TestCliOptions : public QObject {
     QVERIFY2(p.exitCode() == 0, (out + p.readAllStandardError().toStdString()).c_str());
     const json j = json::parse(out, nullptr, false);
     QVERIFY2(j.is_object() && j["seq_len"] == 10 && j["windows"] == 20, out.c_str());
+  }
+
+  // Pre-tokenized windows: eval and search use all windows of the file unless told otherwise; text input keeps its
+  // defaults (search: 32 windows drawn with the seed).
+  void token_files_default_to_all_windows() {
+    const QString m = q(m1_), t = q(tokens64_);
+    std::string text;
+    for (int i = 0; i < 100; ++i) text += "the quick brown fox jumps over the lazy dog. ";
+    test::write_file(path("long.txt"), text);  // 4500 bytes: 562 windows of 8
+    const QStringList common = {"--json", "--threads", "1"};
+    const auto r = run_many(
+        {QStringList{"eval", m, "--tokens", t} + common,
+         QStringList{"search", m, "--calib-tokens", t, "--steps", "1"} + common,
+         QStringList{"search", m, "--calib-tokens", t, "--steps", "1", "--windows", "10"} + common,
+         QStringList{"search", m, "--calib-text", q(path("long.txt")), "--seq-len", "8", "--steps", "1"} + common});
+    const json e = one_json(r[0]);
+    QVERIFY2(e.is_object() && e["windows"] == 64, r[0].describe().c_str());
+    const int expect[] = {0, 64, 10, 32};
+    for (int i = 1; i < 4; ++i) {
+      const json s = one_json(r[i]);
+      QVERIFY2(contains(r[i].err, std::to_string(expect[i]) + " windows x 8 tokens"), r[i].describe().c_str());
+      QVERIFY2(s.is_object() && s["windows"] == expect[i] && s["seq_len"] == 8, r[i].describe().c_str());
+    }
   }
 };
 
