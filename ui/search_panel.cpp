@@ -41,8 +41,7 @@ SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
   auto* search = new QGroupBox(QStringLiteral("Search"), this);
   auto* sf = new QFormLayout(search);
   granularity_ = new QComboBox(search);
-  granularity_->addItem(QStringLiteral("Mamba blocks"), QStringLiteral("block"));
-  granularity_->addItem(QStringLiteral("SSM modules"), QStringLiteral("ssm"));
+  for (const auto& g : granularitiesFor(arch_)) granularity_->addItem(g.second, g.first);
   granularity_->setToolTip(QStringLiteral("What the search removes: whole blocks (the block becomes the identity) or "
                                           "only the selective scan of a block"));
   metric_ = new QComboBox(search);
@@ -221,27 +220,53 @@ void SearchPanel::updateSourceWidgets() {
   heldoutBrowse_->setEnabled(heldout_->isChecked());
 }
 
+QList<QPair<QString, QString>> SearchPanel::granularitiesFor(const QString& arch) {
+  using G = QPair<QString, QString>;
+  if (arch != QLatin1String("zamba2") && arch != QLatin1String("hymba"))
+    return {G(QStringLiteral("block"), QStringLiteral("Mamba blocks")),
+            G(QStringLiteral("ssm"), QStringLiteral("SSM modules"))};
+  QList<G> g = {G(QStringLiteral("block"), QStringLiteral("Layers (whole blocks)")),
+                G(QStringLiteral("ssm"), QStringLiteral("SSM modules"))};
+  if (arch == QLatin1String("zamba2")) {
+    g << G(QStringLiteral("shared"), QStringLiteral("Shared transformer block uses"));
+  } else {
+    g << G(QStringLiteral("attn"), QStringLiteral("Attention branches"))
+      << G(QStringLiteral("mlp"), QStringLiteral("MLPs"))
+      << G(QStringLiteral("ssm-head"), QStringLiteral("SSM heads"));
+  }
+  g << G(QStringLiteral("head"), QStringLiteral("Attention heads (GQA groups)"))
+    << G(QStringLiteral("channel"), QStringLiteral("MLP channel groups"));
+  return g;
+}
+
+QStringList SearchPanel::knownGranularities() {
+  QStringList all;
+  for (const char* arch : {"mamba", "zamba2", "hymba"})
+    for (const auto& g : granularitiesFor(QLatin1String(arch)))
+      if (!all.contains(g.first)) all << g.first;
+  return all;
+}
+
+QStringList SearchPanel::offeredGranularities() const {
+  QStringList values;
+  for (int i = 0; i < granularity_->count(); ++i) values << granularity_->itemData(i).toString();
+  return values;
+}
+
+bool SearchPanel::selectGranularity(const QString& value) {
+  const int i = granularity_->findData(value);
+  if (i < 0) return false;
+  granularity_->setCurrentIndex(i);
+  return true;
+}
+
 void SearchPanel::setArchitecture(const QString& arch) {
   const bool hybrid = arch == QLatin1String("zamba2") || arch == QLatin1String("hymba");
+  arch_ = arch;
   const QString current = granularity_->currentData().toString();
   QSignalBlocker block(granularity_);
   granularity_->clear();
-  if (!hybrid) {
-    granularity_->addItem(QStringLiteral("Mamba blocks"), QStringLiteral("block"));
-    granularity_->addItem(QStringLiteral("SSM modules"), QStringLiteral("ssm"));
-  } else {
-    granularity_->addItem(QStringLiteral("Layers (whole blocks)"), QStringLiteral("block"));
-    granularity_->addItem(QStringLiteral("SSM modules"), QStringLiteral("ssm"));
-    if (arch == QLatin1String("zamba2")) {
-      granularity_->addItem(QStringLiteral("Shared transformer block uses"), QStringLiteral("shared"));
-    } else {
-      granularity_->addItem(QStringLiteral("Attention branches"), QStringLiteral("attn"));
-      granularity_->addItem(QStringLiteral("MLPs"), QStringLiteral("mlp"));
-      granularity_->addItem(QStringLiteral("SSM heads"), QStringLiteral("ssm-head"));
-    }
-    granularity_->addItem(QStringLiteral("Attention heads (GQA groups)"), QStringLiteral("head"));
-    granularity_->addItem(QStringLiteral("MLP channel groups"), QStringLiteral("channel"));
-  }
+  for (const auto& g : granularitiesFor(arch)) granularity_->addItem(g.second, g.first);
   granularity_->setCurrentIndex(std::max(0, granularity_->findData(current)));
   // Hybrid searches rank by perplexity only and take no per-step measurements.
   hybrid_ = hybrid;

@@ -4,6 +4,9 @@
 // bar with the ETA over all planned steps.
 #pragma once
 
+#include <QList>
+#include <QPair>
+#include <QStringList>
 #include <QWidget>
 
 #include "engine_types.h"
@@ -31,6 +34,13 @@ class SearchPanel : public QWidget {
   // The granularities offered for the open model's architecture ("mamba", "mamba2", "zamba2", "hymba"): Mamba
   // blocks and SSMs, or the hybrid models' kinds (hybrid searches use the perplexity metric).
   void setArchitecture(const QString& arch);
+  QString architecture() const { return arch_; }
+  // The granularities (value, label) the panel offers for an architecture, and the values of all of them.
+  static QList<QPair<QString, QString>> granularitiesFor(const QString& arch);
+  static QStringList knownGranularities();
+  // The values offered now; selectGranularity picks one of them (false, and no change, for any other).
+  QStringList offeredGranularities() const;
+  bool selectGranularity(const QString& value);
   CalibrationSettings calibration() const { return settings().calibration; }
 
   // Enables Run/Resume/Cancel for the current state of the window.
@@ -56,6 +66,7 @@ class SearchPanel : public QWidget {
   bool demoAvailable_ = false;
   bool demoTasksAvailable_ = false;
   bool hybrid_ = false;  // the open model is a hybrid (setArchitecture)
+  QString arch_ = QStringLiteral("mamba");
   QComboBox* granularity_ = nullptr;
   QComboBox* metric_ = nullptr;
   QSpinBox* steps_ = nullptr;

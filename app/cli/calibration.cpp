@@ -24,6 +24,15 @@ at::Tensor load_windows(const MambaModel& model, const Args& args, const std::st
   return shedder::load_windows(model, src, label);
 }
 
+std::vector<OptionSpec> removal_options() {
+  return {multi("remove", "SPEC...",
+                "components to remove: block:I,J,... or ssm:I,J,... (layer indices), or ids layers.N and "
+                "layers.N.ssm, comma-separated; repeatable"),
+          opt("pruning-config", "FILE", "",
+              "components to remove, from a pruning config in the reference tool's format "
+              "(pruned_mamba_block_idx, pruned_ssm_idx), e.g. a search's pruning_config.json")};
+}
+
 RemovalSet removal_from_args(const MambaModel& model, const Args& args) {
   RemovalSet r;
   for (const auto& spec : args.all("remove")) r.add_spec(spec);

@@ -1,13 +1,13 @@
-// Calibration / evaluation input shared by `eval` and `search`: text files or pre-tokenized windows,
-// and the removal set options (--remove, --pruning-config).
+// Calibration / evaluation input shared by `eval`, `search` and `export`: text files or pre-tokenized windows,
+// and the removal set options (--remove, --pruning-config) with their table entries.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <string>
 
-#include "args.h"
 #include "model/mamba_model.h"
+#include "options.h"
 #include "shed/removal_set.h"
 
 namespace shedder::cli {
@@ -17,6 +17,8 @@ namespace shedder::cli {
 at::Tensor load_windows(const MambaModel& model, const Args& args, const std::string& prefix, int64_t seq_len,
                         int64_t max_windows, bool sample, uint64_t seed, std::string* label);
 
+// The table entries of --remove SPEC... and --pruning-config FILE.
+std::vector<OptionSpec> removal_options();
 // --remove SPEC... and --pruning-config FILE, validated against the model.
 RemovalSet removal_from_args(const MambaModel& model, const Args& args);
 

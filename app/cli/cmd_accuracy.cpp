@@ -10,15 +10,25 @@
 
 namespace shedder::cli {
 
-int cmd_accuracy(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"task", true, true},
-                                {"demo-tasks", false, false},
-                                {"max-items", true, false},
-                                {"max-length", true, false},
-                                {"batch", true, false},
-                                {"no-share-context", false, false},
-                                {"remove", true, true},
-                                {"pruning-config", true, false}}));
+const CommandSpec& accuracy_spec() {
+  static const CommandSpec spec{
+      "accuracy", "MODEL", "zero-shot accuracy by log-likelihood scoring, as lm-evaluation-harness computes it",
+      "Tasks are JSONL files, one item per line, one kind per file (multiple choice, target, partial scoring); the "
+      "task's name is the file's stem. convert-task makes them from Hugging Face exports. --json prints "
+      "{\"tasks\": {\"<stem>\": {\"kind\", \"items\", \"acc\", \"acc_norm\" | \"perplexity\", "
+      "\"gold_loglik\", \"seconds\"}, ...}, \"removed\", \"params_removed\", \"params_total\", \"threads\"}.",
+      join({multi("task", "FILE.jsonl...", "task files to score"),
+            flag("demo-tasks", "also score the built-in demo tasks"),
+            opt("max-items", "N", "0", "score the first N items of every task; 0: all"),
+            opt("max-length", "N", "2048", "longer inputs are cut from the left, as the harness does"),
+            opt("batch", "N", "8", "sequences per forward pass"),
+            flag("no-share-context", "score every choice as a full sequence instead of continuing from the "
+                                     "shared context's state (same numbers, slower)")},
+           removal_options())};
+  return spec;
+}
+
+int cmd_accuracy(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "accuracy");
   std::vector<std::string> files = args.all("task");
@@ -28,10 +38,10 @@ int cmd_accuracy(const std::vector<std::string>& words) {
   }
   if (files.empty()) throw Error("accuracy: give --task FILE.jsonl... or --demo-tasks");
   AccuracyOptions o;
-  o.max_length = args.get_int("max-length", 2048);
-  o.batch = args.get_int("batch", 8);
+  o.max_length = args.get_int("max-length");
+  o.batch = args.get_int("batch");
   o.share_context = !args.flag("no-share-context");
-  const int64_t max_items = args.get_int("max-items", 0);
+  const int64_t max_items = args.get_int("max-items");
   if (o.max_length < 2) throw Error("accuracy: --max-length must be at least 2");
   if (o.batch < 1) throw Error("accuracy: --batch must be at least 1");
   if (max_items < 0) throw Error("accuracy: --max-items must be >= 0 (0 = all)");

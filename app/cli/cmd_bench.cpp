@@ -20,27 +20,36 @@ void print_row(const char* label, const BenchResult& r) {
 
 }  // namespace
 
-int cmd_bench(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"batch", true, false},
-                                {"length", true, false},
-                                {"prompt", true, false},
-                                {"decode-tokens", true, false},
-                                {"repeats", true, false},
-                                {"warmup", true, false},
-                                {"seed", true, false},
-                                {"no-baseline", false, false},
-                                {"remove", true, true},
-                                {"pruning-config", true, false}}));
+const CommandSpec& bench_spec() {
+  static const CommandSpec spec{
+      "bench", "MODEL", "prefill tokens/s, decode ms/token, peak memory and parameter bytes",
+      "Prefill: the full-sequence forward (LM head included) over --batch x --length random tokens. Decode: ms per "
+      "token at batch 1 with the step mode after a --prompt-token prompt. Every figure is the median of --repeats "
+      "runs after --warmup runs. With a removal the full model is measured too, interleaved round by round in the "
+      "same run, and the ratios are printed.",
+      join({opt("batch", "B", "1", "prefill sequences"),
+            opt("length", "L", "512", "prefill tokens per sequence"),
+            opt("prompt", "P", "16", "decode: prompt tokens before the timed steps"),
+            opt("decode-tokens", "N", "64", "decode: timed steps"),
+            opt("repeats", "R", "5", "timed runs (the median is reported)"),
+            opt("warmup", "W", "1", "untimed runs first"),
+            opt("seed", "S", "0", "seed of the random token ids"),
+            flag("no-baseline", "with a removal, measure only the pruned model")},
+           removal_options())};
+  return spec;
+}
+
+int cmd_bench(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "bench");
   BenchOptions o;
-  o.batch = args.get_int("batch", 1);
-  o.length = args.get_int("length", 512);
-  o.prompt = args.get_int("prompt", 16);
-  o.decode_tokens = args.get_int("decode-tokens", 64);
-  o.repeats = args.get_int("repeats", 5);
-  o.warmup = args.get_int("warmup", 1);
-  o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  o.batch = args.get_int("batch");
+  o.length = args.get_int("length");
+  o.prompt = args.get_int("prompt");
+  o.decode_tokens = args.get_int("decode-tokens");
+  o.repeats = args.get_int("repeats");
+  o.warmup = args.get_int("warmup");
+  o.seed = static_cast<uint64_t>(args.get_int("seed"));
   validate_bench_options(o);
 
   auto model = load_model(dir, common);

@@ -12,21 +12,38 @@
 
 namespace shedder::cli {
 
-int cmd_create_model(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"arch", true, false},
-                                {"layers", true, false},
-                                {"hidden", true, false},
-                                {"state", true, false},
-                                {"expand", true, false},
-                                {"head-dim", true, false},
-                                {"groups", true, false},
-                                {"vocab", true, false},
-                                {"tokenizer", true, false},
-                                {"seed", true, false},
-                                {"force", false, false}}));
+namespace {
+
+// Defaults that depend on --arch and --hidden/--expand (stated in the table from these).
+constexpr int64_t kMamba1State = 16, kMamba2State = 32, kMaxHeadDim = 64;
+
+}  // namespace
+
+const CommandSpec& create_model_spec() {
+  static const CommandSpec spec{
+      "create-model", "DIR", "a small random-weight model folder (Hugging Face layout)",
+      "For demos, tests and benchmarks, and the start of training from scratch: with the byte-level tokenizer by "
+      "default, or with a given tokenizer.json, whose vocabulary sizes the embedding.",
+      {opt("arch", "mamba|mamba2", "mamba", "the architecture"),
+       opt("layers", "N", "4", "blocks"),
+       opt("hidden", "N", "64", "hidden size"),
+       opt("state", "N", std::to_string(kMamba1State) + " (mamba), " + std::to_string(kMamba2State) + " (mamba2)",
+           "SSM state size"),
+       opt("expand", "E", "2", "inner size / hidden size, 1 to 16"),
+       opt("head-dim", "N", std::to_string(kMaxHeadDim) + ", or expand * hidden when smaller",
+           "Mamba-2: channels per SSM head (must divide expand * hidden)"),
+       opt("groups", "N", "1", "Mamba-2: B/C groups (must divide the number of heads)"),
+       opt("vocab", "N", "257", "vocabulary size, at least the byte-level tokenizer's 257"),
+       opt("tokenizer", "FILE", "", "a tokenizer.json to copy into the folder (its vocabulary sets --vocab)"),
+       opt("seed", "S", "0", "seed of the random weights"),
+       flag("force", "replace an existing folder")}};
+  return spec;
+}
+
+int cmd_create_model(const Args& args) {
   apply_common(args);
   const std::string dir = model_arg(args, "create-model");
-  const std::string arch = args.get("arch", "mamba");
+  const std::string arch = args.get("arch");
   Arch a;
   if (arch == "mamba" || arch == "mamba1") {
     a = Arch::Mamba1;
@@ -35,19 +52,19 @@ int cmd_create_model(const std::vector<std::string>& words) {
   } else {
     throw Error("create-model: --arch must be mamba or mamba2 (got '" + arch + "')");
   }
-  const int64_t layers = args.get_int("layers", 4), hidden = args.get_int("hidden", 64);
-  const int64_t state = args.get_int("state", a == Arch::Mamba1 ? 16 : 32);
-  int64_t vocab = args.get_int("vocab", 257);
+  const int64_t layers = args.get_int("layers"), hidden = args.get_int("hidden");
+  const int64_t state = args.has("state") ? args.get_int("state") : a == Arch::Mamba1 ? kMamba1State : kMamba2State;
+  int64_t vocab = args.get_int("vocab");
   nlohmann::json overrides = nlohmann::json::object();
-  const int64_t expand = args.get_int("expand", 2);
+  const int64_t expand = args.get_int("expand");
   if (expand < 1 || expand > 16) throw Error("create-model: --expand must be between 1 and 16");
   overrides["expand"] = expand;
   if (a == Arch::Mamba2) {
     const int64_t inner = expand * hidden;
-    const int64_t head_dim = args.get_int("head-dim", std::min<int64_t>(64, inner));
+    const int64_t head_dim = args.has("head-dim") ? args.get_int("head-dim") : std::min<int64_t>(kMaxHeadDim, inner);
     if (head_dim < 1 || inner % head_dim != 0)
       throw Error("create-model: --head-dim must divide expand * hidden (" + std::to_string(inner) + ")");
-    const int64_t groups = args.get_int("groups", 1);
+    const int64_t groups = args.get_int("groups");
     if (groups < 1 || (inner / head_dim) % groups != 0)
       throw Error("create-model: --groups must divide the number of heads (" + std::to_string(inner / head_dim) + ")");
     overrides["head_dim"] = head_dim;
@@ -75,7 +92,7 @@ int cmd_create_model(const std::vector<std::string>& words) {
     throw Error("create-model: --vocab must be at least 257 (the byte-level tokenizer's size)");
   }
   const ModelConfig cfg = small_model_config(a, layers, hidden, state, vocab, overrides);
-  write_random_model(dir, cfg, static_cast<uint64_t>(args.get_int("seed", 0)), args.flag("force"), tokenizer_text);
+  write_random_model(dir, cfg, static_cast<uint64_t>(args.get_int("seed")), args.flag("force"), tokenizer_text);
   std::fprintf(stderr, "wrote %s (%s, %lld layers, hidden %lld, vocab %lld)\n", dir.c_str(), arch_name(a),
                static_cast<long long>(layers), static_cast<long long>(hidden), static_cast<long long>(vocab));
   return 0;

@@ -11,20 +11,32 @@
 
 namespace shedder::cli {
 
-int cmd_eval(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"text", true, true},
-                                {"tokens", true, false},
-                                {"seq-len", true, false},
-                                {"max-windows", true, false},
-                                {"batch", true, false},
-                                {"warmup", true, false},
-                                {"remove", true, true},
-                                {"pruning-config", true, false}}));
+const CommandSpec& eval_spec() {
+  static const CommandSpec spec{
+      "eval", "MODEL", "perplexity, optionally with components removed",
+      "eval reads plain text (one document per file) or JSONL (one document per line, field text), tokenizes with the "
+      "model's tokenizer.json, joins documents with the EOS token and cuts non-overlapping seq-len windows. --tokens "
+      "takes pre-tokenized windows: an integer tensor [windows, seq_len] in a safetensors file. Perplexity is "
+      "Mamba-Shedder's: the mean next-token NLL of each window, then exp of the mean over windows.\n\n"
+      "--json prints {\"perplexity\", \"windows\", \"tokens\", \"seq_len\", \"seconds\", \"removed\", ...}. "
+      "Removed components are masked (reversible): the model on disk is not changed.",
+      join({multi("text", "FILE...", "text or JSONL files to evaluate (this or --tokens)"),
+            opt("tokens", "FILE.safetensors[:TENSOR]", "",
+                "pre-tokenized windows, an integer tensor [windows, seq_len] (this or --text)"),
+            opt("seq-len", "N", "512", "tokens per window of --text (a token file's windows keep their length)"),
+            opt("max-windows", "N", "0", "evaluate the first N windows; 0: all of them"),
+            opt("batch", "N", "1", "windows per forward pass"),
+            opt("warmup", "N", "0", "untimed passes over the first batch before measuring (GPU start-up)")},
+           removal_options())};
+  return spec;
+}
+
+int cmd_eval(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "eval");
-  const int64_t seq_len = args.get_int("seq-len", 512);
-  const int64_t max_windows = args.get_int("max-windows", 0);
-  const int64_t batch = args.get_int("batch", 1);
+  const int64_t seq_len = args.get_int("seq-len");
+  const int64_t max_windows = args.get_int("max-windows");
+  const int64_t batch = args.get_int("batch");
   if (seq_len < 2) throw Error("eval: --seq-len must be at least 2 (got " + std::to_string(seq_len) + ")");
   if (max_windows < 0) throw Error("eval: --max-windows must be >= 0 (0 = all)");
   if (batch < 1) throw Error("eval: --batch must be at least 1");
@@ -36,7 +48,7 @@ int cmd_eval(const std::vector<std::string>& words) {
   const at::Tensor windows = load_windows(*model, args, "", seq_len, max_windows, /*sample=*/false, 0, nullptr);
   const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
   // Untimed passes over the first batch first (GPU start-up: context, library handles, kernel loading).
-  const int64_t warmup = args.get_int("warmup", 0);
+  const int64_t warmup = args.get_int("warmup");
   if (warmup < 0) throw Error("eval: --warmup must be >= 0");
   for (int64_t i = 0; i < warmup; ++i) (void)model->forward(windows.narrow(0, 0, std::min(batch, windows.size(0))), mask);
   synchronize(model->device());

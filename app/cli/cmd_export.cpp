@@ -43,18 +43,31 @@ RemovalSet removal_from_journal(const std::string& path, int64_t k, const MambaM
 
 }  // namespace
 
-int cmd_export(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"remove", true, true},
-                                {"pruning-config", true, false},
-                                {"journal", true, false},
-                                {"step", true, false},
-                                {"out", true, false},
-                                {"force", false, false},
-                                {"eval-text", true, true},
-                                {"eval-tokens", true, false},
-                                {"seq-len", true, false},
-                                {"max-windows", true, false},
-                                {"batch", true, false}}));
+const CommandSpec& export_spec() {
+  static const CommandSpec spec{
+      "export", "MODEL", "write the pruned checkpoint: a model folder without the removed components",
+      "Removed blocks are dropped and the remaining layers renumbered (a plain MambaForCausalLM / Mamba2ForCausalLM "
+      "checkpoint); removed SSMs lose their dead weights and config.json lists those layers in "
+      "shedder_layers_without_ssm. pruning_config.json and shedding_report.json (removed components, layer map, "
+      "parameters and perplexity before and after) are written beside the weights. The folder is written to a "
+      "temporary sibling and renamed into place.\n\n"
+      "The components come from --remove / --pruning-config, or from a search journal: --journal FILE --step K "
+      "takes what the search had removed after step K (and its perplexities).",
+      join(removal_options(),
+           {opt("journal", "FILE", "", "a search's journal.jsonl (with --step)"),
+            opt("step", "K", "", "with --journal: export the removal set after step K (from 0)"),
+            opt("out", "DIR", "", "the folder to write (required)"),
+            flag("force", "replace an existing --out folder"),
+            multi("eval-text", "FILE...", "measure perplexity before and after on these text or JSONL files"),
+            opt("eval-tokens", "FILE.safetensors[:TENSOR]", "",
+                "measure perplexity before and after on these pre-tokenized windows"),
+            opt("seq-len", "N", "512", "tokens per --eval-text window"),
+            opt("max-windows", "N", "0", "measure on the first N windows; 0: all of them"),
+            opt("batch", "N", "1", "windows per forward pass of the measurement")})};
+  return spec;
+}
+
+int cmd_export(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "export");
   if (!args.has("out")) throw Error("export: --out DIR is required");
@@ -72,7 +85,7 @@ int cmd_export(const std::vector<std::string>& words) {
   RemovalSet removed;
   if (by_journal) {
     double base = 0, after = 0;
-    removed = removal_from_journal(args.get("journal"), args.get_int("step", 0), *model, &base, &after);
+    removed = removal_from_journal(args.get("journal"), args.get_int("step"), *model, &base, &after);
     o.ppl_before = base;
     o.ppl_after = after;
     o.ppl_source = "search calibration windows (" + args.get("journal") + ")";
@@ -80,9 +93,9 @@ int cmd_export(const std::vector<std::string>& words) {
     removed = removal_from_args(*model, args);
   }
   if (args.has("eval-text") || args.has("eval-tokens")) {
-    const at::Tensor w = load_windows(*model, args, "eval-", args.get_int("seq-len", 512),
-                                      args.get_int("max-windows", 0), false, 0, &o.ppl_source);
-    const int64_t batch = args.get_int("batch", 1);
+    const at::Tensor w = load_windows(*model, args, "eval-", args.get_int("seq-len"), args.get_int("max-windows"),
+                                      false, 0, &o.ppl_source);
+    const int64_t batch = args.get_int("batch");
     o.ppl_before = evaluate_perplexity(*model, w, batch, {}, stderr_progress("eval before")).perplexity;
     o.ppl_after = evaluate_perplexity(*model, w, batch, removed.to_mask(model->num_layers()),
                                       stderr_progress("eval after")).perplexity;

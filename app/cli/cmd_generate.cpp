@@ -12,23 +12,32 @@
 
 namespace shedder::cli {
 
-int cmd_generate(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"prompt", true, false},
-                                {"max-new-tokens", true, false},
-                                {"temperature", true, false},
-                                {"top-k", true, false},
-                                {"seed", true, false},
-                                {"no-stop", false, false},
-                                {"remove", true, true},
-                                {"pruning-config", true, false}}));
+const CommandSpec& generate_spec() {
+  static const CommandSpec spec{
+      "generate", "MODEL", "text generation with the recurrent step mode",
+      "The prompt runs once through the full-sequence pass, then one step per token; greedy by default, or sampling "
+      "from softmax(logits / T) over the --top-k most likely tokens with a seeded Mersenne Twister. --json prints "
+      "{\"text\", \"tokens\", \"stop_reason\", \"prefill_seconds\", \"decode_seconds\", "
+      "\"decode_ms_per_token\", ...}.",
+      join({opt("prompt", "TEXT", "", "the prompt (required)"),
+            opt("max-new-tokens", "N", "64", "stop after N new tokens"),
+            opt("temperature", "T", "0", "sampling temperature; 0: greedy"),
+            opt("top-k", "K", "0", "sample among the K most likely tokens; 0: all"),
+            opt("seed", "S", "0", "seed of the sampling"),
+            flag("no-stop", "keep going past the end-of-text token")},
+           removal_options())};
+  return spec;
+}
+
+int cmd_generate(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "generate");
   if (!args.has("prompt")) throw Error("generate: missing --prompt TEXT");
   GenerateOptions o;
-  o.max_new_tokens = args.get_int("max-new-tokens", 64);
-  o.temperature = args.get_double("temperature", 0);
-  o.top_k = args.get_int("top-k", 0);
-  o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
+  o.max_new_tokens = args.get_int("max-new-tokens");
+  o.temperature = args.get_double("temperature");
+  o.top_k = args.get_int("top-k");
+  o.seed = static_cast<uint64_t>(args.get_int("seed"));
   o.stop_at_eos = !args.flag("no-stop");
 
   auto model = load_model(dir, common);

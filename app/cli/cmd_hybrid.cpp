@@ -28,7 +28,7 @@ void print_tree(const Component& c, int depth, double total) {
 }
 
 at::Tensor windows_from(const HybridModel& m, const Args& args) {
-  const long long max_windows = args.get_int("max-windows", 0);
+  const long long max_windows = args.get_int("max-windows");
   if (args.has("tokens") == args.has("text"))
     throw Error("hybrid: give exactly one of --tokens FILE.safetensors[:TENSOR] and --text FILE...");
   if (args.has("tokens")) return load_token_windows(args.get("tokens"), m.vocab_size(), max_windows);
@@ -36,7 +36,7 @@ at::Tensor windows_from(const HybridModel& m, const Args& args) {
     throw Error((fs::path(m.dir()) / "tokenizer.json").string() + ": missing; use pre-tokenized input (--tokens FILE)");
   const auto eos = m.tokenizer()->eos_id();
   return make_token_windows(*m.tokenizer(), read_documents(args.all("text")), eos ? *eos : 0,
-                            args.get_int("seq-len", 512), max_windows, "--text");
+                            args.get_int("seq-len"), max_windows, "--text");
 }
 
 HybridRemoval removal_from(const HybridModel& m, const Args& args) {
@@ -46,25 +46,62 @@ HybridRemoval removal_from(const HybridModel& m, const Args& args) {
   return r;
 }
 
+const char* const kSubcommands = "info|eval|search|export";
+const char* const kGranularities = "block|ssm|shared|attn|mlp|head|channel|ssm-head";
+
+bool is_subcommand(const std::string& s) {
+  return !s.empty() && s.find('|') == std::string::npos &&
+         ("|" + std::string(kSubcommands) + "|").find("|" + s + "|") != std::string::npos;
+}
+
 }  // namespace
 
-int cmd_hybrid(const std::vector<std::string>& words) {
-  if (words.empty())
-    throw Error("hybrid: give a subcommand: info, eval, search or export (shedder-cli hybrid info MODEL)");
-  const std::string sub = words[0];
-  if (sub != "info" && sub != "eval" && sub != "search" && sub != "export")
-    throw Error("hybrid: unknown subcommand '" + sub + "' (info, eval, search, export)");
-  Args args(std::vector<std::string>(words.begin() + 1, words.end()),
-            with_common({{"tokens"}, {"text", true, true}, {"seq-len"}, {"max-windows"}, {"batch"},
-                         {"remove", true, true}, {"granularity"}, {"steps"}, {"out"}, {"force", false},
-                         {"channel-group"}, {"reorder-channels", false}, {"mlp-tail-groups", false}, {"resume", false}}));
+const CommandSpec& hybrid_spec() {
+  static const CommandSpec spec{
+      "hybrid", std::string(kSubcommands) + " MODEL",
+      "Zamba2 and Hymba hybrid models (on the CPU), their components named by id",
+      "info: the component tree with every id. eval: perplexity with --remove ID,... removed. search: the "
+      "reference's greedy perplexity loop over one --granularity (with --out DIR a journal that --resume continues; "
+      "search_result.json and pruning_config.json). export: the pruned model folder, with heads, KV heads, channels "
+      "and SSM weights cut out physically.\n\n"
+      "Ids: layers.N (the block), layers.N.ssm, layers.N.attn and layers.N.mlp (Hymba), layers.N.shared (Zamba2: "
+      "this layer's use of its shared transformer block), shared.K.attn.heads.G / layers.N.attn.heads.G (one KV head "
+      "with its query heads), shared.K.mlp.channels.C / layers.N.mlp.channels.C (a group of MLP channels) and "
+      "layers.N.ssm.heads.S (Hymba: an SSM head).",
+      {opt("tokens", "FILE.safetensors[:TENSOR]", "", "eval, search: pre-tokenized windows (this or --text)"),
+       multi("text", "FILE...", "eval, search: text or JSONL files, tokenized with the model's tokenizer.json"),
+       opt("seq-len", "N", "512", "tokens per --text window"),
+       opt("max-windows", "N", "0", "use the first N windows; 0: all of them"),
+       opt("batch", "N", "1", "windows per forward pass"),
+       multi("remove", "ID,...", "components to remove (eval, export) or removed before the search starts"),
+       opt("granularity", kGranularities, "block", "search: the kind of component removed"),
+       opt("steps", "N", "1", "search: removals"),
+       opt("out", "DIR", "", "export: the folder to write (required); search: the folder for the journal and results"),
+       flag("force", "export: replace an existing folder"),
+       opt("channel-group", "G", "0", "MLP channels per group; 0: I/16 rounded to a power of two in [16, 128]"),
+       flag("reorder-channels", "first sort every MLP's channels by the reference's importance (the function is "
+                                "unchanged)"),
+       flag("mlp-tail-groups", "make each MLP's last channel group its only channel candidate (with "
+                               "--reorder-channels: the reference's width search)"),
+       flag("resume", "search: continue the journal in --out")}};
+  return spec;
+}
+
+int cmd_hybrid(const Args& args) {
+  const auto& pos = args.positional();
+  if (pos.empty())
+    throw Error(std::string("hybrid: give a subcommand: ") + kSubcommands + " (shedder-cli hybrid info MODEL)");
+  const std::string sub = pos[0];
+  if (!is_subcommand(sub)) throw Error("hybrid: unknown subcommand '" + sub + "' (" + kSubcommands + ")");
   const CommonOptions common = apply_common(args);
   // The hybrid models compute on the CPU: --device auto means the CPU here, an explicit GPU is refused.
-  if (common.device.rfind("cpu", 0) != 0 && args.get("device", "cpu") != "auto")
+  if (common.device.rfind("cpu", 0) != 0 && args.get("device") != "auto")
     throw Error("hybrid: these models run on the CPU only (--device cpu or auto)");
-  const std::string dir = model_arg(args, "hybrid");
+  if (pos.size() < 2) throw Error("hybrid " + sub + ": missing MODEL folder argument");
+  if (pos.size() > 2) throw Error("hybrid " + sub + ": unexpected argument '" + pos[2] + "'");
+  const std::string dir = pos[1];
   HybridLoadOptions lo;
-  lo.mlp_channel_group = args.get_int("channel-group", 0);
+  lo.mlp_channel_group = args.get_int("channel-group");
   lo.mlp_tail_groups = args.flag("mlp-tail-groups");
   std::shared_ptr<HybridModel> m = load_hybrid_model(dir, lo);
   if (args.flag("reorder-channels")) m->reorder_mlp_channels();
@@ -100,7 +137,7 @@ int cmd_hybrid(const std::vector<std::string>& words) {
     return 0;
   }
   const at::Tensor windows = windows_from(*m, args);
-  const int64_t batch = args.get_int("batch", 1);
+  const int64_t batch = args.get_int("batch");
   if (sub == "eval") {
     const double ppl = hybrid_perplexity(*m, windows, removed, batch);
     if (common.json)
@@ -114,9 +151,9 @@ int cmd_hybrid(const std::vector<std::string>& words) {
     return 0;
   }
   // search
-  const auto g = parse_hybrid_granularity(args.get("granularity", "block"));
-  if (!g) throw Error("hybrid search: unknown --granularity '" + args.get("granularity") +
-                      "' (block, ssm, shared, attn, mlp, head, channel, ssm-head)");
+  const auto g = parse_hybrid_granularity(args.get("granularity"));
+  if (!g)
+    throw Error("hybrid search: unknown --granularity '" + args.get("granularity") + "' (" + kGranularities + ")");
   // With --out, a journal (OUT/journal.jsonl) makes the search resumable (--resume).
   HybridJournalOptions jo;
   if (args.flag("resume") && !args.has("out")) throw Error("hybrid search: --resume needs the --out folder of the run");
@@ -131,7 +168,7 @@ int cmd_hybrid(const std::vector<std::string>& words) {
     jo.settings = {{"reorder_channels", args.flag("reorder-channels")}, {"mlp_tail_groups", args.flag("mlp-tail-groups")}};
   }
   const HybridSearchResult res =
-      run_hybrid_search(*m, windows, *g, args.get_int("steps", 1), removed, batch, {}, nullptr, jo);
+      run_hybrid_search(*m, windows, *g, args.get_int("steps"), removed, batch, {}, nullptr, jo);
   const nlohmann::json j = res.to_json(*g, m->mlp_channel_group());
   if (args.has("out")) {
     write_file_atomic((fs::path(args.get("out")) / "search_result.json").string(), j.dump(2) + "\n");

@@ -8,8 +8,16 @@
 
 namespace shedder::cli {
 
-int cmd_info(const std::vector<std::string>& words) {
-  Args args(words, with_common({}));
+const CommandSpec& info_spec() {
+  static const CommandSpec spec{
+      "info", "MODEL", "architecture, configuration, parameter counts and the layer tree",
+      "The layer tree names every component by the id the other commands take: layers.N (a block), layers.N.ssm "
+      "(its SSM) and layers.N.ssm.heads (Mamba-2 SSM head groups), with parameters and share of the model.",
+      {}};
+  return spec;
+}
+
+int cmd_info(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "info");
   auto model = load_model(dir, common);

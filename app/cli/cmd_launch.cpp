@@ -60,26 +60,26 @@ long parse_number(const std::string& v, const char* opt, long lo, long hi) {
 
 }  // namespace
 
-int cmd_launch(const std::vector<std::string>& words) {
-  long nproc = 0, port = 0;
-  size_t i = 0;
-  for (; i < words.size(); ++i) {
-    const std::string& w = words[i];
-    if (w == "--") {
-      ++i;
-      break;
-    }
-    if (w == "--nproc" || w == "--master-port") {
-      if (i + 1 >= words.size()) throw Error("launch: " + w + " needs a value");
-      if (w == "--nproc") nproc = parse_number(words[i + 1], "--nproc", 1, 1024);
-      else port = parse_number(words[i + 1], "--master-port", 1, 65535);
-      ++i;
-      continue;
-    }
-    break;  // the command starts here
-  }
-  if (nproc < 1) throw Error("launch: --nproc N is required (processes to start on this host)");
-  const std::vector<std::string> cmd(words.begin() + static_cast<std::ptrdiff_t>(i), words.end());
+const CommandSpec& launch_spec() {
+  static const CommandSpec spec{
+      "launch", "[--] COMMAND ARGS...",
+      "N copies of a shedder-cli command as one distributed group on this host",
+      "Each copy gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1 and MASTER_PORT; this is "
+      "the one-host launcher (torchrun or Slurm's srun do the same job across hosts), e.g. launch --nproc 2 -- search "
+      "MODEL --calib-tokens calib.safetensors --device cuda. SIGINT and SIGTERM are passed on to every copy; when one "
+      "copy fails the others are stopped. The exit status is 0 when all succeed, else that of the first failure.",
+      {opt("nproc", "N", "", "processes to start, 1 to 1024 (required)"),
+       opt("master-port", "P", "a free port", "the rendezvous port")},
+      /*common=*/false,
+      /*passthrough=*/true};
+  return spec;
+}
+
+int cmd_launch(const Args& args) {
+  if (!args.has("nproc")) throw Error("launch: --nproc N is required (processes to start on this host)");
+  const long nproc = parse_number(args.get("nproc"), "--nproc", 1, 1024);
+  long port = args.has("master-port") ? parse_number(args.get("master-port"), "--master-port", 1, 65535) : 0;
+  const std::vector<std::string>& cmd = args.rest();
   if (cmd.empty()) throw Error("launch: no command to run (e.g. launch --nproc 2 -- search MODEL ...)");
   if (cmd[0] == "launch") throw Error("launch: the command cannot be another launch");
   if (port == 0) port = free_port();

@@ -15,21 +15,30 @@ namespace fs = std::filesystem;
 
 namespace shedder::cli {
 
-int cmd_make_demo_tasks(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"out", true, false},
-                                {"seed", true, false},
-                                {"items", true, false},
-                                {"choices", true, false},
-                                {"split-on", true, false},
-                                {"force", false, false}}));
+const CommandSpec& make_demo_tasks_spec() {
+  static const CommandSpec spec{
+      "make-demo-tasks", "TEXT...", "the built-in demo accuracy tasks from held-out text",
+      "Writes DIR/demo_continuation.jsonl (multiple choice: a document's next words against spans of other "
+      "documents) and DIR/demo_cloze.jsonl (target: a document's last word, LAMBADA-style). TEXT files are plain "
+      "text (one document per file, or split at --split-on lines) or JSONL with a text field.",
+      {opt("out", "DIR", "", "the folder for the two task files (required)"),
+       opt("seed", "S", "0", "seed of the item draw"),
+       opt("items", "N", "200", "items per task, at most"),
+       opt("choices", "C", "4", "choices per demo_continuation item"),
+       opt("split-on", "LINE", "", "split plain-text files into documents at lines equal to LINE"),
+       flag("force", "replace existing task files")}};
+  return spec;
+}
+
+int cmd_make_demo_tasks(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::vector<std::string> files = args.positional();
   if (files.empty()) throw Error("make-demo-tasks: give the held-out text file(s) (plain text or JSONL with \"text\")");
   if (!args.has("out")) throw Error("make-demo-tasks: missing --out DIR");
   DemoTaskOptions o;
-  o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
-  o.items = args.get_int("items", 200);
-  o.choices = args.get_int("choices", 4);
+  o.seed = static_cast<uint64_t>(args.get_int("seed"));
+  o.items = args.get_int("items");
+  o.choices = args.get_int("choices");
 
   // JSONL: one document per line; plain text: one document per file, or split at --split-on lines.
   std::vector<std::string> docs = read_documents(files);

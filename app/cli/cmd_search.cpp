@@ -23,83 +23,110 @@ namespace {
 CancelToken g_cancel;
 extern "C" void on_sigint(int) { g_cancel.cancel(); }
 
+// Calibration windows drawn from --calib-text when --windows is not given (--calib-tokens: all of the file's).
+constexpr int64_t kTextWindows = 32;
+
 }  // namespace
 
-int cmd_search(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"granularity", true, false},
-                                {"steps", true, false},
-                                {"metric", true, false},
-                                {"target-params-pct", true, false},
-                                {"max-ppl", true, false},
-                                {"calib-text", true, true},
-                                {"calib-tokens", true, false},
-                                {"seq-len", true, false},
-                                {"windows", true, false},
-                                {"seed", true, false},
-                                {"batch", true, false},
-                                {"remove", true, true},
-                                {"pruning-config", true, false},
-                                {"no-prefix-cache", false, false},
-                                {"cache-every", true, false},
-                                {"cache-memory-mb", true, false},
-                                {"out", true, false},
-                                {"resume", false, false},
-                                {"task", true, false},
-                                {"accuracy-norm", false, false},
-                                {"max-items", true, false},
-                                {"eval-task", true, true},
-                                {"eval-demo-tasks", false, false},
-                                {"bench", false, false},
-                                {"bench-batch", true, false},
-                                {"bench-length", true, false},
-                                {"bench-decode-tokens", true, false},
-                                {"bench-repeats", true, false},
-                                {"world-size", true, false},
-                                {"rank", true, false},
-                                {"master", true, false},
-                                {"dist-backend", true, false},
-                                {"dist-timeout", true, false}}));
+const CommandSpec& search_spec() {
+  static const CommandSpec spec{
+      "search", "MODEL", "the Mamba-Shedder search: greedy removal of blocks or SSMs",
+      "At each step every remaining candidate (a block, or the SSM of a kept block) is evaluated with it removed on "
+      "top of what is already removed, and the one with the lowest calibration perplexity is removed (the "
+      "reference's greedy loop; ties go to the lowest index). Stop rules: --steps, --target-params-pct and "
+      "--max-ppl.\n\n"
+      "With --out DIR the run keeps DIR/journal.jsonl (every step with every candidate's score), the reference "
+      "tool's pruning_config.json and pruned_model_configs/, and search_result.json; Ctrl-C cancels cleanly and "
+      "--resume continues after the last finished step. --json prints the result as search_result.json holds it, "
+      "with the calibration windows' count and length (windows, seq_len).\n\n"
+      "Distributed: several processes score the candidates of a step together (shedder-cli launch, torchrun or "
+      "Slurm set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; or give --world-size, --rank and --master).",
+      join(join({opt("granularity", "block|ssm", "block", "what the search removes: whole blocks or their SSMs"),
+                 opt("steps", "N", "1", "at most this many removals"),
+                 opt("metric", "ppl|cosine|accuracy", "ppl",
+                     "how candidates are ranked: calibration perplexity (one pass per candidate), cosine block "
+                     "influence (one pass per step) or zero-shot accuracy on --task"),
+                 opt("target-params-pct", "P", "0", "stop once P % of the parameters are removed; 0: no target"),
+                 opt("max-ppl", "X", "0", "never take a step whose perplexity exceeds X; 0: no ceiling"),
+                 multi("calib-text", "FILE...",
+                       "calibration text or JSONL files, tokenized, joined with EOS and cut into --seq-len windows "
+                       "(this or --calib-tokens)"),
+                 opt("calib-tokens", "FILE.safetensors[:TENSOR]", "",
+                     "pre-tokenized calibration windows, an integer tensor [windows, seq_len] (this or --calib-text)"),
+                 opt("seq-len", "N", "512", "tokens per --calib-text window"),
+                 opt("windows", "N",
+                     std::to_string(kTextWindows) + " with --calib-text, all windows with --calib-tokens",
+                     "calibration windows, drawn with --seed (a Mersenne Twister, the same on every machine)"),
+                 opt("seed", "S", "42", "seed of the window draw"),
+                 opt("batch", "N", "1", "calibration windows per forward pass")},
+                removal_options()),
+           {flag("no-prefix-cache", "evaluate every candidate from the first block (results are the same)"),
+            opt("cache-every", "K", "0", "keep every K-th block boundary in the prefix cache; 0: as many as fit"),
+            opt("cache-memory-mb", "M", "0", "memory for the prefix cache; 0: half of the machine's memory"),
+            opt("out", "DIR", "", "folder for the journal, the pruning configs and search_result.json"),
+            flag("resume", "continue the run in --out after its last finished step"),
+            opt("task", "FILE.jsonl", "", "--metric accuracy: the task whose accuracy ranks the candidates"),
+            flag("accuracy-norm", "--metric accuracy: rank by acc_norm instead of acc"),
+            opt("max-items", "N", "0", "score the first N items of every task; 0: all"),
+            multi("eval-task", "FILE.jsonl...", "record accuracy on these tasks before the first step and after each"),
+            flag("eval-demo-tasks", "record accuracy on the built-in demo tasks (as --eval-task)"),
+            flag("bench", "measure latency and memory before the first step and after each (as the bench command)"),
+            opt("bench-batch", "B", "1", "--bench: sequences per prefill"),
+            opt("bench-length", "L", "256", "--bench: tokens per prefill sequence"),
+            opt("bench-decode-tokens", "N", "32", "--bench: decode steps"),
+            opt("bench-repeats", "R", "3", "--bench: timed repeats (the median is reported)"),
+            opt("world-size", "N", "WORLD_SIZE or SLURM_NTASKS, else 1", "processes in a distributed search"),
+            opt("rank", "R", "RANK or SLURM_PROCID, else 0", "this process's rank in the group"),
+            opt("master", "ADDR:PORT", "MASTER_ADDR:MASTER_PORT, else 127.0.0.1:29500", "the rendezvous of the group"),
+            opt("dist-backend", "auto|nccl|gloo|store", "auto",
+                "how ranks exchange scores: auto is nccl on CUDA, else gloo, else the store alone"),
+            opt("dist-timeout", "S", "1800", "seconds a rank waits for the others before failing")})};
+  return spec;
+}
+
+int cmd_search(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "search");
 
   SearchOptions o;
-  const auto g = parse_granularity(args.get("granularity", "block"));
+  const auto g = parse_granularity(args.get("granularity"));
   if (!g) throw Error("search: --granularity must be block or ssm (got '" + args.get("granularity") + "')");
   o.granularity = *g;
-  const auto m = parse_metric(args.get("metric", "ppl"));
+  const auto m = parse_metric(args.get("metric"));
   if (!m) throw Error("search: --metric must be ppl, cosine or accuracy (got '" + args.get("metric") + "')");
   o.metric = *m;
-  o.steps = args.get_int("steps", 1);
-  o.target_params_pct = args.get_double("target-params-pct", 0);
-  o.max_ppl = args.get_double("max-ppl", 0);
-  o.batch = args.get_int("batch", 1);
+  o.steps = args.get_int("steps");
+  o.target_params_pct = args.get_double("target-params-pct");
+  o.max_ppl = args.get_double("max-ppl");
+  o.batch = args.get_int("batch");
   o.prefix_cache = !args.flag("no-prefix-cache");
-  o.cache_every = args.get_int("cache-every", 0);
-  o.cache_memory_mb = args.get_int("cache-memory-mb", 0);
+  o.cache_every = args.get_int("cache-every");
+  o.cache_memory_mb = args.get_int("cache-memory-mb");
   if (o.steps < 1) throw Error("search: --steps must be at least 1");
   if (o.batch < 1) throw Error("search: --batch must be at least 1");
   if (o.target_params_pct < 0 || o.target_params_pct > 100) throw Error("search: --target-params-pct must be in [0, 100]");
   if (o.max_ppl < 0) throw Error("search: --max-ppl must be positive");
   if (o.cache_every < 0 || o.cache_memory_mb < 0) throw Error("search: cache settings must be >= 0");
-  const int64_t seq_len = args.get_int("seq-len", 512);
-  const int64_t nwin = args.get_int("windows", 32);
-  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 42));
-  if (nwin < 1) throw Error("search: --windows must be at least 1");
-  const std::string out = args.get("out", "");
+  const int64_t seq_len = args.get_int("seq-len");
+  // 0: every window (sample_windows keeps them all).
+  const int64_t nwin = args.has("windows") ? args.get_int("windows") : args.has("calib-tokens") ? 0 : kTextWindows;
+  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
+  if (args.has("windows") && nwin < 1) throw Error("search: --windows must be at least 1");
+  const std::string out = args.get("out");
   if (args.flag("resume") && out.empty()) throw Error("search: --resume needs the --out folder of the run to continue");
 
   if (o.metric == Metric::Accuracy && !args.has("task"))
     throw Error("search: --metric accuracy needs --task FILE.jsonl (the task whose accuracy ranks the candidates)");
   if (o.metric != Metric::Accuracy && (args.has("task") || args.flag("accuracy-norm")))
     throw Error("search: --task and --accuracy-norm go with --metric accuracy (use --eval-task to only record accuracy)");
-  const int64_t max_items = args.get_int("max-items", 0);
+  const int64_t max_items = args.get_int("max-items");
   if (max_items < 0) throw Error("search: --max-items must be >= 0 (0 = all)");
   if (args.flag("bench")) {
     BenchOptions b;
-    b.batch = args.get_int("bench-batch", 1);
-    b.length = args.get_int("bench-length", 256);
-    b.decode_tokens = args.get_int("bench-decode-tokens", 32);
-    b.repeats = args.get_int("bench-repeats", 3);
+    b.batch = args.get_int("bench-batch");
+    b.length = args.get_int("bench-length");
+    b.decode_tokens = args.get_int("bench-decode-tokens");
+    b.repeats = args.get_int("bench-repeats");
     validate_bench_options(b);
     o.bench = b;
   } else if (args.has("bench-batch") || args.has("bench-length") || args.has("bench-decode-tokens") ||
@@ -110,18 +137,18 @@ int cmd_search(const std::vector<std::string>& words) {
   // Distributed: --world-size/--rank/--master, or the launcher's environment (RANK, WORLD_SIZE, MASTER_ADDR,
   // MASTER_PORT, LOCAL_RANK; Slurm's SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID).
   DistOptions dopt;
-  dopt.world_size = args.get_int("world-size", 0);
-  dopt.rank = args.has("rank") ? args.get_int("rank", 0) : -1;
+  dopt.world_size = args.has("world-size") ? args.get_int("world-size") : 0;
+  dopt.rank = args.has("rank") ? args.get_int("rank") : -1;
   dopt.local_rank = -1;
   dopt.master_addr.clear();
   dopt.master_port = 0;
   if (args.has("master")) parse_master(args.get("master"), dopt, "--master");
-  dopt.backend = args.get("dist-backend", "auto");
-  dopt.timeout_s = args.get_double("dist-timeout", 1800);
+  dopt.backend = args.get("dist-backend");
+  dopt.timeout_s = args.get_double("dist-timeout");
   dopt = resolve_dist_options(dopt);
   const bool dist = dopt.world_size > 1;
   CommonOptions placed = common;
-  const std::string dev_spec = args.get("device", "cpu");
+  const std::string dev_spec = args.get("device");
   if (dist && (dev_spec == "cuda" || (dev_spec == "auto" && cuda_device_count() > 0)))
     placed.device = "cuda:" + std::to_string(dopt.local_rank % std::max<int64_t>(1, cuda_device_count()));
   const bool lead = dopt.rank == 0;
@@ -142,7 +169,7 @@ int cmd_search(const std::vector<std::string>& words) {
       load_windows(*model, args, "calib-", seq_len, nwin, /*sample=*/true, seed, &o.calibration_label);
   o.args = nlohmann::json::object();
   o.args["model"] = dir;
-  for (size_t i = 0; i < words.size(); ++i) o.args["argv"].push_back(words[i]);
+  for (const auto& w : args.words()) o.args["argv"].push_back(w);
   std::unique_ptr<Communicator> comm;
   if (dist) {
     comm = Communicator::create(dopt, model->device());
@@ -201,9 +228,11 @@ int cmd_search(const std::vector<std::string>& words) {
   }
   restore_cancel_signals();
   if (!lead) return 0;  // rank 0 writes the results
-  const nlohmann::json j = r.to_json(o.granularity, o.metric);
+  nlohmann::json j = r.to_json(o.granularity, o.metric);
   if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric);
   if (common.json) {
+    j["windows"] = windows.size(0);
+    j["seq_len"] = windows.size(1);
     std::cout << j.dump() << "\n";
     return 0;
   }

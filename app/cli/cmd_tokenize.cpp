@@ -8,8 +8,16 @@
 
 namespace shedder::cli {
 
-int cmd_tokenize(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"text", true, false}}));
+const CommandSpec& tokenize_spec() {
+  static const CommandSpec spec{"tokenize",
+                                "MODEL",
+                                "the token ids the model's tokenizer.json gives a string",
+                                "--json prints {\"ids\": [...]}, otherwise the ids separated by spaces.",
+                                {opt("text", "STRING", "", "the text to tokenize (required)")}};
+  return spec;
+}
+
+int cmd_tokenize(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "tokenize");
   if (!args.has("text")) throw Error("tokenize: --text STRING is required");

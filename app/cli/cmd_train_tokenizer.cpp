@@ -14,12 +14,20 @@
 
 namespace shedder::cli {
 
-int cmd_train_tokenizer(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"text", true, true},
-                                {"vocab-size", true, false},
-                                {"min-frequency", true, false},
-                                {"out", true, false},
-                                {"force", false, false}}));
+const CommandSpec& train_tokenizer_spec() {
+  static const CommandSpec spec{
+      "train-tokenizer", "", "train a byte-level BPE tokenizer.json",
+      "The GPT-2 pre-tokenizer; ties between pairs are broken by their bytes, so the result does not depend on "
+      "the machine.",
+      {multi("text", "FILE...", "training text or JSONL files (required)"),
+       opt("vocab-size", "N", "", "the vocabulary size to reach, bytes and merges included (required)"),
+       opt("min-frequency", "F", "2", "merge only pairs seen at least F times"),
+       opt("out", "FILE", "", "the tokenizer.json to write (required)"),
+       flag("force", "replace an existing --out file")}};
+  return spec;
+}
+
+int cmd_train_tokenizer(const Args& args) {
   const CommonOptions common = apply_common(args);
   if (!args.positional().empty())
     throw Error("train-tokenizer: unexpected argument '" + args.positional()[0] + "'");
@@ -28,9 +36,9 @@ int cmd_train_tokenizer(const std::vector<std::string>& words) {
   if (!args.has("vocab-size")) throw Error("train-tokenizer: --vocab-size N is required");
   if (!args.has("out")) throw Error("train-tokenizer: --out FILE is required");
   const std::string out = args.get("out");
-  const long long vocab = args.get_int("vocab-size", 0);
+  const long long vocab = args.get_int("vocab-size");
   if (vocab < 1) throw Error("train-tokenizer: --vocab-size must be a positive integer");
-  const long long min_freq = args.get_int("min-frequency", 2);
+  const long long min_freq = args.get_int("min-frequency");
   std::error_code ec;
   if (std::filesystem::exists(out, ec) && !args.flag("force"))
     throw Error(out + ": already exists (use --force to replace it)");

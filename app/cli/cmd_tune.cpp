@@ -27,32 +27,45 @@ extern "C" void on_tune_sigint(int) { g_cancel.cancel(); }
 
 }  // namespace
 
-int cmd_tune(const std::vector<std::string>& words) {
-  Args args(words, with_common({{"train-text", true, true},
-                                {"valid-text", true, true},
-                                {"out", true, false},
-                                {"steps", true, false},
-                                {"lr", true, false},
-                                {"min-lr-ratio", true, false},
-                                {"warmup", true, false},
-                                {"batch", true, false},
-                                {"accumulate", true, false},
-                                {"seq-len", true, false},
-                                {"clip", true, false},
-                                {"weight-decay", true, false},
-                                {"seed", true, false},
-                                {"lora", true, false},
-                                {"lora-alpha", true, false},
-                                {"eval-every", true, false},
-                                {"valid-windows", true, false},
-                                {"checkpoint-every", true, false},
-                                {"log-every", true, false},
-                                {"save-dtype", true, false},
-                                {"remove", true, true},
-                                {"pruning-config", true, false},
-                                {"resume", false, false},
-                                {"force", false, false},
-                                {"keep-checkpoint", false, false}}));
+const CommandSpec& tune_spec() {
+  static const CommandSpec spec{
+      "tune", "MODEL", "recovery tuning of a (pruned) model, full or LoRA, or training from scratch",
+      "With --remove / --pruning-config the components are first removed physically (as export does) and the pruned "
+      "model is tuned. AdamW with decoupled weight decay (matrices only; betas 0.9/0.95), linear warm-up and cosine "
+      "decay to --min-lr-ratio x lr, global gradient-norm clipping; training windows are visited in a seeded "
+      "per-epoch permutation.\n\n"
+      "Checkpoints go to OUT/checkpoint (every --checkpoint-every steps and on Ctrl-C); running the same command "
+      "with --resume continues bit-identically. The result is a model folder in OUT with tune_report.json.",
+      join({multi("train-text", "FILE...", "training text or JSONL files (required)"),
+            multi("valid-text", "FILE...", "validation text or JSONL files (perplexity at start, end and every "
+                                           "--eval-every steps)"),
+            opt("out", "DIR", "", "the tuned model folder (required)"),
+            opt("steps", "N", "200", "optimizer steps"),
+            opt("lr", "X", "1e-3", "peak learning rate"),
+            opt("min-lr-ratio", "X", "0.1", "the cosine decay ends at this fraction of --lr, in [0, 1]"),
+            opt("warmup", "N", "5 % of --steps", "linear warm-up steps"),
+            opt("batch", "N", "8", "windows per micro-batch"),
+            opt("accumulate", "N", "1", "micro-batches per optimizer step"),
+            opt("seq-len", "N", "256", "tokens per training window"),
+            opt("clip", "X", "1.0", "global gradient-norm clipping; <= 0: off"),
+            opt("weight-decay", "X", "0.1", "AdamW weight decay (matrices only)"),
+            opt("seed", "S", "0", "seed of the window order (and LoRA initialisation)"),
+            opt("lora", "R", "0", "train rank-R adapters on every in_proj and out_proj, merged when saving; 0: "
+                                  "full fine-tuning"),
+            opt("lora-alpha", "A", "0", "LoRA scale numerator (scale A/R); 0: R"),
+            opt("eval-every", "K", "50", "validation perplexity every K steps; 0: at start and end only"),
+            opt("valid-windows", "N", "32", "at most this many validation windows"),
+            opt("checkpoint-every", "K", "50", "checkpoint every K steps; 0: only on Ctrl-C"),
+            opt("log-every", "K", "10", "progress line every K steps"),
+            opt("save-dtype", "F32|BF16|F16", "the source's", "dtype of the saved weights")},
+           join(removal_options(),
+                {flag("resume", "continue from OUT/checkpoint"),
+                 flag("force", "replace an existing OUT"),
+                 flag("keep-checkpoint", "keep OUT/checkpoint after the run")}))};
+  return spec;
+}
+
+int cmd_tune(const Args& args) {
   const CommonOptions common = apply_common(args);
   std::string dir = model_arg(args, "tune");
   if (common.dtype != "auto" && common.dtype != "float32" && common.dtype != "fp32" && common.dtype != "f32")
@@ -62,24 +75,24 @@ int cmd_tune(const std::vector<std::string>& words) {
   TuneOptions o;
   o.train_files = args.all("train-text");
   o.valid_files = args.all("valid-text");
-  o.out_dir = args.get("out", "");
-  o.steps = args.get_int("steps", 200);
-  o.lr = args.get_double("lr", 1e-3);
-  o.min_lr_ratio = args.get_double("min-lr-ratio", 0.1);
-  o.warmup = args.get_int("warmup", -1);
-  o.batch = args.get_int("batch", 8);
-  o.accumulate = args.get_int("accumulate", 1);
-  o.seq_len = args.get_int("seq-len", 256);
-  o.clip = args.get_double("clip", 1.0);
-  o.weight_decay = args.get_double("weight-decay", 0.1);
-  o.seed = static_cast<uint64_t>(args.get_int("seed", 0));
-  o.lora.rank = args.get_int("lora", 0);
-  o.lora.alpha = args.get_double("lora-alpha", 0);
-  o.eval_every = args.get_int("eval-every", 50);
-  o.valid_windows = args.get_int("valid-windows", 32);
-  o.checkpoint_every = args.get_int("checkpoint-every", 50);
-  o.log_every = args.get_int("log-every", 10);
-  o.dtype = args.get("save-dtype", "");
+  o.out_dir = args.get("out");
+  o.steps = args.get_int("steps");
+  o.lr = args.get_double("lr");
+  o.min_lr_ratio = args.get_double("min-lr-ratio");
+  if (args.has("warmup")) o.warmup = args.get_int("warmup");  // else TuneOptions' 5 % of the steps
+  o.batch = args.get_int("batch");
+  o.accumulate = args.get_int("accumulate");
+  o.seq_len = args.get_int("seq-len");
+  o.clip = args.get_double("clip");
+  o.weight_decay = args.get_double("weight-decay");
+  o.seed = static_cast<uint64_t>(args.get_int("seed"));
+  o.lora.rank = args.get_int("lora");
+  o.lora.alpha = args.get_double("lora-alpha");
+  o.eval_every = args.get_int("eval-every");
+  o.valid_windows = args.get_int("valid-windows");
+  o.checkpoint_every = args.get_int("checkpoint-every");
+  o.log_every = args.get_int("log-every");
+  if (args.has("save-dtype")) o.dtype = args.get("save-dtype");  // else the source's
   o.resume = args.flag("resume");
   o.force = args.flag("force");
   o.keep_checkpoint = args.flag("keep-checkpoint");
@@ -92,7 +105,7 @@ int cmd_tune(const std::vector<std::string>& words) {
   if (o.min_lr_ratio < 0 || o.min_lr_ratio > 1) throw Error("tune: --min-lr-ratio must be in [0, 1]");
   o.args = nlohmann::json::object();
   o.args["model"] = dir;
-  for (const auto& w : words) o.args["argv"].push_back(w);
+  for (const auto& w : args.words()) o.args["argv"].push_back(w);
 
   // Components to remove first: exported (physically removed) into a scratch folder beside --out.
   std::string scratch;

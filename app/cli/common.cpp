@@ -14,23 +14,15 @@
 
 namespace shedder::cli {
 
-std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs) {
-  specs.push_back({"threads", true, false});
-  specs.push_back({"device", true, false});
-  specs.push_back({"dtype", true, false});
-  specs.push_back({"json", false, false});
-  return specs;
-}
-
 CommonOptions apply_common(const Args& args) {
   CommonOptions o;
-  const long long threads = args.get_int("threads", 0);
+  const long long threads = args.get_int("threads");
   if (threads < 0 || threads > 1024) throw Error("--threads must be between 0 (all cores) and 1024");
   o.threads = static_cast<int>(threads);
   o.threads = configure_threads(o.threads);
-  const at::Device d = parse_device(args.get("device", "cpu"));
+  const at::Device d = parse_device(args.get("device"));
   o.device = d.str();
-  o.dtype = args.get("dtype", "auto");
+  o.dtype = args.get("dtype");
   resolve_compute_dtype(o.dtype, d, "F32");  // rejects a bad --dtype before any work
   o.json = args.flag("json");
   return o;

@@ -6,14 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
 #include "commands.h"
+#include "options.h"
 #include "runtime/progress.h"
 #include "model/mamba_model.h"
 
 namespace shedder::cli {
 
-std::vector<OptionSpec> with_common(std::vector<OptionSpec> specs);
 // Applies --threads, resolves --device (cpu, cuda, cuda:N, auto: an error when it does not exist here) and
 // checks --dtype; returns the parsed common options.
 CommonOptions apply_common(const Args& args);

@@ -1,8 +1,10 @@
 // mamba-shedder: the workbench GUI. `mamba-shedder [MODEL_DIR | PROJECT.shedproj]` opens the window on the model
 // or project (without one: on the shipped demo model, when installed). Options pre-set the search panel and can script a run for screenshots and demos:
-//   --search-steps N [--granularity block|ssm] [--metric ppl|cosine] [--calib-text FILE]... [--calib-tokens FILE]
+//   --search-steps N [--granularity G] [--metric ppl|cosine] [--calib-text FILE]... [--calib-tokens FILE]
 //   [--heldout-text FILE]... [--seq-len N] [--windows N] [--seed S] [--batch B] [--then-evaluate]
 //   [--runs-dir DIR] [--size WxH] [--screenshot FILE.png]   (the screenshot is taken when the run ends; then it quits)
+// A --granularity the workbench does not know is refused at once; one the opened model's architecture does not offer
+// (the panel lists a hybrid's kinds only once such a model is open) when that model is ready. Both exit with code 2.
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
@@ -11,6 +13,7 @@
 #include <QWindow>
 
 #include <cstdio>
+#include <utility>
 
 #include "application.h"
 #include "engine_session.h"
@@ -40,7 +43,11 @@ int main(int argc, char** argv) {
   const QCommandLineOption device(QStringLiteral("device"), QStringLiteral("Compute device: cpu, cuda, cuda:N or auto"), QStringLiteral("D"));
   const QCommandLineOption dtype(QStringLiteral("dtype"), QStringLiteral("Compute dtype on a GPU: auto, float32, bfloat16, float16"), QStringLiteral("T"));
   const QCommandLineOption steps(QStringLiteral("search-steps"), QStringLiteral("Run a search of N steps once the model is open"), QStringLiteral("N"));
-  const QCommandLineOption gran(QStringLiteral("granularity"), QStringLiteral("block or ssm"), QStringLiteral("G"));
+  const QCommandLineOption gran(
+      QStringLiteral("granularity"),
+      QStringLiteral("What the search removes: %1 (the model's architecture decides which apply)")
+          .arg(SearchPanel::knownGranularities().join(QStringLiteral(", "))),
+      QStringLiteral("G"));
   const QCommandLineOption metric(QStringLiteral("metric"), QStringLiteral("ppl or cosine"), QStringLiteral("M"));
   const QCommandLineOption calibText(QStringLiteral("calib-text"), QStringLiteral("Calibration text file (repeatable)"), QStringLiteral("FILE"));
   const QCommandLineOption calibTokens(QStringLiteral("calib-tokens"), QStringLiteral("Pre-tokenized calibration windows"), QStringLiteral("FILE"));
@@ -57,6 +64,9 @@ int main(int argc, char** argv) {
                         runsDir, size, shot})
     p.addOption(o);
   p.process(app);
+  if (p.isSet(gran) && !SearchPanel::knownGranularities().contains(p.value(gran)))
+    return fail(QStringLiteral("--granularity %1: unknown; one of %2")
+                    .arg(p.value(gran), SearchPanel::knownGranularities().join(QStringLiteral(", "))));
 
   MainWindow w;
   const bool scripted = p.isSet(shot);
@@ -122,16 +132,28 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mamba-shedder: %s\n", qPrintable(msg));
     QCoreApplication::exit(1);
   });
+  // The model opened from the command line: apply --granularity now that the panel offers its architecture's kinds,
+  // then start the scripted search (or take the screenshot).
+  bool firstModel = true;
+  QObject::connect(&w, &MainWindow::modelReady, &w, [&] {
+    if (std::exchange(firstModel, false) && p.isSet(gran) && !w.searchPanel()->selectGranularity(p.value(gran))) {
+      std::fprintf(stderr, "mamba-shedder: --granularity %s does not apply to this %s model (%s)\n",
+                   qPrintable(p.value(gran)), qPrintable(w.searchPanel()->architecture()),
+                   qPrintable(w.searchPanel()->offeredGranularities().join(QStringLiteral(", "))));
+      exitCode = 2;
+      QCoreApplication::exit(2);
+      return;
+    }
+    if (p.isSet(steps)) w.startSearch(false);
+    else if (scripted) finish(0);
+  });
   if (p.isSet(steps)) {
-    QObject::connect(&w, &MainWindow::modelReady, &w, [&] { w.startSearch(false); });
     QObject::connect(&w, &MainWindow::searchEnded, &w, [&](bool done) {
       if (!done) return finish(1);
       if (p.isSet(thenEval)) w.evaluateRemovalSet();
       else finish(0);
     });
     QObject::connect(&w, &MainWindow::evaluationDone, &w, [&] { finish(0); });
-  } else if (scripted) {
-    QObject::connect(&w, &MainWindow::modelReady, &w, [&] { finish(0); });
   }
 
   if (p.isSet(device) || p.isSet(dtype)) {

@@ -2,8 +2,9 @@
 # CTest `package_install`: builds the Debian package from this build tree (CPack), unpacks it into a
 # throwaway root with `dpkg -x`, and runs the installed programs from there: `--version` (the CMake project
 # version) and `shedder-cli eval` on the installed demo model, which must find its data relative to the
-# executable. Also checks that no build- or source-tree path is compiled into the programs, and runs lintian
-# (any error fails; warnings are printed).
+# executable. Checks the generated man page (a section per command, no groff warnings) and bash completion, that
+# no build- or source-tree path is compiled into the programs, and runs lintian (any error fails; warnings are
+# printed).
 #   test_package.sh BUILD_DIR SOURCE_DIR VERSION
 set -euo pipefail
 build=$1 src=$2 version=$3
@@ -20,11 +21,37 @@ unset SHEDDER_RESOURCES_DIR
 
 for f in usr/bin/shedder-cli usr/share/applications/mamba-shedder.desktop \
          usr/share/icons/hicolor/scalable/apps/mamba-shedder.svg usr/share/man/man1/shedder-cli.1.gz \
+         usr/share/bash-completion/completions/shedder-cli \
          usr/share/doc/mamba-shedder/copyright usr/share/mamba-shedder/demo/mamba1/model.safetensors \
          usr/share/mamba-shedder/demo/mamba2/config.json usr/share/mamba-shedder/demo/corpus/test.jsonl \
          usr/share/mamba-shedder/demo/tasks/demo_continuation.jsonl usr/share/mamba-shedder/demo/tasks/demo_cloze.jsonl; do
   [ -e "$root/$f" ] || { echo "FAIL: the package lacks /$f"; exit 1; }
 done
+
+# The man page and the bash completion, generated from the option tables at build time: the man page is not empty,
+# renders without warnings and has a section for every command the installed program lists; the completion
+# script completes command names and options.
+cli="$root/usr/bin/shedder-cli"
+man="$root/usr/share/man/man1/shedder-cli.1.gz"
+completion="$root/usr/share/bash-completion/completions/shedder-cli"
+[ -s "$man" ] && [ "$(zcat "$man" | wc -l)" -gt 50 ] || { echo "FAIL: the shedder-cli man page is empty"; exit 1; }
+commands=$("$cli" --help | sed -n '/^commands:/,/^$/p' | awk '/^  [a-z]/ {print $1}')
+[ "$(echo "$commands" | wc -w)" -gt 10 ] || { echo "FAIL: shedder-cli --help lists no commands: $commands"; exit 1; }
+for c in $commands; do
+  section=".SS $(printf '%s' "$c" | sed 's/-/\\-/g')"  # roff: create\-model
+  zcat "$man" | grep -qxF "$section" || { echo "FAIL: the man page has no section for $c"; exit 1; }
+done
+if command -v groff > /dev/null; then
+  warnings=$(zcat "$man" | groff -man -ww -z 2>&1)
+  [ -z "$warnings" ] || { echo "FAIL: groff warns about the man page: $warnings"; exit 1; }
+fi
+echo "man page: $(zcat "$man" | wc -l) lines, $(echo "$commands" | wc -w) commands"
+[ -s "$completion" ] || { echo "FAIL: the package lacks the bash completion"; exit 1; }
+got=$(bash -c 'source "$1"; COMP_WORDS=(shedder-cli sea); COMP_CWORD=1; _shedder_cli; echo "${COMPREPLY[*]}"
+               COMP_WORDS=(shedder-cli search MODEL --calib-t); COMP_CWORD=3; _shedder_cli; echo "${COMPREPLY[*]}"' \
+      _ "$completion")
+[ "$got" = "$(printf 'search\n--calib-text --calib-tokens')" ] || { echo "FAIL: bash completion gave: $got"; exit 1; }
+echo "bash completion: OK"
 
 out=$("$root/usr/bin/shedder-cli" --version)
 [ "$out" = "shedder-cli $version" ] || { echo "FAIL: shedder-cli --version printed '$out'"; exit 1; }
