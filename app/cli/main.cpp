@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "help.h"
+#include "runtime/cpu_level.h"
 #include "util/error.h"
 
 int main(int argc, char** argv) {
@@ -21,7 +22,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (words[0] == "--version" || words[0] == "version") {
-    std::cout << "shedder-cli " << SHEDDER_VERSION << "\n";
+    shedder::CpuLevel level;
+    try {  // the CPU kernels' instruction-set level (runtime/cpu_level.h): the processor's, or SHEDDER_CPU_LEVEL's
+      level = shedder::cpu_level();
+    } catch (const shedder::Error& e) {
+      std::cerr << "shedder-cli: error: " << e.what() << "\n";
+      return 1;
+    }
+    std::cout << "shedder-cli " << SHEDDER_VERSION << "\ncpu kernels: " << shedder::cpu_level_name(level)
+              << " (this processor: " << shedder::cpu_level_name(shedder::detected_cpu_level()) << ")\n";
     return 0;
   }
   const Command* cmd = find_command(words[0]);
@@ -32,6 +41,7 @@ int main(int argc, char** argv) {
       print_command_help(std::cout, cmd->spec());
       return 0;
     }
+    shedder::cpu_level();  // a bad SHEDDER_CPU_LEVEL is refused before any work
     return cmd->run(args);
   } catch (const shedder::Cancelled&) {
     std::cerr << "shedder-cli: cancelled\n";

@@ -155,11 +155,37 @@ class TestCli : public QObject {
   void version_and_help() {
     const auto r = run_many({{"--version"}, {"--help"}});
     QVERIFY2(r[0].ok(), r[0].describe().c_str());
-    QCOMPARE(r[0].out, std::string("shedder-cli ") + SHEDDER_VERSION + "\n");
+    QVERIFY2(r[0].out.rfind(std::string("shedder-cli ") + SHEDDER_VERSION + "\ncpu kernels: ", 0) == 0, r[0].out.c_str());
     QVERIFY2(r[1].ok(), r[1].describe().c_str());
     for (const char* word : {"usage: shedder-cli", "info MODEL", "tokenize MODEL", "eval MODEL", "create-model DIR",
                              "--threads", "--device"})
       QVERIFY2(contains(r[1].out, word), (std::string("help lacks ") + word).c_str());
+  }
+
+  // SHEDDER_CPU_LEVEL picks the kernels' instruction-set level (--version tells which runs); a level the
+  // processor lacks or a wrong name is one line naming the variable.
+  void cpu_level_is_chosen_and_checked() {
+    const CliResult sse2 = run({"--version"}, {"SHEDDER_CPU_LEVEL=sse2"});
+    QVERIFY2(sse2.ok() && contains(sse2.out, "cpu kernels: sse2"), sse2.describe().c_str());
+    const CliResult bad = run({"--version"}, {"SHEDDER_CPU_LEVEL=avx9000"});
+    QVERIFY2(check_failure(bad, {"SHEDDER_CPU_LEVEL", "avx9000", "avx512, avx2 or sse2"}).empty(), bad.describe().c_str());
+    const CliResult eval = run({"eval", q(m1_), "--tokens", q(tokens1_)}, {"SHEDDER_CPU_LEVEL=avx9000"});
+    QVERIFY2(check_failure(eval, {"SHEDDER_CPU_LEVEL"}).empty(), eval.describe().c_str());
+  }
+
+  // create-model --force replaces only a folder create-model made (or an empty one), never someone's files.
+  void create_model_force_replaces_only_its_own_folder() {
+    const std::string mine = path("made"), theirs = path("theirs");
+    QVERIFY(run({"create-model", q(mine), "--arch", "mamba", "--layers", "1", "--hidden", "16"}).ok());
+    const CliResult again = run({"create-model", q(mine), "--arch", "mamba", "--layers", "1", "--hidden", "16"});
+    QVERIFY2(check_failure(again, {mine, "already exists", "--force"}).empty(), again.describe().c_str());
+    QVERIFY(run({"create-model", q(mine), "--arch", "mamba2", "--layers", "1", "--hidden", "16", "--force"}).ok());
+    fs::create_directories(theirs);
+    test::write_file(theirs + "/notes.txt", "mine");
+    const CliResult refused =
+        run({"create-model", q(theirs), "--arch", "mamba", "--layers", "1", "--hidden", "16", "--force"});
+    QVERIFY2(check_failure(refused, {theirs, "did not write"}).empty(), refused.describe().c_str());
+    QVERIFY(fs::exists(theirs + "/notes.txt"));
   }
 
   void create_model_then_info_data() {

@@ -59,7 +59,8 @@ class TestSearchReference : public QObject {
     }
     qInfo("%s %s: picks match transformers; worst candidate perplexity difference %.2e (relative)",
           qPrintable(model), qPrintable(granularity), worst);
-    QVERIFY2(worst < 1e-5, qPrintable(QString("relative difference %1").arg(worst)));
+    // Measured at most 1.1e-7 with the AVX-512, AVX2 and SSE2 kernels.
+    QVERIFY2(worst <= 1e-6, qPrintable(QString("relative difference %1").arg(worst)));
   }
 };
 

@@ -22,7 +22,9 @@ std::string CliResult::describe() const {
          "\n  stdout: " + out.substr(0, 400) + "\n  stderr: " + err.substr(0, 600);
 }
 
-std::vector<CliResult> run_many(const std::vector<QStringList>& calls) {
+std::vector<CliResult> run_many(const std::vector<QStringList>& calls, const QStringList& env) {
+  QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
+  for (const QString& e : env) environment.insert(e.section(QLatin1Char('='), 0, 0), e.section(QLatin1Char('='), 1));
   const size_t cap = static_cast<size_t>(std::max(2, QThread::idealThreadCount()));
   std::vector<CliResult> results(calls.size());
   std::vector<std::pair<size_t, std::unique_ptr<QProcess>>> running;
@@ -32,6 +34,7 @@ std::vector<CliResult> run_many(const std::vector<QStringList>& calls) {
       auto p = std::make_unique<QProcess>();
       p->setProgram(QString::fromStdString(cli_path()));
       p->setArguments(calls[next]);
+      p->setProcessEnvironment(environment);
       p->start();
       running.emplace_back(next++, std::move(p));
     }

@@ -25,8 +25,9 @@ struct CliResult {
 
 // Runs each argument list through the CLI, a few processes at a time (each start costs ~0.3 s of CPU in
 // libtorch's static initialisation); results in call order.
-std::vector<CliResult> run_many(const std::vector<QStringList>& calls);
-inline CliResult run(const QStringList& args) { return run_many({args}).front(); }
+// `env` ("NAME=value" entries) is added to the test's environment.
+std::vector<CliResult> run_many(const std::vector<QStringList>& calls, const QStringList& env = {});
+inline CliResult run(const QStringList& args, const QStringList& env = {}) { return run_many({args}, env).front(); }
 
 inline QString q(const std::string& s) { return QString::fromStdString(s); }
 inline bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
