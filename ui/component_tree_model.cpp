@@ -23,16 +23,15 @@ struct ComponentTreeModel::Node {
 
 namespace {
 
-QString kindLabel(const ComponentInfo& c, const QString& arch) {
-  if (c.kind == QLatin1String("model")) {
-    if (arch == QLatin1String("zamba2")) return QStringLiteral("Zamba2 hybrid model");
-    if (arch == QLatin1String("hymba")) return QStringLiteral("Hymba hybrid model");
-    return arch == QLatin1String("mamba2") ? QStringLiteral("Mamba-2 model") : QStringLiteral("Mamba model");
-  }
+QString kindLabel(const ComponentInfo& c, const ModelInfo& m) {
+  const QString& arch = m.arch;
+  if (c.kind == QLatin1String("model"))  // "Zamba2 (Zamba2ForCausalLM): 6 layers ..." -> "Zamba2 model"
+    return m.description.isEmpty() ? QStringLiteral("model")
+                                   : m.description.section(QLatin1Char(' '), 0, 0) + QStringLiteral(" model");
   if (c.kind == QLatin1String("block")) return QStringLiteral("Mamba block");
   if (c.kind == QLatin1String("ssm")) return QStringLiteral("SSM (selective scan)");
   if (c.kind == QLatin1String("heads")) return QStringLiteral("SSM heads × %1").arg(c.count);
-  // Hybrid models (core/model/hybrid_model.h).
+  // Hybrid models (core/model/zamba2_model.h, hymba_model.h).
   if (c.kind == QLatin1String("hybrid_block"))
     return arch == QLatin1String("hymba") ? QStringLiteral("Hymba block (attention ∥ SSM heads)")
                                           : QStringLiteral("Hybrid block (shared transformer + Mamba)");
@@ -97,6 +96,7 @@ ComponentTreeModel::~ComponentTreeModel() = default;
 void ComponentTreeModel::setModelInfo(const ModelInfo& info) {
   beginResetModel();
   info_ = info;
+  countedKey_.clear();
   byId_.clear();
   marked_.clear();
   removed_.clear();
@@ -179,18 +179,26 @@ QStringList ComponentTreeModel::removalSet() const {
 }
 
 qint64 ComponentTreeModel::removedParameters() const {
-  // As RemovalSet::removed_parameters: whole blocks, plus the SSMs of blocks that are kept.
   const QStringList ids = removalSet();
-  qint64 n = 0;
-  for (const QString& id : ids) {
-    const Node* node = find(id);
-    if (!node) continue;
-    if (node->info.kind == QLatin1String("block")) {
-      n += node->info.parameters;
-    } else if (node->info.kind == QLatin1String("ssm")) {
-      if (!(node->parent && ids.contains(node->parent->info.id))) n += node->info.parameters;
+  if (ids.isEmpty()) return 0;
+  const QString key = ids.join(QLatin1Char(','));
+  if (key == countedKey_) return counted_;
+  qint64 n = -1;
+  if (info_.countRemoved) n = info_.countRemoved(ids);  // the engine's count: exact for every kind and overlap
+  if (n < 0) {
+    // No engine (a hand-made ModelInfo) or a set the model cannot compute with: the components not inside another
+    // removed one, summed.
+    n = 0;
+    for (const QString& id : ids) {
+      const Node* node = find(id);
+      if (!node) continue;
+      bool covered = false;
+      for (const Node* p = node->parent; p && !covered; p = p->parent) covered = ids.contains(p->info.id);
+      if (!covered) n += node->info.parameters;
     }
   }
+  countedKey_ = key;
+  counted_ = n;
   return n;
 }
 
@@ -216,12 +224,12 @@ void ComponentTreeModel::setMarked(const QStringList& ids) {
     const Node* n = find(id);
     if (n && n->info.removable() && !removed_.contains(id) && !clean.contains(id)) clean << id;
   }
-  // A marked block covers its SSM.
+  // A marked component covers what it contains (a block its SSM, an attention branch its heads).
   QStringList out;
   for (const QString& id : clean) {
-    const Node* n = find(id);
-    if (n->info.kind == QLatin1String("ssm") && n->parent && clean.contains(n->parent->info.id)) continue;
-    out << id;
+    bool covered = false;
+    for (const Node* p = find(id)->parent; p && !covered; p = p->parent) covered = clean.contains(p->info.id);
+    if (!covered) out << id;
   }
   if (out == marked_) return;
   marked_ = out;
@@ -258,13 +266,6 @@ void ComponentTreeModel::setRemoved(const QStringList& ids) {
   marked_ = m;
   refreshAll();
   if (markChange) Q_EMIT markedChanged(marked_);
-}
-
-void ComponentTreeModel::addRemoved(const QString& id) {
-  if (removed_.contains(id)) return;
-  QStringList r = removed_;
-  r << id;
-  setRemoved(r);
 }
 
 void ComponentTreeModel::setImportance(const QHash<QString, double>& values, const QString& label) {
@@ -335,7 +336,7 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
       case NameColumn:
         if (c.kind == QLatin1String("model")) return info_.name.isEmpty() ? c.id : info_.name;
         return c.id;
-      case KindColumn: return kindLabel(c, info_.arch);
+      case KindColumn: return kindLabel(c, info_);
       case ParametersColumn: return formatCountExact(c.parameters);
       case ShareColumn:
         return info_.totalParameters > 0
@@ -369,7 +370,7 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
   }
   if (role == Qt::ToolTipRole) {
     QString t = QStringLiteral("<b>%1</b> — %2<br>%3 parameters (%4 of the model)<br>status: %5")
-                    .arg(c.id, kindLabel(c, info_.arch), formatCountExact(c.parameters))
+                    .arg(c.id, kindLabel(c, info_), formatCountExact(c.parameters))
                     .arg(info_.totalParameters > 0
                              ? QStringLiteral("%1 %").arg(100.0 * double(c.parameters) / double(info_.totalParameters), 0, 'f', 2)
                              : QStringLiteral("?"))

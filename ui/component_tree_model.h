@@ -1,6 +1,6 @@
-// The layer tree's item model: wraps the core component tree (model -> blocks -> SSMs -> heads) with each
+// The layer tree's item model: wraps the core component tree (model -> layers -> SSMs, heads, channels ...) with each
 // component's parameters, share of the model, status (kept / marked / removed) and last importance score.
-// Check boxes on blocks and SSMs mark components; the marked set plus what a search removed is the removal set
+// Check boxes on removable components mark them; the marked set plus what a search removed is the removal set
 // that what-if evaluation and export use. Column headers carry the totals (parameters kept, % removed).
 #pragma once
 
@@ -45,7 +45,6 @@ class ComponentTreeModel : public QAbstractItemModel {
   // Components removed by the search, in removal order.
   QStringList removedIds() const { return removed_; }
   void setRemoved(const QStringList& ids);
-  void addRemoved(const QString& id);
   // removed + marked: what evaluation and export take away.
   QStringList removalSet() const;
 
@@ -58,7 +57,9 @@ class ComponentTreeModel : public QAbstractItemModel {
   Status statusOf(const QString& id) const;
   QModelIndex indexOf(const QString& id, int column = 0) const;
   qint64 totalParameters() const { return info_.totalParameters; }
-  qint64 removedParameters() const;  // of removalSet(), counted as the engine counts them
+  // Of removalSet(), counted by the engine (ModelInfo::countRemoved), so overlaps — a layer and its SSM, a shared
+  // block's last use and its heads — count once, as export and what-if count them.
+  qint64 removedParameters() const;
   qint64 keptParameters() const { return totalParameters() - removedParameters(); }
   double removedPercent() const;
 
@@ -92,6 +93,8 @@ class ComponentTreeModel : public QAbstractItemModel {
   QHash<QString, double> importance_;
   double importanceMin_ = 0, importanceMax_ = 0;
   QString importanceLabel_;
+  mutable QString countedKey_;  // removedParameters() of this removal set (ids joined)
+  mutable qint64 counted_ = 0;
 };
 
 }  // namespace shedder::ui

@@ -18,13 +18,11 @@
 #include "eval/window_source.h"
 #include "export/exporter.h"
 #include "model/component_tree.h"
-#include "model/hybrid_model.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 #include "runtime/device.h"
 #include "runtime/resources.h"
 #include "runtime/threads.h"
 #include "shed/journal.h"
-#include "shed/removal_set.h"
 #include "shed/search.h"
 #include "util/error.h"
 
@@ -56,10 +54,10 @@ ComponentInfo toInfo(const Component& c) {
   return i;
 }
 
-RemovalSet removalOf(const MambaModel& model, const QStringList& ids, const std::string& label) {
+RemovalSet removalOf(const Model& model, const QStringList& ids, const std::string& label) {
   RemovalSet r;
   for (const QString& id : ids) r.add_spec(str(id));
-  r.check_against(model, label);
+  model.plan(r, label);
   return r;
 }
 
@@ -116,13 +114,11 @@ struct Windows {
 }  // namespace
 
 struct EngineSession::Impl {
-  std::shared_ptr<MambaModel> model;
-  std::shared_ptr<HybridModel> hybrid;  // a Zamba2 / Hymba folder (searchHybrid and the hybrid branches below)
+  std::shared_ptr<Model> model;
   std::string device = "cpu", dtype = "auto";  // for the next load()
   std::optional<Windows> calib, heldout;
 
-  const MambaModel& need() const {
-    if (hybrid) throw Error(hybrid->dir() + ": a hybrid " + hybrid->arch() + " model; this is not available for hybrid models");
+  const Model& need() const {
     if (!model) throw Error("no model is open");
     return *model;
   }
@@ -175,10 +171,7 @@ struct EngineSession::Impl {
     src.seed = c.seed;
     Windows w;
     w.key = c;
-    if (hybrid)
-      w.tensor = load_windows(hybrid->tokenizer(), hybrid->vocab_size(), 0, hybrid->dir(), src, &w.label);
-    else
-      w.tensor = load_windows(need(), src, &w.label);
+    w.tensor = load_windows(need(), src, &w.label);
     return w;
   }
 };
@@ -214,65 +207,62 @@ QStringList EngineSession::computeDevices() {
 ModelInfo EngineSession::load(const QString& dir) {
   ensureThreads();
   if (dir.isEmpty()) throw Error("no model folder given");
-  if (!hybrid_model_type(str(dir)).empty()) {
-    d_->hybrid = load_hybrid_model(str(dir));
-    d_->model.reset();
-    d_->calib.reset();
-    d_->heldout.reset();
-    const HybridModel& h = *d_->hybrid;
-    ModelInfo info;
-    info.path = QFileInfo(dir).absoluteFilePath();
-    info.name = QFileInfo(info.path).fileName();
-    info.arch = QString::fromLatin1(h.arch());
-    info.layers = static_cast<int>(h.num_layers());
-    info.hidden = static_cast<int>(h.hidden_size());
-    info.vocab = static_cast<int>(h.vocab_size());
-    info.totalParameters = h.total_parameters();
-    info.hasTokenizer = h.tokenizer() != nullptr;
-    info.device = QStringLiteral("cpu");  // the hybrid models compute on the CPU
-    info.tree = toInfo(h.component_tree());
-    return info;
-  }
   LoadOptions lo;
   lo.device = d_->device;
   lo.dtype = d_->dtype;
-  std::shared_ptr<MambaModel> m = MambaModel::load(str(dir), lo);
-  d_->hybrid.reset();
-  d_->model = std::move(m);
+  std::shared_ptr<Model> m = Model::load(str(dir), lo);
+  d_->model = m;
   d_->calib.reset();
   d_->heldout.reset();
-  const MambaModel& model = *d_->model;
-  const ModelConfig& c = model.config();
+  const Model& model = *m;
   ModelInfo info;
   info.path = QFileInfo(dir).absoluteFilePath();
   info.name = QFileInfo(info.path).fileName();
-  info.arch = QString::fromLatin1(arch_name(c.arch));
-  info.layers = static_cast<int>(c.num_layers);
-  info.hidden = static_cast<int>(c.hidden_size);
-  info.vocab = static_cast<int>(c.vocab_size);
-  info.stateSize = static_cast<int>(c.state_size);
-  info.totalParameters = model.params().total;
+  info.arch = QString::fromLatin1(model.arch());
+  info.description = qstr(model.description());
+  info.layers = static_cast<int>(model.num_layers());
+  info.hidden = static_cast<int>(model.hidden_size());
+  info.vocab = static_cast<int>(model.vocab_size());
+  info.totalParameters = model.total_parameters();
   info.dtype = qstr(model.source_dtype());
   info.weightFiles = qstr(model.weight_files());
   info.hasTokenizer = model.has_tokenizer();
   info.device = qstr(model.device().str());
   if (!model.device().is_cpu()) info.device += QStringLiteral(" · ") + QString::fromLatin1(dtype_name(model.compute_dtype()));
-  info.tree = toInfo(build_component_tree(model));
+  for (Granularity g : model.granularities()) {
+    info.granularities << QString::fromLatin1(granularity_name(g));
+    if (model.layer_local(g)) info.cosineGranularities << QString::fromLatin1(granularity_name(g));
+  }
+  if (model.has_granularity(Granularity::MlpChannels)) info.mlpChannelGroup = static_cast<int>(model.mlp_channel_group());
+  info.tree = toInfo(model.component_tree());
+  // The engine's own count, for the tree's totals: cheap (no weight is touched) and safe from the GUI thread. A weak
+  // reference, so a replaced model is not kept alive by an old ModelInfo.
+  std::weak_ptr<const Model> weak = m;
+  info.countRemoved = [weak](const QStringList& ids) -> qint64 {
+    const std::shared_ptr<const Model> mm = weak.lock();
+    if (!mm) return -1;
+    try {
+      RemovalSet r;
+      for (const QString& id : ids) r.add_spec(id.toStdString());
+      return mm->removed_parameters(r);
+    } catch (const Error&) {
+      return -1;
+    }
+  };
   return info;
 }
 
-bool EngineSession::hasModel() const { return d_->model != nullptr || d_->hybrid != nullptr; }
+bool EngineSession::hasModel() const { return d_->model != nullptr; }
 
 void EngineSession::unload() {
   d_->model.reset();
-  d_->hybrid.reset();
   d_->calib.reset();
   d_->heldout.reset();
 }
 
 namespace {
 
-// The what-if result of `ids` on the windows `w` (whose base perplexity is known) for either kind of model.
+// The what-if result of `ids` on the windows `w` (whose base perplexity is known).
 WhatIfResult whatIf(const QStringList& ids, const Windows& w, double ppl, qint64 removedParams, qint64 totalParams,
                     std::chrono::steady_clock::time_point t0) {
   WhatIfResult r;
@@ -288,37 +278,18 @@ WhatIfResult whatIf(const QStringList& ids, const Windows& w, double ppl, qint64
   return r;
 }
 
-HybridRemoval hybridRemoval(const HybridModel& h, const QStringList& ids, const std::string& label) {
-  HybridRemoval r;
-  for (const QString& id : ids) r.add(str(id));
-  h.check_removal(r, label);
-  return r;
-}
-
 }  // namespace
 
 qint64 EngineSession::removedParameters(const QStringList& ids) const {
-  if (d_->hybrid) return d_->hybrid->removed_parameters(hybridRemoval(*d_->hybrid, ids, "removal set"));
-  const MambaModel& m = d_->need();
-  return removalOf(m, ids, "removal set").removed_parameters(m);
+  const Model& m = d_->need();
+  return m.removed_parameters(removalOf(m, ids, "removal set"));
 }
 
 WhatIfResult EngineSession::evaluate(const QStringList& ids, const CalibrationSettings& calib, const ProgressFn& progress,
                                      const CancelToken* cancel) {
   ensureThreads();
   const auto t0 = std::chrono::steady_clock::now();
-  if (d_->hybrid) {
-    const HybridModel& h = *d_->hybrid;
-    const HybridRemoval removed = hybridRemoval(h, ids, "removal set");
-    Windows& w = d_->calibration(calib);
-    if (cancel && cancel->cancelled()) throw Cancelled();
-    const int64_t batch = std::max(1, calib.batch);
-    if (!w.basePpl) w.basePpl = hybrid_perplexity(h, w.tensor, {}, batch);
-    if (cancel && cancel->cancelled()) throw Cancelled();
-    const double ppl = removed.empty() ? *w.basePpl : hybrid_perplexity(h, w.tensor, removed, batch);
-    return whatIf(ids, w, ppl, h.removed_parameters(removed), h.total_parameters(), t0);
-  }
-  const MambaModel& m = d_->need();
+  const Model& m = d_->need();
   const RemovalSet removed = removalOf(m, ids, "removal set");
   Windows& w = d_->calibration(calib);
   auto staged = [&](const char* stage) -> ProgressFn {
@@ -330,21 +301,21 @@ WhatIfResult EngineSession::evaluate(const QStringList& ids, const CalibrationSe
     };
   };
   if (!w.basePpl) w.basePpl = evaluate_perplexity(m, w.tensor, calib.batch, {}, staged("base"), cancel).perplexity;
-  const double ppl =
-      removed.empty() ? *w.basePpl
-                      : evaluate_perplexity(m, w.tensor, calib.batch, removed.to_mask(m.num_layers()), staged("eval"), cancel)
-                            .perplexity;
-  return whatIf(ids, w, ppl, removed.removed_parameters(m), m.params().total, t0);
+  const double ppl = removed.empty()
+                         ? *w.basePpl
+                         : evaluate_perplexity(m, w.tensor, calib.batch, removed, staged("eval"), cancel).perplexity;
+  return whatIf(ids, w, ppl, m.removed_parameters(removed), m.total_parameters(), t0);
 }
 
-RunRecord EngineSession::search(const SearchSettings& s, const QStringList& initial, bool resume,
-                                const SearchCallbacks& cb, const CancelToken* cancel) {
-  ensureThreads();
-  if (d_->hybrid) return searchHybrid(s, initial, resume, cb, cancel);
-  const MambaModel& m = d_->need();
+namespace {
+
+// The core search options of the GUI's settings (validated; the journal in settings.runDir).
+SearchOptions searchOptions(const Model& m, const SearchSettings& s, const QStringList& initial, bool resume) {
   SearchOptions o;
   const auto g = parse_granularity(str(s.granularity));
-  if (!g) throw Error("search: granularity must be block or ssm (got '" + str(s.granularity) + "')");
+  if (!g || !m.has_granularity(*g))
+    throw Error("search: a " + std::string(m.arch()) + " model has no '" + str(s.granularity) + "' components (" +
+                granularity_names(m.granularities()) + ")");
   const auto metric = parse_metric(str(s.metric));
   if (!metric || *metric == Metric::Accuracy)  // accuracy needs a task: the CLI's `search --metric accuracy --task`
     throw Error("search: metric must be ppl or cosine (got '" + str(s.metric) + "')");
@@ -382,23 +353,45 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
     throw Error(o.journal_path + ": no journal to resume in this run folder");
   if (!resume && std::filesystem::exists(o.journal_path, ec))
     throw Error(o.journal_path + ": this run folder already holds a journal; resume it or choose a new folder");
-
-  Windows& calib = d_->calibration(s.calibration);
-  const at::Tensor windows = calib.tensor;
-  o.calibration_label = calib.label;
-  Windows* held = s.heldoutCurve ? d_->heldoutWindows(s.calibration) : nullptr;
   o.args = nlohmann::json::object();
   o.args["program"] = "mamba-shedder";
   o.args["model"] = m.dir();
   o.args["settings"] = nlohmann::json::parse(QJsonDocument(toJson(s)).toJson(QJsonDocument::Compact).toStdString());
+  return o;
+}
+
+// Overall progress over every planned step: evaluations before a step, assuming one candidate fewer per step.
+struct StepPlan {
+  int64_t planned = 0, first = 0;  // steps; candidates at the first step
+  bool perCandidate = true;        // one evaluation per candidate (ppl) or one per step (cosine)
+  int64_t before(int64_t step) const {
+    int64_t n = 0;
+    for (int64_t k = 0; k < step && k < planned; ++k) n += perCandidate ? first - k : 1;
+    return n;
+  }
+};
+
+}  // namespace
+
+RunRecord EngineSession::search(const SearchSettings& s, const QStringList& initial, bool resume,
+                                const SearchCallbacks& cb, const CancelToken* cancel) {
+  ensureThreads();
+  const Model& m = d_->need();
+  const SearchOptions o = searchOptions(m, s, initial, resume);
+  const std::string dir = str(s.runDir);
+  const nlohmann::json context = removal_context(m, o.granularity);
+  Windows& calib = d_->calibration(s.calibration);
+  Windows* held = s.heldoutCurve ? d_->heldoutWindows(s.calibration) : nullptr;
+  SearchOptions opts = o;
+  opts.calibration_label = calib.label;
 
   RunRecord rec;
   rec.settings = s;
   rec.modelPath = qstr(m.dir());
   rec.calibrationLabel = qstr(calib.label);
   rec.initialRemoved = initial;
-  rec.totalParameters = m.params().total;
-  rec.initialParametersRemoved = o.initial.removed_parameters(m);
+  rec.totalParameters = m.total_parameters();
+  rec.initialParametersRemoved = m.removed_parameters(o.initial);
   rec.journalPath = qstr(o.journal_path);
   rec.state = QStringLiteral("running");
 
@@ -409,28 +402,13 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
       p.stage = QStringLiteral("held-out");
       cb.progress(p);
     }
-    return evaluate_perplexity(m, held->tensor, o.batch, r.empty() ? ModelMask{} : r.to_mask(m.num_layers()), nullptr,
-                               cancel)
-        .perplexity;
+    return evaluate_perplexity(m, held->tensor, o.batch, r, nullptr, cancel).perplexity;
   };
-
-  // Candidates per step, for an overall progress fraction and ETA over every planned step.
-  const int64_t layers = m.num_layers();
-  int64_t c0 = 0;
-  for (int64_t l = 0; l < layers; ++l) {
-    if (o.initial.contains(Granularity::Block, l)) continue;
-    if (o.granularity == Granularity::Ssm &&
-        (o.initial.contains(Granularity::Ssm, l) || !m.layers()[static_cast<size_t>(l)].has_ssm))
-      continue;
-    ++c0;
-  }
-  const int64_t planned = std::min<int64_t>(o.steps, c0);
-  auto evalsBefore = [&](int64_t step) {  // evaluations of the steps before `step` (0-based)
-    int64_t n = 0;
-    for (int64_t k = 0; k < step && k < planned; ++k) n += o.metric == Metric::Perplexity ? c0 - k : 1;
-    return n;
-  };
-  const int64_t totalEvals = evalsBefore(planned);
+  StepPlan plan;
+  plan.first = static_cast<int64_t>(m.candidates(o.granularity, o.initial).size());
+  plan.planned = std::min<int64_t>(o.steps, plan.first);
+  plan.perCandidate = o.metric != Metric::Cosine;
+  const int64_t totalEvals = plan.before(plan.planned);
 
   // A journaled step reaches the record and the GUI even when a cancel interrupts its held-out evaluation (it
   // then has no held-out value): the record never lacks a step the journal holds. Returns false once cancelled.
@@ -448,16 +426,19 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
     return !cancelledHere;
   };
 
-  // Steps the journal already holds (resume): replayed to the GUI first so its curves are complete.
-  RemovalSet replayed = o.initial;
+  // Steps the journal already holds (resume): replayed to the GUI first so its curves are complete (run_search
+  // reports them again once its cache is built; those reports are skipped below).
+  int64_t replayedSteps = 0;
   if (resume) {
+    RemovalSet replayed = o.initial;
     const JournalContents jc = Journal::read(o.journal_path);
     for (const auto& r : jc.records) {
       if (r.value("type", "") != "step") continue;
       SearchStep st = step_from_json(r, o.metric, o.journal_path);
-      replayed.add(o.granularity, st.index);
+      replayed.add(ComponentId::parse(st.id));
       if (cancel && cancel->cancelled()) cancelledHere = true;
       reportStep(toRecord(st), replayed);
+      ++replayedSteps;
     }
     if (cancelledHere) throw Cancelled();
   }
@@ -470,15 +451,15 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
     ProgressInfo i = toProgressInfo(p);
     if (p.stage.rfind("step ", 0) == 0) {
       const int64_t step = std::stoll(p.stage.substr(5)) - 1;
-      double units = static_cast<double>(evalsBefore(step));
-      if (o.metric == Metric::Perplexity)
+      double units = static_cast<double>(plan.before(step));
+      if (plan.perCandidate)
         units += static_cast<double>(p.done) +
                  (p.windows_total > 0 ? static_cast<double>(p.windows_done) / static_cast<double>(p.windows_total) : 0.0);
       else
         units += p.total > 0 && p.done >= p.total ? 1.0 : 0.0;
       if (doneAtStart < 0) doneAtStart = units;
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      i.stage = QStringLiteral("step %1 of %2").arg(step + 1).arg(planned);
+      i.stage = QStringLiteral("step %1 of %2").arg(step + 1).arg(plan.planned);
       i.total = totalEvals * 1000;
       i.done = static_cast<qint64>(units * 1000);
       const double rate = (units - doneAtStart) / std::max(el, 1e-9);
@@ -493,11 +474,12 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
     if (cb.base) cb.base(ppl, rec.baseHeldoutPpl);
   };
   scb.on_step = [&](const SearchStep& st, const RemovalSet& now) {
-    write_step_config(dir, now, o.granularity, st.step);
+    write_step_config(dir, now, o.granularity, st.step, context);
+    if (st.step < replayedSteps) return;  // reported above
     if (!reportStep(toRecord(st), now)) throw Cancelled();
   };
-  const SearchResult res = run_search(m, windows, o, scb, cancel);
-  write_search_outputs(dir, res, o.granularity, o.metric);
+  const SearchResult res = run_search(m, calib.tensor, opts, scb, cancel);
+  write_search_outputs(dir, res, o.granularity, o.metric, context);
   rec.basePpl = res.base_ppl;
   setMeasurements(res.base_bench, res.base_accuracy, rec.baseLatencyMs, rec.basePrefillTokensPerS, rec.basePeakMemoryMb,
                   rec.baseAccuracy, rec.baseTaskAccuracy);
@@ -509,124 +491,12 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   return rec;
 }
 
-// The hybrid models' search (core/model/hybrid_model.h): the greedy perplexity loop over one hybrid granularity,
-// with the same progress, step and base reports as run_search, so the GUI's panels and plots show it unchanged.
-// Its journal (runDir/journal.jsonl) makes it resumable; it writes search_result.json and pruning_config.json.
-RunRecord EngineSession::searchHybrid(const SearchSettings& s, const QStringList& initial, bool resume,
-                                      const SearchCallbacks& cb, const CancelToken* cancel) {
-  const HybridModel& h = *d_->hybrid;
-  const auto g = parse_hybrid_granularity(str(s.granularity));
-  if (!g)
-    throw Error("search: granularity '" + str(s.granularity) + "' does not apply to a hybrid " + h.arch() +
-                " model (block, ssm, shared, head, channel, ssm-head, attn or mlp)");
-  if (str(s.metric) != "ppl" && str(s.metric) != "perplexity")
-    throw Error("search: hybrid models are searched by calibration perplexity (metric ppl)");
-  if (s.steps < 1) throw Error("search: the number of steps must be at least 1");
-  if (s.runDir.isEmpty()) throw Error("search: no run folder");
-  const std::string dir = str(s.runDir);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw Error(dir + ": cannot create the run folder: " + ec.message());
-  HybridJournalOptions jo;
-  jo.path = (std::filesystem::path(dir) / "journal.jsonl").string();
-  jo.resume = resume;
-  if (resume && !std::filesystem::exists(jo.path, ec)) throw Error(jo.path + ": no journal to resume in this run folder");
-  if (!resume && std::filesystem::exists(jo.path, ec))
-    throw Error(jo.path + ": this run folder already holds a journal; resume it or choose a new folder");
-  const HybridRemoval init = hybridRemoval(h, initial, "initial removal set");
-  if (h.candidates(*g, init).empty())
-    throw Error("search: this " + std::string(h.arch()) + " model has no '" + str(s.granularity) +
-                "' components left to remove");
-  Windows& calib = d_->calibration(s.calibration);
-  Windows* held = s.heldoutCurve ? d_->heldoutWindows(s.calibration) : nullptr;
-  const int64_t batch = std::max(1, s.calibration.batch);
-
-  RunRecord rec;
-  rec.settings = s;
-  rec.modelPath = qstr(h.dir());
-  rec.calibrationLabel = qstr(calib.label);
-  rec.initialRemoved = initial;
-  rec.totalParameters = h.total_parameters();
-  rec.initialParametersRemoved = h.removed_parameters(init);
-  rec.state = QStringLiteral("running");
-  rec.journalPath = qstr(jo.path);
-  auto heldoutPpl = [&](const HybridRemoval& r) -> std::optional<double> {
-    if (!held) return std::nullopt;
-    return hybrid_perplexity(h, held->tensor, r, batch);
-  };
-  const auto t0 = std::chrono::steady_clock::now();
-  auto ts = t0;
-  HybridSearchCallbacks hcb;
-  hcb.on_base = [&](double ppl) {
-    rec.basePpl = ppl;
-    rec.baseHeldoutPpl = heldoutPpl(init);
-    if (cb.base) cb.base(ppl, rec.baseHeldoutPpl);
-    ts = std::chrono::steady_clock::now();
-  };
-  hcb.progress = [&](const Progress& p) {
-    if (!cb.progress) return;
-    ProgressInfo i = toProgressInfo(p);
-    const int64_t step = std::stoll(p.stage.substr(5)) - 1;
-    i.stage = QStringLiteral("step %1 of %2").arg(step + 1).arg(s.steps);
-    cb.progress(i);
-  };
-  hcb.on_step = [&](const HybridSearchStep& st, const HybridRemoval& now) {
-    const auto t = std::chrono::steady_clock::now();
-    StepRecord sr;
-    sr.step = static_cast<int>(rec.steps.size());  // resumed steps come first, in order
-    sr.id = qstr(st.removed);
-    for (size_t k = 0; k < st.candidates.size(); ++k) {
-      sr.candidates.push_back({qstr(st.candidates[k].first), static_cast<int>(k), st.candidates[k].second});
-      if (st.candidates[k].first == st.removed) sr.index = static_cast<int>(k);
-    }
-    sr.score = st.ppl;
-    sr.ppl = st.ppl;
-    sr.parametersRemoved = st.params_removed;
-    sr.parametersRemovedPct = 100.0 * static_cast<double>(st.params_removed) / static_cast<double>(h.total_parameters());
-    sr.seconds = std::chrono::duration<double>(t - ts).count();
-    ts = t;
-    sr.heldoutPpl = heldoutPpl(now);
-    rec.mergeStep(sr);
-    if (cb.step) cb.step(sr);
-  };
-  const HybridSearchResult res =
-      run_hybrid_search(h, calib.tensor, *g, s.steps, init, batch, hcb, cancel, jo);
-  write_file_atomic((std::filesystem::path(dir) / "search_result.json").string(),
-                    res.to_json(*g, h.mlp_channel_group()).dump(2) + "\n");
-  write_file_atomic((std::filesystem::path(dir) / "pruning_config.json").string(),
-                    res.removed.to_json(h.mlp_channel_group()).dump(2) + "\n");
-  rec.state = QStringLiteral("finished");
-  rec.stopReason = static_cast<int64_t>(res.steps.size()) < s.steps ? QStringLiteral("no-candidates") : QStringLiteral("steps");
-  int64_t evals = 0;
-  for (const auto& st : res.steps) evals += static_cast<int64_t>(st.candidates.size());
-  rec.evaluations = evals;
-  rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return rec;
-}
-
 ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString& outDir, bool force,
                                           std::optional<double> pplBefore, std::optional<double> pplAfter,
                                           const QString& pplSource) {
   ensureThreads();
   if (outDir.isEmpty()) throw Error("export: no output folder chosen");
-  if (d_->hybrid) {
-    const HybridModel& h = *d_->hybrid;
-    const HybridRemoval removed = hybridRemoval(h, ids, "export");
-    if (removed.empty()) throw Error("export: nothing is removed or marked; mark components or run a search first");
-    const std::string out = str(outDir);
-    h.export_pruned(removed, out, force);
-    ExportSummary s;
-    s.outDir = outDir;
-    s.parametersBefore = h.total_parameters();
-    s.parametersAfter = h.total_parameters() - h.removed_parameters(removed);
-    s.layersAfter = static_cast<int>(h.num_layers());
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(out, ec)) s.files << qstr(e.path().filename().string());
-    s.files.sort();
-    s.transformersLoadable = false;  // conservative: hybrid exports may carry our own config fields
-    return s;
-  }
-  const MambaModel& m = d_->need();
+  const Model& m = d_->need();
   const RemovalSet removed = removalOf(m, ids, "export");
   if (removed.empty()) throw Error("export: nothing is removed or marked; mark components or run a search first");
   ExportOptions o;
@@ -635,6 +505,7 @@ ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString&
   o.ppl_before = pplBefore;
   o.ppl_after = pplAfter;
   o.ppl_source = str(pplSource);
+  o.pruning_extra = removal_context(m, removed);
   const ExportResult r = export_pruned(m, removed, o);
   ExportSummary s;
   s.outDir = outDir;
@@ -643,6 +514,7 @@ ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString&
   s.layersAfter = static_cast<int>(r.layers_after);
   for (const auto& f : r.files) s.files << qstr(f);
   s.transformersLoadable = r.report.value("transformers_loadable", true);
+  s.note = qstr(r.report.value("note", std::string()));
   return s;
 }
 

@@ -38,7 +38,8 @@ class EngineSession {
   bool hasModel() const;
   void unload();
 
-  // Parameters the removal set `ids` takes away (ids: "layers.3", "layers.5.ssm"); validated against the model.
+  // Parameters the removal set `ids` takes away (ids: "layers.3", "layers.5.ssm", "shared.0.attn.heads.1"); validated
+  // against the model.
   qint64 removedParameters(const QStringList& ids) const;
 
   // Perplexity of the model with `ids` removed on the calibration windows, with the base perplexity (cached
@@ -71,8 +72,6 @@ class EngineSession {
 
  private:
   struct Impl;
-  RunRecord searchHybrid(const SearchSettings& settings, const QStringList& initial, bool resume,
-                         const SearchCallbacks& cb, const CancelToken* cancel);
   std::unique_ptr<Impl> d_;
 };
 

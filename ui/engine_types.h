@@ -8,6 +8,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -34,12 +35,18 @@ struct ComponentInfo {
 struct ModelInfo {
   QString path;
   QString name;        // folder name
-  QString arch;        // "mamba" / "mamba2"
+  QString arch;        // "mamba", "mamba2", "zamba2", "hymba"
+  QString description; // one line: the architecture and its sizes
   int layers = 0;
   int hidden = 0;
   int vocab = 0;
-  int stateSize = 0;
   qint64 totalParameters = 0;
+  QStringList granularities;        // what a search can remove in this model ("block", "ssm", "head", ...)
+  QStringList cosineGranularities;  // those the cosine metric applies to (a component acting in one layer)
+  int mlpChannelGroup = 0;          // channels per group of the "channel" granularity (0: the model has none)
+  // Parameters a removal set takes away, counted by the engine (any thread; -1 when the set is not valid for this
+  // model). Unset in a ModelInfo not made by EngineSession::load.
+  std::function<qint64(const QStringList&)> countRemoved;
   QString dtype;       // stored dtype ("F32", "BF16")
   QString weightFiles;
   bool hasTokenizer = false;
@@ -67,7 +74,7 @@ struct CalibrationSettings {
 };
 
 struct SearchSettings {
-  QString granularity = QStringLiteral("block");  // "block" / "ssm"
+  QString granularity = QStringLiteral("block");  // one of ModelInfo::granularities
   QString metric = QStringLiteral("ppl");         // "ppl" / "cosine"
   int steps = 4;
   double targetParamsPct = 0;   // 0: off
@@ -118,6 +125,7 @@ struct ExportSummary {
   int layersAfter = 0;
   QStringList files;
   bool transformersLoadable = true;
+  QString note;        // why transformers cannot load it, when it cannot
 };
 
 }  // namespace shedder::ui

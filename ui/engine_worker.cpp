@@ -81,7 +81,7 @@ void EngineWorker::loadModel(const QString& dir) {
     t.start();
     const ModelInfo info = session_->load(dir);
     Q_EMIT log(QStringLiteral("Loaded %1: %2, %3 layers, %4 parameters (%5 s)")
-                   .arg(info.name, info.arch)
+                   .arg(info.name, info.description)
                    .arg(info.layers)
                    .arg(info.totalParameters)
                    .arg(t.elapsed() / 1000.0, 0, 'f', 2));

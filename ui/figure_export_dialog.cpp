@@ -153,11 +153,6 @@ void FigureExportDialog::syncPathFromFormat() {
 
 QString FigureExportDialog::path() const { return path_->text(); }
 
-void FigureExportDialog::setPath(const QString& p) {
-  path_->setText(p);
-  syncFormatFromPath();
-}
-
 FigureOptions FigureExportDialog::options() const {
   FigureOptions o;
   o.format = static_cast<FigureFormat>(format_->currentData().toInt());

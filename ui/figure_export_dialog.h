@@ -22,7 +22,6 @@ class FigureExportDialog : public QDialog {
 
   QString path() const;
   FigureOptions options() const;
-  void setPath(const QString& path);
   // Writes the figure with the chosen options; "" or the error message.
   QString exportTo(QCustomPlot* plot);
 

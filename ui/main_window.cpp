@@ -354,8 +354,9 @@ void MainWindow::connectWorker() {
                       .arg(s.layersAfter)
                       .arg(s.files.join(QStringLiteral(", ")));
     if (!s.transformersLoadable)
-      msg += QStringLiteral("\n\nLayers without SSM are listed in config.json (shedder_layers_without_ssm): this "
-                            "workbench and shedder-cli load the folder, transformers cannot.");
+      msg += QStringLiteral("\n\ntransformers cannot load this folder as written (%1); this workbench and shedder-cli "
+                            "can.")
+                 .arg(s.note.isEmpty() ? QStringLiteral("see shedding_report.json") : s.note);
     statusBar()->showMessage(QStringLiteral("Exported the pruned checkpoint to %1").arg(s.outDir), 10000);
     afterJob_ << [this, s, msg] {
       if (interactive_) QMessageBox::information(this, QStringLiteral("Pruned checkpoint"), msg);
@@ -498,7 +499,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
   modelLoaded_ = true;
   loadingPath_.clear();
   tree_->setModelInfo(info);
-  search_->setArchitecture(info.arch);
+  search_->setGranularities(info.granularities, info.cosineGranularities);
   RecentFiles::add(info.path);
   modelLabel_->setText(QStringLiteral("%1 · %2 layers · hidden %3 · %4 parameters · %5 · %6")
                            .arg(info.arch)

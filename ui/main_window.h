@@ -73,6 +73,7 @@ class MainWindow : public QMainWindow {
   ComponentTreeModel* treeModel() const { return tree_; }
   LayerTreePanel* treePanel() const { return treePanel_; }
   SearchPanel* searchPanel() const { return search_; }
+  const ModelInfo& modelInfo() const { return model_; }  // the open model (empty before one is loaded)
   WhatIfPanel* whatIfPanel() const { return whatIf_; }
   LogView* logView() const { return log_; }
   PerplexityCurvePlot* perplexityPlot() const { return pplPlot_; }

@@ -37,18 +37,28 @@ QStringList splitFiles(const QString& s) {
 SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(6, 6, 6, 6);
+  layout->addWidget(buildSearchGroup());
+  layout->addWidget(buildCalibrationGroup());
+  buildRunControls(layout);
+  connectControls();
+  updateSourceWidgets();
+  setState(false, false, false, false);
+}
 
+QWidget* SearchPanel::buildSearchGroup() {
   auto* search = new QGroupBox(QStringLiteral("Search"), this);
   auto* sf = new QFormLayout(search);
   granularity_ = new QComboBox(search);
-  for (const auto& g : granularitiesFor(arch_)) granularity_->addItem(g.second, g.first);
-  granularity_->setToolTip(QStringLiteral("What the search removes: whole blocks (the block becomes the identity) or "
-                                          "only the selective scan of a block"));
+  granularity_->setObjectName(QStringLiteral("granularity"));
+  granularity_->setToolTip(QStringLiteral("What the search removes; the open model says which kinds it has"));
   metric_ = new QComboBox(search);
+  metric_->setObjectName(QStringLiteral("metric"));
   metric_->addItem(QStringLiteral("Perplexity (Mamba-Shedder)"), QStringLiteral("ppl"));
   metric_->addItem(QStringLiteral("Cosine block influence (fast)"), QStringLiteral("cosine"));
   metric_->setToolTip(QStringLiteral("ppl: one calibration pass per candidate, the paper's metric. cosine: ShortGPT's "
                                      "block influence, one pass per step"));
+  // Until a model is open: a Mamba model's kinds.
+  setGranularities({QStringLiteral("block"), QStringLiteral("ssm")}, {QStringLiteral("block"), QStringLiteral("ssm")});
   steps_ = new QSpinBox(search);
   steps_->setRange(1, 4096);
   steps_->setValue(4);
@@ -83,8 +93,11 @@ SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
   demoAccuracy_->setEnabled(demoTasksAvailable_);
   sf->addRow(QString(), measureLatency_);
   sf->addRow(QString(), demoAccuracy_);
-  layout->addWidget(search);
+  return search;
 
+}
+
+QWidget* SearchPanel::buildCalibrationGroup() {
   auto* calib = new QGroupBox(QStringLiteral("Calibration data"), this);
   auto* cf = new QFormLayout(calib);
   source_ = new QComboBox(calib);
@@ -145,8 +158,11 @@ SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
   cf->addRow(heldout_, heldRow);
   cf->addRow(QStringLiteral("Windows"), numbers);
   cf->addRow(QString(), numbers2);
-  layout->addWidget(calib);
+  return calib;
 
+}
+
+void SearchPanel::buildRunControls(QVBoxLayout* layout) {
   auto* buttons = new QHBoxLayout;
   run_ = new QPushButton(style()->standardIcon(QStyle::SP_MediaPlay), QStringLiteral("Run"), this);
   run_->setToolTip(QStringLiteral("Start a new search from the base model plus the marked components (F5)"));
@@ -170,13 +186,14 @@ SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
   layout->addWidget(stage_);
   layout->addStretch(1);
 
+}
+
+void SearchPanel::connectControls() {
   connect(run_, &QPushButton::clicked, this, &SearchPanel::runRequested);
   connect(cancel_, &QPushButton::clicked, this, &SearchPanel::cancelRequested);
   connect(resume_, &QPushButton::clicked, this, &SearchPanel::resumeRequested);
-  connect(source_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
-    updateSourceWidgets();
-    Q_EMIT settingsChanged();
-  });
+  connect(source_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { updateSourceWidgets(); });
+  connect(granularity_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] { updateMetricChoices(); });
   connect(browse_, &QPushButton::clicked, this, [this] {
     const bool tokens = source_->currentData().toString() == calibrationSourceName(CalibrationSource::TokenFile);
     if (tokens) {
@@ -195,9 +212,8 @@ SearchPanel::SearchPanel(QWidget* parent) : QWidget(parent) {
     if (!f.isEmpty()) heldoutFiles_->setText(f.join(QStringLiteral("; ")));
   });
   connect(heldout_, &QCheckBox::toggled, this, [this] { updateSourceWidgets(); });
-  updateSourceWidgets();
-  setState(false, false, false, false);
 }
+
 
 void SearchPanel::updateSourceWidgets() {
   const CalibrationSource s = parseCalibrationSource(source_->currentData().toString());
@@ -220,31 +236,24 @@ void SearchPanel::updateSourceWidgets() {
   heldoutBrowse_->setEnabled(heldout_->isChecked());
 }
 
-QList<QPair<QString, QString>> SearchPanel::granularitiesFor(const QString& arch) {
-  using G = QPair<QString, QString>;
-  if (arch != QLatin1String("zamba2") && arch != QLatin1String("hymba"))
-    return {G(QStringLiteral("block"), QStringLiteral("Mamba blocks")),
-            G(QStringLiteral("ssm"), QStringLiteral("SSM modules"))};
-  QList<G> g = {G(QStringLiteral("block"), QStringLiteral("Layers (whole blocks)")),
-                G(QStringLiteral("ssm"), QStringLiteral("SSM modules"))};
-  if (arch == QLatin1String("zamba2")) {
-    g << G(QStringLiteral("shared"), QStringLiteral("Shared transformer block uses"));
-  } else {
-    g << G(QStringLiteral("attn"), QStringLiteral("Attention branches"))
-      << G(QStringLiteral("mlp"), QStringLiteral("MLPs"))
-      << G(QStringLiteral("ssm-head"), QStringLiteral("SSM heads"));
-  }
-  g << G(QStringLiteral("head"), QStringLiteral("Attention heads (GQA groups)"))
-    << G(QStringLiteral("channel"), QStringLiteral("MLP channel groups"));
+QString SearchPanel::granularityLabel(const QString& g) {
+  static const QList<QPair<QString, QString>> labels = {
+      {QStringLiteral("block"), QStringLiteral("Blocks (whole layers)")},
+      {QStringLiteral("ssm"), QStringLiteral("SSM modules")},
+      {QStringLiteral("shared"), QStringLiteral("Shared transformer block uses")},
+      {QStringLiteral("attn"), QStringLiteral("Attention branches")},
+      {QStringLiteral("mlp"), QStringLiteral("MLPs")},
+      {QStringLiteral("head"), QStringLiteral("Attention heads (GQA groups)")},
+      {QStringLiteral("channel"), QStringLiteral("MLP channel groups")},
+      {QStringLiteral("ssm-head"), QStringLiteral("SSM heads")}};
+  for (const auto& l : labels)
+    if (l.first == g) return l.second;
   return g;
 }
 
 QStringList SearchPanel::knownGranularities() {
-  QStringList all;
-  for (const char* arch : {"mamba", "zamba2", "hymba"})
-    for (const auto& g : granularitiesFor(QLatin1String(arch)))
-      if (!all.contains(g.first)) all << g.first;
-  return all;
+  return {QStringLiteral("block"), QStringLiteral("ssm"),  QStringLiteral("shared"),  QStringLiteral("attn"),
+          QStringLiteral("mlp"),   QStringLiteral("head"), QStringLiteral("channel"), QStringLiteral("ssm-head")};
 }
 
 QStringList SearchPanel::offeredGranularities() const {
@@ -260,24 +269,32 @@ bool SearchPanel::selectGranularity(const QString& value) {
   return true;
 }
 
-void SearchPanel::setArchitecture(const QString& arch) {
-  const bool hybrid = arch == QLatin1String("zamba2") || arch == QLatin1String("hymba");
-  arch_ = arch;
+void SearchPanel::setGranularities(const QStringList& offered, const QStringList& cosine) {
+  cosine_ = cosine;
   const QString current = granularity_->currentData().toString();
-  QSignalBlocker block(granularity_);
-  granularity_->clear();
-  for (const auto& g : granularitiesFor(arch)) granularity_->addItem(g.second, g.first);
-  granularity_->setCurrentIndex(std::max(0, granularity_->findData(current)));
-  // Hybrid searches rank by perplexity only and take no per-step measurements.
-  hybrid_ = hybrid;
-  if (hybrid) {
-    metric_->setCurrentIndex(std::max(0, metric_->findData(QStringLiteral("ppl"))));
-    measureLatency_->setChecked(false);
-    demoAccuracy_->setChecked(false);
+  {
+    QSignalBlocker block(granularity_);
+    granularity_->clear();
+    for (const QString& g : offered) granularity_->addItem(granularityLabel(g), g);
+    granularity_->setCurrentIndex(std::max(0, granularity_->findData(current)));
   }
-  metric_->setEnabled(!hybrid);
-  measureLatency_->setEnabled(!hybrid);
-  demoAccuracy_->setEnabled(!hybrid && demoTasksAvailable_);
+  updateMetricChoices();
+}
+
+void SearchPanel::updateMetricChoices() {
+  // The cosine metric compares one layer's output with and without a component: only for components acting in one
+  // layer (the model says which).
+  const bool cosineOk = cosine_.contains(granularity_->currentData().toString());
+  auto* m = qobject_cast<QStandardItemModel*>(metric_->model());
+  const int ci = metric_->findData(QStringLiteral("cosine"));
+  if (m && ci >= 0) {
+    QStandardItem* item = m->item(ci);
+    item->setEnabled(cosineOk);
+    item->setToolTip(cosineOk ? QString()
+                              : QStringLiteral("This kind of component acts in several layers: rank it by perplexity"));
+  }
+  if (!cosineOk && metric_->currentData().toString() == QLatin1String("cosine"))
+    metric_->setCurrentIndex(std::max(0, metric_->findData(QStringLiteral("ppl"))));
 }
 
 SearchSettings SearchPanel::settings() const {
@@ -305,6 +322,7 @@ SearchSettings SearchPanel::settings() const {
 void SearchPanel::setSettings(const SearchSettings& s) {
   granularity_->setCurrentIndex(std::max(0, granularity_->findData(s.granularity)));
   metric_->setCurrentIndex(std::max(0, metric_->findData(s.metric)));
+  updateMetricChoices();
   steps_->setValue(s.steps);
   target_->setValue(s.targetParamsPct);
   maxPpl_->setValue(s.maxPpl);
@@ -332,9 +350,7 @@ void SearchPanel::setState(bool modelOpen, bool busy, bool searching, bool resum
   for (QWidget* w : std::initializer_list<QWidget*>{granularity_, metric_, steps_, target_, maxPpl_, source_, seqLen_,
                                                      windows_, seed_, batch_, heldout_, measureLatency_})
     w->setEnabled(!searching);
-  metric_->setEnabled(!searching && !hybrid_);
-  measureLatency_->setEnabled(!searching && !hybrid_);
-  demoAccuracy_->setEnabled(!searching && demoTasksAvailable_ && !hybrid_);
+  demoAccuracy_->setEnabled(!searching && demoTasksAvailable_);
   if (!searching) updateSourceWidgets();
   else {
     files_->setEnabled(false);

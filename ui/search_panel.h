@@ -4,8 +4,6 @@
 // bar with the ETA over all planned steps.
 #pragma once
 
-#include <QList>
-#include <QPair>
 #include <QStringList>
 #include <QWidget>
 
@@ -19,6 +17,7 @@ class QLineEdit;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
+class QVBoxLayout;
 
 namespace shedder::ui {
 
@@ -31,12 +30,11 @@ class SearchPanel : public QWidget {
   // Everything but the run folder (the main window chooses it per run).
   SearchSettings settings() const;
   void setSettings(const SearchSettings& s);
-  // The granularities offered for the open model's architecture ("mamba", "mamba2", "zamba2", "hymba"): Mamba
-  // blocks and SSMs, or the hybrid models' kinds (hybrid searches use the perplexity metric).
-  void setArchitecture(const QString& arch);
-  QString architecture() const { return arch_; }
-  // The granularities (value, label) the panel offers for an architecture, and the values of all of them.
-  static QList<QPair<QString, QString>> granularitiesFor(const QString& arch);
+  // What the open model offers (ModelInfo::granularities, ModelInfo::cosineGranularities): the granularity choices,
+  // and the cosine metric only where it applies. The panel never decides this from an architecture's name.
+  void setGranularities(const QStringList& offered, const QStringList& cosine);
+  // The label shown for a granularity value ("head" -> "Attention heads (GQA groups)"), and every value there is.
+  static QString granularityLabel(const QString& value);
   static QStringList knownGranularities();
   // The values offered now; selectGranularity picks one of them (false, and no change, for any other).
   QStringList offeredGranularities() const;
@@ -58,15 +56,18 @@ class SearchPanel : public QWidget {
   void runRequested();
   void cancelRequested();
   void resumeRequested();
-  void settingsChanged();
 
  private:
+  QWidget* buildSearchGroup();
+  QWidget* buildCalibrationGroup();
+  void buildRunControls(QVBoxLayout* layout);
+  void connectControls();
   void updateSourceWidgets();
+  void updateMetricChoices();
 
   bool demoAvailable_ = false;
   bool demoTasksAvailable_ = false;
-  bool hybrid_ = false;  // the open model is a hybrid (setArchitecture)
-  QString arch_ = QStringLiteral("mamba");
+  QStringList cosine_;  // granularities the cosine metric applies to
   QComboBox* granularity_ = nullptr;
   QComboBox* metric_ = nullptr;
   QSpinBox* steps_ = nullptr;

@@ -6,7 +6,7 @@
 
 namespace shedder::cli {
 
-at::Tensor load_windows(const MambaModel& model, const Args& args, const std::string& prefix, int64_t seq_len,
+at::Tensor load_windows(const Model& model, const Args& args, const std::string& prefix, int64_t seq_len,
                         int64_t max_windows, bool sample, uint64_t seed, std::string* label) {
   const std::string text_opt = prefix + "text", tok_opt = prefix + "tokens";
   const bool has_text = args.has(text_opt), has_tokens = args.has(tok_opt);
@@ -26,22 +26,20 @@ at::Tensor load_windows(const MambaModel& model, const Args& args, const std::st
 
 std::vector<OptionSpec> removal_options() {
   return {multi("remove", "SPEC...",
-                "components to remove: block:I,J,... or ssm:I,J,... (layer indices), or ids layers.N and "
-                "layers.N.ssm, comma-separated; repeatable"),
+                "components to remove: ids, comma-separated (layers.N, layers.N.ssm, layers.N.shared, layers.N.attn, "
+                "layers.N.mlp, shared.K.attn.heads.G, layers.N.mlp.channels.C, ...; see info), or block:I,J / ssm:I,J "
+                "(layer indices); repeatable"),
           opt("pruning-config", "FILE", "",
-              "components to remove, from a pruning config in the reference tool's format "
-              "(pruned_mamba_block_idx, pruned_ssm_idx), e.g. a search's pruning_config.json")};
+              "components to remove, from a pruning config: the reference tool's (pruned_mamba_block_idx, "
+              "pruned_ssm_idx) or ours ({\"removed\": [ids]}), e.g. a search's pruning_config.json")};
 }
 
-RemovalSet removal_from_args(const MambaModel& model, const Args& args) {
+RemovalSet removal_from_args(const Model& model, const Args& args) {
   RemovalSet r;
   for (const auto& spec : args.all("remove")) r.add_spec(spec);
-  if (args.has("pruning-config")) {
-    const RemovalSet f = RemovalSet::from_reference_file(args.get("pruning-config"));
-    for (int64_t b : f.blocks) r.add(Granularity::Block, b);
-    for (int64_t s : f.ssms) r.add(Granularity::Ssm, s);
-  }
-  r.check_against(model, args.has("pruning-config") ? args.get("pruning-config") : "--remove");
+  if (args.has("pruning-config"))
+    for (const ComponentId& c : RemovalSet::from_file(args.get("pruning-config")).items) r.add(c);
+  model.plan(r, args.has("pruning-config") ? args.get("pruning-config") : "--remove");
   return r;
 }
 

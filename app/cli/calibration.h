@@ -6,20 +6,20 @@
 
 #include <string>
 
-#include "model/mamba_model.h"
+#include "model/model.h"
 #include "options.h"
-#include "shed/removal_set.h"
+#include "model/removal.h"
 
 namespace shedder::cli {
 
 // Windows from --<prefix>text FILE... or --<prefix>tokens FILE[:TENSOR] (exactly one), cut to --seq-len,
 // then --windows of them sampled with --seed (when `sample`) or the first --max-windows.
-at::Tensor load_windows(const MambaModel& model, const Args& args, const std::string& prefix, int64_t seq_len,
+at::Tensor load_windows(const Model& model, const Args& args, const std::string& prefix, int64_t seq_len,
                         int64_t max_windows, bool sample, uint64_t seed, std::string* label);
 
 // The table entries of --remove SPEC... and --pruning-config FILE.
 std::vector<OptionSpec> removal_options();
-// --remove SPEC... and --pruning-config FILE, validated against the model.
-RemovalSet removal_from_args(const MambaModel& model, const Args& args);
+// --remove SPEC... and --pruning-config FILE, validated against the model (Model::plan).
+RemovalSet removal_from_args(const Model& model, const Args& args);
 
 }  // namespace shedder::cli

@@ -24,7 +24,7 @@ const CommandSpec& accuracy_spec() {
             opt("batch", "N", "8", "sequences per forward pass"),
             flag("no-share-context", "score every choice as a full sequence instead of continuing from the "
                                      "shared context's state (same numbers, slower)")},
-           removal_options())};
+           join(removal_options(), model_options()))};
   return spec;
 }
 
@@ -46,30 +46,29 @@ int cmd_accuracy(const Args& args) {
   if (o.batch < 1) throw Error("accuracy: --batch must be at least 1");
   if (max_items < 0) throw Error("accuracy: --max-items must be >= 0 (0 = all)");
 
-  auto model = load_model(dir, common);
+  auto model = load_model(dir, common, &args);
   const RemovalSet removed = removal_from_args(*model, args);
-  const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
   const std::vector<EncodedTask> tasks = load_tasks(*model, files, max_items);
 
   nlohmann::json jt = nlohmann::json::object();
   std::vector<TaskResult> results;
   for (const auto& t : tasks) {
-    results.push_back(evaluate_task(*model, t, mask, o, stderr_progress(t.name)));
+    results.push_back(evaluate_task(*model, t, removed, o, stderr_progress(t.name)));
     jt[t.name] = results.back().to_json();
   }
   if (common.json) {
     nlohmann::json j;
     j["tasks"] = jt;
     j["removed"] = removed.ids();
-    j["params_removed"] = removed.removed_parameters(*model);
-    j["params_total"] = model->params().total;
+    j["params_removed"] = model->removed_parameters(removed);
+    j["params_total"] = model->total_parameters();
     j["threads"] = common.threads;
     std::cout << j.dump() << "\n";
     return 0;
   }
   if (!removed.empty())
     std::printf("removed %zu component(s): %lld parameters\n", removed.ids().size(),
-                static_cast<long long>(removed.removed_parameters(*model)));
+                static_cast<long long>(model->removed_parameters(removed)));
   std::printf("%-24s %7s %8s %9s %11s %8s\n", "task", "items", "acc", "acc_norm", "perplexity", "seconds");
   for (const auto& r : results) {
     std::printf("%-24s %7lld %8.4f", r.name.c_str(), static_cast<long long>(r.items), r.acc);

@@ -35,7 +35,7 @@ const CommandSpec& bench_spec() {
             opt("warmup", "W", "1", "untimed runs first"),
             opt("seed", "S", "0", "seed of the random token ids"),
             flag("no-baseline", "with a removal, measure only the pruned model")},
-           removal_options())};
+           join(removal_options(), model_options()))};
   return spec;
 }
 
@@ -52,24 +52,24 @@ int cmd_bench(const Args& args) {
   o.seed = static_cast<uint64_t>(args.get_int("seed"));
   validate_bench_options(o);
 
-  auto model = load_model(dir, common);
+  auto model = load_model(dir, common, &args);
   const RemovalSet removed = removal_from_args(*model, args);
   const bool compare = !removed.empty() && !args.flag("no-baseline");
-  std::vector<ModelMask> masks;
-  if (compare) masks.push_back({});
-  masks.push_back(removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers()));
+  std::vector<RemovalSet> sets;
+  if (compare) sets.push_back({});
+  sets.push_back(removed);
   std::fprintf(stderr, "bench: %s, %s%lld x %lld prefill, %lld decode steps, %lld repeats after %lld warm-up\n",
                dir.c_str(), compare ? "full vs pruned, interleaved, " : "", static_cast<long long>(o.batch),
                static_cast<long long>(o.length), static_cast<long long>(o.decode_tokens),
                static_cast<long long>(o.repeats), static_cast<long long>(o.warmup));
-  const std::vector<BenchResult> res = run_benchmarks(*model, masks, o);
+  const std::vector<BenchResult> res = run_benchmarks(*model, sets, o);
   const BenchResult& mine = res.back();
 
   if (common.json) {
     nlohmann::json j = mine.to_json();
     j["removed"] = removed.ids();
-    j["params_removed"] = removed.removed_parameters(*model);
-    j["params_total"] = model->params().total;
+    j["params_removed"] = model->removed_parameters(removed);
+    j["params_total"] = model->total_parameters();
     j["threads"] = common.threads;
     if (compare) {
       j["baseline"] = res[0].to_json();

@@ -1,5 +1,5 @@
 // `shedder-cli eval MODEL (--text FILE... | --tokens FILE[:TENSOR]) [--remove SPEC...] [--pruning-config F]`:
-// perplexity of the model, optionally with blocks/SSMs removed.
+// perplexity of the model (any architecture), optionally with components removed.
 #include <cstdio>
 #include <iostream>
 
@@ -27,7 +27,7 @@ const CommandSpec& eval_spec() {
             opt("max-windows", "N", "0", "evaluate the first N windows; 0: all of them"),
             opt("batch", "N", "1", "windows per forward pass"),
             opt("warmup", "N", "0", "untimed passes over the first batch before measuring (GPU start-up)")},
-           removal_options())};
+           join(removal_options(), model_options()))};
   return spec;
 }
 
@@ -43,17 +43,16 @@ int cmd_eval(const Args& args) {
   if (args.has("text") == args.has("tokens"))
     throw Error("eval: give exactly one of --text FILE... or --tokens FILE.safetensors[:TENSOR]");
 
-  auto model = load_model(dir, common);
+  auto model = load_model(dir, common, &args);
   const RemovalSet removed = removal_from_args(*model, args);
   const at::Tensor windows = load_windows(*model, args, "", seq_len, max_windows, /*sample=*/false, 0, nullptr);
-  const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
   // Untimed passes over the first batch first (GPU start-up: context, library handles, kernel loading).
   const int64_t warmup = args.get_int("warmup");
   if (warmup < 0) throw Error("eval: --warmup must be >= 0");
-  for (int64_t i = 0; i < warmup; ++i) (void)model->forward(windows.narrow(0, 0, std::min(batch, windows.size(0))), mask);
+  for (int64_t i = 0; i < warmup; ++i) (void)model->forward(windows.narrow(0, 0, std::min(batch, windows.size(0))), removed);
   synchronize(model->device());
-  const PerplexityResult r = evaluate_perplexity(*model, windows, batch, mask, stderr_progress("eval"));
-  const int64_t params_removed = removed.removed_parameters(*model);
+  const PerplexityResult r = evaluate_perplexity(*model, windows, batch, removed, stderr_progress("eval"));
+  const int64_t params_removed = model->removed_parameters(removed);
   if (common.json) {
     nlohmann::json j;
     j["perplexity"] = r.perplexity;
@@ -64,15 +63,16 @@ int cmd_eval(const Args& args) {
     j["threads"] = common.threads;
     j["device"] = model->device().str();
     j["dtype"] = dtype_name(model->compute_dtype());
+    j["architecture"] = model->arch();
     j["removed"] = removed.ids();
     j["params_removed"] = params_removed;
-    j["params_total"] = model->params().total;
+    j["params_total"] = model->total_parameters();
     std::cout << j.dump() << "\n";
   } else {
     if (!removed.empty())
       std::printf("removed %zu component(s), %lld parameters (%.2f%%)\n", removed.ids().size(),
                   static_cast<long long>(params_removed),
-                  100.0 * static_cast<double>(params_removed) / static_cast<double>(model->params().total));
+                  100.0 * static_cast<double>(params_removed) / static_cast<double>(model->total_parameters()));
     std::printf("perplexity %.4f  (%lld windows x %lld tokens, %.2f s, %.0f tokens/s)\n", r.perplexity,
                 static_cast<long long>(r.windows), static_cast<long long>(windows.size(1)), r.seconds,
                 static_cast<double>(r.windows * windows.size(1)) / r.seconds);

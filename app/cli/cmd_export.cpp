@@ -8,6 +8,7 @@
 #include "eval/perplexity.h"
 #include "export/exporter.h"
 #include "shed/journal.h"
+#include "shed/search.h"
 #include "util/error.h"
 
 namespace shedder::cli {
@@ -15,29 +16,28 @@ namespace shedder::cli {
 namespace {
 
 // Removal set after step `k` of a search journal, and the perplexities it recorded.
-RemovalSet removal_from_journal(const std::string& path, int64_t k, const MambaModel& model, double* base, double* after) {
+RemovalSet removal_from_journal(const std::string& path, int64_t k, const Model& model, double* base, double* after) {
   const JournalContents c = Journal::read(path);
+  check_journal_model(path, c, model.dir());
   const nlohmann::json& s = c.header.value("search", nlohmann::json::object());
-  const auto g = parse_granularity(s.value("granularity", std::string()));
-  if (!g) throw Error(path + ": journal header has no valid granularity");
   RemovalSet r;
-  if (s.contains("initial_removal") && !s["initial_removal"].empty() &&
-      (s["initial_removal"].contains("pruned_mamba_block_idx") || s["initial_removal"].contains("pruned_ssm_idx")))
-    r.add_reference_json(s["initial_removal"], path);
+  if (s.contains("initial_removal") && s["initial_removal"].is_object() && !s["initial_removal"].empty())
+    r.add_json(s["initial_removal"], path);
   bool found = false;
   for (const auto& rec : c.records) {
     if (rec.value("type", "") == "base") *base = rec.value("ppl", 0.0);
     if (rec.value("type", "") != "step") continue;
     const int64_t step = rec.value("step", int64_t(-1));
     if (step > k) break;
-    r.add(*g, rec.at("index").get<int64_t>());
+    if (!rec.contains("removed") || !rec["removed"].is_string())
+      throw Error(path + ": step " + std::to_string(step) + " record names no removed component");
+    r.add(ComponentId::parse(rec["removed"].get<std::string>()));
     if (step == k) {
       *after = rec.value("ppl", 0.0);
       found = true;
     }
   }
   if (!found) throw Error(path + ": the journal has no step " + std::to_string(k));
-  check_journal_model(path, c, model.dir());
   return r;
 }
 
@@ -46,14 +46,17 @@ RemovalSet removal_from_journal(const std::string& path, int64_t k, const MambaM
 const CommandSpec& export_spec() {
   static const CommandSpec spec{
       "export", "MODEL", "write the pruned checkpoint: a model folder without the removed components",
-      "Removed blocks are dropped and the remaining layers renumbered (a plain MambaForCausalLM / Mamba2ForCausalLM "
-      "checkpoint); removed SSMs lose their dead weights and config.json lists those layers in "
-      "shedder_layers_without_ssm. pruning_config.json and shedding_report.json (removed components, layer map, "
+      "Every architecture. Removed layers are dropped and the rest renumbered (a plain MambaForCausalLM / "
+      "Mamba2ForCausalLM / Zamba2ForCausalLM ... checkpoint); removed SSMs lose their dead weights and config.json "
+      "lists those layers in shedder_layers_without_ssm; removed attention heads, MLP channels and SSM heads are cut "
+      "out of the matrices. Weights keep the checkpoint's dtype. When transformers cannot read the result as written "
+      "(layers without SSM, per-block head counts), shedding_report.json says so (transformers_loadable, note) and "
+      "shedder-cli still loads it. pruning_config.json and shedding_report.json (removed components, layer map, "
       "parameters and perplexity before and after) are written beside the weights. The folder is written to a "
       "temporary sibling and renamed into place.\n\n"
       "The components come from --remove / --pruning-config, or from a search journal: --journal FILE --step K "
       "takes what the search had removed after step K (and its perplexities).",
-      join(removal_options(),
+      join(join(removal_options(), model_options()),
            {opt("journal", "FILE", "", "a search's journal.jsonl (with --step)"),
             opt("step", "K", "", "with --journal: export the removal set after step K (from 0)"),
             opt("out", "DIR", "", "the folder to write (required)"),
@@ -78,7 +81,7 @@ int cmd_export(const Args& args) {
   if (!by_journal && !args.has("remove") && !args.has("pruning-config"))
     throw Error("export: nothing to remove (give --remove, --pruning-config or --journal FILE --step K)");
 
-  auto model = MambaModel::load(dir);  // metadata and validation only: the export reads the files
+  auto model = load_model(dir, common, &args);
   ExportOptions o;
   o.out_dir = args.get("out");
   o.force = args.flag("force");
@@ -97,9 +100,9 @@ int cmd_export(const Args& args) {
                                       false, 0, &o.ppl_source);
     const int64_t batch = args.get_int("batch");
     o.ppl_before = evaluate_perplexity(*model, w, batch, {}, stderr_progress("eval before")).perplexity;
-    o.ppl_after = evaluate_perplexity(*model, w, batch, removed.to_mask(model->num_layers()),
-                                      stderr_progress("eval after")).perplexity;
+    o.ppl_after = evaluate_perplexity(*model, w, batch, removed, stderr_progress("eval after")).perplexity;
   }
+  o.pruning_extra = removal_context(*model, removed);
   const ExportResult r = export_pruned(*model, removed, o);
   if (common.json) {
     std::cout << r.report.dump() << "\n";
@@ -113,8 +116,8 @@ int cmd_export(const Args& args) {
               100.0 * static_cast<double>(r.params_before - r.params_after) / static_cast<double>(r.params_before));
   if (o.ppl_before && o.ppl_after) std::printf("perplexity %.4f -> %.4f\n", *o.ppl_before, *o.ppl_after);
   if (!r.report.value("transformers_loadable", false))
-    std::printf("note: layers without SSM are recorded in config.json (shedder_layers_without_ssm); transformers "
-                "cannot load this folder, shedder-cli can\n");
+    std::printf("note: transformers cannot load this folder as written (%s); shedder-cli can\n",
+                r.report.value("note", std::string("see shedding_report.json")).c_str());
   return 0;
 }
 

@@ -25,7 +25,7 @@ const CommandSpec& generate_spec() {
             opt("top-k", "K", "0", "sample among the K most likely tokens; 0: all"),
             opt("seed", "S", "0", "seed of the sampling"),
             flag("no-stop", "keep going past the end-of-text token")},
-           removal_options())};
+           join(removal_options(), model_options()))};
   return spec;
 }
 
@@ -40,13 +40,12 @@ int cmd_generate(const Args& args) {
   o.seed = static_cast<uint64_t>(args.get_int("seed"));
   o.stop_at_eos = !args.flag("no-stop");
 
-  auto model = load_model(dir, common);
+  auto model = load_model(dir, common, &args);
   const RemovalSet removed = removal_from_args(*model, args);
-  const ModelMask mask = removed.empty() ? ModelMask{} : removed.to_mask(model->num_layers());
   const BpeTokenizer& tok = model->tokenizer();
   o.eos_id = prefix_token(*model);
   const std::vector<int32_t> prompt = tok.encode(args.get("prompt"));
-  const GenerateResult r = generate(*model, prompt, mask, o);
+  const GenerateResult r = generate(*model, prompt, removed, o);
   std::vector<int32_t> shown = r.tokens;
   if (r.stop_reason == "eos" && !shown.empty()) shown.pop_back();
   const std::string text = tok.decode(shown);

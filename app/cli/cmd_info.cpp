@@ -1,4 +1,5 @@
-// `shedder-cli info MODEL [--json]`: architecture, configuration, parameter counts and layer tree.
+// `shedder-cli info MODEL [--json]`: architecture, configuration, parameter counts and the component tree, for every
+// architecture.
 #include <cstdio>
 #include <iostream>
 
@@ -8,66 +9,66 @@
 
 namespace shedder::cli {
 
+namespace {
+
+void print_tree(const Component& c, int depth, double total) {
+  if (depth > 0) {
+    const int indent = 2 * (depth - 1);
+    std::printf("%*s%-*s %-14s %14lld %7.2f%%", indent, "", 36 - indent, c.id.c_str(), component_kind_name(c.kind),
+                static_cast<long long>(c.parameters), 100.0 * static_cast<double>(c.parameters) / total);
+    if (c.count > 0) std::printf("  (%lld)", static_cast<long long>(c.count));
+    std::printf("\n");
+  }
+  for (const auto& ch : c.children) print_tree(ch, depth + 1, total);
+}
+
+}  // namespace
+
 const CommandSpec& info_spec() {
   static const CommandSpec spec{
-      "info", "MODEL", "architecture, configuration, parameter counts and the layer tree",
-      "The layer tree names every component by the id the other commands take: layers.N (a block), layers.N.ssm "
-      "(its SSM) and layers.N.ssm.heads (Mamba-2 SSM head groups), with parameters and share of the model.",
-      {}};
+      "info", "MODEL", "architecture, configuration, parameter counts and the component tree",
+      "The component tree names every component by the id the other commands take, with the parameters that go "
+      "when it is removed and its share of the model: layers.N (a layer), layers.N.ssm (its SSM); Zamba2: "
+      "layers.N.shared (a layer's use of its shared block), shared.K.attn.heads.G and shared.K.mlp.channels.C; "
+      "Hymba: layers.N.attn, layers.N.mlp, layers.N.attn.heads.G, layers.N.mlp.channels.C and layers.N.ssm.heads.S. "
+      "--json adds the granularities the search takes for this model.",
+      model_options()};
   return spec;
 }
 
 int cmd_info(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "info");
-  auto model = load_model(dir, common);
-  const ModelConfig& c = model->config();
-  const Component tree = build_component_tree(*model);
+  auto model = load_model(dir, common, &args);
+  const Component tree = model->component_tree();
   if (common.json) {
     nlohmann::json j;
     j["model"] = dir;
-    j["architecture"] = arch_name(c.arch);
-    j["layout"] = c.layout == WeightLayout::HuggingFace ? "huggingface" : "mamba_ssm";
+    j["architecture"] = model->arch();
+    j["description"] = model->description();
     j["weights"] = model->weight_files();
     j["dtype"] = model->source_dtype();
-    j["config"] = c.to_hf_json();
-    j["parameters"] = model->params().total;
+    j["config"] = model->summary();
+    j["parameters"] = model->total_parameters();
     j["tokenizer"] = model->has_tokenizer();
+    j["granularities"] = nlohmann::json::array();
+    for (Granularity g : model->granularities()) j["granularities"].push_back(granularity_name(g));
+    if (model->has_granularity(Granularity::MlpChannels)) j["mlp_channel_group"] = model->mlp_channel_group();
     j["tree"] = component_to_json(tree);
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::printf("model        %s\n", dir.c_str());
-  std::printf("architecture %s (%s layout)\n", c.arch == Arch::Mamba1 ? "Mamba-1 (MambaForCausalLM)"
-                                                                     : "Mamba-2 (Mamba2ForCausalLM)",
-              c.layout == WeightLayout::HuggingFace ? "Hugging Face" : "mamba_ssm");
+  std::printf("architecture %s\n", model->description().c_str());
   std::printf("weights      %s, %s\n", model->weight_files().c_str(), model->source_dtype().c_str());
   std::printf("tokenizer    %s\n", model->has_tokenizer() ? "tokenizer.json" : "none");
-  std::printf("layers %lld, hidden %lld, inner %lld, state %lld, conv %lld, vocab %lld",
-              static_cast<long long>(c.num_layers), static_cast<long long>(c.hidden_size),
-              static_cast<long long>(c.intermediate_size), static_cast<long long>(c.state_size),
-              static_cast<long long>(c.conv_kernel), static_cast<long long>(c.padded_vocab));
-  if (c.arch == Arch::Mamba2)
-    std::printf(", heads %lld x %lld, groups %lld", static_cast<long long>(c.num_heads),
-                static_cast<long long>(c.head_dim), static_cast<long long>(c.n_groups));
-  else
-    std::printf(", dt rank %lld", static_cast<long long>(c.time_step_rank));
-  std::printf("\nparameters   %lld (%.2f M)%s\n\n", static_cast<long long>(model->params().total),
-              static_cast<double>(model->params().total) / 1e6, c.tie_word_embeddings ? ", tied embeddings" : "");
-  std::printf("%-24s %-6s %14s %8s\n", "component", "kind", "parameters", "% model");
-  const double total = static_cast<double>(tree.parameters);
-  for (const auto& blk : tree.children) {
-    std::printf("%-24s %-6s %14lld %7.2f%%\n", blk.id.c_str(), component_kind_name(blk.kind),
-                static_cast<long long>(blk.parameters), 100.0 * static_cast<double>(blk.parameters) / total);
-    for (const auto& ch : blk.children) {
-      std::printf("  %-22s %-6s %14lld %7.2f%%\n", ch.id.c_str(), component_kind_name(ch.kind),
-                  static_cast<long long>(ch.parameters), 100.0 * static_cast<double>(ch.parameters) / total);
-      for (const auto& g : ch.children)
-        std::printf("    %-20s %-6s %14lld %7.2f%%  (%lld heads)\n", g.id.c_str(), component_kind_name(g.kind),
-                    static_cast<long long>(g.parameters), 100.0 * static_cast<double>(g.parameters) / total,
-                    static_cast<long long>(g.count));
-    }
-  }
+  std::printf("parameters   %lld (%.2f M)\n", static_cast<long long>(model->total_parameters()),
+              static_cast<double>(model->total_parameters()) / 1e6);
+  std::printf("search       --granularity %s", granularity_names(model->granularities(), "|").c_str());
+  if (model->has_granularity(Granularity::MlpChannels))
+    std::printf(" (MLP channel groups of %lld)", static_cast<long long>(model->mlp_channel_group()));
+  std::printf("\n\n%-36s %-14s %14s %8s\n", "component", "kind", "parameters", "% model");
+  print_tree(tree, 0, static_cast<double>(tree.parameters));
   return 0;
 }
 

@@ -1,4 +1,5 @@
-// `shedder-cli search MODEL --granularity block|ssm --steps N ...`: the Mamba-Shedder search, headless.
+// `shedder-cli search MODEL --granularity G --steps N ...`: the Mamba-Shedder search, headless, for every
+// architecture (the granularities are the model's: Model::granularities).
 // With --out DIR it keeps a resumable journal (DIR/journal.jsonl), the reference tool's pruning configs
 // (DIR/pruning_config.json, DIR/pruned_model_configs/) and the full result (DIR/search_result.json).
 #include <csignal>
@@ -30,18 +31,22 @@ constexpr int64_t kTextWindows = 32;
 
 const CommandSpec& search_spec() {
   static const CommandSpec spec{
-      "search", "MODEL", "the Mamba-Shedder search: greedy removal of blocks or SSMs",
-      "At each step every remaining candidate (a block, or the SSM of a kept block) is evaluated with it removed on "
-      "top of what is already removed, and the one with the lowest calibration perplexity is removed (the "
-      "reference's greedy loop; ties go to the lowest index). Stop rules: --steps, --target-params-pct and "
-      "--max-ppl.\n\n"
+      "search", "MODEL", "the Mamba-Shedder search: greedy removal of blocks, SSMs, heads, channels ...",
+      "At each step every remaining candidate of the granularity (a block, the SSM of a kept block, a head group, an "
+      "MLP channel group ...) is evaluated with it removed on top of what is already removed, and the one with the "
+      "lowest calibration perplexity is removed (the reference's greedy loop; ties go to the lowest index). Stop "
+      "rules: --steps, --target-params-pct and --max-ppl.\n\n"
+      "Granularities: block and ssm for every model; Zamba2 adds shared (a layer's use of its shared transformer "
+      "block), head (a shared block's KV head with its query heads) and channel (a group of a shared block's MLP "
+      "channels); Hymba adds attn, mlp, head, channel and ssm-head. info MODEL --json lists a model's.\n\n"
       "With --out DIR the run keeps DIR/journal.jsonl (every step with every candidate's score), the reference "
       "tool's pruning_config.json and pruned_model_configs/, and search_result.json; Ctrl-C cancels cleanly and "
       "--resume continues after the last finished step. --json prints the result as search_result.json holds it, "
       "with the calibration windows' count and length (windows, seq_len).\n\n"
       "Distributed: several processes score the candidates of a step together (shedder-cli launch, torchrun or "
       "Slurm set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; or give --world-size, --rank and --master).",
-      join(join({opt("granularity", "block|ssm", "block", "what the search removes: whole blocks or their SSMs"),
+      join(join({opt("granularity", "block|ssm|shared|attn|mlp|head|channel|ssm-head", "block",
+                     "what the search removes (the model's granularities)"),
                  opt("steps", "N", "1", "at most this many removals"),
                  opt("metric", "ppl|cosine|accuracy", "ppl",
                      "how candidates are ranked: calibration perplexity (one pass per candidate), cosine block "
@@ -59,7 +64,7 @@ const CommandSpec& search_spec() {
                      "calibration windows, drawn with --seed (a Mersenne Twister, the same on every machine)"),
                  opt("seed", "S", "42", "seed of the window draw"),
                  opt("batch", "N", "1", "calibration windows per forward pass")},
-                removal_options()),
+                join(removal_options(), model_options())),
            {flag("no-prefix-cache", "evaluate every candidate from the first block (results are the same)"),
             opt("cache-every", "K", "0", "keep every K-th block boundary in the prefix cache; 0: as many as fit"),
             opt("cache-memory-mb", "M", "0", "memory for the prefix cache; 0: half of the machine's memory"),
@@ -90,7 +95,9 @@ int cmd_search(const Args& args) {
 
   SearchOptions o;
   const auto g = parse_granularity(args.get("granularity"));
-  if (!g) throw Error("search: --granularity must be block or ssm (got '" + args.get("granularity") + "')");
+  if (!g)
+    throw Error("search: unknown --granularity '" + args.get("granularity") + "' (" + granularity_names(all_granularities(), "|") +
+                ")");
   o.granularity = *g;
   const auto m = parse_metric(args.get("metric"));
   if (!m) throw Error("search: --metric must be ppl, cosine or accuracy (got '" + args.get("metric") + "')");
@@ -153,7 +160,11 @@ int cmd_search(const Args& args) {
     placed.device = "cuda:" + std::to_string(dopt.local_rank % std::max<int64_t>(1, cuda_device_count()));
   const bool lead = dopt.rank == 0;
 
-  auto model = load_model(dir, placed);
+  auto model = load_model(dir, placed, &args);
+  if (!model->has_granularity(o.granularity))
+    throw Error(std::string("search: a ") + model->arch() + " model has no " + granularity_name(o.granularity) +
+                " components (--granularity " + granularity_names(model->granularities(), "|") + ")");
+  const nlohmann::json context = removal_context(*model, o.granularity);
   o.initial = removal_from_args(*model, args);
   if (o.metric == Metric::Accuracy) {
     o.accuracy_task = std::make_shared<const EncodedTask>(load_tasks(*model, {args.get("task")}, max_items)[0]);
@@ -213,7 +224,7 @@ int cmd_search(const Args& args) {
     if (s.bench)
       std::fprintf(stderr, "  prefill %.1f tokens/s, decode %.2f ms/token, peak memory %.1f MiB\n",
                    s.bench->prefill_tokens_per_s, s.bench->decode_ms_per_token, s.bench->peak_memory_bytes / 1048576.0);
-    if (!out.empty()) write_step_config(out, now, o.granularity, s.step);
+    if (!out.empty()) write_step_config(out, now, o.granularity, s.step, context);
   };
   install_cancel_signals(on_sigint);
   SearchResult r;
@@ -229,7 +240,7 @@ int cmd_search(const Args& args) {
   restore_cancel_signals();
   if (!lead) return 0;  // rank 0 writes the results
   nlohmann::json j = r.to_json(o.granularity, o.metric);
-  if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric);
+  if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric, context);
   if (common.json) {
     j["windows"] = windows.size(0);
     j["seq_len"] = windows.size(1);
@@ -240,13 +251,13 @@ int cmd_search(const Args& args) {
   // Optional columns: accuracy per task, and the benchmark with speed-ups against the base measured in this run.
   std::vector<std::string> tasks;
   for (const auto& a : r.base_accuracy) tasks.push_back(a.name);
-  std::printf("%-5s %-16s %12s %10s", "step", "removed", "perplexity", "% params");
+  std::printf("%-5s %-26s %12s %10s", "step", "removed", "perplexity", "% params");
   for (const auto& t : tasks) std::printf(" %*s", static_cast<int>(t.size() + 4), ("acc " + t).c_str());
   if (r.base_bench) std::printf(" %13s %9s %13s %9s %9s", "prefill tok/s", "speed-up", "decode ms/tok", "speed-up", "peak MiB");
   std::printf("\n");
   auto row = [&](const std::string& step, const std::string& id, double ppl, double pct, const std::vector<TaskResult>& acc,
                  const std::optional<BenchResult>& b) {
-    std::printf("%-5s %-16s %12.4f %9.2f%%", step.c_str(), id.c_str(), ppl, pct);
+    std::printf("%-5s %-26s %12.4f %9.2f%%", step.c_str(), id.c_str(), ppl, pct);
     for (const auto& t : tasks) {
       double v = -1;
       for (const auto& a : acc)
@@ -260,7 +271,7 @@ int cmd_search(const Args& args) {
     std::printf("\n");
   };
   if (!tasks.empty() || r.base_bench)
-    row("base", "-", r.base_ppl, 100.0 * static_cast<double>(o.initial.removed_parameters(*model)) / static_cast<double>(r.total_params),
+    row("base", "-", r.base_ppl, 100.0 * static_cast<double>(model->removed_parameters(o.initial)) / static_cast<double>(r.total_params),
         r.base_accuracy, r.base_bench);
   for (const auto& s : r.steps)
     row(std::to_string(s.step), s.id, s.ppl, s.params_removed_pct, s.accuracy, s.bench);

@@ -7,10 +7,10 @@
 
 #include "common.h"
 #include "eval/token_windows.h"
-#include "shed/removal_set.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/bpe_trainer.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace shedder::cli {
 

@@ -12,6 +12,7 @@
 #include "calibration.h"
 #include "common.h"
 #include "export/exporter.h"
+#include "shed/search.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/file_util.h"
@@ -58,7 +59,7 @@ const CommandSpec& tune_spec() {
             opt("checkpoint-every", "K", "50", "checkpoint every K steps; 0: only on Ctrl-C"),
             opt("log-every", "K", "10", "progress line every K steps"),
             opt("save-dtype", "F32|BF16|F16", "the source's", "dtype of the saved weights")},
-           join(removal_options(),
+           join(join(removal_options(), model_options()),
                 {flag("resume", "continue from OUT/checkpoint"),
                  flag("force", "replace an existing OUT"),
                  flag("keep-checkpoint", "keep OUT/checkpoint after the run")}))};
@@ -110,7 +111,10 @@ int cmd_tune(const Args& args) {
   // Components to remove first: exported (physically removed) into a scratch folder beside --out.
   std::string scratch;
   if (args.has("remove") || args.has("pruning-config")) {
-    auto model = MambaModel::load(dir);  // only to resolve the removal set
+    CommonOptions on_cpu = common;  // the export reads the stored weights; the model only resolves the removal set
+    on_cpu.device = "cpu";
+    on_cpu.dtype = "auto";
+    auto model = load_model(dir, on_cpu, &args);
     const RemovalSet removed = removal_from_args(*model, args);
     const fs::path outp = fs::absolute(o.out_dir).lexically_normal();
     // A stable name: the checkpoint records the model folder, so a --resume must find the same path.
@@ -118,6 +122,7 @@ int cmd_tune(const Args& args) {
     ExportOptions eo;
     eo.out_dir = scratch;
     eo.force = true;
+    eo.pruning_extra = removal_context(*model, removed);
     export_pruned(*model, removed, eo);
     std::string ids;
     for (const auto& id : removed.ids()) ids += (ids.empty() ? "" : ", ") + id;

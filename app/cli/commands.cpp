@@ -21,7 +21,6 @@ const std::vector<Command>& commands() {
       {make_demo_tasks_spec, cmd_make_demo_tasks},
       {convert_task_spec, cmd_convert_task},
       {launch_spec, cmd_launch},
-      {hybrid_spec, cmd_hybrid},
       {help_spec, cmd_help},
       {completion_spec, cmd_completion},
   };

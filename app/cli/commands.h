@@ -51,8 +51,6 @@ const CommandSpec& convert_task_spec();
 int cmd_convert_task(const Args& args);
 const CommandSpec& launch_spec();
 int cmd_launch(const Args& args);
-const CommandSpec& hybrid_spec();
-int cmd_hybrid(const Args& args);  // Zamba2 / Hymba: info, eval, search, export
 const CommandSpec& help_spec();
 int cmd_help(const Args& args);
 const CommandSpec& completion_spec();

@@ -10,7 +10,9 @@
 
 #include "runtime/device.h"
 #include "runtime/threads.h"
+#include "shed/journal.h"
 #include "util/error.h"
+#include "util/json_util.h"
 
 namespace shedder::cli {
 
@@ -28,11 +30,64 @@ CommonOptions apply_common(const Args& args) {
   return o;
 }
 
-std::shared_ptr<MambaModel> load_model(const std::string& dir, const CommonOptions& common) {
+std::vector<OptionSpec> model_options() {
+  return {opt("channel-group", "G", "0",
+              "Zamba2, Hymba: MLP channels per channel group (what layers.N.mlp.channels.C and shared.K.mlp.channels.C "
+              "name); 0: I/16 rounded to a power of two in [16, 128]"),
+          flag("reorder-channels",
+               "Zamba2, Hymba: first sort every MLP's channels by the reference's importance (the function is "
+               "unchanged; channel groups then hold channels of similar importance)"),
+          flag("mlp-tail-groups",
+               "Zamba2, Hymba: each MLP's last channel group is its only channel candidate (with --reorder-channels: "
+               "the reference's width search)")};
+}
+
+namespace {
+
+bool takes(const Args& args, const char* name) {
+  for (const auto& o : args.spec().options)
+    if (o.name == name) return true;
+  return false;
+}
+
+// The channel grouping a --pruning-config (or an export's --journal) records for its ids, merged into `lo` (the
+// command line may repeat it; a contradiction is an error naming the file).
+void apply_recorded_grouping(const Args& args, LoadOptions& lo) {
+  nlohmann::json j;
+  std::string path;
+  if (takes(args, "pruning-config") && args.has("pruning-config")) {
+    path = args.get("pruning-config");
+    j = read_json_file_lenient(path);
+  } else if (takes(args, "journal") && args.has("journal")) {
+    path = args.get("journal");
+    j = Journal::read(path).header.value("search", nlohmann::json::object());
+  }
+  if (!j.is_object()) return;  // reported where the removal set is read
+  if (j.contains("mlp_channel_group") && j["mlp_channel_group"].is_number_integer()) {
+    const int64_t g = j["mlp_channel_group"].get<int64_t>();
+    if (args.has("channel-group") && lo.mlp_channel_group != g)
+      throw Error(path + ": its channel ids refer to groups of " + std::to_string(g) + " channels, not --channel-group " +
+                  std::to_string(lo.mlp_channel_group));
+    lo.mlp_channel_group = g;
+  }
+  if (j.contains("mlp_channels_reordered") && j["mlp_channels_reordered"] == true) lo.reorder_mlp_channels = true;
+}
+
+}  // namespace
+
+std::shared_ptr<Model> load_model(const std::string& dir, const CommonOptions& common, const Args* args) {
   LoadOptions lo;
   lo.device = common.device;
   lo.dtype = common.dtype;
-  return MambaModel::load(dir, lo);
+  if (args && takes(*args, "channel-group")) {
+    const long long g = args->get_int("channel-group");
+    if (g < 0) throw Error("--channel-group must be >= 0 (0: the default size)");
+    lo.mlp_channel_group = g;
+    lo.reorder_mlp_channels = args->flag("reorder-channels");
+    lo.mlp_tail_groups = args->flag("mlp-tail-groups");
+    apply_recorded_grouping(*args, lo);
+  }
+  return Model::load(dir, lo);
 }
 
 std::string model_arg(const Args& args, const char* command) {

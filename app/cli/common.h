@@ -1,5 +1,5 @@
 // Pieces every shedder-cli command shares: the common options (--threads, --device, --dtype, --json),
-// model loading, and progress lines on stderr.
+// model loading (every architecture, through Model::load) with the model options, and progress lines on stderr.
 #pragma once
 
 #include <memory>
@@ -9,15 +9,21 @@
 #include "commands.h"
 #include "options.h"
 #include "runtime/progress.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 
 namespace shedder::cli {
 
 // Applies --threads, resolves --device (cpu, cuda, cuda:N, auto: an error when it does not exist here) and
 // checks --dtype; returns the parsed common options.
 CommonOptions apply_common(const Args& args);
-// Loads a model folder onto the chosen device in the chosen dtype.
-std::shared_ptr<MambaModel> load_model(const std::string& dir, const CommonOptions& common);
+// The table entries of the model options: MLP channel groups of the hybrids (--channel-group, --reorder-channels,
+// --mlp-tail-groups).
+std::vector<OptionSpec> model_options();
+// Loads a model folder (any architecture) onto the chosen device in the chosen dtype. With `args` of a command that
+// takes model_options(), those apply; a --pruning-config that records the channel grouping its ids refer to
+// (mlp_channel_group, mlp_channels_reordered) supplies what the command line leaves out, and contradicting it is an
+// error.
+std::shared_ptr<Model> load_model(const std::string& dir, const CommonOptions& common, const Args* args = nullptr);
 // The single MODEL positional argument (Error when missing or repeated).
 std::string model_arg(const Args& args, const char* command);
 // Routes SIGINT and SIGTERM to `handler` (which should only set a CancelToken) and unblocks them: a signal

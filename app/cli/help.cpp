@@ -21,8 +21,8 @@ const char* const kModelNote =
     "MODEL is a folder with config.json, weights (*.safetensors or pytorch_model.bin) and tokenizer.json.";
 const char* const kAbout =
     "shedder-cli is the headless front end of Mamba Shedder Workbench. It opens Hugging Face model folders of "
-    "Mamba-1 and Mamba-2 models (and the Zamba2 and Hymba hybrids), evaluates them (perplexity, zero-shot accuracy, "
-    "latency and memory), runs the Mamba-Shedder search (greedy removal of blocks or SSMs by calibration perplexity), "
+    "Mamba-1, Mamba-2, Zamba2 and Hymba models, evaluates them (perplexity, zero-shot accuracy, "
+    "latency and memory), runs the Mamba-Shedder search (greedy removal of blocks, SSMs, attention heads, MLP channels ... by calibration perplexity), "
     "exports pruned checkpoints and tunes them.";
 const char* const kErrors = "Errors exit non-zero with one line on stderr naming the file or option and the problem.";
 const char* const kExitStatus[][2] = {
@@ -183,6 +183,11 @@ std::vector<std::string> synopsis_words(const std::string& synopsis) {
 }
 
 int unknown_command(const std::string& name) {
+  if (name == "hybrid") {  // folded into the other commands (0.x had a separate command for Zamba2 and Hymba)
+    std::cerr << "shedder-cli: 'hybrid' is gone: every command takes Zamba2 and Hymba models now (shedder-cli info, "
+                 "eval, search, export ... MODEL)\n";
+    return 2;
+  }
   std::cerr << "shedder-cli: unknown command '" << name << "' (see shedder-cli --help)\n";
   return 2;
 }

@@ -132,13 +132,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mamba-shedder: %s\n", qPrintable(msg));
     QCoreApplication::exit(1);
   });
-  // The model opened from the command line: apply --granularity now that the panel offers its architecture's kinds,
+  // The model opened from the command line: apply --granularity now that the panel offers the model's kinds,
   // then start the scripted search (or take the screenshot).
   bool firstModel = true;
   QObject::connect(&w, &MainWindow::modelReady, &w, [&] {
     if (std::exchange(firstModel, false) && p.isSet(gran) && !w.searchPanel()->selectGranularity(p.value(gran))) {
       std::fprintf(stderr, "mamba-shedder: --granularity %s does not apply to this %s model (%s)\n",
-                   qPrintable(p.value(gran)), qPrintable(w.searchPanel()->architecture()),
+                   qPrintable(p.value(gran)), qPrintable(w.modelInfo().arch),
                    qPrintable(w.searchPanel()->offeredGranularities().join(QStringLiteral(", "))));
       exitCode = 2;
       QCoreApplication::exit(2);

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "util/hash.h"
-#include "shed/removal_set.h"
+#include "util/file_util.h"
 #include "util/error.h"
 #include "util/file_util.h"
 

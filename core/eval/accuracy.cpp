@@ -8,7 +8,6 @@
 
 #include "eval/harness_text.h"
 #include "kernels/mixer_ops.h"
-#include "model/recurrent_state.h"
 #include "util/hash.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
@@ -91,7 +90,7 @@ at::Tensor ids_tensor(const std::vector<std::vector<int32_t>>& seqs, int64_t len
 }
 
 // Log-probabilities of `targets` under the head applied to `rows` ([M, H]); spans[i] rows belong to pair i.
-void score_rows(const MambaModel& model, const at::Tensor& rows, const std::vector<int32_t>& targets,
+void score_rows(const Model& model, const at::Tensor& rows, const std::vector<int32_t>& targets,
                 const std::vector<int64_t>& spans, std::vector<ChoiceScore>& out, size_t first) {
   const int64_t M = rows.size(0);
   at::Tensor logits = model.head(rows.unsqueeze(0)).squeeze(0).contiguous();  // [M, V]
@@ -116,8 +115,8 @@ void score_rows(const MambaModel& model, const at::Tensor& rows, const std::vect
 
 }  // namespace
 
-std::vector<ChoiceScore> score_pairs(const MambaModel& model, const std::vector<EncodedPair>& pairs,
-                                     const ModelMask& mask, const AccuracyOptions& o) {
+std::vector<ChoiceScore> score_pairs(const Model& model, const std::vector<EncodedPair>& pairs, const ForwardPlan& plan,
+                                     const AccuracyOptions& o) {
   c10::NoGradGuard no_grad;
   std::vector<ChoiceScore> out(pairs.size());
   if (pairs.empty()) return out;
@@ -136,8 +135,8 @@ std::vector<ChoiceScore> score_pairs(const MambaModel& model, const std::vector<
     // The context once; its state continued by every choice in one batch.
     const auto& ctx = pairs[0].context;
     const int64_t c = static_cast<int64_t>(ctx.size());
-    RecurrentState state = RecurrentState::zeros(model, 1, mask);
-    at::Tensor hc = model.hidden_states(ids_tensor({ctx}, c), mask, &state);  // [1, c, H]
+    RecurrentState state = model.state(1, plan);
+    at::Tensor hc = model.hidden_states(ids_tensor({ctx}, c), plan, &state);  // [1, c, H]
     at::Tensor last = hc.select(1, c - 1);                                      // [1, H]: predicts token 0
     int64_t rest = 0;
     std::vector<std::vector<int32_t>> inputs;
@@ -148,7 +147,7 @@ std::vector<ChoiceScore> score_pairs(const MambaModel& model, const std::vector<
     at::Tensor hn;
     if (rest > 0) {
       RecurrentState st = state.repeat(static_cast<int64_t>(pairs.size()));
-      hn = model.hidden_states(ids_tensor(inputs, rest), mask, &st);  // [n, rest, H]
+      hn = model.hidden_states(ids_tensor(inputs, rest), plan, &st);  // [n, rest, H]
     }
     std::vector<at::Tensor> rows;
     std::vector<int32_t> targets;
@@ -179,7 +178,7 @@ std::vector<ChoiceScore> score_pairs(const MambaModel& model, const std::vector<
       longest = std::max<int64_t>(longest, static_cast<int64_t>(inp.size()));
       seqs.push_back(std::move(inp));
     }
-    at::Tensor h = model.hidden_states(ids_tensor(seqs, longest), mask);  // [b, longest, H]
+    at::Tensor h = model.hidden_states(ids_tensor(seqs, longest), plan);  // [b, longest, H]
     std::vector<at::Tensor> rows;
     std::vector<int32_t> targets;
     std::vector<int64_t> spans;
@@ -237,9 +236,10 @@ int64_t first_argmax(const std::vector<double>& v) {
 
 }  // namespace
 
-TaskResult evaluate_task(const MambaModel& model, const EncodedTask& task, const ModelMask& mask,
+TaskResult evaluate_task(const Model& model, const EncodedTask& task, const RemovalSet& removed,
                          const AccuracyOptions& o, const ProgressFn& progress, const CancelToken* cancel) {
   const auto t0 = std::chrono::steady_clock::now();
+  const PlanPtr plan = model.plan(removed);
   if (task.items.empty()) throw Error(task.path + ": no task items");
   int32_t top = 0;
   for (const auto& it : task.items)
@@ -247,9 +247,9 @@ TaskResult evaluate_task(const MambaModel& model, const EncodedTask& task, const
       for (int32_t t : p.context) top = std::max(top, t);
       for (int32_t t : p.continuation) top = std::max(top, t);
     }
-  if (top >= model.config().padded_vocab)
+  if (top >= model.vocab_rows())
     throw Error(task.path + ": tokenizes to id " + std::to_string(top) + " but the model's vocabulary has " +
-                std::to_string(model.config().padded_vocab) + " entries; the tokenizer does not belong to this model");
+                std::to_string(model.vocab_rows()) + " entries; the tokenizer does not belong to this model");
 
   TaskResult r;
   r.name = task.name;
@@ -276,7 +276,7 @@ TaskResult evaluate_task(const MambaModel& model, const EncodedTask& task, const
     for (size_t i = i0; i < i1; ++i) pairs.insert(pairs.end(), task.items[i].pairs.begin(), task.items[i].pairs.end());
     std::vector<ChoiceScore> scores;
     try {
-      scores = score_pairs(model, pairs, mask, o);
+      scores = score_pairs(model, pairs, *plan, o);
     } catch (const Cancelled&) {
       throw;
     } catch (const Error& e) {

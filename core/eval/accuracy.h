@@ -20,7 +20,7 @@
 
 #include "runtime/progress.h"
 #include "eval/task_format.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 
 namespace shedder {
 
@@ -89,10 +89,11 @@ struct TaskResult {
 
 // Scores continuations: element i is the log-likelihood of pairs[i].continuation after pairs[i].context.
 // Pairs with identical contexts run the context once when options.share_context.
-std::vector<ChoiceScore> score_pairs(const MambaModel& model, const std::vector<EncodedPair>& pairs,
-                                     const ModelMask& mask, const AccuracyOptions& options);
+std::vector<ChoiceScore> score_pairs(const Model& model, const std::vector<EncodedPair>& pairs, const ForwardPlan& plan,
+                                     const AccuracyOptions& options);
 
-TaskResult evaluate_task(const MambaModel& model, const EncodedTask& task, const ModelMask& mask,
+// Every architecture; `removed` must be valid for the model (Model::plan).
+TaskResult evaluate_task(const Model& model, const EncodedTask& task, const RemovalSet& removed,
                          const AccuracyOptions& options, const ProgressFn& progress = nullptr,
                          const CancelToken* cancel = nullptr);
 

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <random>
 
-#include "model/recurrent_state.h"
 #include "runtime/memory_tracker.h"
 #include "runtime/device.h"
 #include "runtime/op_profile.h"
@@ -39,16 +38,6 @@ void validate_bench_options(const BenchOptions& o) {
   if (o.batch < 1 || o.length < 1) throw Error("bench: --batch and --length must be at least 1");
   if (o.prompt < 1 || o.decode_tokens < 1) throw Error("bench: --prompt and --decode-tokens must be at least 1");
   if (o.repeats < 1 || o.warmup < 0) throw Error("bench: --repeats must be at least 1 and --warmup at least 0");
-}
-
-int64_t live_parameters(const MambaModel& model, const ModelMask& mask) {
-  const ParamCounts& pc = model.params();
-  int64_t n = pc.total;
-  for (size_t l = 0; l < mask.size() && l < pc.block.size(); ++l) {
-    if (mask[l].skip_block) n -= pc.block[l];
-    else if (mask[l].skip_ssm) n -= pc.ssm[l];
-  }
-  return n;
 }
 
 nlohmann::json BenchResult::to_json() const {
@@ -88,7 +77,7 @@ BenchResult BenchResult::from_json(const nlohmann::json& j) {
 namespace {
 
 // One prefill pass and one decode run; appends the samples to `r` when `timed`.
-void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOptions& o, const at::Tensor& prefill_ids,
+void measure_once(const Model& model, const ForwardPlan& plan, const BenchOptions& o, const at::Tensor& prefill_ids,
                   const at::Tensor& prompt_ids, bool timed, BenchResult& r) {
   // Prefill: the full forward with logits, as an evaluation pass computes it.
   int64_t base = memory::allocated_bytes(model.device());
@@ -96,7 +85,7 @@ void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOpt
   auto t0 = Clock::now();
   profile::set_active(timed);  // SHEDDER_PROFILE: the timed prefill passes only
   {
-    at::Tensor logits = model.forward(prefill_ids, mask);
+    at::Tensor logits = model.forward(prefill_ids, plan);
     synchronize(model.device());
   }
   profile::set_active(false);
@@ -109,17 +98,17 @@ void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOpt
   // Decode: the prompt through the full pass (untimed), then greedy steps at batch 1.
   base = memory::allocated_bytes(model.device());
   memory::reset_peak(model.device());
-  RecurrentState state = RecurrentState::zeros(model, 1, mask);
-  at::Tensor h = model.hidden_states(prompt_ids, mask, &state);
+  RecurrentState state = model.state(1, plan);
+  at::Tensor h = model.hidden_states(prompt_ids, plan, &state);
   at::Tensor next = model.head(h.narrow(1, o.prompt - 1, 1)).reshape({1, -1}).argmax(1);
   h = at::Tensor();
-  if (timed) r.state_bytes = state.bytes();
   memory::reset_peak(model.device());  // the peak of the steps (the state is still counted against `base`)
   t0 = Clock::now();
-  for (int64_t i = 0; i < o.decode_tokens; ++i) next = model.step(next, mask, state).argmax(1);
+  for (int64_t i = 0; i < o.decode_tokens; ++i) next = model.step(next, plan, state).argmax(1);
   synchronize(model.device());
   const double dms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (timed) {
+    r.state_bytes = state.bytes();
     r.decode_samples_ms_per_token.push_back(dms / static_cast<double>(o.decode_tokens));
     r.decode_peak_bytes = std::max(r.decode_peak_bytes, memory::peak_bytes(model.device()) - base);
   }
@@ -127,28 +116,27 @@ void measure_once(const MambaModel& model, const ModelMask& mask, const BenchOpt
 
 }  // namespace
 
-std::vector<BenchResult> run_benchmarks(const MambaModel& model, const std::vector<ModelMask>& masks,
+std::vector<BenchResult> run_benchmarks(const Model& model, const std::vector<RemovalSet>& removals,
                                         const BenchOptions& o, const CancelToken* cancel) {
   validate_bench_options(o);
-  for (const auto& mask : masks)
-    if (!mask.empty() && static_cast<int64_t>(mask.size()) != model.num_layers())
-      throw Error("bench: removal mask does not fit the model");
+  std::vector<PlanPtr> plans;
+  for (const auto& r : removals) plans.push_back(model.plan(r, "bench"));
   memory::install_tracker();
   c10::NoGradGuard no_grad;
-  const int64_t vocab = std::min(model.config().vocab_size, model.config().padded_vocab);
+  const int64_t vocab = std::min(model.vocab_size(), model.vocab_rows());
   const at::Tensor prefill_ids = random_ids(o.batch, o.length, vocab, o.seed);
   const at::Tensor prompt_ids = random_ids(1, o.prompt, vocab, o.seed + 1);
 
-  std::vector<BenchResult> res(masks.size());
-  for (size_t m = 0; m < masks.size(); ++m) {
+  std::vector<BenchResult> res(plans.size());
+  for (size_t m = 0; m < plans.size(); ++m) {
     res[m].options = o;
-    res[m].param_bytes = live_parameters(model, masks[m]) * static_cast<int64_t>(c10::elementSize(model.compute_dtype()));
+    res[m].param_bytes = plans[m]->kept_parameters() * static_cast<int64_t>(c10::elementSize(model.compute_dtype()));
   }
   // Interleaved: every configuration once per round, so drifts of the machine hit them alike.
   for (int64_t rep = 0; rep < o.warmup + o.repeats; ++rep)
-    for (size_t m = 0; m < masks.size(); ++m) {
+    for (size_t m = 0; m < plans.size(); ++m) {
       if (cancel && cancel->cancelled()) throw Cancelled();
-      measure_once(model, masks[m], o, prefill_ids, prompt_ids, rep >= o.warmup, res[m]);
+      measure_once(model, *plans[m], o, prefill_ids, prompt_ids, rep >= o.warmup, res[m]);
     }
   profile::set_active(true);
   for (BenchResult& r : res) {
@@ -161,9 +149,9 @@ std::vector<BenchResult> run_benchmarks(const MambaModel& model, const std::vect
   return res;
 }
 
-BenchResult run_benchmark(const MambaModel& model, const ModelMask& mask, const BenchOptions& o,
+BenchResult run_benchmark(const Model& model, const RemovalSet& removed, const BenchOptions& o,
                           const CancelToken* cancel) {
-  return run_benchmarks(model, {mask}, o, cancel)[0];
+  return run_benchmarks(model, {removed}, o, cancel)[0];
 }
 
 }  // namespace shedder

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "runtime/progress.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 
 namespace shedder {
 
@@ -30,8 +30,8 @@ struct BenchResult {
   double prefill_tokens_per_s = 0;     // batch * length / prefill time
   double decode_ms_per_token = 0;      // median over repeats of (decode time / decode_tokens)
   double decode_tokens_per_s = 0;
-  int64_t param_bytes = 0;             // float32 bytes of the parameters the masked model uses
-  int64_t state_bytes = 0;             // recurrent state of one sequence (conv + SSM, kept layers)
+  int64_t param_bytes = 0;             // bytes (compute dtype) of the parameters the masked model uses
+  int64_t state_bytes = 0;             // recurrent state of one sequence after the decode (conv, SSM, K/V)
   int64_t prefill_peak_bytes = 0;      // peak tensor memory of one prefill pass (activations, logits)
   int64_t decode_peak_bytes = 0;       // peak tensor memory while decoding (state, one token's activations)
   int64_t peak_memory_bytes = 0;       // param_bytes + the larger of the two peaks
@@ -46,15 +46,13 @@ struct BenchResult {
 // Throws shedder::Error naming the option when `options` cannot run (run_benchmark checks it too).
 void validate_bench_options(const BenchOptions& options);
 
-// Parameters the masked model still uses (total minus removed blocks and removed SSMs).
-int64_t live_parameters(const MambaModel& model, const ModelMask& mask);
-
 // Installs the memory tracker on first use. Throws shedder::Error on bad options, Cancelled on cancel.
-BenchResult run_benchmark(const MambaModel& model, const ModelMask& mask, const BenchOptions& options,
+// Every architecture; the removal set must be valid for the model (Model::plan).
+BenchResult run_benchmark(const Model& model, const RemovalSet& removed, const BenchOptions& options,
                           const CancelToken* cancel = nullptr);
-// Several masks measured interleaved (each once per round, after every one's warm-up), so ratios between
+// Several removal sets measured interleaved (each once per round, after every one's warm-up), so ratios between
 // them come from the same conditions.
-std::vector<BenchResult> run_benchmarks(const MambaModel& model, const std::vector<ModelMask>& masks,
+std::vector<BenchResult> run_benchmarks(const Model& model, const std::vector<RemovalSet>& removals,
                                         const BenchOptions& options, const CancelToken* cancel = nullptr);
 
 }  // namespace shedder

@@ -9,7 +9,6 @@
 #include <numeric>
 #include <random>
 
-#include "model/recurrent_state.h"
 #include "util/error.h"
 
 namespace shedder {
@@ -40,7 +39,7 @@ int32_t pick_token(const float* logits, int64_t vocab, double temperature, int64
   return idx[static_cast<size_t>(k - 1)];
 }
 
-GenerateResult generate(const MambaModel& model, const std::vector<int32_t>& prompt, const ModelMask& mask,
+GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, const RemovalSet& removed,
                         const GenerateOptions& o, const std::function<void(int32_t)>& on_token,
                         const CancelToken* cancel) {
   if (prompt.empty()) throw Error("generate: the prompt is empty (it must tokenize to at least one token)");
@@ -51,14 +50,15 @@ GenerateResult generate(const MambaModel& model, const std::vector<int32_t>& pro
   using Clock = std::chrono::steady_clock;
   GenerateResult r;
   r.stop_reason = "max-new-tokens";
-  const int64_t vocab = std::min(model.config().vocab_size, model.config().padded_vocab);
+  const int64_t vocab = std::min(model.vocab_size(), model.vocab_rows());
   std::mt19937_64 rng(o.seed);
 
   auto t0 = Clock::now();
-  RecurrentState state = RecurrentState::zeros(model, 1, mask);
+  const PlanPtr plan = model.plan(removed);
+  RecurrentState state = model.state(1, *plan);
   at::Tensor ids = at::empty({1, static_cast<int64_t>(prompt.size())}, at::kLong);
   std::copy(prompt.begin(), prompt.end(), ids.data_ptr<int64_t>());
-  at::Tensor h = model.hidden_states(ids, mask, &state);
+  at::Tensor h = model.hidden_states(ids, *plan, &state);
   at::Tensor logits = model.head(h.narrow(1, h.size(1) - 1, 1)).reshape({-1}).contiguous().cpu();
   r.prefill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -75,7 +75,7 @@ GenerateResult generate(const MambaModel& model, const std::vector<int32_t>& pro
     }
     if (i + 1 == o.max_new_tokens) break;  // no step for a token nobody reads
     next.data_ptr<int64_t>()[0] = tok;
-    logits = model.step(next, mask, state).reshape({-1}).contiguous().cpu();
+    logits = model.step(next, *plan, state).reshape({-1}).contiguous().cpu();
   }
   r.decode_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;

@@ -1,5 +1,5 @@
-// Text generation with the recurrent step mode: the prompt runs once through the full-sequence pass (which
-// leaves the conv and SSM states), then one step per new token. Greedy decoding (temperature 0), or
+// Text generation with the recurrent step mode, for every architecture: the prompt runs once through the
+// full-sequence pass (which leaves the conv and SSM states and the attention K/V), then one step per new token. Greedy decoding (temperature 0), or
 // sampling with a temperature and an optional top-k cut, from a seeded Mersenne Twister (the same tokens on
 // every machine for the same seed).
 #pragma once
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "runtime/progress.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 
 namespace shedder {
 
@@ -30,9 +30,9 @@ struct GenerateResult {
   double decode_seconds = 0;    // all steps after the prompt
 };
 
-// Only ids below config().vocab_size are generated (padding rows of the embedding never are). Throws
-// shedder::Error on an empty prompt or bad options; shedder::Cancelled when `cancel` is set.
-GenerateResult generate(const MambaModel& model, const std::vector<int32_t>& prompt, const ModelMask& mask,
+// Only ids below vocab_size() are generated (padding rows of the embedding never are). Throws shedder::Error on an
+// empty prompt, bad options or a removal set the model cannot run; shedder::Cancelled when `cancel` is set.
+GenerateResult generate(const Model& model, const std::vector<int32_t>& prompt, const RemovalSet& removed,
                         const GenerateOptions& options, const std::function<void(int32_t)>& on_token = nullptr,
                         const CancelToken* cancel = nullptr);
 

@@ -29,13 +29,14 @@ at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids) {
   return out;
 }
 
-PerplexityResult evaluate_perplexity(const MambaModel& model, const at::Tensor& windows, int64_t batch,
-                                     const ModelMask& mask, const ProgressFn& progress, const CancelToken* cancel) {
+PerplexityResult evaluate_perplexity(const Model& model, const at::Tensor& windows, int64_t batch,
+                                     const RemovalSet& removed, const ProgressFn& progress, const CancelToken* cancel) {
   if (windows.dim() != 2) throw Error("evaluation windows must be a [windows, seq_len] tensor");
   if (windows.size(1) < 2) throw Error("seq-len must be at least 2 (got " + std::to_string(windows.size(1)) + ")");
   if (windows.size(0) < 1) throw Error("no evaluation windows");
   if (batch < 1) batch = 1;
   c10::NoGradGuard no_grad;
+  const PlanPtr plan = model.plan(removed);
   const auto t0 = std::chrono::steady_clock::now();
   PerplexityResult r;
   const int64_t W = windows.size(0), L = windows.size(1);
@@ -43,7 +44,7 @@ PerplexityResult evaluate_perplexity(const MambaModel& model, const at::Tensor& 
     if (cancel && cancel->cancelled()) throw Cancelled();
     const int64_t n = std::min(batch, W - i);
     at::Tensor ids = windows.narrow(0, i, n);
-    at::Tensor nll = window_mean_nll(model.forward(ids, mask), ids);
+    at::Tensor nll = window_mean_nll(model.forward(ids, *plan), ids);
     for (int64_t k = 0; k < n; ++k) r.window_nll.push_back(nll[k].item<double>());
     if (progress) {
       Progress p;

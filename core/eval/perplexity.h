@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "runtime/progress.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 
 namespace shedder {
 
@@ -24,8 +24,9 @@ struct PerplexityResult {
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids);
 
 // windows: [W, L] integer tensor. `batch` windows go through the model at once.
-PerplexityResult evaluate_perplexity(const MambaModel& model, const at::Tensor& windows, int64_t batch = 1,
-                                     const ModelMask& mask = {}, const ProgressFn& progress = nullptr,
+// Works on every architecture; `removed` must be valid for the model (Model::plan).
+PerplexityResult evaluate_perplexity(const Model& model, const at::Tensor& windows, int64_t batch = 1,
+                                     const RemovalSet& removed = {}, const ProgressFn& progress = nullptr,
                                      const CancelToken* cancel = nullptr);
 
 }  // namespace shedder

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "shed/removal_set.h"
+#include "util/file_util.h"
 #include "util/error.h"
 
 namespace fs = std::filesystem;

@@ -13,9 +13,9 @@ namespace fs = std::filesystem;
 
 namespace shedder {
 
-int32_t prefix_token(const MambaModel& model) {
+int32_t prefix_token(const Model& model) {
   const BpeTokenizer& tok = model.tokenizer();
-  return tok.eos_id() ? *tok.eos_id() : static_cast<int32_t>(model.config().eos_token_id);
+  return tok.eos_id() ? *tok.eos_id() : static_cast<int32_t>(model.eos_token_id());
 }
 
 std::vector<std::string> demo_task_files() {
@@ -32,7 +32,7 @@ std::vector<std::string> demo_task_files() {
   return files;
 }
 
-std::vector<EncodedTask> load_tasks(const MambaModel& model, const std::vector<std::string>& files, int64_t max_items) {
+std::vector<EncodedTask> load_tasks(const Model& model, const std::vector<std::string>& files, int64_t max_items) {
   if (files.empty()) return {};  // no tasks: a model without a tokenizer is fine
   const BpeTokenizer& tok = model.tokenizer();
   const int32_t prefix = prefix_token(model);

@@ -6,15 +6,15 @@
 #include <vector>
 
 #include "eval/accuracy.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 
 namespace shedder {
 
 // The end-of-text id lm-evaluation-harness uses as the prefix of an empty context.
-int32_t prefix_token(const MambaModel& model);
+int32_t prefix_token(const Model& model);
 // The demo task files shipped in resources/demo/tasks (Error when none are found).
 std::vector<std::string> demo_task_files();
 // Reads, validates and tokenizes task files (Error when two share a stem: results are keyed by it).
-std::vector<EncodedTask> load_tasks(const MambaModel& model, const std::vector<std::string>& files, int64_t max_items);
+std::vector<EncodedTask> load_tasks(const Model& model, const std::vector<std::string>& files, int64_t max_items);
 
 }  // namespace shedder

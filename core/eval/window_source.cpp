@@ -2,19 +2,16 @@
 #include "eval/window_source.h"
 
 #include "eval/token_windows.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 
 namespace shedder {
 
-at::Tensor load_windows(const MambaModel& model, const WindowSource& src, std::string* label) {
-  return load_windows(model.has_tokenizer() ? &model.tokenizer() : nullptr, model.config().padded_vocab,
-                      model.config().eos_token_id, model.dir(), src, label);
-}
-
-at::Tensor load_windows(const BpeTokenizer* tokp, int64_t vocab, int64_t eos_default, const std::string& model_dir,
-                        const WindowSource& src, std::string* label) {
+at::Tensor load_windows(const Model& model, const WindowSource& src, std::string* label) {
+  const BpeTokenizer* tokp = model.has_tokenizer() ? &model.tokenizer() : nullptr;
+  const int64_t vocab = model.vocab_rows();
+  const std::string& model_dir = model.dir();
   const bool has_text = !src.text_files.empty(), has_tokens = !src.tokens.empty();
   if (has_text == has_tokens) throw Error("give exactly one input: text files or a pre-tokenized .safetensors file");
   if (src.seq_len < 2) throw Error("seq-len must be at least 2 (got " + std::to_string(src.seq_len) + ")");
@@ -28,7 +25,7 @@ at::Tensor load_windows(const BpeTokenizer* tokp, int64_t vocab, int64_t eos_def
     const BpeTokenizer& tok = *tokp;
     const auto& files = src.text_files;
     const std::string what = files.size() == 1 ? files[0] : std::to_string(files.size()) + " text files";
-    const int64_t eos = tok.eos_id() ? *tok.eos_id() : eos_default;
+    const int64_t eos = tok.eos_id() ? *tok.eos_id() : model.eos_token_id();
     windows = make_token_windows(tok, read_documents(files), eos, src.seq_len, take, what);
     const int64_t top = windows.max().item<int64_t>();
     if (top >= vocab)

@@ -11,8 +11,7 @@
 
 namespace shedder {
 
-class BpeTokenizer;
-class MambaModel;
+class Model;
 
 struct WindowSource {
   std::vector<std::string> text_files;  // plain text / JSONL documents ...
@@ -26,10 +25,6 @@ struct WindowSource {
 // The windows ([W, L] int64) and, when `label` is given, a short description ("text: FILE", "tokens: FILE").
 // Throws shedder::Error naming the file and the problem (including a tokenizer that does not belong to the
 // model: ids beyond its vocabulary).
-at::Tensor load_windows(const MambaModel& model, const WindowSource& src, std::string* label = nullptr);
-// The same for any model (e.g. the hybrid ones): its tokenizer (null: token files only), embedding rows `vocab`,
-// end-of-text id when the tokenizer names none, and its folder (for messages).
-at::Tensor load_windows(const BpeTokenizer* tok, int64_t vocab, int64_t eos, const std::string& model_dir,
-                        const WindowSource& src, std::string* label = nullptr);
+at::Tensor load_windows(const Model& model, const WindowSource& src, std::string* label = nullptr);
 
 }  // namespace shedder

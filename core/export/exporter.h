@@ -1,8 +1,9 @@
-// Physical removal of masked components and writing of a model folder that loads again:
-// removed blocks are dropped and the remaining layers renumbered (a plain MambaForCausalLM /
-// Mamba2ForCausalLM checkpoint); removed SSMs lose their dead weights (Mamba-2: also the B/C/dt rows of
-// in_proj and their conv channels) and the config lists them in "shedder_layers_without_ssm".
-// Weights keep their stored dtype. The folder is written atomically.
+// Physical removal of masked components and writing of a model folder that loads again, for every architecture:
+// the architecture cuts its tensors and config (Model::pruned_checkpoint: removed layers dropped and the rest
+// renumbered, removed SSMs without their dead weights, heads and channels cut out of the matrices); this file adds
+// the reference tool's pruning_config.json, shedding_report.json and the tokenizer, and writes the folder
+// atomically. Weights keep the checkpoint's dtype (a model loaded on a GPU or in another dtype is exported from
+// its stored weights' dtype, not its compute dtype).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,11 +13,11 @@
 #include <vector>
 
 #include "runtime/progress.h"
-#include "shed/removal_set.h"
+#include "model/removal.h"
 
 namespace shedder {
 
-class MambaModel;
+class Model;
 
 struct ExportOptions {
   std::string out_dir;
@@ -24,6 +25,7 @@ struct ExportOptions {
   std::optional<double> ppl_before;    // recorded in shedding_report.json when known
   std::optional<double> ppl_after;
   std::string ppl_source;              // what the perplexities were measured on
+  nlohmann::json pruning_extra = nlohmann::json::object();  // extra fields of pruning_config.json (e.g. the channel group)
   const CancelToken* cancel = nullptr; // checked between tensors: shedder::Cancelled, out_dir untouched
 };
 
@@ -36,6 +38,6 @@ struct ExportResult {
 };
 
 // Throws shedder::Error naming the folder/file; on any failure out_dir is left as it was.
-ExportResult export_pruned(const MambaModel& model, const RemovalSet& removed, const ExportOptions& opts);
+ExportResult export_pruned(const Model& model, const RemovalSet& removed, const ExportOptions& opts);
 
 }  // namespace shedder

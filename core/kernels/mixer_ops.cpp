@@ -1,13 +1,17 @@
 // Device/dtype dispatch of the mixer operations and their ATen formulation (see mixer_ops.h).
 #include "kernels/mixer_ops.h"
 
+#include <c10/core/GradMode.h>
+
 #include <atomic>
+#include <initializer_list>
+#include <vector>
 #include <cmath>
 #include <limits>
 
 #include "kernels/chunked_scan.h"
 #include "kernels/cpu_kernels.h"
-#include "model/mamba_model.h"
+#include "kernels/ssm_scan_autograd.h"
 #include "util/error.h"
 #ifdef SHEDDER_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
@@ -32,6 +36,26 @@ bool use_cuda(const at::Tensor& t, Impl impl) {
 
 at::Tensor f32(const at::Tensor& t) { return t.to(at::kFloat); }
 
+thread_local bool t_fused_training_scan = true;
+
+// While autograd records and an input needs a gradient, only the differentiable formulations may run.
+bool grad_wanted(std::initializer_list<const at::Tensor*> ts) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const at::Tensor* t : ts)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+// x * rsqrt(mean(x^2) + eps) over the last dimension, taken in `groups` equal groups (Mamba-2's gated norm).
+at::Tensor group_rms_normalize(const at::Tensor& g, int64_t groups, double eps) {
+  if (groups <= 1) return g * at::rsqrt(g.pow(2).mean(-1, true) + eps);
+  std::vector<int64_t> shape = g.sizes().vec();
+  shape.back() /= groups;
+  shape.insert(shape.end() - 1, groups);
+  at::Tensor gg = g.reshape(shape);
+  return (gg * at::rsqrt(gg.pow(2).mean(-1, true) + eps)).reshape(g.sizes());
+}
+
 // torch's softplus (threshold 20) in float32.
 at::Tensor softplus20(const at::Tensor& x) { return at::where(x > 20.0, x, at::log1p(at::exp(x))); }
 
@@ -45,6 +69,7 @@ at::Tensor with_initial(const at::Tensor& h, const at::Tensor& log_a, const at::
 
 at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::Tensor& bias, bool silu,
                          const at::Tensor& prev, Impl impl) {
+  if (impl == Impl::Auto && grad_wanted({&x, &w_kc, &bias})) impl = Impl::Aten;  // the loop below differentiates
   if (impl == Impl::Auto && cpu_float(x) && cpu_float(prev)) return kernels::causal_conv1d(x, w_kc, bias, silu, prev);
 #ifdef SHEDDER_WITH_CUDA
   if (use_cuda(x, impl)) {
@@ -66,6 +91,16 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
 at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const at::Tensor& A_nd, const at::Tensor& Bm,
                           const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& state,
                           Impl impl, const at::Tensor& dt_bias) {
+  if (impl == Impl::Auto && !state.defined() && grad_wanted({&u, &dt_raw, &A_nd, &Bm, &Cm, &Dv, &z, &dt_bias})) {
+    // The differentiable scan (fused backward on the CPU) over the same math.
+    at::Tensor uf = f32(u), dt = softplus20(dt_bias.defined() ? f32(dt_raw) + f32(dt_bias) : f32(dt_raw));
+    at::Tensor y = differentiable_ssm_scan(uf.contiguous(), dt.contiguous(), f32(A_nd).t().contiguous(),
+                                           f32(Bm).unsqueeze(2).contiguous(), f32(Cm).unsqueeze(2).contiguous(),
+                                           t_fused_training_scan) +
+                   uf * f32(Dv);
+    if (z.defined()) y = y * at::silu(f32(z));
+    return y.to(u.scalar_type());
+  }
   if (impl == Impl::Auto && cpu_float(u) && cpu_float(dt_raw) && cpu_float(Bm) && cpu_float(z) && cpu_float(dt_bias))
     return kernels::selective_scan(u, (dt_bias.defined() ? dt_raw + dt_bias : dt_raw).contiguous(), A_nd, Bm, Cm, Dv,
                                    z, state);
@@ -92,6 +127,20 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt_raw, const a
 at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Tensor& dt_bias, const at::Tensor& A,
                     const at::Tensor& Bm, const at::Tensor& Cm, const at::Tensor& Dv, int64_t head_dim,
                     int64_t n_groups, double dt_min, double dt_max, const at::Tensor& state, Impl impl) {
+  if (impl == Impl::Auto && !state.defined() && grad_wanted({&x, &dt_raw, &dt_bias, &A, &Bm, &Cm, &Dv})) {
+    // The differentiable scan with each head's dt and A spread over its channels (channel d = head * P + p).
+    const int64_t B = x.size(0), L = x.size(1), P = head_dim, H = x.size(2) / P, D = H * P, G = n_groups;
+    const int64_t N = Bm.size(2) / G;
+    at::Tensor dt = softplus20(f32(dt_raw) + f32(dt_bias));
+    dt = std::isfinite(dt_max) ? at::clamp(dt, dt_min, dt_max) : at::clamp_min(dt, dt_min);  // [B, L, H]
+    at::Tensor xf = f32(x);
+    at::Tensor Ad = f32(A).repeat_interleave(P).unsqueeze(1).expand({D, N}).contiguous();
+    at::Tensor y = differentiable_ssm_scan(xf.contiguous(), dt.repeat_interleave(P, 2).contiguous(), Ad,
+                                           f32(Bm).reshape({B, L, G, N}).contiguous(),
+                                           f32(Cm).reshape({B, L, G, N}).contiguous(), t_fused_training_scan) +
+                   xf * f32(Dv).repeat_interleave(P);
+    return y.to(x.scalar_type());
+  }
   if (impl == Impl::Auto && cpu_float(x) && cpu_float(dt_raw) && cpu_float(Bm))
     return kernels::ssd_scan(x, dt_raw, dt_bias, A, Bm, Cm, Dv, head_dim, n_groups, dt_min, dt_max, state);
 #ifdef SHEDDER_WITH_CUDA
@@ -121,7 +170,7 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool round_input, Impl impl) {
-  if (impl == Impl::Auto && cpu_float(x) && cpu_float(w)) return shedder::rms_norm(x, w, eps);
+  if (impl == Impl::Auto && cpu_float(x) && cpu_float(w)) return w * (x * at::rsqrt(x.pow(2).mean(-1, true) + eps));
 #ifdef SHEDDER_WITH_CUDA
   if (use_cuda(x, impl)) {
     at::Tensor y = cuda::rms_norm(x, w, eps, round_input);
@@ -166,6 +215,8 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
 }
 
 int64_t cuda_fallbacks() { return g_fallbacks.load(); }
+
+void set_fused_training_scan(bool on) { t_fused_training_scan = on; }
 
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
   if (cpu_float(logits)) return kernels::row_nll(logits.contiguous(), targets.to(at::kLong));

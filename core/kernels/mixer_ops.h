@@ -56,4 +56,9 @@ int64_t cuda_fallbacks();
 // Next-token NLL of each row (logsumexp - gold logit), float64 on the logits' device. logits: [M, V].
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
 
+// While autograd records (training), the scans run the fused forward/backward kernels on the CPU (on, the default)
+// or the chunked ATen form autograd differentiates by itself (off; for the training benchmark's comparison).
+// Per thread.
+void set_fused_training_scan(bool on);
+
 }  // namespace shedder::ops

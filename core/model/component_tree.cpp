@@ -1,8 +1,6 @@
 // Construction of the component tree from a loaded model (see component_tree.h).
 #include "model/component_tree.h"
 
-#include "model/mamba_model.h"
-#include "model/model_config.h"
 
 namespace shedder {
 
@@ -32,25 +30,6 @@ Component make_component(std::string id, ComponentKind kind, int64_t layer, int6
   n.parameters = parameters;
   n.count = count;
   return n;
-}
-
-Component build_component_tree(const MambaModel& model) {
-  const ParamCounts& pc = model.params();
-  Component root = make_component("model", ComponentKind::Model, -1, pc.total);
-  for (int64_t i = 0; i < model.num_layers(); ++i) {
-    const size_t li = static_cast<size_t>(i);
-    Component blk = make_component("layers." + std::to_string(i), ComponentKind::Block, i, pc.block[li]);
-    if (model.layers()[li].has_ssm) {
-      Component ssm = make_component(blk.id + ".ssm", ComponentKind::Ssm, i, pc.ssm[li]);
-      if (model.config().arch == Arch::Mamba2) {
-        const int64_t heads = model.config().num_heads;  // dt_bias, A_log, D: one of each per head
-        ssm.children.push_back(make_component(ssm.id + ".heads", ComponentKind::SsmHeads, i, 3 * heads, heads));
-      }
-      blk.children.push_back(std::move(ssm));
-    }
-    root.children.push_back(std::move(blk));
-  }
-  return root;
 }
 
 nlohmann::json component_to_json(const Component& c) {

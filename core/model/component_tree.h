@@ -1,6 +1,6 @@
 // The tree of prunable components of a model (model -> blocks -> SSMs -> ...), with stable string ids
-// ("layers.7", "layers.7.ssm"), kinds and parameter counts. The GUI shows it; the search walks it.
-// New component kinds (attention heads, MLP channels of hybrid models) extend ComponentKind.
+// ("layers.7", "layers.7.ssm"), kinds and parameter counts, as each architecture builds it
+// (Model::component_tree). The GUI shows it.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -11,10 +11,8 @@
 
 namespace shedder {
 
-class MambaModel;
-
 // Heads: the SSM heads of a Mamba-2 layer, one node for the group (not a search candidate). Hybrid models
-// (model/hybrid_model.h) add: HybridBlock (a layer with attention and SSM), SharedBlock (one use of a shared
+// (Zamba2, Hymba) add: HybridBlock (a layer with attention and SSM), SharedBlock (one use of a shared
 // transformer block), SharedWeights (a shared block's weights: a group node), AttentionHeads (one KV head with its
 // query heads), MlpChannels (a group of MLP channels), SsmHeadGroup (a group of SSM heads of a hybrid layer),
 // Attention (a layer's attention branch) and Mlp (a layer's MLP).
@@ -36,7 +34,6 @@ struct Component {
 // A node without children (the models' tree builders).
 Component make_component(std::string id, ComponentKind kind, int64_t layer, int64_t parameters, int64_t count = 0);
 
-Component build_component_tree(const MambaModel& model);
 nlohmann::json component_to_json(const Component& c);
 
 }  // namespace shedder

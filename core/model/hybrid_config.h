@@ -27,6 +27,12 @@ void read_common_config(Config& c, const nlohmann::json& j, const std::string& p
   c.vocab_size = f.integer("vocab_size", c.vocab_size, 1, int64_t{1} << 30);
   c.hidden_size = f.integer("hidden_size", c.hidden_size, 1, int64_t{1} << 17);
   c.num_layers = f.integer("num_hidden_layers", c.num_layers, 1, 4096);
+  if (f.has("eos_token_id") && f.raw("eos_token_id").is_array()) {
+    const std::vector<int64_t> ids = f.integers("eos_token_id", 0, (int64_t{1} << 31) - 1);
+    if (!ids.empty()) c.eos_token_id = ids.front();
+  } else {
+    c.eos_token_id = f.integer("eos_token_id", c.eos_token_id, 0, (int64_t{1} << 31) - 1);
+  }
 }
 
 // expand * hidden as the configs define an inner width (Python's int()), checked before it sizes anything.

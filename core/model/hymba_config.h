@@ -33,6 +33,7 @@ struct HymbaConfig {
   std::vector<std::vector<int64_t>> kept_groups, kept_ssm_heads;
   std::vector<int64_t> layer_intermediate;
   std::vector<int64_t> layers_without_ssm, layers_without_attn, layers_without_mixer;
+  int64_t eos_token_id = 2;  // the end-of-text token (transformers' default 2; joins documents of calibration text)
   nlohmann::json raw;
 
   static HymbaConfig from_file(const std::string& path);

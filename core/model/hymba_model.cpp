@@ -1,25 +1,22 @@
-// Hymba: config parsing, loading, the forward pass with removals (meta tokens, sliding-window / global attention,
-// cross-layer K/V reuse, parallel attention and SSM heads), the component tree and export (see hymba_model.h).
-// The math follows nvidia/Hymba-1.5B-Base's modeling_hymba.py (flex-attention mask: meta tokens always visible).
+// Hymba: loading, plans (removals resolved, layers cut), the layers (meta tokens, sliding-window / global attention,
+// cross-layer K/V reuse through the stream, parallel attention and SSM heads), the component tree, export and
+// training slots (see hymba_model.h). The math follows nvidia/Hymba-1.5B-Base's modeling_hymba.py (flex-attention
+// mask: meta tokens always visible).
 #include "model/hymba_model.h"
 
-#include <c10/core/GradMode.h>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <limits>
 #include <set>
 
 #include "io/checkpoint.h"
-#include "io/model_folder.h"
-#include "io/safetensors.h"
 #include "kernels/mixer_ops.h"
+#include "model/attention.h"
 #include "model/hybrid_util.h"
-#include "model/model_config.h"
-#include "shed/removal_set.h"
+#include "model/weight_loader.h"
+#include "runtime/device.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
-#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -27,23 +24,41 @@ namespace shedder {
 
 using namespace hybrid_util;
 
-// ---- loading ------------------------------------------------------------------------------------------------
+namespace {
+
+constexpr double kKqNormEps = 1e-6;  // HymbaRMSNorm's default eps, used by the q/k norms
+
+at::Tensor kq_norm(const at::Tensor& t, const at::Tensor& w) {
+  return w.defined() ? ops::rms_norm(t, w, kKqNormEps, /*round_input=*/false) : t;
+}
+
+}  // namespace
+
+// ---- loading ------------------------------------------------------------------------------------------------------
 
 HymbaModel::~HymbaModel() = default;
 
-std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const HybridLoadOptions& opts) {
-  const std::string cfg_path = config_path(dir);
+std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const LoadOptions& opts) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
   std::shared_ptr<HymbaModel> m(new HymbaModel());
+  m->dir_ = dir;
   m->cfg_ = HymbaConfig::from_file(cfg_path);
   const HymbaConfig& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
-  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
-    return load_weight(ws, dir, name, std::move(shape), opts.check_finite);
-  };
+  m->weight_files_ = ws.describe_files();
+  if (ws.contains("model.embed_tokens.weight")) m->source_dtype_ = ws.at("model.embed_tokens.weight").dtype;
+  m->device_ = parse_device(opts.device);
+  m->dtype_ = resolve_compute_dtype(opts.dtype, m->device_, m->source_dtype_);
+  const WeightLoader wl(ws, dir, "config.json", opts.check_finite, m->device_, m->dtype_);
   const int64_t H = c.hidden_size, D = c.inner, N = c.d_state, R = c.dt_rank, K = c.d_conv;
   const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;
-  m->load_common(dir, ws, c.vocab_size, H, c.tie_word_embeddings, opts.check_finite);
-  if (c.num_memory_tokens > 0) m->memory_tokens_ = get("model.memory_tokens", {c.num_memory_tokens, H});
+  m->embedding_ = wl.get("model.embed_tokens.weight", {c.vocab_size, H});
+  m->final_norm_w_ = wl.get("model.final_layernorm.weight", {H});
+  m->lm_head_ = c.tie_word_embeddings ? m->embedding_ : wl.get("lm_head.weight", {c.vocab_size, H});
+  if (c.num_memory_tokens > 0) m->memory_tokens_ = wl.get("model.memory_tokens", {c.num_memory_tokens, H});
   const std::set<int64_t> no_ssm(c.layers_without_ssm.begin(), c.layers_without_ssm.end());
   const std::set<int64_t> no_attn(c.layers_without_attn.begin(), c.layers_without_attn.end());
   const std::set<int64_t> no_mixer(c.layers_without_mixer.begin(), c.layers_without_mixer.end());
@@ -72,10 +87,10 @@ std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const Hybri
     const int64_t I = c.layer_intermediate[li];
     if (I > 0) {
       const std::string e = p + "moe.experts.0.";
-      L.mlp_norm_w = get(p + "pre_moe_layernorm.weight", {H});
-      if (c.mlp_act == "silu") L.gate_w = get(e + "gate_proj.weight", {I, H});
-      L.up_w = get(e + "up_proj.weight", {I, H});
-      L.down_w = get(e + "down_proj.weight", {H, I});
+      L.mlp_norm_w = wl.get(p + "pre_moe_layernorm.weight", {H});
+      if (c.mlp_act == "silu") L.gate_w = wl.get(e + "gate_proj.weight", {I, H});
+      L.up_w = wl.get(e + "up_proj.weight", {I, H});
+      L.down_w = wl.get(e + "down_proj.weight", {H, I});
     }
     if (!L.has_mixer) {
       m->layers_.push_back(std::move(L));
@@ -83,9 +98,8 @@ std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const Hybri
     }
     const int64_t nq = static_cast<int64_t>(L.groups.size()) * rep, nkv = static_cast<int64_t>(L.kv_groups.size());
     const int64_t Dk = static_cast<int64_t>(L.ssm_channels.size());
-    L.in_norm_w = get(p + "input_layernorm.weight", {H});
-    const int64_t rows = nq * qhd + nkv * (qhd + vhd) + 2 * Dk;
-    at::Tensor in_proj = get(p + "mamba.in_proj.weight", {rows, H});
+    L.in_norm_w = wl.get(p + "input_layernorm.weight", {H});
+    at::Tensor in_proj = wl.get(p + "mamba.in_proj.weight", {nq * qhd + nkv * (qhd + vhd) + 2 * Dk, H});
     int64_t o = 0;
     auto take = [&](int64_t n) {
       at::Tensor t = in_proj.narrow(0, o, n).contiguous();
@@ -103,133 +117,191 @@ std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const Hybri
     }
     const std::string a = p + "mamba.self_attn.";
     if (c.kq_norm == "rms") {
-      if (L.has_attn) L.q_norm_w = get(a + "q_norm.weight", {qhd});
-      if (nkv > 0) L.k_norm_w = get(a + "k_norm.weight", {qhd});
+      if (L.has_attn) L.q_norm_w = wl.get(a + "q_norm.weight", {qhd});
+      if (nkv > 0) L.k_norm_w = wl.get(a + "k_norm.weight", {qhd});
     } else if (c.kq_norm == "perhead-rms") {
-      if (L.has_attn) L.q_norm_w = get(a + "q_norm.weight", {1, nq, 1, qhd});
-      if (nkv > 0) L.k_norm_w = get(a + "k_norm.weight", {1, nkv, 1, qhd});
+      if (L.has_attn) L.q_norm_w = wl.get(a + "q_norm.weight", {1, nq, 1, qhd});
+      if (nkv > 0) L.k_norm_w = wl.get(a + "k_norm.weight", {1, nkv, 1, qhd});
     }
     if (L.has_ssm) {
       const std::string s = p + "mamba.";
-      L.conv_w_kc = get(s + "conv1d.weight", {Dk, 1, K}).reshape({Dk, K}).t().contiguous();
-      if (c.conv_bias) L.conv_b = get(s + "conv1d.bias", {Dk});
-      L.x_proj_w = get(s + "x_proj.0.weight", {R + 2 * N, Dk});
-      L.dt_proj_w = get(s + "dt_proj.0.weight", {Dk, R});
-      L.dt_proj_b = get(s + "dt_proj.0.bias", {Dk});
-      L.A_nd = (-at::exp(get(s + "A_log.0", {Dk, N}))).t().contiguous();
-      L.Dv = get(s + "D.0", {Dk});
+      Mamba1Ssm& w = L.ssm;
+      w.dt_rank = R;
+      w.state_size = N;
+      w.norm_eps = c.rms_norm_eps;
+      w.conv_w_kc = wl.get(s + "conv1d.weight", {Dk, 1, K}, true).reshape({Dk, K}).t().contiguous();
+      if (c.conv_bias) w.conv_b = wl.get(s + "conv1d.bias", {Dk}, true);
+      w.x_proj_w = wl.get(s + "x_proj.0.weight", {R + 2 * N, Dk});
+      w.dt_proj_w = wl.get(s + "dt_proj.0.weight", {Dk, R});
+      w.dt_proj_b = wl.get(s + "dt_proj.0.bias", {Dk}, true);
+      w.A_nd = (-at::exp(wl.get(s + "A_log.0", {Dk, N}, true))).t().contiguous();
+      w.Dv = wl.get(s + "D.0", {Dk}, true);
       if (c.inner_layernorms) {
-        L.dt_norm_w = get(s + "dt_layernorm.weight", {R});
-        L.B_norm_w = get(s + "B_layernorm.weight", {N});
-        L.C_norm_w = get(s + "C_layernorm.weight", {N});
+        w.dt_norm_w = wl.get(s + "dt_layernorm.weight", {R});
+        w.B_norm_w = wl.get(s + "B_layernorm.weight", {N});
+        w.C_norm_w = wl.get(s + "C_layernorm.weight", {N});
       }
-      L.ln_ssm_w = get(s + "pre_avg_layernorm2.weight", {D});
+      L.ln_ssm_w = wl.get(s + "pre_avg_layernorm2.weight", {D});
     }
-    if (L.has_attn) L.ln_attn_w = get(p + "mamba.pre_avg_layernorm1.weight", {D});
+    if (L.has_attn) L.ln_attn_w = wl.get(p + "mamba.pre_avg_layernorm1.weight", {D});
     if (!L.has_attn && !L.has_ssm)
       throw Error(cfg_path + ": layer " + std::to_string(l) + " lists neither attention nor SSM but keeps its mixer");
-    L.out_proj_w = get(p + "mamba.out_proj.weight", {H, D});
+    L.out_proj_w = wl.get(p + "mamba.out_proj.weight", {H, D});
     m->layers_.push_back(std::move(L));
   }
-  m->finish_load(opts, c.intermediate_size);
+  m->mlp_group_ = mlp_group_size(opts.mlp_channel_group, c.intermediate_size);
+  m->tail_groups_ = opts.mlp_tail_groups;
+  m->load_tokenizer();
   return m;
 }
 
-// ---- removal plan -------------------------------------------------------------------------------------------
+nlohmann::json HymbaModel::summary() const {
+  const HymbaConfig& c = cfg_;
+  return {{"model_type", "hymba"},
+          {"vocab_size", c.vocab_size},
+          {"hidden_size", c.hidden_size},
+          {"num_hidden_layers", c.num_layers},
+          {"num_attention_heads", c.num_heads},
+          {"num_key_value_heads", c.num_kv_heads},
+          {"mamba_inner", c.inner},
+          {"mamba_d_state", c.d_state},
+          {"intermediate_size", c.intermediate_size},
+          {"num_memory_tokens", c.num_memory_tokens},
+          {"sliding_window", c.sliding_window},
+          {"global_attn_idx", c.global_attn_idx},
+          {"mlp_channel_group", mlp_group_}};
+}
 
-struct HymbaModel::Plan {
+std::string HymbaModel::description() const {
+  const HymbaConfig& c = cfg_;
+  auto n = [](int64_t v) { return std::to_string(v); };
+  std::string d = "Hymba (HymbaForCausalLM): " + n(c.num_layers) + " layers, hidden " + n(c.hidden_size) +
+                  ", attention " + n(c.num_heads) + " heads / " + n(c.num_kv_heads) + " KV, SSM inner " + n(c.inner) +
+                  " state " + n(c.d_state) + ", MLP " + n(c.intermediate_size);
+  if (c.num_memory_tokens > 0) d += ", " + n(c.num_memory_tokens) + " meta tokens";
+  if (c.sliding_window > 0) d += ", sliding window " + n(c.sliding_window);
+  return d + ", vocab " + n(c.vocab_size);
+}
+
+// ---- plans ------------------------------------------------------------------------------------------------------
+
+struct HymbaModel::Plan : public ForwardPlan {
   std::vector<char> skip_layer, skip_attn, skip_ssm, skip_mlp;  // skip_layer: the Hymba block (mixer)
   std::vector<std::vector<int64_t>> groups, kv_groups, ssm_heads, channels;  // kept, per layer (original numbering)
+  std::vector<Layer> cut;  // the layers with the removals cut out (what the pass runs and export writes)
   bool attends(size_t l) const { return !skip_layer[l] && !skip_attn[l] && !groups[l].empty(); }
+  void set(RemovalSet r, int64_t kept) {
+    removal_ = std::move(r);
+    kept_parameters_ = kept;
+  }
 };
 
-HymbaModel::Plan HymbaModel::plan(const HybridRemoval& removed, const std::string& label) const {
+namespace {
+const HymbaModel::Plan& hplan(const ForwardPlan& p) { return static_cast<const HymbaModel::Plan&>(p); }
+}  // namespace
+
+std::shared_ptr<HymbaModel::Plan> HymbaModel::resolve(const RemovalSet& removed, const std::string& label,
+                                                     bool materialize) const {
   const HymbaConfig& c = cfg_;
   const size_t L = static_cast<size_t>(c.num_layers);
-  Plan p;
-  p.skip_layer.assign(L, 0);
-  p.skip_attn.assign(L, 0);
-  p.skip_ssm.assign(L, 0);
-  p.skip_mlp.assign(L, 0);
+  auto p = std::make_shared<Plan>();
+  p->skip_layer.assign(L, 0);
+  p->skip_attn.assign(L, 0);
+  p->skip_ssm.assign(L, 0);
+  p->skip_mlp.assign(L, 0);
   std::vector<std::set<int64_t>> g_gone(L), h_gone(L), ch_gone(L);
-  for (const std::string& id : removed.ids) {
-    const std::vector<std::string> parts = split(id, '.');
-    int64_t l = -1, k = -1;
-    auto bad = [&](const std::string& why) { return Error(label + ": component '" + id + "': " + why); };
-    if (parts.size() < 2 || parts[0] != "layers" || !parse_index(parts[1], l))
-      throw bad("unknown component id (layers.N[.attn | .ssm | .mlp | .attn.heads.G | .ssm.heads.S | .mlp.channels.C])");
-    if (l >= c.num_layers) throw bad("this model has " + std::to_string(c.num_layers) + " layers");
-    const size_t li = static_cast<size_t>(l);
+  for (const ComponentId& id : removed.items) {
+    auto bad = [&](const std::string& why) { return Error(label + ": component '" + id.str() + "': " + why); };
+    if (id.shared >= 0 || id.kind == Granularity::SharedBlock)
+      throw bad("a Hymba model has layers.N, layers.N.attn, layers.N.ssm, layers.N.mlp, layers.N.attn.heads.G, "
+                "layers.N.ssm.heads.S and layers.N.mlp.channels.C");
+    if (id.layer >= c.num_layers) throw bad("this model has " + std::to_string(c.num_layers) + " layers");
+    const size_t li = static_cast<size_t>(id.layer);
     const Layer& ly = layers_[li];
     const bool has_mlp = ly.down_w.defined();
-    if (parts.size() == 2) {
-      if (!ly.has_mixer) throw bad("this layer's Hymba block was already removed by an export");
-      p.skip_layer[li] = 1;
-    } else if (parts.size() == 3 && parts[2] == "attn") {
-      if (!ly.has_attn) throw bad("this layer has no attention (removed by an export)");
-      p.skip_attn[li] = 1;
-    } else if (parts.size() == 3 && parts[2] == "ssm") {
-      if (!ly.has_ssm) throw bad("this layer has no SSM (removed by an export)");
-      p.skip_ssm[li] = 1;
-    } else if (parts.size() == 3 && parts[2] == "mlp") {
-      if (!has_mlp) throw bad("this layer has no MLP");
-      p.skip_mlp[li] = 1;
-    } else if (parts.size() == 5 && parts[2] == "attn" && parts[3] == "heads" && parse_index(parts[4], k)) {
-      if (std::find(ly.groups.begin(), ly.groups.end(), k) == ly.groups.end())
-        throw bad("no attention head group " + std::to_string(k) + " in this layer");
-      g_gone[li].insert(k);
-    } else if (parts.size() == 5 && parts[2] == "ssm" && parts[3] == "heads" && parse_index(parts[4], k)) {
-      const auto& kept = c.kept_ssm_heads[li];
-      if (!ly.has_ssm || std::find(kept.begin(), kept.end(), k) == kept.end())
-        throw bad("no SSM head " + std::to_string(k) + " in this layer");
-      h_gone[li].insert(k);
-    } else if (parts.size() == 5 && parts[2] == "mlp" && parts[3] == "channels" && parse_index(parts[4], k)) {
-      if (!has_mlp || k * mlp_group_ >= ly.down_w.size(1)) throw bad("no such MLP channel group");
-      ch_gone[li].insert(k);
-    } else {
-      throw bad("unknown component (layers.N[.attn | .ssm | .mlp | .attn.heads.G | .ssm.heads.S | .mlp.channels.C])");
+    switch (id.kind) {
+      case Granularity::Block:
+        if (!ly.has_mixer) throw bad("this layer's Hymba block was already removed by an export");
+        p->skip_layer[li] = 1;
+        break;
+      case Granularity::Attention:
+        if (!ly.has_attn) throw bad("this layer has no attention (removed by an export)");
+        p->skip_attn[li] = 1;
+        break;
+      case Granularity::Ssm:
+        if (!ly.has_ssm) throw bad("this layer has no SSM (removed by an export)");
+        p->skip_ssm[li] = 1;
+        break;
+      case Granularity::Mlp:
+        if (!has_mlp) throw bad("this layer has no MLP");
+        p->skip_mlp[li] = 1;
+        break;
+      case Granularity::AttentionHeads:
+        if (std::find(ly.groups.begin(), ly.groups.end(), id.index) == ly.groups.end())
+          throw bad("no attention head group " + std::to_string(id.index) + " in this layer");
+        g_gone[li].insert(id.index);
+        break;
+      case Granularity::SsmHeads: {
+        const auto& kept = c.kept_ssm_heads[li];
+        if (!ly.has_ssm || std::find(kept.begin(), kept.end(), id.index) == kept.end())
+          throw bad("no SSM head " + std::to_string(id.index) + " in this layer");
+        h_gone[li].insert(id.index);
+        break;
+      }
+      case Granularity::MlpChannels:
+        if (!has_mlp || id.index * mlp_group_ >= ly.down_w.size(1)) throw bad("no such MLP channel group");
+        ch_gone[li].insert(id.index);
+        break;
+      default:
+        throw bad("not a component of a Hymba model");
     }
   }
-  p.groups.resize(L);
-  p.kv_groups.resize(L);
-  p.ssm_heads.resize(L);
-  p.channels.resize(L);
+  p->groups.resize(L);
+  p->kv_groups.resize(L);
+  p->ssm_heads.resize(L);
+  p->channels.resize(L);
   for (size_t l = 0; l < L; ++l) {
     const Layer& ly = layers_[l];
     for (int64_t g : ly.groups)
-      if (!g_gone[l].count(g)) p.groups[l].push_back(g);
+      if (!g_gone[l].count(g)) p->groups[l].push_back(g);
     if (ly.has_ssm)
       for (int64_t h : c.kept_ssm_heads[l])
-        if (!h_gone[l].count(h)) p.ssm_heads[l].push_back(h);
+        if (!h_gone[l].count(h)) p->ssm_heads[l].push_back(h);
     if (ly.down_w.defined())
       for (int64_t ch = 0; ch < ly.down_w.size(1); ++ch)
-        if (!ch_gone[l].count(ch / mlp_group_)) p.channels[l].push_back(ch);
+        if (!ch_gone[l].count(ch / mlp_group_)) p->channels[l].push_back(ch);
     const std::string where = label + ": layers." + std::to_string(l);
-    if (ly.down_w.defined() && !p.skip_mlp[l] && p.channels[l].empty())
+    if (ly.down_w.defined() && !p->skip_mlp[l] && p->channels[l].empty())
       throw Error(where + ": every MLP channel would be removed; remove layers." + std::to_string(l) + ".mlp instead");
-    if (!ly.has_mixer || p.skip_layer[l]) continue;
-    const bool attn = ly.has_attn && !p.skip_attn[l], ssm = ly.has_ssm && !p.skip_ssm[l];
+    if (!ly.has_mixer || p->skip_layer[l]) continue;
+    const bool attn = ly.has_attn && !p->skip_attn[l], ssm = ly.has_ssm && !p->skip_ssm[l];
     if (!attn && !ssm)
       throw Error(where + ": both the attention and the SSM would be removed; remove the Hymba block (layers." +
                   std::to_string(l) + ") instead");
-    if (attn && p.groups[l].empty())
-      throw Error(where + ": every attention head group would be removed; remove layers." + std::to_string(l) + ".attn instead");
-    if (ssm && p.ssm_heads[l].empty())
+    if (attn && p->groups[l].empty())
+      throw Error(where + ": every attention head group would be removed; remove layers." + std::to_string(l) +
+                  ".attn instead");
+    if (ssm && p->ssm_heads[l].empty())
       throw Error(where + ": every SSM head would be removed; remove layers." + std::to_string(l) + ".ssm instead");
   }
   for (size_t l = 0; l < L; ++l) {
     if (c.kv_producer[l] != static_cast<int64_t>(l)) continue;
     std::set<int64_t> need;
     for (size_t u = l; u < L; ++u)
-      if (c.kv_producer[u] == static_cast<int64_t>(l) && layers_[u].has_attn && p.attends(u))
-        need.insert(p.groups[u].begin(), p.groups[u].end());
-    if (!need.empty() && !p.attends(l))
+      if (c.kv_producer[u] == static_cast<int64_t>(l) && layers_[u].has_attn && p->attends(u))
+        need.insert(p->groups[u].begin(), p->groups[u].end());
+    if (!need.empty() && !p->attends(l))
       throw Error(label + ": layers." + std::to_string(l) +
                   " provides K/V to later layers that keep their attention; remove those first");
-    p.kv_groups[l].assign(need.begin(), need.end());
+    p->kv_groups[l].assign(need.begin(), need.end());
   }
+  p->set(removed, count_params(*p));
+  if (materialize)
+    for (int64_t l = 0; l < c.num_layers; ++l) p->cut.push_back(cut(l, *p));
   return p;
 }
+
+PlanPtr HymbaModel::plan(const RemovalSet& removed, const std::string& label) const { return resolve(removed, label); }
 
 int64_t HymbaModel::count_params(const Plan& p) const {
   const HymbaConfig& c = cfg_;
@@ -258,13 +330,19 @@ int64_t HymbaModel::count_params(const Plan& p) const {
   return n;
 }
 
-int64_t HymbaModel::total_parameters() const { return count_params(plan({}, "model")); }
-int64_t HymbaModel::removed_parameters(const HybridRemoval& r) const {
-  return total_parameters() - count_params(plan(r, "removal"));
-}
-void HymbaModel::check_removal(const HybridRemoval& r, const std::string& label) const { plan(r, label); }
+int64_t HymbaModel::total_parameters() const { return kept_parameters({}, "model"); }
 
-// A layer's weights with the plan's removals cut out (what export writes and the forward runs).
+int64_t HymbaModel::kept_parameters(const RemovalSet& removed, const std::string& label) const {
+  return resolve(removed, label, /*materialize=*/false)->kept_parameters();
+}
+
+int64_t HymbaModel::first_layer(const ComponentId& c) const {
+  const bool touches_attention =
+      c.kind == Granularity::Block || c.kind == Granularity::Attention || c.kind == Granularity::AttentionHeads;
+  return touches_attention ? std::min(c.layer, cfg_.kv_producer[static_cast<size_t>(c.layer)]) : c.layer;
+}
+
+// A layer's weights with the plan's removals cut out (what the pass runs and export writes).
 HymbaModel::Layer HymbaModel::cut(int64_t layer, const Plan& p) const {
   const HymbaConfig& c = cfg_;
   const size_t li = static_cast<size_t>(layer);
@@ -294,7 +372,8 @@ HymbaModel::Layer HymbaModel::cut(int64_t layer, const Plan& p) const {
   } else if (p.groups[li] != a.groups) {
     const std::vector<int64_t> gp = positions(a.groups, p.groups[li]);
     b.q_w = rows(a.q_w, unit_rows(gp, rep * qhd));
-    if (c.kq_norm == "perhead-rms") b.q_norm_w = a.q_norm_w.index_select(1, idx(unit_rows(gp, rep))).contiguous();
+    if (c.kq_norm == "perhead-rms")
+      b.q_norm_w = a.q_norm_w.index_select(1, idx(unit_rows(gp, rep), a.q_norm_w.device())).contiguous();
     b.groups = p.groups[li];
   }
   if (p.kv_groups[li].empty()) {
@@ -304,219 +383,228 @@ HymbaModel::Layer HymbaModel::cut(int64_t layer, const Plan& p) const {
     const std::vector<int64_t> kp = positions(a.kv_groups, p.kv_groups[li]);
     b.k_w = rows(a.k_w, unit_rows(kp, qhd));
     b.v_w = rows(a.v_w, unit_rows(kp, vhd));
-    if (c.kq_norm == "perhead-rms") b.k_norm_w = a.k_norm_w.index_select(1, idx(kp)).contiguous();
+    if (c.kq_norm == "perhead-rms") b.k_norm_w = a.k_norm_w.index_select(1, idx(kp, a.k_norm_w.device())).contiguous();
     b.kv_groups = p.kv_groups[li];
   }
   if (!ssm) {
     b.has_ssm = false;
     b.ssm_channels.clear();
-    b.x_w = b.z_w = b.conv_w_kc = b.conv_b = b.x_proj_w = b.dt_proj_w = b.dt_proj_b = b.A_nd = b.Dv = at::Tensor();
-    b.dt_norm_w = b.B_norm_w = b.C_norm_w = b.ln_ssm_w = at::Tensor();
+    b.x_w = b.z_w = b.ln_ssm_w = at::Tensor();
+    b.ssm = Mamba1Ssm();
   } else if (p.ssm_heads[li] != c.kept_ssm_heads[li]) {
     const std::vector<int64_t> hp = unit_rows(positions(c.kept_ssm_heads[li], p.ssm_heads[li]), vhd);
     b.ssm_channels = unit_rows(p.ssm_heads[li], vhd);
     b.x_w = rows(a.x_w, hp);
     b.z_w = rows(a.z_w, hp);
-    b.conv_w_kc = cols(a.conv_w_kc, hp);
-    if (a.conv_b.defined()) b.conv_b = rows(a.conv_b, hp);
-    b.x_proj_w = cols(a.x_proj_w, hp);
-    b.dt_proj_w = rows(a.dt_proj_w, hp);
-    b.dt_proj_b = rows(a.dt_proj_b, hp);
-    b.A_nd = cols(a.A_nd, hp);
-    b.Dv = rows(a.Dv, hp);
+    b.ssm.conv_w_kc = cols(a.ssm.conv_w_kc, hp);
+    if (a.ssm.conv_b.defined()) b.ssm.conv_b = rows(a.ssm.conv_b, hp);
+    b.ssm.x_proj_w = cols(a.ssm.x_proj_w, hp);
+    b.ssm.dt_proj_w = rows(a.ssm.dt_proj_w, hp);
+    b.ssm.dt_proj_b = rows(a.ssm.dt_proj_b, hp);
+    b.ssm.A_nd = cols(a.ssm.A_nd, hp);
+    b.ssm.Dv = rows(a.ssm.Dv, hp);
   }
   return b;
 }
 
-// ---- forward ------------------------------------------------------------------------------------------------
+// ---- forward ----------------------------------------------------------------------------------------------------
 
-at::Tensor HymbaModel::forward(const at::Tensor& ids, const HybridRemoval& removed) const {
-  c10::NoGradGuard no_grad;
-  const Plan p = plan(removed, "removal");
-  const HymbaConfig& c = cfg_;
-  if (ids.dim() != 2 || !at::isIntegralType(ids.scalar_type(), false))
-    throw Error("input ids must be a [batch, length] integer tensor");
-  at::Tensor idl = ids.to(at::kLong);
-  if (idl.numel() > 0 && (idl.min().item<int64_t>() < 0 || idl.max().item<int64_t>() >= c.vocab_size))
-    throw Error("a token id is outside the model's vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
-  const int64_t B = idl.size(0), M = c.num_memory_tokens, T = M + idl.size(1), D = c.inner;
-  const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads, N = c.d_state, R = c.dt_rank;
-  at::Tensor h = at::embedding(embedding_, idl);
-  if (M > 0) h = at::cat({memory_tokens_.unsqueeze(0).expand({B, M, c.hidden_size}), h}, 1);
-
-  // Rotary tables over positions 0..T-1 (meta tokens first) and the two attention masks.
-  at::Tensor cos, sin;
-  if (c.rope) {
-    at::Tensor inv = 1.0 / at::pow(c.rope_base, at::arange(0, qhd, 2, at::kLong).to(at::kFloat) / static_cast<double>(qhd));
-    at::Tensor fr = at::arange(T, at::kFloat).unsqueeze(1) * inv.unsqueeze(0);
-    at::Tensor e = at::cat({fr, fr}, -1);
-    cos = e.cos();
-    sin = e.sin();
+std::vector<LayerState> HymbaModel::zero_state(int64_t batch, const ForwardPlan& fp) const {
+  const Plan& p = hplan(fp);
+  std::vector<LayerState> s(layers_.size());
+  for (size_t l = 0; l < s.size(); ++l) {
+    const Layer& w = p.cut[l];
+    if (!w.has_ssm) continue;  // the attention K/V caches start empty and grow with the sequence
+    const int64_t Dk = w.ssm.conv_w_kc.size(1);
+    s[l].conv = at::zeros({batch, cfg_.d_conv - 1, Dk}, at::TensorOptions().device(device_).dtype(dtype_));
+    s[l].ssm = at::zeros({batch, Dk, cfg_.d_state}, at::TensorOptions().device(device_).dtype(at::kFloat));
   }
-  auto rope = [&](const at::Tensor& t) {
-    if (!c.rope) return t;
-    const int64_t half = qhd / 2;
-    return t * cos + at::cat({-t.narrow(-1, half, qhd - half), t.narrow(-1, 0, half)}, -1) * sin;
-  };
-  at::Tensor qi = at::arange(T, at::kLong).unsqueeze(1), ki = at::arange(T, at::kLong).unsqueeze(0);
-  const at::Tensor causal = ki <= qi;
-  const at::Tensor swa = causal & ((qi - ki <= c.sliding_window) | (ki < M));
-  auto kq_norm = [&](const at::Tensor& t, const at::Tensor& w) {  // HymbaRMSNorm's default eps (1e-6)
-    if (!w.defined()) return t;
-    return w * (t * at::rsqrt(t.pow(2).mean(-1, true) + 1e-6));
-  };
-  // A branch's RMSNorm averages over the full inner width (removed heads count as zeros).
-  auto branch_norm = [&](const at::Tensor& y, const at::Tensor& lw, const std::vector<int64_t>& ch) {
-    at::Tensor r = at::rsqrt(y.pow(2).sum(-1, true) / static_cast<double>(D) + c.rms_norm_eps);
-    return lw.index_select(0, idx(ch)) * (y * r);
-  };
-
-  std::vector<std::pair<at::Tensor, at::Tensor>> kv(layers_.size());
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    const size_t li = static_cast<size_t>(l);
-    const Layer w = cut(l, p);
-    if (w.has_mixer) {
-      at::Tensor x = rms(h, w.in_norm_w, c.rms_norm_eps);
-      if (!w.kv_groups.empty()) {  // this layer makes K/V (for itself and the layers that reuse them)
-        const int64_t nkv = static_cast<int64_t>(w.kv_groups.size());
-        at::Tensor k = rope(kq_norm(at::linear(x, w.k_w).view({B, T, nkv, qhd}).transpose(1, 2), w.k_norm_w));
-        at::Tensor v = at::linear(x, w.v_w).view({B, T, nkv, vhd}).transpose(1, 2);
-        kv[li] = {k, v};
-      }
-      at::Tensor mix = at::zeros({B, T, D}, h.options());
-      const double share = w.has_attn && w.has_ssm ? 0.5 : 1.0;  // one branch alone is not averaged
-      if (w.has_attn) {
-        const int64_t nq = static_cast<int64_t>(w.groups.size()) * rep;
-        at::Tensor q = rope(kq_norm(at::linear(x, w.q_w).view({B, T, nq, qhd}).transpose(1, 2), w.q_norm_w));
-        const size_t prod = static_cast<size_t>(c.kv_producer[li]);
-        const std::vector<int64_t>& have = p.kv_groups[prod];
-        std::vector<int64_t> head_kv, qheads;  // per kept query head: its K/V row in the producer's tensors
-        for (int64_t g : w.groups)
-          for (int64_t r = 0; r < rep; ++r) {
-            head_kv.push_back(std::find(have.begin(), have.end(), g) - have.begin());
-            qheads.push_back(g * rep + r);
-          }
-        at::Tensor k = kv[prod].first.index_select(1, idx(head_kv));
-        at::Tensor v = kv[prod].second.index_select(1, idx(head_kv));
-        at::Tensor scores = at::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(qhd));
-        scores = scores.masked_fill(~(c.is_global(l) ? causal : swa), -std::numeric_limits<float>::infinity());
-        at::Tensor attn = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({B, T, nq * vhd});
-        const std::vector<int64_t> attn_ch = unit_rows(qheads, vhd);
-        mix.index_add_(2, idx(attn_ch), branch_norm(attn, w.ln_attn_w, attn_ch) * share);
-      }
-      if (w.has_ssm) {  // Mamba-1 selective scan over the kept SSM heads' channels
-        at::Tensor xs = at::linear(x, w.x_w), z = at::linear(x, w.z_w);
-        at::Tensor xc = ops::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true);
-        at::Tensor sp = at::linear(xc, w.x_proj_w);
-        at::Tensor dt = sp.narrow(2, 0, R), Bm = sp.narrow(2, R, N), Cm = sp.narrow(2, R + N, N);
-        if (c.inner_layernorms) {
-          dt = rms(dt, w.dt_norm_w, c.rms_norm_eps);
-          Bm = rms(Bm, w.B_norm_w, c.rms_norm_eps);
-          Cm = rms(Cm, w.C_norm_w, c.rms_norm_eps);
-        }
-        at::Tensor dt_raw = at::linear(dt, w.dt_proj_w, w.dt_proj_b).contiguous();
-        at::Tensor y = ops::selective_scan(xc, dt_raw, w.A_nd, Bm.contiguous(), Cm.contiguous(), w.Dv, z);
-        mix.index_add_(2, idx(w.ssm_channels), branch_norm(y, w.ln_ssm_w, w.ssm_channels) * share);
-      }
-      h = h + at::linear(mix, w.out_proj_w);
-    }
-    if (w.down_w.defined()) {
-      at::Tensor u = rms(h, w.mlp_norm_w, c.rms_norm_eps);
-      at::Tensor a = w.gate_w.defined() ? at::silu(at::linear(u, w.gate_w)) * at::linear(u, w.up_w)
-                                        : at::relu(at::linear(u, w.up_w)).pow(2);
-      h = h + at::linear(a, w.down_w);
-    }
-  }
-  h = h.narrow(1, M, T - M);
-  return at::linear(rms(h, final_norm_w_, c.rms_norm_eps), lm_head_);
+  return s;
 }
 
-// ---- components ---------------------------------------------------------------------------------------------
+Activations HymbaModel::embed(const at::Tensor& ids, const ForwardPlan&, RecurrentState* state) const {
+  Activations a;
+  a.ids = checked_ids(ids);
+  a.hidden = at::embedding(embedding_, a.ids).to(at::kFloat);
+  const int64_t M = cfg_.num_memory_tokens, B = a.ids.size(0);
+  a.carried.resize(layers_.size());
+  if (!state || state->position() == 0) {  // a sequence starts with the meta tokens
+    if (M > 0) a.hidden = at::cat({memory_tokens_.to(at::kFloat).unsqueeze(0).expand({B, M, cfg_.hidden_size}), a.hidden}, 1);
+    a.prefix = M;
+    a.position = 0;
+  } else {
+    a.position = M + state->position();
+  }
+  return a;
+}
+
+void HymbaModel::layer(int64_t l, Activations& a, const ForwardPlan& fp, RecurrentState* state) const {
+  const Plan& p = hplan(fp);
+  const HymbaConfig& c = cfg_;
+  const size_t li = static_cast<size_t>(l);
+  const Layer& w = p.cut[li];
+  LayerState* ls = state ? &state->layers[li] : nullptr;
+  at::Tensor& h = a.hidden;
+  const int64_t B = h.size(0), T = h.size(1), D = c.inner;
+  const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;
+  if (w.has_mixer) {
+    at::Tensor x = ops::rms_norm(h, w.in_norm_w, c.rms_norm_eps);
+    RotaryTable rot;
+    if (c.rope && (w.has_attn || !w.kv_groups.empty())) rot = rotary_table(a.position, T, qhd, c.rope_base, device_);
+    auto rope = [&](const at::Tensor& t) { return c.rope ? apply_rotary(t, rot) : t; };
+    if (!w.kv_groups.empty()) {  // this layer makes K/V (for itself and the layers that reuse them)
+      const int64_t nkv = static_cast<int64_t>(w.kv_groups.size());
+      at::Tensor k = rope(kq_norm(at::linear(x, w.k_w).view({B, T, nkv, qhd}).transpose(1, 2), w.k_norm_w));
+      at::Tensor v = at::linear(x, w.v_w).view({B, T, nkv, vhd}).transpose(1, 2);
+      if (ls) {  // the whole sequence's K/V, in the producer's state
+        k = append_to_cache(ls->k, k);
+        v = append_to_cache(ls->v, v);
+      }
+      a.carried[li] = {k, v};
+    }
+    // A branch's RMSNorm averages over the full inner width (removed heads count as zeros).
+    auto branch_norm = [&](const at::Tensor& y, const at::Tensor& lw, const std::vector<int64_t>& ch) {
+      at::Tensor yf = y.to(at::kFloat);
+      at::Tensor r = at::rsqrt(yf.pow(2).sum(-1, true) / static_cast<double>(D) + c.rms_norm_eps);
+      return lw.index_select(0, idx(ch, lw.device())).to(at::kFloat) * (yf * r);
+    };
+    at::Tensor mix = at::zeros({B, T, D}, h.options());
+    const double share = w.has_attn && w.has_ssm ? 0.5 : 1.0;  // one branch alone is not averaged
+    if (w.has_attn) {
+      const int64_t nq = static_cast<int64_t>(w.groups.size()) * rep;
+      at::Tensor q = rope(kq_norm(at::linear(x, w.q_w).view({B, T, nq, qhd}).transpose(1, 2), w.q_norm_w));
+      const size_t prod = static_cast<size_t>(c.kv_producer[li]);
+      const std::vector<int64_t>& have = p.kv_groups[prod];
+      std::vector<int64_t> head_kv, qheads;  // per kept query head: its K/V row in the producer's tensors
+      for (int64_t g : w.groups)
+        for (int64_t r = 0; r < rep; ++r) {
+          head_kv.push_back(std::find(have.begin(), have.end(), g) - have.begin());
+          qheads.push_back(g * rep + r);
+        }
+      const std::vector<at::Tensor>& kv = a.carried[prod];
+      const at::Tensor sel = idx(head_kv, device_);
+      at::Tensor k = kv.at(0).index_select(1, sel), v = kv.at(1).index_select(1, sel);
+      AttentionMask mask;
+      mask.q_first = k.size(2) - T;  // cached positions come first
+      if (!c.is_global(l)) {
+        mask.window = c.sliding_window;
+        mask.always_visible = c.num_memory_tokens;
+      }
+      at::Tensor attn = attend(q, k, v, mask, 1.0 / std::sqrt(static_cast<double>(qhd)));
+      attn = attn.transpose(1, 2).reshape({B, T, nq * vhd});
+      const std::vector<int64_t> attn_ch = unit_rows(qheads, vhd);
+      mix = mix.index_add(2, idx(attn_ch, device_), branch_norm(attn, w.ln_attn_w, attn_ch) * share);
+    }
+    if (w.has_ssm) {  // Mamba-1 selective scan over the kept SSM heads' channels
+      at::Tensor y = mamba1_ssm(w.ssm, at::linear(x, w.x_w), at::linear(x, w.z_w), false, ls, device_);
+      mix = mix.index_add(2, idx(w.ssm_channels, device_), branch_norm(y, w.ln_ssm_w, w.ssm_channels) * share);
+    }
+    h = h + at::linear(mix.to(w.out_proj_w.scalar_type()), w.out_proj_w);
+  }
+  if (w.down_w.defined()) {
+    at::Tensor u = ops::rms_norm(h, w.mlp_norm_w, c.rms_norm_eps);
+    at::Tensor act = w.gate_w.defined() ? at::silu(at::linear(u, w.gate_w)) * at::linear(u, w.up_w)
+                                        : at::relu(at::linear(u, w.up_w)).pow(2);
+    h = h + at::linear(act, w.down_w);
+  }
+}
+
+at::Tensor HymbaModel::head(const at::Tensor& hidden) const {
+  at::Tensor h = ops::rms_norm(hidden, final_norm_w_, cfg_.rms_norm_eps, /*round_input=*/false);
+  return at::linear(h.to(lm_head_.scalar_type()), lm_head_).to(at::kFloat);
+}
+
+// ---- components -------------------------------------------------------------------------------------------------
+
+std::vector<Granularity> HymbaModel::granularities() const {
+  return {Granularity::Block,  Granularity::Attention,      Granularity::Ssm,        Granularity::Mlp,
+          Granularity::AttentionHeads, Granularity::SsmHeads, Granularity::MlpChannels};
+}
 
 Component HymbaModel::component_tree() const {
   const HymbaConfig& c = cfg_;
-  const int64_t total = count_params(plan({}, "model"));
-  auto cost = [&](const std::string& id) {
-    HybridRemoval r;
+  const int64_t total = total_parameters();
+  auto cost = [&](const ComponentId& id) {
+    RemovalSet r;
     r.add(id);
     try {
-      return total - count_params(plan(r, id));
+      return total - kept_parameters(r, id.str());
     } catch (const Error&) {
       return int64_t(0);  // not removable on its own (a K/V producer, the last head group)
     }
   };
-  auto node = [&](const std::string& id, ComponentKind k, int64_t l, int64_t count) {
-    return make_component(id, k, l, cost(id), count);
+  auto node = [&](const ComponentId& id, ComponentKind k, int64_t count) {
+    return make_component(id.str(), k, id.layer, cost(id), count);
   };
+  // Children are parts of their parent (removing the parent removes them): a layer's Hymba block (layers.N: its
+  // attention and SSM heads) and its MLP (layers.N.mlp), which the block's removal keeps, are siblings.
   Component root = make_component("model", ComponentKind::Model, -1, total);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const Layer& ly = layers_[static_cast<size_t>(l)];
-    const std::string id = "layers." + std::to_string(l);
-    // Without its mixer (an export removed the Hymba block) a layer is its MLP: its parameters are summed below.
-    Component blk = ly.has_mixer ? node(id, ComponentKind::HybridBlock, l, 0) : make_component(id, ComponentKind::Block, l, 0);
-    if (ly.has_attn) {
-      Component a = node(id + ".attn", ComponentKind::Attention, l, 0);
-      for (int64_t g : ly.groups)
-        a.children.push_back(node(id + ".attn.heads." + std::to_string(g), ComponentKind::AttentionHeads, l,
-                                  c.num_heads / c.num_kv_heads));
-      blk.children.push_back(std::move(a));
-    }
-    if (ly.has_ssm) {
-      Component s = node(id + ".ssm", ComponentKind::Ssm, l, 0);
-      for (int64_t h : c.kept_ssm_heads[static_cast<size_t>(l)])
-        s.children.push_back(node(id + ".ssm.heads." + std::to_string(h), ComponentKind::SsmHeadGroup, l, c.v_head_dim));
-      blk.children.push_back(std::move(s));
+    if (ly.has_mixer) {  // (an export may have removed it)
+      Component blk = node(ComponentId::layer_of(Granularity::Block, l), ComponentKind::HybridBlock, 0);
+      if (ly.has_attn) {
+        Component a = node(ComponentId::layer_of(Granularity::Attention, l), ComponentKind::Attention, 0);
+        for (int64_t g : ly.groups)
+          a.children.push_back(node(ComponentId::layer_of(Granularity::AttentionHeads, l, g),
+                                    ComponentKind::AttentionHeads, c.num_heads / c.num_kv_heads));
+        blk.children.push_back(std::move(a));
+      }
+      if (ly.has_ssm) {
+        Component s = node(ComponentId::layer_of(Granularity::Ssm, l), ComponentKind::Ssm, 0);
+        for (int64_t h : c.kept_ssm_heads[static_cast<size_t>(l)])
+          s.children.push_back(node(ComponentId::layer_of(Granularity::SsmHeads, l, h), ComponentKind::SsmHeadGroup,
+                                    c.v_head_dim));
+        blk.children.push_back(std::move(s));
+      }
+      root.children.push_back(std::move(blk));
     }
     if (ly.down_w.defined()) {
-      Component m = node(id + ".mlp", ComponentKind::Mlp, l, 0);
+      Component m = node(ComponentId::layer_of(Granularity::Mlp, l), ComponentKind::Mlp, 0);
       const int64_t I = ly.down_w.size(1), groups = (I + mlp_group_ - 1) / mlp_group_;
       for (int64_t g = 0; g < groups; ++g)
-        m.children.push_back(node(id + ".mlp.channels." + std::to_string(g), ComponentKind::MlpChannels, l,
+        m.children.push_back(node(ComponentId::layer_of(Granularity::MlpChannels, l, g), ComponentKind::MlpChannels,
                                   std::min(mlp_group_, I - g * mlp_group_)));
-      blk.children.push_back(std::move(m));
+      root.children.push_back(std::move(m));
     }
-    if (!ly.has_mixer)
-      for (const auto& ch : blk.children) blk.parameters += ch.parameters;
-    root.children.push_back(std::move(blk));
   }
   return root;
 }
 
-std::vector<std::string> HymbaModel::candidates(HybridGranularity g, const HybridRemoval& removed) const {
-  const Plan p = plan(removed, "removal");
-  auto ok = [&](const std::string& cand) {  // removable now (not a K/V producer others still need, ...)
-    HybridRemoval t = removed;
+std::vector<ComponentId> HymbaModel::candidates(Granularity g, const RemovalSet& removed) const {
+  const std::shared_ptr<Plan> p = resolve(removed, "removal");
+  auto ok = [&](const ComponentId& cand) {  // removable now (not a K/V producer others still need, ...)
+    RemovalSet t = removed;
     t.add(cand);
     try {
-      plan(t, "candidate");
+      resolve(t, "candidate");
       return true;
     } catch (const Error&) {
       return false;
     }
   };
-  std::vector<std::string> out;
+  std::vector<ComponentId> out;
   for (int64_t l = 0; l < cfg_.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
     const Layer& ly = layers_[li];
-    const std::string id = "layers." + std::to_string(l);
-    const bool mixer = ly.has_mixer && !p.skip_layer[li];
-    const bool attn = mixer && ly.has_attn && !p.skip_attn[li], ssm = mixer && ly.has_ssm && !p.skip_ssm[li];
-    const bool mlp = ly.down_w.defined() && !p.skip_mlp[li];
-    std::vector<std::string> c;
-    if (g == HybridGranularity::Block && mixer) c.push_back(id);
-    if (g == HybridGranularity::Attention && attn) c.push_back(id + ".attn");
-    if (g == HybridGranularity::Ssm && ssm) c.push_back(id + ".ssm");
-    if (g == HybridGranularity::Mlp && mlp) c.push_back(id + ".mlp");
-    if (g == HybridGranularity::AttentionHeads && attn)
-      for (int64_t k : p.groups[li]) c.push_back(id + ".attn.heads." + std::to_string(k));
-    if (g == HybridGranularity::SsmHeads && ssm)
-      for (int64_t k : p.ssm_heads[li]) c.push_back(id + ".ssm.heads." + std::to_string(k));
-    if (g == HybridGranularity::MlpChannels && mlp) {
+    const bool mixer = ly.has_mixer && !p->skip_layer[li];
+    const bool attn = mixer && ly.has_attn && !p->skip_attn[li], ssm = mixer && ly.has_ssm && !p->skip_ssm[li];
+    const bool mlp = ly.down_w.defined() && !p->skip_mlp[li];
+    std::vector<ComponentId> c;
+    if (g == Granularity::Block && mixer) c.push_back(ComponentId::layer_of(g, l));
+    if (g == Granularity::Attention && attn) c.push_back(ComponentId::layer_of(g, l));
+    if (g == Granularity::Ssm && ssm) c.push_back(ComponentId::layer_of(g, l));
+    if (g == Granularity::Mlp && mlp) c.push_back(ComponentId::layer_of(g, l));
+    if (g == Granularity::AttentionHeads && attn)
+      for (int64_t k : p->groups[li]) c.push_back(ComponentId::layer_of(g, l, k));
+    if (g == Granularity::SsmHeads && ssm)
+      for (int64_t k : p->ssm_heads[li]) c.push_back(ComponentId::layer_of(g, l, k));
+    if (g == Granularity::MlpChannels && mlp) {
       std::vector<int64_t> gs;
-      for (int64_t ch : p.channels[li])
+      for (int64_t ch : p->channels[li])
         if (gs.empty() || gs.back() != ch / mlp_group_) gs.push_back(ch / mlp_group_);
       if (tail_groups_ && !gs.empty()) gs = {gs.back()};
-      for (int64_t k : gs) c.push_back(id + ".mlp.channels." + std::to_string(k));
+      for (int64_t k : gs) c.push_back(ComponentId::layer_of(g, l, k));
     }
     for (const auto& cand : c)
       if (ok(cand)) out.push_back(cand);
@@ -536,24 +624,23 @@ void HymbaModel::reorder_mlp_channels() {
   }
 }
 
-// ---- export -------------------------------------------------------------------------------------------------
+// ---- export and training ------------------------------------------------------------------------------------------
 
-void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force) const {
-  const Plan p = plan(removed, "export");
+PrunedCheckpoint HymbaModel::pruned_checkpoint(const ForwardPlan& fp) const {
+  const Plan& p = hplan(fp);
   const HymbaConfig& c = cfg_;
-  std::vector<std::pair<std::string, at::Tensor>> t;
+  PrunedCheckpoint out;
+  out.in_compute_dtype = true;
+  auto& t = out.tensors;
   t.emplace_back("model.embed_tokens.weight", embedding_);
   t.emplace_back("model.final_layernorm.weight", final_norm_w_);
   if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", lm_head_);
   if (memory_tokens_.defined()) t.emplace_back("model.memory_tokens", memory_tokens_);
   // A layer with neither its Hymba block nor an MLP left is dropped and the rest renumbered.
-  std::vector<Layer> cutl;
   std::vector<int64_t> new_index(layers_.size(), -1);
   int64_t nl = 0;
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    cutl.push_back(cut(l, p));
-    if (cutl.back().has_mixer || cutl.back().down_w.defined()) new_index[static_cast<size_t>(l)] = nl++;
-  }
+  for (size_t l = 0; l < layers_.size(); ++l)
+    if (p.cut[l].has_mixer || p.cut[l].down_w.defined()) new_index[l] = nl++;
   nlohmann::json groups = nlohmann::json::array(), ssm_heads = nlohmann::json::array(), inter = nlohmann::json::array();
   std::vector<int64_t> no_ssm, no_attn, no_mixer, global;
   std::vector<std::vector<int64_t>> reuse(layers_.size());
@@ -561,12 +648,12 @@ void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& 
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
     if (new_index[li] < 0) continue;
-    const Layer& w = cutl[li];
+    const Layer& w = p.cut[li];
     const int64_t nl_i = new_index[li];
+    out.layer_map[std::to_string(nl_i)] = l;
     const std::string pre = "model.layers." + std::to_string(nl_i) + ".";
     if (w.has_mixer) {
       std::vector<at::Tensor> parts;
-      parts.reserve(5);
       if (w.has_attn) parts.push_back(w.q_w);
       if (!w.kv_groups.empty()) {
         parts.push_back(w.k_w);
@@ -583,17 +670,18 @@ void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& 
       if (w.k_norm_w.defined()) t.emplace_back(pre + "mamba.self_attn.k_norm.weight", w.k_norm_w);
       if (w.has_attn) t.emplace_back(pre + "mamba.pre_avg_layernorm1.weight", w.ln_attn_w);
       if (w.has_ssm) {
-        t.emplace_back(pre + "mamba.conv1d.weight", w.conv_w_kc.t().unsqueeze(1).contiguous());
-        if (w.conv_b.defined()) t.emplace_back(pre + "mamba.conv1d.bias", w.conv_b);
-        t.emplace_back(pre + "mamba.x_proj.0.weight", w.x_proj_w);
-        t.emplace_back(pre + "mamba.dt_proj.0.weight", w.dt_proj_w);
-        t.emplace_back(pre + "mamba.dt_proj.0.bias", w.dt_proj_b);
-        t.emplace_back(pre + "mamba.A_log.0", at::log(-w.A_nd).t().contiguous());
-        t.emplace_back(pre + "mamba.D.0", w.Dv);
-        if (w.dt_norm_w.defined()) {
-          t.emplace_back(pre + "mamba.dt_layernorm.weight", w.dt_norm_w);
-          t.emplace_back(pre + "mamba.B_layernorm.weight", w.B_norm_w);
-          t.emplace_back(pre + "mamba.C_layernorm.weight", w.C_norm_w);
+        const Mamba1Ssm& s = w.ssm;
+        t.emplace_back(pre + "mamba.conv1d.weight", s.conv_w_kc.t().unsqueeze(1).contiguous());
+        if (s.conv_b.defined()) t.emplace_back(pre + "mamba.conv1d.bias", s.conv_b);
+        t.emplace_back(pre + "mamba.x_proj.0.weight", s.x_proj_w);
+        t.emplace_back(pre + "mamba.dt_proj.0.weight", s.dt_proj_w);
+        t.emplace_back(pre + "mamba.dt_proj.0.bias", s.dt_proj_b);
+        t.emplace_back(pre + "mamba.A_log.0", at::log(-s.A_nd).t().contiguous());
+        t.emplace_back(pre + "mamba.D.0", s.Dv);
+        if (s.dt_norm_w.defined()) {
+          t.emplace_back(pre + "mamba.dt_layernorm.weight", s.dt_norm_w);
+          t.emplace_back(pre + "mamba.B_layernorm.weight", s.B_norm_w);
+          t.emplace_back(pre + "mamba.C_layernorm.weight", s.C_norm_w);
         }
         t.emplace_back(pre + "mamba.pre_avg_layernorm2.weight", w.ln_ssm_w);
       }
@@ -617,10 +705,12 @@ void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& 
     inter.push_back(w.down_w.defined() ? w.down_w.size(1) : 0);
     if (c.sliding_window > 0 && c.is_global(l)) global.push_back(nl_i);
   }
-  nlohmann::json cfg = c.raw;
+  out.layers = nl;
+  nlohmann::json& cfg = out.config = c.raw;
   cfg["num_hidden_layers"] = nl;
-  for (const char* k : {"shedder_attn_groups", "shedder_ssm_heads", "shedder_intermediate_sizes", "shedder_layers_without_ssm",
-                        "shedder_layers_without_attn", "shedder_layers_without_mixer", "kv_reuse_every_i_layer"})
+  for (const char* k : {"shedder_attn_groups", "shedder_ssm_heads", "shedder_intermediate_sizes",
+                        "shedder_layers_without_ssm", "shedder_layers_without_attn", "shedder_layers_without_mixer",
+                        "kv_reuse_every_i_layer"})
     cfg.erase(k);
   nlohmann::json groups_json = nlohmann::json::array();
   for (size_t l = 0; l < layers_.size(); ++l)
@@ -645,17 +735,60 @@ void HymbaModel::export_pruned(const HybridRemoval& removed, const std::string& 
   if (!no_ssm.empty()) cfg["shedder_layers_without_ssm"] = no_ssm;
   if (!no_attn.empty()) cfg["shedder_layers_without_attn"] = no_attn;
   if (!no_mixer.empty()) cfg["shedder_layers_without_mixer"] = no_mixer;
-  write_model_folder(out_dir, dir_, force, [&](const std::string& tmp) {
-    write_safetensors((fs::path(tmp) / "model.safetensors").string(), t, {{"format", "pt"}});
-    write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.dump(2) + "\n");
-    copy_tokenizer_files(dir_, tmp);
-    const nlohmann::json report{{"source", fs::absolute(dir_).lexically_normal().string()},
-                                {"architecture", arch()},
-                                {"removed", removed.ids},
-                                {"parameters_before", total_parameters()},
-                                {"parameters_after", total_parameters() - removed_parameters(removed)}};
-    write_file_atomic((fs::path(tmp) / "shedding_report.json").string(), report.dump(2) + "\n");
-  });
+  out.transformers_loadable = false;
+  out.note = "Hymba is not part of transformers (its modeling_hymba.py loads the standard fields only)";
+  return out;
+}
+
+std::vector<WeightSlot> HymbaModel::weight_slots() {
+  const HymbaConfig& c = cfg_;
+  std::vector<WeightSlot> s;
+  auto slot = [&](const std::string& name, at::Tensor& t, bool decay, bool lora = false,
+                  std::function<at::Tensor(const at::Tensor&)> f = nullptr) {
+    if (t.defined()) s.push_back({name, &t, std::move(f), lora, decay});
+  };
+  const int64_t K = c.d_conv;
+  slot("model.embed_tokens.weight", embedding_, true);
+  slot(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
+  slot("model.final_layernorm.weight", final_norm_w_, false);
+  slot("model.memory_tokens", memory_tokens_, false);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    Layer& L = layers_[static_cast<size_t>(l)];
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    // The fused in_proj feeds q, k, v, x and z: one parameter, five slices.
+    int64_t o = 0;
+    for (at::Tensor* part : {&L.q_w, &L.k_w, &L.v_w, &L.x_w, &L.z_w}) {
+      if (!part->defined()) continue;
+      const int64_t from = o, n = part->size(0);
+      o += n;
+      slot(p + "mamba.in_proj.weight", *part, true, false,
+           [from, n](const at::Tensor& w) { return w.narrow(0, from, n); });
+    }
+    slot(p + "input_layernorm.weight", L.in_norm_w, false);
+    slot(p + "mamba.self_attn.q_norm.weight", L.q_norm_w, false);
+    slot(p + "mamba.self_attn.k_norm.weight", L.k_norm_w, false);
+    slot(p + "mamba.pre_avg_layernorm1.weight", L.ln_attn_w, false);
+    slot(p + "mamba.conv1d.weight", L.ssm.conv_w_kc, true, false,
+         [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); });
+    slot(p + "mamba.conv1d.bias", L.ssm.conv_b, false);
+    slot(p + "mamba.x_proj.0.weight", L.ssm.x_proj_w, true);
+    slot(p + "mamba.dt_proj.0.weight", L.ssm.dt_proj_w, true);
+    slot(p + "mamba.dt_proj.0.bias", L.ssm.dt_proj_b, false);
+    slot(p + "mamba.A_log.0", L.ssm.A_nd, false, false, [](const at::Tensor& a) { return (-at::exp(a)).t().contiguous(); });
+    slot(p + "mamba.D.0", L.ssm.Dv, false);
+    slot(p + "mamba.dt_layernorm.weight", L.ssm.dt_norm_w, false);
+    slot(p + "mamba.B_layernorm.weight", L.ssm.B_norm_w, false);
+    slot(p + "mamba.C_layernorm.weight", L.ssm.C_norm_w, false);
+    slot(p + "mamba.pre_avg_layernorm2.weight", L.ln_ssm_w, false);
+    slot(p + "mamba.out_proj.weight", L.out_proj_w, true);
+    slot(p + "pre_moe_layernorm.weight", L.mlp_norm_w, false);
+    // LoRA targets: the reference's recovery list (q_proj, k_proj, v_proj, o_proj, down_proj, up_proj, gate_proj,
+    // matched as PEFT matches module names) finds the MLPs' projections in Hymba (its attention is in in_proj).
+    slot(p + "moe.experts.0.gate_proj.weight", L.gate_w, true, true);
+    slot(p + "moe.experts.0.up_proj.weight", L.up_w, true, true);
+    slot(p + "moe.experts.0.down_proj.weight", L.down_w, true, true);
+  }
+  return s;
 }
 
 }  // namespace shedder

@@ -1,13 +1,14 @@
-// Loading (with full validation against config.json) and the forward pass of Mamba-1 / Mamba-2.
+// Mamba-1 / Mamba-2: loading with full validation against config.json, the layers through the shared mixers, the
+// component tree, and removal of blocks and SSMs (see mamba_model.h).
 #include "model/mamba_model.h"
 
 #include <c10/core/GradMode.h>
+
 #include <filesystem>
-#include <set>
-#include <sstream>
 
 #include "io/checkpoint.h"
 #include "kernels/mixer_ops.h"
+#include "model/weight_loader.h"
 #include "runtime/device.h"
 #include "runtime/op_profile.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -17,85 +18,9 @@ namespace fs = std::filesystem;
 
 namespace shedder {
 
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
-  return w * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
-}
-
-at::Tensor group_rms_normalize(const at::Tensor& g, int64_t groups, double eps) {
-  if (groups <= 1) return g * at::rsqrt(g.pow(2).mean(-1, true) + eps);
-  std::vector<int64_t> shape = g.sizes().vec();
-  shape.back() /= groups;
-  shape.insert(shape.end() - 1, groups);
-  at::Tensor gg = g.reshape(shape);
-  return (gg * at::rsqrt(gg.pow(2).mean(-1, true) + eps)).reshape(g.sizes());
-}
-
 namespace {
 
-// Fetches and validates weights by name; remembers which stored tensors were used.
-class WeightFetcher {
- public:
-  WeightFetcher(const WeightStore& ws, const ModelConfig& cfg, const LoadOptions& opts)
-      : ws_(ws), cfg_(cfg), opts_(opts) {}
-
-  // `keep_f32`: on a GPU the tensor stays float32 (conv weights, A_log, D, dt_bias), like the reference.
-  at::Tensor get(const std::string& name, std::vector<int64_t> shape, bool keep_f32 = false) {
-    if (!ws_.contains(name)) {
-      throw Error(ws_.describe_files() + " in " + fs::path(cfg_.source).parent_path().string() + ": missing tensor '" +
-                  name + "' (expected shape " + shape_str(shape) + " from " + fs::path(cfg_.source).filename().string() +
-                  ")");
-    }
-    const WeightEntry& e = ws_.at(name);
-    used_.insert(name);
-    if (!e.tensor.defined() ||
-        (e.tensor.scalar_type() != at::kFloat && e.tensor.scalar_type() != at::kHalf &&
-         e.tensor.scalar_type() != at::kBFloat16 && e.tensor.scalar_type() != at::kDouble)) {
-      throw Error(e.file + ": tensor '" + name + "' has dtype " + e.dtype +
-                  ", which a model weight cannot have (supported: F32, F16, BF16)");
-    }
-    if (e.tensor.sizes() != at::IntArrayRef(shape)) {
-      throw Error(e.file + ": tensor '" + name + "' has shape " + shape_str(e.tensor.sizes()) + " but " +
-                  fs::path(cfg_.source).filename().string() + " implies " + shape_str(shape));
-    }
-    // On the CPU everything is float32 (a view of the map when already float32); on a GPU the tensor goes
-    // straight to the device, in the compute dtype unless the reference keeps it in float32.
-    at::Tensor t = device_.is_cpu() ? e.tensor.to(at::kFloat)
-                                    : e.tensor.to(device_, keep_f32 ? at::kFloat : dtype_, /*non_blocking=*/false, /*copy=*/false);
-    if (opts_.check_finite && !at::isfinite(t).all().item<bool>()) {
-      const int64_t bad = (~at::isfinite(t)).sum().item<int64_t>();
-      throw Error(e.file + ": tensor '" + name + "' contains " + std::to_string(bad) +
-                  " NaN or infinite value(s); the checkpoint is corrupt");
-    }
-    return t;
-  }
-  void place(const at::Device& d, at::ScalarType t) {
-    device_ = d;
-    dtype_ = t;
-  }
-  at::Tensor get_optional(bool present, const std::string& name, std::vector<int64_t> shape) {
-    return present ? get(name, std::move(shape)) : at::Tensor();
-  }
-  bool used(const std::string& name) const { return used_.count(name) != 0; }
-
- private:
-  const WeightStore& ws_;
-  const ModelConfig& cfg_;
-  const LoadOptions& opts_;
-  std::set<std::string> used_;
-  at::Device device_ = at::Device(at::kCPU);
-  at::ScalarType dtype_ = at::kFloat;
-};
-
 int64_t numel_or0(const at::Tensor& t) { return t.defined() ? t.numel() : 0; }
-
-// The conv inputs to keep after `x` ([B, L, C], row-strided): the last K-1 of (previous state, x).
-void advance_conv_state(at::Tensor& conv, const at::Tensor& x) {
-  const int64_t k1 = conv.size(1), L = x.size(1);
-  if (k1 == 0) return;
-  conv = L >= k1 ? x.narrow(1, L - k1, k1).contiguous() : at::cat({conv.narrow(1, L, k1 - L), x}, 1).contiguous();
-}
 
 // Runs `f`, timed under `name` when SHEDDER_PROFILE is on (runtime/op_profile.h).
 template <class F>
@@ -103,6 +28,84 @@ at::Tensor prof(const char* name, const at::Device& d, F&& f) {
   if (!profile::enabled()) return f();
   profile::Scope scope(name, d);
   return f();
+}
+
+// Which blocks are the identity and which SSMs are skipped.
+struct LayerMask {
+  bool skip_block = false;
+  bool skip_ssm = false;
+};
+
+class MambaPlan : public ForwardPlan {
+ public:
+  MambaPlan(RemovalSet r, std::vector<LayerMask> m, int64_t kept) : mask(std::move(m)) {
+    removal_ = std::move(r);
+    kept_parameters_ = kept;
+  }
+  std::vector<LayerMask> mask;  // per layer
+};
+
+const MambaPlan& mamba_plan(const ForwardPlan& p) { return static_cast<const MambaPlan&>(p); }
+
+// The tensors of one layer: the pre-norm, then the mixer of `c.arch`. Returns the block's parameter count and
+// adds those that die with the SSM to `ssm_params`.
+int64_t load_layer(const WeightLoader& wl, const ModelConfig& c, int64_t i, LayerWeights& L, int64_t& ssm_params) {
+  const int64_t H = c.hidden_size, D = c.intermediate_size, N = c.state_size, K = c.conv_kernel;
+  const std::string p = "backbone.layers." + std::to_string(i) + ".";
+  L.has_ssm = c.layer_has_ssm(i);
+  L.norm_w = wl.get(p + "norm.weight", {H});
+  ssm_params = 0;
+  if (c.arch == Arch::Mamba1) {
+    Mamba1Weights& m = L.m1;
+    const int64_t R = c.time_step_rank;
+    m.has_ssm = L.has_ssm;
+    m.in_proj_w = wl.get(p + "mixer.in_proj.weight", {2 * D, H});
+    m.in_proj_b = wl.optional(c.use_bias, p + "mixer.in_proj.bias", {2 * D});
+    at::Tensor conv = wl.get(p + "mixer.conv1d.weight", {D, 1, K}, /*keep_f32=*/true);
+    m.ssm.conv_w_kc = conv.reshape({D, K}).t().contiguous();
+    if (c.use_conv_bias) m.ssm.conv_b = wl.get(p + "mixer.conv1d.bias", {D}, /*keep_f32=*/true);
+    m.ssm.dt_rank = R;
+    m.ssm.state_size = N;
+    if (L.has_ssm) {
+      m.ssm.x_proj_w = wl.get(p + "mixer.x_proj.weight", {R + 2 * N, D});
+      m.ssm.dt_proj_w = wl.get(p + "mixer.dt_proj.weight", {D, R});
+      m.ssm.dt_proj_b = wl.get(p + "mixer.dt_proj.bias", {D}, /*keep_f32=*/true);  // added inside the scan on a GPU
+      at::Tensor A_log = wl.get(p + "mixer.A_log", {D, N}, /*keep_f32=*/true);
+      m.ssm.A_nd = (-at::exp(A_log)).t().contiguous();
+      m.ssm.Dv = wl.get(p + "mixer.D", {D}, /*keep_f32=*/true);
+      ssm_params = m.ssm.x_proj_w.numel() + m.ssm.dt_proj_w.numel() + m.ssm.dt_proj_b.numel() + A_log.numel() +
+                   m.ssm.Dv.numel();
+    }
+    m.out_proj_w = wl.get(p + "mixer.out_proj.weight", {H, D});
+    m.out_proj_b = wl.optional(c.use_bias, p + "mixer.out_proj.bias", {H});
+    return L.norm_w.numel() + m.in_proj_w.numel() + numel_or0(m.in_proj_b) + conv.numel() + numel_or0(m.ssm.conv_b) +
+           ssm_params + m.out_proj_w.numel() + numel_or0(m.out_proj_b);
+  }
+  Mamba2Weights& m = L.m2;
+  const int64_t Hh = c.num_heads, GN = c.n_groups * N;
+  m.has_ssm = L.has_ssm;
+  const int64_t conv_ch = L.has_ssm ? c.conv_dim() : D;
+  // Exactly z, x, B, C, dt: mamba_ssm's extra d_mlp rows only exist with d_ssm < d_inner, which the config parser
+  // refuses.
+  const int64_t rows = L.has_ssm ? c.in_proj_rows() : 2 * D;
+  m.in_proj_w = wl.get(p + "mixer.in_proj.weight", {rows, H});
+  m.in_proj_b = wl.optional(c.use_bias, p + "mixer.in_proj.bias", {rows});
+  at::Tensor conv = wl.get(p + "mixer.conv1d.weight", {conv_ch, 1, K}, /*keep_f32=*/true);
+  m.conv_w_kc = conv.reshape({conv_ch, K}).t().contiguous();
+  if (c.use_conv_bias) m.conv_b = wl.get(p + "mixer.conv1d.bias", {conv_ch}, /*keep_f32=*/true);
+  if (L.has_ssm) {
+    m.dt_bias = wl.get(p + "mixer.dt_bias", {Hh}, /*keep_f32=*/true);
+    m.A_h = -at::exp(wl.get(p + "mixer.A_log", {Hh}, /*keep_f32=*/true));
+    m.Dv = wl.get(p + "mixer.D", {Hh}, /*keep_f32=*/true);
+    // Dead with the SSM: dt_bias, A_log, D, and the B/C/dt rows of in_proj with their conv channels.
+    const int64_t dead_rows = 2 * GN + Hh;
+    ssm_params = 3 * Hh + dead_rows * H + (c.use_bias ? dead_rows : 0) + 2 * GN * K + (c.use_conv_bias ? 2 * GN : 0);
+  }
+  m.gnorm_w = wl.get(p + "mixer.norm.weight", {D});
+  m.out_proj_w = wl.get(p + "mixer.out_proj.weight", {H, D});
+  m.out_proj_b = wl.optional(c.use_bias, p + "mixer.out_proj.bias", {H});
+  return L.norm_w.numel() + m.in_proj_w.numel() + numel_or0(m.in_proj_b) + conv.numel() + numel_or0(m.conv_b) +
+         (L.has_ssm ? 3 * Hh : 0) + m.gnorm_w.numel() + m.out_proj_w.numel() + numel_or0(m.out_proj_b);
 }
 
 }  // namespace
@@ -121,111 +124,142 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
   const ModelConfig& c = m->config_;
   WeightStore ws = WeightStore::open_folder(dir);
   m->weight_files_ = ws.describe_files();
-  WeightFetcher wf(ws, c, opts);
-
-  const int64_t H = c.hidden_size, D = c.intermediate_size, N = c.state_size, K = c.conv_kernel;
   const std::string emb_name = "backbone.embeddings.weight";
   if (ws.contains(emb_name)) m->source_dtype_ = ws.at(emb_name).dtype;
   m->device_ = parse_device(opts.device);
   m->dtype_ = resolve_compute_dtype(opts.dtype, m->device_, m->source_dtype_);
-  wf.place(m->device_, m->dtype_);
-  m->embedding_ = wf.get(emb_name, {c.padded_vocab, H});
-  m->norm_f_ = wf.get("backbone.norm_f.weight", {H});
-  if (c.tie_word_embeddings) {
-    m->lm_head_ = m->embedding_;
-  } else {
-    m->lm_head_ = wf.get("lm_head.weight", {c.padded_vocab, H});
-  }
+  const WeightLoader wl(ws, dir, cfg_path.filename().string(), opts.check_finite, m->device_, m->dtype_);
+
+  const int64_t H = c.hidden_size;
+  m->embedding_ = wl.get(emb_name, {c.padded_vocab, H});
+  m->norm_f_ = wl.get("backbone.norm_f.weight", {H});
+  m->lm_head_ = c.tie_word_embeddings ? m->embedding_ : wl.get("lm_head.weight", {c.padded_vocab, H});
 
   ParamCounts& pc = m->params_;
   pc.embedding = m->embedding_.numel();
   pc.final_norm = m->norm_f_.numel();
   pc.lm_head = c.tie_word_embeddings ? 0 : m->lm_head_.numel();
-
   // Layers are added as their weights are validated (no up-front allocation sized by an untrusted config).
-  m->layers_.reserve(static_cast<size_t>(std::min<int64_t>(c.num_layers, 1024)));
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    LayerWeights& L = m->layers_.emplace_back();
-    const std::string p = "backbone.layers." + std::to_string(i) + ".";
-    L.has_ssm = c.layer_has_ssm(i);
-    L.norm_w = wf.get(p + "norm.weight", {H});
     int64_t ssm_params = 0;
-    if (c.arch == Arch::Mamba1) {
-      const int64_t R = c.time_step_rank;
-      L.in_proj_w = wf.get(p + "mixer.in_proj.weight", {2 * D, H});
-      L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {2 * D});
-      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {D, 1, K}, /*keep_f32=*/true);
-      L.conv_w_kc = conv.reshape({D, K}).t().contiguous();
-      if (c.use_conv_bias) L.conv_b = wf.get(p + "mixer.conv1d.bias", {D}, /*keep_f32=*/true);
-      if (L.has_ssm) {
-        L.x_proj_w = wf.get(p + "mixer.x_proj.weight", {R + 2 * N, D});
-        L.dt_proj_w = wf.get(p + "mixer.dt_proj.weight", {D, R});
-        L.dt_proj_b = wf.get(p + "mixer.dt_proj.bias", {D}, /*keep_f32=*/true);  // added inside the scan on a GPU
-        at::Tensor A_log = wf.get(p + "mixer.A_log", {D, N}, /*keep_f32=*/true);
-        L.A_nd = (-at::exp(A_log)).t().contiguous();
-        L.Dv = wf.get(p + "mixer.D", {D}, /*keep_f32=*/true);
-        ssm_params = L.x_proj_w.numel() + L.dt_proj_w.numel() + L.dt_proj_b.numel() + A_log.numel() + L.Dv.numel();
-      }
-      L.out_proj_w = wf.get(p + "mixer.out_proj.weight", {H, D});
-      L.out_proj_b = wf.get_optional(c.use_bias, p + "mixer.out_proj.bias", {H});
-      pc.block.push_back(L.norm_w.numel() + L.in_proj_w.numel() + numel_or0(L.in_proj_b) + conv.numel() +
-                         numel_or0(L.conv_b) + ssm_params + L.out_proj_w.numel() + numel_or0(L.out_proj_b));
-    } else {
-      const int64_t Hh = c.num_heads, GN = c.n_groups * N;
-      const int64_t conv_ch = L.has_ssm ? c.conv_dim() : D;
-      const int64_t need_rows = L.has_ssm ? c.in_proj_rows() : 2 * D;
-      // Exactly z, x, B, C, dt: mamba_ssm's extra d_mlp rows only exist with d_ssm < d_inner, which the config
-      // parser refuses.
-      L.in_proj_w = wf.get(p + "mixer.in_proj.weight", {need_rows, H});
-      L.in_proj_b = wf.get_optional(c.use_bias, p + "mixer.in_proj.bias", {need_rows});
-      at::Tensor conv = wf.get(p + "mixer.conv1d.weight", {conv_ch, 1, K}, /*keep_f32=*/true);
-      L.conv_w_kc = conv.reshape({conv_ch, K}).t().contiguous();
-      if (c.use_conv_bias) L.conv_b = wf.get(p + "mixer.conv1d.bias", {conv_ch}, /*keep_f32=*/true);
-      if (L.has_ssm) {
-        L.dt_bias = wf.get(p + "mixer.dt_bias", {Hh}, /*keep_f32=*/true);
-        at::Tensor A_log = wf.get(p + "mixer.A_log", {Hh}, /*keep_f32=*/true);
-        L.A_h = -at::exp(A_log);
-        L.Dv = wf.get(p + "mixer.D", {Hh}, /*keep_f32=*/true);
-        // Dead with the SSM: dt_bias, A_log, D, and the B/C/dt rows of in_proj with their conv channels.
-        const int64_t dead_rows = 2 * GN + Hh;
-        ssm_params = 3 * Hh + dead_rows * H + (c.use_bias ? dead_rows : 0) + 2 * GN * K + (c.use_conv_bias ? 2 * GN : 0);
-      }
-      L.gnorm_w = wf.get(p + "mixer.norm.weight", {D});
-      L.out_proj_w = wf.get(p + "mixer.out_proj.weight", {H, D});
-      L.out_proj_b = wf.get_optional(c.use_bias, p + "mixer.out_proj.bias", {H});
-      pc.block.push_back(L.norm_w.numel() + L.in_proj_w.numel() + numel_or0(L.in_proj_b) + conv.numel() +
-                         numel_or0(L.conv_b) + (L.has_ssm ? 3 * Hh : 0) + L.gnorm_w.numel() + L.out_proj_w.numel() +
-                         numel_or0(L.out_proj_b));
-    }
+    pc.block.push_back(load_layer(wl, c, i, m->layers_.emplace_back(), ssm_params));
     pc.ssm.push_back(ssm_params);
   }
   pc.total = pc.embedding + pc.final_norm + pc.lm_head;
   for (int64_t b : pc.block) pc.total += b;
-
-  const fs::path tok = fs::path(dir) / "tokenizer.json";
-  if (fs::exists(tok, ec)) m->tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_file(tok.string()));
+  m->load_tokenizer();
   return m;
 }
 
-const BpeTokenizer& MambaModel::tokenizer() const {
-  if (!tokenizer_)
-    throw Error((fs::path(dir_) / "tokenizer.json").string() +
-                ": missing; this model folder has no tokenizer (use pre-tokenized input, e.g. --tokens FILE)");
-  return *tokenizer_;
+nlohmann::json MambaModel::summary() const { return config_.to_hf_json(); }
+
+Mamba2Shape MambaModel::mamba2_shape() const {
+  const ModelConfig& c = config_;
+  Mamba2Shape s;
+  s.inner = c.intermediate_size;
+  s.heads = c.num_heads;
+  s.head_dim = c.head_dim;
+  s.groups = c.n_groups;
+  s.state = c.state_size;
+  s.norm_groups = c.norm_groups;
+  s.norm_eps = c.layer_norm_epsilon;
+  s.dt_min = c.time_step_limit_min;
+  s.dt_max = c.time_step_limit_max;
+  return s;
 }
 
-at::Tensor MambaModel::embed(const at::Tensor& ids) const {
-  if (ids.dim() != 2) throw Error("input ids must be a [batch, length] tensor (got " + shape_str(ids.sizes()) + ")");
-  if (!at::isIntegralType(ids.scalar_type(), /*includeBool=*/false))
-    throw Error("input ids must be integers");
-  at::Tensor idl = ids.to(at::kLong);
-  if (idl.numel() > 0) {
-    const int64_t lo = idl.min().item<int64_t>(), hi = idl.max().item<int64_t>();
-    if (lo < 0 || hi >= config_.padded_vocab)
-      throw Error("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the model's vocabulary (0.." +
-                  std::to_string(config_.padded_vocab - 1) + ")");
+std::string MambaModel::description() const {
+  const ModelConfig& c = config_;
+  auto n = [](int64_t v) { return std::to_string(v); };
+  std::string d = c.arch == Arch::Mamba2 ? "Mamba-2 (Mamba2ForCausalLM" : "Mamba-1 (MambaForCausalLM";
+  d += c.layout == WeightLayout::HuggingFace ? ", Hugging Face layout): " : ", mamba_ssm layout): ";
+  d += n(c.num_layers) + " layers, hidden " + n(c.hidden_size) + ", inner " + n(c.intermediate_size) + ", state " +
+       n(c.state_size) + ", conv " + n(c.conv_kernel);
+  if (c.arch == Arch::Mamba2) d += ", heads " + n(c.num_heads) + " x " + n(c.head_dim) + ", groups " + n(c.n_groups);
+  else d += ", dt rank " + n(c.time_step_rank);
+  return d + ", vocab " + n(c.padded_vocab);
+}
+
+// ---- components and plans -------------------------------------------------------------------------------------
+
+Component MambaModel::component_tree() const {
+  const ParamCounts& pc = params_;
+  Component root = make_component("model", ComponentKind::Model, -1, pc.total);
+  for (int64_t i = 0; i < num_layers(); ++i) {
+    const size_t li = static_cast<size_t>(i);
+    Component blk = make_component("layers." + std::to_string(i), ComponentKind::Block, i, pc.block[li]);
+    if (layers_[li].has_ssm) {
+      Component ssm = make_component(blk.id + ".ssm", ComponentKind::Ssm, i, pc.ssm[li]);
+      if (config_.arch == Arch::Mamba2) {
+        const int64_t heads = config_.num_heads;  // dt_bias, A_log, D: one of each per head
+        ssm.children.push_back(make_component(ssm.id + ".heads", ComponentKind::SsmHeads, i, 3 * heads, heads));
+      }
+      blk.children.push_back(std::move(ssm));
+    }
+    root.children.push_back(std::move(blk));
   }
-  return at::embedding(embedding_, idl.to(device_)).to(at::kFloat);
+  return root;
+}
+
+std::vector<ComponentId> MambaModel::candidates(Granularity g, const RemovalSet& removed) const {
+  std::vector<ComponentId> c;
+  if (g != Granularity::Block && g != Granularity::Ssm) return c;
+  for (int64_t l = 0; l < num_layers(); ++l) {
+    if (removed.contains(Granularity::Block, l)) continue;
+    if (g == Granularity::Ssm && (removed.contains(Granularity::Ssm, l) || !layers_[static_cast<size_t>(l)].has_ssm))
+      continue;
+    c.push_back(ComponentId::layer_of(g, l));
+  }
+  return c;
+}
+
+PlanPtr MambaModel::plan(const RemovalSet& removed, const std::string& label) const {
+  std::vector<LayerMask> mask(static_cast<size_t>(num_layers()));
+  for (const ComponentId& c : removed.items) {
+    if (c.kind != Granularity::Block && c.kind != Granularity::Ssm)
+      throw Error(label + ": " + c.str() + ": a " + arch() + " model has only blocks (layers.N) and SSMs (layers.N.ssm)");
+    if (c.layer < 0 || c.layer >= num_layers())
+      throw Error(label + ": " + c.str() + " is outside the model's layers (0.." + std::to_string(num_layers() - 1) + ")");
+    LayerMask& m = mask[static_cast<size_t>(c.layer)];
+    if (c.kind == Granularity::Block) {
+      m.skip_block = true;
+    } else {
+      if (!layers_[static_cast<size_t>(c.layer)].has_ssm)
+        throw Error(label + ": layer " + std::to_string(c.layer) + " has no SSM to remove");
+      m.skip_ssm = true;
+    }
+  }
+  int64_t kept = params_.total;
+  for (size_t l = 0; l < mask.size(); ++l)
+    kept -= mask[l].skip_block ? params_.block[l] : mask[l].skip_ssm ? params_.ssm[l] : 0;
+  return std::make_shared<MambaPlan>(removed, std::move(mask), kept);
+}
+
+std::vector<LayerState> MambaModel::zero_state(int64_t batch, const ForwardPlan& p) const {
+  const ModelConfig& c = config_;
+  const std::vector<LayerMask>& mask = mamba_plan(p).mask;
+  std::vector<LayerState> s(static_cast<size_t>(num_layers()));
+  const auto f32 = at::TensorOptions().device(device_).dtype(at::kFloat);  // scan states stay float32
+  for (size_t l = 0; l < s.size(); ++l) {
+    if (mask[l].skip_block) continue;  // a removed block holds no state
+    const LayerWeights& w = layers_[l];
+    const int64_t channels = c.arch == Arch::Mamba1 ? w.m1.ssm.conv_w_kc.size(1) : w.m2.conv_w_kc.size(1);
+    s[l].conv = at::zeros({batch, c.conv_kernel - 1, channels}, at::TensorOptions().device(device_).dtype(dtype_));
+    if (!w.has_ssm || mask[l].skip_ssm) continue;
+    s[l].ssm = c.arch == Arch::Mamba1 ? at::zeros({batch, c.intermediate_size, c.state_size}, f32)
+                                      : at::zeros({batch, c.num_heads, c.head_dim, c.state_size}, f32);
+  }
+  return s;
+}
+
+// ---- forward ----------------------------------------------------------------------------------------------------
+
+Activations MambaModel::embed(const at::Tensor& ids, const ForwardPlan&, RecurrentState* state) const {
+  Activations a;
+  a.ids = checked_ids(ids);
+  a.hidden = at::embedding(embedding_, a.ids).to(at::kFloat);
+  a.position = state ? state->position() : 0;
+  return a;
 }
 
 at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm, LayerState* state) const {
@@ -237,74 +271,41 @@ at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_
 
 at::Tensor MambaModel::branch(int64_t layer, const at::Tensor& x, bool skip_ssm, LayerState* state) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
-  return config_.arch == Arch::Mamba1 ? mixer_mamba1(w, x, skip_ssm || !w.has_ssm, state)
-                                      : mixer_mamba2(w, x, skip_ssm || !w.has_ssm, state);
+  return config_.arch == Arch::Mamba1 ? mamba1_mixer(w.m1, x, skip_ssm || !w.has_ssm, state, device_)
+                                      : mamba2_mixer(w.m2, mamba2_shape(), x, skip_ssm || !w.has_ssm, state, device_);
 }
 
-at::Tensor MambaModel::mixer_mamba1(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
-                                    LayerState* state) const {
-  const int64_t D = config_.intermediate_size, R = config_.time_step_rank, N = config_.state_size;
-  at::Tensor proj = prof("in_proj", device_, [&] { return at::linear(x, w.in_proj_w, w.in_proj_b); });  // [B, L, 2D]
-  at::Tensor xs = proj.narrow(2, 0, D), z = proj.narrow(2, D, D);
-  at::Tensor xc = prof("conv", device_, [&] {
-    return ops::causal_conv1d(xs, w.conv_w_kc, w.conv_b, /*silu=*/true, state ? state->conv : at::Tensor());
-  });
-  if (state) advance_conv_state(state->conv, xs);
-  at::Tensor y;
-  if (skip_ssm) {
-    y = xc * at::silu(z);
-  } else {
-    at::Tensor ssm_p = prof("x_proj", device_, [&] { return at::linear(xc, w.x_proj_w); });  // [B, L, R + 2N]
-    // On a GPU dt_proj's bias is added in float32 inside the scan (as mamba_ssm's kernels do), which saves a
-    // pass over [B, L, D]; on the CPU the float32 linear includes it. softplus: in the scan.
-    const bool gpu = !device_.is_cpu();
-    at::Tensor dt = prof("dt_proj", device_, [&] {
-      if (!gpu) return at::linear(ssm_p.narrow(2, 0, R), w.dt_proj_w, w.dt_proj_b).contiguous();
-      const at::Tensor low = ssm_p.narrow(2, 0, R);
-      return at::mm(low.reshape({-1, R}), w.dt_proj_w.t()).view({low.size(0), low.size(1), D});
-    });
-    y = prof("scan", device_, [&] {
-      return ops::selective_scan(xc, dt, w.A_nd, ssm_p.narrow(2, R, N), ssm_p.narrow(2, R + N, N), w.Dv, z,
-                                 state ? state->ssm : at::Tensor(), ops::Impl::Auto,
-                                 gpu ? w.dt_proj_b : at::Tensor());
-    });
-  }
-  return prof("out_proj", device_, [&] { return at::linear(y, w.out_proj_w, w.out_proj_b); });
+void MambaModel::layer(int64_t l, Activations& a, const ForwardPlan& p, RecurrentState* state) const {
+  const LayerMask& m = mamba_plan(p).mask[static_cast<size_t>(l)];
+  if (m.skip_block) return;
+  a.hidden = block(l, a.hidden, m.skip_ssm, state ? &state->layers[static_cast<size_t>(l)] : nullptr);
 }
 
-at::Tensor MambaModel::mixer_mamba2(const LayerWeights& w, const at::Tensor& x, bool skip_ssm,
-                                    LayerState* state) const {
-  const ModelConfig& c = config_;
-  const int64_t D = c.intermediate_size, GN = c.n_groups * c.state_size;
-  at::Tensor proj = prof("in_proj", device_, [&] { return at::linear(x, w.in_proj_w, w.in_proj_b); });
-  const int64_t o = 0;  // z starts the projection
-  at::Tensor z = proj.narrow(2, o, D);
-  at::Tensor y;
-  const at::Tensor prev = state ? state->conv : at::Tensor();
-  if (!w.has_ssm) {
-    at::Tensor xin = proj.narrow(2, o + D, D);
-    y = ops::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev);
-    if (state) advance_conv_state(state->conv, xin);
-  } else {
-    at::Tensor xin = proj.narrow(2, o + D, c.conv_dim());
-    at::Tensor xBC = prof("conv", device_, [&] { return ops::causal_conv1d(xin, w.conv_w_kc, w.conv_b, true, prev); });
-    if (state) advance_conv_state(state->conv, xin);
-    at::Tensor xs = xBC.narrow(2, 0, D);
-    if (skip_ssm) {
-      y = xs;
-    } else {
-      y = prof("scan", device_, [&] {
-        return ops::ssd_scan(xs, proj.narrow(2, o + D + c.conv_dim(), c.num_heads), w.dt_bias, w.A_h,
-                             xBC.narrow(2, D, GN), xBC.narrow(2, D + GN, GN), w.Dv, c.head_dim, c.n_groups,
-                             c.time_step_limit_min, c.time_step_limit_max, state ? state->ssm : at::Tensor());
-      });
-    }
+void MambaModel::layers(int64_t from, int64_t to, Activations& a, const ForwardPlan& p, RecurrentState* state) const {
+  if (device_.is_cpu()) {
+    Model::layers(from, to, a, p, state);
+    return;
   }
-  // Gated RMSNorm: norm(y * silu(z)) over the inner dimension (per group for mamba_ssm checkpoints).
-  at::Tensor g = prof("gated_norm", device_, [&] {
-    return ops::gated_rms_norm(y, z, w.gnorm_w, c.norm_groups, c.layer_norm_epsilon);
-  });
-  return prof("out_proj", device_, [&] { return at::linear(g, w.out_proj_w, w.out_proj_b); });
+  // On a GPU each block's residual add is fused with the next block's norm (one pass over the float32 residual
+  // instead of two; the same arithmetic as block()).
+  const std::vector<LayerMask>& mask = mamba_plan(p).mask;
+  at::Tensor& h = a.hidden;
+  at::Tensor pending;  // the previous block's branch, not yet added to h
+  for (int64_t i = from; i < to; ++i) {
+    const LayerMask& lm = mask[static_cast<size_t>(i)];
+    if (lm.skip_block) continue;
+    LayerState* ls = state ? &state->layers[static_cast<size_t>(i)] : nullptr;
+    const LayerWeights& w = layers_[static_cast<size_t>(i)];
+    at::Tensor x = prof("norm", device_, [&] {
+      if (!pending.defined()) return ops::rms_norm(h, w.norm_w, config_.layer_norm_epsilon);
+      at::Tensor next;
+      at::Tensor n = ops::add_rms_norm(h, pending, w.norm_w, config_.layer_norm_epsilon, next);
+      h = next;
+      return n;
+    });
+    pending = branch(i, x, lm.skip_ssm, ls);
+  }
+  if (pending.defined()) h = prof("residual", device_, [&] { return h + pending; });
 }
 
 at::Tensor MambaModel::head(const at::Tensor& hidden) const {
@@ -316,56 +317,119 @@ at::Tensor MambaModel::head(const at::Tensor& hidden) const {
   return prof("logits_to_f32", device_, [&] { return logits.to(at::kFloat); });
 }
 
-at::Tensor MambaModel::hidden_states(const at::Tensor& ids, const ModelMask& mask, RecurrentState* state) const {
-  if (!mask.empty() && static_cast<int64_t>(mask.size()) != config_.num_layers)
-    throw Error("removal mask has " + std::to_string(mask.size()) + " entries for a model of " +
-                std::to_string(config_.num_layers) + " layers");
-  c10::NoGradGuard no_grad;
-  if (state) {
-    if (state->layers.size() != static_cast<size_t>(config_.num_layers))
-      throw Error("recurrent state: not made for this model (use RecurrentState::zeros)");
-    if (ids.dim() != 2 || ids.size(0) != state->batch())
-      throw Error("recurrent state holds " + std::to_string(state->batch()) + " sequences, the input has " +
-                  (ids.dim() == 2 ? std::to_string(ids.size(0)) : std::string("a bad shape")));
-    if (state->mask_ != mask_signature(mask, config_.num_layers))
-      throw Error("recurrent state: it was made for another removal mask; use the mask it was made for");
-  }
-  at::Tensor h = embed(ids);
-  // On a GPU each block's residual add is fused with the next block's norm (one pass over the float32
-  // residual instead of two; the same arithmetic as block()).
-  const bool fuse = !device_.is_cpu();
-  at::Tensor pending;  // the previous block's branch, not yet added to h
-  for (int64_t i = 0; i < config_.num_layers; ++i) {
-    const LayerMask lm = mask.empty() ? LayerMask{} : mask[static_cast<size_t>(i)];
-    if (lm.skip_block) continue;
-    LayerState* ls = state ? &state->layers[static_cast<size_t>(i)] : nullptr;
-    if (!fuse) {
-      h = block(i, h, lm.skip_ssm, ls);
-      continue;
+// ---- export and training --------------------------------------------------------------------------------------------
+
+PrunedCheckpoint MambaModel::pruned_checkpoint(const ForwardPlan& p) const {
+  const ModelConfig& c = config_;
+  const std::vector<LayerMask>& mask = mamba_plan(p).mask;
+  std::vector<int64_t> kept;
+  for (int64_t l = 0; l < c.num_layers; ++l)
+    if (!mask[static_cast<size_t>(l)].skip_block) kept.push_back(l);
+  if (kept.empty()) throw Error("export: every block is removed; nothing would be left of the model");
+
+  // The stored tensors (their dtype kept), renamed and cut.
+  const WeightStore ws = WeightStore::open_folder(dir_);
+  const bool m2 = c.arch == Arch::Mamba2;
+  const int64_t D = c.intermediate_size;
+  PrunedCheckpoint out;
+  auto stored = [&](const std::string& name) {
+    const WeightEntry& e = ws.at(name);
+    if (!e.tensor.defined()) throw Error(e.file + ": tensor '" + name + "' has an unsupported dtype " + e.dtype);
+    return e.tensor;
+  };
+  out.tensors.emplace_back("backbone.embeddings.weight", stored("backbone.embeddings.weight"));
+  out.tensors.emplace_back("backbone.norm_f.weight", stored("backbone.norm_f.weight"));
+  if (!c.tie_word_embeddings) out.tensors.emplace_back("lm_head.weight", stored("lm_head.weight"));
+
+  ModelConfig out_cfg = c;
+  out_cfg.num_layers = static_cast<int64_t>(kept.size());
+  out_cfg.layers_without_ssm.clear();
+  // Mixer tensors that die with the SSM (Mamba-1: the selective scan's own parameters).
+  const std::vector<std::string> dead = m2 ? std::vector<std::string>{"mixer.dt_bias", "mixer.A_log", "mixer.D"}
+                                           : std::vector<std::string>{"mixer.x_proj.weight", "mixer.dt_proj.weight",
+                                                                      "mixer.dt_proj.bias", "mixer.A_log", "mixer.D"};
+  for (size_t j = 0; j < kept.size(); ++j) {
+    const int64_t l = kept[j];
+    const std::string from = "backbone.layers." + std::to_string(l) + ".";
+    const std::string to = "backbone.layers." + std::to_string(j) + ".";
+    const bool had_ssm = layers_[static_cast<size_t>(l)].has_ssm;
+    const bool drop_ssm = !had_ssm || mask[static_cast<size_t>(l)].skip_ssm;
+    if (drop_ssm) out_cfg.layers_without_ssm.push_back(static_cast<int64_t>(j));
+    for (const auto& name : ws.names()) {
+      if (name.compare(0, from.size(), from) != 0) continue;
+      const std::string suffix = name.substr(from.size());
+      if (drop_ssm && std::find(dead.begin(), dead.end(), suffix) != dead.end()) continue;
+      at::Tensor t = stored(name);
+      if (drop_ssm && m2 && had_ssm) {
+        // Keep the gated-MLP rows (2*d_mlp, usually none), z and x (2*D) of in_proj and the x channels of the conv.
+        if (suffix == "mixer.in_proj.weight" || suffix == "mixer.in_proj.bias") {
+          const int64_t d_mlp = (t.size(0) - c.in_proj_rows()) / 2;
+          t = t.narrow(0, 0, 2 * d_mlp + 2 * D);
+        }
+        if (suffix == "mixer.conv1d.weight" || suffix == "mixer.conv1d.bias") t = t.narrow(0, 0, D);
+      }
+      out.tensors.emplace_back(to + suffix, t);
     }
-    const LayerWeights& w = layers_.at(static_cast<size_t>(i));
-    at::Tensor x = prof("norm", device_, [&] {
-      if (!pending.defined()) return ops::rms_norm(h, w.norm_w, config_.layer_norm_epsilon);
-      at::Tensor next;
-      at::Tensor n = ops::add_rms_norm(h, pending, w.norm_w, config_.layer_norm_epsilon, next);
-      h = next;
-      return n;
-    });
-    pending = branch(i, x, lm.skip_ssm, ls);
+    out.layer_map[std::to_string(j)] = l;
   }
-  if (pending.defined()) h = prof("residual", device_, [&] { return h + pending; });
-  if (state) state->position_ += ids.size(1);
-  return h;
+  out.config = out_cfg.to_hf_json();
+  if (out_cfg.layers_without_ssm.empty()) out.config.erase("shedder_layers_without_ssm");
+  // Carry over fields we do not model (e.g. time_step_* init settings), without overriding ours.
+  if (c.layout == WeightLayout::HuggingFace)
+    for (auto it = c.raw.begin(); it != c.raw.end(); ++it)
+      if (!out.config.contains(it.key()) && it.key() != "shedder_layers_without_ssm") out.config[it.key()] = it.value();
+  out.layers = out_cfg.num_layers;
+  out.transformers_loadable = out_cfg.layers_without_ssm.empty();
+  if (!out.transformers_loadable)
+    out.note = "layers without SSM (shedder_layers_without_ssm): transformers has no SSM-less Mamba layer";
+  return out;
 }
 
-at::Tensor MambaModel::forward(const at::Tensor& ids, const ModelMask& mask, RecurrentState* state) const {
-  c10::NoGradGuard no_grad;
-  return head(hidden_states(ids, mask, state));
-}
-
-at::Tensor MambaModel::step(const at::Tensor& ids, const ModelMask& mask, RecurrentState& state) const {
-  if (ids.dim() != 1) throw Error("step: ids must be a [batch] tensor (one token per sequence)");
-  return forward(ids.unsqueeze(1), mask, &state).squeeze(1);
+std::vector<WeightSlot> MambaModel::weight_slots() {
+  const ModelConfig& c = config_;
+  std::vector<WeightSlot> s;
+  auto slot = [&](const std::string& name, at::Tensor& t, bool decay, bool lora = false,
+                  std::function<at::Tensor(const at::Tensor&)> f = nullptr) {
+    if (t.defined()) s.push_back({name, &t, std::move(f), lora, decay});
+  };
+  const int64_t K = c.conv_kernel;
+  auto conv_kc = [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); };  // [C,1,K] -> [K,C]
+  slot("backbone.embeddings.weight", embedding_, true);
+  slot(c.tie_word_embeddings ? "backbone.embeddings.weight" : "lm_head.weight", lm_head_, true);
+  slot("backbone.norm_f.weight", norm_f_, false);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    LayerWeights& L = layers_[static_cast<size_t>(l)];
+    const std::string p = "backbone.layers." + std::to_string(l) + ".";
+    slot(p + "norm.weight", L.norm_w, false);
+    if (c.arch == Arch::Mamba1) {
+      Mamba1Weights& m = L.m1;
+      // The reference's LoRA targets: in_proj and out_proj of every mixer.
+      slot(p + "mixer.in_proj.weight", m.in_proj_w, true, true);
+      slot(p + "mixer.in_proj.bias", m.in_proj_b, false);
+      slot(p + "mixer.conv1d.weight", m.ssm.conv_w_kc, true, false, conv_kc);
+      slot(p + "mixer.conv1d.bias", m.ssm.conv_b, false);
+      slot(p + "mixer.x_proj.weight", m.ssm.x_proj_w, true);
+      slot(p + "mixer.dt_proj.weight", m.ssm.dt_proj_w, true);
+      slot(p + "mixer.dt_proj.bias", m.ssm.dt_proj_b, false);
+      slot(p + "mixer.A_log", m.ssm.A_nd, false, false, [](const at::Tensor& a) { return (-at::exp(a)).t().contiguous(); });
+      slot(p + "mixer.D", m.ssm.Dv, false);
+      slot(p + "mixer.out_proj.weight", m.out_proj_w, true, true);
+      slot(p + "mixer.out_proj.bias", m.out_proj_b, false);
+    } else {
+      Mamba2Weights& m = L.m2;
+      slot(p + "mixer.in_proj.weight", m.in_proj_w, true, true);
+      slot(p + "mixer.in_proj.bias", m.in_proj_b, false);
+      slot(p + "mixer.conv1d.weight", m.conv_w_kc, true, false, conv_kc);
+      slot(p + "mixer.conv1d.bias", m.conv_b, false);
+      slot(p + "mixer.dt_bias", m.dt_bias, false);
+      slot(p + "mixer.A_log", m.A_h, false, false, [](const at::Tensor& a) { return -at::exp(a); });
+      slot(p + "mixer.D", m.Dv, false);
+      slot(p + "mixer.norm.weight", m.gnorm_w, false);
+      slot(p + "mixer.out_proj.weight", m.out_proj_w, true, true);
+      slot(p + "mixer.out_proj.bias", m.out_proj_b, false);
+    }
+  }
+  return s;
 }
 
 }  // namespace shedder

@@ -33,6 +33,7 @@ struct Zamba2Config {
   bool use_conv_bias = true, add_bias_linear = false, tie_word_embeddings = true;
   double time_step_min = 0.001, rms_norm_eps = 1e-5;
   std::vector<int64_t> layers_without_ssm;  // "shedder_layers_without_ssm" (export)
+  int64_t eos_token_id = 2;  // the end-of-text token (transformers' default 2; joins documents of calibration text)
   nlohmann::json raw;
 
   static Zamba2Config from_file(const std::string& path);

@@ -1,27 +1,22 @@
-// Zamba2: config parsing, loading with validation, the forward pass with removals, the component tree, channel
-// reordering and export (see zamba2_model.h). The math follows transformers' modeling_zamba2 torch path.
+// Zamba2: loading with validation, plans (removals resolved, shared blocks sliced), the layers, the component tree,
+// channel reordering, export and training slots (see zamba2_model.h). The math follows transformers'
+// modeling_zamba2 torch path.
 #include "model/zamba2_model.h"
 
-#include <c10/core/GradMode.h>
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <map>
 #include <set>
-#include <sstream>
 
 #include "io/checkpoint.h"
-#include "io/model_folder.h"
-#include "io/safetensors.h"
 #include "kernels/mixer_ops.h"
+#include "model/attention.h"
 #include "model/hybrid_util.h"
-#include "model/model_config.h"
-#include "shed/removal_set.h"
+#include "model/weight_loader.h"
+#include "runtime/device.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
-#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -29,79 +24,132 @@ namespace shedder {
 
 using namespace hybrid_util;
 
-// ---- removal plan -----------------------------------------------------------------------------------------
+// ---- plans ------------------------------------------------------------------------------------------------------
 
-struct Zamba2Model::Plan {
-  std::vector<char> skip_layer, skip_ssm, skip_use;   // per layer
+struct Zamba2Model::Plan : public ForwardPlan {
+  std::vector<char> skip_layer, skip_ssm, skip_use;    // per layer
   std::vector<std::vector<int64_t>> kv_kept, ch_kept;  // per block: kept KV heads / MLP channels (ascending)
   std::vector<char> block_alive;                       // per block: some use remains
+  // The shared blocks and the uses' adapters with removed heads and channels cut out (what the pass runs).
+  std::vector<Shared> blocks;
+  std::vector<Use> uses;
+  void set(RemovalSet r, int64_t kept) {
+    removal_ = std::move(r);
+    kept_parameters_ = kept;
+  }
 };
 
+namespace {
 
-Zamba2Model::Plan Zamba2Model::plan(const HybridRemoval& removed, const std::string& label) const {
+const Zamba2Model::Plan& zplan(const ForwardPlan& p) { return static_cast<const Zamba2Model::Plan&>(p); }
+
+}  // namespace
+
+std::shared_ptr<Zamba2Model::Plan> Zamba2Model::resolve(const RemovalSet& removed, const std::string& label,
+                                                       bool materialize) const {
   const Zamba2Config& c = cfg_;
-  Plan p;
+  auto p = std::make_shared<Plan>();
   const size_t L = static_cast<size_t>(c.num_layers), M = shared_.size();
-  p.skip_layer.assign(L, 0);
-  p.skip_ssm.assign(L, 0);
-  p.skip_use.assign(L, 0);
+  p->skip_layer.assign(L, 0);
+  p->skip_ssm.assign(L, 0);
+  p->skip_use.assign(L, 0);
   std::vector<std::set<int64_t>> kv_gone(M), grp_gone(M);
-  for (const std::string& id : removed.ids) {
-    const std::vector<std::string> parts = split(id, '.');
-    int64_t a = -1, b = -1;
-    auto bad = [&](const std::string& why) { return Error(label + ": component '" + id + "': " + why); };
-    if (parts.size() >= 2 && parts[0] == "layers" && parse_index(parts[1], a)) {
-      if (a >= c.num_layers) throw bad("this model has " + std::to_string(c.num_layers) + " layers");
-      if (parts.size() == 2) {
-        p.skip_layer[static_cast<size_t>(a)] = 1;
-      } else if (parts.size() == 3 && parts[2] == "ssm") {
-        if (!mixers_[static_cast<size_t>(a)].has_ssm) throw bad("this layer's SSM was already removed by an export");
-        p.skip_ssm[static_cast<size_t>(a)] = 1;
-      } else if (parts.size() == 3 && parts[2] == "shared") {
-        if (use_of_layer_[static_cast<size_t>(a)] < 0) throw bad("not a hybrid layer (no shared transformer use)");
-        p.skip_use[static_cast<size_t>(a)] = 1;
-      } else {
-        throw bad("unknown component (layers.N, layers.N.ssm, layers.N.shared)");
+  for (const ComponentId& id : removed.items) {
+    auto bad = [&](const std::string& why) { return Error(label + ": component '" + id.str() + "': " + why); };
+    if (id.shared >= 0) {
+      if (id.shared >= static_cast<int64_t>(M)) throw bad("this model has " + std::to_string(M) + " shared blocks");
+      const Shared& s = shared_[static_cast<size_t>(id.shared)];
+      if (id.kind == Granularity::AttentionHeads) {
+        if (id.index >= s.kv_heads)
+          throw bad("block " + std::to_string(id.shared) + " has " + std::to_string(s.kv_heads) + " head groups");
+        kv_gone[static_cast<size_t>(id.shared)].insert(id.index);
+      } else {  // MlpChannels
+        if (id.index * mlp_group_ >= s.intermediate)
+          throw bad("block " + std::to_string(id.shared) + " has " +
+                    std::to_string((s.intermediate + mlp_group_ - 1) / mlp_group_) + " channel groups of " +
+                    std::to_string(mlp_group_));
+        grp_gone[static_cast<size_t>(id.shared)].insert(id.index);
       }
-    } else if (parts.size() == 5 && parts[0] == "shared" && parse_index(parts[1], a) && parse_index(parts[4], b)) {
-      if (a >= static_cast<int64_t>(M)) throw bad("this model has " + std::to_string(M) + " shared blocks");
-      const Shared& s = shared_[static_cast<size_t>(a)];
-      if (parts[2] == "attn" && parts[3] == "heads") {
-        if (b >= s.kv_heads) throw bad("block " + std::to_string(a) + " has " + std::to_string(s.kv_heads) + " head groups");
-        kv_gone[static_cast<size_t>(a)].insert(b);
-      } else if (parts[2] == "mlp" && parts[3] == "channels") {
-        if (b * mlp_group_ >= s.intermediate)
-          throw bad("block " + std::to_string(a) + " has " + std::to_string((s.intermediate + mlp_group_ - 1) / mlp_group_) +
-                    " channel groups of " + std::to_string(mlp_group_));
-        grp_gone[static_cast<size_t>(a)].insert(b);
-      } else {
-        throw bad("unknown component (shared.K.attn.heads.G, shared.K.mlp.channels.G)");
-      }
+      continue;
+    }
+    if (id.layer >= c.num_layers) throw bad("this model has " + std::to_string(c.num_layers) + " layers");
+    const size_t li = static_cast<size_t>(id.layer);
+    if (id.kind == Granularity::Block) {
+      p->skip_layer[li] = 1;
+    } else if (id.kind == Granularity::Ssm) {
+      if (!layers_[li].mixer.has_ssm) throw bad("this layer's SSM was already removed by an export");
+      p->skip_ssm[li] = 1;
+    } else if (id.kind == Granularity::SharedBlock) {
+      if (use_of_layer_[li] < 0) throw bad("not a hybrid layer (no shared transformer use)");
+      p->skip_use[li] = 1;
     } else {
-      throw bad("unknown component id");
+      throw bad("a Zamba2 model has layers.N, layers.N.ssm, layers.N.shared, shared.K.attn.heads.G and "
+                "shared.K.mlp.channels.C");
     }
   }
-  p.block_alive.assign(M, 0);
+  p->block_alive.assign(M, 0);
   for (size_t l = 0; l < L; ++l)
-    if (use_of_layer_[l] >= 0 && !p.skip_layer[l] && !p.skip_use[l])
-      p.block_alive[static_cast<size_t>(uses_[static_cast<size_t>(use_of_layer_[l])].block)] = 1;
-  p.kv_kept.resize(M);
-  p.ch_kept.resize(M);
+    if (use_of_layer_[l] >= 0 && !p->skip_layer[l] && !p->skip_use[l])
+      p->block_alive[static_cast<size_t>(uses_[static_cast<size_t>(use_of_layer_[l])].block)] = 1;
+  p->kv_kept.resize(M);
+  p->ch_kept.resize(M);
   for (size_t k = 0; k < M; ++k) {
     const Shared& s = shared_[k];
     for (int64_t g = 0; g < s.kv_heads; ++g)
-      if (!kv_gone[k].count(g)) p.kv_kept[k].push_back(g);
+      if (!kv_gone[k].count(g)) p->kv_kept[k].push_back(g);
     for (int64_t ch = 0; ch < s.intermediate; ++ch)
-      if (!grp_gone[k].count(ch / mlp_group_)) p.ch_kept[k].push_back(ch);
-    if (p.kv_kept[k].empty())
+      if (!grp_gone[k].count(ch / mlp_group_)) p->ch_kept[k].push_back(ch);
+    if (p->kv_kept[k].empty())
       throw Error(label + ": every attention head of shared block " + std::to_string(k) +
                   " is removed; remove its uses (layers.N.shared) instead");
-    if (p.ch_kept[k].empty())
+    if (p->ch_kept[k].empty())
       throw Error(label + ": every MLP channel of shared block " + std::to_string(k) +
                   " is removed; remove its uses (layers.N.shared) instead");
   }
+  p->set(removed, count_params(*p));
+  if (!materialize) return p;
+  // Slice each live shared block and its uses' adapters once.
+  const int64_t hd = c.attn_head_dim;
+  p->blocks.resize(M);
+  p->uses = uses_;
+  for (size_t k = 0; k < M; ++k) {
+    const Shared& s = shared_[k];
+    if (!p->block_alive[k]) continue;
+    Shared b = s;
+    const bool all_heads = static_cast<int64_t>(p->kv_kept[k].size()) == s.kv_heads;
+    const bool all_ch = static_cast<int64_t>(p->ch_kept[k].size()) == s.intermediate;
+    const int64_t rep = s.heads / s.kv_heads;
+    std::vector<int64_t> qh;
+    for (int64_t g : p->kv_kept[k])
+      for (int64_t t = 0; t < rep; ++t) qh.push_back(g * rep + t);
+    const std::vector<int64_t> qr = unit_rows(qh, hd), kr = unit_rows(p->kv_kept[k], hd);
+    std::vector<int64_t> gur = p->ch_kept[k];
+    for (int64_t ch : p->ch_kept[k]) gur.push_back(s.intermediate + ch);
+    if (!all_heads) {
+      b.q_w = rows(s.q_w, qr);
+      b.k_w = rows(s.k_w, kr);
+      b.v_w = rows(s.v_w, kr);
+      b.o_w = cols(s.o_w, qr);
+    }
+    if (!all_ch) {
+      b.gate_up_w = rows(s.gate_up_w, gur);
+      b.down_w = cols(s.down_w, p->ch_kept[k]);
+    }
+    for (Use& u : p->uses) {
+      if (u.block != static_cast<int64_t>(k)) continue;
+      if (!all_heads && u.q_a1.defined()) {
+        u.q_a1 = rows(u.q_a1, qr);
+        u.k_a1 = rows(u.k_a1, kr);
+        u.v_a1 = rows(u.v_a1, kr);
+      }
+      if (!all_ch && u.mlp_a1.defined()) u.mlp_a1 = rows(u.mlp_a1, gur);
+    }
+    p->blocks[k] = std::move(b);
+  }
   return p;
 }
+
+PlanPtr Zamba2Model::plan(const RemovalSet& removed, const std::string& label) const { return resolve(removed, label); }
 
 int64_t Zamba2Model::count_params(const Plan& p) const {
   const Zamba2Config& c = cfg_;
@@ -111,8 +159,7 @@ int64_t Zamba2Model::count_params(const Plan& p) const {
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
     if (p.skip_layer[li]) continue;
-    const Mixer& m = mixers_[li];
-    const bool ssm = m.has_ssm && !p.skip_ssm[li];
+    const bool ssm = layers_[li].mixer.has_ssm && !p.skip_ssm[li];
     const int64_t conv_ch = ssm ? D + 2 * GN : D;
     n += H + (ssm ? 2 * D + 2 * GN + nh : 2 * D) * H + conv_ch * K + (c.use_conv_bias ? conv_ch : 0) + (ssm ? 3 * nh : 0) +
          D + H * D;
@@ -136,51 +183,59 @@ int64_t Zamba2Model::count_params(const Plan& p) const {
   return n;
 }
 
-int64_t Zamba2Model::total_parameters() const { return count_params(plan({}, "model")); }
+int64_t Zamba2Model::total_parameters() const { return kept_parameters({}, "model"); }
 
-int64_t Zamba2Model::removed_parameters(const HybridRemoval& removed) const {
-  return total_parameters() - count_params(plan(removed, "removal"));
+int64_t Zamba2Model::kept_parameters(const RemovalSet& removed, const std::string& label) const {
+  return resolve(removed, label, /*materialize=*/false)->kept_parameters();
 }
 
-void Zamba2Model::check_removal(const HybridRemoval& removed, const std::string& label) const { plan(removed, label); }
-
-// ---- loading ------------------------------------------------------------------------------------------------
+// ---- loading ------------------------------------------------------------------------------------------------------
 
 Zamba2Model::~Zamba2Model() = default;
 
-std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const HybridLoadOptions& opts) {
-  const std::string cfg_path = config_path(dir);
+std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const LoadOptions& opts) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
   std::shared_ptr<Zamba2Model> m(new Zamba2Model());
+  m->dir_ = dir;
   m->cfg_ = Zamba2Config::from_file(cfg_path);
   const Zamba2Config& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
-  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
-    return load_weight(ws, dir, name, std::move(shape), opts.check_finite);
-  };
+  m->weight_files_ = ws.describe_files();
+  if (ws.contains("model.embed_tokens.weight")) m->source_dtype_ = ws.at("model.embed_tokens.weight").dtype;
+  m->device_ = parse_device(opts.device);
+  m->dtype_ = resolve_compute_dtype(opts.dtype, m->device_, m->source_dtype_);
+  const WeightLoader wl(ws, dir, "config.json", opts.check_finite, m->device_, m->dtype_);
   const int64_t H = c.hidden_size, D = c.mamba_inner, GN = c.n_groups * c.d_state, nh = c.mamba_heads, K = c.d_conv;
-  m->load_common(dir, ws, c.vocab_size, H, c.tie_word_embeddings, opts.check_finite);
+  m->embedding_ = wl.get("model.embed_tokens.weight", {c.vocab_size, H});
+  m->final_norm_w_ = wl.get("model.final_layernorm.weight", {H});
+  m->lm_head_ = c.tie_word_embeddings ? m->embedding_ : wl.get("lm_head.weight", {c.vocab_size, H});
 
   const std::set<int64_t> no_ssm(c.layers_without_ssm.begin(), c.layers_without_ssm.end());
   m->use_of_layer_.assign(static_cast<size_t>(c.num_layers), -1);
-  for (size_t u = 0; u < c.hybrid_layer_ids.size(); ++u) m->use_of_layer_[static_cast<size_t>(c.hybrid_layer_ids[u])] = static_cast<int64_t>(u);
+  for (size_t u = 0; u < c.hybrid_layer_ids.size(); ++u)
+    m->use_of_layer_[static_cast<size_t>(c.hybrid_layer_ids[u])] = static_cast<int64_t>(u);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const bool hyb = c.hybrid[static_cast<size_t>(l)] != 0;
     const std::string p = "model.layers." + std::to_string(l) + (hyb ? ".mamba_decoder." : ".");
-    Mixer mx;
+    Layer ly;
+    Mamba2Weights& mx = ly.mixer;
     mx.has_ssm = !no_ssm.count(l);
     const int64_t conv_ch = mx.has_ssm ? D + 2 * GN : D;
-    mx.norm_w = get(p + "input_layernorm.weight", {H});
-    mx.in_proj_w = get(p + "mamba.in_proj.weight", {mx.has_ssm ? 2 * D + 2 * GN + nh : 2 * D, H});
-    mx.conv_w_kc = get(p + "mamba.conv1d.weight", {conv_ch, 1, K}).reshape({conv_ch, K}).t().contiguous();
-    if (c.use_conv_bias) mx.conv_b = get(p + "mamba.conv1d.bias", {conv_ch});
+    ly.norm_w = wl.get(p + "input_layernorm.weight", {H});
+    mx.in_proj_w = wl.get(p + "mamba.in_proj.weight", {mx.has_ssm ? 2 * D + 2 * GN + nh : 2 * D, H});
+    mx.conv_w_kc = wl.get(p + "mamba.conv1d.weight", {conv_ch, 1, K}, true).reshape({conv_ch, K}).t().contiguous();
+    if (c.use_conv_bias) mx.conv_b = wl.get(p + "mamba.conv1d.bias", {conv_ch}, true);
     if (mx.has_ssm) {
-      mx.dt_bias = get(p + "mamba.dt_bias", {nh});
-      mx.A_h = -at::exp(get(p + "mamba.A_log", {nh}));
-      mx.Dv = get(p + "mamba.D", {nh});
+      mx.dt_bias = wl.get(p + "mamba.dt_bias", {nh}, true);
+      mx.A_h = -at::exp(wl.get(p + "mamba.A_log", {nh}, true));
+      mx.Dv = wl.get(p + "mamba.D", {nh}, true);
     }
-    mx.gnorm_w = get(p + "mamba.norm.weight", {D});
-    mx.out_proj_w = get(p + "mamba.out_proj.weight", {H, D});
-    m->mixers_.push_back(std::move(mx));
+    mx.gnorm_w = wl.get(p + "mamba.norm.weight", {D});
+    mx.out_proj_w = wl.get(p + "mamba.out_proj.weight", {H, D});
+    m->layers_.push_back(std::move(ly));
   }
 
   // Shared blocks: transformers stores (ties) each block under every hybrid layer that uses it; take the first.
@@ -193,20 +248,18 @@ std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const Hyb
     s.heads = c.block_heads[static_cast<size_t>(k)];
     s.kv_heads = c.block_kv_heads[static_cast<size_t>(k)];
     s.intermediate = c.block_intermediate[static_cast<size_t>(k)];
-    if (layer < 0) {  // a block no layer uses: nothing stored, nothing run
-      m->shared_.push_back(std::move(s));
-      continue;
+    if (layer >= 0) {  // a block no layer uses: nothing stored, nothing run
+      const std::string p = "model.layers." + std::to_string(layer) + ".shared_transformer.";
+      const int64_t I = s.intermediate;
+      s.in_norm_w = wl.get(p + "input_layernorm.weight", {2 * H});
+      s.q_w = wl.get(p + "self_attn.q_proj.weight", {s.heads * hd, 2 * H});
+      s.k_w = wl.get(p + "self_attn.k_proj.weight", {s.kv_heads * hd, 2 * H});
+      s.v_w = wl.get(p + "self_attn.v_proj.weight", {s.kv_heads * hd, 2 * H});
+      s.o_w = wl.get(p + "self_attn.o_proj.weight", {H, s.heads * hd});
+      s.pre_ff_norm_w = wl.get(p + "pre_ff_layernorm.weight", {H});
+      s.gate_up_w = wl.get(p + "feed_forward.gate_up_proj.weight", {2 * I, H});
+      s.down_w = wl.get(p + "feed_forward.down_proj.weight", {H, I});
     }
-    const std::string p = "model.layers." + std::to_string(layer) + ".shared_transformer.";
-    const int64_t I = s.intermediate;
-    s.in_norm_w = get(p + "input_layernorm.weight", {2 * H});
-    s.q_w = get(p + "self_attn.q_proj.weight", {s.heads * hd, 2 * H});
-    s.k_w = get(p + "self_attn.k_proj.weight", {s.kv_heads * hd, 2 * H});
-    s.v_w = get(p + "self_attn.v_proj.weight", {s.kv_heads * hd, 2 * H});
-    s.o_w = get(p + "self_attn.o_proj.weight", {H, s.heads * hd});
-    s.pre_ff_norm_w = get(p + "pre_ff_layernorm.weight", {H});
-    s.gate_up_w = get(p + "feed_forward.gate_up_proj.weight", {2 * I, H});
-    s.down_w = get(p + "feed_forward.down_proj.weight", {H, I});
     m->shared_.push_back(std::move(s));
   }
   for (size_t u = 0; u < c.hybrid_layer_ids.size(); ++u) {
@@ -215,207 +268,134 @@ std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const Hyb
     const Shared& s = m->shared_[static_cast<size_t>(us.block)];
     const std::string lp = "model.layers." + std::to_string(c.hybrid_layer_ids[u]) + ".";
     const std::string j = std::to_string(u);
-    us.linear_w = get(lp + "linear.weight", {H, H});
+    us.linear_w = wl.get(lp + "linear.weight", {H, H});
     // The adapters live in the shared block's module, so transformers may store them under any layer of the block.
-    auto where = [&](const std::string& suffix) {
-      for (size_t v = 0; v < c.use_block.size(); ++v) {
-        const std::string n = "model.layers." + std::to_string(c.hybrid_layer_ids[v]) + ".shared_transformer." + suffix;
-        if (c.use_block[v] == us.block && ws.contains(n)) return n;
+    us.adapters_at = lp + "shared_transformer.";
+    for (size_t v = 0; v < c.use_block.size(); ++v) {
+      const std::string at = "model.layers." + std::to_string(c.hybrid_layer_ids[v]) + ".shared_transformer.";
+      if (c.use_block[v] == us.block && (ws.contains(at + "self_attn.linear_q_adapter_list." + j + ".0.weight") ||
+                                         ws.contains(at + "feed_forward.gate_up_proj_adapter_list." + j + ".0.weight"))) {
+        us.adapters_at = at;
+        break;
       }
-      return lp + "shared_transformer." + suffix;  // absent: get() names the expected place
-    };
+    }
+    auto where = [&](const std::string& suffix) { return us.adapters_at + suffix; };
     if (c.attention_adapter) {
-      us.q_a0 = get(where("self_attn.linear_q_adapter_list." + j + ".0.weight"), {r, 2 * H});
-      us.q_a1 = get(where("self_attn.linear_q_adapter_list." + j + ".1.weight"), {s.heads * hd, r});
-      us.k_a0 = get(where("self_attn.linear_k_adapter_list." + j + ".0.weight"), {r, 2 * H});
-      us.k_a1 = get(where("self_attn.linear_k_adapter_list." + j + ".1.weight"), {s.kv_heads * hd, r});
-      us.v_a0 = get(where("self_attn.linear_v_adapter_list." + j + ".0.weight"), {r, 2 * H});
-      us.v_a1 = get(where("self_attn.linear_v_adapter_list." + j + ".1.weight"), {s.kv_heads * hd, r});
+      us.q_a0 = wl.get(where("self_attn.linear_q_adapter_list." + j + ".0.weight"), {r, 2 * H});
+      us.q_a1 = wl.get(where("self_attn.linear_q_adapter_list." + j + ".1.weight"), {s.heads * hd, r});
+      us.k_a0 = wl.get(where("self_attn.linear_k_adapter_list." + j + ".0.weight"), {r, 2 * H});
+      us.k_a1 = wl.get(where("self_attn.linear_k_adapter_list." + j + ".1.weight"), {s.kv_heads * hd, r});
+      us.v_a0 = wl.get(where("self_attn.linear_v_adapter_list." + j + ".0.weight"), {r, 2 * H});
+      us.v_a1 = wl.get(where("self_attn.linear_v_adapter_list." + j + ".1.weight"), {s.kv_heads * hd, r});
     }
     const std::string ma = where("feed_forward.gate_up_proj_adapter_list." + j + ".0.weight");
     if (ws.contains(ma)) {
-      us.mlp_a0 = get(ma, {r, H});
-      us.mlp_a1 = get(where("feed_forward.gate_up_proj_adapter_list." + j + ".1.weight"), {2 * s.intermediate, r});
+      us.mlp_a0 = wl.get(ma, {r, H});
+      us.mlp_a1 = wl.get(where("feed_forward.gate_up_proj_adapter_list." + j + ".1.weight"), {2 * s.intermediate, r});
     }
     m->uses_.push_back(std::move(us));
   }
-  m->finish_load(opts, c.intermediate_size);
+  m->mlp_group_ = mlp_group_size(opts.mlp_channel_group, c.intermediate_size);
+  m->tail_groups_ = opts.mlp_tail_groups;
+  m->load_tokenizer();
   return m;
 }
 
-// ---- forward ------------------------------------------------------------------------------------------------
-
-at::Tensor Zamba2Model::mixer(const Mixer& m, const at::Tensor& x, bool skip_ssm) const {
+nlohmann::json Zamba2Model::summary() const {
   const Zamba2Config& c = cfg_;
-  const int64_t D = c.mamba_inner, GN = c.n_groups * c.d_state;
-  at::Tensor proj = at::linear(x, m.in_proj_w);
-  at::Tensor z = proj.narrow(2, 0, D);
-  at::Tensor y;
-  if (!m.has_ssm) {
-    y = ops::causal_conv1d(proj.narrow(2, D, D), m.conv_w_kc, m.conv_b, true);
-  } else {
-    at::Tensor xBC = ops::causal_conv1d(proj.narrow(2, D, D + 2 * GN), m.conv_w_kc, m.conv_b, true);
-    at::Tensor xs = xBC.narrow(2, 0, D);
-    if (skip_ssm) {
-      y = xs;
-    } else {
-      // transformers' torch path clamps dt from below at time_step_min (no upper limit).
-      y = ops::ssd_scan(xs, proj.narrow(2, D + D + 2 * GN, c.mamba_heads), m.dt_bias, m.A_h, xBC.narrow(2, D, GN),
-                        xBC.narrow(2, D + GN, GN), m.Dv, c.mamba_head_dim, c.n_groups, c.time_step_min,
-                        std::numeric_limits<double>::infinity());
-    }
-  }
-  at::Tensor g = ops::gated_rms_norm(y, z, m.gnorm_w, c.n_groups, 1e-5);
-  return at::linear(g, m.out_proj_w);
+  return {{"model_type", "zamba2"},           {"vocab_size", c.vocab_size},        {"hidden_size", c.hidden_size},
+          {"num_hidden_layers", c.num_layers}, {"hybrid_layers", c.hybrid_layer_ids.size()},
+          {"num_mem_blocks", c.num_mem_blocks}, {"num_attention_heads", c.num_heads},
+          {"num_key_value_heads", c.num_kv_heads}, {"attention_head_dim", c.attn_head_dim},
+          {"intermediate_size", c.intermediate_size}, {"n_mamba_heads", c.mamba_heads},
+          {"mamba_d_state", c.d_state},       {"mamba_ngroups", c.n_groups},       {"mlp_channel_group", mlp_group_}};
 }
 
-at::Tensor Zamba2Model::shared_block(const Shared& s, const Use& u, const at::Tensor& h, const at::Tensor& emb) const {
+std::string Zamba2Model::description() const {
   const Zamba2Config& c = cfg_;
-  const int64_t B = h.size(0), L = h.size(1), hd = c.attn_head_dim;
-  const int64_t nq = s.q_w.size(0) / hd, nkv = s.k_w.size(0) / hd;
-  at::Tensor x = rms(at::cat({h, emb}, -1), s.in_norm_w, c.rms_norm_eps);
-  at::Tensor q = at::linear(x, s.q_w), k = at::linear(x, s.k_w), v = at::linear(x, s.v_w);
-  if (u.q_a0.defined()) {
-    q = q + at::linear(at::linear(x, u.q_a0), u.q_a1);
-    k = k + at::linear(at::linear(x, u.k_a0), u.k_a1);
-    v = v + at::linear(at::linear(x, u.v_a0), u.v_a1);
-  }
-  q = q.view({B, L, nq, hd}).transpose(1, 2);
-  k = k.view({B, L, nkv, hd}).transpose(1, 2);
-  v = v.view({B, L, nkv, hd}).transpose(1, 2);
-  if (c.use_mem_rope) {
-    const int64_t half = hd / 2;
-    at::Tensor inv = 1.0 / at::pow(c.rope_theta, at::arange(0, hd, 2, at::kLong).to(at::kFloat) / static_cast<double>(hd));
-    at::Tensor freqs = at::arange(L, at::kFloat).unsqueeze(1) * inv.unsqueeze(0);  // [L, hd/2]
-    at::Tensor e = at::cat({freqs, freqs}, -1);
-    at::Tensor cos = e.cos(), sin = e.sin();
-    auto rot = [&](const at::Tensor& t) {
-      at::Tensor rh = at::cat({-t.narrow(-1, half, hd - half), t.narrow(-1, 0, half)}, -1);
-      return t * cos + rh * sin;
-    };
-    q = rot(q);
-    k = rot(k);
-  }
-  const int64_t rep = nq / nkv;
-  if (rep > 1) {
-    k = k.repeat_interleave(rep, 1);
-    v = v.repeat_interleave(rep, 1);
-  }
-  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * std::pow(static_cast<double>(hd) / 2.0, -0.5);
-  at::Tensor causal = at::ones({L, L}, at::kBool).triu(1);
-  scores = scores.masked_fill(causal, -std::numeric_limits<float>::infinity());
-  at::Tensor attn = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({B, L, nq * hd});
-  at::Tensor a = rms(at::linear(attn, s.o_w), s.pre_ff_norm_w, c.rms_norm_eps);
-  at::Tensor gu = at::linear(a, s.gate_up_w);
-  if (u.mlp_a0.defined()) gu = gu + at::linear(at::linear(a, u.mlp_a0), u.mlp_a1);
-  const int64_t I = gu.size(-1) / 2;
-  at::Tensor mlp = at::linear(activation(gu.narrow(-1, 0, I), c.hidden_act) * gu.narrow(-1, I, I), s.down_w);
-  return at::linear(mlp, u.linear_w);
+  auto n = [](int64_t v) { return std::to_string(v); };
+  return "Zamba2 (Zamba2ForCausalLM): " + n(c.num_layers) + " layers (" + n(static_cast<int64_t>(c.hybrid_layer_ids.size())) +
+         " with a shared block), " + n(c.num_mem_blocks) + " shared block(s) of " + n(c.num_heads) + " heads / " +
+         n(c.num_kv_heads) + " KV x " + n(c.attn_head_dim) + " and MLP " + n(c.intermediate_size) + ", hidden " +
+         n(c.hidden_size) + ", Mamba-2 " + n(c.mamba_heads) + " heads x " + n(c.mamba_head_dim) + ", state " +
+         n(c.d_state) + ", vocab " + n(c.vocab_size);
 }
 
-
-at::Tensor Zamba2Model::forward(const at::Tensor& ids, const HybridRemoval& removed) const {
-  c10::NoGradGuard no_grad;
-  const Plan p = plan(removed, "removal");
+Mamba2Shape Zamba2Model::mixer_shape() const {
   const Zamba2Config& c = cfg_;
-  if (ids.dim() != 2 || !at::isIntegralType(ids.scalar_type(), false))
-    throw Error("input ids must be a [batch, length] integer tensor");
-  at::Tensor idl = ids.to(at::kLong);
-  if (idl.numel() > 0 && (idl.min().item<int64_t>() < 0 || idl.max().item<int64_t>() >= c.vocab_size))
-    throw Error("a token id is outside the model's vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
-  const int64_t hd = c.attn_head_dim;
-  // Slice each shared block and its uses' adapters once per call.
-  std::vector<Shared> blocks(shared_.size());
-  std::vector<Use> uses(uses_);
-  for (size_t k = 0; k < shared_.size(); ++k) {
-    const Shared& s = shared_[k];
-    if (!p.block_alive[k]) continue;
-    const bool all_heads = static_cast<int64_t>(p.kv_kept[k].size()) == s.kv_heads;
-    const bool all_ch = static_cast<int64_t>(p.ch_kept[k].size()) == s.intermediate;
-    Shared b = s;
-    const int64_t rep = s.heads / s.kv_heads;
-    std::vector<int64_t> qh;
-    for (int64_t g : p.kv_kept[k])
-      for (int64_t t = 0; t < rep; ++t) qh.push_back(g * rep + t);
-    const std::vector<int64_t> qr = unit_rows(qh, hd), kr = unit_rows(p.kv_kept[k], hd);
-    std::vector<int64_t> gur = p.ch_kept[k];
-    for (int64_t ch : p.ch_kept[k]) gur.push_back(s.intermediate + ch);
-    if (!all_heads) {
-      b.q_w = rows(s.q_w, qr);
-      b.k_w = rows(s.k_w, kr);
-      b.v_w = rows(s.v_w, kr);
-      b.o_w = cols(s.o_w, qr);
-    }
-    if (!all_ch) {
-      b.gate_up_w = rows(s.gate_up_w, gur);
-      b.down_w = cols(s.down_w, p.ch_kept[k]);
-    }
-    for (Use& u : uses) {
-      if (u.block != static_cast<int64_t>(k)) continue;
-      if (!all_heads && u.q_a1.defined()) {
-        u.q_a1 = rows(u.q_a1, qr);
-        u.k_a1 = rows(u.k_a1, kr);
-        u.v_a1 = rows(u.v_a1, kr);
-      }
-      if (!all_ch && u.mlp_a1.defined()) u.mlp_a1 = rows(u.mlp_a1, gur);
-    }
-    blocks[k] = std::move(b);
-  }
-  at::Tensor emb = at::embedding(embedding_, idl);
-  at::Tensor h = emb;
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    const size_t li = static_cast<size_t>(l);
-    if (p.skip_layer[li]) continue;
-    at::Tensor in = h;
-    const int64_t u = use_of_layer_[li];
-    if (u >= 0 && !p.skip_use[li]) {
-      const Use& us = uses[static_cast<size_t>(u)];
-      in = h + shared_block(blocks[static_cast<size_t>(us.block)], us, h, emb);
-    }
-    const Mixer& m = mixers_[li];
-    h = h + mixer(m, rms(in, m.norm_w, c.rms_norm_eps), p.skip_ssm[li] != 0);
-  }
-  return at::linear(rms(h, final_norm_w_, c.rms_norm_eps), lm_head_);
+  Mamba2Shape s;
+  s.inner = c.mamba_inner;
+  s.heads = c.mamba_heads;
+  s.head_dim = c.mamba_head_dim;
+  s.groups = c.n_groups;
+  s.state = c.d_state;
+  s.norm_groups = c.n_groups;  // Zamba2RMSNormGated: group_size = intermediate / n_groups
+  s.norm_eps = 1e-5;
+  // transformers' torch path clamps dt from below at time_step_min (no upper limit).
+  s.dt_min = c.time_step_min;
+  s.dt_max = std::numeric_limits<double>::infinity();
+  return s;
 }
 
-// ---- components ---------------------------------------------------------------------------------------------
+// ---- components -------------------------------------------------------------------------------------------------
+
+std::vector<Granularity> Zamba2Model::granularities() const {
+  return {Granularity::Block, Granularity::Ssm, Granularity::SharedBlock, Granularity::AttentionHeads,
+          Granularity::MlpChannels};
+}
+
+bool Zamba2Model::layer_local(Granularity g) const {
+  return g != Granularity::AttentionHeads && g != Granularity::MlpChannels;  // a shared block's parts act in every use
+}
+
+int64_t Zamba2Model::first_layer(const ComponentId& c) const {
+  if (c.shared < 0) return c.layer;
+  for (size_t u = 0; u < uses_.size(); ++u)
+    if (uses_[u].block == c.shared) return cfg_.hybrid_layer_ids[u];
+  return 0;
+}
 
 Component Zamba2Model::component_tree() const {
   const Zamba2Config& c = cfg_;
-  const Plan none = plan({}, "model");
-  const int64_t total = count_params(none);
-  auto removal_cost = [&](const std::string& id) {
-    HybridRemoval r;
+  const int64_t total = total_parameters();
+  auto cost = [&](const ComponentId& id) {
+    RemovalSet r;
     r.add(id);
-    return total - count_params(plan(r, id));
+    return total - kept_parameters(r, id.str());
   };
   Component root = make_component("model", ComponentKind::Model, -1, total);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
-    const std::string id = "layers." + std::to_string(l);
     const bool hybrid = use_of_layer_[li] >= 0;
-    Component blk = make_component(id, hybrid ? ComponentKind::HybridBlock : ComponentKind::Block, l, removal_cost(id));
-    if (hybrid)
-      blk.children.push_back(make_component(id + ".shared", ComponentKind::SharedBlock, l, removal_cost(id + ".shared")));
-    if (mixers_[li].has_ssm)
-      blk.children.push_back(make_component(id + ".ssm", ComponentKind::Ssm, l, removal_cost(id + ".ssm")));
+    const ComponentId id = ComponentId::layer_of(Granularity::Block, l);
+    Component blk = make_component(id.str(), hybrid ? ComponentKind::HybridBlock : ComponentKind::Block, l, cost(id));
+    if (hybrid) {
+      const ComponentId u = ComponentId::layer_of(Granularity::SharedBlock, l);
+      blk.children.push_back(make_component(u.str(), ComponentKind::SharedBlock, l, cost(u)));
+    }
+    if (layers_[li].mixer.has_ssm) {
+      const ComponentId s = ComponentId::layer_of(Granularity::Ssm, l);
+      blk.children.push_back(make_component(s.str(), ComponentKind::Ssm, l, cost(s)));
+    }
     root.children.push_back(std::move(blk));
   }
   for (size_t k = 0; k < shared_.size(); ++k) {
     const Shared& s = shared_[k];
     if (!s.q_w.defined()) continue;
+    // A shared block's weights are one group node: its parameters are counted once here, not per use.
     Component sw = make_component("shared." + std::to_string(k), ComponentKind::SharedWeights, -1,
                                   s.in_norm_w.numel() + s.q_w.numel() + s.k_w.numel() + s.v_w.numel() + s.o_w.numel() +
                                       s.pre_ff_norm_w.numel() + s.gate_up_w.numel() + s.down_w.numel());
+    const int64_t kb = static_cast<int64_t>(k);
     for (int64_t g = 0; g < s.kv_heads; ++g) {
-      const std::string a = sw.id + ".attn.heads." + std::to_string(g);
-      sw.children.push_back(make_component(a, ComponentKind::AttentionHeads, -1, s.kv_heads > 1 ? removal_cost(a) : 0,
+      const ComponentId a = ComponentId::shared_of(Granularity::AttentionHeads, kb, g);
+      sw.children.push_back(make_component(a.str(), ComponentKind::AttentionHeads, -1, s.kv_heads > 1 ? cost(a) : 0,
                                            s.heads / s.kv_heads));
     }
     const int64_t groups = (s.intermediate + mlp_group_ - 1) / mlp_group_;
     for (int64_t g = 0; g < groups; ++g) {
-      const std::string mc = sw.id + ".mlp.channels." + std::to_string(g);
-      sw.children.push_back(make_component(mc, ComponentKind::MlpChannels, -1, groups > 1 ? removal_cost(mc) : 0,
+      const ComponentId mc = ComponentId::shared_of(Granularity::MlpChannels, kb, g);
+      sw.children.push_back(make_component(mc.str(), ComponentKind::MlpChannels, -1, groups > 1 ? cost(mc) : 0,
                                            std::min(mlp_group_, s.intermediate - g * mlp_group_)));
     }
     root.children.push_back(std::move(sw));
@@ -423,31 +403,31 @@ Component Zamba2Model::component_tree() const {
   return root;
 }
 
-std::vector<std::string> Zamba2Model::candidates(HybridGranularity g, const HybridRemoval& removed) const {
-  const Plan p = plan(removed, "removal");
+std::vector<ComponentId> Zamba2Model::candidates(Granularity g, const RemovalSet& removed) const {
+  const std::shared_ptr<Plan> p = resolve(removed, "removal");
   const Zamba2Config& c = cfg_;
-  std::vector<std::string> out;
+  std::vector<ComponentId> out;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
-    if (p.skip_layer[li]) continue;
-    const std::string id = "layers." + std::to_string(l);
-    if (g == HybridGranularity::Block) out.push_back(id);
-    if (g == HybridGranularity::Ssm && mixers_[li].has_ssm && !p.skip_ssm[li]) out.push_back(id + ".ssm");
-    if (g == HybridGranularity::SharedBlock && use_of_layer_[li] >= 0 && !p.skip_use[li]) out.push_back(id + ".shared");
+    if (p->skip_layer[li]) continue;
+    if (g == Granularity::Block) out.push_back(ComponentId::layer_of(g, l));
+    if (g == Granularity::Ssm && layers_[li].mixer.has_ssm && !p->skip_ssm[li]) out.push_back(ComponentId::layer_of(g, l));
+    if (g == Granularity::SharedBlock && use_of_layer_[li] >= 0 && !p->skip_use[li])
+      out.push_back(ComponentId::layer_of(g, l));
   }
   for (size_t k = 0; k < shared_.size(); ++k) {
-    if (!p.block_alive[k]) continue;
-    const std::string id = "shared." + std::to_string(k);
-    if (g == HybridGranularity::AttentionHeads && p.kv_kept[k].size() > 1)
-      for (int64_t h : p.kv_kept[k]) out.push_back(id + ".attn.heads." + std::to_string(h));
-    if (g == HybridGranularity::MlpChannels) {
+    if (!p->block_alive[k]) continue;
+    const int64_t kb = static_cast<int64_t>(k);
+    if (g == Granularity::AttentionHeads && p->kv_kept[k].size() > 1)
+      for (int64_t h : p->kv_kept[k]) out.push_back(ComponentId::shared_of(g, kb, h));
+    if (g == Granularity::MlpChannels) {
       std::vector<int64_t> groups;
-      for (int64_t ch : p.ch_kept[k])
+      for (int64_t ch : p->ch_kept[k])
         if (groups.empty() || groups.back() != ch / mlp_group_) groups.push_back(ch / mlp_group_);
       const bool several = groups.size() > 1;  // the last group stays (remove the block's uses instead)
       if (tail_groups_ && several) groups = {groups.back()};
       if (several)
-        for (int64_t gr : groups) out.push_back(id + ".mlp.channels." + std::to_string(gr));
+        for (int64_t gr : groups) out.push_back(ComponentId::shared_of(g, kb, gr));
     }
   }
   return out;
@@ -469,13 +449,100 @@ void Zamba2Model::reorder_mlp_channels() {
   }
 }
 
-// ---- export -------------------------------------------------------------------------------------------------
+// ---- forward ----------------------------------------------------------------------------------------------------
 
-void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string& out_dir, bool force) const {
-  const Plan p = plan(removed, "export");
+std::vector<LayerState> Zamba2Model::zero_state(int64_t batch, const ForwardPlan& fp) const {
+  const Plan& p = zplan(fp);
   const Zamba2Config& c = cfg_;
-  const int64_t hd = c.attn_head_dim;
-  std::vector<std::pair<std::string, at::Tensor>> t;
+  std::vector<LayerState> s(static_cast<size_t>(c.num_layers));
+  for (size_t l = 0; l < s.size(); ++l) {
+    if (p.skip_layer[l]) continue;
+    const Mamba2Weights& w = layers_[l].mixer;
+    s[l].conv = at::zeros({batch, c.d_conv - 1, w.conv_w_kc.size(1)}, at::TensorOptions().device(device_).dtype(dtype_));
+    if (w.has_ssm && !p.skip_ssm[l])
+      s[l].ssm = at::zeros({batch, c.mamba_heads, c.mamba_head_dim, c.d_state},
+                           at::TensorOptions().device(device_).dtype(at::kFloat));
+    // k / v (the shared block's attention cache) start empty and grow with the sequence.
+  }
+  return s;
+}
+
+Activations Zamba2Model::embed(const at::Tensor& ids, const ForwardPlan&, RecurrentState* state) const {
+  Activations a;
+  a.ids = checked_ids(ids);
+  a.hidden = at::embedding(embedding_, a.ids).to(at::kFloat);
+  a.scratch = a.hidden;  // the original embeddings every shared block reads
+  a.position = state ? state->position() : 0;
+  return a;
+}
+
+at::Tensor Zamba2Model::shared_block(const Shared& s, const Use& u, const at::Tensor& h, const at::Tensor& emb,
+                                     int64_t position, LayerState* state) const {
+  const Zamba2Config& c = cfg_;
+  const int64_t B = h.size(0), L = h.size(1), hd = c.attn_head_dim;
+  const int64_t nq = s.q_w.size(0) / hd, nkv = s.k_w.size(0) / hd;
+  at::Tensor x = ops::rms_norm(at::cat({h, emb}, -1), s.in_norm_w, c.rms_norm_eps);
+  at::Tensor q = at::linear(x, s.q_w), k = at::linear(x, s.k_w), v = at::linear(x, s.v_w);
+  if (u.q_a0.defined()) {
+    q = q + at::linear(at::linear(x, u.q_a0), u.q_a1);
+    k = k + at::linear(at::linear(x, u.k_a0), u.k_a1);
+    v = v + at::linear(at::linear(x, u.v_a0), u.v_a1);
+  }
+  q = q.view({B, L, nq, hd}).transpose(1, 2);
+  k = k.view({B, L, nkv, hd}).transpose(1, 2);
+  v = v.view({B, L, nkv, hd}).transpose(1, 2);
+  if (c.use_mem_rope) {
+    const RotaryTable r = rotary_table(position, L, hd, c.rope_theta, device_);
+    q = apply_rotary(q, r);
+    k = apply_rotary(k, r);
+  }
+  if (state) {
+    k = append_to_cache(state->k, k);
+    v = append_to_cache(state->v, v);
+  }
+  AttentionMask mask;
+  mask.q_first = k.size(2) - L;  // the cached positions come first
+  at::Tensor attn = attend(q, k, v, mask, std::pow(static_cast<double>(hd) / 2.0, -0.5));  // transformers' scaling
+  attn = attn.transpose(1, 2).reshape({B, L, nq * hd});
+  at::Tensor a = ops::rms_norm(at::linear(attn, s.o_w), s.pre_ff_norm_w, c.rms_norm_eps);
+  at::Tensor gu = at::linear(a, s.gate_up_w);
+  if (u.mlp_a0.defined()) gu = gu + at::linear(at::linear(a, u.mlp_a0), u.mlp_a1);
+  const int64_t I = gu.size(-1) / 2;
+  at::Tensor mlp = at::linear(activation(gu.narrow(-1, 0, I), c.hidden_act) * gu.narrow(-1, I, I), s.down_w);
+  return at::linear(mlp, u.linear_w);
+}
+
+void Zamba2Model::layer(int64_t l, Activations& a, const ForwardPlan& fp, RecurrentState* state) const {
+  const Plan& p = zplan(fp);
+  const size_t li = static_cast<size_t>(l);
+  if (p.skip_layer[li]) return;
+  LayerState* ls = state ? &state->layers[li] : nullptr;
+  at::Tensor in = a.hidden;
+  const int64_t u = use_of_layer_[li];
+  if (u >= 0 && !p.skip_use[li]) {
+    if (!a.scratch.defined()) a.scratch = at::embedding(embedding_, a.ids).to(at::kFloat);  // resumed from a cache
+    const Use& us = p.uses[static_cast<size_t>(u)];
+    in = a.hidden + shared_block(p.blocks[static_cast<size_t>(us.block)], us, a.hidden, a.scratch, a.position, ls);
+  }
+  const Layer& ly = layers_[li];
+  a.hidden = a.hidden + mamba2_mixer(ly.mixer, mixer_shape(), ops::rms_norm(in, ly.norm_w, cfg_.rms_norm_eps),
+                                     p.skip_ssm[li] != 0, ls, device_);
+}
+
+at::Tensor Zamba2Model::head(const at::Tensor& hidden) const {
+  at::Tensor h = ops::rms_norm(hidden, final_norm_w_, cfg_.rms_norm_eps, /*round_input=*/false);
+  return at::linear(h.to(lm_head_.scalar_type()), lm_head_).to(at::kFloat);
+}
+
+// ---- export and training ------------------------------------------------------------------------------------------
+
+PrunedCheckpoint Zamba2Model::pruned_checkpoint(const ForwardPlan& fp) const {
+  const Plan& p = zplan(fp);
+  const Zamba2Config& c = cfg_;
+  const int64_t hd = c.attn_head_dim, D = c.mamba_inner;
+  PrunedCheckpoint out;
+  out.in_compute_dtype = true;
+  auto& t = out.tensors;
   t.emplace_back("model.embed_tokens.weight", embedding_);
   t.emplace_back("model.final_layernorm.weight", final_norm_w_);
   if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", lm_head_);
@@ -485,22 +552,6 @@ void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string&
   int64_t nb = 0;
   for (size_t k = 0; k < shared_.size(); ++k)
     if (p.block_alive[k]) new_block[k] = nb++;
-  struct Cut {
-    std::vector<int64_t> qr, kr, gur;
-  };
-  std::vector<Cut> cuts(shared_.size());
-  for (size_t k = 0; k < shared_.size(); ++k) {
-    if (!p.block_alive[k]) continue;
-    const int64_t rep = shared_[k].heads / shared_[k].kv_heads;
-    std::vector<int64_t> qh;
-    for (int64_t g : p.kv_kept[k])
-      for (int64_t r = 0; r < rep; ++r) qh.push_back(g * rep + r);
-    cuts[k].qr = unit_rows(qh, hd);
-    cuts[k].kr = unit_rows(p.kv_kept[k], hd);
-    cuts[k].gur = p.ch_kept[k];
-    for (int64_t ch : p.ch_kept[k]) cuts[k].gur.push_back(shared_[k].intermediate + ch);
-  }
-
   nlohmann::json types = nlohmann::json::array();
   std::vector<int64_t> use_blocks, no_ssm;
   std::vector<std::pair<int64_t, int64_t>> kept_uses;  // (new layer, old use)
@@ -512,9 +563,8 @@ void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string&
     const bool hyb = u >= 0 && !p.skip_use[li];
     types.push_back(hyb ? "hybrid" : c.mamba_type_name);
     const std::string pre = "model.layers." + std::to_string(nl) + (hyb ? ".mamba_decoder." : ".");
-    const Mixer& m = mixers_[li];
+    const Mamba2Weights& m = layers_[li].mixer;
     const bool ssm = m.has_ssm && !p.skip_ssm[li];
-    const int64_t D = c.mamba_inner;
     at::Tensor in_proj = m.in_proj_w, conv = m.conv_w_kc.t().unsqueeze(1).contiguous(), conv_b = m.conv_b;
     if (m.has_ssm && !ssm) {  // the SSM's dead weights go: B/C/dt rows of in_proj and the B/C conv channels
       in_proj = in_proj.narrow(0, 0, 2 * D);
@@ -522,7 +572,7 @@ void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string&
       if (conv_b.defined()) conv_b = conv_b.narrow(0, 0, D);
     }
     if (!ssm) no_ssm.push_back(nl);
-    t.emplace_back(pre + "input_layernorm.weight", m.norm_w);
+    t.emplace_back(pre + "input_layernorm.weight", layers_[li].norm_w);
     t.emplace_back(pre + "mamba.in_proj.weight", in_proj.contiguous());
     t.emplace_back(pre + "mamba.conv1d.weight", conv.contiguous());
     if (conv_b.defined()) t.emplace_back(pre + "mamba.conv1d.bias", conv_b.contiguous());
@@ -537,61 +587,60 @@ void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string&
       kept_uses.emplace_back(nl, u);
       use_blocks.push_back(new_block[static_cast<size_t>(uses_[static_cast<size_t>(u)].block)]);
     }
+    out.layer_map[std::to_string(nl)] = l;
     ++nl;
   }
   // Every hybrid layer stores its block's weights and the adapters of every use of that block (as transformers).
   for (const auto& [layer, u] : kept_uses) {
-    const Use& us = uses_[static_cast<size_t>(u)];
-    const size_t k = static_cast<size_t>(us.block);
-    const Shared& s = shared_[k];
-    const Cut& cut = cuts[k];
+    const Use& us = p.uses[static_cast<size_t>(u)];
+    const Shared& s = p.blocks[static_cast<size_t>(us.block)];
     const std::string lp = "model.layers." + std::to_string(layer) + ".";
     const std::string sp = lp + "shared_transformer.";
     t.emplace_back(lp + "linear.weight", us.linear_w);
     t.emplace_back(sp + "input_layernorm.weight", s.in_norm_w);
     t.emplace_back(sp + "pre_ff_layernorm.weight", s.pre_ff_norm_w);
-    t.emplace_back(sp + "self_attn.q_proj.weight", rows(s.q_w, cut.qr));
-    t.emplace_back(sp + "self_attn.k_proj.weight", rows(s.k_w, cut.kr));
-    t.emplace_back(sp + "self_attn.v_proj.weight", rows(s.v_w, cut.kr));
-    t.emplace_back(sp + "self_attn.o_proj.weight", cols(s.o_w, cut.qr));
-    t.emplace_back(sp + "feed_forward.gate_up_proj.weight", rows(s.gate_up_w, cut.gur));
-    t.emplace_back(sp + "feed_forward.down_proj.weight", cols(s.down_w, p.ch_kept[k]));
+    t.emplace_back(sp + "self_attn.q_proj.weight", s.q_w);
+    t.emplace_back(sp + "self_attn.k_proj.weight", s.k_w);
+    t.emplace_back(sp + "self_attn.v_proj.weight", s.v_w);
+    t.emplace_back(sp + "self_attn.o_proj.weight", s.o_w);
+    t.emplace_back(sp + "feed_forward.gate_up_proj.weight", s.gate_up_w);
+    t.emplace_back(sp + "feed_forward.down_proj.weight", s.down_w);
     for (size_t j = 0; j < kept_uses.size(); ++j) {
-      const Use& o = uses_[static_cast<size_t>(kept_uses[j].second)];
+      const Use& o = p.uses[static_cast<size_t>(kept_uses[j].second)];
       if (o.block != us.block) continue;
       const std::string jj = std::to_string(j);
       if (o.q_a0.defined()) {
         const std::string ap = sp + "self_attn.linear_";
         t.emplace_back(ap + "q_adapter_list." + jj + ".0.weight", o.q_a0);
-        t.emplace_back(ap + "q_adapter_list." + jj + ".1.weight", rows(o.q_a1, cut.qr));
+        t.emplace_back(ap + "q_adapter_list." + jj + ".1.weight", o.q_a1);
         t.emplace_back(ap + "k_adapter_list." + jj + ".0.weight", o.k_a0);
-        t.emplace_back(ap + "k_adapter_list." + jj + ".1.weight", rows(o.k_a1, cut.kr));
+        t.emplace_back(ap + "k_adapter_list." + jj + ".1.weight", o.k_a1);
         t.emplace_back(ap + "v_adapter_list." + jj + ".0.weight", o.v_a0);
-        t.emplace_back(ap + "v_adapter_list." + jj + ".1.weight", rows(o.v_a1, cut.kr));
+        t.emplace_back(ap + "v_adapter_list." + jj + ".1.weight", o.v_a1);
       }
       if (o.mlp_a0.defined()) {
         const std::string mp = sp + "feed_forward.gate_up_proj_adapter_list." + jj;
         t.emplace_back(mp + ".0.weight", o.mlp_a0);
-        t.emplace_back(mp + ".1.weight", rows(o.mlp_a1, cut.gur));
+        t.emplace_back(mp + ".1.weight", o.mlp_a1);
       }
     }
   }
+  out.layers = nl;
 
-  nlohmann::json cfg = c.raw;
+  nlohmann::json& cfg = out.config = c.raw;
   cfg["num_hidden_layers"] = nl;
   cfg["layers_block_type"] = types;
   nlohmann::json hyb_ids = nlohmann::json::array();
   for (const auto& ku : kept_uses) hyb_ids.push_back(ku.first);
   cfg["hybrid_layer_ids"] = hyb_ids;
   cfg["num_mem_blocks"] = std::max<int64_t>(nb, 1);
-  cfg.erase("shedder_layers_without_ssm");
-  cfg.erase("shedder_use_blocks");
-  cfg.erase("shedder_shared_blocks");
+  for (const char* f : {"shedder_layers_without_ssm", "shedder_use_blocks", "shedder_shared_blocks", "shedder_note"})
+    cfg.erase(f);
   if (!no_ssm.empty()) cfg["shedder_layers_without_ssm"] = no_ssm;
   bool cyclic = true;
   for (size_t j = 0; j < use_blocks.size(); ++j) cyclic &= use_blocks[j] == static_cast<int64_t>(j) % std::max<int64_t>(nb, 1);
   if (!cyclic) cfg["shedder_use_blocks"] = use_blocks;
-  // Block sizes: in the standard fields when all blocks agree and nothing changed the head count, else per block.
+  // Block sizes: in the standard fields when all blocks agree, else per block (our field).
   nlohmann::json sizes = nlohmann::json::array();
   std::set<std::string> distinct;
   for (size_t k = 0; k < shared_.size(); ++k) {
@@ -602,34 +651,91 @@ void Zamba2Model::export_pruned(const HybridRemoval& removed, const std::string&
     distinct.insert(e.dump());
     sizes.push_back(e);
   }
+  bool heads_changed = false;
   if (distinct.size() == 1) {
     const nlohmann::json& e = sizes[0];
     cfg["intermediate_size"] = e["intermediate_size"];
     if (e["num_attention_heads"] != c.num_heads) {  // transformers derives the head dim from the head count
       cfg["num_attention_heads"] = e["num_attention_heads"];
       cfg["num_key_value_heads"] = e["num_key_value_heads"];
+      heads_changed = true;
     }
   } else if (distinct.size() > 1) {
     cfg["shedder_shared_blocks"] = sizes;
   }
   cfg["attention_head_dim"] = hd;
-  if (cfg.contains("num_attention_heads") && cfg["num_attention_heads"] != c.num_heads) {
-    // transformers would derive attention_head_dim = 2 * hidden / heads; our loader reads it as written.
-    cfg["shedder_note"] = "attention heads were removed: transformers cannot load this folder (it derives the head "
-                          "dimension from the head count); shedder-cli can";
-  }
+  std::vector<std::string> why;
+  if (heads_changed || distinct.size() > 1)
+    why.push_back("attention heads or MLP widths differ from what transformers derives from config.json");
+  if (!no_ssm.empty()) why.push_back("layers without SSM (shedder_layers_without_ssm)");
+  if (!cyclic) why.push_back("shared blocks no longer used in turn (shedder_use_blocks)");
+  out.transformers_loadable = why.empty();
+  for (const auto& w : why) out.note += (out.note.empty() ? "" : "; ") + w;
+  if (!out.transformers_loadable)
+    cfg["shedder_note"] = "transformers cannot load this folder (" + out.note + "); shedder-cli can";
+  return out;
+}
 
-  write_model_folder(out_dir, dir_, force, [&](const std::string& tmp) {
-    write_safetensors((fs::path(tmp) / "model.safetensors").string(), t, {{"format", "pt"}});
-    write_file_atomic((fs::path(tmp) / "config.json").string(), cfg.dump(2) + "\n");
-    copy_tokenizer_files(dir_, tmp);
-    const nlohmann::json report{{"source", fs::absolute(dir_).lexically_normal().string()},
-                                {"architecture", arch()},
-                                {"removed", removed.ids},
-                                {"parameters_before", total_parameters()},
-                                {"parameters_after", total_parameters() - removed_parameters(removed)}};
-    write_file_atomic((fs::path(tmp) / "shedding_report.json").string(), report.dump(2) + "\n");
-  });
+std::vector<WeightSlot> Zamba2Model::weight_slots() {
+  const Zamba2Config& c = cfg_;
+  std::vector<WeightSlot> s;
+  auto slot = [&](const std::string& name, at::Tensor& t, bool decay, bool lora = false,
+                  std::function<at::Tensor(const at::Tensor&)> f = nullptr) {
+    if (t.defined()) s.push_back({name, &t, std::move(f), lora, decay});
+  };
+  const int64_t K = c.d_conv;
+  slot("model.embed_tokens.weight", embedding_, true);
+  slot(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
+  slot("model.final_layernorm.weight", final_norm_w_, false);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const size_t li = static_cast<size_t>(l);
+    Layer& ly = layers_[li];
+    const std::string p = "model.layers." + std::to_string(l) + (use_of_layer_[li] >= 0 ? ".mamba_decoder." : ".");
+    slot(p + "input_layernorm.weight", ly.norm_w, false);
+    slot(p + "mamba.in_proj.weight", ly.mixer.in_proj_w, true);
+    slot(p + "mamba.conv1d.weight", ly.mixer.conv_w_kc, true, false,
+         [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); });
+    slot(p + "mamba.conv1d.bias", ly.mixer.conv_b, false);
+    slot(p + "mamba.dt_bias", ly.mixer.dt_bias, false);
+    slot(p + "mamba.A_log", ly.mixer.A_h, false, false, [](const at::Tensor& a) { return -at::exp(a); });
+    slot(p + "mamba.D", ly.mixer.Dv, false);
+    slot(p + "mamba.norm.weight", ly.mixer.gnorm_w, false);
+    slot(p + "mamba.out_proj.weight", ly.mixer.out_proj_w, true);
+  }
+  for (size_t k = 0; k < shared_.size(); ++k) {
+    Shared& sh = shared_[k];
+    int64_t layer = -1;
+    for (size_t u = 0; u < c.use_block.size() && layer < 0; ++u)
+      if (c.use_block[u] == static_cast<int64_t>(k)) layer = c.hybrid_layer_ids[u];
+    if (layer < 0) continue;
+    const std::string p = "model.layers." + std::to_string(layer) + ".shared_transformer.";
+    slot(p + "input_layernorm.weight", sh.in_norm_w, false);
+    // LoRA targets: the reference's recovery list (q_proj, k_proj, v_proj, o_proj, down_proj, up_proj, gate_proj,
+    // matched as PEFT matches module names) finds the shared blocks' attention projections and down_proj.
+    slot(p + "self_attn.q_proj.weight", sh.q_w, true, true);
+    slot(p + "self_attn.k_proj.weight", sh.k_w, true, true);
+    slot(p + "self_attn.v_proj.weight", sh.v_w, true, true);
+    slot(p + "self_attn.o_proj.weight", sh.o_w, true, true);
+    slot(p + "pre_ff_layernorm.weight", sh.pre_ff_norm_w, false);
+    slot(p + "feed_forward.gate_up_proj.weight", sh.gate_up_w, true);
+    slot(p + "feed_forward.down_proj.weight", sh.down_w, true, true);
+  }
+  for (size_t u = 0; u < uses_.size(); ++u) {
+    Use& us = uses_[u];
+    const std::string lp = "model.layers." + std::to_string(c.hybrid_layer_ids[u]) + ".";
+    slot(lp + "linear.weight", us.linear_w, true);
+    auto where = [&](const std::string& suffix) { return us.adapters_at + suffix; };
+    const std::string j = std::to_string(u);
+    slot(where("self_attn.linear_q_adapter_list." + j + ".0.weight"), us.q_a0, true);
+    slot(where("self_attn.linear_q_adapter_list." + j + ".1.weight"), us.q_a1, true);
+    slot(where("self_attn.linear_k_adapter_list." + j + ".0.weight"), us.k_a0, true);
+    slot(where("self_attn.linear_k_adapter_list." + j + ".1.weight"), us.k_a1, true);
+    slot(where("self_attn.linear_v_adapter_list." + j + ".0.weight"), us.v_a0, true);
+    slot(where("self_attn.linear_v_adapter_list." + j + ".1.weight"), us.v_a1, true);
+    slot(where("feed_forward.gate_up_proj_adapter_list." + j + ".0.weight"), us.mlp_a0, true);
+    slot(where("feed_forward.gate_up_proj_adapter_list." + j + ".1.weight"), us.mlp_a1, true);
+  }
+  return s;
 }
 
 }  // namespace shedder

@@ -1,12 +1,13 @@
-// The Mamba-Shedder search: greedy, training-free removal of blocks or SSMs. At each step every remaining
-// candidate is scored with it removed on top of what is already removed, and the least important one is
-// removed. Metric "ppl" (the reference's) scores a candidate by the calibration perplexity without it;
-// metric "cosine" (ShortGPT's block influence, iterated greedily) by 1 - cos(input, output) of the block
-// (or of the block with/without its SSM), from one pass per step.
+// The Mamba-Shedder search, for every architecture and granularity (model/model.h, model/removal.h): greedy,
+// training-free removal of one component at a time. At each step every remaining candidate of the granularity is
+// scored with it removed on top of what is already removed, and the least important one is removed. Metric "ppl"
+// (the reference's) scores a candidate by the calibration perplexity without it; metric "cosine" (ShortGPT's block
+// influence, iterated greedily) by 1 - cos(input, output) of the layer (or of the layer's change of the stream with
+// and without the component), from one pass per step, for granularities local to one layer.
 //
-// Prefix caching: the hidden states entering each block under the current removal set are kept, so a
-// candidate at layer i is evaluated from block i on. Memory is bounded by keeping every k-th boundary.
-// Runs are resumable through the journal (journal.h) and report progress / obey cancel (progress.h).
+// Prefix caching (shed/prefix_cache.h): the stream entering each layer under the current removal set is kept, so a
+// candidate that first changes layer i is evaluated from layer i on. Memory is bounded by keeping every k-th
+// boundary. Runs are resumable through the journal (journal.h) and report progress / obey cancel (progress.h).
 //
 // Metric "accuracy" scores a candidate by zero-shot accuracy on a task (eval/accuracy.h) with it removed and
 // removes the one that keeps accuracy highest (ties: the higher mean log-likelihood of the gold choices, then
@@ -29,8 +30,8 @@
 #include "eval/accuracy.h"
 #include "eval/benchmark.h"
 #include "runtime/progress.h"
-#include "model/mamba_model.h"
-#include "shed/removal_set.h"
+#include "model/model.h"
+#include "model/removal.h"
 
 namespace shedder {
 
@@ -72,16 +73,16 @@ struct SearchOptions {
 };
 
 struct CandidateScore {
-  int64_t index = 0;
-  std::string id;
+  int64_t index = 0;   // the component's layer (-1 for a shared block's parts); "index" in the journal
+  std::string id;      // the component id ("layers.3.ssm", "shared.0.attn.heads.1")
   double score = 0;    // ppl (metric ppl), 1 - cosine similarity (cosine) or acc / acc_norm (accuracy)
   double loglik = 0;   // metric accuracy: mean gold log-likelihood (the tie-break)
 };
 
 struct SearchStep {
   int64_t step = 0;
-  int64_t index = 0;
-  std::string id;
+  int64_t index = 0;             // the removed component's layer (-1 for a shared block's parts)
+  std::string id;                // the removed component
   double score = 0;
   double ppl = 0;                // calibration perplexity after this removal
   int64_t params_removed = 0;    // cumulative, including the initial removal set
@@ -98,6 +99,7 @@ struct SearchResult {
   int64_t total_params = 0;
   std::vector<SearchStep> steps;
   int64_t evaluations = 0;       // candidate evaluations done in this process (resumed steps not counted)
+  int64_t layers_run = 0;        // (window, layer) forward applications in this process: the work done
   int64_t resumed_steps = 0;     // steps taken from the journal
   double seconds = 0;
   RemovalSet removed;            // initial + every step
@@ -109,7 +111,8 @@ struct SearchResult {
 
 struct SearchCallbacks {
   ProgressFn progress;                                // stage "base", "step N"; done/total = evaluations
-  // After each step is journaled, with everything removed so far (initial set included).
+  // After each step is journaled, with everything removed so far (initial set included); also for each step a
+  // resumed journal holds, before the search goes on.
   std::function<void(const SearchStep&, const RemovalSet&)> on_step;
   std::function<void(double)> on_base;                // base perplexity
 };
@@ -118,7 +121,7 @@ struct SearchCallbacks {
 // is set (the journal then holds every finished step), shedder::Error on bad options or a foreign journal.
 // Distributed (opts.comm): every rank calls it with the same model, windows and options; a rank cancelled or
 // failing mid-step makes every rank stop after that step's exchange.
-SearchResult run_search(const MambaModel& model, const at::Tensor& windows, const SearchOptions& opts,
+SearchResult run_search(const Model& model, const at::Tensor& windows, const SearchOptions& opts,
                         const SearchCallbacks& callbacks = {}, const CancelToken* cancel = nullptr);
 
 // The candidate a step removes: the lowest score (ppl, cosine) or the highest (accuracy; ties: the higher mean gold
@@ -131,12 +134,25 @@ std::optional<size_t> best_candidate(const std::vector<double>& scores, const st
 nlohmann::json step_to_json(const SearchStep& s, Metric m);
 SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& label);
 
+// The optional measurements of a step / the base in a journal or result record ("bench", "accuracy"), and back.
+nlohmann::json accuracy_to_json(const std::vector<TaskResult>& acc);
+std::vector<TaskResult> accuracy_from_json(const nlohmann::json& j, const std::string& label);
+void measurements_to_json(nlohmann::json& j, const std::optional<BenchResult>& bench, const std::vector<TaskResult>& acc);
+
 // The reference tool's file for a step ("config.mamba_block.3.json") and the final "pruning_config.json",
-// written atomically into `dir` (and dir/pruned_model_configs).
-void write_pruning_configs(const std::string& dir, const SearchResult& result, Granularity g);
+// written atomically into `dir` (and dir/pruned_model_configs). `extra`: fields added to every file (e.g. the MLP
+// channel group the ids of channel groups refer to).
+void write_pruning_configs(const std::string& dir, const SearchResult& result, Granularity g,
+                           const nlohmann::json& extra = nlohmann::json::object());
 // dir/pruned_model_configs/config.<target>.<step>.json for one step (`removed`: everything removed after it).
-void write_step_config(const std::string& dir, const RemovalSet& removed, Granularity g, int64_t step);
+void write_step_config(const std::string& dir, const RemovalSet& removed, Granularity g, int64_t step,
+                       const nlohmann::json& extra = nlohmann::json::object());
 // Everything a finished run leaves in its folder: write_pruning_configs() plus search_result.json (to_json()).
-void write_search_outputs(const std::string& dir, const SearchResult& result, Granularity g, Metric m);
+void write_search_outputs(const std::string& dir, const SearchResult& result, Granularity g, Metric m,
+                          const nlohmann::json& extra = nlohmann::json::object());
+// What a run's pruning configs record beside the removals: for MLP channel groups, the grouping their ids refer to
+// (mlp_channel_group; mlp_channels_reordered and mlp_tail_groups when set). Empty for other granularities / sets.
+nlohmann::json removal_context(const Model& model, Granularity g);
+nlohmann::json removal_context(const Model& model, const RemovalSet& removed);
 
 }  // namespace shedder

@@ -1,92 +1,78 @@
-// Trainable Mamba model (see trainable_model.h): parameters, differentiable forward, LoRA, saving.
+// Trainable models of every architecture (see trainable_model.h): parameters from the checkpoint, the model's own
+// forward with autograd, LoRA, saving.
 #include "train/trainable_model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
 
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "io/checkpoint.h"
 #include "io/model_folder.h"
 #include "io/safetensors.h"
-#include "model/mamba_model.h"
-#include "shed/removal_set.h"
-#include "train/ssm_scan_function.h"
+#include "model/model.h"
 #include "util/error.h"
 #include "util/file_util.h"
+#include "util/json_util.h"
 
 namespace fs = std::filesystem;
 
 namespace shedder {
 
-namespace {
-
-std::string lp(int64_t l) { return "backbone.layers." + std::to_string(l) + "."; }
-
-bool ends_with(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+TrainableModel::TrainableModel(std::shared_ptr<Model> model, const LoraOptions& lora, uint64_t seed)
+    : model_(std::move(model)) {
+  slots_ = model_->weight_slots();
+  const WeightStore store = WeightStore::open_folder(model_->dir());
+  const at::Device device = model_->device();
+  std::set<std::string> lora_targets;
+  for (const WeightSlot& s : slots_) {
+    if (!index_.count(s.name)) {
+      TrainableParam tp;
+      tp.name = s.name;
+      tp.value = store.at(s.name).tensor.to(at::kFloat).contiguous().clone().to(device);
+      tp.trainable = lora.rank <= 0;
+      tp.decay = s.decay;
+      index_[s.name] = params_.size();
+      params_.push_back(std::move(tp));
+    }
+    if (s.lora_target) lora_targets.insert(s.name);
+  }
+  if (lora.rank > 0) {
+    lora_rank_ = lora.rank;
+    lora_scale_ = (lora.alpha > 0 ? lora.alpha : static_cast<double>(lora.rank)) / static_cast<double>(lora.rank);
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    for (const std::string& name : lora_targets) {  // sorted: the same adapters for the same seed
+      const at::Tensor& w = param(name);
+      const int64_t out = w.size(0), in = w.size(1);
+      const std::string base = name.substr(0, name.size() - std::string(".weight").size());
+      // PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
+      const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+      at::Tensor A = (at::rand({lora.rank, in}, gen, at::kFloat) * 2 - 1) * bound;
+      index_[base + ".lora_A"] = params_.size();
+      params_.push_back({base + ".lora_A", A.to(device), true, false});
+      index_[base + ".lora_B"] = params_.size();
+      params_.push_back({base + ".lora_B", at::zeros({out, lora.rank}, at::kFloat).to(device), true, false});
+    }
+  }
+  for (auto& tp : params_)
+    if (tp.trainable) tp.value.requires_grad_(true);
 }
 
-at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  // x [B, L, C], w [C, 1, K] -> silu(depthwise causal conv) [B, L, C]
-  const int64_t L = x.size(1), K = w.size(2);
-  at::Tensor y = at::conv1d(x.transpose(1, 2), w, b, {1}, {K - 1}, {1}, w.size(0));
-  return at::silu(y.narrow(2, 0, L).transpose(1, 2));
-}
-
-}  // namespace
+TrainableModel::~TrainableModel() = default;
+TrainableModel::TrainableModel(TrainableModel&&) noexcept = default;
 
 TrainableModel TrainableModel::load(const std::string& dir, const LoraOptions& lora, const at::Device& device,
                                     uint64_t seed) {
-  // Validation (presence, shapes, dtypes, finiteness) is MambaModel's; its copy is released right away.
-  return from_model(*MambaModel::load(dir), lora, device, seed);
+  LoadOptions o;
+  o.device = device.str();
+  o.dtype = "float32";
+  return TrainableModel(Model::load(dir, o), lora, seed);
 }
 
-TrainableModel TrainableModel::from_model(const MambaModel& model, const LoraOptions& lora, const at::Device& device,
-                                          uint64_t seed) {
-  TrainableModel m;
-  m.config_ = model.config();
-  m.source_dtype_ = model.source_dtype();
-  const std::string& dir = model.dir();
-  m.dir_ = dir;
-  m.device_ = device;
-  WeightStore store = WeightStore::open_folder(dir);
-  for (const std::string& name : store.names()) {
-    if (name.rfind("backbone.", 0) != 0 && name.rfind("lm_head.", 0) != 0) continue;
-    if (name == "lm_head.weight" && m.config_.tie_word_embeddings) continue;
-    TrainableParam tp;
-    tp.name = name;
-    tp.value = store.at(name).tensor.to(at::kFloat).contiguous().clone().to(device);
-    tp.trainable = lora.rank <= 0;
-    tp.decay = tp.value.dim() >= 2 && !ends_with(name, "A_log");
-    m.params_.push_back(std::move(tp));
-  }
-  if (lora.rank > 0) {
-    m.lora_rank_ = lora.rank;
-    m.lora_scale_ = (lora.alpha > 0 ? lora.alpha : static_cast<double>(lora.rank)) / static_cast<double>(lora.rank);
-    at::Generator gen = at::detail::createCPUGenerator(seed);
-    for (int64_t l = 0; l < m.config_.num_layers; ++l) {
-      for (const char* proj : {"mixer.in_proj", "mixer.out_proj"}) {
-        const std::string base = lp(l) + proj;
-        const at::Tensor* w = nullptr;
-        for (const auto& tp : m.params_)
-          if (tp.name == base + ".weight") w = &tp.value;
-        if (!w) throw Error(dir + ": no " + base + ".weight for LoRA");
-        const int64_t out = w->size(0), in = w->size(1);
-        // PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
-        const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-        at::Tensor A = (at::rand({lora.rank, in}, gen, at::kFloat) * 2 - 1) * bound;
-        m.params_.push_back({base + ".lora_A", A.to(device), true, false});
-        m.params_.push_back({base + ".lora_B", at::zeros({out, lora.rank}, at::kFloat).to(device), true, false});
-      }
-    }
-  }
-  for (size_t i = 0; i < m.params_.size(); ++i) {
-    m.index_[m.params_[i].name] = i;
-    if (m.params_[i].trainable) m.params_[i].value.requires_grad_(true);
-  }
-  return m;
-}
+const std::string& TrainableModel::dir() const { return model_->dir(); }
+const at::Device& TrainableModel::device() const { return model_->device(); }
 
 int64_t TrainableModel::trainable_count() const {
   int64_t n = 0;
@@ -95,110 +81,58 @@ int64_t TrainableModel::trainable_count() const {
   return n;
 }
 
-const at::Tensor& TrainableModel::p(const std::string& name) const {
+const at::Tensor& TrainableModel::param(const std::string& name) const {
   auto it = index_.find(name);
-  if (it == index_.end()) throw Error(dir_ + ": the model has no tensor " + name);
+  if (it == index_.end()) throw InternalError("trainable model has no tensor " + name);
   return params_[it->second].value;
 }
 
-at::Tensor TrainableModel::linear_lora(const at::Tensor& x, const std::string& prefix, bool with_bias) const {
-  at::Tensor b = with_bias && index_.count(prefix + ".bias") ? p(prefix + ".bias") : at::Tensor();
-  at::Tensor y = at::linear(x, p(prefix + ".weight"), b);
-  if (lora_rank_ > 0)
-    y = y + at::linear(at::linear(x, p(prefix + ".lora_A")), p(prefix + ".lora_B")) * lora_scale_;
-  return y;
-}
-
-at::Tensor TrainableModel::mixer_mamba1(int64_t l, const at::Tensor& x) const {
-  const ModelConfig& c = config_;
-  const std::string pre = lp(l) + "mixer.";
-  const int64_t D = c.intermediate_size, R = c.time_step_rank, N = c.state_size;
-  at::Tensor proj = linear_lora(x, pre + "in_proj", c.use_bias);
-  at::Tensor xs = proj.narrow(2, 0, D), z = proj.narrow(2, D, D);
-  at::Tensor cb = index_.count(pre + "conv1d.bias") ? p(pre + "conv1d.bias") : at::Tensor();
-  at::Tensor xc = causal_conv(xs, p(pre + "conv1d.weight"), cb);
-  at::Tensor y;
-  if (!c.layer_has_ssm(l)) {
-    y = xc * at::silu(z);
-  } else {
-    at::Tensor sp = at::linear(xc, p(pre + "x_proj.weight"));
-    at::Tensor dt = at::softplus(at::linear(sp.narrow(2, 0, R), p(pre + "dt_proj.weight"), p(pre + "dt_proj.bias")));
-    at::Tensor Bm = sp.narrow(2, R, N), Cm = sp.narrow(2, R + N, N);
-    at::Tensor A = -at::exp(p(pre + "A_log"));  // [D, N]
-    y = differentiable_ssm_scan(xc, dt, A, Bm.unsqueeze(2), Cm.unsqueeze(2), fused_scan_) + xc * p(pre + "D");
-    y = y * at::silu(z);
-  }
-  return linear_lora(y, pre + "out_proj", c.use_bias);
-}
-
-at::Tensor TrainableModel::mixer_mamba2(int64_t l, const at::Tensor& x) const {
-  const ModelConfig& c = config_;
-  const std::string pre = lp(l) + "mixer.";
-  const int64_t D = c.intermediate_size, G = c.n_groups, N = c.state_size, Hh = c.num_heads, P = c.head_dim;
-  const bool ssm = c.layer_has_ssm(l);
-  at::Tensor proj = linear_lora(x, pre + "in_proj", c.use_bias);
-  const int64_t need = ssm ? c.in_proj_rows() : 2 * D;
-  const int64_t o = proj.size(2) - need;  // 2 * d_mlp (mamba_ssm's unused MLP rows)
-  at::Tensor z = proj.narrow(2, o, D);
-  at::Tensor cb = index_.count(pre + "conv1d.bias") ? p(pre + "conv1d.bias") : at::Tensor();
-  at::Tensor y;
-  if (!ssm) {
-    y = causal_conv(proj.narrow(2, o + D, D), p(pre + "conv1d.weight"), cb);
-  } else {
-    const int64_t Bsz = x.size(0), L = x.size(1);
-    at::Tensor xBC = causal_conv(proj.narrow(2, o + D, c.conv_dim()), p(pre + "conv1d.weight"), cb);
-    at::Tensor xs = xBC.narrow(2, 0, D);
-    at::Tensor Bm = xBC.narrow(2, D, G * N).reshape({Bsz, L, G, N});
-    at::Tensor Cm = xBC.narrow(2, D + G * N, G * N).reshape({Bsz, L, G, N});
-    at::Tensor dt = at::softplus(proj.narrow(2, o + D + c.conv_dim(), Hh) + p(pre + "dt_bias"));  // [B, L, H]
-    if (c.time_step_limit_min > 0) dt = at::clamp_min(dt, c.time_step_limit_min);
-    if (std::isfinite(c.time_step_limit_max)) dt = at::clamp_max(dt, c.time_step_limit_max);
-    // Per-head dt and A spread over the head's channels (channel d = head * P + p).
-    at::Tensor A = (-at::exp(p(pre + "A_log"))).repeat_interleave(P).unsqueeze(1).expand({D, N});
-    y = differentiable_ssm_scan(xs, dt.repeat_interleave(P, 2), A, Bm, Cm, fused_scan_) +
-        xs * p(pre + "D").repeat_interleave(P);
-  }
-  at::Tensor normed = group_rms_normalize(y * at::silu(z), c.norm_groups, c.layer_norm_epsilon);
-  return linear_lora(p(pre + "norm.weight") * normed, pre + "out_proj", c.use_bias);
+at::Tensor TrainableModel::effective(const std::string& name) const {
+  const at::Tensor& w = param(name);
+  if (lora_rank_ <= 0) return w;
+  const std::string base = name.substr(0, name.size() - std::string(".weight").size());
+  auto a = index_.find(base + ".lora_A");
+  if (a == index_.end()) return w;
+  return w + at::matmul(param(base + ".lora_B"), params_[a->second].value) * lora_scale_;
 }
 
 at::Tensor TrainableModel::forward(const at::Tensor& ids) const {
-  const ModelConfig& c = config_;
-  at::Tensor h = at::embedding(p("backbone.embeddings.weight"), ids.to(device_, at::kLong));
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    at::Tensor x = rms_norm(h, p(lp(l) + "norm.weight"), c.layer_norm_epsilon);
-    h = h + (c.arch == Arch::Mamba1 ? mixer_mamba1(l, x) : mixer_mamba2(l, x));
+  // The parameters (LoRA merged, in the model's own form) go into the model's slots, then its own forward runs
+  // with autograd recording.
+  for (const WeightSlot& s : slots_) {
+    const at::Tensor w = effective(s.name);
+    *s.internal = s.to_internal ? s.to_internal(w) : w;
   }
-  h = rms_norm(h, p("backbone.norm_f.weight"), c.layer_norm_epsilon);
-  const at::Tensor& head = c.tie_word_embeddings ? p("backbone.embeddings.weight") : p("lm_head.weight");
-  return at::linear(h, head);
+  c10::AutoGradMode grad(true);
+  const PlanPtr p = model_->plan({});
+  Activations a = model_->embed(ids, *p, nullptr);
+  model_->layers(0, model_->num_layers(), a, *p, nullptr);
+  at::Tensor h = a.prefix > 0 ? a.hidden.narrow(1, a.prefix, a.hidden.size(1) - a.prefix) : a.hidden;
+  return model_->head(h);
 }
 
 at::Tensor TrainableModel::loss(const at::Tensor& ids) const {
   at::Tensor logits = forward(ids);
   const int64_t B = logits.size(0), L = logits.size(1), V = logits.size(2);
-  at::Tensor lp_ = at::log_softmax(logits.narrow(1, 0, L - 1).reshape({B * (L - 1), V}), -1);
-  at::Tensor target = ids.to(device_, at::kLong).narrow(1, 1, L - 1).reshape({B * (L - 1)});
-  return at::nll_loss(lp_, target);
+  at::Tensor lp = at::log_softmax(logits.narrow(1, 0, L - 1).reshape({B * (L - 1), V}), -1);
+  at::Tensor target = ids.to(model_->device(), at::kLong).narrow(1, 1, L - 1).reshape({B * (L - 1)});
+  return at::nll_loss(lp, target);
 }
 
 std::vector<std::pair<std::string, at::Tensor>> TrainableModel::merged_weights() const {
+  c10::NoGradGuard no_grad;
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& tp : params_) {
-    if (ends_with(tp.name, ".lora_A") || ends_with(tp.name, ".lora_B")) continue;
-    at::Tensor w = tp.value.detach();
-    if (lora_rank_ > 0 && ends_with(tp.name, "proj.weight") &&
-        (tp.name.find("mixer.in_proj") != std::string::npos || tp.name.find("mixer.out_proj") != std::string::npos)) {
-      const std::string base = tp.name.substr(0, tp.name.size() - std::string(".weight").size());
-      w = w + at::matmul(p(base + ".lora_B").detach(), p(base + ".lora_A").detach()) * lora_scale_;
-    }
-    out.emplace_back(tp.name, w.to(at::kCPU).contiguous());
+    if (tp.name.size() > 7 && (tp.name.compare(tp.name.size() - 7, 7, ".lora_A") == 0 ||
+                               tp.name.compare(tp.name.size() - 7, 7, ".lora_B") == 0))
+      continue;
+    out.emplace_back(tp.name, effective(tp.name).detach().to(at::kCPU).contiguous());
   }
   return out;
 }
 
 void TrainableModel::save(const std::string& dir, const std::string& dtype) const {
-  const std::string dt = dtype.empty() ? source_dtype_ : dtype;
+  const std::string dt = dtype.empty() ? model_->source_dtype() : dtype;
   at::ScalarType st;
   if (dt == "F32") {
     st = at::kFloat;
@@ -215,17 +149,14 @@ void TrainableModel::save(const std::string& dir, const std::string& dtype) cons
   auto weights = merged_weights();
   for (auto& kv : weights) kv.second = kv.second.to(st).contiguous();
   write_safetensors(dir + "/model.safetensors", weights, {{"format", "pt"}});
-  // The architecture is unchanged: a Hugging Face config is copied as it is, others are converted.
-  std::string cfg_text;
-  const std::string src_cfg = dir_ + "/config.json";
-  if (config_.layout == WeightLayout::HuggingFace && fs::exists(src_cfg, ec)) {
-    cfg_text = read_file_bytes(src_cfg);
-  } else {
-    cfg_text = config_.to_hf_json().dump(2) + "\n";
-  }
-  if (fs::absolute(dir).lexically_normal() != fs::absolute(dir_).lexically_normal()) {
-    write_file_atomic(dir + "/config.json", cfg_text);
-    copy_tokenizer_files(dir_, dir);
+  // The architecture is unchanged: the source's config.json is copied as it is (the mamba_ssm layout's is
+  // converted by the model's summary of it).
+  if (fs::absolute(dir).lexically_normal() != fs::absolute(model_->dir()).lexically_normal()) {
+    const nlohmann::json cfg = read_json_file_lenient(model_->dir() + "/config.json");
+    const bool mamba_ssm_layout = cfg.is_object() && (cfg.contains("d_model") || cfg.contains("ssm_cfg"));
+    write_file_atomic(dir + "/config.json", mamba_ssm_layout ? model_->summary().dump(2) + "\n"
+                                                             : read_file_bytes(model_->dir() + "/config.json"));
+    copy_tokenizer_files(model_->dir(), dir);
   }
 }
 

@@ -12,10 +12,9 @@
 
 #include "eval/token_windows.h"
 #include "io/safetensors.h"
-#include "model/mamba_model.h"
+#include "model/model.h"
 #include "io/model_identity.h"
 #include "util/hash.h"
-#include "shed/removal_set.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "train/adamw.h"
 #include "runtime/device.h"
@@ -170,15 +169,18 @@ TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const 
   // --resume, and only when it is empty or one of our tuning folders (io/model_folder.h).
   check_output_folder(o.out_dir, model_dir, o.force || o.resume, tune_markers(),
                       "use --force to replace it or --resume to continue its checkpoint");
-  auto base = MambaModel::load(model_dir);
+  LoadOptions lo;
+  lo.device = device.str();
+  lo.dtype = "float32";
+  std::shared_ptr<Model> base = Model::load(model_dir, lo);
   const BpeTokenizer& tok = base->tokenizer();
-  const int64_t eos = tok.eos_id() ? *tok.eos_id() : base->config().eos_token_id;
+  const int64_t eos = tok.eos_id() ? *tok.eos_id() : base->eos_token_id();
   at::Tensor train = make_token_windows(tok, read_documents(o.train_files), eos, o.seq_len, 0, "training text");
   at::Tensor valid;
   if (!o.valid_files.empty())
     valid = make_token_windows(tok, read_documents(o.valid_files), eos, o.seq_len, o.valid_windows, "validation text");
 
-  TrainableModel m = TrainableModel::from_model(*base, o.lora, device, o.seed);
+  TrainableModel m(base, o.lora, o.seed);
   // Created only once the inputs are known to be good, so a typo leaves nothing behind.
   // A fresh start over an earlier run of ours: its checkpoint and report go (they describe the old run); its
   // model files stay until the new ones replace them, each atomically, so the folder always holds a model.
@@ -357,7 +359,7 @@ TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const 
   res.seconds = seconds_since(t0);
   nlohmann::json rep;
   rep["source"] = fs::absolute(model_dir).lexically_normal().string();
-  rep["architecture"] = arch_name(m.config().arch);
+  rep["architecture"] = m.model().arch();
   rep["mode"] = o.lora.rank > 0 ? "lora" : "full";
   rep["trainable_parameters"] = res.trainable_params;
   rep["device"] = device.str();

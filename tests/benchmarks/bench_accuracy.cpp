@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "model/mamba_model.h"
 #include "bench_util.h"
 #include "eval/accuracy.h"
 #include "model/random_model.h"
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
     const double s = median(t_shared), f = median(t_full);
     std::printf("%-7s %.1fM params: full sequences %.2f items/s (%.2f s), shared context %.2f items/s (%.2f s): "
                 "speed-up %.2fx; max rel. log-likelihood difference %.1e\n",
-                arch_name(a), model->params().total / 1e6, items / f, f, items / s, s, f / s, max_diff);
+                arch_name(a), model->total_parameters() / 1e6, items / f, f, items / s, s, f / s, max_diff);
     if (max_diff > 1e-4) {
       std::printf("  MISMATCH between shared and full-sequence scoring\n");
       ++failures;

@@ -49,7 +49,7 @@ Result bench_model(Arch arch, int64_t layers, int64_t windows, int64_t seq_len) 
   remove_tree(dir.string());
   Result r;
   r.seconds = best;
-  r.params = model->params().total;
+  r.params = model->total_parameters();
   const double tokens = static_cast<double>(windows * seq_len);
   r.tokens_per_s = tokens / best;
   r.model_flops = 2.0 * static_cast<double>(r.params) * tokens / best;

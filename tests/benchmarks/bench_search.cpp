@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 
+#include "model/mamba_model.h"
 #include "model/random_model.h"
 #include "runtime/threads.h"
 #include "util/file_util.h"
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
     const double e1 = plain.evaluations / plain.seconds, e2 = cached.evaluations / cached.seconds;
     std::printf("%-7s %.1fM params: without cache %.2f evals/s (%.1f s), with prefix cache %.2f evals/s (%.1f s): "
                 "speed-up %.2fx; same picks: %s\n",
-                arch_name(a), model->params().total / 1e6, e1, plain.seconds, e2, cached.seconds, e2 / e1,
+                arch_name(a), model->total_parameters() / 1e6, e1, plain.seconds, e2, cached.seconds, e2 / e1,
                 same ? "yes" : "NO");
     failures += same ? 0 : 1;
   }

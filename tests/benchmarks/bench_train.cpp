@@ -14,6 +14,7 @@
 #include <string>
 
 #include "bench_util.h"
+#include "kernels/mixer_ops.h"
 #include "model/random_model.h"
 #include "runtime/threads.h"
 #include "train/trainable_model.h"
@@ -71,9 +72,9 @@ int main(int argc, char** argv) {
     int64_t params = 0;
     for (const auto& p : m.params()) params += p.value.numel();
     at::Tensor ids = at::randint(0, 4096, {batch, seq}, at::kLong);
-    m.set_fused_scan(true);
+    ops::set_fused_training_scan(true);
     const double fused = time_step(m, ids, reps);
-    m.set_fused_scan(false);
+    ops::set_fused_training_scan(false);
     const double chunked = time_step(m, ids, reps);
     const double tokens = static_cast<double>(batch * seq);
     std::printf("%-7s %lld layers, %.2fM params, %lld x %lld tokens: fused %.3f s (%.0f tokens/s), chunked ATen %.3f s "

@@ -17,7 +17,7 @@
 #include "io/safetensors.h"
 #include "kernels/mixer_ops.h"
 #include "model/mamba_model.h"
-#include "model/recurrent_state.h"
+#include "model/model.h"
 #include "runtime/device.h"
 #include "shed/search.h"
 
@@ -163,10 +163,11 @@ void model_checks(const std::string& fixtures, const std::string& resources) {
     expect(std::string(name) + " cuda float32 logits vs transformers", rel_err(lg, want), 1e-2);
     expect(std::string(name) + " cuda bfloat16 logits vs cpu float32", rel_err(lb, lc), 6e-2);
     // Recurrent continuation on the GPU: two chunks through a state = one pass.
-    RecurrentState st = RecurrentState::zeros(*gpu, ids.size(0));
+    const PlanPtr none = gpu->plan({});
+    RecurrentState st = gpu->state(ids.size(0), *none);
     const int64_t cut = 15;
-    at::Tensor a = gpu->forward(ids.narrow(1, 0, cut), {}, &st);
-    at::Tensor b = gpu->forward(ids.narrow(1, cut, ids.size(1) - cut), {}, &st);
+    at::Tensor a = gpu->forward(ids.narrow(1, 0, cut), *none, &st);
+    at::Tensor b = gpu->forward(ids.narrow(1, cut, ids.size(1) - cut), *none, &st);
     expect(std::string(name) + " cuda chunked recurrent = one pass", rel_err(at::cat({a, b}, 1), lg), 1e-4);
     // A 2-step block search gives the same removals and perplexities on both devices.
     at::Tensor windows = at::randint(0, cpu->config().vocab_size, {6, 24}, at::kLong);

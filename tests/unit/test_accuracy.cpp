@@ -16,7 +16,7 @@
 #include "eval/harness_text.h"
 #include "eval/task_format.h"
 #include "model/mamba_model.h"
-#include "shed/removal_set.h"
+#include "model/removal.h"
 #include "support/expect_error.h"
 #include "support/test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -36,7 +36,7 @@ std::vector<int32_t> bytes_ids(const std::string& s) {  // the trained models' t
 
 // Sum of log p(continuation | context) from one full forward pass over context + continuation[:-1], in
 // float64, and whether every continuation token is its row's argmax.
-double hand_ll(const MambaModel& m, const EncodedPair& p, const ModelMask& mask, bool* greedy,
+double hand_ll(const Model& m, const EncodedPair& p, const RemovalSet& mask, bool* greedy,
                int64_t max_length = 1 << 30) {
   std::vector<int32_t> all(p.context);
   all.insert(all.end(), p.continuation.begin(), p.continuation.end());
@@ -178,13 +178,13 @@ class TestAccuracy : public QObject {
       RemovalSet r;
       r.add(Granularity::Block, 3);
       r.add(Granularity::Ssm, 5);
-      for (const ModelMask& mask : {ModelMask{}, r.to_mask(m->num_layers())}) {
+      for (const RemovalSet& mask : {RemovalSet{}, r}) {
         for (bool share : {true, false}) {
           AccuracyOptions o;
           o.share_context = share;
           o.batch = 3;
           for (const auto& item : et.items) {
-            const auto got = score_pairs(*m, item.pairs, mask, o);
+            const auto got = score_pairs(*m, item.pairs, *m->plan(mask), o);
             for (size_t k = 0; k < item.pairs.size(); ++k) {
               bool g = false;
               const double want = hand_ll(*m, item.pairs[k], mask, &g);
@@ -300,12 +300,12 @@ class TestAccuracy : public QObject {
     const EncodedPair p = encode_pair(m->tokenizer(), "A rather long context that will not fit", " at all", 0);
     AccuracyOptions o;
     o.max_length = 12;
-    const auto got = score_pairs(*m, {p, p}, {}, o);
+    const auto got = score_pairs(*m, {p, p}, *m->plan({}), o);
     const double want = hand_ll(*m, p, {}, nullptr, 12);
     QVERIFY(ll_error(got[0].loglik, want, got[0].tokens) <= kLoglikRtol);
     QVERIFY(ll_error(hand_ll(*m, p, {}, nullptr), want, got[0].tokens) > 1000 * kLoglikRtol);  // the cut matters
     o.max_length = 3;
-    expect_error([&] { score_pairs(*m, {p}, {}, o); }, {"longer than --max-length"});
+    expect_error([&] { score_pairs(*m, {p}, *m->plan({}), o); }, {"longer than --max-length"});
   }
 
   void task_files_round_trip() {

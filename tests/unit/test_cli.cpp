@@ -509,7 +509,7 @@ class TestCli : public QObject {
         {{"search", q(trained), "--steps", "0", "--calib-tokens", q(calib)}, {"--steps"}},
         {{"search", q(trained)}, {"--calib-text", "--calib-tokens"}},
         {{"search", q(trained), "--calib-tokens", q(calib), "--resume"}, {"--resume", "--out"}},
-        {{"search", q(trained), "--calib-tokens", q(calib), "--remove", "block:99"}, {"block index 99"}},
+        {{"search", q(trained), "--calib-tokens", q(calib), "--remove", "block:99"}, {"--remove", "layers.99", "0..7"}},
     };
     std::vector<QStringList> calls;
     for (const auto& b : bad) calls.push_back(b.first);

@@ -18,7 +18,7 @@
 #include "eval/generation.h"
 #include "eval/task_format.h"
 #include "model/mamba_model.h"
-#include "shed/removal_set.h"
+#include "model/removal.h"
 #include "support/cli_runner.h"
 #include "support/test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -101,7 +101,7 @@ class TestCliEval : public QObject {
     RemovalSet r;
     r.add_spec("block:2,5");
     const EncodedTask quiz = encode_task(read_task(tasks_ + "/quiz.jsonl"), m->tokenizer(), 0);
-    const TaskResult want = evaluate_task(*m, quiz, r.to_mask(m->num_layers()), {});
+    const TaskResult want = evaluate_task(*m, quiz, r, {});
     QCOMPARE(jr["tasks"]["quiz"]["gold_loglik"].get<double>(), want.gold_loglik);
     QCOMPARE(jr["removed"], json({"layers.2", "layers.5"}));
     QVERIFY(jr["tasks"]["quiz"]["gold_loglik"].get<double>() != j["tasks"]["quiz"]["gold_loglik"].get<double>());
@@ -189,9 +189,9 @@ class TestCliEval : public QObject {
       QVERIFY2(a[k].get<double>() > 0, k);
     QVERIFY(!a.contains("baseline"));
     auto m = MambaModel::load(m2_);
-    QCOMPARE(a["param_bytes"].get<int64_t>(), m->params().total * 4);
-    QCOMPARE(b["baseline"]["param_bytes"].get<int64_t>(), m->params().total * 4);
-    QCOMPARE(b["param_bytes"].get<int64_t>(), (m->params().total - b["params_removed"].get<int64_t>()) * 4);
+    QCOMPARE(a["param_bytes"].get<int64_t>(), m->total_parameters() * 4);
+    QCOMPARE(b["baseline"]["param_bytes"].get<int64_t>(), m->total_parameters() * 4);
+    QCOMPARE(b["param_bytes"].get<int64_t>(), (m->total_parameters() - b["params_removed"].get<int64_t>()) * 4);
     QVERIFY(b["state_bytes"].get<int64_t>() < b["baseline"]["state_bytes"].get<int64_t>());
     QVERIFY(b["prefill_speedup"].get<double>() > 0 && b["decode_speedup"].get<double>() > 0);
     QVERIFY2(res[2].ok() && contains(res[2].out, "speed-up: prefill") && contains(res[2].out, "full"),

@@ -31,7 +31,7 @@ namespace {
 const std::vector<std::string> kCommands = {
     "info",         "tokenize",        "eval",     "search",    "export", "create-model",    "tune",
     "build-corpus", "train-tokenizer", "accuracy", "generate",  "bench",  "make-demo-tasks", "convert-task",
-    "launch",       "hybrid",          "help",     "completion"};
+    "launch",       "help",            "completion"};
 
 json one_json(const CliResult& r) {
   if (!r.ok() || count_lines(r.out) != 1) return json();
@@ -234,10 +234,12 @@ class TestCliOptions : public QObject {
     QCOMPARE(complete({"shedder-cli", "sea"}), V({"search"}));
     QCOMPARE(complete({"shedder-cli", "e"}), V({"eval", "export"}));
     QCOMPARE(complete({"shedder-cli", "search", "--calib-t"}), V({"--calib-text", "--calib-tokens"}));
-    QCOMPARE(complete({"shedder-cli", "search", "m", "--granularity", ""}), V({"block", "ssm"}));
+    QCOMPARE(complete({"shedder-cli", "search", "m", "--granularity", ""}),
+             V({"attn", "block", "channel", "head", "mlp", "shared", "ssm", "ssm-head"}));
     QCOMPARE(complete({"shedder-cli", "eval", "m", "--thr"}), V({"--threads"}));
     QCOMPARE(complete({"shedder-cli", "eval", "m", "--gran"}), V());  // not an eval option
-    QCOMPARE(complete({"shedder-cli", "hybrid", ""}), V({"eval", "export", "info", "search"}));
+    // The old `hybrid` command is gone; its name gets a hint, not a completion.
+    QCOMPARE(complete({"shedder-cli", "hyb"}), V());
     QCOMPARE(complete({"shedder-cli", "help", "tr"}), V({"train-tokenizer"}));
     // MODEL and DIR values: directories only; FILE values: files and directories (to walk into).
     QCOMPARE(complete({"shedder-cli", "eval", path("c")}), V({path("cdir")}));

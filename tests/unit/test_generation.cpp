@@ -16,7 +16,7 @@
 #include "eval/generation.h"
 #include "model/mamba_model.h"
 #include "runtime/memory_tracker.h"
-#include "shed/removal_set.h"
+#include "model/removal.h"
 #include "support/expect_error.h"
 #include "support/test_support.h"
 
@@ -46,7 +46,7 @@ class TestGeneration : public QObject {
       RemovalSet r;
       r.add(Granularity::Block, 2);
       r.add(Granularity::Ssm, 6);
-      for (const ModelMask& mask : {ModelMask{}, r.to_mask(m->num_layers())}) {
+      for (const RemovalSet& mask : {RemovalSet{}, r}) {
         const std::vector<int32_t> prompt = bytes_ids("Q: What do you call a");
         GenerateOptions o;
         o.max_new_tokens = 24;
@@ -132,15 +132,15 @@ class TestGeneration : public QObject {
     r.add(Granularity::Block, 1);
     r.add(Granularity::Block, 4);
     r.add(Granularity::Ssm, 6);
-    const ModelMask mask = r.to_mask(m->num_layers());
+    const RemovalSet mask = r;
     BenchOptions o;
     o.length = 64;
     o.decode_tokens = 8;
     o.repeats = 3;
-    const auto res = run_benchmarks(*m, {ModelMask{}, mask}, o);
+    const auto res = run_benchmarks(*m, {RemovalSet{}, mask}, o);
     QCOMPARE(res.size(), size_t(2));
-    QCOMPARE(res[0].param_bytes, m->params().total * 4);
-    QCOMPARE(res[1].param_bytes, (m->params().total - r.removed_parameters(*m)) * 4);
+    QCOMPARE(res[0].param_bytes, m->total_parameters() * 4);
+    QCOMPARE(res[1].param_bytes, (m->total_parameters() - m->removed_parameters(r)) * 4);
     QCOMPARE(res[0].prefill_samples_ms.size(), size_t(3));
     for (const auto& b : res) {
       QVERIFY(b.prefill_tokens_per_s > 0 && b.decode_ms_per_token > 0);

@@ -198,7 +198,7 @@ class TestGuiMainWindow : public QObject {
     SHEDDER_WAIT_FOR(exported, 1, kTimeout);
     auto pruned = MambaModel::load((dir + "/pruned").toStdString());
     QCOMPARE(pruned->num_layers(), int64_t(5));
-    QCOMPARE(pruned->params().total, tree->keptParameters());
+    QCOMPARE(pruned->total_parameters(), tree->keptParameters());
   }
 
   void open_by_drop_and_errors_without_dialogs() {

@@ -12,7 +12,7 @@
 #include "eval/perplexity.h"
 #include "io/safetensors.h"
 #include "model/mamba_model.h"
-#include "shed/removal_set.h"
+#include "model/removal.h"
 #include "support/gui_test_support.h"
 #include "support/test_support.h"
 #include "util/error.h"
@@ -92,11 +92,11 @@ class TestGuiTreeModel : public QObject {
 
     // What the engine receives: the same blocks and SSMs, the same parameter count.
     const RemovalSet r = coreSet(m.removalSet());
-    QCOMPARE(r.blocks, std::vector<int64_t>{3});
-    QCOMPARE(r.ssms, std::vector<int64_t>{5});
+    QCOMPARE(r.layers_of(Granularity::Block), std::vector<int64_t>{3});
+    QCOMPARE(r.layers_of(Granularity::Ssm), std::vector<int64_t>{5});
     auto model = MambaModel::load(info.path.toStdString());
-    QCOMPARE(m.removedParameters(), r.removed_parameters(*model));
-    QCOMPARE(session.removedParameters(m.removalSet()), r.removed_parameters(*model));
+    QCOMPARE(m.removedParameters(), model->removed_parameters(r));
+    QCOMPARE(session.removedParameters(m.removalSet()), model->removed_parameters(r));
     QVERIFY(m.headerData(ComponentTreeModel::ParametersColumn, Qt::Horizontal)
                 .toString()
                 .contains(QStringLiteral("kept")));
@@ -110,7 +110,7 @@ class TestGuiTreeModel : public QObject {
     const WhatIfResult w = session.evaluate(m.removalSet(), calib, nullptr, nullptr);
     const at::Tensor windows =
         SafetensorsFile::open(test::test_data_dir() + "/trained_tiny/calib.safetensors")->tensor("windows").to(at::kLong);
-    const double expect = evaluate_perplexity(*model, windows, 8, r.to_mask(model->num_layers())).perplexity;
+    const double expect = evaluate_perplexity(*model, windows, 8, r).perplexity;
     QVERIFY2(std::abs(w.ppl - expect) < 1e-9 * expect, qPrintable(QString("%1 vs %2").arg(w.ppl).arg(expect)));
     QCOMPARE(w.basePpl, evaluate_perplexity(*model, windows, 8).perplexity);
     QVERIFY(w.ppl > w.basePpl);
@@ -167,7 +167,7 @@ class TestGuiTreeModel : public QObject {
     auto kind = [&](const char* id) {
       return find(m, QLatin1String(id)).siblingAtColumn(ComponentTreeModel::KindColumn).data().toString();
     };
-    QCOMPARE(kind("model"), QStringLiteral("Zamba2 hybrid model"));
+    QCOMPARE(kind("model"), QStringLiteral("Zamba2 model"));
     QCOMPARE(kind("layers.0"), QStringLiteral("Mamba block"));
     QCOMPARE(kind("layers.1"), QStringLiteral("Hybrid block (shared transformer + Mamba)"));
     QCOMPARE(kind("layers.1.shared"), QStringLiteral("Shared transformer use"));

@@ -357,7 +357,7 @@ class TestGuiWorker : public QObject {
     QVERIFY(!e.transformersLoadable);  // an SSM-less layer remains
     auto m = MambaModel::load(out.toStdString());
     QCOMPARE(m->num_layers(), int64_t(7));
-    QCOMPARE(m->params().total, e.parametersAfter);
+    QCOMPARE(m->total_parameters(), e.parametersAfter);
     const nlohmann::json report = nlohmann::json::parse(test::read_file(out.toStdString() + "/shedding_report.json"));
     QVERIFY(report.dump().find("test") != std::string::npos);
   }

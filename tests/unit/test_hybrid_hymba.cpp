@@ -13,8 +13,11 @@
 
 #include "io/safetensors.h"
 #include "model/component_tree.h"
-#include "model/hybrid_model.h"
+#include "eval/perplexity.h"
+#include "export/exporter.h"
+#include "shed/search.h"
 #include "model/hymba_model.h"
+#include "support/arch_models.h"
 #include "support/expect_error.h"
 #include "support/tensor_compare.h"
 #include "support/test_support.h"
@@ -35,59 +38,8 @@ constexpr double kChanged = 1e-3;               // a removal must move the logit
 // Largest difference relative to the magnitude of `b` (tests/unit/support/tensor_compare.h).
 double max_diff(const at::Tensor& a, const at::Tensor& b) { return test::rel_err(a, b); }
 
-nlohmann::json tiny_config() {
-  return {{"model_type", "hymba"}, {"architectures", {"HymbaForCausalLM"}}, {"vocab_size", 64}, {"hidden_size", 32},
-          {"num_hidden_layers", 4}, {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"mamba_expand", 2},
-          {"mamba_d_state", 4}, {"mamba_d_conv", 4}, {"mamba_dt_rank", 4}, {"mamba_conv_bias", true},
-          {"mamba_proj_bias", false}, {"mamba_inner_layernorms", true}, {"intermediate_size", 48},
-          {"mlp_hidden_act", "silu"}, {"hidden_act", "silu"}, {"rms_norm_eps", 1e-6}, {"num_memory_tokens", 3},
-          {"memory_tokens_interspersed_every", 0}, {"sliding_window", 5}, {"global_attn_idx", {0, 3}},
-          {"kv_reuse_group", {{1, 2}}}, {"kq_norm", "none"}, {"rope", true}, {"rope_theta", 10000.0},
-          {"rope_type", "default"}, {"max_position_embeddings", 128}, {"tie_word_embeddings", true}, {"num_experts", 1}};
-}
-
-// A random Hymba checkpoint for `cfg` (producers store K/V rows in in_proj, consumers only q, x, z).
-std::string make_hymba(const std::string& tag, const nlohmann::json& cfg, uint64_t seed = 3) {
-  at::manual_seed(seed);
-  const int64_t H = 32, D = 64, N = 4, R = 4, K = 4, I = 48, V = 64, L = cfg["num_hidden_layers"].get<int64_t>();
-  const int64_t heads = 4, kv = 2, qhd = 8, vhd = 16;
-  std::vector<int64_t> consumer(static_cast<size_t>(L), 0);
-  for (const auto& g : cfg["kv_reuse_group"])
-    for (size_t k = 1; k < g.size(); ++k) consumer[g[k].get<size_t>()] = 1;
-  auto rnd = [](std::vector<int64_t> shape, double scale) { return at::randn(shape) * scale; };
-  auto norm = [](int64_t n) { return 1.0 + 0.2 * at::randn({n}); };
-  std::vector<std::pair<std::string, at::Tensor>> t{{"model.embed_tokens.weight", rnd({V, H}, 1.0)},
-                                                    {"model.final_layernorm.weight", norm(H)},
-                                                    {"model.memory_tokens", rnd({3, H}, 1.0)}};
-  for (int64_t l = 0; l < L; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    const int64_t rows = heads * qhd + (consumer[static_cast<size_t>(l)] ? 0 : kv * (qhd + vhd)) + 2 * D;
-    t.emplace_back(p + "input_layernorm.weight", norm(H));
-    t.emplace_back(p + "mamba.in_proj.weight", rnd({rows, H}, 1 / std::sqrt(32.0)));
-    t.emplace_back(p + "mamba.conv1d.weight", rnd({D, 1, K}, 0.5));
-    t.emplace_back(p + "mamba.conv1d.bias", rnd({D}, 0.1));
-    t.emplace_back(p + "mamba.x_proj.0.weight", rnd({R + 2 * N, D}, 1 / 8.0));
-    t.emplace_back(p + "mamba.dt_proj.0.weight", rnd({D, R}, 0.5));
-    t.emplace_back(p + "mamba.dt_proj.0.bias", rnd({D}, 0.5) - 1.0);
-    t.emplace_back(p + "mamba.A_log.0", at::log(at::rand({D, N}) * 3 + 0.5));
-    t.emplace_back(p + "mamba.D.0", rnd({D}, 1.0));
-    t.emplace_back(p + "mamba.dt_layernorm.weight", norm(R));
-    t.emplace_back(p + "mamba.B_layernorm.weight", norm(N));
-    t.emplace_back(p + "mamba.C_layernorm.weight", norm(N));
-    t.emplace_back(p + "mamba.pre_avg_layernorm1.weight", norm(D));
-    t.emplace_back(p + "mamba.pre_avg_layernorm2.weight", norm(D));
-    t.emplace_back(p + "mamba.out_proj.weight", rnd({H, D}, 1 / 8.0));
-    t.emplace_back(p + "pre_moe_layernorm.weight", norm(H));
-    t.emplace_back(p + "moe.experts.0.gate_proj.weight", rnd({I, H}, 1 / std::sqrt(32.0)));
-    t.emplace_back(p + "moe.experts.0.up_proj.weight", rnd({I, H}, 1 / std::sqrt(32.0)));
-    t.emplace_back(p + "moe.experts.0.down_proj.weight", rnd({H, I}, 1 / std::sqrt(48.0)));
-  }
-  (void)vhd;
-  const std::string dir = test::make_temp_dir(tag);
-  write_safetensors(dir + "/model.safetensors", t);
-  std::ofstream(dir + "/config.json") << cfg.dump(2);
-  return dir;
-}
+nlohmann::json tiny_config() { return test::tiny_hymba_config(); }
+std::string make_hymba(const std::string& tag, const nlohmann::json& cfg) { return test::write_tiny_hymba(tag, cfg); }
 
 // Copies `dir` with one tensor edited.
 std::string edit(const std::string& dir, const std::string& tag, const std::string& name,
@@ -106,6 +58,25 @@ std::string edit(const std::string& dir, const std::string& tag, const std::stri
 }
 
 at::Tensor ids(int64_t L = 37) { return at::randint(0, 64, {2, L}, at::TensorOptions().dtype(at::kLong)); }
+
+// Exports `r` from `m` into the new folder `out`.
+void export_to(const Model& m, const RemovalSet& r, const std::string& out) {
+  ExportOptions o;
+  o.out_dir = out;
+  export_pruned(m, r, o);
+}
+
+// A search of `steps` removals of granularity `g` by calibration perplexity on `windows`.
+SearchResult search(const Model& m, const at::Tensor& windows, Granularity g, int64_t steps) {
+  SearchOptions o;
+  o.granularity = g;
+  o.steps = steps;
+  return run_search(m, windows, o);
+}
+
+bool has(const std::vector<ComponentId>& v, const std::string& id) {
+  return std::find(v.begin(), v.end(), ComponentId::parse(id)) != v.end();
+}
 
 }  // namespace
 
@@ -151,8 +122,8 @@ class TestHybridHymba : public QObject {
     at::manual_seed(3);
     at::Tensor x = ids();
     auto check = [&](const std::vector<std::string>& ids_set, const std::vector<std::pair<std::string, std::function<void(at::Tensor&)>>>& edits) {
-      HybridRemoval r;
-      for (const auto& id : ids_set) r.add(id);
+      RemovalSet r;
+      for (const auto& id : ids_set) r.add_spec(id);
       std::string dir = m->dir();
       for (const auto& [name, fn] : edits) dir = edit(dir, "hy-ed", name, fn);
       const double d = max_diff(m->forward(x, r), HymbaModel::load(dir)->forward(x));
@@ -188,13 +159,13 @@ class TestHybridHymba : public QObject {
         {"layers.3.attn", "layers.0.ssm"},
     };
     for (const auto& ids_set : sets) {
-      HybridRemoval r;
-      for (const auto& id : ids_set) r.add(id);
+      RemovalSet r;
+      for (const auto& id : ids_set) r.add_spec(id);
       const std::string out = test::make_temp_dir("hy-export") + "/model";  // a new folder: exports do not overwrite
-      m->export_pruned(r, out);
+      export_to(*m, r, out);
       auto e = HymbaModel::load(out);
       const double d = max_diff(e->forward(x), m->forward(x, r));
-      QVERIFY2(d <= kNoise, (r.ids.front() + "...: export differs from the masked model: relative error " + std::to_string(d)).c_str());
+      QVERIFY2(d <= kNoise, (r.ids().front() + "...: export differs from the masked model: relative error " + std::to_string(d)).c_str());
       QCOMPARE(e->total_parameters(), m->total_parameters() - m->removed_parameters(r));
       QVERIFY(max_diff(m->forward(x, r), m->forward(x)) > kChanged);
     }
@@ -203,22 +174,22 @@ class TestHybridHymba : public QObject {
   void kv_reuse_rules() {
     auto m = HymbaModel::load(make_hymba("hy-kv", tiny_config()));
     for (const char* id : {"layers.1", "layers.1.attn"}) {
-      HybridRemoval r;
-      r.add(id);
-      expect_error([&] { m->check_removal(r, "x"); }, {"layers.1", "K/V", "later layers"});
+      RemovalSet r;
+      r.add_spec(id);
+      expect_error([&] { m->plan(r, "x"); }, {"layers.1", "K/V", "later layers"});
     }
-    const auto blocks = m->candidates(HybridGranularity::Block, {});
-    QVERIFY(std::find(blocks.begin(), blocks.end(), "layers.1") == blocks.end());
-    QVERIFY(std::find(blocks.begin(), blocks.end(), "layers.2") != blocks.end());
-    HybridRemoval consumer_gone;
-    consumer_gone.add("layers.2.attn");
-    const auto after = m->candidates(HybridGranularity::Attention, consumer_gone);
-    QVERIFY(std::find(after.begin(), after.end(), "layers.1.attn") != after.end());
+    const auto blocks = m->candidates(Granularity::Block, {});
+    QVERIFY(!has(blocks, "layers.1"));
+    QVERIFY(has(blocks, "layers.2"));
+    RemovalSet consumer_gone;
+    consumer_gone.add_spec("layers.2.attn");
+    const auto after = m->candidates(Granularity::Attention, consumer_gone);
+    QVERIFY(has(after, "layers.1.attn"));
     // The consumer's K/V come from the producer: changing the producer's K rows changes the consumer.
     at::manual_seed(5);
     at::Tensor x = ids();
-    HybridRemoval only2;  // the layers after 2 see layer 2's output; compare with layer 2 removed to isolate it
-    only2.add("layers.2");
+    RemovalSet only2;  // the layers after 2 see layer 2's output; compare with layer 2 removed to isolate it
+    only2.add_spec("layers.2");
     const at::Tensor base = m->forward(x), without2 = m->forward(x, only2);
     const std::string k = edit(m->dir(), "hy-k", "model.layers.1.mamba.in_proj.weight",
                                [](at::Tensor& t) { t.narrow(0, 32, 16).mul_(2); });  // the K rows of layer 1
@@ -231,35 +202,37 @@ class TestHybridHymba : public QObject {
     auto m = HymbaModel::load(make_hymba("hy-t", tiny_config()));
     const Component root = m->component_tree();
     QCOMPARE(root.parameters, m->total_parameters());
-    QCOMPARE(root.children.size(), size_t(4));
+    // Per layer its Hymba block (attention and SSM, the parts its removal takes) and, beside it, its MLP.
+    QCOMPARE(root.children.size(), size_t(8));
     const Component& l0 = root.children[0];
     QCOMPARE(l0.kind, ComponentKind::HybridBlock);
-    QCOMPARE(l0.children.size(), size_t(3));
+    QCOMPARE(l0.children.size(), size_t(2));
     QCOMPARE(l0.children[0].kind, ComponentKind::Attention);
     QCOMPARE(l0.children[0].children[0].kind, ComponentKind::AttentionHeads);
     QCOMPARE(l0.children[0].children[0].count, int64_t(2));
     QCOMPARE(l0.children[1].kind, ComponentKind::Ssm);
     QCOMPARE(l0.children[1].children[0].kind, ComponentKind::SsmHeadGroup);
-    QCOMPARE(l0.children[2].kind, ComponentKind::Mlp);
-    QCOMPARE(l0.children[2].children.back().kind, ComponentKind::MlpChannels);
-    QCOMPARE(root.children[1].parameters, int64_t(0));  // the K/V producer cannot go alone
+    QCOMPARE(root.children[1].kind, ComponentKind::Mlp);
+    QCOMPARE(root.children[1].id, std::string("layers.0.mlp"));
+    QCOMPARE(root.children[1].children.back().kind, ComponentKind::MlpChannels);
+    QCOMPARE(root.children[2].parameters, int64_t(0));  // layers.1, the K/V producer, cannot go alone
     at::manual_seed(6);
     at::Tensor windows = ids(24);
-    for (HybridGranularity g : {HybridGranularity::Block, HybridGranularity::Ssm, HybridGranularity::Attention,
-                                HybridGranularity::Mlp, HybridGranularity::AttentionHeads, HybridGranularity::SsmHeads,
-                                HybridGranularity::MlpChannels}) {
-      const HybridSearchResult res = run_hybrid_search(*m, windows, g, 1);
-      QVERIFY2(res.steps.size() == 1, hybrid_granularity_name(g));
+    for (Granularity g : {Granularity::Block, Granularity::Ssm, Granularity::Attention,
+                                Granularity::Mlp, Granularity::AttentionHeads, Granularity::SsmHeads,
+                                Granularity::MlpChannels}) {
+      const SearchResult res = search(*m, windows, g, 1);
+      QVERIFY2(res.steps.size() == 1, granularity_name(g));
       double best = 1e300;
-      for (const auto& [id, ppl] : res.steps[0].candidates) best = std::min(best, ppl);
+      for (const auto& c : res.steps[0].candidates) best = std::min(best, c.score);
       QCOMPARE(res.steps[0].ppl, best);
       QVERIFY(res.steps[0].params_removed > 0);
     }
-    QVERIFY(m->candidates(HybridGranularity::SharedBlock, {}).empty());
+    QVERIFY(m->candidates(Granularity::SharedBlock, {}).empty());
     // The reference's width search: with tail groups only each MLP's last group is a candidate.
-    HybridLoadOptions tail;
+    LoadOptions tail;
     tail.mlp_tail_groups = true;
-    QCOMPARE(HymbaModel::load(m->dir(), tail)->candidates(HybridGranularity::MlpChannels, {}).size(), size_t(4));
+    QCOMPARE(HymbaModel::load(m->dir(), tail)->candidates(Granularity::MlpChannels, {}).size(), size_t(4));
   }
 
   void reorder_keeps_function() {
@@ -267,8 +240,11 @@ class TestHybridHymba : public QObject {
     at::manual_seed(7);
     at::Tensor x = ids();
     const at::Tensor before = m->forward(x);
-    m->reorder_mlp_channels();
-    QVERIFY(max_diff(m->forward(x), before) <= kNoise);
+    LoadOptions o;
+    o.reorder_mlp_channels = true;
+    auto r = Model::load(m->dir(), o);
+    QVERIFY(r->mlp_channels_reordered());
+    QVERIFY(max_diff(r->forward(x), before) <= kNoise);
   }
 
   void bad_inputs_give_clear_errors() {
@@ -298,19 +274,19 @@ class TestHybridHymba : public QObject {
     reuse["kv_reuse_group"] = {{2, 1}};
     expect_error([&] { HymbaModel::load(make_hymba("hy-b4", reuse)); }, {"kv_reuse_group", "after its producer"});
     auto m = HymbaModel::load(ok);
-    HybridRemoval r;
-    r.add("layers.0.attn.heads.0");
-    r.add("layers.0.attn.heads.1");
+    RemovalSet r;
+    r.add_spec("layers.0.attn.heads.0");
+    r.add_spec("layers.0.attn.heads.1");
     expect_error([&] { m->forward(ids(), r); }, {"layers.0", "every attention head group"});
-    HybridRemoval both;
-    both.add("layers.3.attn");
-    both.add("layers.3.ssm");
-    expect_error([&] { m->check_removal(both, "--remove"); }, {"layers.3", "both", "Hymba block"});
-    HybridRemoval s;
-    s.add("layers.3.ssm.heads.9");
-    expect_error([&] { m->check_removal(s, "--remove"); }, {"--remove", "layers.3.ssm.heads.9"});
-    QCOMPARE(hybrid_model_type(ok), std::string("hymba"));
-    QCOMPARE(std::string(load_hybrid_model(ok)->arch()), std::string("hymba"));
+    RemovalSet both;
+    both.add_spec("layers.3.attn");
+    both.add_spec("layers.3.ssm");
+    expect_error([&] { m->plan(both, "--remove"); }, {"layers.3", "both", "Hymba block"});
+    RemovalSet s;
+    s.add_spec("layers.3.ssm.heads.9");
+    expect_error([&] { m->plan(s, "--remove"); }, {"--remove", "layers.3.ssm.heads.9"});
+    QCOMPARE(model_type_of(ok), std::string("hymba"));
+    QCOMPARE(std::string(Model::load(ok)->arch()), std::string("hymba"));
   }
 };
 

@@ -12,7 +12,9 @@
 
 #include "io/safetensors.h"
 #include "model/component_tree.h"
-#include "model/hybrid_model.h"
+#include "eval/perplexity.h"
+#include "export/exporter.h"
+#include "shed/search.h"
 #include "model/zamba2_model.h"
 #include "support/cli_runner.h"
 #include "support/expect_error.h"
@@ -67,6 +69,25 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Exports `r` from `m` into the new folder `out`.
+void export_to(const Model& m, const RemovalSet& r, const std::string& out) {
+  ExportOptions o;
+  o.out_dir = out;
+  export_pruned(m, r, o);
+}
+
+// A search of `steps` removals of granularity `g` by calibration perplexity on `windows`.
+SearchResult search(const Model& m, const at::Tensor& windows, Granularity g, int64_t steps) {
+  SearchOptions o;
+  o.granularity = g;
+  o.steps = steps;
+  return run_search(m, windows, o);
+}
+
+bool has(const std::vector<ComponentId>& v, const std::string& id) {
+  return std::find(v.begin(), v.end(), ComponentId::parse(id)) != v.end();
+}
+
 }  // namespace
 
 class TestHybridZamba2 : public QObject {
@@ -100,9 +121,9 @@ class TestHybridZamba2 : public QObject {
     auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
     at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
     const int64_t hd = m->config().attn_head_dim, G = m->mlp_channel_group();
-    HybridRemoval r;
-    r.add("shared.0.attn.heads.1");  // KV head 1 with query heads 2 and 3 (GQA: 2 queries per KV head)
-    r.add("shared.0.mlp.channels.2");
+    RemovalSet r;
+    r.add_spec("shared.0.attn.heads.1");  // KV head 1 with query heads 2 and 3 (GQA: 2 queries per KV head)
+    r.add_spec("shared.0.mlp.channels.2");
     at::Tensor masked = m->forward(ids, r);
     const std::string zeroed = rewrite("zamba2-tiny-gqa", "zeroed", [&](const std::string& n, const at::Tensor& t) {
       if (ends_with(n, "self_attn.o_proj.weight")) t.narrow(1, 2 * hd, 2 * hd).zero_();
@@ -126,13 +147,13 @@ class TestHybridZamba2 : public QObject {
         {"shared.1.mlp.channels.0", "shared.1.mlp.channels.3", "layers.5", "layers.4.ssm"},
     };
     for (const auto& ids_set : sets) {
-      HybridRemoval r;
-      for (const auto& id : ids_set) r.add(id);
+      RemovalSet r;
+      for (const auto& id : ids_set) r.add_spec(id);
       const std::string out = test::make_temp_dir("zexport") + "/model";  // a new folder: exports do not overwrite
-      m->export_pruned(r, out);
+      export_to(*m, r, out);
       auto e = Zamba2Model::load(out);
       const double d = max_diff(e->forward(ids), m->forward(ids, r));
-      QVERIFY2(d <= kNoise, ("export of " + r.ids.front() + "... differs from the masked model: relative error " + std::to_string(d)).c_str());
+      QVERIFY2(d <= kNoise, ("export of " + r.ids().front() + "... differs from the masked model: relative error " + std::to_string(d)).c_str());
       QCOMPARE(e->total_parameters(), m->total_parameters() - m->removed_parameters(r));
     }
   }
@@ -140,10 +161,10 @@ class TestHybridZamba2 : public QObject {
   void gqa_export_drops_kv_heads() {
     auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
     at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
-    HybridRemoval r;
-    r.add("shared.0.attn.heads.0");
+    RemovalSet r;
+    r.add_spec("shared.0.attn.heads.0");
     const std::string out = test::make_temp_dir("zgqa") + "/model";  // a new folder: exports do not overwrite
-    m->export_pruned(r, out);
+    export_to(*m, r, out);
     auto e = Zamba2Model::load(out);
     QCOMPARE(e->config().num_heads, int64_t(2));
     QCOMPARE(e->config().num_kv_heads, int64_t(1));
@@ -154,11 +175,13 @@ class TestHybridZamba2 : public QObject {
     auto m = Zamba2Model::load(data("zamba2-tiny"));
     at::Tensor ids = ref("zamba2_reference.safetensors", "input_ids");
     at::Tensor before = m->forward(ids);
-    m->reorder_mlp_channels();
-    QVERIFY(max_diff(m->forward(ids), before) <= kNoise);
+    LoadOptions o;
+    o.reorder_mlp_channels = true;
+    auto r = Model::load(data("zamba2-tiny"), o);
+    QVERIFY(max_diff(r->forward(ids), before) <= kNoise);
     // The exported weights hold the channels in falling importance (L1 of the gate row + L1 of the up row).
     const std::string out = test::make_temp_dir("zreorder") + "/model";  // a new folder: exports do not overwrite
-    m->export_pruned({}, out);
+    export_to(*r, {}, out);
     auto f = SafetensorsFile::open(out + "/model.safetensors");
     const std::string p = "model.layers.1.shared_transformer.feed_forward.";
     at::Tensor gu = f->tensor(p + "gate_up_proj.weight"), down = f->tensor(p + "down_proj.weight");
@@ -187,25 +210,25 @@ class TestHybridZamba2 : public QObject {
   void search_steps_at_every_granularity() {
     auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
     at::Tensor windows = ref("zamba2-gqa_reference.safetensors", "input_ids");
-    for (HybridGranularity g : {HybridGranularity::Block, HybridGranularity::Ssm, HybridGranularity::SharedBlock,
-                                HybridGranularity::AttentionHeads, HybridGranularity::MlpChannels}) {
-      const HybridSearchResult res = run_hybrid_search(*m, windows, g, 2);
-      QVERIFY2(!res.steps.empty(), hybrid_granularity_name(g));
-      const HybridSearchStep& s = res.steps[0];
+    for (Granularity g : {Granularity::Block, Granularity::Ssm, Granularity::SharedBlock,
+                                Granularity::AttentionHeads, Granularity::MlpChannels}) {
+      const SearchResult res = search(*m, windows, g, 2);
+      QVERIFY2(!res.steps.empty(), granularity_name(g));
+      const SearchStep& s = res.steps[0];
       // The pick is the candidate with the lowest perplexity, and its perplexity is that of the removal.
       double best = 1e300;
-      for (const auto& [id, ppl] : s.candidates) best = std::min(best, ppl);
+      for (const auto& c : s.candidates) best = std::min(best, c.score);
       QCOMPARE(s.ppl, best);
-      HybridRemoval one;
-      one.add(s.removed);
-      QVERIFY(std::abs(hybrid_perplexity(*m, windows, one) - s.ppl) < 1e-9 * s.ppl);
+      RemovalSet one;
+      one.add_spec(s.id);
+      QVERIFY(std::abs(evaluate_perplexity(*m, windows, 1, one).perplexity - s.ppl) < 1e-9 * s.ppl);
       QVERIFY(s.params_removed > 0);
-      QCOMPARE(res.to_json(g, m->mlp_channel_group())["steps"].size(), res.steps.size());
+      QCOMPARE(res.to_json(g, Metric::Perplexity)["steps"].size(), res.steps.size());
     }
     // GQA: with 2 KV heads there are two head groups per block; after one goes the last one is no candidate.
-    HybridRemoval r;
-    r.add("shared.0.attn.heads.0");
-    QVERIFY(m->candidates(HybridGranularity::AttentionHeads, r).empty());
+    RemovalSet r;
+    r.add_spec("shared.0.attn.heads.0");
+    QVERIFY(m->candidates(Granularity::AttentionHeads, r).empty());
   }
 
   // shedder-cli hybrid: search writes its result, export cuts the pick out, eval of the export gives the
@@ -215,7 +238,7 @@ class TestHybridZamba2 : public QObject {
     const std::string dir = test::make_temp_dir("zcli");
     write_safetensors(dir + "/calib.safetensors", {{"ids", ref("zamba2-gqa_reference.safetensors", "input_ids")}});
     const std::string model = data("zamba2-tiny-gqa"), tokens = dir + "/calib.safetensors";
-    test::CliResult s = test::run({"hybrid", "search", test::q(model), "--tokens", test::q(tokens), "--granularity",
+    test::CliResult s = test::run({"search", test::q(model), "--calib-tokens", test::q(tokens), "--granularity",
                                    "channel", "--steps", "2", "--out", test::q(dir + "/run"), "--json", "--threads", "1"});
     QVERIFY2(s.ok(), s.describe().c_str());
     const nlohmann::json j = nlohmann::json::parse(s.out);
@@ -223,29 +246,29 @@ class TestHybridZamba2 : public QObject {
     QVERIFY(fs::exists(dir + "/run/search_result.json"));
     std::string spec;
     for (const auto& st : j["steps"]) spec += (spec.empty() ? "" : ",") + st["removed"].get<std::string>();
-    test::CliResult e = test::run({"hybrid", "export", test::q(model), "--remove", test::q(spec), "--out",
+    test::CliResult e = test::run({"export", test::q(model), "--remove", test::q(spec), "--out",
                                    test::q(dir + "/pruned"), "--threads", "1"});
     QVERIFY2(e.ok(), e.describe().c_str());
     // An existing folder is kept unless --force; the model folder itself is never overwritten.
     std::string refused = test::check_failure(
-        test::run({"hybrid", "export", test::q(model), "--remove", test::q(spec), "--out", test::q(dir + "/pruned")}),
+        test::run({"export", test::q(model), "--remove", test::q(spec), "--out", test::q(dir + "/pruned")}),
         {dir + "/pruned", "already exists", "--force"});
     QVERIFY2(refused.empty(), refused.c_str());
     refused = test::check_failure(
-        test::run({"hybrid", "export", test::q(dir + "/pruned"), "--remove", "layers.0", "--out", test::q(dir + "/pruned"),
+        test::run({"export", test::q(dir + "/pruned"), "--remove", "layers.0", "--out", test::q(dir + "/pruned"),
                    "--force"}),
         {dir + "/pruned", "source model folder"});
     QVERIFY2(refused.empty(), refused.c_str());
-    QVERIFY(test::run({"hybrid", "export", test::q(model), "--remove", test::q(spec), "--out", test::q(dir + "/pruned"),
+    QVERIFY(test::run({"export", test::q(model), "--remove", test::q(spec), "--out", test::q(dir + "/pruned"),
                        "--force"}).ok());
-    test::CliResult v = test::run({"hybrid", "eval", test::q(dir + "/pruned"), "--tokens", test::q(tokens), "--json",
+    test::CliResult v = test::run({"eval", test::q(dir + "/pruned"), "--tokens", test::q(tokens), "--json",
                                    "--threads", "1"});
     QVERIFY2(v.ok(), v.describe().c_str());
     const double ppl = nlohmann::json::parse(v.out)["perplexity"].get<double>();
     QVERIFY(std::abs(ppl - j["steps"][1]["ppl"].get<double>()) < 1e-3 * ppl);
     // The journal: one step, then --resume to two gives the same steps; a journal of other settings is refused,
     // and an existing journal is not overwritten without --resume.
-    const QStringList base = {"hybrid", "search", test::q(model), "--tokens", test::q(tokens), "--granularity", "channel",
+    const QStringList base = {"search", test::q(model), "--calib-tokens", test::q(tokens), "--granularity", "channel",
                               "--out", test::q(dir + "/resumed"), "--json", "--threads", "1"};
     QVERIFY(test::run(QStringList(base) << "--steps" << "1").ok());
     test::CliResult r2 = test::run(QStringList(base) << "--steps" << "2" << "--resume");
@@ -257,14 +280,14 @@ class TestHybridZamba2 : public QObject {
       QCOMPARE(jr["steps"][i]["ppl"].get<double>(), j["steps"][i]["ppl"].get<double>());
     }
     std::string bad = test::check_failure(
-        test::run({"hybrid", "search", test::q(model), "--tokens", test::q(tokens), "--granularity", "head", "--steps", "2",
+        test::run({"search", test::q(model), "--calib-tokens", test::q(tokens), "--granularity", "head", "--steps", "2",
                    "--out", test::q(dir + "/resumed"), "--resume"}),
         {"journal.jsonl", "granularity"});
     QVERIFY2(bad.empty(), bad.c_str());
     bad = test::check_failure(test::run(QStringList(base) << "--steps" << "2"), {"journal.jsonl", "--resume"});
     QVERIFY2(bad.empty(), bad.c_str());
     const std::string why = test::check_failure(
-        test::run({"hybrid", "eval", test::q(model), "--tokens", test::q(tokens), "--remove", "shared.7.attn.heads.0"}),
+        test::run({"eval", test::q(model), "--tokens", test::q(tokens), "--remove", "shared.7.attn.heads.0"}),
         {"--remove", "shared.7.attn.heads.0"});
     QVERIFY2(why.empty(), why.c_str());
   }
@@ -272,15 +295,15 @@ class TestHybridZamba2 : public QObject {
   void bad_inputs_give_clear_errors() {
     auto m = Zamba2Model::load(data("zamba2-tiny-gqa"));
     at::Tensor ids = ref("zamba2-gqa_reference.safetensors", "input_ids");
-    HybridRemoval r;
-    r.add("layers.9");
+    RemovalSet r;
+    r.add_spec("layers.9");
     expect_error([&] { m->forward(ids, r); }, {"layers.9", "4 layers"});
-    HybridRemoval all;
-    all.add("shared.0.attn.heads.0");
-    all.add("shared.0.attn.heads.1");
-    expect_error([&] { m->check_removal(all, "x"); }, {"every attention head"});
-    HybridRemoval notuse;
-    notuse.add("layers.0.shared");
+    RemovalSet all;
+    all.add_spec("shared.0.attn.heads.0");
+    all.add_spec("shared.0.attn.heads.1");
+    expect_error([&] { m->plan(all, "x"); }, {"every attention head"});
+    RemovalSet notuse;
+    notuse.add_spec("layers.0.shared");
     expect_error([&] { m->forward(ids, notuse); }, {"not a hybrid layer"});
     const std::string missing = rewrite("zamba2-tiny-gqa", "zmissing", [](const std::string& n, const at::Tensor& t) {
       return n.find("layers.1.linear") != std::string::npos ? at::Tensor() : t;
@@ -305,8 +328,8 @@ class TestHybridZamba2 : public QObject {
     const std::string untied = rewrite("zamba2-tiny-gqa", "zuntied", nullptr,
                                        [](nlohmann::json& c) { c["tie_word_embeddings"] = false; });
     expect_error([&] { Zamba2Model::load(untied); }, {"missing tensor", "lm_head.weight"});
-    QCOMPARE(hybrid_model_type(data("zamba2-tiny")), std::string("zamba2"));
-    expect_error([&] { load_hybrid_model(test::test_data_dir()); }, {"config.json"});
+    QCOMPARE(model_type_of(data("zamba2-tiny")), std::string("zamba2"));
+    expect_error([&] { Model::load(test::test_data_dir()); }, {"config.json"});
   }
 };
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/mamba_model.h"
 #include "eval/accuracy.h"
 #include "eval/perplexity.h"
 #include "io/safetensors.h"
@@ -34,7 +35,7 @@ at::Tensor calib() {
       .clone();
 }
 
-std::shared_ptr<const EncodedTask> mc_task(const MambaModel& m) {
+std::shared_ptr<const EncodedTask> mc_task(const Model& m) {
   Task t;
   t.name = "quiz";
   t.path = "quiz.jsonl";
@@ -58,7 +59,7 @@ std::shared_ptr<const EncodedTask> mc_task(const MambaModel& m) {
   return std::make_shared<const EncodedTask>(encode_task(t, m.tokenizer(), 0));
 }
 
-std::shared_ptr<const EncodedTask> cloze_task(const MambaModel& m) {
+std::shared_ptr<const EncodedTask> cloze_task(const Model& m) {
   Task t;
   t.name = "cloze";
   t.path = "cloze.jsonl";
@@ -106,7 +107,7 @@ class TestSearchMeasurements : public QObject {
       for (size_t k = 0; k < s.candidates.size(); ++k) {
         RemovalSet with = removed;
         with.add(Granularity::Block, s.candidates[k].index);
-        const TaskResult tr = evaluate_task(*m, *o.accuracy_task, with.to_mask(m->num_layers()), {});
+        const TaskResult tr = evaluate_task(*m, *o.accuracy_task, with, {});
         QCOMPARE(s.candidates[k].score, tr.acc);
         QVERIFY(std::abs(s.candidates[k].loglik - tr.gold_loglik) < 1e-9);
         const auto& b = s.candidates[best];
@@ -117,7 +118,7 @@ class TestSearchMeasurements : public QObject {
       // The step records the chosen candidate's accuracy and the calibration perplexity after it.
       QCOMPARE(s.accuracy.size(), size_t(1));
       QCOMPARE(s.accuracy[0].acc, s.score);
-      const double ppl = evaluate_perplexity(*m, calib(), 1, removed.to_mask(m->num_layers())).perplexity;
+      const double ppl = evaluate_perplexity(*m, calib(), 1, removed).perplexity;
       QVERIFY(std::abs(s.ppl - ppl) < 1e-6 * ppl);
     }
     QCOMPARE(r.base_accuracy.size(), size_t(1));
@@ -145,14 +146,14 @@ class TestSearchMeasurements : public QObject {
     o.journal_path = dir + "/journal.jsonl";
     const SearchResult r = run_search(*m, calib(), o);
     QVERIFY(r.base_bench.has_value());
-    QCOMPARE(r.base_bench->param_bytes, m->params().total * 4);
+    QCOMPARE(r.base_bench->param_bytes, m->total_parameters() * 4);
     QCOMPARE(r.base_accuracy.size(), size_t(2));
     RemovalSet removed;
     for (const auto& s : r.steps) {
       removed.add(Granularity::Ssm, s.index);
-      const ModelMask mask = removed.to_mask(m->num_layers());
+      const RemovalSet mask = removed;
       QVERIFY(s.bench.has_value());
-      QCOMPARE(s.bench->param_bytes, (m->params().total - removed.removed_parameters(*m)) * 4);
+      QCOMPARE(s.bench->param_bytes, (m->total_parameters() - m->removed_parameters(removed)) * 4);
       QVERIFY(s.bench->prefill_tokens_per_s > 0 && s.bench->decode_ms_per_token > 0);
       QCOMPARE(s.accuracy.size(), size_t(2));
       QCOMPARE(s.accuracy[0].name, std::string("quiz"));

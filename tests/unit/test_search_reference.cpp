@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "model/mamba_model.h"
 #include "io/safetensors.h"
 #include "shed/search.h"
 #include "support/test_support.h"

@@ -17,6 +17,7 @@
 #include "eval/perplexity.h"
 #include "io/safetensors.h"
 #include "model/component_tree.h"
+#include "model/mamba_model.h"
 #include "shed/journal.h"
 #include "shed/search.h"
 #include "support/expect_error.h"
@@ -48,14 +49,14 @@ void check_all_blocks_removed(const std::string& dir) {
   auto m = MambaModel::load(dir);
   auto w = SafetensorsFile::open(dir + "/model.safetensors");
   at::Tensor ids = at::randint(0, std::min<int64_t>(300, m->config().vocab_size), {2, 9}, at::kLong);
-  ModelMask mask(static_cast<size_t>(m->num_layers()));
-  for (auto& l : mask) l.skip_block = true;
+  RemovalSet all;
+  for (int64_t l = 0; l < m->num_layers(); ++l) all.add(Granularity::Block, l);
   at::Tensor E = w->tensor("backbone.embeddings.weight");
   at::Tensor head = w->contains("lm_head.weight") ? w->tensor("lm_head.weight") : E;
   at::Tensor x = E.index_select(0, ids.view(-1)).view({2, 9, -1});
   at::Tensor n = x * at::rsqrt(x.pow(2).mean(-1, true) + m->config().layer_norm_epsilon) *
                  w->tensor("backbone.norm_f.weight");
-  SHEDDER_VERIFY_REL(m->forward(ids, mask), at::matmul(n, head.t()), kFormulaRtol, dir);
+  SHEDDER_VERIFY_REL(m->forward(ids, all), at::matmul(n, head.t()), kFormulaRtol, dir);
 }
 
 void same_steps(const SearchResult& a, const SearchResult& b) {
@@ -131,7 +132,7 @@ class TestShedding : public QObject {
   void component_tree() {
     for (const char* name : {"mamba1", "mamba2"}) {
       auto m = MambaModel::load(trained(name));
-      const Component root = build_component_tree(*m);
+      const Component root = m->component_tree();
       QCOMPARE(root.children.size(), size_t(8));
       int64_t sum = m->params().embedding + m->params().final_norm + m->params().lm_head;
       for (size_t i = 0; i < root.children.size(); ++i) {
@@ -163,37 +164,37 @@ class TestShedding : public QObject {
     r.add_spec("block:8,3");
     r.add_spec("ssm:1");
     r.add_spec("layers.2,layers.4.ssm");
-    QCOMPARE(r.blocks, (std::vector<int64_t>{8, 3, 2}));
-    QCOMPARE(r.ssms, (std::vector<int64_t>{1, 4}));
-    QCOMPARE(r.ids(), (std::vector<std::string>{"layers.8", "layers.3", "layers.2", "layers.1.ssm", "layers.4.ssm"}));
+    QCOMPARE(r.layers_of(Granularity::Block), (std::vector<int64_t>{8, 3, 2}));
+    QCOMPARE(r.layers_of(Granularity::Ssm), (std::vector<int64_t>{1, 4}));
+    QCOMPARE(r.ids(), (std::vector<std::string>{"layers.8", "layers.3", "layers.1.ssm", "layers.2", "layers.4.ssm"}));
     expect_error([] { RemovalSet().add_spec("block:x"); }, {"block:x", "not a layer index"});
     expect_error([] { RemovalSet().add_spec("heads:1"); }, {"heads:1"});
-    expect_error([&] { r.validate(8, "cfg.json"); }, {"cfg.json", "block index 8", "0..7"});
+    expect_error([&] { MambaModel::load(trained("mamba1"))->plan(r, "cfg.json"); }, {"cfg.json", "layers.8", "0..7"});
 
     const std::string dir = test::make_temp_dir("refcfg");
     test::write_file(dir + "/a.json", R"({"pruned_mamba_block_idx": [63, 54, 42]})");
     test::write_file(dir + "/b.json", R"({"pruned_ssm_idx": [5]})");
     test::write_file(dir + "/c.json", R"({"something": [1]})");
     test::write_file(dir + "/d.json", R"({"pruned_ssm_idx": [1, "x"]})");
-    QCOMPARE(RemovalSet::from_reference_file(dir + "/a.json").blocks, (std::vector<int64_t>{63, 54, 42}));
-    QCOMPARE(RemovalSet::from_reference_file(dir + "/b.json").ssms, (std::vector<int64_t>{5}));
-    expect_error([&] { RemovalSet::from_reference_file(dir + "/c.json"); }, {"c.json", "no pruned_mamba_block_idx"});
-    expect_error([&] { RemovalSet::from_reference_file(dir + "/d.json"); }, {"d.json", "non-integer"});
-    expect_error([&] { RemovalSet::from_reference_file(dir + "/missing.json"); }, {"missing.json", "cannot open"});
+    QCOMPARE(RemovalSet::from_file(dir + "/a.json").layers_of(Granularity::Block), (std::vector<int64_t>{63, 54, 42}));
+    QCOMPARE(RemovalSet::from_file(dir + "/b.json").layers_of(Granularity::Ssm), (std::vector<int64_t>{5}));
+    expect_error([&] { RemovalSet::from_file(dir + "/c.json"); }, {"c.json", "pruned_mamba_block_idx"});
+    expect_error([&] { RemovalSet::from_file(dir + "/d.json"); }, {"d.json", "pruned_ssm_idx"});
+    expect_error([&] { RemovalSet::from_file(dir + "/missing.json"); }, {"missing.json"});
     RemovalSet s;
     s.add(Granularity::Ssm, 3);
-    QCOMPARE(s.to_reference_json().dump(), std::string(R"({"pruned_ssm_idx":[3]})"));
+    QCOMPARE(s.to_json().dump(), std::string(R"({"pruned_ssm_idx":[3]})"));
   }
 
   void parameters_of_a_block_and_its_ssm_count_once() {
     auto m = MambaModel::load(trained("mamba2"));
     RemovalSet r;
     r.add(Granularity::Block, 2);
-    const int64_t block = r.removed_parameters(*m);
+    const int64_t block = m->removed_parameters(r);
     r.add(Granularity::Ssm, 2);
-    QCOMPARE(r.removed_parameters(*m), block);
+    QCOMPARE(m->removed_parameters(r), block);
     r.add(Granularity::Ssm, 5);
-    QCOMPARE(r.removed_parameters(*m), block + m->params().ssm[5]);
+    QCOMPARE(m->removed_parameters(r), block + m->params().ssm[5]);
   }
 
   // Prefix caching changes the work, never the numbers: identical picks and scores, bit for bit.
@@ -232,7 +233,7 @@ class TestShedding : public QObject {
     for (const auto& c : r.steps[1].candidates) {
       RemovalSet s = removed;
       s.add(Granularity::Ssm, c.index);
-      const double ppl = evaluate_perplexity(*m, w, 2, s.to_mask(m->num_layers())).perplexity;
+      const double ppl = evaluate_perplexity(*m, w, 2, s).perplexity;
       QVERIFY2(std::abs(c.score - ppl) < 1e-9 * ppl, qPrintable(QString("%1 vs %2").arg(c.score).arg(ppl)));
     }
     QCOMPARE(r.steps[1].ppl, r.steps[1].score);
@@ -286,7 +287,7 @@ class TestShedding : public QObject {
           upto.add(g, t.index);
           if (t.step == s.step) break;
         }
-        const double ppl = evaluate_perplexity(*m, w, 8, upto.to_mask(m->num_layers())).perplexity;
+        const double ppl = evaluate_perplexity(*m, w, 8, upto).perplexity;
         QVERIFY(std::abs(ppl - s.ppl) < 1e-9 * ppl);
       }
     }
@@ -484,14 +485,14 @@ class TestShedding : public QObject {
     o.steps = 3;
     o.initial.add(Granularity::Block, 0);
     const SearchResult r = run_search(*m, w, o);
-    QCOMPARE(r.removed.blocks.front(), int64_t(0));
+    QCOMPARE(r.removed.layers_of(Granularity::Block).front(), int64_t(0));
     for (const auto& s : r.steps) QVERIFY(s.index != 0);
     const std::string dir = test::make_temp_dir("prune");
     write_pruning_configs(dir, r, Granularity::Block);
-    const RemovalSet fin = RemovalSet::from_reference_file(dir + "/pruning_config.json");
-    QCOMPARE(fin.blocks, r.removed.blocks);
-    const RemovalSet s1 = RemovalSet::from_reference_file(dir + "/pruned_model_configs/config.mamba_block.1.json");
-    QCOMPARE(s1.blocks, (std::vector<int64_t>{0, r.steps[0].index, r.steps[1].index}));
+    const RemovalSet fin = RemovalSet::from_file(dir + "/pruning_config.json");
+    QCOMPARE(fin.layers_of(Granularity::Block), r.removed.layers_of(Granularity::Block));
+    const RemovalSet s1 = RemovalSet::from_file(dir + "/pruned_model_configs/config.mamba_block.1.json");
+    QCOMPARE(s1.layers_of(Granularity::Block), (std::vector<int64_t>{0, r.steps[0].index, r.steps[1].index}));
     QVERIFY(fs::exists(dir + "/pruned_model_configs/config.mamba_block.2.json"));
   }
 };

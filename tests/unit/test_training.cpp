@@ -26,7 +26,7 @@
 #include "support/test_support.h"
 #include "train/adamw.h"
 #include "kernels/chunked_scan.h"
-#include "train/ssm_scan_function.h"
+#include "kernels/ssm_scan_autograd.h"
 #include "train/trainable_model.h"
 #include "train/trainer.h"
 #include "util/hash.h"

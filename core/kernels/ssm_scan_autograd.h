@@ -1,6 +1,7 @@
-// The differentiable selective scan of the training path. On the CPU: the fused forward/backward kernels
-// (kernels/ssm_scan_grad.h) behind a custom autograd function; on other devices: the chunked ATen
-// recurrence (chunked_scan.h), which autograd differentiates by itself. Same math either way:
+// The differentiable selective scan: what the mixer ops (mixer_ops.h) run while autograd records, e.g. in
+// training. On the CPU: the fused forward/backward kernels (kernels/ssm_scan_grad.h) behind a custom autograd
+// function; on other devices: the chunked ATen recurrence (chunked_scan.h), which autograd differentiates by
+// itself. Same math either way:
 //   h_t[d, n] = exp(dt_t[d] A[d, n]) h_{t-1}[d, n] + dt_t[d] x_t[d] B_t[g(d), n],  y_t[d] = sum_n C_t[g(d), n] h_t[d, n]
 #pragma once
 

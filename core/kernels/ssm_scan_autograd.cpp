@@ -1,7 +1,7 @@
-// Differentiable selective scan (see ssm_scan_function.h).
+// Differentiable selective scan (see ssm_scan_autograd.h).
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "train/ssm_scan_function.h"
+#include "kernels/ssm_scan_autograd.h"
 
 #include "kernels/ssm_scan_grad.h"
 #include "kernels/chunked_scan.h"
