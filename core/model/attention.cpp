@@ -34,13 +34,21 @@ at::Tensor allowed(const AttentionMask& m, int64_t T, int64_t S, const at::Devic
 }  // namespace
 
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionMask& mask, double scale) {
-  const int64_t rep = q.size(1) / k.size(1);
+  const int64_t rep = q.size(1) / k.size(1), T = q.size(2), S = k.size(2);
   at::Tensor kk = rep > 1 ? k.repeat_interleave(rep, 1) : k, vv = rep > 1 ? v.repeat_interleave(rep, 1) : v;
-  const at::Tensor ok = allowed(mask, q.size(2), k.size(2), q.device());
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-  if (!q.device().is_cpu())
-    return at::scaled_dot_product_attention(q, kk.to(q.scalar_type()), vv.to(q.scalar_type()), ok, 0.0, false, scale);
+  if (!q.device().is_cpu()) {
+    // Plain causal attention (no window; the queries are the last T positions) needs no mask tensor, so the fused
+    // (flash) kernels can run: is_causal for a whole sequence, nothing for one new token against its cache.
+    const bool plain = mask.window <= 0 && mask.q_first == S - T;
+    kk = kk.to(q.scalar_type());
+    vv = vv.to(q.scalar_type());
+    if (plain && T == S) return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, true, scale);
+    if (plain && T == 1) return at::scaled_dot_product_attention(q, kk, vv, {}, 0.0, false, scale);
+    return at::scaled_dot_product_attention(q, kk, vv, allowed(mask, T, S, q.device()), 0.0, false, scale);
+  }
 #endif
+  const at::Tensor ok = allowed(mask, T, S, q.device());
   at::Tensor scores = at::matmul(q.to(at::kFloat), kk.to(at::kFloat).transpose(2, 3)) * scale;
   scores = scores.masked_fill(~ok, -std::numeric_limits<float>::infinity());
   return at::matmul(at::softmax(scores, -1), vv.to(at::kFloat)).to(q.scalar_type());

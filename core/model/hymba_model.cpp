@@ -572,12 +572,12 @@ Component HymbaModel::component_tree() const {
 }
 
 std::vector<ComponentId> HymbaModel::candidates(Granularity g, const RemovalSet& removed) const {
-  const std::shared_ptr<Plan> p = resolve(removed, "removal");
+  const std::shared_ptr<Plan> p = resolve(removed, "removal", /*materialize=*/false);
   auto ok = [&](const ComponentId& cand) {  // removable now (not a K/V producer others still need, ...)
     RemovalSet t = removed;
     t.add(cand);
     try {
-      resolve(t, "candidate");
+      resolve(t, "candidate", /*materialize=*/false);
       return true;
     } catch (const Error&) {
       return false;

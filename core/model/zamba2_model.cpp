@@ -404,7 +404,7 @@ Component Zamba2Model::component_tree() const {
 }
 
 std::vector<ComponentId> Zamba2Model::candidates(Granularity g, const RemovalSet& removed) const {
-  const std::shared_ptr<Plan> p = resolve(removed, "removal");
+  const std::shared_ptr<Plan> p = resolve(removed, "removal", /*materialize=*/false);
   const Zamba2Config& c = cfg_;
   std::vector<ComponentId> out;
   for (int64_t l = 0; l < c.num_layers; ++l) {

@@ -1,10 +1,11 @@
 // Prefix-caching benchmark: candidate evaluations per second of the search with and without the prefix
 // cache, in the same run on the same model, windows and thread count, for a 24-block Mamba-1 and Mamba-2
-// (random weights), best of two interleaved runs each. Prints the speed-up (target >= 1.6x) and checks both
-// runs pick the same components.
+// (random weights) — or, with --model DIR, for that model folder of any architecture (e.g. the 24-layer Zamba2 of
+// tests/data/make_zamba2_references.py) and each of --granularities — best of three interleaved runs each. Prints the
+// speed-up (target >= 1.6x) and checks both runs pick the same components.
 //
 //   bench_search [--hidden 256] [--vocab 8192] [--layers 24] [--windows 4] [--seq-len 256] [--steps 2]
-//                [--threads 0]
+//                [--threads 0] [--model DIR [--granularities block,ssm,...]]
 #include <ATen/ATen.h>
 
 #include <cstdio>
@@ -24,10 +25,13 @@ using namespace shedder;
 int main(int argc, char** argv) {
   int64_t hidden = 256, vocab = 8192, layers = 24, windows = 4, seq_len = 256, steps = 2;
   int threads = 0;
+  std::string model_dir, granularities = "block";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const long long v = std::atoll(argv[i + 1]);
-    if (k == "--hidden") hidden = v;
+    if (k == "--model") model_dir = argv[i + 1];
+    else if (k == "--granularities") granularities = argv[i + 1];
+    else if (k == "--hidden") hidden = v;
     else if (k == "--vocab") vocab = v;
     else if (k == "--layers") layers = v;
     else if (k == "--windows") windows = v;
@@ -44,6 +48,50 @@ int main(int argc, char** argv) {
               nthreads, static_cast<long long>(layers), static_cast<long long>(hidden), static_cast<long long>(vocab),
               static_cast<long long>(windows), static_cast<long long>(seq_len), static_cast<long long>(steps));
   int failures = 0;
+  // Both runs, interleaved, best time of each: the machine's background load hits both alike.
+  auto compare = [&](const Model& model, const at::Tensor& ids, Granularity g, const std::string& label) {
+    SearchOptions o;
+    o.granularity = g;
+    o.steps = steps;
+    o.batch = windows;
+    SearchResult plain, cached;
+    for (int rep = 0; rep < 3; ++rep) {
+      o.prefix_cache = false;
+      SearchResult p = run_search(model, ids, o);
+      if (rep == 0 || p.seconds < plain.seconds) plain = p;
+      o.prefix_cache = true;
+      SearchResult c = run_search(model, ids, o);
+      if (rep == 0 || c.seconds < cached.seconds) cached = c;
+    }
+    bool same = plain.steps.size() == cached.steps.size();
+    for (size_t i = 0; same && i < plain.steps.size(); ++i) same = plain.steps[i].id == cached.steps[i].id;
+    const double e1 = plain.evaluations / plain.seconds, e2 = cached.evaluations / cached.seconds;
+    std::printf("%-16s %.1fM params: without cache %.2f evals/s (%.1f s), with prefix cache %.2f evals/s (%.1f s): "
+                "speed-up %.2fx; layer passes %lld -> %lld; same picks: %s\n",
+                label.c_str(), model.total_parameters() / 1e6, e1, plain.seconds, e2, cached.seconds, e2 / e1,
+                static_cast<long long>(plain.layers_run), static_cast<long long>(cached.layers_run), same ? "yes" : "NO");
+    failures += same ? 0 : 1;
+  };
+  if (!model_dir.empty()) {
+    auto model = Model::load(model_dir);
+    at::manual_seed(0);
+    const at::Tensor ids = at::randint(0, std::min<int64_t>(model->vocab_size(), vocab), {windows, seq_len}, at::kLong);
+    std::printf("%s: %s\n", model_dir.c_str(), model->description().c_str());
+    size_t start = 0;
+    while (start <= granularities.size()) {
+      const size_t comma = granularities.find(',', start);
+      const std::string name = granularities.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      const auto g = parse_granularity(name);
+      if (!g || !model->has_granularity(*g)) {
+        std::fprintf(stderr, "--granularities: %s is not one of this model's\n", name.c_str());
+        return 2;
+      }
+      compare(*model, ids, *g, std::string(model->arch()) + " " + name);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return failures;
+  }
   for (Arch a : {Arch::Mamba1, Arch::Mamba2}) {
     const ModelConfig cfg = small_model_config(a, layers, hidden, a == Arch::Mamba1 ? 16 : 64, vocab);
     const fs::path dir = fs::temp_directory_path() / (std::string("shedder-bench-search-") + arch_name(a));
@@ -51,28 +99,8 @@ int main(int argc, char** argv) {
     auto model = MambaModel::load(dir.string());
     at::manual_seed(0);
     const at::Tensor ids = at::randint(0, vocab, {windows, seq_len}, at::kLong);
-    SearchOptions o;
-    o.steps = steps;
-    o.batch = windows;
-    // Interleaved repetitions, best time of each: the machine's background load hits both alike.
-    SearchResult plain, cached;
-    for (int rep = 0; rep < 2; ++rep) {
-      o.prefix_cache = false;
-      SearchResult p = run_search(*model, ids, o);
-      if (rep == 0 || p.seconds < plain.seconds) plain = p;
-      o.prefix_cache = true;
-      SearchResult c = run_search(*model, ids, o);
-      if (rep == 0 || c.seconds < cached.seconds) cached = c;
-    }
+    compare(*model, ids, Granularity::Block, arch_name(a));
     remove_tree(dir.string());
-    bool same = plain.steps.size() == cached.steps.size();
-    for (size_t i = 0; same && i < plain.steps.size(); ++i) same = plain.steps[i].index == cached.steps[i].index;
-    const double e1 = plain.evaluations / plain.seconds, e2 = cached.evaluations / cached.seconds;
-    std::printf("%-7s %.1fM params: without cache %.2f evals/s (%.1f s), with prefix cache %.2f evals/s (%.1f s): "
-                "speed-up %.2fx; same picks: %s\n",
-                arch_name(a), model->total_parameters() / 1e6, e1, plain.seconds, e2, cached.seconds, e2 / e1,
-                same ? "yes" : "NO");
-    failures += same ? 0 : 1;
   }
   return failures;
 }

@@ -2,7 +2,10 @@
 // CUDA, so CTest on a CPU machine reports it skipped): every CUDA kernel against the ATen formulation on the
 // same GPU (float32 and bfloat16, row-strided inputs, initial states, time-chunked Mamba-1 scans), whole
 // models on CUDA against the CPU engine and the transformers fixtures (float32 logits, bfloat16 logits,
-// perplexity), chunked recurrent evaluation, and a search on CUDA against the same search on the CPU.
+// perplexity), chunked recurrent evaluation, and a search on CUDA against the same search on the CPU; the hybrid
+// models the same way (Zamba2 and Hymba fixtures of tests/data; SHEDDER_GPU_HYBRID_DIR: a larger Zamba2 with
+// transformers' float32 logits and float32 / bfloat16 perplexities, made by tests/data/make_zamba2_references.py);
+// the CUDA caching allocator's peak-memory figures.
 // Prints one line per check with the measured error; exit status 1 when any check fails.
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -18,6 +21,7 @@
 #include "kernels/mixer_ops.h"
 #include "model/mamba_model.h"
 #include "model/model.h"
+#include "runtime/memory_tracker.h"
 #include "runtime/device.h"
 #include "shed/search.h"
 
@@ -200,6 +204,116 @@ void model_checks(const std::string& fixtures, const std::string& resources) {
   }
 }
 
+std::shared_ptr<Model> load_any(const std::string& dir, const std::string& device, const std::string& dtype) {
+  LoadOptions o;
+  o.device = device;
+  o.dtype = dtype;
+  return Model::load(dir, o);
+}
+
+// The hybrids on CUDA: the transformers-made tiny Zamba2 fixtures against their reference logits and the CPU engine,
+// chunked recurrent continuation (KV cache) on the GPU, and a 2-step search per granularity on CUDA vs the CPU.
+void hybrid_checks(const std::string& data) {
+  c10::NoGradGuard no_grad;
+  for (const char* name : {"zamba2-tiny", "zamba2-tiny-gqa"}) {
+    const fs::path dir = fs::path(data) / "hybrid" / name;
+    const std::string refname = std::string(name) == "zamba2-tiny" ? "zamba2_reference" : "zamba2-gqa_reference";
+    const auto ref = SafetensorsFile::open((fs::path(data) / "hybrid" / (refname + ".safetensors")).string());
+    const at::Tensor ids = ref->tensor("input_ids").clone(), want = ref->tensor("logits").clone();
+    auto cpu = load_any(dir.string(), "cpu", "auto");
+    auto gpu = load_any(dir.string(), "cuda", "float32");
+    auto gbf = load_any(dir.string(), "cuda", "bfloat16");
+    const at::Tensor lc = cpu->forward(ids), lg = gpu->forward(ids), lb = gbf->forward(ids);
+    expect(std::string(name) + " cuda float32 logits vs cpu", rel_err(lg, lc), 1e-4);
+    expect(std::string(name) + " cuda float32 logits vs transformers", rel_err(lg, want), 1e-3);
+    // (These random models amplify bfloat16 rounding far beyond a trained model's: their bfloat16 runs are checked
+    // for running at all here, and against transformers on SHEDDER_GPU_HYBRID_DIR's model below.)
+    expect(std::string(name) + " cuda bfloat16 logits finite", at::isfinite(lb).all().item<bool>() ? 0.0 : INFINITY, 0);
+    const PlanPtr none = gpu->plan({});
+    RecurrentState st = gpu->state(ids.size(0), *none);
+    const int64_t cut = 15;
+    at::Tensor a = gpu->forward(ids.narrow(1, 0, cut), *none, &st);
+    at::Tensor b = gpu->forward(ids.narrow(1, cut, ids.size(1) - cut), *none, &st);
+    expect(std::string(name) + " cuda chunked recurrent (KV cache) = one pass", rel_err(at::cat({a, b}, 1), lg), 1e-4);
+    at::Tensor windows = at::randint(0, cpu->vocab_size(), {6, 24}, at::kLong);
+    for (Granularity g : cpu->granularities()) {
+      SearchOptions so;
+      so.granularity = g;
+      so.steps = 2;
+      so.batch = 3;
+      const SearchResult rc = run_search(*cpu, windows, so), rg = run_search(*gpu, windows, so);
+      bool same = rc.steps.size() == rg.steps.size();
+      double perr = std::abs(rg.base_ppl - rc.base_ppl) / rc.base_ppl;
+      for (size_t i = 0; same && i < rc.steps.size(); ++i) {
+        same = rc.steps[i].id == rg.steps[i].id;
+        perr = std::max(perr, std::abs(rg.steps[i].ppl - rc.steps[i].ppl) / rc.steps[i].ppl);
+      }
+      expect(std::string(name) + " " + granularity_name(g) + " search on cuda = cpu (picks, rel. ppl)",
+             same ? perr : INFINITY, 1e-4);
+    }
+  }
+  // Peak memory on the GPU comes from the caching allocator: a forward pass of the model raises it above zero.
+  {
+    auto gpu = load_any((fs::path(data) / "hybrid" / "zamba2-tiny").string(), "cuda", "float32");
+    const at::Device dev = gpu->device();
+    memory::reset_peak(dev);
+    const int64_t base = memory::allocated_bytes(dev);
+    (void)gpu->forward(at::randint(0, 96, {4, 512}, at::kLong));
+    const int64_t peak = memory::peak_bytes(dev) - base;
+    std::printf("      cuda peak activation memory of a [4, 512] zamba2-tiny pass: %lld bytes\n",
+                static_cast<long long>(peak));
+    expect("cuda peak memory is measured (> 1 MB for a [4, 512] pass)", peak > (1 << 20) ? 0.0 : INFINITY, 0.0);
+  }
+  // A random Hymba (meta tokens, sliding window, K/V reuse) on CUDA against the CPU engine, made on this machine.
+  if (const char* hy = std::getenv("SHEDDER_GPU_HYMBA_DIR")) {
+    auto cpu = load_any(hy, "cpu", "auto");
+    auto gpu = load_any(hy, "cuda", "float32");
+    const at::Tensor ids = at::randint(0, 64, {2, 37}, at::kLong);
+    const at::Tensor lc = cpu->forward(ids), lg = gpu->forward(ids);
+    expect("hymba-tiny cuda float32 logits vs cpu", rel_err(lg, lc), 1e-4);
+    const PlanPtr none = gpu->plan({});
+    RecurrentState st = gpu->state(2, *none);
+    at::Tensor a = gpu->forward(ids.narrow(1, 0, 15), *none, &st), b = gpu->forward(ids.narrow(1, 15, 22), *none, &st);
+    expect("hymba-tiny cuda chunked recurrent (window, meta tokens) = one pass", rel_err(at::cat({a, b}, 1), lg), 1e-4);
+    at::Tensor windows = at::randint(0, 64, {6, 24}, at::kLong);
+    for (Granularity g : cpu->granularities()) {
+      SearchOptions so;
+      so.granularity = g;
+      so.steps = 2;
+      so.batch = 3;
+      const SearchResult rc = run_search(*cpu, windows, so), rg = run_search(*gpu, windows, so);
+      bool same = rc.steps.size() == rg.steps.size();
+      double perr = std::abs(rg.base_ppl - rc.base_ppl) / rc.base_ppl;
+      for (size_t i = 0; same && i < rc.steps.size(); ++i) {
+        same = rc.steps[i].id == rg.steps[i].id;
+        perr = std::max(perr, std::abs(rg.steps[i].ppl - rc.steps[i].ppl) / rc.steps[i].ppl);
+      }
+      expect(std::string("hymba-tiny ") + granularity_name(g) + " search on cuda = cpu", same ? perr : INFINITY, 1e-4);
+    }
+  } else {
+    std::printf("SKIP  SHEDDER_GPU_HYMBA_DIR not set\n");
+  }
+  // A larger Zamba2 with transformers' own float32 logits and perplexities (made on this machine).
+  const char* big = std::getenv("SHEDDER_GPU_HYBRID_DIR");
+  if (!big) {
+    std::printf("SKIP  SHEDDER_GPU_HYBRID_DIR not set (tests/data/make_zamba2_references.py makes it)\n");
+    return;
+  }
+  const auto ref = SafetensorsFile::open((fs::path(big) / "reference_logits.safetensors").string());
+  const at::Tensor ids = ref->tensor("input_ids").clone(), want = ref->tensor("logits").clone();
+  const at::Tensor windows = ref->tensor("windows").clone();
+  const double hf_f32 = ref->tensor("ppl_f32").item<double>(), hf_bf16 = ref->tensor("ppl_bf16").item<double>();
+  auto gpu = load_any(big, "cuda", "float32");
+  auto gbf = load_any(big, "cuda", "bfloat16");
+  expect("zamba2 (GPU reference) cuda float32 logits vs transformers", rel_err(gpu->forward(ids), want), 1e-3);
+  const double p32 = evaluate_perplexity(*gpu, windows, 4).perplexity, p16 = evaluate_perplexity(*gbf, windows, 4).perplexity;
+  std::printf("      zamba2 (GPU reference) perplexity: transformers float32 %.5f bfloat16 %.5f; ours float32 %.5f "
+              "bfloat16 %.5f\n", hf_f32, hf_bf16, p32, p16);
+  expect("zamba2 (GPU reference) float32 perplexity vs transformers (relative)", std::abs(p32 - hf_f32) / hf_f32, 1e-4);
+  expect("zamba2 (GPU reference) bfloat16 perplexity vs transformers bfloat16 (relative)",
+         std::abs(p16 - hf_bf16) / hf_bf16, 1e-3);
+}
+
 }  // namespace
 
 int main() {
@@ -215,6 +329,8 @@ int main() {
     const char* fx = std::getenv("SHEDDER_FIXTURES_DIR");
     const char* rs = std::getenv("SHEDDER_RESOURCES_DIR");
     model_checks(fx ? fx : "../shared/fixtures", rs ? rs : "resources");
+    const char* td = std::getenv("SHEDDER_TEST_DATA_DIR");
+    hybrid_checks(td ? td : "tests/data");
   } catch (const std::exception& e) {
     std::printf("FAIL  exception: %s\n", e.what());
     ++failures;

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """GPU benchmark of our engine against transformers' PyTorch path, in one run on one GPU.
 
-For a mamba-130m-shape and a mamba-1.4b-shape Mamba-1 and the matching Mamba-2 shapes (random weights,
-bfloat16), on the same token windows and GPU:
+For a mamba-130m-shape and a mamba-1.4b-shape Mamba-1, the matching Mamba-2 shapes and a Zamba2-1.2B shape
+(38 Mamba-2 layers, a shared attention+MLP block used by every 6th; random weights, bfloat16), on the same token
+windows and GPU:
   * evaluation: perplexity over W windows of L tokens, batch W (transformers: model(ids).logits + NLL;
     ours: shedder-cli eval --device cuda), tokens/s and the ratio;
   * one search step: every block removed in turn, calibration perplexity for each (transformers: the layer
@@ -32,6 +33,13 @@ SHAPES = [
                                    num_heads=24, n_groups=1, vocab_size=50288, chunk_size=256)),
     ("mamba2-1.3b", "mamba2", dict(hidden_size=2048, num_hidden_layers=48, state_size=128, expand=2, head_dim=64,
                                    num_heads=64, n_groups=1, vocab_size=50288, chunk_size=256)),
+    # Zyphra/Zamba2-1.2B's shape: hidden 2048, 38 layers, the shared block at layers 5, 11, ..., 35, 32 heads of 128,
+    # MLP 8192, Mamba-2 with 64 heads of 64 and state 128.
+    ("zamba2-1.2b", "zamba2", dict(hidden_size=2048, num_hidden_layers=38, hybrid=[5, 11, 17, 23, 29, 35],
+                                   mamba_d_state=128, mamba_expand=2, mamba_headdim=64, n_mamba_heads=64,
+                                   mamba_ngroups=1, num_attention_heads=32, num_key_value_heads=32,
+                                   intermediate_size=8192, num_mem_blocks=1, vocab_size=32000, chunk_size=256,
+                                   use_shared_attention_adapter=False, adapter_rank=128, use_mem_rope=True)),
 ]
 
 
@@ -57,8 +65,28 @@ def matmul_tflops(m, k, n, repeats=50):
     return 2.0 * m * k * n / sec / 1e12
 
 
+def zamba2_config(cfg):
+    import transformers
+    cfg = dict(cfg)
+    hybrid = cfg.pop("hybrid")
+    n = cfg["num_hidden_layers"]
+    for plain in ("mamba", "linear_attention"):
+        try:
+            c = transformers.Zamba2Config(layers_block_type=["hybrid" if i in hybrid else plain for i in range(n)],
+                                          hidden_act="gelu", tie_word_embeddings=True, **cfg)
+            break
+        except Exception as e:
+            print(f"Zamba2Config with '{plain}' layers: {e!r}"[:200])
+    c._attn_implementation = "sdpa"
+    return c
+
+
 def make_model(arch, cfg):
     import transformers
+    if arch == "zamba2":
+        torch.manual_seed(0)
+        with torch.device("cuda"):
+            return transformers.Zamba2ForCausalLM(zamba2_config(cfg)).to(torch.bfloat16).eval()
     if arch == "mamba":
         config = transformers.MambaConfig(**cfg)
         cls = transformers.MambaForCausalLM
@@ -71,7 +99,12 @@ def make_model(arch, cfg):
     return model
 
 
-def matrix_params(arch, cfg):
+def matrix_params(arch, cfg, model=None):
+    if arch == "zamba2":
+        # Matrix parameters applied per token: every layer's (a hybrid layer's shared block counted at each use),
+        # plus the LM head; the depthwise conv is not a matrix.
+        n = sum(p.numel() for ly in model.model.layers for _, p in ly.named_parameters() if p.dim() == 2)
+        return n + model.lm_head.weight.numel()
     h, L, d = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["expand"] * cfg["hidden_size"]
     n, v = cfg["state_size"], cfg["vocab_size"]
     if arch == "mamba":
@@ -136,6 +169,7 @@ def main():
             continue
         mdir = os.path.join(work, name)
         model = make_model(arch, cfg)
+        mparams = matrix_params(arch, cfg, model)
         model.save_pretrained(mdir, safe_serialization=True)
         g = torch.Generator().manual_seed(1)
         ids = torch.randint(0, cfg["vocab_size"], (W, L), generator=g)
@@ -148,13 +182,20 @@ def main():
         with torch.no_grad():
             model(input_ids=ids[:1, :64], use_cache=False)
         hf_eval_s, hf_ppl_val = timed(lambda: hf_ppl(model, ids, W)) if not a.skip_hf else (float("nan"), float("nan"))
-        layers = model.backbone.layers
         cand_s = []
-        for c in [0, n_layers // 2, n_layers - 1][:0 if a.skip_hf else max(1, a.hf_candidates)]:
-            model.backbone.layers = torch.nn.ModuleList([m for i, m in enumerate(layers) if i != c])
-            s, _ = timed(lambda: hf_ppl(model, ids, W))
-            cand_s.append(s)
-        model.backbone.layers = layers
+        if arch == "zamba2":
+            # A candidate is one evaluation with a layer removed; dropping a layer from a Zamba2 breaks its shared
+            # blocks' bookkeeping, so a candidate is timed as a full evaluation (an upper bound by one layer).
+            for _ in range(0 if a.skip_hf else max(1, a.hf_candidates)):
+                s, _ = timed(lambda: hf_ppl(model, ids, W))
+                cand_s.append(s)
+        else:
+            layers = model.backbone.layers
+            for c in [0, n_layers // 2, n_layers - 1][:0 if a.skip_hf else max(1, a.hf_candidates)]:
+                model.backbone.layers = torch.nn.ModuleList([m for i, m in enumerate(layers) if i != c])
+                s, _ = timed(lambda: hf_ppl(model, ids, W))
+                cand_s.append(s)
+            model.backbone.layers = layers
         hf_step_s = sum(cand_s) / len(cand_s) * n_layers if cand_s else float("nan")
         del model
         torch.cuda.empty_cache()
@@ -170,15 +211,20 @@ def main():
                              "--prompt", "16", "--repeats", "5", "--warmup", "2"] + common)
         bench = be[0] if isinstance(be, list) else be.get("base", be)
         fwd_tps = bench["prefill_tokens_per_s"]
-        flops_per_token = 2.0 * matrix_params(arch, cfg)
-        h, d = cfg["hidden_size"], cfg["expand"] * cfg["hidden_size"]
-        in_rows = 2 * d if arch == "mamba" else 2 * d + 2 * cfg["n_groups"] * cfg["state_size"] + cfg["num_heads"]
+        flops_per_token = 2.0 * mparams
+        h = cfg["hidden_size"]
+        if arch == "zamba2":
+            d = cfg["mamba_expand"] * h
+            in_rows = 2 * d + 2 * cfg["mamba_ngroups"] * cfg["mamba_d_state"] + cfg["n_mamba_heads"]
+        else:
+            d = cfg["expand"] * h
+            in_rows = 2 * d if arch == "mamba" else 2 * d + 2 * cfg["n_groups"] * cfg["state_size"] + cfg["num_heads"]
         mm = matmul_tflops(W * L, h, in_rows)
         model_tflops = fwd_tps * flops_per_token / 1e12
         tokens = W * L
         r = {
             "shape": name, "arch": arch, "layers": n_layers, "hidden": cfg["hidden_size"],
-            "matrix_params": matrix_params(arch, cfg),
+            "matrix_params": mparams,
             "hf": {"eval_s": hf_eval_s, "eval_tokens_per_s": tokens / hf_eval_s, "ppl": hf_ppl_val,
                    "search_step_s_est": hf_step_s, "candidates_timed": len(cand_s), "candidate_s": cand_s},
             "ours": {"eval_s": ev["seconds"], "eval_tokens_per_s": tokens / ev["seconds"], "ppl": ev["perplexity"],
