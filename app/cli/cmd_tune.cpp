@@ -51,8 +51,9 @@ const CommandSpec& tune_spec() {
             opt("clip", "X", "1.0", "global gradient-norm clipping; <= 0: off"),
             opt("weight-decay", "X", "0.1", "AdamW weight decay (matrices only)"),
             opt("seed", "S", "0", "seed of the window order (and LoRA initialisation)"),
-            opt("lora", "R", "0", "train rank-R adapters on every in_proj and out_proj, merged when saving; 0: "
-                                  "full fine-tuning"),
+            opt("lora", "R", "0", "train rank-R adapters on the architecture's targets (Mamba: every in_proj and out_proj; "
+                                  "Zamba2: the shared blocks' q/k/v/o and down projections; Hymba: the MLPs' "
+                                  "gate/up/down), merged when saving; 0: full fine-tuning"),
             opt("lora-alpha", "A", "0", "LoRA scale numerator (scale A/R); 0: R"),
             opt("eval-every", "K", "50", "validation perplexity every K steps; 0: at start and end only"),
             opt("valid-windows", "N", "32", "at most this many validation windows"),

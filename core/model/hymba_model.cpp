@@ -39,19 +39,12 @@ at::Tensor kq_norm(const at::Tensor& t, const at::Tensor& w) {
 HymbaModel::~HymbaModel() = default;
 
 std::shared_ptr<HymbaModel> HymbaModel::load(const std::string& dir, const LoadOptions& opts) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
   std::shared_ptr<HymbaModel> m(new HymbaModel());
-  m->dir_ = dir;
+  const std::string cfg_path = m->open_folder(dir);
   m->cfg_ = HymbaConfig::from_file(cfg_path);
   const HymbaConfig& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
-  m->weight_files_ = ws.describe_files();
-  if (ws.contains("model.embed_tokens.weight")) m->source_dtype_ = ws.at("model.embed_tokens.weight").dtype;
-  m->device_ = parse_device(opts.device);
-  m->dtype_ = resolve_compute_dtype(opts.dtype, m->device_, m->source_dtype_);
+  m->place(ws, opts, "model.embed_tokens.weight");
   const WeightLoader wl(ws, dir, "config.json", opts.check_finite, m->device_, m->dtype_);
   const int64_t H = c.hidden_size, D = c.inner, N = c.d_state, R = c.dt_rank, K = c.d_conv;
   const int64_t qhd = c.q_head_dim, vhd = c.v_head_dim, rep = c.num_heads / c.num_kv_heads;

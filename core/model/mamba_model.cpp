@@ -113,21 +113,13 @@ int64_t load_layer(const WeightLoader& wl, const ModelConfig& c, int64_t i, Laye
 MambaModel::~MambaModel() = default;
 
 std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadOptions& opts) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
-  const fs::path cfg_path = fs::path(dir) / "config.json";
-  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path.string() + ": missing (a model folder needs config.json)");
-
   std::shared_ptr<MambaModel> m(new MambaModel());
-  m->dir_ = dir;
+  const fs::path cfg_path = m->open_folder(dir);
   m->config_ = ModelConfig::from_file(cfg_path.string());
   const ModelConfig& c = m->config_;
   WeightStore ws = WeightStore::open_folder(dir);
-  m->weight_files_ = ws.describe_files();
   const std::string emb_name = "backbone.embeddings.weight";
-  if (ws.contains(emb_name)) m->source_dtype_ = ws.at(emb_name).dtype;
-  m->device_ = parse_device(opts.device);
-  m->dtype_ = resolve_compute_dtype(opts.dtype, m->device_, m->source_dtype_);
+  m->place(ws, opts, emb_name);
   const WeightLoader wl(ws, dir, cfg_path.filename().string(), opts.check_finite, m->device_, m->dtype_);
 
   const int64_t H = c.hidden_size;

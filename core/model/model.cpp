@@ -10,6 +10,7 @@
 #include "model/hymba_model.h"
 #include "model/mamba_model.h"
 #include "model/zamba2_model.h"
+#include "runtime/device.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 #include "util/json_util.h"
@@ -66,6 +67,22 @@ void Model::load_tokenizer() {
   std::error_code ec;
   const fs::path tok = fs::path(dir_) / "tokenizer.json";
   if (fs::exists(tok, ec)) tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::from_file(tok.string()));
+}
+
+std::string Model::open_folder(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
+  dir_ = dir;
+  return cfg_path;
+}
+
+void Model::place(const WeightStore& ws, const LoadOptions& opts, const std::string& probe) {
+  weight_files_ = ws.describe_files();
+  if (ws.contains(probe)) source_dtype_ = ws.at(probe).dtype;
+  device_ = parse_device(opts.device);
+  dtype_ = resolve_compute_dtype(opts.dtype, device_, source_dtype_);
 }
 
 bool Model::has_granularity(Granularity g) const {

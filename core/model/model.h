@@ -26,6 +26,7 @@
 namespace shedder {
 
 class BpeTokenizer;
+class WeightStore;
 
 // One weight of a model as training sees it (Model::weight_slots; train/trainable_model.h holds the parameters).
 struct WeightSlot {
@@ -212,6 +213,12 @@ class Model {
   at::Tensor checked_ids(const at::Tensor& ids) const;
   // The tokenizer.json of dir_, when there is one.
   void load_tokenizer();
+  // The first steps of every architecture's load: `dir` must be a folder with config.json (shedder::Error naming
+  // what is missing); returns config.json's path and sets dir_.
+  std::string open_folder(const std::string& dir);
+  // Records the weight files and their dtype (that of the tensor `probe`), and where and in which dtype the model
+  // computes (opts.device, opts.dtype).
+  void place(const WeightStore& ws, const LoadOptions& opts, const std::string& probe);
 
   std::string dir_, weight_files_, source_dtype_ = "F32";
   at::Device device_ = at::Device(at::kCPU);

@@ -194,19 +194,12 @@ int64_t Zamba2Model::kept_parameters(const RemovalSet& removed, const std::strin
 Zamba2Model::~Zamba2Model() = default;
 
 std::shared_ptr<Zamba2Model> Zamba2Model::load(const std::string& dir, const LoadOptions& opts) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw Error(dir + ": no such model folder");
-  const std::string cfg_path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(cfg_path, ec)) throw Error(cfg_path + ": missing (a model folder needs config.json)");
   std::shared_ptr<Zamba2Model> m(new Zamba2Model());
-  m->dir_ = dir;
+  const std::string cfg_path = m->open_folder(dir);
   m->cfg_ = Zamba2Config::from_file(cfg_path);
   const Zamba2Config& c = m->cfg_;
   WeightStore ws = WeightStore::open_folder(dir);
-  m->weight_files_ = ws.describe_files();
-  if (ws.contains("model.embed_tokens.weight")) m->source_dtype_ = ws.at("model.embed_tokens.weight").dtype;
-  m->device_ = parse_device(opts.device);
-  m->dtype_ = resolve_compute_dtype(opts.dtype, m->device_, m->source_dtype_);
+  m->place(ws, opts, "model.embed_tokens.weight");
   const WeightLoader wl(ws, dir, "config.json", opts.check_finite, m->device_, m->dtype_);
   const int64_t H = c.hidden_size, D = c.mamba_inner, GN = c.n_groups * c.d_state, nh = c.mamba_heads, K = c.d_conv;
   m->embedding_ = wl.get("model.embed_tokens.weight", {c.vocab_size, H});

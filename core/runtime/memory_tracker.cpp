@@ -1,12 +1,15 @@
 // The counting CPU allocator (see memory_tracker.h). libtorch 1.x declares Allocator::allocate const and
 // 2.x non-const with a pure copy_data: both signatures are defined (without `override`), so whichever the
-// installed libtorch declares is the one overridden.
+// installed libtorch declares is the one overridden. It allocates itself (aligned, with a size header) rather than
+// wrapping the default allocator, so its DataPtrs satisfy raw_allocate's data == context rule.
 #include "runtime/memory_tracker.h"
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cstring>
 #include <mutex>
 
@@ -22,15 +25,18 @@ std::atomic<int64_t> g_current{0};
 std::atomic<int64_t> g_peak{0};
 std::atomic<bool> g_installed{false};
 
-struct Block {
-  c10::DataPtr inner;
-  int64_t bytes;
-};
+// Each allocation carries its size in a 64-byte header in front of the data, so the DataPtr's context is its data
+// pointer (as c10 requires of an allocator that kernels may call raw_allocate / raw_deleter on) and the deleter
+// knows what to subtract. 64 bytes keep c10's alignment.
+constexpr size_t kHeader = 64;
 
-void release(void* ctx) {
-  auto* b = static_cast<Block*>(ctx);
-  g_current.fetch_sub(b->bytes);
-  delete b;  // frees the inner allocation through its own deleter
+void release(void* data) {
+  if (!data) return;
+  char* base = static_cast<char*>(data) - kHeader;
+  int64_t bytes;
+  std::memcpy(&bytes, base, sizeof bytes);
+  g_current.fetch_sub(bytes);
+  std::free(base);
 }
 
 #pragma GCC diagnostic push
@@ -38,25 +44,24 @@ void release(void* ctx) {
 #pragma GCC diagnostic ignored "-Wsuggest-override"
 class CountingAllocator final : public c10::Allocator {
  public:
-  explicit CountingAllocator(c10::Allocator* inner) : inner_(inner) {}
-
-  c10::DataPtr allocate(size_t n) const { return wrap(n); }
-  c10::DataPtr allocate(size_t n) { return wrap(n); }
+  c10::DataPtr allocate(size_t n) const { return make(n); }
+  c10::DataPtr allocate(size_t n) { return make(n); }
+  c10::DeleterFnPtr raw_deleter() const override { return &release; }
   void copy_data(void* dest, const void* src, std::size_t count) const { std::memcpy(dest, src, count); }
 
  private:
-  c10::DataPtr wrap(size_t n) const {
-    c10::DataPtr p = inner_->allocate(n);
-    void* data = p.get();
-    const c10::Device dev = p.device();
-    auto* b = new Block{std::move(p), static_cast<int64_t>(n)};
-    const int64_t now = g_current.fetch_add(b->bytes) + b->bytes;
+  static c10::DataPtr make(size_t n) {
+    void* base = nullptr;
+    if (posix_memalign(&base, kHeader, n + kHeader) != 0 || !base) throw std::bad_alloc();
+    const int64_t bytes = static_cast<int64_t>(n);
+    std::memcpy(base, &bytes, sizeof bytes);
+    void* data = static_cast<char*>(base) + kHeader;
+    const int64_t now = g_current.fetch_add(bytes) + bytes;
     int64_t peak = g_peak.load();
     while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {
     }
-    return c10::DataPtr(data, b, &release, dev);
+    return c10::DataPtr(data, data, &release, c10::Device(c10::DeviceType::CPU));
   }
-  c10::Allocator* inner_;
 };
 #pragma GCC diagnostic pop
 
@@ -65,7 +70,7 @@ class CountingAllocator final : public c10::Allocator {
 void install_tracker() {
   static std::once_flag once;
   std::call_once(once, [] {
-    static CountingAllocator alloc(c10::GetCPUAllocator());
+    static CountingAllocator alloc;
     c10::SetCPUAllocator(&alloc, /*priority=*/100);
     g_installed.store(true);
   });
