@@ -33,12 +33,19 @@ CandidateScoresPlot::CandidateScoresPlot(QWidget* parent) : PlotView(QStringLite
   picked_->setBrush(QColor(0xd6, 0x27, 0x28, 210));
   picked_->setWidth(0.7);
   picked_->setSelectable(QCP::stSingleData);
+  // Candidates the search stopped early (their perplexity is at least the bar): hollow, hatched bars.
+  bounds_ = new QCPBars(plot()->xAxis, plot()->yAxis);
+  bounds_->setName(QStringLiteral("stopped early (at least)"));
+  bounds_->setPen(QPen(QColor(0x1f, 0x77, 0xb4).darker(120), 1, Qt::DashLine));
+  bounds_->setBrush(QBrush(QColor(0x1f, 0x77, 0xb4, 120), Qt::BDiagPattern));
+  bounds_->setWidth(0.7);
+  bounds_->setSelectable(QCP::stSingleData);
   plot()->xAxis->setLabel(QStringLiteral("candidate (layer)"));
   plot()->xAxis->grid()->setVisible(false);
   plot()->yAxis->setLabel(QStringLiteral("perplexity increase if removed"));
   plot()->yAxis->grid()->setZeroLinePen(QPen(QColor(0x66, 0x66, 0x66), 1));
   setHoverFormatter([this](QCPAbstractPlottable* p, int i) -> QString {
-    if (shown_ < 0 || (p != bars_ && p != picked_)) return {};
+    if (shown_ < 0 || (p != bars_ && p != picked_ && p != bounds_)) return {};
     const double key = p->interface1D()->dataMainKey(i);
     const StepRecord* step = nullptr;
     for (const StepRecord& s : run_.steps)
@@ -50,10 +57,16 @@ CandidateScoresPlot::CandidateScoresPlot(QWidget* parent) : PlotView(QStringLite
     const bool ppl = run_.settings.metric == QLatin1String("ppl");
     QString t = QStringLiteral("<b>%1</b>%2<br>%3 %4")
                     .arg(c.id, c.id == step->id ? QStringLiteral(" — removed at this step") : QString(),
-                         ppl ? QStringLiteral("perplexity if removed") : QStringLiteral("block influence (1 − cos)"),
+                         ppl ? (c.lowerBound ? QStringLiteral("perplexity if removed at least") : QStringLiteral("perplexity if removed"))
+                             : QStringLiteral("block influence (1 − cos)"),
                          ppl ? formatPpl(c.score) : QString::number(c.score, 'f', 5));
     if (ppl)
-      if (auto b = run_.pplBefore(shown_)) t += QStringLiteral("<br>cost: %1 over %2").arg(formatDelta(c.score - *b, *b), formatPpl(*b));
+      if (auto b = run_.pplBefore(shown_))
+        t += QStringLiteral("<br>cost: %1%2 over %3")
+                 .arg(c.lowerBound ? QStringLiteral("at least ") : QString(), formatDelta(c.score - *b, *b), formatPpl(*b));
+    if (c.lowerBound)
+      t += QStringLiteral("<br><i>stopped early: its running perplexity already exceeded the best candidate's, so it "
+                          "could not be removed (search with “Score every candidate” for its exact value)</i>");
     return t;
   });
   setPlaceholder(QStringLiteral("Each search step scores every remaining candidate; the scores appear here"));
@@ -88,7 +101,7 @@ void CandidateScoresPlot::rebuild() {
   // Metric ppl: the cost of a candidate is the perplexity increase its removal causes at this step.
   std::optional<double> before = step && ppl ? run_.pplBefore(step->step) : std::nullopt;
   QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-  QVector<double> k, v, pk, pv;
+  QVector<double> k, v, pk, pv, bk, bv;
   if (step) {
     for (int i = 0; i < step->candidates.size(); ++i) {
       const CandidateRecord& c = step->candidates[i];
@@ -99,6 +112,9 @@ void CandidateScoresPlot::rebuild() {
       if (c.id == step->id) {
         pk << i;
         pv << y;
+      } else if (c.lowerBound) {
+        bk << i;
+        bv << y;
       } else {
         k << i;
         v << y;
@@ -113,6 +129,10 @@ void CandidateScoresPlot::rebuild() {
   plot()->xAxis->setTickLabelRotation(step && step->candidates.size() > 16 ? 60 : 0);
   bars_->setData(k, v, true);
   picked_->setData(pk, pv, true);
+  bounds_->setData(bk, bv, true);
+  bounds_->setVisible(!bk.isEmpty());  // and out of the legend when there are none
+  if (bk.isEmpty()) bounds_->removeFromLegend();
+  else if (!plot()->legend->hasItemWithPlottable(bounds_)) bounds_->addToLegend();
   plot()->yAxis->setLabel(!ppl ? QStringLiteral("block influence (1 − cos)")
                                : before ? QStringLiteral("perplexity increase if removed")
                                         : QStringLiteral("perplexity if removed"));

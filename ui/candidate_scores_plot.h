@@ -20,6 +20,7 @@ class CandidateScoresPlot : public PlotView {
   void showStep(int step);
   QCPBars* candidateBars() const { return bars_; }
   QCPBars* pickedBars() const { return picked_; }
+  QCPBars* boundBars() const { return bounds_; }  // candidates stopped early: their bars are lower bounds
 
  private:
   void rebuild();
@@ -30,6 +31,7 @@ class CandidateScoresPlot : public PlotView {
   QComboBox* stepBox_ = nullptr;
   QCPBars* bars_ = nullptr;
   QCPBars* picked_ = nullptr;
+  QCPBars* bounds_ = nullptr;
 };
 
 }  // namespace shedder::ui

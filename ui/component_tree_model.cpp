@@ -268,8 +268,10 @@ void ComponentTreeModel::setRemoved(const QStringList& ids) {
   if (markChange) Q_EMIT markedChanged(marked_);
 }
 
-void ComponentTreeModel::setImportance(const QHash<QString, double>& values, const QString& label) {
+void ComponentTreeModel::setImportance(const QHash<QString, double>& values, const QString& label,
+                                       const QSet<QString>& lowerBounds) {
   importance_ = values;
+  lowerBounds_ = lowerBounds;
   importanceLabel_ = label;
   importanceMin_ = importanceMax_ = 0;
   bool first = true;
@@ -348,7 +350,10 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
         if (k >= 0) s += QStringLiteral(" (#%1)").arg(k + 1);
         return s;
       }
-      case ImportanceColumn: return scored ? QString::number(importance_.value(c.id), 'f', 3) : QString();
+      case ImportanceColumn:
+        return !scored ? QString()
+                       : (lowerBounds_.contains(c.id) ? QStringLiteral("≥ ") : QString()) +
+                             QString::number(importance_.value(c.id), 'f', 3);
     }
     return {};
   }
@@ -375,7 +380,12 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
                              ? QStringLiteral("%1 %").arg(100.0 * double(c.parameters) / double(info_.totalParameters), 0, 'f', 2)
                              : QStringLiteral("?"))
                     .arg(QString::fromLatin1(statusText(st)));
-    if (scored) t += QStringLiteral("<br>%1: %2").arg(importanceLabel_).arg(importance_.value(c.id), 0, 'f', 4);
+    if (scored)
+      t += QStringLiteral("<br>%1: %2%3%4")
+               .arg(importanceLabel_, lowerBounds_.contains(c.id) ? QStringLiteral("at least ") : QString())
+               .arg(importance_.value(c.id), 0, 'f', 4)
+               .arg(lowerBounds_.contains(c.id) ? QStringLiteral(" (the search stopped it early: it could not win the step)")
+                                                : QString());
     if (c.kind == QLatin1String("heads")) t += QStringLiteral("<br>(a group node: not a search candidate yet)");
     if (c.kind == QLatin1String("shared_weights"))
       t += QStringLiteral("<br>(the weights every use shares: mark its heads or channel groups, or a layer's use)");

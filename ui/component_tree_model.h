@@ -6,6 +6,7 @@
 
 #include <QAbstractItemModel>
 #include <QHash>
+#include <QSet>
 #include <QStringList>
 
 #include <memory>
@@ -49,8 +50,9 @@ class ComponentTreeModel : public QAbstractItemModel {
   QStringList removalSet() const;
 
   // Importance of components (e.g. the perplexity increase their removal would cost), shown as a bar;
-  // `label` names the quantity ("Δ ppl at step 3").
-  void setImportance(const QHash<QString, double>& values, const QString& label);
+  // `label` names the quantity ("Δ ppl at step 3"); the values of `lowerBounds` are lower bounds (candidates the
+  // search stopped early), shown as "≥ v".
+  void setImportance(const QHash<QString, double>& values, const QString& label, const QSet<QString>& lowerBounds = {});
   void clearImportance();
   QString importanceLabel() const { return importanceLabel_; }
 
@@ -91,6 +93,7 @@ class ComponentTreeModel : public QAbstractItemModel {
   QHash<QString, Node*> byId_;
   QStringList marked_, removed_;
   QHash<QString, double> importance_;
+  QSet<QString> lowerBounds_;
   double importanceMin_ = 0, importanceMax_ = 0;
   QString importanceLabel_;
   mutable QString countedKey_;  // removedParameters() of this removal set (ids joined)

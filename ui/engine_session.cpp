@@ -90,7 +90,7 @@ StepRecord toRecord(const SearchStep& s) {
   r.parametersRemoved = s.params_removed;
   r.parametersRemovedPct = s.params_removed_pct;
   r.seconds = s.seconds;
-  for (const CandidateScore& c : s.candidates) r.candidates.push_back({qstr(c.id), static_cast<int>(c.index), c.score});
+  for (const CandidateScore& c : s.candidates) r.candidates.push_back({qstr(c.id), static_cast<int>(c.index), c.score, c.lower_bound});
   setMeasurements(s.bench, s.accuracy, r.latencyMs, r.prefillTokensPerS, r.peakMemoryMb, r.accuracy, r.taskAccuracy);
   return r;
 }
@@ -329,6 +329,7 @@ SearchOptions searchOptions(const Model& m, const SearchSettings& s, const QStri
   o.max_ppl = s.maxPpl;
   o.batch = std::max(1, s.calibration.batch);
   o.initial = removalOf(m, initial, "initial removal set");
+  o.exhaustive = s.exhaustive;
   // The per-step measurements, as the CLI's `search --bench --eval-demo-tasks` sets them (its defaults).
   if (s.benchPerStep) {
     BenchOptions b;

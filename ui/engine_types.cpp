@@ -69,6 +69,7 @@ QJsonObject toJson(const SearchSettings& s) {
                      {"heldout_curve", s.heldoutCurve},
                      {"bench_per_step", s.benchPerStep},
                      {"demo_accuracy_per_step", s.demoAccuracyPerStep},
+                     {"exhaustive", s.exhaustive},
                      {"calibration", toJson(s.calibration)},
                      {"run_dir", s.runDir}};
 }
@@ -83,6 +84,7 @@ SearchSettings searchSettingsFromJson(const QJsonObject& j) {
   s.heldoutCurve = j.value("heldout_curve").toBool(true);
   s.benchPerStep = j.value("bench_per_step").toBool(false);
   s.demoAccuracyPerStep = j.value("demo_accuracy_per_step").toBool(false);
+  s.exhaustive = j.value("exhaustive").toBool(false);
   s.calibration = calibrationFromJson(j.value("calibration").toObject());
   s.runDir = j.value("run_dir").toString();
   return s;

@@ -82,6 +82,7 @@ struct SearchSettings {
   bool heldoutCurve = true;     // evaluate held-out perplexity after every step
   bool benchPerStep = false;    // measure latency and peak memory before the first step and after every step
   bool demoAccuracyPerStep = false;  // idem, zero-shot accuracy on the built-in demo tasks
+  bool exhaustive = false;      // metric ppl: score every candidate fully (else hopeless ones stop early)
   CalibrationSettings calibration;
   QString runDir;               // journal and pruning configs go here
 };

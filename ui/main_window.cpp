@@ -429,9 +429,15 @@ void MainWindow::applyRunToTree() {
   const bool ppl = run_.settings.metric == QLatin1String("ppl");
   const std::optional<double> before = run_.pplBefore(last.step);
   QHash<QString, double> imp;
-  for (const CandidateRecord& c : last.candidates) imp.insert(c.id, ppl && before ? c.score - *before : c.score);
-  tree_->setImportance(imp, ppl ? QStringLiteral("Δ ppl (step %1)").arg(last.step + 1)
-                                : QStringLiteral("influence (step %1)").arg(last.step + 1));
+  QSet<QString> bounds;
+  for (const CandidateRecord& c : last.candidates) {
+    imp.insert(c.id, ppl && before ? c.score - *before : c.score);
+    if (c.lowerBound) bounds.insert(c.id);
+  }
+  tree_->setImportance(imp,
+                       ppl ? QStringLiteral("Δ ppl (step %1)").arg(last.step + 1)
+                           : QStringLiteral("influence (step %1)").arg(last.step + 1),
+                       bounds);
 }
 
 void MainWindow::resetRun() {

@@ -30,6 +30,8 @@ class PlotView : public QWidget {
   void setPlaceholder(const QString& text);
   // Tooltip text for a data point (plottable, data index); the default names the series and both values.
   void setHoverFormatter(std::function<QString(QCPAbstractPlottable*, int)> f) { hover_ = std::move(f); }
+  // The tooltip text of that data point under the custom formatter ("" without one).
+  QString hoverText(QCPAbstractPlottable* p, int i) const { return hover_ ? hover_(p, i) : QString(); }
   // Offers a log-scale toggle for the left value axis.
   void enableLogScaleToggle(bool on);
   // Room for extra controls in the tool row (e.g. a step selector).

@@ -38,7 +38,11 @@ QString csvTasks(const QStringList& tasks, const QMap<QString, double>& m) {
 
 QJsonObject toJson(const StepRecord& s) {
   QJsonArray cands;
-  for (const CandidateRecord& c : s.candidates) cands.append(QJsonObject{{"id", c.id}, {"index", c.index}, {"score", c.score}});
+  for (const CandidateRecord& c : s.candidates) {
+    QJsonObject cj{{"id", c.id}, {"index", c.index}, {"score", c.score}};
+    if (c.lowerBound) cj.insert(QStringLiteral("lower_bound"), true);
+    cands.append(cj);
+  }
   return QJsonObject{{"step", s.step},
                      {"removed", s.id},
                      {"index", s.index},
@@ -74,7 +78,8 @@ StepRecord stepFromJson(const QJsonObject& j) {
   s.taskAccuracy = accFrom(j.value("task_accuracy"));
   for (const QJsonValue& v : j.value("candidates").toArray()) {
     const QJsonObject c = v.toObject();
-    s.candidates.push_back({c.value("id").toString(), c.value("index").toInt(), c.value("score").toDouble()});
+    s.candidates.push_back({c.value("id").toString(), c.value("index").toInt(), c.value("score").toDouble(),
+                            c.value("lower_bound").toBool()});
   }
   return s;
 }

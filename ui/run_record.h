@@ -19,6 +19,7 @@ struct CandidateRecord {
   QString id;
   int index = 0;
   double score = 0;   // ppl with this candidate removed (metric ppl) or 1 - cos (metric cosine)
+  bool lowerBound = false;  // the search stopped it early as hopeless: `score` is a lower bound of its ppl
 };
 
 struct StepRecord {

@@ -91,6 +91,13 @@ QWidget* SearchPanel::buildSearchGroup() {
                                                  "after every step; plotted on the Accuracy tab")
                                 : QStringLiteral("Not installed: resources/demo/tasks/*.jsonl was not found"));
   demoAccuracy_->setEnabled(demoTasksAvailable_);
+  exhaustive_ = new QCheckBox(QStringLiteral("Score every candidate"), search);
+  exhaustive_->setObjectName(QStringLiteral("exhaustive"));
+  exhaustive_->setToolTip(QStringLiteral(
+      "Metric ppl: evaluate every candidate on every calibration window. Off (faster, same removals): a candidate "
+      "whose running perplexity already exceeds the best complete candidate's stops early, and its score is a lower "
+      "bound (hatched bars, \u201c\u2265\u201d in the tree)"));
+  sf->addRow(QString(), exhaustive_);
   sf->addRow(QString(), measureLatency_);
   sf->addRow(QString(), demoAccuracy_);
   return search;
@@ -306,6 +313,7 @@ SearchSettings SearchPanel::settings() const {
   s.maxPpl = maxPpl_->value();
   s.heldoutCurve = heldout_->isChecked();
   s.benchPerStep = measureLatency_->isChecked();
+  s.exhaustive = exhaustive_->isChecked();
   s.demoAccuracyPerStep = demoTasksAvailable_ && demoAccuracy_->isChecked();
   CalibrationSettings& c = s.calibration;
   c.source = parseCalibrationSource(source_->currentData().toString());
@@ -328,6 +336,7 @@ void SearchPanel::setSettings(const SearchSettings& s) {
   maxPpl_->setValue(s.maxPpl);
   heldout_->setChecked(s.heldoutCurve);
   measureLatency_->setChecked(s.benchPerStep);
+  exhaustive_->setChecked(s.exhaustive);
   demoAccuracy_->setChecked(demoTasksAvailable_ && s.demoAccuracyPerStep);
   const CalibrationSettings& c = s.calibration;
   CalibrationSource src = c.source;
@@ -348,7 +357,7 @@ void SearchPanel::setState(bool modelOpen, bool busy, bool searching, bool resum
   resume_->setEnabled(modelOpen && !busy && resumable);
   cancel_->setEnabled(busy);
   for (QWidget* w : std::initializer_list<QWidget*>{granularity_, metric_, steps_, target_, maxPpl_, source_, seqLen_,
-                                                     windows_, seed_, batch_, heldout_, measureLatency_})
+                                                     windows_, seed_, batch_, heldout_, measureLatency_, exhaustive_})
     w->setEnabled(!searching);
   demoAccuracy_->setEnabled(!searching && demoTasksAvailable_);
   if (!searching) updateSourceWidgets();

@@ -78,6 +78,7 @@ class SearchPanel : public QWidget {
   QPushButton* browse_ = nullptr;
   QCheckBox* heldout_ = nullptr;
   QCheckBox* measureLatency_ = nullptr;
+  QCheckBox* exhaustive_ = nullptr;
   QCheckBox* demoAccuracy_ = nullptr;
   QLineEdit* heldoutFiles_ = nullptr;
   QPushButton* heldoutBrowse_ = nullptr;

@@ -65,7 +65,11 @@ const CommandSpec& search_spec() {
                  opt("seed", "S", "42", "seed of the window draw"),
                  opt("batch", "N", "1", "calibration windows per forward pass")},
                 join(removal_options(), model_options())),
-           {flag("no-prefix-cache", "evaluate every candidate from the first block (results are the same)"),
+           {flag("exhaustive",
+                 "--metric ppl: score every candidate fully; by default a candidate whose running NLL already "
+                 "exceeds the step's best complete candidate stops early and is recorded as a lower bound "
+                 "(ppl_at_least; the picks are the same)"),
+            flag("no-prefix-cache", "evaluate every candidate from the first block (results are the same)"),
             opt("cache-every", "K", "0", "keep every K-th block boundary in the prefix cache; 0: as many as fit"),
             opt("cache-memory-mb", "M", "0", "memory for the prefix cache; 0: half of the machine's memory"),
             opt("out", "DIR", "", "folder for the journal, the pruning configs and search_result.json"),
@@ -107,6 +111,7 @@ int cmd_search(const Args& args) {
   o.max_ppl = args.get_double("max-ppl");
   o.batch = args.get_int("batch");
   o.prefix_cache = !args.flag("no-prefix-cache");
+  o.exhaustive = args.flag("exhaustive");
   o.cache_every = args.get_int("cache-every");
   o.cache_memory_mb = args.get_int("cache-memory-mb");
   if (o.steps < 1) throw Error("search: --steps must be at least 1");
@@ -275,8 +280,10 @@ int cmd_search(const Args& args) {
         r.base_accuracy, r.base_bench);
   for (const auto& s : r.steps)
     row(std::to_string(s.step), s.id, s.ppl, s.params_removed_pct, s.accuracy, s.bench);
-  std::printf("stopped: %s; %lld evaluations in %.1f s%s\n", r.stop_reason.c_str(),
-              static_cast<long long>(r.evaluations), r.seconds,
+  const std::string abandoned =
+      r.abandoned ? " (" + std::to_string(r.abandoned) + " stopped early as hopeless; --exhaustive scores all)" : "";
+  std::printf("stopped: %s; %lld evaluations%s, %lld block passes in %.1f s%s\n", r.stop_reason.c_str(),
+              static_cast<long long>(r.evaluations), abandoned.c_str(), static_cast<long long>(r.layers_run), r.seconds,
               r.resumed_steps ? (" (" + std::to_string(r.resumed_steps) + " steps resumed from the journal)").c_str() : "");
   return 0;
 }

@@ -42,7 +42,8 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
                     int64_t n_groups, double dt_min, double dt_max, const at::Tensor& state = at::Tensor());
 
 // Next-token negative log-likelihood of each row: logsumexp(logits[r, :]) - logits[r, targets[r]], in one
-// pass per row (no log_softmax tensor). logits: [M, V] float32 rows contiguous; returns [M] float64.
+// pass per row (no log_softmax tensor); never below 0, as the true value. logits: [M, V] float32 rows contiguous;
+// returns [M] float64.
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
 
 }  // namespace shedder::kernels

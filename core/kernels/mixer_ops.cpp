@@ -222,7 +222,7 @@ at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
   if (cpu_float(logits)) return kernels::row_nll(logits.contiguous(), targets.to(at::kLong));
   at::Tensor lf = f32(logits);
   at::Tensor tg = targets.to(logits.device(), at::kLong).unsqueeze(1);
-  return (at::logsumexp(lf, 1) - lf.gather(1, tg).squeeze(1)).to(at::kDouble);
+  return (at::logsumexp(lf, 1) - lf.gather(1, tg).squeeze(1)).clamp_min(0).to(at::kDouble);  // >= 0, as on the CPU
 }
 
 }  // namespace shedder::ops

@@ -53,7 +53,7 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
 // dtype (checks use it to make sure the kernels really ran).
 int64_t cuda_fallbacks();
 
-// Next-token NLL of each row (logsumexp - gold logit), float64 on the logits' device. logits: [M, V].
+// Next-token NLL of each row (logsumexp - gold logit, never below 0), float64 on the logits' device. logits: [M, V].
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
 
 // While autograd records (training), the scans run the fused forward/backward kernels on the CPU (on, the default)

@@ -102,12 +102,12 @@ double PrefixCache::rebuild(int64_t from, bool with_ppl, const CancelToken* canc
   bool needs_store = false;
   for (int64_t b = std::max<int64_t>(j + 1, from + 1); b < n_; ++b) needs_store |= cached(b);
   if (!needs_store && !with_ppl) return 0;
-  return run(*plan_, j, from, /*store=*/true, with_ppl, cancel);
+  return run(*plan_, j, from, /*store=*/true, with_ppl, cancel).ppl;
 }
 
-double PrefixCache::ppl(const ForwardPlan& p, int64_t first_diff, const CancelToken* cancel) {
+PrefixCache::Eval PrefixCache::ppl(const ForwardPlan& p, int64_t first_diff, const CancelToken* cancel, double bound) {
   return run(p, start_boundary(first_diff), first_diff, /*store=*/false, /*with_ppl=*/true, cancel,
-             capture_ ? &scratch_ : nullptr);
+             capture_ ? &scratch_ : nullptr, bound);
 }
 
 Activations PrefixCache::resume(int64_t j, int64_t w0, int64_t nb, const ForwardPlan& p) const {
@@ -123,10 +123,14 @@ Activations PrefixCache::resume(int64_t j, int64_t w0, int64_t nb, const Forward
   return a;
 }
 
-double PrefixCache::run(const ForwardPlan& p, int64_t j, int64_t from, bool store, bool with_ppl,
-                        const CancelToken* cancel, std::vector<at::Tensor>* capture) {
+PrefixCache::Eval PrefixCache::run(const ForwardPlan& p, int64_t j, int64_t from, bool store, bool with_ppl,
+                                   const CancelToken* cancel, std::vector<at::Tensor>* capture, double bound) {
   c10::NoGradGuard no_grad;
   const int64_t W = windows_.size(0);
+  // Every term added is >= 0 (a window's mean of -log_softmax), so the running sum only grows: past the bound (with
+  // a margin that keeps the final perplexity strictly above the best's whatever the rounding of exp) the candidate
+  // cannot win.
+  const double limit = bound + 1e-9 * std::fabs(bound);
   double nll_sum = 0;
   for (int64_t w0 = 0; w0 < W; w0 += batch_) {
     if (cancel && cancel->cancelled()) throw Cancelled();
@@ -157,8 +161,9 @@ double PrefixCache::run(const ForwardPlan& p, int64_t j, int64_t from, bool stor
       nll_sum += window_mean_nll(m_.head(h), a.ids).sum().item<double>();
     }
     if (on_batch_) on_batch_(w0 + nb, W);
+    if (nll_sum > limit && w0 + nb < W) return {std::exp(nll_sum / static_cast<double>(W)), nll_sum, false};
   }
-  return with_ppl ? std::exp(nll_sum / static_cast<double>(W)) : 0.0;
+  return {with_ppl ? std::exp(nll_sum / static_cast<double>(W)) : 0.0, nll_sum, true};
 }
 
 std::vector<double> PrefixCache::influence(Granularity g, const std::vector<int64_t>& layers,

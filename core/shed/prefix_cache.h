@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "model/model.h"
@@ -32,8 +33,16 @@ class PrefixCache {
   // Refreshes the stored boundaries after the committed set changed from layer `from` on (boundaries <= from are
   // still valid). With `with_ppl`, also returns the perplexity of the committed set (else 0).
   double rebuild(int64_t from, bool with_ppl, const CancelToken* cancel);
-  // Perplexity under `p`, which equals the committed plan on the layers before `first_diff`.
-  double ppl(const ForwardPlan& p, int64_t first_diff, const CancelToken* cancel);
+  // Perplexity under `p`, which equals the committed plan on the layers before `first_diff`. With `bound` (the sum
+  // of the windows' mean NLL of the best complete candidate so far), the evaluation stops once its own running sum
+  // exceeds bound * (1 + 1e-9): Eval::complete is false and Eval::ppl is a lower bound of the perplexity.
+  struct Eval {
+    double ppl = 0;      // the perplexity, or (not complete) a lower bound of it
+    double nll_sum = 0;  // the sum of the windows' mean NLL done (all windows when complete)
+    bool complete = true;
+  };
+  Eval ppl(const ForwardPlan& p, int64_t first_diff, const CancelToken* cancel,
+           double bound = std::numeric_limits<double>::infinity());
   // The best candidate's boundaries: forget (start of a step), keep the last evaluated as the best, and after the
   // committed set changed at `from`, adopt them when they belong to that change (else rebuild).
   void reset_best() { best_from_ = -1; }
@@ -59,8 +68,8 @@ class PrefixCache {
   // The stream entering layer `j` for windows [w0, w0 + nb): the embeddings, or the cached boundary with the carried
   // tensors of the layers before it.
   Activations resume(int64_t j, int64_t w0, int64_t nb, const ForwardPlan& p) const;
-  double run(const ForwardPlan& p, int64_t j, int64_t from, bool store, bool with_ppl, const CancelToken* cancel,
-             std::vector<at::Tensor>* capture = nullptr);
+  Eval run(const ForwardPlan& p, int64_t j, int64_t from, bool store, bool with_ppl, const CancelToken* cancel,
+           std::vector<at::Tensor>* capture = nullptr, double bound = std::numeric_limits<double>::infinity());
 
   const Model& m_;
   at::Tensor windows_;

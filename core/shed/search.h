@@ -5,6 +5,14 @@
 // influence, iterated greedily) by 1 - cos(input, output) of the layer (or of the layer's change of the stream with
 // and without the component), from one pass per step, for granularities local to one layer.
 //
+// Exact early abandonment (metric ppl, unless SearchOptions::exhaustive): every window's mean NLL is >= 0, so a
+// candidate's running sum over the windows done so far bounds its final sum from below. Once that sum exceeds the
+// best complete candidate's of the step (by a relative margin of 1e-9, so that the final perplexity is strictly
+// higher), the candidate cannot be picked and its evaluation stops; it is recorded with the lower bound
+// (CandidateScore::lower_bound; "ppl_at_least" in the journal). Candidates are evaluated best first by the previous
+// step's scores (the first step: from the output back, the cheapest first), so the bound tightens early. Windows keep their order, so a complete candidate's perplexity is the one the
+// exhaustive search computes, bit for bit, and the picks are identical by construction.
+//
 // Prefix caching (shed/prefix_cache.h): the stream entering each layer under the current removal set is kept, so a
 // candidate that first changes layer i is evaluated from layer i on. Memory is bounded by keeping every k-th
 // boundary. Runs are resumable through the journal (journal.h) and report progress / obey cancel (progress.h).
@@ -49,6 +57,7 @@ struct SearchOptions {
   double max_ppl = 0;              // never take a step whose perplexity exceeds this (0: off)
   int64_t batch = 1;               // calibration windows per forward pass
   bool prefix_cache = true;
+  bool exhaustive = false;         // metric ppl: score every candidate fully (no early abandonment)
   int64_t cache_every = 0;         // keep every k-th block boundary; 0: every one that fits cache_memory_mb
   int64_t cache_memory_mb = 0;     // memory for the cache; 0: half of the machine's physical memory
   RemovalSet initial;              // removed before the search starts (not candidates)
@@ -77,6 +86,7 @@ struct CandidateScore {
   std::string id;      // the component id ("layers.3.ssm", "shared.0.attn.heads.1")
   double score = 0;    // ppl (metric ppl), 1 - cosine similarity (cosine) or acc / acc_norm (accuracy)
   double loglik = 0;   // metric accuracy: mean gold log-likelihood (the tie-break)
+  bool lower_bound = false;  // metric ppl: abandoned early; `score` is a lower bound of its perplexity
 };
 
 struct SearchStep {
@@ -99,7 +109,8 @@ struct SearchResult {
   int64_t total_params = 0;
   std::vector<SearchStep> steps;
   int64_t evaluations = 0;       // candidate evaluations done in this process (resumed steps not counted)
-  int64_t layers_run = 0;        // (window, layer) forward applications in this process: the work done
+  int64_t layers_run = 0;        // (window, layer) forward applications in this process: the work done ("blocks_run")
+  int64_t abandoned = 0;         // candidate evaluations stopped early in this process (exact early abandonment)
   int64_t resumed_steps = 0;     // steps taken from the journal
   double seconds = 0;
   RemovalSet removed;            // initial + every step

@@ -106,7 +106,7 @@ nlohmann::json step_to_json(const SearchStep& s, Metric m) {
   nlohmann::json cands = nlohmann::json::array();
   for (const auto& c : s.candidates) {
     nlohmann::json cj{{"index", c.index}, {"id", c.id}};
-    put_score(cj, candidate_field(m), c.score);
+    put_score(cj, c.lower_bound ? "ppl_at_least" : candidate_field(m), c.score);
     if (m == Metric::Accuracy) cj["gold_loglik"] = c.loglik;
     cands.push_back(cj);
   }
@@ -126,9 +126,11 @@ SearchStep step_from_json(const nlohmann::json& j, Metric m, const std::string& 
     s.params_removed = j.at("params_removed").get<int64_t>();
     s.params_removed_pct = j.at("params_removed_pct").get<double>();
     s.seconds = j.value("seconds", 0.0);
-    for (const auto& c : j.at("candidates"))
+    for (const auto& c : j.at("candidates")) {
+      const bool bound = m == Metric::Perplexity && c.contains("ppl_at_least");
       s.candidates.push_back({c.at("index").get<int64_t>(), c.value("id", std::string()),
-                              get_score(c, candidate_field(m)), c.value("gold_loglik", 0.0)});
+                              get_score(c, bound ? "ppl_at_least" : candidate_field(m)), c.value("gold_loglik", 0.0), bound});
+    }
     if (j.contains("bench")) s.bench = BenchResult::from_json(j["bench"]);
     if (j.contains("accuracy")) s.accuracy = accuracy_from_json(j["accuracy"], label);
     return s;
@@ -147,6 +149,7 @@ nlohmann::json SearchResult::to_json(Granularity g, Metric m) const {
   for (const auto& s : steps) j["steps"].push_back(step_to_json(s, m));
   j["evaluations"] = evaluations;
   j["blocks_run"] = layers_run;
+  j["abandoned"] = abandoned;
   j["resumed_steps"] = resumed_steps;
   j["seconds"] = seconds;
   j["stop_reason"] = stop_reason;

@@ -444,6 +444,32 @@ class TestCli : public QObject {
     QVERIFY2(failures.isEmpty(), qPrintable(failures.join("\n")));
   }
 
+  // `search` stops hopeless candidates early by default (ppl_at_least, fewer blocks_run), --exhaustive scores all;
+  // both remove the same blocks.
+  void search_early_abandonment_and_exhaustive() {
+    const std::string trained = test::test_data_dir() + "/trained_tiny/mamba1";
+    const std::string calib = test::test_data_dir() + "/trained_tiny/calib.safetensors";
+    const QStringList base = {"search", q(trained), "--granularity", "block", "--steps", "2", "--calib-tokens",
+                              q(calib), "--batch", "1", "--json", "--threads", "1"};
+    CliResult r = run(base);
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const auto fast = nlohmann::json::parse(r.out);
+    r = run(base + QStringList{"--exhaustive"});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const auto full = nlohmann::json::parse(r.out);
+    QCOMPARE(fast["steps"].size(), size_t(2));
+    int bounds = 0;
+    for (size_t i = 0; i < 2; ++i) {
+      QCOMPARE(fast["steps"][i]["removed"], full["steps"][i]["removed"]);
+      for (const auto& c : fast["steps"][i]["candidates"]) bounds += c.contains("ppl_at_least");
+      for (const auto& c : full["steps"][i]["candidates"]) QVERIFY(c.contains("ppl") && !c.contains("ppl_at_least"));
+    }
+    QVERIFY(bounds > 0);
+    QCOMPARE(fast["abandoned"].get<int>(), bounds);
+    QCOMPARE(full["abandoned"].get<int>(), 0);
+    QVERIFY(fast["blocks_run"].get<int64_t>() < full["blocks_run"].get<int64_t>());
+  }
+
   // `search`: JSON output, the --out folder (journal, reference pruning configs, result), --resume without
   // redoing steps, the pruning config accepted by eval, and bad search options.
   void search_outputs_resume_and_interop() {

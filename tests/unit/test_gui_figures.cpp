@@ -140,6 +140,29 @@ class TestGuiFigures : public QObject {
     QCOMPARE(p.pickedBars()->data()->at(0)->key, 7.0);
     QVERIFY(qAbs(p.candidateBars()->data()->at(0)->value - (6.2 + 0.1 - 6.0)) < 1e-9);  // layers.0
     QVERIFY(p.plot()->yAxis->range().contains(0.0));
+    QCOMPARE(p.boundBars()->dataCount(), 0);
+    QVERIFY(!p.plot()->legend->hasItemWithPlottable(p.boundBars()));
+  }
+
+  // Candidates the search stopped early are drawn apart, as lower bounds, with a legend entry and an "at least" hover.
+  void candidate_plot_draws_lower_bounds() {
+    RunRecord r = sampleRun();
+    r.steps[2].candidates[0].lowerBound = true;  // layers.0 at step 3
+    r.steps[2].candidates[1].lowerBound = true;  // layers.1
+    const RunRecord back = RunRecord::fromJson(r.toJson());
+    QVERIFY(back.steps[2].candidates[0].lowerBound && !back.steps[2].candidates[2].lowerBound);
+    CandidateScoresPlot p;
+    p.setRun(back);
+    QCOMPARE(p.boundBars()->dataCount(), 2);
+    QCOMPARE(p.candidateBars()->dataCount(), 3);
+    QCOMPARE(p.pickedBars()->dataCount(), 1);
+    QCOMPARE(p.boundBars()->data()->at(1)->key, 1.0);
+    QVERIFY(qAbs(p.boundBars()->data()->at(1)->value - (7.3 + 0.2 - 6.5)) < 1e-9);
+    QVERIFY(p.plot()->legend->hasItemWithPlottable(p.boundBars()));
+    QVERIFY(p.hoverText(p.boundBars(), 0).contains(QStringLiteral("at least")));
+    p.showStep(0);  // no bounds at step 1
+    QCOMPARE(p.boundBars()->dataCount(), 0);
+    QVERIFY(!p.plot()->legend->hasItemWithPlottable(p.boundBars()));
   }
 
   void figures_export_as_valid_png_pdf_svg() {

@@ -70,6 +70,13 @@ class TestGuiTreeModel : public QObject {
     QCOMPARE(find(m, QStringLiteral("layers.0")).siblingAtColumn(ComponentTreeModel::ImportanceColumn)
                  .data(ComponentTreeModel::ImportanceFractionRole).toDouble(), 0.0);
     QVERIFY(!find(m, QStringLiteral("layers.5")).data(ComponentTreeModel::ImportanceRole).isValid());
+    // A candidate the search stopped early shows its value as a lower bound.
+    m.setImportance(imp, QStringLiteral("Δ ppl"), {QStringLiteral("layers.4")});
+    QCOMPARE(find(m, QStringLiteral("layers.4")).siblingAtColumn(ComponentTreeModel::ImportanceColumn).data().toString(),
+             QStringLiteral("≥ 2.500"));
+    QCOMPARE(find(m, QStringLiteral("layers.0")).siblingAtColumn(ComponentTreeModel::ImportanceColumn).data().toString(),
+             QStringLiteral("0.500"));
+    QVERIFY(find(m, QStringLiteral("layers.4")).data(Qt::ToolTipRole).toString().contains(QStringLiteral("at least 2.5")));
     m.setModelInfo(loadInfo(session, "mamba1"));  // reset to another model
     QCOMPARE(m.rowCount(m.index(0, 0)), 8);
     QCOMPARE(m.rowCount(find(m, QStringLiteral("layers.3.ssm"))), 0);  // Mamba-1: no heads node

@@ -234,10 +234,98 @@ class TestShedding : public QObject {
       RemovalSet s = removed;
       s.add(Granularity::Ssm, c.index);
       const double ppl = evaluate_perplexity(*m, w, 2, s).perplexity;
-      QVERIFY2(std::abs(c.score - ppl) < 1e-9 * ppl, qPrintable(QString("%1 vs %2").arg(c.score).arg(ppl)));
+      if (c.lower_bound)  // stopped early: a lower bound (early_abandonment_is_exact checks these)
+        QVERIFY2(c.score <= ppl * (1 + 1e-9), qPrintable(QString("%1 vs %2").arg(c.score).arg(ppl)));
+      else
+        QVERIFY2(std::abs(c.score - ppl) < 1e-9 * ppl, qPrintable(QString("%1 vs %2").arg(c.score).arg(ppl)));
     }
     QCOMPARE(r.steps[1].ppl, r.steps[1].score);
     QCOMPARE(r.evaluations, int64_t(8 + 7));
+  }
+
+  // Exact early abandonment: the default search takes the exhaustive search's removals; a candidate it completed has
+  // the exhaustive perplexity bit for bit; one it stopped early is recorded as a lower bound that is the perplexity
+  // of a prefix of the windows (checked against the per-window NLLs of an independent evaluation), above the step's
+  // pick; and it ran fewer block passes. The journal keeps the bounds as ppl_at_least and a resumed run agrees.
+  void early_abandonment_is_exact() {
+    const at::Tensor w = calib();
+    int64_t abandoned = 0;
+    for (const char* arch : {"mamba1", "mamba2"}) {
+      auto m = MambaModel::load(trained(arch));
+      for (Granularity g : {Granularity::Block, Granularity::Ssm}) {
+        SearchOptions o;
+        o.granularity = g;
+        o.steps = 4;
+        o.batch = 1;  // the bound is checked after every window
+        o.exhaustive = true;
+        const SearchResult full = run_search(*m, w, o);
+        o.exhaustive = false;
+        const SearchResult fast = run_search(*m, w, o);
+        QCOMPARE(full.abandoned, int64_t(0));
+        QCOMPARE(fast.steps.size(), full.steps.size());
+        QCOMPARE(fast.evaluations, full.evaluations);
+        QVERIFY(fast.layers_run <= full.layers_run);
+        QVERIFY(fast.layers_run < full.layers_run || fast.abandoned == 0);
+        abandoned += fast.abandoned;
+        RemovalSet before;
+        for (size_t i = 0; i < full.steps.size(); ++i) {
+          const SearchStep &a = fast.steps[i], &b = full.steps[i];
+          QCOMPARE(a.id, b.id);
+          QCOMPARE(a.ppl, b.ppl);
+          QCOMPARE(a.candidates.size(), b.candidates.size());
+          for (size_t k = 0; k < a.candidates.size(); ++k) {
+            const CandidateScore &c = a.candidates[k], &e = b.candidates[k];
+            QCOMPARE(c.id, e.id);
+            if (!c.lower_bound) {
+              QCOMPARE(c.score, e.score);  // bit for bit
+              continue;
+            }
+            QVERIFY2(c.score > a.ppl, qPrintable(QString::fromStdString(c.id)));
+            QVERIFY2(c.score <= e.score, qPrintable(QString::fromStdString(c.id)));
+            // The bound is exp(sum of the first j windows' mean NLL / W) for some j < W.
+            RemovalSet with = before;
+            with.add(ComponentId::parse(c.id));
+            const PerplexityResult pr = evaluate_perplexity(*m, w, 1, with);
+            double prefix = 0;
+            bool matched = false;
+            for (size_t j = 0; j + 1 < pr.window_nll.size() && !matched; ++j) {
+              prefix += pr.window_nll[j];
+              const double v = std::exp(prefix / static_cast<double>(pr.window_nll.size()));
+              matched = std::abs(v - c.score) <= 1e-9 * v;
+            }
+            QVERIFY2(matched, qPrintable(QString("%1: bound %2 is no prefix of the windows").arg(c.id.c_str()).arg(c.score)));
+          }
+          before.add(ComponentId::parse(b.id));
+        }
+      }
+    }
+    QVERIFY2(abandoned > 0, "no candidate was stopped early: the test checks nothing about bounds");
+
+    // The journal records bounds as ppl_at_least; resuming from it takes the same steps.
+    auto m = MambaModel::load(trained("mamba1"));
+    const std::string dir = test::make_temp_dir("abandon-journal");
+    SearchOptions o;
+    o.steps = 2;
+    o.batch = 1;
+    o.journal_path = dir + "/journal.jsonl";
+    const SearchResult first = run_search(*m, w, o);
+    int bounds = 0;
+    for (const auto& rec : Journal::read(o.journal_path).records)
+      if (rec["type"] == "step")
+        for (const auto& c : rec["candidates"]) {
+          QVERIFY(c.contains("ppl") != c.contains("ppl_at_least"));
+          bounds += c.contains("ppl_at_least");
+        }
+    QVERIFY(bounds > 0);
+    o.steps = 4;
+    o.resume = true;
+    const SearchResult resumed = run_search(*m, w, o);
+    o.journal_path.clear();
+    o.resume = false;
+    const SearchResult straight = run_search(*m, w, o);
+    QCOMPARE(resumed.resumed_steps, int64_t(2));
+    for (size_t i = 0; i < 2; ++i) QCOMPARE(resumed.steps[i].candidates[0].lower_bound, first.steps[i].candidates[0].lower_bound);
+    same_steps(straight, resumed);
   }
 
   void stop_rules() {
