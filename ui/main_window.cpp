@@ -559,10 +559,10 @@ void MainWindow::startSearch(bool resume) {
     run_.modelPath = model_.path;
     run_.initialRemoved = initial;
     run_.totalParameters = model_.totalParameters;
-    run_.initialParametersRemoved = tree_->removedParameters();  // nothing removed yet: the marked set
+    tree_->setRemoved({});  // first: what an earlier run removed is not part of this one's start
+    run_.initialParametersRemoved = tree_->removedParameters();  // the marked set alone
     run_.journalPath = QDir(s.runDir).filePath(QStringLiteral("journal.jsonl"));
     run_.state = QStringLiteral("running");
-    tree_->setRemoved({});
     tree_->clearImportance();
     refreshPlots();
   }

@@ -34,6 +34,7 @@ class ParamsLatencyPlot : public PlotView {
   void setRun(const RunRecord& run);
   QCPGraph* parametersGraph() const { return params_; }
   QCPGraph* latencyGraph() const { return latency_; }
+  double unit() const { return unit_; }  // parameters per unit of the value axis (1e6: M, 1e3: K)
 
  private:
   RunRecord run_;

@@ -199,6 +199,20 @@ class TestGuiMainWindow : public QObject {
     auto pruned = MambaModel::load((dir + "/pruned").toStdString());
     QCOMPARE(pruned->num_layers(), int64_t(5));
     QCOMPARE(pruned->total_parameters(), tree->keptParameters());
+
+    // A second run after the first starts from base + marks, not from where the first ended.
+    const qint64 marked = w.run().initialParametersRemoved;
+    QVERIFY(marked > 0);
+    configure(w, 1, QString());
+    QSignalSpy ended2(&w, &MainWindow::searchEnded);
+    w.startSearch(false);
+    QCOMPARE(w.run().initialParametersRemoved, marked);
+    SHEDDER_WAIT_FOR(ended2, 1, kTimeout);
+    QTRY_VERIFY(!w.busy());
+    QCOMPARE(w.run().initialParametersRemoved, marked);
+    const double first = w.paramsPlot()->parametersGraph()->data()->at(0)->value * w.paramsPlot()->unit();
+    QVERIFY2(qAbs(first - double(w.run().totalParameters - marked)) < 1e-9 * double(w.run().totalParameters),
+             qPrintable(QString::number(first)));
   }
 
   void open_by_drop_and_errors_without_dialogs() {
