@@ -444,7 +444,10 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
     if (cancelledHere) throw Cancelled();
   }
 
-  const auto t0 = std::chrono::steady_clock::now();
+  // The overall ETA: the engine's for the current step (weighted by each candidate's cost) plus the later steps'
+  // candidates at the rate measured since the first step began (not counting the base pass and the cache set-up,
+  // which made the first estimates minutes too long).
+  auto t0 = std::chrono::steady_clock::now();
   double doneAtStart = -1;
   shedder::SearchCallbacks scb;
   scb.progress = [&](const Progress& p) {
@@ -458,13 +461,20 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
                  (p.windows_total > 0 ? static_cast<double>(p.windows_done) / static_cast<double>(p.windows_total) : 0.0);
       else
         units += p.total > 0 && p.done >= p.total ? 1.0 : 0.0;
-      if (doneAtStart < 0) doneAtStart = units;
+      if (doneAtStart < 0) {
+        doneAtStart = units;
+        t0 = std::chrono::steady_clock::now();
+      }
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       i.stage = QStringLiteral("step %1 of %2").arg(step + 1).arg(plan.planned);
       i.total = totalEvals * 1000;
       i.done = static_cast<qint64>(units * 1000);
       const double rate = (units - doneAtStart) / std::max(el, 1e-9);
-      i.etaSeconds = rate > 0 ? (static_cast<double>(totalEvals) - units) / rate : -1.0;
+      const double later = static_cast<double>(totalEvals - plan.before(step + 1));
+      if (rate > 0 && plan.perCandidate && p.eta_s >= 0)
+        i.etaSeconds = p.eta_s + later / rate;
+      else
+        i.etaSeconds = rate > 0 ? (static_cast<double>(totalEvals) - units) / rate : -1.0;
       i.elapsedSeconds = el;
     }
     cb.progress(i);

@@ -125,8 +125,11 @@ void EngineWorker::runSearch(const SearchSettings& settings, const QStringList& 
     cb.base = [&](double ppl, std::optional<double> held) {
       partial.basePpl = ppl;
       partial.baseHeldoutPpl = held;
-      Q_EMIT log(held ? QStringLiteral("Base perplexity %1 (held-out %2)").arg(ppl, 0, 'f', 4).arg(*held, 0, 'f', 4)
-                      : QStringLiteral("Base perplexity %1").arg(ppl, 0, 'f', 4));
+      // "base" is the unpruned model (What-if's base); a run that starts from marked components starts above it.
+      const QString what = initial.isEmpty() ? QStringLiteral("Base perplexity")
+                                             : QStringLiteral("Start perplexity (base + %1 marked)").arg(initial.size());
+      Q_EMIT log(held ? QStringLiteral("%1 %2 (held-out %3)").arg(what).arg(ppl, 0, 'f', 4).arg(*held, 0, 'f', 4)
+                      : QStringLiteral("%1 %2").arg(what).arg(ppl, 0, 'f', 4));
       Q_EMIT searchBase(ppl, held ? *held : std::numeric_limits<double>::quiet_NaN());
     };
     cb.step = [&](const StepRecord& s) {

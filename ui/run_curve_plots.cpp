@@ -34,7 +34,9 @@ void integerKeys(QCustomPlot* plot) {
 int stepOf(const RunRecord& run, int index, bool hasBase) { return hasBase ? index - 1 : index; }
 
 QString stepText(const RunRecord& run, int step) {
-  if (step < 0) return QStringLiteral("base model") + (run.initialRemoved.isEmpty() ? QString() : QStringLiteral(" (with the initial removal set)"));
+  if (step < 0)
+    return run.initialRemoved.isEmpty() ? QStringLiteral("base model")
+                                        : QStringLiteral("start (base + %1 marked)").arg(run.initialRemoved.size());
   for (const StepRecord& s : run.steps)
     if (s.step == step) return QStringLiteral("step %1: removed %2").arg(step + 1).arg(s.id);
   return QStringLiteral("step %1").arg(step + 1);

@@ -387,8 +387,9 @@ void SearchPanel::setProgress(const ProgressInfo& p) {
     text = QStringLiteral("%1 · %p%").arg(p.stage);
     if (p.etaSeconds >= 0) text += QStringLiteral(" · ETA %1").arg(formatDuration(p.etaSeconds));
   } else if (p.stage == QLatin1String("base")) {
-    text = QStringLiteral("base perplexity");
+    text = QStringLiteral("start perplexity");
     if (p.total > 0) text += QStringLiteral(" · %1/%2 windows").arg(p.done).arg(p.total);
+    if (p.etaSeconds >= 0 && p.done > 0) text += QStringLiteral(" · ETA %1").arg(formatDuration(p.etaSeconds));
   } else if (p.stage == QLatin1String("eval")) {
     text = QStringLiteral("evaluating · %1/%2 windows").arg(p.done).arg(p.total);
   } else {

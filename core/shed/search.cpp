@@ -239,11 +239,21 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
     s.add(sc.cands[k]);
     return s;
   };
-  auto report = [&](double units, int64_t wdone, int64_t wtotal) {
+  // The ETA weighs every candidate by the layers it runs (under the prefix cache, from its first changed layer to the
+  // head): extrapolating per candidate misjudges a step whose first candidates are the cheapest or the costliest.
+  std::vector<double> cost(n, 1.0);
+  double cost_total = 0, cost_done = 0;
+  for (size_t k = 0; k < n; ++k) {
+    if (o.metric == Metric::Perplexity && o.prefix_cache)
+      cost[k] = static_cast<double>(r.model.num_layers() - r.model.first_layer(sc.cands[k])) + 1.0;
+    if (mine(k)) cost_total += cost[k];
+  }
+  // `units`: candidates done (fractional within one); `frac_cost`: the cost done including the current one's part.
+  auto report = [&](double units, double frac_cost, int64_t wdone, int64_t wtotal) {
     if (!r.cb.progress) return;
     const double el = since(ts);
     r.cb.progress({stage, static_cast<int64_t>(units), static_cast<int64_t>(n), el,
-                   units > 0 ? el / units * (static_cast<double>(n) - units) : -1.0, wdone, wtotal});
+                   frac_cost > 0 ? el / frac_cost * std::max(0.0, cost_total - frac_cost) : -1.0, wdone, wtotal});
   };
   if (o.metric == Metric::Cosine) {
     std::vector<int64_t> layers;
@@ -276,7 +286,8 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
       ProgressFn inner;
       if (r.cb.progress)
         inner = [&](const Progress& p) {
-          report(done + static_cast<double>(p.done) / std::max<int64_t>(1, p.total), p.done, p.total);
+          const double f = static_cast<double>(p.done) / static_cast<double>(std::max<int64_t>(1, p.total));
+          report(done + f, cost_done + f * cost[k], p.done, p.total);
         };
       sc.results[k] = evaluate_task(r.model, *o.accuracy_task, removed, o.accuracy_options, inner, r.cancel);
       const TaskResult& tr = *sc.results[k];
@@ -285,7 +296,8 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
     } else {
       const int64_t first = r.model.first_layer(sc.cands[k]);
       cache.set_on_batch([&](int64_t wd, int64_t total) {
-        if (wd < total) report(done + static_cast<double>(wd) / static_cast<double>(total), wd, total);
+        const double f = static_cast<double>(wd) / static_cast<double>(total);
+        if (wd < total) report(done + f, cost_done + f * cost[k], wd, total);
       });
       const PrefixCache::Eval e =
           cache.ppl(*r.model.plan(removed, "candidate"), first, r.cancel, abandon ? bound : std::numeric_limits<double>::infinity());
@@ -303,7 +315,8 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
     }
     ++r.res.evaluations;
     done += 1;
-    report(done, 0, 0);
+    cost_done += cost[k];
+    report(done, cost_done, 0, 0);
   }
 }
 
@@ -433,7 +446,14 @@ SearchResult run_search(const Model& model, const at::Tensor& windows, const Sea
   const bool have_base = replay(r, prior);
   cache.set_removal(r.res.removed);
 
-  if (cb.progress) cb.progress({"base", 0, 1, since(r.t0), -1});
+  if (cb.progress) {  // the base pass, window by window ("base": the committed set, i.e. the initial removals)
+    const auto tb = Clock::now();
+    cb.progress({"base", 0, r.windows.size(0), since(r.t0), -1, 0, r.windows.size(0)});
+    cache.set_on_batch([&, tb](int64_t wd, int64_t total) {
+      const double el = since(tb);
+      cb.progress({"base", wd, total, el, wd > 0 ? el / static_cast<double>(wd) * static_cast<double>(total - wd) : -1.0, wd, total});
+    });
+  }
   if (!have_base) {
     r.res.base_ppl = cache.rebuild(0, true, cancel);
     if (r.lead && (o.bench || !o.eval_tasks.empty() || o.metric == Metric::Accuracy))
@@ -446,6 +466,7 @@ SearchResult run_search(const Model& model, const at::Tensor& windows, const Sea
   } else {
     cache.rebuild(0, false, cancel);
   }
+  cache.set_on_batch(nullptr);
   if (cb.on_base) cb.on_base(r.res.base_ppl);
   if (cb.on_step) {  // the resumed steps, reported as they were taken
     RemovalSet so_far = o.initial;

@@ -136,6 +136,12 @@ class TestGuiWorker : public QObject {
     // Progress: base first, then the steps with an overall fraction that only grows and ends at the total.
     QVERIFY(progress.count() >= 26);
     QCOMPARE(progress.at(0).at(0).value<ProgressInfo>().stage, QStringLiteral("base"));
+    // The base pass counts the calibration windows (8 here, one batch), not "0/1".
+    ProgressInfo lastBase;
+    for (const auto& args : progress)
+      if (args.at(0).value<ProgressInfo>().stage == QLatin1String("base")) lastBase = args.at(0).value<ProgressInfo>();
+    QCOMPARE(lastBase.total, qint64(8));
+    QCOMPARE(lastBase.done, qint64(8));
     double last = -1;
     bool sawEta = false;
     for (const auto& args : progress) {
