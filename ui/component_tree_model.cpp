@@ -8,6 +8,7 @@
 #include <QPixmap>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 
 #include "formatting.h"
@@ -276,12 +277,25 @@ void ComponentTreeModel::setImportance(const QHash<QString, double>& values, con
   importanceMin_ = importanceMax_ = 0;
   bool first = true;
   for (double v : values) {
+    if (!std::isfinite(v)) continue;
     if (first) {
       importanceMin_ = importanceMax_ = v;
       first = false;
     }
     importanceMin_ = std::min(importanceMin_, v);
     importanceMax_ = std::max(importanceMax_, v);
+  }
+  // One outlier (a Zamba2 layers.0 at Δppl 10 437 beside others below 5) would flatten every other bar: when the
+  // largest distance from the minimum is over 50 times the median one, the bars use a log scale of that distance
+  // (log1p(d / u) / log1p(max / u), u = median / 8: the median bar about a quarter long), and the header says so.
+  std::vector<double> d;
+  for (double v : values)
+    if (std::isfinite(v)) d.push_back(v - importanceMin_);
+  importanceScale_ = 0;
+  if (d.size() >= 3) {
+    std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
+    const double median = d[d.size() / 2];
+    if (median > 0 && importanceMax_ - importanceMin_ > 50 * median) importanceScale_ = median / 8;
   }
   refreshAll();
 }
@@ -327,8 +341,11 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
     case ImportanceRole: return scored ? QVariant(importance_.value(c.id)) : QVariant();
     case ImportanceFractionRole: {
       if (!scored) return {};
-      const double span = importanceMax_ - importanceMin_;
-      return span > 0 ? (importance_.value(c.id) - importanceMin_) / span : 0.5;
+      const double v = importance_.value(c.id), span = importanceMax_ - importanceMin_;
+      if (!std::isfinite(v)) return 1.0;
+      if (importanceScale_ > 0)
+        return std::log1p((v - importanceMin_) / importanceScale_) / std::log1p(span / importanceScale_);
+      return span > 0 ? (v - importanceMin_) / span : 0.5;
     }
     default: break;
   }
@@ -420,7 +437,9 @@ QVariant ComponentTreeModel::headerData(int section, Qt::Orientation orientation
       case ShareColumn:
         return root_ ? QStringLiteral("% of model (−%1 %)").arg(removedPercent(), 0, 'f', 1) : QStringLiteral("% of model");
       case StatusColumn: return QStringLiteral("Status");
-      case ImportanceColumn: return importanceLabel_.isEmpty() ? QStringLiteral("Importance") : importanceLabel_;
+      case ImportanceColumn:
+        return (importanceLabel_.isEmpty() ? QStringLiteral("Importance") : importanceLabel_) +
+               (importanceLogScale() ? QStringLiteral(" (log bars)") : QString());
     }
   }
   if (role == Qt::ToolTipRole) {

@@ -55,6 +55,8 @@ class ComponentTreeModel : public QAbstractItemModel {
   void setImportance(const QHash<QString, double>& values, const QString& label, const QSet<QString>& lowerBounds = {});
   void clearImportance();
   QString importanceLabel() const { return importanceLabel_; }
+  // True when the bars use a log scale because one value dwarfs the others (see setImportance).
+  bool importanceLogScale() const { return importanceScale_ > 0; }
 
   Status statusOf(const QString& id) const;
   QModelIndex indexOf(const QString& id, int column = 0) const;
@@ -95,6 +97,7 @@ class ComponentTreeModel : public QAbstractItemModel {
   QHash<QString, double> importance_;
   QSet<QString> lowerBounds_;
   double importanceMin_ = 0, importanceMax_ = 0;
+  double importanceScale_ = 0;  // > 0: log-scale bars with this unit (an eighth of the median distance from the minimum)
   QString importanceLabel_;
   mutable QString countedKey_;  // removedParameters() of this removal set (ids joined)
   mutable qint64 counted_ = 0;

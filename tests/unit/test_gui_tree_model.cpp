@@ -70,6 +70,22 @@ class TestGuiTreeModel : public QObject {
     QCOMPARE(find(m, QStringLiteral("layers.0")).siblingAtColumn(ComponentTreeModel::ImportanceColumn)
                  .data(ComponentTreeModel::ImportanceFractionRole).toDouble(), 0.0);
     QVERIFY(!find(m, QStringLiteral("layers.5")).data(ComponentTreeModel::ImportanceRole).isValid());
+    QVERIFY(!m.importanceLogScale());
+    // One outlier (as a Zamba2 layers.0 at Δppl 10 437) must not flatten the others: log bars, said in the header.
+    QHash<QString, double> skewed{{QStringLiteral("layers.0"), 10437.0}, {QStringLiteral("layers.1"), 1.0},
+                                  {QStringLiteral("layers.4"), 2.0},     {QStringLiteral("layers.5"), 4.0}};
+    m.setImportance(skewed, QStringLiteral("Δ ppl"));
+    QVERIFY(m.importanceLogScale());
+    QVERIFY(m.headerData(ComponentTreeModel::ImportanceColumn, Qt::Horizontal).toString().contains(QStringLiteral("log")));
+    auto frac = [&](const char* id) {
+      return find(m, QString::fromLatin1(id)).siblingAtColumn(ComponentTreeModel::ImportanceColumn)
+          .data(ComponentTreeModel::ImportanceFractionRole).toDouble();
+    };
+    QCOMPARE(frac("layers.0"), 1.0);
+    QCOMPARE(frac("layers.1"), 0.0);
+    // Linear bars would make layers.5 3e-4 of the outlier's; the log scale keeps it visible and ordered.
+    QVERIFY2(frac("layers.5") > 0.1 && frac("layers.5") > frac("layers.4") && frac("layers.4") > 0.0,
+             qPrintable(QString::number(frac("layers.5"))));
     // A candidate the search stopped early shows its value as a lower bound.
     m.setImportance(imp, QStringLiteral("Δ ppl"), {QStringLiteral("layers.4")});
     QCOMPARE(find(m, QStringLiteral("layers.4")).siblingAtColumn(ComponentTreeModel::ImportanceColumn).data().toString(),
