@@ -1,6 +1,5 @@
-// Hymba: no runnable reference here (its modeling file needs mamba_ssm / flash-attention CUDA kernels and is not
-// part of transformers), so these are self-consistency checks on a tiny random checkpoint written in the Hugging
-// Face layout: causality with meta tokens and sliding windows, sliding window vs global attention, K/V reuse rules,
+// Hymba self-consistency (the comparison with NVIDIA's modeling_hymba.py itself is test_hymba_reference) on a tiny
+// random checkpoint written in the Hugging Face layout: causality with meta tokens and sliding windows, sliding window vs global attention, K/V reuse rules,
 // removals (the reference's branch semantics) against hand-edited weights, export against the masked model, the
 // tree, a search step at every granularity, bad inputs.
 #include <ATen/ATen.h>
