@@ -526,6 +526,7 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
   } else {
     projectPath_.clear();
     resetRun();
+    search_->resetProgress();
     whatIf_->setHistory({});
     setWindowModified(false);
   }

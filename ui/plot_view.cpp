@@ -158,7 +158,12 @@ void PlotView::resetView() {
     if (!p->visible() || !p->interface1D() || p->interface1D()->dataCount() == 0) continue;
     any = true;
   }
-  if (any) {
+  // Without data (a new model, a cleared run) no axis keeps the last run's range, and tick labels hide so that the
+  // placeholder text does not overlap them.
+  for (QCPAxis* a : {plot_->xAxis, plot_->yAxis, plot_->yAxis2}) a->setTickLabels(any);
+  if (!any) {
+    for (QCPAxis* a : {plot_->xAxis, plot_->yAxis, plot_->yAxis2}) a->setRange(0, 1);
+  } else {
     plot_->rescaleAxes(true);
     for (QCPAxis* a : plot_->axisRect()->axes()) {
       if (!a->visible() && a != plot_->yAxis2) continue;

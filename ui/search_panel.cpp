@@ -402,6 +402,13 @@ void SearchPanel::setProgress(const ProgressInfo& p) {
     stage_->setText(QStringLiteral("elapsed %1").arg(formatDuration(p.elapsedSeconds)));
 }
 
+void SearchPanel::resetProgress() {
+  progress_->setRange(0, 1000);
+  progress_->setValue(0);
+  progress_->setFormat(QString());
+  stage_->clear();
+}
+
 void SearchPanel::setProgressIdle(const QString& text) {
   progress_->setRange(0, 1000);
   progress_->setValue(text.startsWith(QLatin1String("finished")) ? 1000 : progress_->value());

@@ -45,9 +45,12 @@ class SearchPanel : public QWidget {
   void setState(bool modelOpen, bool busy, bool searching, bool resumable);
   void setResumeHint(const QString& runDir);
   void setProgress(const ProgressInfo& p);
+  // Empty, at 0 (another model was opened: nothing of the last run's progress remains).
+  void resetProgress();
   void setProgressIdle(const QString& text);
   bool demoSetAvailable() const { return demoAvailable_; }
 
+  QProgressBar* progressBar() const { return progress_; }
   QPushButton* runButton() const { return run_; }
   QPushButton* cancelButton() const { return cancel_; }
   QPushButton* resumeButton() const { return resume_; }

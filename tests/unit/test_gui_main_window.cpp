@@ -213,6 +213,16 @@ class TestGuiMainWindow : public QObject {
     const double first = w.paramsPlot()->parametersGraph()->data()->at(0)->value * w.paramsPlot()->unit();
     QVERIFY2(qAbs(first - double(w.run().totalParameters - marked)) < 1e-9 * double(w.run().totalParameters),
              qPrintable(QString::number(first)));
+
+    // Opening another model leaves nothing of the run on screen: progress, plot ranges, tick labels.
+    QVERIFY(w.searchPanel()->progressBar()->format().startsWith(QStringLiteral("finished")));
+    openAndWait(w, test::trained_model(QStringLiteral("mamba2")));
+    QCOMPARE(w.searchPanel()->progressBar()->value(), 0);
+    QVERIFY(w.searchPanel()->progressBar()->format().isEmpty());
+    QCOMPARE(w.perplexityPlot()->calibrationGraph()->dataCount(), 0);
+    QCOMPARE(w.perplexityPlot()->plot()->xAxis->range(), QCPRange(0, 1));
+    QVERIFY(!w.perplexityPlot()->plot()->yAxis->tickLabels());
+    QVERIFY(!w.candidatePlot()->plot()->xAxis->tickLabels());
   }
 
   void open_by_drop_and_errors_without_dialogs() {
