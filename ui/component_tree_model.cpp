@@ -406,6 +406,9 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
     if (c.kind == QLatin1String("heads")) t += QStringLiteral("<br>(a group node: not a search candidate yet)");
     if (c.kind == QLatin1String("shared_weights"))
       t += QStringLiteral("<br>(the weights every use shares: mark its heads or channel groups, or a layer's use)");
+    if (c.kind == QLatin1String("shared_block"))
+      t += QStringLiteral("<br>Its parameters are what removing this use frees: the use's own weights, plus the shared "
+                          "block's weights when no other use of them remains (so a block used once counts them all)");
     return t;
   }
   return {};

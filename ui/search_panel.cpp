@@ -302,6 +302,12 @@ void SearchPanel::updateMetricChoices() {
   }
   if (!cosineOk && metric_->currentData().toString() == QLatin1String("cosine"))
     metric_->setCurrentIndex(std::max(0, metric_->findData(QStringLiteral("ppl"))));
+  // Say why a choice is missing, on the box itself (a disabled item's own tooltip is hard to reach).
+  metric_->setToolTip(cosineOk ? QStringLiteral("How candidates are ranked: calibration perplexity (one pass per "
+                                                "candidate) or cosine block influence (one pass per step)")
+                               : QStringLiteral("Cosine is not offered for %1: such a component acts in several "
+                                                "layers, so rank it by perplexity")
+                                     .arg(granularity_->currentText()));
 }
 
 SearchSettings SearchPanel::settings() const {

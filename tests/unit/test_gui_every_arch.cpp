@@ -144,7 +144,10 @@ class TestGuiEveryArch : public QObject {
       QVERIFY(p.selectGranularity(g));
       const bool enabled = items->item(metric->findData(QStringLiteral("cosine")))->isEnabled();
       QVERIFY2(enabled == cosine.contains(g), qPrintable(arch + " " + g));
+      // The box itself says why cosine is missing.
+      QCOMPARE(metric->toolTip().contains(QStringLiteral("not offered")), !enabled);
     }
+    QVERIFY(!info.dtype.isEmpty());  // the status bar's dtype slot
     QVERIFY(!p.selectGranularity(QStringLiteral("no-such-kind")));
   }
 
@@ -163,6 +166,11 @@ class TestGuiEveryArch : public QObject {
     for (const auto& [label, r] : test::removals_for(*m)) sets.push_back(qlist(r.ids()));
     ComponentTreeModel tm;
     tm.setModelInfo(info);
+    // A shared block's use explains how its weights are counted.
+    if (arch == QLatin1String("zamba2")) QVERIFY(kinds.count(QStringLiteral("shared_block")));
+    if (kinds.count(QStringLiteral("shared_block")))
+      QVERIFY(tm.indexOf(kinds[QStringLiteral("shared_block")]).data(Qt::ToolTipRole).toString().contains(
+          QStringLiteral("what removing this use frees")));
     int n = 0;
     for (const QStringList& ids : sets) {
       RemovalSet r;
