@@ -21,7 +21,7 @@ namespace {
 
 using namespace simd;
 
-constexpr int kLanes = kVec;  // channels per vector block of the Mamba-1 scan
+constexpr int kLanes = kVec;  // channels per task of the Mamba-1 scan (in blocks of the level's kRegLanes)
 
 void check_float_cpu(const at::Tensor& t, const char* name) {
   if (!t.defined()) throw Error(std::string("kernel input '") + name + "' is undefined");
@@ -32,17 +32,23 @@ void check_float_cpu(const at::Tensor& t, const char* name) {
 }
 
 // Per-level clones of the hot loops (kernels/isa_clones.h); the wrappers below call the level in effect.
+// kRegLanes: floats in one vector register of the level. The Mamba-2 scan's row vectors are that wide: the 16-lane
+// vf type compiled 5x slower than the scalar loop in the AVX2 clone (GCC keeps 64-byte vectors it cannot hold in one
+// register in memory), measured with bench_forward and SHEDDER_PROFILE at each level.
 SHEDDER_ISA_BEGIN_V4
 namespace isa_v4 {
+constexpr int kRegLanes = 16;
 #include "kernels/cpu_kernels_loops.inc"
 }  // namespace isa_v4
 SHEDDER_ISA_END
 SHEDDER_ISA_BEGIN_V3
 namespace isa_v3 {
+constexpr int kRegLanes = 8;
 #include "kernels/cpu_kernels_loops.inc"
 }  // namespace isa_v3
 SHEDDER_ISA_END
 namespace isa_v1 {
+constexpr int kRegLanes = 4;
 #include "kernels/cpu_kernels_loops.inc"
 }  // namespace isa_v1
 

@@ -94,4 +94,54 @@ SHEDDER_INLINE vf vsoftplus(vf v) {
   return vselect(v > 20.0f, v, sp);
 }
 
+// The same functions on vectors of W lanes (Lanes<W>::F, Lanes<W>::I), for loops whose vector should be exactly one
+// register of the level they are compiled for (the 16-lane vf above is two AVX2 registers, and GCC keeps such vectors
+// in memory in loops that need many of them). Same algorithms and accuracy as the vf versions.
+template <int W>
+struct Lanes {
+  typedef float F __attribute__((vector_size(sizeof(float) * W)));
+  typedef int32_t I __attribute__((vector_size(sizeof(int32_t) * W)));
+};
+
+template <typename F>
+SHEDDER_INLINE F wload(const float* p) {
+  F v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename F>
+SHEDDER_INLINE void wstore(float* p, F v) { std::memcpy(p, &v, sizeof(v)); }
+template <typename F>
+SHEDDER_INLINE F wsplat(float x) { return F{} + x; }
+template <typename F, typename I>
+SHEDDER_INLINE F wselect(I mask, F a, F b) {  // mask ? a : b
+  return bits<F>((bits<I>(a) & mask) | (bits<I>(b) & ~mask));
+}
+template <typename F, typename I>
+SHEDDER_INLINE F wmax(F a, F b) { return wselect<F, I>(a > b, a, b); }
+template <typename F, typename I>
+SHEDDER_INLINE F wmin(F a, F b) { return wselect<F, I>(a < b, a, b); }
+template <typename F, typename I>
+SHEDDER_INLINE F wexp(F x) {
+  return exp_clamped<F, I>(wmin<F, I>(wmax<F, I>(x, wsplat<F>(-87.0f)), wsplat<F>(88.0f)));
+}
+template <typename F, typename I>
+SHEDDER_INLINE F wsilu(F v) { return v / (1.0f + wexp<F, I>(-v)); }
+template <typename F, typename I>
+SHEDDER_INLINE F wsoftplus(F v) {  // as vsoftplus
+  const F u = wexp<F, I>(-wmax<F, I>(v, -v));
+  const F s = u / (2.0f + u);
+  const F s2 = s * s;
+  F p = wsplat<F>(2.0f / 15.0f);
+  p = p * s2 + 2.0f / 13.0f;
+  p = p * s2 + 2.0f / 11.0f;
+  p = p * s2 + 2.0f / 9.0f;
+  p = p * s2 + 2.0f / 7.0f;
+  p = p * s2 + 2.0f / 5.0f;
+  p = p * s2 + 2.0f / 3.0f;
+  p = p * s2 + 2.0f;
+  const F sp = wmax<F, I>(v, wsplat<F>(0.0f)) + s * p;
+  return wselect<F, I>(v > 20.0f, v, sp);
+}
+
 }  // namespace shedder::kernels::simd

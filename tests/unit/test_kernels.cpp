@@ -354,8 +354,8 @@ class TestKernels : public QObject {
       QVERIFY2(close(got, ref, 1e-4), "selective_scan: ATen form differs from the CPU kernel");
       QVERIFY2(close(s_got, s_ref, 1e-4), "selective_scan: final states differ");
     }
-    {  // Mamba-2 SSD
-      const int64_t H = 4, P = 5, G = 2, N = 8, D = H * P;
+    for (const int64_t P : {5, 37}) {  // Mamba-2 SSD (37: row blocks of 16 and a tail, with the state in and out)
+      const int64_t H = 4, G = 2, N = 8, D = H * P;
       at::Tensor xBC = at::randn({B, L, D + 2 * G * N});
       at::Tensor x = xBC.narrow(2, 0, D), Bm = xBC.narrow(2, D, G * N), Cm = xBC.narrow(2, D + G * N, G * N);
       at::Tensor dt = row_strided(at::randn({B, L, H}) * 3.0, 2, 5), dtb = at::randn({H});
