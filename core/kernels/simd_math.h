@@ -1,4 +1,4 @@
-// SIMD math shared by the fused CPU kernels: 16-lane float vectors
+// SIMD math shared by the fused CPU kernels: 16-lane float vectors and one-register vectors of any width
 // (GCC/Clang vector extensions), and branch-free exp / silu / softplus that vectorise on every ISA.
 // Header-only and force-inlined so each multi-versioned caller compiles them for its own instruction set.
 #pragma once
@@ -65,38 +65,9 @@ SHEDDER_INLINE vf vload(const float* p) {
 }
 SHEDDER_INLINE void vstore(float* p, vf v) { std::memcpy(p, &v, sizeof(v)); }
 SHEDDER_INLINE vf vsplat(float x) { return vf{} + x; }
-SHEDDER_INLINE vf vselect(vi mask, vf a, vf b) {  // mask ? a : b
-  return reinterpret_cast<vf>((reinterpret_cast<vi>(a) & mask) | (reinterpret_cast<vi>(b) & ~mask));
-}
-SHEDDER_INLINE vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
-SHEDDER_INLINE vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
-
-// Vector version of fast_exp (same algorithm and accuracy).
-SHEDDER_INLINE vf vexp(vf x) { return exp_clamped<vf, vi>(vmin(vmax(x, vsplat(-87.0f)), vsplat(88.0f))); }
-
-SHEDDER_INLINE vf vsilu(vf v) { return v / (1.0f + vexp(-v)); }
-
-// softplus(v) = max(v, 0) + log1p(exp(-|v|)), log1p(u) = 2 atanh(u / (2 + u)) by its odd series
-// (u in (0, 1] so s <= 1/3: truncation error < 1e-8). Matches torch's threshold-20 form in float32.
-SHEDDER_INLINE vf vsoftplus(vf v) {
-  const vf u = vexp(-vmax(v, -v));
-  const vf s = u / (2.0f + u);
-  const vf s2 = s * s;
-  vf p = vsplat(2.0f / 15.0f);
-  p = p * s2 + 2.0f / 13.0f;
-  p = p * s2 + 2.0f / 11.0f;
-  p = p * s2 + 2.0f / 9.0f;
-  p = p * s2 + 2.0f / 7.0f;
-  p = p * s2 + 2.0f / 5.0f;
-  p = p * s2 + 2.0f / 3.0f;
-  p = p * s2 + 2.0f;
-  const vf sp = vmax(v, vsplat(0.0f)) + s * p;
-  return vselect(v > 20.0f, v, sp);
-}
-
-// The same functions on vectors of W lanes (Lanes<W>::F, Lanes<W>::I), for loops whose vector should be exactly one
-// register of the level they are compiled for (the 16-lane vf above is two AVX2 registers, and GCC keeps such vectors
-// in memory in loops that need many of them). Same algorithms and accuracy as the vf versions.
+// select / max / min / exp / silu / softplus on float vectors F of any width with matching int vectors I: the 16-lane
+// vf (above; its named forms follow) and Lanes<W> vectors of exactly one register of the level they are compiled for (vf is two AVX2
+// registers, and GCC keeps such vectors in memory in loops that need many of them).
 template <int W>
 struct Lanes {
   typedef float F __attribute__((vector_size(sizeof(float) * W)));
@@ -128,7 +99,7 @@ SHEDDER_INLINE F wexp(F x) {
 template <typename F, typename I>
 SHEDDER_INLINE F wsilu(F v) { return v / (1.0f + wexp<F, I>(-v)); }
 template <typename F, typename I>
-SHEDDER_INLINE F wsoftplus(F v) {  // as vsoftplus
+SHEDDER_INLINE F wsoftplus(F v) {  // see vsoftplus
   const F u = wexp<F, I>(-wmax<F, I>(v, -v));
   const F s = u / (2.0f + u);
   const F s2 = s * s;
@@ -143,5 +114,16 @@ SHEDDER_INLINE F wsoftplus(F v) {  // as vsoftplus
   const F sp = wmax<F, I>(v, wsplat<F>(0.0f)) + s * p;
   return wselect<F, I>(v > 20.0f, v, sp);
 }
+
+// The 16-lane forms the kernels use (vf, vi).
+SHEDDER_INLINE vf vselect(vi mask, vf a, vf b) { return wselect<vf, vi>(mask, a, b); }  // mask ? a : b
+SHEDDER_INLINE vf vmax(vf a, vf b) { return wmax<vf, vi>(a, b); }
+SHEDDER_INLINE vf vmin(vf a, vf b) { return wmin<vf, vi>(a, b); }
+// Vector version of fast_exp (same algorithm and accuracy).
+SHEDDER_INLINE vf vexp(vf x) { return wexp<vf, vi>(x); }
+SHEDDER_INLINE vf vsilu(vf v) { return wsilu<vf, vi>(v); }
+// softplus(v) = max(v, 0) + log1p(exp(-|v|)), log1p(u) = 2 atanh(u / (2 + u)) by its odd series
+// (u in (0, 1] so s <= 1/3: truncation error < 1e-8). Matches torch's threshold-20 form in float32.
+SHEDDER_INLINE vf vsoftplus(vf v) { return wsoftplus<vf, vi>(v); }
 
 }  // namespace shedder::kernels::simd

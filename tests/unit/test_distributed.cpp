@@ -98,6 +98,40 @@ class TestDistributed : public QObject {
     QVERIFY(fs::exists(tmp_ + "/gloo/journal.jsonl") && fs::exists(tmp_ + "/gloo/pruning_config.json"));
   }
 
+  // Early abandonment across ranks: every rank abandons against its own best, which is never better than the
+  // global best, so the picks and every complete score are those of the exhaustive single-process search, and every
+  // bound is below the candidate's exhaustive perplexity.
+  void early_abandonment_keeps_the_single_process_picks() {
+    QStringList one = search_args("");
+    one[one.indexOf("--batch") + 1] = "1";
+    const CliResult e = run(QStringList(one) << "--exhaustive");
+    QVERIFY2(e.ok(), e.describe().c_str());
+    const json full = one_json(e);
+    const CliResult r = run(QStringList{"launch", "--nproc", "2", "--"} + one);
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const json j = one_json(r);
+    QVERIFY(j.is_object() && full.is_object());
+    QCOMPARE(j["steps"].size(), full["steps"].size());
+    int bounds = 0;
+    for (size_t i = 0; i < j["steps"].size(); ++i) {
+      const json &s = j["steps"][i], &t = full["steps"][i];
+      QCOMPARE(s["removed"], t["removed"]);
+      QCOMPARE(s["ppl"], t["ppl"]);
+      QCOMPARE(s["candidates"].size(), t["candidates"].size());
+      for (size_t k = 0; k < s["candidates"].size(); ++k) {
+        const json &c = s["candidates"][k], &d = t["candidates"][k];
+        QCOMPARE(c["id"], d["id"]);
+        if (c.contains("ppl")) {
+          QCOMPARE(c["ppl"], d["ppl"]);
+        } else {
+          ++bounds;
+          QVERIFY(c["ppl_at_least"].get<double>() <= d["ppl"].get<double>());
+        }
+      }
+    }
+    QVERIFY2(bounds > 0, "no rank stopped a candidate early: nothing about bounds was checked");
+  }
+
   void explicit_options_with_the_store_backend() {
     const int port = free_port();
     QVERIFY(port > 0);
