@@ -183,10 +183,7 @@ struct HymbaModel::Plan : public ForwardPlan {
   std::vector<std::vector<int64_t>> groups, kv_groups, ssm_heads, channels;  // kept, per layer (original numbering)
   std::vector<Layer> cut;  // the layers with the removals cut out (what the pass runs and export writes)
   bool attends(size_t l) const { return !skip_layer[l] && !skip_attn[l] && !groups[l].empty(); }
-  void set(RemovalSet r, int64_t kept) {
-    removal_ = std::move(r);
-    kept_parameters_ = kept;
-  }
+  using ForwardPlan::set;
 };
 
 namespace {
@@ -735,16 +732,12 @@ PrunedCheckpoint HymbaModel::pruned_checkpoint(const ForwardPlan& fp) const {
 
 std::vector<WeightSlot> HymbaModel::weight_slots() {
   const HymbaConfig& c = cfg_;
-  std::vector<WeightSlot> s;
-  auto slot = [&](const std::string& name, at::Tensor& t, bool decay, bool lora = false,
-                  std::function<at::Tensor(const at::Tensor&)> f = nullptr) {
-    if (t.defined()) s.push_back({name, &t, std::move(f), lora, decay});
-  };
+  WeightSlotList s;
   const int64_t K = c.d_conv;
-  slot("model.embed_tokens.weight", embedding_, true);
-  slot(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
-  slot("model.final_layernorm.weight", final_norm_w_, false);
-  slot("model.memory_tokens", memory_tokens_, false);
+  s.add("model.embed_tokens.weight", embedding_, true);
+  s.add(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
+  s.add("model.final_layernorm.weight", final_norm_w_, false);
+  s.add("model.memory_tokens", memory_tokens_, false);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     Layer& L = layers_[static_cast<size_t>(l)];
     const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -754,34 +747,34 @@ std::vector<WeightSlot> HymbaModel::weight_slots() {
       if (!part->defined()) continue;
       const int64_t from = o, n = part->size(0);
       o += n;
-      slot(p + "mamba.in_proj.weight", *part, true, false,
+      s.add(p + "mamba.in_proj.weight", *part, true, false,
            [from, n](const at::Tensor& w) { return w.narrow(0, from, n); });
     }
-    slot(p + "input_layernorm.weight", L.in_norm_w, false);
-    slot(p + "mamba.self_attn.q_norm.weight", L.q_norm_w, false);
-    slot(p + "mamba.self_attn.k_norm.weight", L.k_norm_w, false);
-    slot(p + "mamba.pre_avg_layernorm1.weight", L.ln_attn_w, false);
-    slot(p + "mamba.conv1d.weight", L.ssm.conv_w_kc, true, false,
+    s.add(p + "input_layernorm.weight", L.in_norm_w, false);
+    s.add(p + "mamba.self_attn.q_norm.weight", L.q_norm_w, false);
+    s.add(p + "mamba.self_attn.k_norm.weight", L.k_norm_w, false);
+    s.add(p + "mamba.pre_avg_layernorm1.weight", L.ln_attn_w, false);
+    s.add(p + "mamba.conv1d.weight", L.ssm.conv_w_kc, true, false,
          [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); });
-    slot(p + "mamba.conv1d.bias", L.ssm.conv_b, false);
-    slot(p + "mamba.x_proj.0.weight", L.ssm.x_proj_w, true);
-    slot(p + "mamba.dt_proj.0.weight", L.ssm.dt_proj_w, true);
-    slot(p + "mamba.dt_proj.0.bias", L.ssm.dt_proj_b, false);
-    slot(p + "mamba.A_log.0", L.ssm.A_nd, false, false, [](const at::Tensor& a) { return (-at::exp(a)).t().contiguous(); });
-    slot(p + "mamba.D.0", L.ssm.Dv, false);
-    slot(p + "mamba.dt_layernorm.weight", L.ssm.dt_norm_w, false);
-    slot(p + "mamba.B_layernorm.weight", L.ssm.B_norm_w, false);
-    slot(p + "mamba.C_layernorm.weight", L.ssm.C_norm_w, false);
-    slot(p + "mamba.pre_avg_layernorm2.weight", L.ln_ssm_w, false);
-    slot(p + "mamba.out_proj.weight", L.out_proj_w, true);
-    slot(p + "pre_moe_layernorm.weight", L.mlp_norm_w, false);
+    s.add(p + "mamba.conv1d.bias", L.ssm.conv_b, false);
+    s.add(p + "mamba.x_proj.0.weight", L.ssm.x_proj_w, true);
+    s.add(p + "mamba.dt_proj.0.weight", L.ssm.dt_proj_w, true);
+    s.add(p + "mamba.dt_proj.0.bias", L.ssm.dt_proj_b, false);
+    s.add(p + "mamba.A_log.0", L.ssm.A_nd, false, false, [](const at::Tensor& a) { return (-at::exp(a)).t().contiguous(); });
+    s.add(p + "mamba.D.0", L.ssm.Dv, false);
+    s.add(p + "mamba.dt_layernorm.weight", L.ssm.dt_norm_w, false);
+    s.add(p + "mamba.B_layernorm.weight", L.ssm.B_norm_w, false);
+    s.add(p + "mamba.C_layernorm.weight", L.ssm.C_norm_w, false);
+    s.add(p + "mamba.pre_avg_layernorm2.weight", L.ln_ssm_w, false);
+    s.add(p + "mamba.out_proj.weight", L.out_proj_w, true);
+    s.add(p + "pre_moe_layernorm.weight", L.mlp_norm_w, false);
     // LoRA targets: the reference's recovery list (q_proj, k_proj, v_proj, o_proj, down_proj, up_proj, gate_proj,
     // matched as PEFT matches module names) finds the MLPs' projections in Hymba (its attention is in in_proj).
-    slot(p + "moe.experts.0.gate_proj.weight", L.gate_w, true, true);
-    slot(p + "moe.experts.0.up_proj.weight", L.up_w, true, true);
-    slot(p + "moe.experts.0.down_proj.weight", L.down_w, true, true);
+    s.add(p + "moe.experts.0.gate_proj.weight", L.gate_w, true, true);
+    s.add(p + "moe.experts.0.up_proj.weight", L.up_w, true, true);
+    s.add(p + "moe.experts.0.down_proj.weight", L.down_w, true, true);
   }
-  return s;
+  return s.take();
 }
 
 }  // namespace shedder

@@ -38,10 +38,7 @@ struct LayerMask {
 
 class MambaPlan : public ForwardPlan {
  public:
-  MambaPlan(RemovalSet r, std::vector<LayerMask> m, int64_t kept) : mask(std::move(m)) {
-    removal_ = std::move(r);
-    kept_parameters_ = kept;
-  }
+  MambaPlan(RemovalSet r, std::vector<LayerMask> m, int64_t kept) : mask(std::move(m)) { set(std::move(r), kept); }
   std::vector<LayerMask> mask;  // per layer
 };
 
@@ -379,49 +376,45 @@ PrunedCheckpoint MambaModel::pruned_checkpoint(const ForwardPlan& p) const {
 
 std::vector<WeightSlot> MambaModel::weight_slots() {
   const ModelConfig& c = config_;
-  std::vector<WeightSlot> s;
-  auto slot = [&](const std::string& name, at::Tensor& t, bool decay, bool lora = false,
-                  std::function<at::Tensor(const at::Tensor&)> f = nullptr) {
-    if (t.defined()) s.push_back({name, &t, std::move(f), lora, decay});
-  };
+  WeightSlotList s;
   const int64_t K = c.conv_kernel;
   auto conv_kc = [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); };  // [C,1,K] -> [K,C]
-  slot("backbone.embeddings.weight", embedding_, true);
-  slot(c.tie_word_embeddings ? "backbone.embeddings.weight" : "lm_head.weight", lm_head_, true);
-  slot("backbone.norm_f.weight", norm_f_, false);
+  s.add("backbone.embeddings.weight", embedding_, true);
+  s.add(c.tie_word_embeddings ? "backbone.embeddings.weight" : "lm_head.weight", lm_head_, true);
+  s.add("backbone.norm_f.weight", norm_f_, false);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     LayerWeights& L = layers_[static_cast<size_t>(l)];
     const std::string p = "backbone.layers." + std::to_string(l) + ".";
-    slot(p + "norm.weight", L.norm_w, false);
+    s.add(p + "norm.weight", L.norm_w, false);
     if (c.arch == Arch::Mamba1) {
       Mamba1Weights& m = L.m1;
       // The reference's LoRA targets: in_proj and out_proj of every mixer.
-      slot(p + "mixer.in_proj.weight", m.in_proj_w, true, true);
-      slot(p + "mixer.in_proj.bias", m.in_proj_b, false);
-      slot(p + "mixer.conv1d.weight", m.ssm.conv_w_kc, true, false, conv_kc);
-      slot(p + "mixer.conv1d.bias", m.ssm.conv_b, false);
-      slot(p + "mixer.x_proj.weight", m.ssm.x_proj_w, true);
-      slot(p + "mixer.dt_proj.weight", m.ssm.dt_proj_w, true);
-      slot(p + "mixer.dt_proj.bias", m.ssm.dt_proj_b, false);
-      slot(p + "mixer.A_log", m.ssm.A_nd, false, false, [](const at::Tensor& a) { return (-at::exp(a)).t().contiguous(); });
-      slot(p + "mixer.D", m.ssm.Dv, false);
-      slot(p + "mixer.out_proj.weight", m.out_proj_w, true, true);
-      slot(p + "mixer.out_proj.bias", m.out_proj_b, false);
+      s.add(p + "mixer.in_proj.weight", m.in_proj_w, true, true);
+      s.add(p + "mixer.in_proj.bias", m.in_proj_b, false);
+      s.add(p + "mixer.conv1d.weight", m.ssm.conv_w_kc, true, false, conv_kc);
+      s.add(p + "mixer.conv1d.bias", m.ssm.conv_b, false);
+      s.add(p + "mixer.x_proj.weight", m.ssm.x_proj_w, true);
+      s.add(p + "mixer.dt_proj.weight", m.ssm.dt_proj_w, true);
+      s.add(p + "mixer.dt_proj.bias", m.ssm.dt_proj_b, false);
+      s.add(p + "mixer.A_log", m.ssm.A_nd, false, false, [](const at::Tensor& a) { return (-at::exp(a)).t().contiguous(); });
+      s.add(p + "mixer.D", m.ssm.Dv, false);
+      s.add(p + "mixer.out_proj.weight", m.out_proj_w, true, true);
+      s.add(p + "mixer.out_proj.bias", m.out_proj_b, false);
     } else {
       Mamba2Weights& m = L.m2;
-      slot(p + "mixer.in_proj.weight", m.in_proj_w, true, true);
-      slot(p + "mixer.in_proj.bias", m.in_proj_b, false);
-      slot(p + "mixer.conv1d.weight", m.conv_w_kc, true, false, conv_kc);
-      slot(p + "mixer.conv1d.bias", m.conv_b, false);
-      slot(p + "mixer.dt_bias", m.dt_bias, false);
-      slot(p + "mixer.A_log", m.A_h, false, false, [](const at::Tensor& a) { return -at::exp(a); });
-      slot(p + "mixer.D", m.Dv, false);
-      slot(p + "mixer.norm.weight", m.gnorm_w, false);
-      slot(p + "mixer.out_proj.weight", m.out_proj_w, true, true);
-      slot(p + "mixer.out_proj.bias", m.out_proj_b, false);
+      s.add(p + "mixer.in_proj.weight", m.in_proj_w, true, true);
+      s.add(p + "mixer.in_proj.bias", m.in_proj_b, false);
+      s.add(p + "mixer.conv1d.weight", m.conv_w_kc, true, false, conv_kc);
+      s.add(p + "mixer.conv1d.bias", m.conv_b, false);
+      s.add(p + "mixer.dt_bias", m.dt_bias, false);
+      s.add(p + "mixer.A_log", m.A_h, false, false, [](const at::Tensor& a) { return -at::exp(a); });
+      s.add(p + "mixer.D", m.Dv, false);
+      s.add(p + "mixer.norm.weight", m.gnorm_w, false);
+      s.add(p + "mixer.out_proj.weight", m.out_proj_w, true, true);
+      s.add(p + "mixer.out_proj.bias", m.out_proj_b, false);
     }
   }
-  return s;
+  return s.take();
 }
 
 }  // namespace shedder

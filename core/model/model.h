@@ -37,6 +37,19 @@ struct WeightSlot {
   bool decay = false;                                        // a matrix AdamW decays
 };
 
+// Builds a model's weight_slots() list; add() skips a tensor the model does not hold (undefined).
+class WeightSlotList {
+ public:
+  void add(const std::string& name, at::Tensor& t, bool decay, bool lora = false,
+           std::function<at::Tensor(const at::Tensor&)> to_internal = nullptr) {
+    if (t.defined()) slots_.push_back({name, &t, std::move(to_internal), lora, decay});
+  }
+  std::vector<WeightSlot> take() { return std::move(slots_); }
+
+ private:
+  std::vector<WeightSlot> slots_;
+};
+
 struct LoadOptions {
   bool check_finite = true;  // refuse weights holding NaN/Inf (names the tensor)
   // Where the model computes (runtime/device.h: "cpu", "cuda", "cuda:N", "auto") and in which dtype ("auto":
@@ -62,6 +75,13 @@ class ForwardPlan {
   int64_t kept_parameters() const { return kept_parameters_; }  // parameters the masked model still uses
 
  protected:
+  // What the plan removes and the parameters it keeps: each architecture's resolve() sets them once.
+  void set(RemovalSet r, int64_t kept) {
+    removal_ = std::move(r);
+    kept_parameters_ = kept;
+  }
+
+ private:
   RemovalSet removal_;
   int64_t kept_parameters_ = 0;
 };

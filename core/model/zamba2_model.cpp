@@ -33,10 +33,7 @@ struct Zamba2Model::Plan : public ForwardPlan {
   // The shared blocks and the uses' adapters with removed heads and channels cut out (what the pass runs).
   std::vector<Shared> blocks;
   std::vector<Use> uses;
-  void set(RemovalSet r, int64_t kept) {
-    removal_ = std::move(r);
-    kept_parameters_ = kept;
-  }
+  using ForwardPlan::set;
 };
 
 namespace {
@@ -671,29 +668,25 @@ PrunedCheckpoint Zamba2Model::pruned_checkpoint(const ForwardPlan& fp) const {
 
 std::vector<WeightSlot> Zamba2Model::weight_slots() {
   const Zamba2Config& c = cfg_;
-  std::vector<WeightSlot> s;
-  auto slot = [&](const std::string& name, at::Tensor& t, bool decay, bool lora = false,
-                  std::function<at::Tensor(const at::Tensor&)> f = nullptr) {
-    if (t.defined()) s.push_back({name, &t, std::move(f), lora, decay});
-  };
+  WeightSlotList s;
   const int64_t K = c.d_conv;
-  slot("model.embed_tokens.weight", embedding_, true);
-  slot(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
-  slot("model.final_layernorm.weight", final_norm_w_, false);
+  s.add("model.embed_tokens.weight", embedding_, true);
+  s.add(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
+  s.add("model.final_layernorm.weight", final_norm_w_, false);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
     Layer& ly = layers_[li];
     const std::string p = "model.layers." + std::to_string(l) + (use_of_layer_[li] >= 0 ? ".mamba_decoder." : ".");
-    slot(p + "input_layernorm.weight", ly.norm_w, false);
-    slot(p + "mamba.in_proj.weight", ly.mixer.in_proj_w, true);
-    slot(p + "mamba.conv1d.weight", ly.mixer.conv_w_kc, true, false,
+    s.add(p + "input_layernorm.weight", ly.norm_w, false);
+    s.add(p + "mamba.in_proj.weight", ly.mixer.in_proj_w, true);
+    s.add(p + "mamba.conv1d.weight", ly.mixer.conv_w_kc, true, false,
          [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); });
-    slot(p + "mamba.conv1d.bias", ly.mixer.conv_b, false);
-    slot(p + "mamba.dt_bias", ly.mixer.dt_bias, false);
-    slot(p + "mamba.A_log", ly.mixer.A_h, false, false, [](const at::Tensor& a) { return -at::exp(a); });
-    slot(p + "mamba.D", ly.mixer.Dv, false);
-    slot(p + "mamba.norm.weight", ly.mixer.gnorm_w, false);
-    slot(p + "mamba.out_proj.weight", ly.mixer.out_proj_w, true);
+    s.add(p + "mamba.conv1d.bias", ly.mixer.conv_b, false);
+    s.add(p + "mamba.dt_bias", ly.mixer.dt_bias, false);
+    s.add(p + "mamba.A_log", ly.mixer.A_h, false, false, [](const at::Tensor& a) { return -at::exp(a); });
+    s.add(p + "mamba.D", ly.mixer.Dv, false);
+    s.add(p + "mamba.norm.weight", ly.mixer.gnorm_w, false);
+    s.add(p + "mamba.out_proj.weight", ly.mixer.out_proj_w, true);
   }
   for (size_t k = 0; k < shared_.size(); ++k) {
     Shared& sh = shared_[k];
@@ -702,33 +695,33 @@ std::vector<WeightSlot> Zamba2Model::weight_slots() {
       if (c.use_block[u] == static_cast<int64_t>(k)) layer = c.hybrid_layer_ids[u];
     if (layer < 0) continue;
     const std::string p = "model.layers." + std::to_string(layer) + ".shared_transformer.";
-    slot(p + "input_layernorm.weight", sh.in_norm_w, false);
+    s.add(p + "input_layernorm.weight", sh.in_norm_w, false);
     // LoRA targets: the reference's recovery list (q_proj, k_proj, v_proj, o_proj, down_proj, up_proj, gate_proj,
     // matched as PEFT matches module names) finds the shared blocks' attention projections and down_proj.
-    slot(p + "self_attn.q_proj.weight", sh.q_w, true, true);
-    slot(p + "self_attn.k_proj.weight", sh.k_w, true, true);
-    slot(p + "self_attn.v_proj.weight", sh.v_w, true, true);
-    slot(p + "self_attn.o_proj.weight", sh.o_w, true, true);
-    slot(p + "pre_ff_layernorm.weight", sh.pre_ff_norm_w, false);
-    slot(p + "feed_forward.gate_up_proj.weight", sh.gate_up_w, true);
-    slot(p + "feed_forward.down_proj.weight", sh.down_w, true, true);
+    s.add(p + "self_attn.q_proj.weight", sh.q_w, true, true);
+    s.add(p + "self_attn.k_proj.weight", sh.k_w, true, true);
+    s.add(p + "self_attn.v_proj.weight", sh.v_w, true, true);
+    s.add(p + "self_attn.o_proj.weight", sh.o_w, true, true);
+    s.add(p + "pre_ff_layernorm.weight", sh.pre_ff_norm_w, false);
+    s.add(p + "feed_forward.gate_up_proj.weight", sh.gate_up_w, true);
+    s.add(p + "feed_forward.down_proj.weight", sh.down_w, true, true);
   }
   for (size_t u = 0; u < uses_.size(); ++u) {
     Use& us = uses_[u];
     const std::string lp = "model.layers." + std::to_string(c.hybrid_layer_ids[u]) + ".";
-    slot(lp + "linear.weight", us.linear_w, true);
+    s.add(lp + "linear.weight", us.linear_w, true);
     auto where = [&](const std::string& suffix) { return us.adapters_at + suffix; };
     const std::string j = std::to_string(u);
-    slot(where("self_attn.linear_q_adapter_list." + j + ".0.weight"), us.q_a0, true);
-    slot(where("self_attn.linear_q_adapter_list." + j + ".1.weight"), us.q_a1, true);
-    slot(where("self_attn.linear_k_adapter_list." + j + ".0.weight"), us.k_a0, true);
-    slot(where("self_attn.linear_k_adapter_list." + j + ".1.weight"), us.k_a1, true);
-    slot(where("self_attn.linear_v_adapter_list." + j + ".0.weight"), us.v_a0, true);
-    slot(where("self_attn.linear_v_adapter_list." + j + ".1.weight"), us.v_a1, true);
-    slot(where("feed_forward.gate_up_proj_adapter_list." + j + ".0.weight"), us.mlp_a0, true);
-    slot(where("feed_forward.gate_up_proj_adapter_list." + j + ".1.weight"), us.mlp_a1, true);
+    s.add(where("self_attn.linear_q_adapter_list." + j + ".0.weight"), us.q_a0, true);
+    s.add(where("self_attn.linear_q_adapter_list." + j + ".1.weight"), us.q_a1, true);
+    s.add(where("self_attn.linear_k_adapter_list." + j + ".0.weight"), us.k_a0, true);
+    s.add(where("self_attn.linear_k_adapter_list." + j + ".1.weight"), us.k_a1, true);
+    s.add(where("self_attn.linear_v_adapter_list." + j + ".0.weight"), us.v_a0, true);
+    s.add(where("self_attn.linear_v_adapter_list." + j + ".1.weight"), us.v_a1, true);
+    s.add(where("feed_forward.gate_up_proj_adapter_list." + j + ".0.weight"), us.mlp_a0, true);
+    s.add(where("feed_forward.gate_up_proj_adapter_list." + j + ".1.weight"), us.mlp_a1, true);
   }
-  return s;
+  return s.take();
 }
 
 }  // namespace shedder
