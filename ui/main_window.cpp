@@ -344,6 +344,7 @@ void MainWindow::connectWorker() {
     applyRunToTree();
     refreshPlots();
     search_->setProgressIdle(QStringLiteral("cancelled after %1 step(s) — Resume continues").arg(run_.steps.size()));
+    statusBar()->showMessage(QStringLiteral("Search cancelled after %1 step(s)").arg(run_.steps.size()), 8000);
     autosaveRun();
     afterJob_ << [this] { Q_EMIT searchEnded(false); };
   });
@@ -569,6 +570,7 @@ void MainWindow::startSearch(bool resume) {
   }
   busy_ = true;
   job_ = QStringLiteral("search");
+  statusBar()->clearMessage();  // no "Cancelling…" left from the run this one resumes
   search_->setProgressIdle(resume ? QStringLiteral("resuming…") : QStringLiteral("starting…"));
   updateActions();
   worker_->enqueue([w = worker_, s, initial, resume] { w->runSearch(s, initial, resume); });

@@ -333,6 +333,7 @@ class TestGuiMainWindow : public QObject {
     QVERIFY2(kept >= 1 && kept < 8, qPrintable(QString::number(kept)));
     QCOMPARE(kept, int(w->run().steps.size()));
     QVERIFY(QFileInfo::exists(QFileInfo(journal).absolutePath() + "/workbench.shedproj"));
+    QVERIFY(!w->statusBar()->currentMessage().contains(QStringLiteral("Cancelling")));
     delete w;
   }
 };
