@@ -42,6 +42,7 @@
 #include "layer_tree_panel.h"
 #include "log_view.h"
 #include "plot_view.h"
+#include "last_folders.h"
 #include "recent_files.h"
 #include "run_curve_plots.h"
 #include "search_panel.h"
@@ -732,15 +733,22 @@ bool MainWindow::saveProjectTo(const QString& path) {
 }
 
 void MainWindow::chooseModel() {
-  const QString start = modelLoaded_ ? QFileInfo(model_.path).absolutePath() : QDir::homePath();
+  const QString start = lastFolder(QStringLiteral("model"), modelLoaded_ ? QFileInfo(model_.path).absolutePath()
+                                                                         : QDir::homePath());
   const QString dir = QFileDialog::getExistingDirectory(this, QStringLiteral("Open model folder"), start);
-  if (!dir.isEmpty()) openModel(dir);
+  if (dir.isEmpty()) return;
+  rememberFolder(QStringLiteral("model"), QFileInfo(dir).absolutePath());  // the folder that holds model folders
+  openModel(dir);
 }
 
 void MainWindow::chooseProject() {
-  const QString f = QFileDialog::getOpenFileName(this, QStringLiteral("Open project"), QString(),
-                                                 QStringLiteral("Workbench projects (*.%1);;All files (*)").arg(QLatin1String(kProjectSuffix)));
-  if (!f.isEmpty()) openProject(f);
+  const QString f = QFileDialog::getOpenFileName(
+      this, QStringLiteral("Open project"),
+      lastFolder(QStringLiteral("project"), QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)),
+      QStringLiteral("Workbench projects (*.%1);;All files (*)").arg(QLatin1String(kProjectSuffix)));
+  if (f.isEmpty()) return;
+  rememberFolder(QStringLiteral("project"), f);
+  openProject(f);
 }
 
 void MainWindow::saveProject() {
@@ -749,12 +757,15 @@ void MainWindow::saveProject() {
 }
 
 void MainWindow::saveProjectAs() {
-  const QString def = QDir(QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation))
+  const QString def = QDir(lastFolder(QStringLiteral("project"),
+                                     QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)))
                           .filePath(slug(model_.name.isEmpty() ? QStringLiteral("project") : model_.name) +
                                     QStringLiteral(".") + QLatin1String(kProjectSuffix));
   const QString f = QFileDialog::getSaveFileName(this, QStringLiteral("Save project"), projectPath_.isEmpty() ? def : projectPath_,
                                                  QStringLiteral("Workbench projects (*.%1)").arg(QLatin1String(kProjectSuffix)));
-  if (!f.isEmpty()) saveProjectTo(f);
+  if (f.isEmpty()) return;
+  rememberFolder(QStringLiteral("project"), f);
+  saveProjectTo(f);
 }
 
 void MainWindow::rebuildRecentMenu() {
@@ -776,9 +787,11 @@ void MainWindow::rebuildRecentMenu() {
 void MainWindow::exportCsv() {
   if (run_.empty()) return;
   const QString f = QFileDialog::getSaveFileName(this, QStringLiteral("Export results as CSV"),
-                                                 QDir(run_.settings.runDir).filePath(QStringLiteral("results.csv")),
+                                                 QDir(lastFolder(QStringLiteral("results"), run_.settings.runDir))
+                                                     .filePath(QStringLiteral("results.csv")),
                                                  QStringLiteral("CSV (*.csv)"));
   if (f.isEmpty()) return;
+  rememberFolder(QStringLiteral("results"), f);
   QSaveFile out(f);
   if (!out.open(QIODevice::WriteOnly) || out.write(run_.toCsv().toUtf8()) < 0 || !out.commit())
     showError(QStringLiteral("Export CSV"), QStringLiteral("%1: cannot write: %2").arg(f, out.errorString()));
@@ -789,9 +802,11 @@ void MainWindow::exportCsv() {
 void MainWindow::exportJson() {
   if (run_.empty()) return;
   const QString f = QFileDialog::getSaveFileName(this, QStringLiteral("Export results as JSON"),
-                                                 QDir(run_.settings.runDir).filePath(QStringLiteral("results.json")),
+                                                 QDir(lastFolder(QStringLiteral("results"), run_.settings.runDir))
+                                                     .filePath(QStringLiteral("results.json")),
                                                  QStringLiteral("JSON (*.json)"));
   if (f.isEmpty()) return;
+  rememberFolder(QStringLiteral("results"), f);
   QSaveFile out(f);
   if (!out.open(QIODevice::WriteOnly) || out.write(QJsonDocument(run_.toJson()).toJson()) < 0 || !out.commit())
     showError(QStringLiteral("Export JSON"), QStringLiteral("%1: cannot write: %2").arg(f, out.errorString()));
@@ -805,11 +820,12 @@ void MainWindow::exportCheckpoint() {
     showError(QStringLiteral("Export"), QStringLiteral("nothing is removed or marked: mark components or run a search first"));
     return;
   }
-  const QString def = QDir(QFileInfo(model_.path).absolutePath())
+  const QString def = QDir(lastFolder(QStringLiteral("export"), QFileInfo(model_.path).absolutePath()))
                           .filePath(QStringLiteral("%1-pruned-%2").arg(model_.name).arg(tree_->removalSet().size()));
   const QString dir = QFileDialog::getSaveFileName(this, QStringLiteral("Pruned model folder"), def, QString(), nullptr,
                                                    QFileDialog::DontConfirmOverwrite | QFileDialog::ShowDirsOnly);
   if (dir.isEmpty()) return;
+  rememberFolder(QStringLiteral("export"), QFileInfo(dir).absolutePath());
   bool force = false;
   if (QFileInfo::exists(dir)) {
     if (QMessageBox::question(this, QStringLiteral("Pruned checkpoint"),

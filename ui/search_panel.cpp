@@ -19,6 +19,7 @@
 
 #include "engine_session.h"
 #include "formatting.h"
+#include "last_folders.h"
 
 namespace shedder::ui {
 
@@ -204,19 +205,29 @@ void SearchPanel::connectControls() {
   connect(browse_, &QPushButton::clicked, this, [this] {
     const bool tokens = source_->currentData().toString() == calibrationSourceName(CalibrationSource::TokenFile);
     if (tokens) {
-      const QString f = QFileDialog::getOpenFileName(this, QStringLiteral("Pre-tokenized calibration windows"), files_->text(),
-                                                     QStringLiteral("safetensors (*.safetensors);;All files (*)"));
-      if (!f.isEmpty()) files_->setText(f);
+      const QString f = QFileDialog::getOpenFileName(
+          this, QStringLiteral("Pre-tokenized calibration windows"),
+          files_->text().isEmpty() ? lastFolder(QStringLiteral("calibration"), QString()) : files_->text(),
+          QStringLiteral("safetensors (*.safetensors);;All files (*)"));
+      if (f.isEmpty()) return;
+      rememberFolder(QStringLiteral("calibration"), f);
+      files_->setText(f);
     } else {
-      const QStringList f = QFileDialog::getOpenFileNames(this, QStringLiteral("Calibration text files"), QString(),
+      const QStringList f = QFileDialog::getOpenFileNames(this, QStringLiteral("Calibration text files"),
+                                                          lastFolder(QStringLiteral("calibration"), QString()),
                                                           QStringLiteral("Text (*.txt *.jsonl *.json);;All files (*)"));
-      if (!f.isEmpty()) files_->setText(f.join(QStringLiteral("; ")));
+      if (f.isEmpty()) return;
+      rememberFolder(QStringLiteral("calibration"), f.front());
+      files_->setText(f.join(QStringLiteral("; ")));
     }
   });
   connect(heldoutBrowse_, &QPushButton::clicked, this, [this] {
-    const QStringList f = QFileDialog::getOpenFileNames(this, QStringLiteral("Held-out text files"), QString(),
+    const QStringList f = QFileDialog::getOpenFileNames(this, QStringLiteral("Held-out text files"),
+                                                        lastFolder(QStringLiteral("heldout"), QString()),
                                                         QStringLiteral("Text (*.txt *.jsonl *.json);;All files (*)"));
-    if (!f.isEmpty()) heldoutFiles_->setText(f.join(QStringLiteral("; ")));
+    if (f.isEmpty()) return;
+    rememberFolder(QStringLiteral("heldout"), f.front());
+    heldoutFiles_->setText(f.join(QStringLiteral("; ")));
   });
   connect(heldout_, &QCheckBox::toggled, this, [this] { updateSourceWidgets(); });
 }

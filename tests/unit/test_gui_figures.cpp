@@ -9,6 +9,7 @@
 #include "confirm.h"
 #include "figure_export.h"
 #include "figure_export_dialog.h"
+#include "last_folders.h"
 #include "project_file.h"
 #include "qcustomplot_include.h"
 #include "run_curve_plots.h"
@@ -251,6 +252,21 @@ class TestGuiFigures : public QObject {
     FigureFormat f;
     QVERIFY(figureFormatFromPath(QStringLiteral("a/b.SVG"), &f) && f == FigureFormat::Svg);
     QVERIFY(!figureFormatFromPath(QStringLiteral("a/b.jpg"), &f));
+  }
+
+  // File dialogs start in the folder last used for their kind of file, while it exists.
+  void file_dialogs_start_in_the_last_folder_of_their_kind() {
+    const QString kind = QStringLiteral("test-%1").arg(QCoreApplication::applicationPid());
+    const QString dir = QFileInfo(tempDir()).absoluteFilePath();
+    QCOMPARE(lastFolder(kind, QStringLiteral("fallback")), QStringLiteral("fallback"));
+    rememberFolder(kind, dir + QStringLiteral("/calib.txt"));  // a file: its folder
+    QCOMPARE(lastFolder(kind, QStringLiteral("fallback")), dir);
+    QVERIFY(QDir(dir).mkdir(QStringLiteral("sub")));
+    rememberFolder(kind, dir + QStringLiteral("/sub"));  // a folder: itself
+    QCOMPARE(lastFolder(kind, QStringLiteral("fallback")), dir + QStringLiteral("/sub"));
+    QVERIFY(QDir(dir + QStringLiteral("/sub")).removeRecursively());
+    QCOMPARE(lastFolder(kind, QStringLiteral("fallback")), QStringLiteral("fallback"));  // gone: the fallback
+    QSettings().remove(QStringLiteral("folders/") + kind);
   }
 
   void run_record_json_and_csv() {
