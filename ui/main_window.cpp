@@ -108,6 +108,23 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   connect(search_, &SearchPanel::resumeRequested, this, [this] { startSearch(true); });
   connect(search_, &SearchPanel::cancelRequested, this, &MainWindow::cancelJob);
   connect(whatIf_, &WhatIfPanel::evaluateRequested, this, &MainWindow::evaluateRemovalSet);
+  connect(whatIf_, &WhatIfPanel::marksRequested, this, [this](const QStringList& ids) {
+    // What the search removed stays removed; the rest of that evaluation's set becomes the marks.
+    QStringList marks;
+    for (const QString& id : ids)
+      if (!tree_->removedIds().contains(id)) marks << id;
+    tree_->setMarked(marks);
+    statusBar()->showMessage(QStringLiteral("Marked %1 component(s) from the What-if history").arg(marks.size()), 6000);
+  });
+  connect(whatIf_, &WhatIfPanel::exportCsvRequested, this, [this] {
+    const QString f = QFileDialog::getSaveFileName(
+        this, QStringLiteral("Export What-if history as CSV"),
+        QDir(lastFolder(QStringLiteral("results"), QDir::homePath())).filePath(QStringLiteral("what-if.csv")),
+        QStringLiteral("CSV (*.csv)"));
+    if (f.isEmpty()) return;
+    rememberFolder(QStringLiteral("results"), f);
+    exportWhatIfCsvTo(f);
+  });
 
   resize(1600, 1000);
   defaultState_ = saveState();
@@ -797,6 +814,17 @@ void MainWindow::exportCsv() {
     showError(QStringLiteral("Export CSV"), QStringLiteral("%1: cannot write: %2").arg(f, out.errorString()));
   else
     statusBar()->showMessage(QStringLiteral("Wrote %1").arg(f), 6000);
+}
+
+bool MainWindow::exportWhatIfCsvTo(const QString& f) {
+  QSaveFile out(f);
+  if (!out.open(QIODevice::WriteOnly) || out.write(whatIf_->toCsv().toUtf8()) < 0 || !out.commit()) {
+    showError(QStringLiteral("Export What-if CSV"), QStringLiteral("%1: cannot write: %2").arg(f, out.errorString()));
+    return false;
+  }
+  statusBar()->showMessage(QStringLiteral("Wrote %1").arg(f), 6000);
+  log_->info(QStringLiteral("Wrote the What-if history to %1").arg(f));
+  return true;
 }
 
 void MainWindow::exportJson() {

@@ -47,6 +47,8 @@ class MainWindow : public QMainWindow {
   void setComputeDevice(const QString& device, const QString& dtype = QStringLiteral("auto"));
   // Opens a project: its model (in the background), marks, run and plots. False (and a dialog) on failure.
   bool openProject(const QString& path);
+  // The What-if history as CSV (WhatIfPanel::toCsv), written atomically; false (and a message) when it cannot be.
+  bool exportWhatIfCsvTo(const QString& path);
   bool saveProjectTo(const QString& path);
   ProjectState projectState() const;
 

@@ -2,6 +2,7 @@
 #include "what_if_panel.h"
 
 #include <QFileInfo>
+#include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
@@ -32,22 +33,37 @@ WhatIfPanel::WhatIfPanel(QWidget* parent) : QWidget(parent) {
   details_->setWordWrap(true);
   details_->setStyleSheet(QStringLiteral("color: #555;"));
   layout->addWidget(details_);
-  table_ = new QTableWidget(0, 4, this);
+  table_ = new QTableWidget(0, 5, this);
   table_->setHorizontalHeaderLabels({QStringLiteral("removed"), QStringLiteral("perplexity"), QStringLiteral("Δ vs base"),
-                                     QStringLiteral("params −")});
+                                     QStringLiteral("Δ vs previous"), QStringLiteral("params −")});
   table_->verticalHeader()->setVisible(false);
   table_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setAlternatingRowColors(true);
   layout->addWidget(table_, 1);
+  auto* row = new QHBoxLayout;
+  mark_ = new QPushButton(QStringLiteral("Mark these"), this);
+  mark_->setToolTip(QStringLiteral("Make the selected evaluation's removal set the marks in the tree (double-click a "
+                                   "row does the same)"));
+  csv_ = new QPushButton(QStringLiteral("Export CSV…"), this);
+  csv_->setToolTip(QStringLiteral("Save this history as CSV"));
+  row->addWidget(mark_);
+  row->addStretch(1);
+  row->addWidget(csv_);
+  layout->addLayout(row);
   connect(evaluate_, &QPushButton::clicked, this, &WhatIfPanel::evaluateRequested);
+  connect(mark_, &QPushButton::clicked, this, [this] { useRowAsMarks(table_->currentRow()); });
+  connect(table_, &QTableWidget::cellDoubleClicked, this, [this](int r, int) { useRowAsMarks(r); });
+  connect(csv_, &QPushButton::clicked, this, &WhatIfPanel::exportCsvRequested);
   headline_->setText(QStringLiteral("<span style='color:#777'>Mark components in the tree, then evaluate.</span>"));
   setState(false, false, 0);
 }
 
 void WhatIfPanel::setState(bool modelOpen, bool busy, int removalCount) {
   evaluate_->setEnabled(modelOpen && !busy);
+  mark_->setEnabled(modelOpen && !busy && !history_.isEmpty());
+  csv_->setEnabled(!history_.isEmpty());
   evaluate_->setText(removalCount > 0 ? QStringLiteral("Evaluate removal set (%1)").arg(removalCount)
                                       : QStringLiteral("Evaluate base model"));
 }
@@ -85,8 +101,38 @@ void WhatIfPanel::addResult(const WhatIfResult& r) {
   table_->setItem(0, 0, a);
   table_->setItem(0, 1, new QTableWidgetItem(formatPpl(r.ppl)));
   table_->setItem(0, 2, new QTableWidgetItem(formatDelta(r.ppl - r.basePpl, r.basePpl)));
-  table_->setItem(0, 3, new QTableWidgetItem(QStringLiteral("%1 %").arg(r.parametersRemovedPct, 0, 'f', 1)));
-  for (int c = 1; c < 4; ++c) table_->item(0, c)->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+  const WhatIfResult* prev = history_.size() >= 2 ? &history_[history_.size() - 2] : nullptr;
+  table_->setItem(0, 3, new QTableWidgetItem(prev ? formatDelta(r.ppl - prev->ppl, prev->ppl) : QStringLiteral("–")));
+  table_->setItem(0, 4, new QTableWidgetItem(QStringLiteral("%1 %").arg(r.parametersRemovedPct, 0, 'f', 1)));
+  for (int c = 1; c < 5; ++c) table_->item(0, c)->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+  mark_->setEnabled(true);
+  csv_->setEnabled(true);
+}
+
+void WhatIfPanel::useRowAsMarks(int row) {
+  if (row < 0 || row >= history_.size()) return;
+  Q_EMIT marksRequested(history_[history_.size() - 1 - row].removed);  // rows are newest first
+}
+
+QString WhatIfPanel::toCsv() const {
+  auto field = [](QString s) {
+    if (s.contains(QLatin1Char(',')) || s.contains(QLatin1Char('"')) || s.contains(QLatin1Char('\n')))
+      s = QLatin1Char('"') + s.replace(QLatin1Char('"'), QStringLiteral("\"\"")) + QLatin1Char('"');
+    return s;
+  };
+  auto num = [](double v) { return QString::number(v, 'g', 10); };
+  QString out = QStringLiteral("removed,perplexity,base_perplexity,delta_vs_base,delta_vs_previous,params_removed,"
+                               "params_removed_pct,windows,seq_len,calibration,note\n");
+  for (int i = 0; i < history_.size(); ++i) {
+    const WhatIfResult& r = history_[i];
+    out += field(r.removed.join(QLatin1Char(';'))) + QLatin1Char(',') + num(r.ppl) + QLatin1Char(',') + num(r.basePpl) +
+           QLatin1Char(',') + num(r.ppl - r.basePpl) + QLatin1Char(',') +
+           (i > 0 ? num(r.ppl - history_[i - 1].ppl) : QString()) + QLatin1Char(',') +
+           QString::number(r.parametersRemoved) + QLatin1Char(',') + num(r.parametersRemovedPct) + QLatin1Char(',') +
+           QString::number(r.windows) + QLatin1Char(',') + QString::number(r.seqLen) + QLatin1Char(',') +
+           field(r.calibrationLabel) + QLatin1Char(',') + field(r.note) + QLatin1Char('\n');
+  }
+  return out;
 }
 
 void WhatIfPanel::setHistory(const QVector<WhatIfResult>& h) {
@@ -95,6 +141,8 @@ void WhatIfPanel::setHistory(const QVector<WhatIfResult>& h) {
   for (const WhatIfResult& r : h) addResult(r);
   if (h.isEmpty()) headline_->setText(QStringLiteral("<span style='color:#777'>Mark components in the tree, then evaluate.</span>"));
   if (h.isEmpty()) details_->clear();
+  mark_->setEnabled(!h.isEmpty());
+  csv_->setEnabled(!h.isEmpty());
 }
 
 }  // namespace shedder::ui

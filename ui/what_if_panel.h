@@ -1,5 +1,6 @@
 // The what-if panel: "Evaluate" runs the current removal set (removed + marked) on the calibration data in the
-// background and shows its perplexity and the change against the base model; earlier evaluations stay listed.
+// background and shows its perplexity and the change against the base model; earlier evaluations stay listed, with the
+// change against the previous one, can be exported as CSV, and a row can be turned back into marks.
 #pragma once
 
 #include <QVector>
@@ -25,9 +26,17 @@ class WhatIfPanel : public QWidget {
   void setState(bool modelOpen, bool busy, int removalCount);
   QPushButton* evaluateButton() const { return evaluate_; }
   QString summaryText() const;  // the headline shown for the last result
+  QTableWidget* table() const { return table_; }  // newest first
+  // The history as CSV, oldest first: removed ids (';'-joined), perplexity, base, Δ vs base, Δ vs previous,
+  // parameters removed (count, %), windows, tokens per window, calibration, note.
+  QString toCsv() const;
+  // Asks for the marks of the evaluation shown in table row `row` (newest first): emits marksRequested.
+  void useRowAsMarks(int row);
 
  Q_SIGNALS:
   void evaluateRequested();
+  void marksRequested(const QStringList& ids);  // "Mark these": the removal set of a past evaluation
+  void exportCsvRequested();
 
  private:
   void show(const WhatIfResult& r);
@@ -37,6 +46,8 @@ class WhatIfPanel : public QWidget {
   QLabel* headline_ = nullptr;
   QLabel* details_ = nullptr;
   QTableWidget* table_ = nullptr;
+  QPushButton* mark_ = nullptr;
+  QPushButton* csv_ = nullptr;
 };
 
 }  // namespace shedder::ui

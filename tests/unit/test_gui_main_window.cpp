@@ -14,6 +14,7 @@
 #include "component_tree_model.h"
 #include "confirm.h"
 #include "engine_session.h"
+#include "formatting.h"
 #include "layer_tree_panel.h"
 #include "main_window.h"
 #include "model/mamba_model.h"
@@ -144,6 +145,28 @@ class TestGuiMainWindow : public QObject {
     QCOMPARE(w.whatIfPanel()->history().size(), 1);
     QVERIFY(w.whatIfPanel()->summaryText().contains(QStringLiteral("Δ")));
 
+    // A second evaluation with layers.5 marked too: its change against the previous one, the history as CSV, and
+    // the older row turned back into marks.
+    QTRY_VERIFY(!w.busy());
+    QVERIFY(tree->setData(tree->indexOf(QStringLiteral("layers.5")), Qt::Checked, Qt::CheckStateRole));
+    w.evaluateRemovalSet();
+    SHEDDER_WAIT_FOR(evaluated, 2, kTimeout);
+    QTRY_VERIFY(!w.busy());
+    const QVector<WhatIfResult> hist = w.whatIfPanel()->history();
+    QCOMPARE(hist.size(), 2);
+    QCOMPARE(w.whatIfPanel()->table()->item(1, 3)->text(), QStringLiteral("–"));  // the first has no previous
+    QCOMPARE(w.whatIfPanel()->table()->item(0, 3)->text(), formatDelta(hist[1].ppl - hist[0].ppl, hist[0].ppl));
+    const QStringList csv = w.whatIfPanel()->toCsv().split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(csv.size(), 3);
+    QVERIFY(csv[0].startsWith(QStringLiteral("removed,perplexity,")));
+    QVERIFY(csv[2].contains(QStringLiteral("layers.5")));
+    QVERIFY(qAbs(csv[2].split(QLatin1Char(','))[4].toDouble() - (hist[1].ppl - hist[0].ppl)) <= 1e-9 * hist[1].ppl);
+    QVERIFY(csv[1].split(QLatin1Char(','))[4].isEmpty());
+    QVERIFY(w.exportWhatIfCsvTo(dir + "/what-if.csv"));
+    QCOMPARE(QString::fromStdString(test::read_file((dir + "/what-if.csv").toStdString())), w.whatIfPanel()->toCsv());
+    w.whatIfPanel()->useRowAsMarks(1);  // the older evaluation: layers.3 alone
+    QCOMPARE(tree->markedIds(), QStringList{QStringLiteral("layers.3")});
+
     // A 2-step search from the marked set: the tree and the plots follow.
     QSignalSpy ended(&w, &MainWindow::searchEnded);
     w.startSearch(false);
@@ -189,7 +212,7 @@ class TestGuiMainWindow : public QObject {
     QCOMPARE(w2.treeModel()->removedIds(), tree->removedIds());
     QCOMPARE(w2.perplexityPlot()->calibrationGraph()->dataCount(), 3);
     QCOMPARE(w2.perplexityPlot()->heldoutGraph()->data()->at(2)->value, *run.steps[1].heldoutPpl);
-    QCOMPARE(w2.whatIfPanel()->history().size(), 1);
+    QCOMPARE(w2.whatIfPanel()->history().size(), 2);
     QCOMPARE(w2.searchPanel()->settings().calibration.tokenFile, test::trained_calib_tokens());
 
     // Export the pruned checkpoint: 3 blocks fewer, loads again.
