@@ -1,9 +1,14 @@
 // Figure export (see figure_export.h). The plot is laid out at its physical size in 96-per-inch logical units
 // (what screen fonts assume), then rendered: PNG scaled to the DPI, PDF through QPdfWriter at 96 units per inch,
-// SVG through QSvgGenerator with a matching view box.
+// SVG through QSvgGenerator with a matching view box, each font name followed by a CSS generic family. Every format
+// is rendered into memory or a temporary file and then replaces `path` in one rename (QSaveFile), so a failed or
+// cancelled export never leaves a half-written figure in place of a good one.
 #include "figure_export.h"
 
+#include <QBuffer>
 #include <QFileInfo>
+#include <QRegularExpression>
+#include <QSaveFile>
 #include <QPageSize>
 #include <QPdfWriter>
 #include <QSvgGenerator>
@@ -52,12 +57,20 @@ QString exportFigure(QCustomPlot* plot, const QString& path, const FigureOptions
   if (!dir.isDir() || !dir.isWritable()) return QStringLiteral("%1: the folder does not exist or is not writable").arg(path);
   const QSize size = logicalSize(o.sizeCm);
   bool ok = false;
+  QSaveFile out(path);
+  if (!out.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write: %2").arg(path, out.errorString());
   switch (o.format) {
-    case FigureFormat::Png:
-      ok = plot->savePng(path, size.width(), size.height(), o.dpi / kLogicalDpi, -1, o.dpi, QCP::ruDotsPerInch);
+    case FigureFormat::Png: {
+      const QPixmap px = plot->toPixmap(size.width(), size.height(), o.dpi / kLogicalDpi);
+      QImage img = px.toImage();
+      const int dpm = static_cast<int>(std::lround(o.dpi / 0.0254));  // dots per metre
+      img.setDotsPerMeterX(dpm);
+      img.setDotsPerMeterY(dpm);
+      ok = !img.isNull() && img.save(&out, "PNG");
       break;
+    }
     case FigureFormat::Pdf: {
-      QPdfWriter writer(path);
+      QPdfWriter writer(&out);
       writer.setCreator(QStringLiteral("Mamba Shedder Workbench"));
       writer.setTitle(o.title);
       writer.setResolution(static_cast<int>(kLogicalDpi));
@@ -74,8 +87,10 @@ QString exportFigure(QCustomPlot* plot, const QString& path, const FigureOptions
       break;
     }
     case FigureFormat::Svg: {
+      QBuffer buf;
+      buf.open(QIODevice::WriteOnly);
       QSvgGenerator gen;
-      gen.setFileName(path);
+      gen.setOutputDevice(&buf);
       gen.setTitle(o.title);
       gen.setDescription(QStringLiteral("Mamba Shedder Workbench figure"));
       gen.setResolution(static_cast<int>(kLogicalDpi));
@@ -86,10 +101,17 @@ QString exportFigure(QCustomPlot* plot, const QString& path, const FigureOptions
       painter.setMode(QCPPainter::pmVectorized);
       painter.setMode(QCPPainter::pmNoCaching);
       plot->toPainter(&painter, size.width(), size.height());
-      ok = painter.end();
+      if (!painter.end()) break;
+      // font-family="DejaVu Sans" -> font-family="DejaVu Sans, sans-serif": a viewer without the font falls back to a
+      // font of the same kind instead of its default serif.
+      QString svg = QString::fromUtf8(buf.data());
+      static const QRegularExpression family(QStringLiteral("font-family=\"([^\",]*)\""));
+      svg.replace(family, QStringLiteral("font-family=\"\\1, sans-serif\""));
+      ok = out.write(svg.toUtf8()) > 0;
       break;
     }
   }
+  ok = ok && out.commit();
   plot->replot();  // back to the on-screen layout
   if (!ok || !QFileInfo(path).exists() || QFileInfo(path).size() == 0)
     return QStringLiteral("%1: could not write the figure").arg(path);

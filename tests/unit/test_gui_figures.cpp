@@ -213,6 +213,21 @@ class TestGuiFigures : public QObject {
     const QString text = QString::fromUtf8(QByteArray::fromStdString(shedder::test::read_file((dir + "/f.svg").toStdString())));
     QVERIFY(text.contains(QStringLiteral("Perplexity vs components removed")));
     QVERIFY(text.contains(QStringLiteral("held-out")));
+    // Every font name is followed by a CSS generic family.
+    const QRegularExpression fam(QStringLiteral("font-family=\"([^\"]*)\""));
+    int families = 0;
+    for (auto it = fam.globalMatch(text); it.hasNext();) {
+      const QString f = it.next().captured(1);
+      QVERIFY2(f.endsWith(QStringLiteral(", sans-serif")), qPrintable(f));
+      ++families;
+    }
+    QVERIFY(families > 0);
+
+    // An export that fails leaves the file that was there, whole (written to a temporary file, then renamed).
+    o.dpi = 10;  // refused
+    QVERIFY(!exportFigure(p.plot(), dir + "/f.svg", o).isEmpty());
+    QCOMPARE(QString::fromUtf8(QByteArray::fromStdString(shedder::test::read_file((dir + "/f.svg").toStdString()))), text);
+    QCOMPARE(QDir(dir).entryList(QDir::Files).size(), 3);  // f.png, f.pdf, f.svg: no temporary left
   }
 
   // The Save figure dialog asks before it replaces a file; declined, the dialog stays open and the file is kept.
