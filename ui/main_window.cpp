@@ -906,11 +906,22 @@ QStringList MainWindow::saveAllFiguresTo(const QString& dir) {
   o.sizeCm = QSizeF(settings.value(QStringLiteral("figures/width_cm"), 16.0).toDouble(),
                     settings.value(QStringLiteral("figures/height_cm"), 10.0).toDouble());
   o.dpi = settings.value(QStringLiteral("figures/dpi"), 300).toInt();
+  // Only plots with data: an empty one would be its placeholder text.
+  QList<PlotView*> shown;
+  QStringList skipped;
+  for (PlotView* p : plots()) {
+    if (p->hasData()) shown << p;
+    else skipped << p->title();
+  }
+  if (shown.isEmpty()) {
+    showError(QStringLiteral("Save figures"), QStringLiteral("no plot has data yet: run a search or evaluate first"));
+    return {};
+  }
   QStringList targets;
-  for (PlotView* p : plots()) targets << QDir(dir).filePath(slug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
+  for (PlotView* p : shown) targets << QDir(dir).filePath(slug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
   if (!confirmOverwrite(this, QStringLiteral("Save figures"), targets)) return {};
   QStringList written;
-  for (PlotView* p : plots()) {
+  for (PlotView* p : shown) {
     o.title = p->title();
     const QString path = QDir(dir).filePath(slug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
     const QString err = exportFigure(p->plot(), path, o);
@@ -920,7 +931,10 @@ QStringList MainWindow::saveAllFiguresTo(const QString& dir) {
     }
     written << QFileInfo(path).fileName();
   }
-  log_->info(QStringLiteral("Saved figures into %1: %2").arg(dir, written.join(QStringLiteral(", "))));
+  log_->info(QStringLiteral("Saved figures into %1: %2%3")
+                 .arg(dir, written.join(QStringLiteral(", ")),
+                      skipped.isEmpty() ? QString()
+                                        : QStringLiteral(" (empty, not saved: %1)").arg(skipped.join(QStringLiteral(", ")))));
   statusBar()->showMessage(QStringLiteral("Saved %1 figures into %2").arg(written.size()).arg(dir), 8000);
   return written;
 }

@@ -151,6 +151,14 @@ void PlotView::setLogScale(bool on) {
   resetView();
 }
 
+bool PlotView::hasData() const {
+  for (int i = 0; i < plot_->plottableCount(); ++i) {
+    QCPAbstractPlottable* p = plot_->plottable(i);
+    if (p->visible() && p->interface1D() && p->interface1D()->dataCount() > 0) return true;
+  }
+  return false;
+}
+
 void PlotView::resetView() {
   bool any = false;
   for (int i = 0; i < plot_->plottableCount(); ++i) {

@@ -37,6 +37,8 @@ class PlotView : public QWidget {
   // Room for extra controls in the tool row (e.g. a step selector).
   QHBoxLayout* toolRow() const { return tools_; }
 
+  // True when some visible series has data (an empty plot shows only its placeholder).
+  bool hasData() const;
   // Fits every axis to the data with a margin (what "reset view" does).
   virtual void resetView();
   // Opens the figure export dialog; returns the file written or "".
