@@ -291,6 +291,29 @@ void MainWindow::buildMenus() {
     restoreState(defaultState_);
     for (QDockWidget* d : docks_) d->show();
   });
+  // Keyboard focus between the three working areas: Ctrl+1..3, F6 to the next one.
+  view->addSeparator();
+  const std::vector<std::pair<QString, QWidget*>> areas = {{QStringLiteral("Layer Tree"), treePanel_->view()},
+                                                           {QStringLiteral("Search Panel"), search_->firstField()},
+                                                           {QStringLiteral("Plots"), pplPlot_}};
+  for (size_t i = 0; i < areas.size(); ++i) {
+    QAction* a = view->addAction(QStringLiteral("Focus ") + areas[i].first);
+    a->setObjectName(QStringLiteral("focusArea%1").arg(i + 1));
+    a->setShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + static_cast<int>(i))));
+    connect(a, &QAction::triggered, this, [this, w = areas[i].second] { focusArea(w); });
+  }
+  QAction* next = view->addAction(QStringLiteral("Focus Next Area"));
+  next->setObjectName(QStringLiteral("focusNextArea"));
+  next->setShortcut(QKeySequence(Qt::Key_F6));
+  connect(next, &QAction::triggered, this, [this, areas] {
+    size_t cur = areas.size() - 1;
+    for (size_t i = 0; i < areas.size(); ++i)
+      if (QWidget* f = QApplication::focusWidget(); f && (f == areas[i].second || areas[i].second->isAncestorOf(f)))
+        cur = i;
+    // The search panel's area is the whole panel, not only its first field.
+    if (QWidget* f = QApplication::focusWidget(); f && search_->isAncestorOf(f)) cur = 1;
+    focusArea(areas[(cur + 1) % areas.size()].second);
+  });
 
   QMenu* help = menuBar()->addMenu(QStringLiteral("&Help"));
   help->addAction(QStringLiteral("&About"), this, &MainWindow::showAbout);
@@ -937,6 +960,16 @@ QStringList MainWindow::saveAllFiguresTo(const QString& dir) {
                                         : QStringLiteral(" (empty, not saved: %1)").arg(skipped.join(QStringLiteral(", ")))));
   statusBar()->showMessage(QStringLiteral("Saved %1 figures into %2").arg(written.size()).arg(dir), 8000);
   return written;
+}
+
+void MainWindow::focusArea(QWidget* w) {
+  // Show the dock that holds it first (a hidden or tabbed-away dock cannot take the focus).
+  for (QWidget* p = w; p; p = p->parentWidget())
+    if (auto* d = qobject_cast<QDockWidget*>(p)) {
+      d->show();
+      d->raise();
+    }
+  w->setFocus(Qt::ShortcutFocusReason);
 }
 
 void MainWindow::showAbout() {

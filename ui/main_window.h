@@ -125,6 +125,7 @@ class MainWindow : public QMainWindow {
   void exportJson();
   void exportCheckpoint();
   void saveAllFigures();
+  void focusArea(QWidget* w);  // View ▸ Focus …: the widget of a working area, its dock shown
   void showAbout();
 
   QThread thread_;

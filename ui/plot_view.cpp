@@ -74,6 +74,8 @@ PlotView::PlotView(const QString& title, QWidget* parent) : QWidget(parent), tit
   outer->addLayout(tools_);
 
   plot_ = new QCustomPlot(this);
+  plot_->setFocusPolicy(Qt::StrongFocus);  // View ▸ Focus Plots (Ctrl+3) and F6 reach it
+  setFocusProxy(plot_);
   plot_->setObjectName(QStringLiteral("plot"));
   plot_->setMinimumSize(280, 180);
   plot_->setAntialiasedElements(QCP::aeAll);

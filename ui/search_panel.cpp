@@ -419,6 +419,8 @@ void SearchPanel::setProgress(const ProgressInfo& p) {
     stage_->setText(QStringLiteral("elapsed %1").arg(formatDuration(p.elapsedSeconds)));
 }
 
+QWidget* SearchPanel::firstField() const { return granularity_; }
+
 void SearchPanel::resetProgress() {
   progress_->setRange(0, 1000);
   progress_->setValue(0);

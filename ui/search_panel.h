@@ -51,6 +51,7 @@ class SearchPanel : public QWidget {
   bool demoSetAvailable() const { return demoAvailable_; }
 
   QProgressBar* progressBar() const { return progress_; }
+  QWidget* firstField() const;  // where keyboard focus goes when the panel is focused (View ▸ Focus Search Panel)
   QPushButton* runButton() const { return run_; }
   QPushButton* cancelButton() const { return cancel_; }
   QPushButton* resumeButton() const { return resume_; }

@@ -306,6 +306,37 @@ class TestGuiMainWindow : public QObject {
   }
 
   // Save All Figures asks once before replacing files that exist; declined, nothing is written.
+  // View ▸ Focus Layer Tree / Search Panel / Plots (Ctrl+1..3) and F6 (the next area) move the keyboard focus.
+  void keyboard_focus_moves_between_areas() {
+    MainWindow w;
+    w.setInteractive(false);
+    w.resize(1400, 900);
+    w.show();
+    w.activateWindow();
+    QVERIFY(QTest::qWaitForWindowActive(&w));
+    auto trigger = [&](const char* name) {
+      QAction* a = w.findChild<QAction*>(QString::fromLatin1(name));
+      QVERIFY2(a, name);
+      a->trigger();
+    };
+    auto in = [](QWidget* area) {
+      QWidget* f = QApplication::focusWidget();
+      return f && (f == area || area->isAncestorOf(f));
+    };
+    QCOMPARE(w.findChild<QAction*>(QStringLiteral("focusArea1"))->shortcut(), QKeySequence(Qt::CTRL | Qt::Key_1));
+    QCOMPARE(w.findChild<QAction*>(QStringLiteral("focusNextArea"))->shortcut(), QKeySequence(Qt::Key_F6));
+    trigger("focusArea2");
+    QTRY_VERIFY(in(w.searchPanel()));
+    trigger("focusArea1");
+    QTRY_VERIFY(in(w.treePanel()->view()));
+    trigger("focusArea3");
+    QTRY_VERIFY(in(w.perplexityPlot()));
+    trigger("focusNextArea");  // wraps around to the tree
+    QTRY_VERIFY(in(w.treePanel()->view()));
+    trigger("focusNextArea");
+    QTRY_VERIFY(in(w.searchPanel()));
+  }
+
   void save_all_figures_asks_before_replacing() {
     MainWindow w;
     w.setInteractive(false);
