@@ -58,24 +58,9 @@ std::string edit(const std::string& dir, const std::string& tag, const std::stri
 
 at::Tensor ids(int64_t L = 37) { return at::randint(0, 64, {2, L}, at::TensorOptions().dtype(at::kLong)); }
 
-// Exports `r` from `m` into the new folder `out`.
-void export_to(const Model& m, const RemovalSet& r, const std::string& out) {
-  ExportOptions o;
-  o.out_dir = out;
-  export_pruned(m, r, o);
-}
-
-// A search of `steps` removals of granularity `g` by calibration perplexity on `windows`.
-SearchResult search(const Model& m, const at::Tensor& windows, Granularity g, int64_t steps) {
-  SearchOptions o;
-  o.granularity = g;
-  o.steps = steps;
-  return run_search(m, windows, o);
-}
-
-bool has(const std::vector<ComponentId>& v, const std::string& id) {
-  return std::find(v.begin(), v.end(), ComponentId::parse(id)) != v.end();
-}
+using test::export_to;
+using test::has;
+using test::search;
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 #include "support/cli_runner.h"
 #include "support/expect_error.h"
 #include "support/tensor_compare.h"
+#include "support/arch_models.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -69,24 +70,9 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Exports `r` from `m` into the new folder `out`.
-void export_to(const Model& m, const RemovalSet& r, const std::string& out) {
-  ExportOptions o;
-  o.out_dir = out;
-  export_pruned(m, r, o);
-}
-
-// A search of `steps` removals of granularity `g` by calibration perplexity on `windows`.
-SearchResult search(const Model& m, const at::Tensor& windows, Granularity g, int64_t steps) {
-  SearchOptions o;
-  o.granularity = g;
-  o.steps = steps;
-  return run_search(m, windows, o);
-}
-
-bool has(const std::vector<ComponentId>& v, const std::string& id) {
-  return std::find(v.begin(), v.end(), ComponentId::parse(id)) != v.end();
-}
+using test::export_to;
+using test::has;
+using test::search;
 
 }  // namespace
 

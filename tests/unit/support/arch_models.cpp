@@ -3,11 +3,14 @@
 
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
 
+#include "export/exporter.h"
 #include "io/safetensors.h"
+#include "shed/search.h"
 #include "support/test_support.h"
 #include "util/error.h"
 
@@ -125,6 +128,23 @@ std::string write_tiny_hymba(const std::string& tag, const nlohmann::json& cfg, 
   write_safetensors(dir + "/model.safetensors", t);
   std::ofstream(dir + "/config.json") << cfg.dump(2);
   return dir;
+}
+
+void export_to(const Model& m, const RemovalSet& r, const std::string& out) {
+  ExportOptions o;
+  o.out_dir = out;
+  export_pruned(m, r, o);
+}
+
+SearchResult search(const Model& m, const at::Tensor& windows, Granularity g, int64_t steps) {
+  SearchOptions o;
+  o.granularity = g;
+  o.steps = steps;
+  return run_search(m, windows, o);
+}
+
+bool has(const std::vector<ComponentId>& v, const std::string& id) {
+  return std::find(v.begin(), v.end(), ComponentId::parse(id)) != v.end();
 }
 
 }  // namespace shedder::test

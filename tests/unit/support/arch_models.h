@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "shed/search.h"
 
 namespace shedder::test {
 
@@ -33,5 +34,11 @@ at::Tensor random_ids(const Model& m, int64_t batch, int64_t length);
 // layers 1 and 2 sharing K/V) and a random checkpoint for a config of that shape, in transformers' layout.
 nlohmann::json tiny_hymba_config();
 std::string write_tiny_hymba(const std::string& tag, const nlohmann::json& cfg, uint64_t seed = 3);
+
+// Small steps the per-architecture suites share: export `r` from `m` into the new folder `out`; a search of `steps`
+// removals of granularity `g` by calibration perplexity on `windows`; whether `v` holds the component `id`.
+void export_to(const Model& m, const RemovalSet& r, const std::string& out);
+SearchResult search(const Model& m, const at::Tensor& windows, Granularity g, int64_t steps);
+bool has(const std::vector<ComponentId>& v, const std::string& id);
 
 }  // namespace shedder::test
