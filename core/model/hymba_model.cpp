@@ -734,8 +734,7 @@ std::vector<WeightSlot> HymbaModel::weight_slots() {
   const HymbaConfig& c = cfg_;
   WeightSlotList s;
   const int64_t K = c.d_conv;
-  s.add("model.embed_tokens.weight", embedding_, true);
-  s.add(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
+  s.add_embedding_and_head("model.embed_tokens.weight", embedding_, lm_head_, c.tie_word_embeddings);
   s.add("model.final_layernorm.weight", final_norm_w_, false);
   s.add("model.memory_tokens", memory_tokens_, false);
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -755,7 +754,7 @@ std::vector<WeightSlot> HymbaModel::weight_slots() {
     s.add(p + "mamba.self_attn.k_norm.weight", L.k_norm_w, false);
     s.add(p + "mamba.pre_avg_layernorm1.weight", L.ln_attn_w, false);
     s.add(p + "mamba.conv1d.weight", L.ssm.conv_w_kc, true, false,
-         [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); });
+         WeightSlotList::conv_from_stored(K));
     s.add(p + "mamba.conv1d.bias", L.ssm.conv_b, false);
     s.add(p + "mamba.x_proj.0.weight", L.ssm.x_proj_w, true);
     s.add(p + "mamba.dt_proj.0.weight", L.ssm.dt_proj_w, true);

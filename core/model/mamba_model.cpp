@@ -378,9 +378,8 @@ std::vector<WeightSlot> MambaModel::weight_slots() {
   const ModelConfig& c = config_;
   WeightSlotList s;
   const int64_t K = c.conv_kernel;
-  auto conv_kc = [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); };  // [C,1,K] -> [K,C]
-  s.add("backbone.embeddings.weight", embedding_, true);
-  s.add(c.tie_word_embeddings ? "backbone.embeddings.weight" : "lm_head.weight", lm_head_, true);
+  const auto conv_kc = WeightSlotList::conv_from_stored(K);
+  s.add_embedding_and_head("backbone.embeddings.weight", embedding_, lm_head_, c.tie_word_embeddings);
   s.add("backbone.norm_f.weight", norm_f_, false);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     LayerWeights& L = layers_[static_cast<size_t>(l)];

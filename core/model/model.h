@@ -44,6 +44,16 @@ class WeightSlotList {
            std::function<at::Tensor(const at::Tensor&)> to_internal = nullptr) {
     if (t.defined()) slots_.push_back({name, &t, std::move(to_internal), lora, decay});
   }
+  // The token embedding stored as `embedding_name` and the LM head: "lm_head.weight", or the embedding itself when
+  // the two are tied (one parameter).
+  void add_embedding_and_head(const std::string& embedding_name, at::Tensor& embedding, at::Tensor& head, bool tied) {
+    add(embedding_name, embedding, true);
+    add(tied ? embedding_name : "lm_head.weight", head, true);
+  }
+  // A depthwise conv weight stored [C, 1, K] as the model's [K, C].
+  static std::function<at::Tensor(const at::Tensor&)> conv_from_stored(int64_t K) {
+    return [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); };
+  }
   std::vector<WeightSlot> take() { return std::move(slots_); }
 
  private:

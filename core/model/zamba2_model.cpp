@@ -670,8 +670,7 @@ std::vector<WeightSlot> Zamba2Model::weight_slots() {
   const Zamba2Config& c = cfg_;
   WeightSlotList s;
   const int64_t K = c.d_conv;
-  s.add("model.embed_tokens.weight", embedding_, true);
-  s.add(c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", lm_head_, true);
+  s.add_embedding_and_head("model.embed_tokens.weight", embedding_, lm_head_, c.tie_word_embeddings);
   s.add("model.final_layernorm.weight", final_norm_w_, false);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const size_t li = static_cast<size_t>(l);
@@ -680,7 +679,7 @@ std::vector<WeightSlot> Zamba2Model::weight_slots() {
     s.add(p + "input_layernorm.weight", ly.norm_w, false);
     s.add(p + "mamba.in_proj.weight", ly.mixer.in_proj_w, true);
     s.add(p + "mamba.conv1d.weight", ly.mixer.conv_w_kc, true, false,
-         [K](const at::Tensor& w) { return w.reshape({w.size(0), K}).t().contiguous(); });
+         WeightSlotList::conv_from_stored(K));
     s.add(p + "mamba.conv1d.bias", ly.mixer.conv_b, false);
     s.add(p + "mamba.dt_bias", ly.mixer.dt_bias, false);
     s.add(p + "mamba.A_log", ly.mixer.A_h, false, false, [](const at::Tensor& a) { return -at::exp(a); });
