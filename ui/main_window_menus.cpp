@@ -1,0 +1,246 @@
+// The main window's actions, docks and menus (see main_window.h).
+#include "main_window.h"
+
+#include <QAction>
+#include <QActionGroup>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDateTime>
+#include <QDir>
+#include <QDockWidget>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QScrollArea>
+#include <QSettings>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QStyle>
+#include <QToolBar>
+#include <QTreeView>
+
+#include <cmath>
+#include <limits>
+
+#include "candidate_scores_plot.h"
+#include "component_tree_model.h"
+#include "confirm.h"
+#include "engine_session.h"
+#include "engine_worker.h"
+#include "figure_export.h"
+#include "formatting.h"
+#include "layer_tree_panel.h"
+#include "log_view.h"
+#include "plot_view.h"
+#include "main_window_helpers.h"
+#include "last_folders.h"
+#include "recent_files.h"
+#include "run_curve_plots.h"
+#include "search_panel.h"
+#include "what_if_panel.h"
+
+namespace shedder::ui {
+
+using namespace mw;
+
+// --- construction ------------------------------------------------------------------------------------------------
+
+void MainWindow::buildActions() {
+  QStyle* st = style();
+  openModelAct_ = new QAction(st->standardIcon(QStyle::SP_DirOpenIcon), QStringLiteral("Open &Model…"), this);
+  openModelAct_->setShortcut(QKeySequence::Open);
+  openModelAct_->setToolTip(QStringLiteral("Open a model folder (config.json, weights, tokenizer.json)"));
+  connect(openModelAct_, &QAction::triggered, this, &MainWindow::chooseModel);
+  openProjectAct_ = new QAction(st->standardIcon(QStyle::SP_FileDialogStart), QStringLiteral("Open &Project…"), this);
+  openProjectAct_->setShortcut(QKeySequence(QStringLiteral("Ctrl+Shift+O")));
+  connect(openProjectAct_, &QAction::triggered, this, &MainWindow::chooseProject);
+  saveProjectAct_ = new QAction(st->standardIcon(QStyle::SP_DialogSaveButton), QStringLiteral("&Save Project"), this);
+  saveProjectAct_->setShortcut(QKeySequence::Save);
+  saveProjectAct_->setToolTip(QStringLiteral("Save the model, settings, marks, run and plots as a project file"));
+  connect(saveProjectAct_, &QAction::triggered, this, &MainWindow::saveProject);
+  saveProjectAsAct_ = new QAction(QStringLiteral("Save Project &As…"), this);
+  saveProjectAsAct_->setShortcut(QKeySequence::SaveAs);
+  connect(saveProjectAsAct_, &QAction::triggered, this, &MainWindow::saveProjectAs);
+
+  evaluateAct_ = new QAction(st->standardIcon(QStyle::SP_BrowserReload), QStringLiteral("&Evaluate Removal Set"), this);
+  evaluateAct_->setShortcut(QKeySequence(QStringLiteral("Ctrl+E")));
+  evaluateAct_->setToolTip(QStringLiteral("Perplexity without the removed and marked components (what-if)"));
+  connect(evaluateAct_, &QAction::triggered, this, &MainWindow::evaluateRemovalSet);
+  runAct_ = new QAction(st->standardIcon(QStyle::SP_MediaPlay), QStringLiteral("&Run Search"), this);
+  runAct_->setShortcut(QKeySequence(QStringLiteral("F5")));
+  runAct_->setToolTip(QStringLiteral("Start a new search with the search panel's settings (F5)"));
+  connect(runAct_, &QAction::triggered, this, [this] { startSearch(false); });
+  cancelAct_ = new QAction(st->standardIcon(QStyle::SP_MediaStop), QStringLiteral("&Cancel"), this);
+  cancelAct_->setShortcut(QKeySequence(QStringLiteral("Shift+F5")));
+  cancelAct_->setToolTip(QStringLiteral("Cancel the running job (finished search steps stay in the journal)"));
+  connect(cancelAct_, &QAction::triggered, this, &MainWindow::cancelJob);
+  resumeAct_ = new QAction(st->standardIcon(QStyle::SP_MediaSeekForward), QStringLiteral("Res&ume Search"), this);
+  resumeAct_->setToolTip(QStringLiteral("Continue the last run from its journal (more steps: raise Steps first)"));
+  connect(resumeAct_, &QAction::triggered, this, [this] { startSearch(true); });
+
+  exportCsvAct_ = new QAction(QStringLiteral("Results as &CSV…"), this);
+  connect(exportCsvAct_, &QAction::triggered, this, &MainWindow::exportCsv);
+  exportJsonAct_ = new QAction(QStringLiteral("Results as &JSON…"), this);
+  connect(exportJsonAct_, &QAction::triggered, this, &MainWindow::exportJson);
+  exportCheckpointAct_ = new QAction(st->standardIcon(QStyle::SP_DriveHDIcon), QStringLiteral("Pruned &Checkpoint…"), this);
+  exportCheckpointAct_->setToolTip(QStringLiteral("Write the model without the removed and marked components as a new "
+                                                  "model folder"));
+  connect(exportCheckpointAct_, &QAction::triggered, this, &MainWindow::exportCheckpoint);
+  saveFiguresAct_ = new QAction(st->standardIcon(QStyle::SP_DialogSaveButton), QStringLiteral("All &Figures…"), this);
+  saveFiguresAct_->setToolTip(QStringLiteral("Save every plot into a folder with the last used figure format, size and DPI"));
+  connect(saveFiguresAct_, &QAction::triggered, this, &MainWindow::saveAllFigures);
+  clearMarksAct_ = new QAction(QStringLiteral("Clear &Marks"), this);
+  connect(clearMarksAct_, &QAction::triggered, this, [this] { tree_->setMarked({}); });
+}
+
+void MainWindow::buildDocks() {
+  auto dock = [this](const QString& title, const QString& name, QWidget* w, Qt::DockWidgetArea area) {
+    auto* d = new QDockWidget(title, this);
+    d->setObjectName(name);
+    d->setWidget(w);
+    d->setFeatures(QDockWidget::DockWidgetMovable | QDockWidget::DockWidgetFloatable | QDockWidget::DockWidgetClosable);
+    addDockWidget(area, d);
+    docks_ << d;
+    return d;
+  };
+  setCorner(Qt::BottomRightCorner, Qt::RightDockWidgetArea);
+  setCorner(Qt::TopRightCorner, Qt::RightDockWidgetArea);
+
+  search_ = new SearchPanel;
+  auto* scroll = new QScrollArea;
+  scroll->setWidget(search_);
+  scroll->setWidgetResizable(true);
+  scroll->setFrameShape(QFrame::NoFrame);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  QDockWidget* searchDock = dock(QStringLiteral("Search"), QStringLiteral("searchDock"), scroll, Qt::RightDockWidgetArea);
+  whatIf_ = new WhatIfPanel;
+  QDockWidget* whatIfDock = dock(QStringLiteral("What-if"), QStringLiteral("whatIfDock"), whatIf_, Qt::RightDockWidgetArea);
+  log_ = new LogView;
+  QDockWidget* logDock = dock(QStringLiteral("Log"), QStringLiteral("logDock"), log_, Qt::RightDockWidgetArea);
+  splitDockWidget(searchDock, whatIfDock, Qt::Vertical);
+  tabifyDockWidget(whatIfDock, logDock);
+  whatIfDock->raise();
+
+  pplPlot_ = new PerplexityCurvePlot;
+  paramsPlot_ = new ParamsLatencyPlot;
+  candPlot_ = new CandidateScoresPlot;
+  accPlot_ = new AccuracyPlot;
+  QDockWidget* pplDock = dock(QStringLiteral("Perplexity"), QStringLiteral("perplexityDock"), pplPlot_, Qt::BottomDockWidgetArea);
+  QDockWidget* candDock = dock(QStringLiteral("Candidate scores"), QStringLiteral("candidateDock"), candPlot_, Qt::BottomDockWidgetArea);
+  QDockWidget* paramsDock = dock(QStringLiteral("Parameters, latency"), QStringLiteral("paramsDock"), paramsPlot_, Qt::BottomDockWidgetArea);
+  QDockWidget* accDock = dock(QStringLiteral("Accuracy"), QStringLiteral("accuracyDock"), accPlot_, Qt::BottomDockWidgetArea);
+  splitDockWidget(pplDock, candDock, Qt::Horizontal);
+  tabifyDockWidget(candDock, paramsDock);
+  tabifyDockWidget(paramsDock, accDock);
+  candDock->raise();
+  resizeDocks({searchDock}, {430}, Qt::Horizontal);
+  resizeDocks({pplDock}, {420}, Qt::Vertical);
+  resizeDocks({searchDock, whatIfDock}, {500, 360}, Qt::Vertical);
+}
+
+void MainWindow::buildMenus() {
+  QMenu* file = menuBar()->addMenu(QStringLiteral("&File"));
+  file->addAction(openModelAct_);
+  recentMenu_ = file->addMenu(QStringLiteral("Open &Recent"));
+  connect(recentMenu_, &QMenu::aboutToShow, this, &MainWindow::rebuildRecentMenu);
+  file->addAction(openProjectAct_);
+  file->addSeparator();
+  file->addAction(saveProjectAct_);
+  file->addAction(saveProjectAsAct_);
+  file->addSeparator();
+  QMenu* exp = file->addMenu(QStringLiteral("&Export"));
+  exp->addAction(saveFiguresAct_);
+  exp->addAction(exportCsvAct_);
+  exp->addAction(exportJsonAct_);
+  exp->addAction(exportCheckpointAct_);
+  file->addSeparator();
+  QAction* quit = file->addAction(QStringLiteral("&Quit"), this, &QWidget::close);
+  quit->setShortcut(QKeySequence::Quit);
+
+  QMenu* edit = menuBar()->addMenu(QStringLiteral("&Edit"));
+  edit->addAction(clearMarksAct_);
+  QAction* find = edit->addAction(QStringLiteral("&Filter Components"), this, [this] { treePanel_->filterEdit()->setFocus(); });
+  find->setShortcut(QKeySequence::Find);
+
+  QMenu* runMenu = menuBar()->addMenu(QStringLiteral("&Run"));
+  runMenu->addAction(evaluateAct_);
+  runMenu->addSeparator();
+  runMenu->addAction(runAct_);
+  runMenu->addAction(resumeAct_);
+  runMenu->addAction(cancelAct_);
+  runMenu->addSeparator();
+  QMenu* devMenu = runMenu->addMenu(QStringLiteral("Compute &Device"));
+  auto* devGroup = new QActionGroup(devMenu);
+  for (const QString& d : EngineSession::computeDevices()) {
+    QAction* a = devMenu->addAction(d == QStringLiteral("cpu") ? QStringLiteral("CPU (float32)")
+                                                                : d.toUpper() + QStringLiteral(" (checkpoint dtype)"));
+    a->setCheckable(true);
+    a->setChecked(d == computeDevice_);
+    a->setObjectName(QStringLiteral("device:") + d);
+    devGroup->addAction(a);
+    connect(a, &QAction::triggered, this, [this, d] { setComputeDevice(d); });
+  }
+
+  QMenu* view = menuBar()->addMenu(QStringLiteral("&View"));
+  for (QDockWidget* d : docks_) view->addAction(d->toggleViewAction());
+  view->addSeparator();
+  view->addAction(QStringLiteral("Expand All"), treePanel_->view(), &QTreeView::expandAll);
+  view->addAction(QStringLiteral("Collapse"), this, [this] { treePanel_->expandDefault(); });
+  view->addAction(QStringLiteral("Reset Layout"), this, [this] {
+    restoreState(defaultState_);
+    for (QDockWidget* d : docks_) d->show();
+  });
+  // Keyboard focus between the three working areas: Ctrl+1..3, F6 to the next one.
+  view->addSeparator();
+  const std::vector<std::pair<QString, QWidget*>> areas = {{QStringLiteral("Layer Tree"), treePanel_->view()},
+                                                           {QStringLiteral("Search Panel"), search_->firstField()},
+                                                           {QStringLiteral("Plots"), pplPlot_}};
+  for (size_t i = 0; i < areas.size(); ++i) {
+    QAction* a = view->addAction(QStringLiteral("Focus ") + areas[i].first);
+    a->setObjectName(QStringLiteral("focusArea%1").arg(i + 1));
+    a->setShortcut(QKeySequence(Qt::CTRL | static_cast<Qt::Key>(Qt::Key_1 + static_cast<int>(i))));
+    connect(a, &QAction::triggered, this, [this, w = areas[i].second] { focusArea(w); });
+  }
+  QAction* next = view->addAction(QStringLiteral("Focus Next Area"));
+  next->setObjectName(QStringLiteral("focusNextArea"));
+  next->setShortcut(QKeySequence(Qt::Key_F6));
+  connect(next, &QAction::triggered, this, [this, areas] {
+    size_t cur = areas.size() - 1;
+    for (size_t i = 0; i < areas.size(); ++i)
+      if (QWidget* f = QApplication::focusWidget(); f && (f == areas[i].second || areas[i].second->isAncestorOf(f)))
+        cur = i;
+    // The search panel's area is the whole panel, not only its first field.
+    if (QWidget* f = QApplication::focusWidget(); f && search_->isAncestorOf(f)) cur = 1;
+    focusArea(areas[(cur + 1) % areas.size()].second);
+  });
+
+  QMenu* help = menuBar()->addMenu(QStringLiteral("&Help"));
+  help->addAction(QStringLiteral("&About"), this, &MainWindow::showAbout);
+
+  QToolBar* tb = addToolBar(QStringLiteral("Main"));
+  tb->setObjectName(QStringLiteral("mainToolBar"));
+  tb->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+  tb->setMovable(false);
+  tb->addAction(openModelAct_);
+  tb->addAction(saveProjectAct_);
+  tb->addSeparator();
+  tb->addAction(evaluateAct_);
+  tb->addAction(runAct_);
+  tb->addAction(cancelAct_);
+  tb->addAction(resumeAct_);
+  tb->addSeparator();
+  tb->addAction(exportCheckpointAct_);
+  tb->addAction(saveFiguresAct_);
+}
+
+}  // namespace shedder::ui
