@@ -23,6 +23,11 @@ bool ask(QWidget* parent, const QString& title, const QString& text) {
 
 void setConfirmAnswerer(std::function<bool(const QString&, const QString&)> answer) { answerer() = std::move(answer); }
 
+void warn(QWidget* parent, const QString& title, const QString& text) {
+  if (answerer()) answerer()(title, text);
+  else QMessageBox::warning(parent, title, text);
+}
+
 bool confirmOverwrite(QWidget* parent, const QString& title, const QStringList& paths) {
   QStringList existing;
   for (const QString& p : paths)

@@ -15,6 +15,9 @@ namespace shedder::ui {
 // asking.
 bool confirmOverwrite(QWidget* parent, const QString& title, const QStringList& paths);
 
+// Tells the user something went wrong with what they entered (a warning box; under a test answerer, passed to it).
+void warn(QWidget* parent, const QString& title, const QString& text);
+
 // Tests: answers every later question with `answer(title, text)` instead of a dialog (nullptr: dialogs again).
 void setConfirmAnswerer(std::function<bool(const QString& title, const QString& text)> answer);
 

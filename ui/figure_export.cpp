@@ -15,6 +15,7 @@
 
 #include <cmath>
 
+#include "figure_layout.h"
 #include "qcustomplot_include.h"
 
 namespace shedder::ui {
@@ -28,37 +29,10 @@ QSize logicalSize(const QSizeF& cm) {
                std::max(1, static_cast<int>(std::lround(cm.height() / 2.54 * kLogicalDpi))));
 }
 
-}  // namespace
-
-bool figureFormatFromPath(const QString& path, FigureFormat* format) {
-  const QString s = QFileInfo(path).suffix().toLower();
-  if (s == QLatin1String("png")) *format = FigureFormat::Png;
-  else if (s == QLatin1String("pdf")) *format = FigureFormat::Pdf;
-  else if (s == QLatin1String("svg")) *format = FigureFormat::Svg;
-  else return false;
-  return true;
-}
-
-QString figureSuffix(FigureFormat f) {
-  switch (f) {
-    case FigureFormat::Png: return QStringLiteral("png");
-    case FigureFormat::Pdf: return QStringLiteral("pdf");
-    case FigureFormat::Svg: return QStringLiteral("svg");
-  }
-  return QStringLiteral("png");
-}
-
-QString exportFigure(QCustomPlot* plot, const QString& path, const FigureOptions& o) {
-  if (!plot) return QStringLiteral("%1: nothing to export").arg(path);
-  if (o.sizeCm.width() < 1 || o.sizeCm.height() < 1 || o.sizeCm.width() > 200 || o.sizeCm.height() > 200)
-    return QStringLiteral("%1: the figure size must be between 1 and 200 cm").arg(path);
-  if (o.dpi < 30 || o.dpi > 2400) return QStringLiteral("%1: the DPI must be between 30 and 2400").arg(path);
-  const QFileInfo dir(QFileInfo(path).absolutePath());
-  if (!dir.isDir() || !dir.isWritable()) return QStringLiteral("%1: the folder does not exist or is not writable").arg(path);
-  const QSize size = logicalSize(o.sizeCm);
+// Renders the plot, laid out for the page, into `out` (not yet committed).
+bool render(QCustomPlot* plot, QSaveFile& out, QSize size, const FigureOptions& o) {
+  const FigureLayout layout(plot, size, o.showTitle);
   bool ok = false;
-  QSaveFile out(path);
-  if (!out.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write: %2").arg(path, out.errorString());
   switch (o.format) {
     case FigureFormat::Png: {
       const QPixmap px = plot->toPixmap(size.width(), size.height(), o.dpi / kLogicalDpi);
@@ -111,6 +85,41 @@ QString exportFigure(QCustomPlot* plot, const QString& path, const FigureOptions
       break;
     }
   }
+  return ok;
+}
+
+}  // namespace
+
+bool figureFormatFromPath(const QString& path, FigureFormat* format) {
+  const QString s = QFileInfo(path).suffix().toLower();
+  if (s == QLatin1String("png")) *format = FigureFormat::Png;
+  else if (s == QLatin1String("pdf")) *format = FigureFormat::Pdf;
+  else if (s == QLatin1String("svg")) *format = FigureFormat::Svg;
+  else return false;
+  return true;
+}
+
+QString figureSuffix(FigureFormat f) {
+  switch (f) {
+    case FigureFormat::Png: return QStringLiteral("png");
+    case FigureFormat::Pdf: return QStringLiteral("pdf");
+    case FigureFormat::Svg: return QStringLiteral("svg");
+  }
+  return QStringLiteral("png");
+}
+
+QString exportFigure(QCustomPlot* plot, const QString& path, const FigureOptions& o) {
+  if (!plot) return QStringLiteral("%1: nothing to export").arg(path);
+  if (o.sizeCm.width() < 1 || o.sizeCm.height() < 1 || o.sizeCm.width() > 200 || o.sizeCm.height() > 200)
+    return QStringLiteral("%1: the figure size must be between 1 and 200 cm").arg(path);
+  if (o.dpi < 30 || o.dpi > 2400) return QStringLiteral("%1: the DPI must be between 30 and 2400").arg(path);
+  const QFileInfo dir(QFileInfo(path).absolutePath());
+  if (!dir.isDir() || !dir.isWritable()) return QStringLiteral("%1: the folder does not exist or is not writable").arg(path);
+  const QSize size = logicalSize(o.sizeCm);
+  bool ok = false;
+  QSaveFile out(path);
+  if (!out.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write: %2").arg(path, out.errorString());
+  ok = render(plot, out, size, o);
   ok = ok && out.commit();
   plot->replot();  // back to the on-screen layout
   if (!ok || !QFileInfo(path).exists() || QFileInfo(path).size() == 0)

@@ -16,13 +16,14 @@ struct FigureOptions {
   QSizeF sizeCm{16.0, 10.0};  // physical size
   int dpi = 300;              // PNG pixel density (and the resolution recorded in the file)
   QString title;              // PDF/SVG document title
+  bool showTitle = true;      // draw the plot's title above it (papers often set it as a caption instead)
 };
 
 // Format from a file name's suffix (png, pdf, svg); false when it has none of them.
 bool figureFormatFromPath(const QString& path, FigureFormat* format);
 QString figureSuffix(FigureFormat f);
 
-// Writes `plot` to `path`. Returns "" on success, else a message naming the file and the problem.
+// Writes `plot` to `path`, laid out for the page (FigureLayout: text fitted, legend where no data is). Returns "" on success, else a message naming the file and the problem.
 QString exportFigure(QCustomPlot* plot, const QString& path, const FigureOptions& options);
 
 }  // namespace shedder::ui

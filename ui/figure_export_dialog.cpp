@@ -3,6 +3,7 @@
 
 #include "confirm.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDir>
@@ -38,16 +39,31 @@ QString safeName(QString s) {
 
 }  // namespace
 
-FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title) : QDialog(parent), title_(title) {
-  setWindowTitle(QStringLiteral("Save figure — %1").arg(title));
+FigureOptions rememberedFigureOptions() {
   QSettings settings;
+  FigureOptions o;
+  o.format = static_cast<FigureFormat>(std::clamp(settings.value(QStringLiteral("figures/format"), 0).toInt(), 0, 2));
+  o.sizeCm = QSizeF(settings.value(QStringLiteral("figures/width_cm"), 16.0).toDouble(),
+                    settings.value(QStringLiteral("figures/height_cm"), 10.0).toDouble());
+  o.dpi = settings.value(QStringLiteral("figures/dpi"), 300).toInt();
+  o.showTitle = settings.value(QStringLiteral("figures/title"), true).toBool();
+  return o;
+}
+
+FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title, Target target)
+    : QDialog(parent), title_(title), target_(target) {
+  setWindowTitle(target == Target::File ? QStringLiteral("Save figure — %1").arg(title) : title);
+  QSettings settings;
+  const FigureOptions remembered = rememberedFigureOptions();
   auto* form = new QFormLayout;
+  form->setRowWrapPolicy(QFormLayout::WrapLongRows);
   path_ = new QLineEdit(this);
+  path_->setObjectName(QStringLiteral("path"));
   auto* browse = new QPushButton(QStringLiteral("Browse…"), this);
   auto* pathRow = new QHBoxLayout;
   pathRow->addWidget(path_, 1);
   pathRow->addWidget(browse);
-  form->addRow(QStringLiteral("File"), pathRow);
+  form->addRow(target == Target::File ? QStringLiteral("File") : QStringLiteral("Folder"), pathRow);
 
   format_ = new QComboBox(this);
   format_->addItem(QStringLiteral("PNG (raster)"), static_cast<int>(FigureFormat::Png));
@@ -76,6 +92,10 @@ FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title) : 
   dpi_->setSingleStep(50);
   dpi_->setSuffix(QStringLiteral(" dpi"));
   form->addRow(QStringLiteral("Resolution (PNG)"), dpi_);
+  showTitle_ = new QCheckBox(QStringLiteral("Draw the title above the plot"), this);
+  showTitle_->setObjectName(QStringLiteral("showTitle"));
+  showTitle_->setToolTip(QStringLiteral("Off for a paper, where the caption names the figure"));
+  form->addRow(QString(), showTitle_);
 
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Save | QDialogButtonBox::Cancel, this);
   connect(buttons, &QDialogButtonBox::accepted, this, &FigureExportDialog::accept);
@@ -87,17 +107,24 @@ FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title) : 
   // Defaults / remembered choices.
   const QString dir = settings.value(QStringLiteral("figures/dir"),
                                      QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)).toString();
-  const int fmt = settings.value(QStringLiteral("figures/format"), 0).toInt();
-  format_->setCurrentIndex(std::clamp(fmt, 0, 2));
-  width_->setValue(settings.value(QStringLiteral("figures/width_cm"), 16.0).toDouble());
-  height_->setValue(settings.value(QStringLiteral("figures/height_cm"), 10.0).toDouble());
-  dpi_->setValue(settings.value(QStringLiteral("figures/dpi"), 300).toInt());
+  format_->setCurrentIndex(static_cast<int>(remembered.format));
+  width_->setValue(remembered.sizeCm.width());
+  height_->setValue(remembered.sizeCm.height());
+  dpi_->setValue(remembered.dpi);
+  showTitle_->setChecked(remembered.showTitle);
   preset_->setCurrentIndex(3);
   for (int i = 0; i < 3; ++i)
     if (qFuzzyCompare(kPresets[i].w, width_->value()) && qFuzzyCompare(kPresets[i].h, height_->value())) preset_->setCurrentIndex(i);
-  path_->setText(QDir(dir).filePath(safeName(title) + QStringLiteral(".") + figureSuffix(static_cast<FigureFormat>(format_->currentData().toInt()))));
+  path_->setText(target == Target::Folder ? dir
+                                          : QDir(dir).filePath(safeName(title) + QStringLiteral(".") +
+                                                               figureSuffix(static_cast<FigureFormat>(format_->currentData().toInt()))));
 
   connect(browse, &QPushButton::clicked, this, [this] {
+    if (target_ == Target::Folder) {
+      const QString d = QFileDialog::getExistingDirectory(this, QStringLiteral("Folder for the figures"), path_->text());
+      if (!d.isEmpty()) path_->setText(d);
+      return;
+    }
     const QString f = QFileDialog::getSaveFileName(this, QStringLiteral("Save figure"), path_->text(),
                                                    QStringLiteral("PNG image (*.png);;PDF document (*.pdf);;SVG drawing (*.svg)"));
     if (!f.isEmpty()) {
@@ -105,9 +132,11 @@ FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title) : 
       syncFormatFromPath();
     }
   });
-  connect(path_, &QLineEdit::editingFinished, this, [this] { syncFormatFromPath(); });
+  connect(path_, &QLineEdit::editingFinished, this, [this] {
+    if (target_ == Target::File) syncFormatFromPath();
+  });
   connect(format_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this] {
-    syncPathFromFormat();
+    if (target_ == Target::File) syncPathFromFormat();
     dpi_->setEnabled(format_->currentData().toInt() == static_cast<int>(FigureFormat::Png));
   });
   connect(preset_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this](int i) { applyPreset(i); });
@@ -159,22 +188,33 @@ FigureOptions FigureExportDialog::options() const {
   o.sizeCm = QSizeF(width_->value(), height_->value());
   o.dpi = dpi_->value();
   o.title = title_;
+  o.showTitle = showTitle_->isChecked();
   return o;
 }
 
 void FigureExportDialog::accept() {
   if (path_->text().trimmed().isEmpty()) {
-    QMessageBox::warning(this, windowTitle(), QStringLiteral("Choose a file name."));
+    warn(this, windowTitle(), target_ == Target::File ? QStringLiteral("Choose a file name.")
+                                                                      : QStringLiteral("Choose a folder."));
     return;
   }
-  syncFormatFromPath();
-  if (!confirmOverwrite(this, windowTitle(), {path_->text()})) return;
+  if (target_ == Target::Folder && !QFileInfo(path_->text()).isDir()) {
+    warn(this, windowTitle(), QStringLiteral("%1: not a folder").arg(path_->text()));
+    return;
+  }
+  // The folder's files are named and checked by whoever writes them (MainWindow::saveAllFiguresTo asks there).
+  if (target_ == Target::File) {
+    syncFormatFromPath();
+    if (!confirmOverwrite(this, windowTitle(), {path_->text()})) return;
+  }
   QSettings settings;
-  settings.setValue(QStringLiteral("figures/dir"), QFileInfo(path_->text()).absolutePath());
+  settings.setValue(QStringLiteral("figures/dir"), target_ == Target::File ? QFileInfo(path_->text()).absolutePath()
+                                                                           : QFileInfo(path_->text()).absoluteFilePath());
   settings.setValue(QStringLiteral("figures/format"), format_->currentIndex());
   settings.setValue(QStringLiteral("figures/width_cm"), width_->value());
   settings.setValue(QStringLiteral("figures/height_cm"), height_->value());
   settings.setValue(QStringLiteral("figures/dpi"), dpi_->value());
+  settings.setValue(QStringLiteral("figures/title"), showTitle_->isChecked());
   QDialog::accept();
 }
 

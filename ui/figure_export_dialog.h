@@ -1,11 +1,12 @@
-// The "Save figure" dialog: file name, format (PNG / PDF / SVG), physical size (with report presets) and DPI.
-// Remembers the last choices in QSettings.
+// The "Save figure" dialog: file name (or, for all figures at once, a folder), format (PNG / PDF / SVG), physical
+// size (with report presets), DPI and whether the title is drawn. Remembers the last choices in QSettings.
 #pragma once
 
 #include <QDialog>
 
 #include "figure_export.h"
 
+class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLineEdit;
@@ -14,13 +15,17 @@ class QCustomPlot;
 
 namespace shedder::ui {
 
+// The figure options last chosen in the dialog (QSettings), or the defaults.
+FigureOptions rememberedFigureOptions();
+
 class FigureExportDialog : public QDialog {
   Q_OBJECT
 
  public:
-  FigureExportDialog(QWidget* parent, const QString& title);
+  enum class Target { File, Folder };  // one figure into a file, or every figure into a folder
+  FigureExportDialog(QWidget* parent, const QString& title, Target target = Target::File);
 
-  QString path() const;
+  QString path() const;  // the file, or the folder for Target::Folder
   FigureOptions options() const;
   // Writes the figure with the chosen options; "" or the error message.
   QString exportTo(QCustomPlot* plot);
@@ -33,12 +38,14 @@ class FigureExportDialog : public QDialog {
   void applyPreset(int index);
 
   QString title_;
+  Target target_;
   QLineEdit* path_ = nullptr;
   QComboBox* format_ = nullptr;
   QComboBox* preset_ = nullptr;
   QDoubleSpinBox* width_ = nullptr;
   QDoubleSpinBox* height_ = nullptr;
   QSpinBox* dpi_ = nullptr;
+  QCheckBox* showTitle_ = nullptr;
 };
 
 }  // namespace shedder::ui

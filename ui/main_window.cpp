@@ -111,6 +111,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     exportWhatIfCsvTo(f);
   });
 
+  for (PlotView* p : plots())
+    connect(p, &PlotView::figureSaved, this, [this](const QString& path) {
+      statusBar()->showMessage(QStringLiteral("Saved the figure as %1").arg(path), 8000);
+      log_->info(QStringLiteral("Saved the figure as %1").arg(path));
+    });
+
   resize(1600, 1000);
   defaultState_ = saveState();
   refreshPlots();

@@ -57,8 +57,8 @@ class MainWindow : public QMainWindow {
   void evaluateComponent(const QString& id);
   void cancelJob();
   void exportCheckpointTo(const QString& dir, bool force);
-  // Saves every plot into `dir` with the remembered figure options, asking first when a file would be replaced;
-  // returns the names written (none when declined).
+  // Saves every plot that has data into `dir` with the figure options last chosen (File ▸ Export ▸ All Figures asks
+  // for them first), asking first when a file would be replaced; returns the names written (none when declined).
   QStringList saveAllFiguresTo(const QString& dir);
 
   // Where new run folders go (default: <app data>/runs).

@@ -38,6 +38,7 @@
 #include "engine_session.h"
 #include "engine_worker.h"
 #include "figure_export.h"
+#include "figure_export_dialog.h"
 #include "formatting.h"
 #include "layer_tree_panel.h"
 #include "log_view.h"
@@ -250,18 +251,12 @@ void MainWindow::exportCheckpointTo(const QString& dir, bool force) {
 }
 
 void MainWindow::saveAllFigures() {
-  const QString dir = QFileDialog::getExistingDirectory(this, QStringLiteral("Folder for the figures"),
-                                                        QSettings().value(QStringLiteral("figures/dir")).toString());
-  if (!dir.isEmpty()) saveAllFiguresTo(dir);
+  FigureExportDialog dlg(this, QStringLiteral("Save all figures"), FigureExportDialog::Target::Folder);
+  if (dlg.exec() == QDialog::Accepted) saveAllFiguresTo(dlg.path());
 }
 
 QStringList MainWindow::saveAllFiguresTo(const QString& dir) {
-  QSettings settings;
-  FigureOptions o;
-  o.format = static_cast<FigureFormat>(std::clamp(settings.value(QStringLiteral("figures/format"), 0).toInt(), 0, 2));
-  o.sizeCm = QSizeF(settings.value(QStringLiteral("figures/width_cm"), 16.0).toDouble(),
-                    settings.value(QStringLiteral("figures/height_cm"), 10.0).toDouble());
-  o.dpi = settings.value(QStringLiteral("figures/dpi"), 300).toInt();
+  FigureOptions o = rememberedFigureOptions();
   // Only plots with data: an empty one would be its placeholder text.
   QList<PlotView*> shown;
   QStringList skipped;

@@ -97,7 +97,7 @@ void MainWindow::buildActions() {
                                                   "model folder"));
   connect(exportCheckpointAct_, &QAction::triggered, this, &MainWindow::exportCheckpoint);
   saveFiguresAct_ = new QAction(st->standardIcon(QStyle::SP_DialogSaveButton), QStringLiteral("All &Figures…"), this);
-  saveFiguresAct_->setToolTip(QStringLiteral("Save every plot into a folder with the last used figure format, size and DPI"));
+  saveFiguresAct_->setToolTip(QStringLiteral("Save every plot that has data into a folder: format, size, DPI and titles asked first"));
   connect(saveFiguresAct_, &QAction::triggered, this, &MainWindow::saveAllFigures);
   clearMarksAct_ = new QAction(QStringLiteral("Clear &Marks"), this);
   connect(clearMarksAct_, &QAction::triggered, this, [this] { tree_->setMarked({}); });

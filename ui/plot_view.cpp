@@ -235,6 +235,7 @@ QString PlotView::saveFigureInteractive() {
     QMessageBox::critical(this, QStringLiteral("Save figure"), err);
     return {};
   }
+  Q_EMIT figureSaved(dlg.path());
   return dlg.path();
 }
 

@@ -47,6 +47,9 @@ class PlotView : public QWidget {
   // Shared styling helpers for subclasses.
   static void styleAxis(QObject* axis);
 
+ Q_SIGNALS:
+  void figureSaved(const QString& path);  // Save… wrote this file
+
  protected:
   void replot();
 

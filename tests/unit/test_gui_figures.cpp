@@ -9,6 +9,7 @@
 #include "confirm.h"
 #include "figure_export.h"
 #include "figure_export_dialog.h"
+#include "figure_layout.h"
 #include "last_folders.h"
 #include "project_file.h"
 #include "qcustomplot_include.h"
@@ -166,6 +167,133 @@ class TestGuiFigures : public QObject {
     QVERIFY(!p.plot()->legend->hasItemWithPlottable(p.boundBars()));
   }
 
+  // Every plot, at every size preset, with and without its title: the exported PNG has no ink on its edge, the
+  // title and axis labels fit the page, and the legend, laid out for that page, covers no data point, line
+  // or bar.
+  void every_preset_fits_the_page() {
+    RunRecord r = sampleRun();
+    for (int s = 0; s < 3; ++s) {
+      r.steps[s].latencyMs = 3.0 - 0.4 * s;
+      r.steps[s].accuracy = 0.6 - 0.05 * s;
+      r.steps[s].taskAccuracy[QStringLiteral("arc_easy")] = *r.steps[s].accuracy;
+    }
+    r.baseLatencyMs = 3.4;
+    r.baseAccuracy = 0.62;
+    PerplexityCurvePlot ppl;
+    ParamsLatencyPlot params;
+    CandidateScoresPlot cand;
+    AccuracyPlot acc;
+    const QList<PlotView*> plots = {&ppl, &params, &cand, &acc};
+    for (PlotView* p : plots) {
+      p->resize(600, 400);
+      p->show();
+    }
+    ppl.setRun(r);
+    params.setRun(r);
+    cand.setRun(r);
+    acc.setRun(r);
+    const QString dir = tempDir();
+    QStringList placements;
+    for (PlotView* p : plots)
+      for (const QSizeF cm : {QSizeF(8.5, 6.0), QSizeF(16.0, 10.0), QSizeF(25.0, 14.0)})
+        for (const bool title : {true, false}) {
+          const QString what = QStringLiteral("%1 at %2 x %3 cm%4").arg(p->title()).arg(cm.width()).arg(cm.height())
+                                   .arg(title ? QString() : QStringLiteral(" without title"));
+          FigureOptions o;
+          o.sizeCm = cm;
+          o.dpi = 150;
+          o.showTitle = title;
+          const QString path = dir + QStringLiteral("/fig.png");
+          QVERIFY(exportFigure(p->plot(), path, o).isEmpty());
+          QImage img(path);
+          QVERIFY(!img.isNull());
+          int ink = 0;
+          for (int x = 0; x < img.width(); ++x)
+            for (int y : {0, img.height() - 1}) ink += qGray(img.pixel(x, y)) < 200;
+          for (int y = 0; y < img.height(); ++y)
+            for (int x : {0, img.width() - 1}) ink += qGray(img.pixel(x, y)) < 200;
+          QVERIFY2(ink == 0, qPrintable(what + QStringLiteral(": %1 dark pixels on the page's edge").arg(ink)));
+
+          // The same layout, inspected: the legend's box against every data point, the lines between points, bars.
+          const QSize page(qRound(cm.width() / 2.54 * 96), qRound(cm.height() / 2.54 * 96));
+          const FigureLayout layout(p->plot(), page, title);
+          placements << layout.legendPlacement();
+          // Axis labels are drawn centred on the data area along their axis: each line must fit the page there.
+          const QRect area = p->plot()->axisRect()->rect();
+          for (QCPAxis* axis : p->plot()->axisRect()->axes()) {
+            if (!axis->visible()) continue;
+            const bool horizontal = axis->orientation() == Qt::Horizontal;
+            const double centre = horizontal ? area.center().x() : area.center().y();
+            const double extent = horizontal ? page.width() : page.height();
+            for (const QString& line : axis->label().split(QLatin1Char('\n'))) {
+              const double half = QFontMetricsF(axis->labelFont()).horizontalAdvance(line) / 2;
+              QVERIFY2(centre - half >= 0 && centre + half <= extent,
+                       qPrintable(what + QStringLiteral(": axis label \"%1\" runs off the page").arg(line)));
+            }
+          }
+          // The title, when shown, fits the page's width.
+          for (QCPTextElement* t : p->plot()->findChildren<QCPTextElement*>())
+            if (t->visible()) {
+              QVERIFY2(title, qPrintable(what + ": the title is drawn"));
+              const QFontMetricsF fm(t->font());
+              for (const QString& line : t->text().split(QLatin1Char('\n')))
+                QVERIFY2(fm.horizontalAdvance(line) <= page.width(), qPrintable(what + ": title wider than the page"));
+            }
+          QCPLegend* legend = p->plot()->legend;
+          const QRectF box = legend->outerRect();
+          QVERIFY2(QRectF(QPointF(0, 0), QSizeF(page)).contains(box), qPrintable(what + ": legend off the page"));
+          for (int i = 0; i < p->plot()->plottableCount(); ++i) {
+            QCPAbstractPlottable* pl = p->plot()->plottable(i);
+            if (!pl->visible()) continue;
+            auto px = [&](double k, double v) { return QPointF(pl->keyAxis()->coordToPixel(k), pl->valueAxis()->coordToPixel(v)); };
+            if (auto* bars = qobject_cast<QCPBars*>(pl)) {
+              for (auto it = bars->data()->constBegin(); it != bars->data()->constEnd(); ++it) {
+                const QRectF bar = QRectF(px(it->key - bars->width() / 2, it->value), px(it->key + bars->width() / 2, 0)).normalized();
+                QVERIFY2(!box.intersects(bar), qPrintable(what + ": the legend covers a bar"));
+              }
+              continue;
+            }
+            QCPPlottableInterface1D* d = pl->interface1D();
+            for (int k = 0; k < d->dataCount(); ++k) {
+              const QPointF a = px(d->dataMainKey(k), d->dataMainValue(k));
+              QVERIFY2(!box.contains(a), qPrintable(what + QStringLiteral(": the legend covers %1's point %2").arg(pl->name()).arg(k)));
+              if (k == 0) continue;
+              const QPointF b = px(d->dataMainKey(k - 1), d->dataMainValue(k - 1));
+              for (double t = 0; t <= 1.0; t += 0.01)
+                QVERIFY2(!box.contains(b + (a - b) * t), qPrintable(what + ": the legend covers a line"));
+            }
+          }
+        }
+    // The small sizes needed the other placements: this run went through more than the default corner.
+    QVERIFY2(placements.contains(QStringLiteral("below")), qPrintable(placements.join(QStringLiteral(", "))));
+    // Back on screen: the layout is the one before the export (title in row 0, legend inside the data area).
+    QVERIFY(qobject_cast<QCPTextElement*>(params.plot()->plotLayout()->element(0, 0)));
+    QCOMPARE(params.plot()->plotLayout()->rowCount(), 2);
+    QCOMPARE(params.plot()->legend->layout(), static_cast<QCPLayout*>(params.plot()->axisRect()->insetLayout()));
+  }
+
+  // Text fitted to a width: two lines broken near the middle first, then a smaller font (not below 7 pt), then
+  // elided.
+  void fit_text_wraps_then_shrinks_then_elides() {
+    QFont f = QApplication::font();
+    f.setPointSizeF(10);
+    const QString text = QStringLiteral("candidate block (layer) at step 3");
+    const double full = QFontMetricsF(f).horizontalAdvance(text);
+    QFont g = f;
+    QCOMPARE(fitText(text, &g, full + 1), text);
+    QCOMPARE(fitText(text, &g, full * 0.6), QStringLiteral("candidate block\n(layer) at step 3"));
+    QCOMPARE(g.pointSizeF(), 10.0);
+    g = f;
+    const QString small = fitText(text, &g, full * 0.45);
+    QVERIFY(small.contains(QLatin1Char('\n')));
+    QVERIFY2(g.pointSizeF() < 10.0 && g.pointSizeF() >= 7.0, qPrintable(QString::number(g.pointSizeF())));
+    g = f;
+    const QString tiny = fitText(text, &g, full * 0.1);
+    QCOMPARE(g.pointSizeF(), 7.0);
+    QVERIFY(tiny.contains(QChar(0x2026)));  // elided
+    for (const QString& line : tiny.split(QLatin1Char('\n'))) QVERIFY(QFontMetricsF(g).horizontalAdvance(line) <= full * 0.1);
+  }
+
   void figures_export_as_valid_png_pdf_svg() {
     PerplexityCurvePlot p;
     p.resize(600, 400);
@@ -253,6 +381,45 @@ class TestGuiFigures : public QObject {
     d.accept();
     QCOMPARE(d.result(), int(QDialog::Accepted));
     setConfirmAnswerer(nullptr);
+  }
+
+  // File ▸ Export ▸ All Figures asks for a folder (a file is refused), format, size and whether titles are drawn,
+  // and remembers them for the next time.
+  void all_figures_dialog_asks_folder_size_and_title() {
+    const QString dir = tempDir();
+    QStringList told;
+    setConfirmAnswerer([&](const QString&, const QString& text) {
+      told << text;
+      return true;
+    });
+    FigureExportDialog d(nullptr, QStringLiteral("Save all figures"), FigureExportDialog::Target::Folder);
+    auto* path = d.findChild<QLineEdit*>(QStringLiteral("path"));
+    auto* title = d.findChild<QCheckBox*>(QStringLiteral("showTitle"));
+    auto* preset = d.findChild<QComboBox*>();  // format first, then size
+    QVERIFY(path && title && preset);
+    path->setText(dir + QStringLiteral("/not-a-folder.png"));
+    d.accept();
+    QVERIFY(d.result() != QDialog::Accepted);
+    QCOMPARE(told.size(), 1);
+    QVERIFY(told.front().contains(QStringLiteral("not a folder")));
+    path->setText(dir);
+    const QList<QComboBox*> boxes = d.findChildren<QComboBox*>();
+    QCOMPARE(boxes.size(), 2);
+    boxes[0]->setCurrentIndex(2);  // SVG
+    boxes[1]->setCurrentIndex(0);  // report column
+    title->setChecked(false);
+    d.accept();
+    QCOMPARE(d.result(), int(QDialog::Accepted));
+    QCOMPARE(d.path(), dir);
+    const FigureOptions o = rememberedFigureOptions();
+    QCOMPARE(o.format, FigureFormat::Svg);
+    QCOMPARE(o.sizeCm, QSizeF(8.5, 6.0));
+    QVERIFY(!o.showTitle);
+    FigureExportDialog again(nullptr, QStringLiteral("Save all figures"), FigureExportDialog::Target::Folder);
+    QVERIFY(!again.findChild<QCheckBox*>(QStringLiteral("showTitle"))->isChecked());
+    QCOMPARE(again.path(), dir);
+    setConfirmAnswerer(nullptr);
+    QSettings().remove(QStringLiteral("figures"));
   }
 
   void figure_export_errors_name_the_file() {

@@ -16,6 +16,7 @@
 #include "engine_session.h"
 #include "formatting.h"
 #include "layer_tree_panel.h"
+#include "log_view.h"
 #include "main_window.h"
 #include "model/mamba_model.h"
 #include "qcustomplot_include.h"
@@ -379,6 +380,27 @@ class TestGuiMainWindow : public QObject {
     answer = true;
     QCOMPARE(w.saveAllFiguresTo(dir), first);
     setConfirmAnswerer(nullptr);
+
+    // The options chosen in the All Figures dialog apply: SVG, and no title drawn when it is turned off.
+    QSettings settings;
+    settings.setValue(QStringLiteral("figures/format"), 2);
+    for (const bool title : {true, false}) {
+      settings.setValue(QStringLiteral("figures/title"), title);
+      const QString out = QString::fromStdString(test::make_temp_dir("gui-save-all-svg"));
+      const QStringList svgs = w.saveAllFiguresTo(out);
+      QVERIFY(svgs.contains(QStringLiteral("perplexity-vs-components-removed.svg")));
+      const QString svg =
+          QString::fromStdString(test::read_file((out + "/perplexity-vs-components-removed.svg").toStdString()));
+      // Drawn text ends its element; the document's <title> names the figure either way.
+      QCOMPARE(svg.contains(QStringLiteral(">Perplexity vs components removed</text>")), title);
+      QVERIFY(svg.contains(QStringLiteral("components removed")));
+    }
+    settings.remove(QStringLiteral("figures"));
+
+    // Saving one figure (its Save… button) is reported in the status bar and the Log.
+    Q_EMIT w.perplexityPlot()->figureSaved(QStringLiteral("/tmp/x/ppl.pdf"));
+    QVERIFY(w.statusBar()->currentMessage().contains(QStringLiteral("/tmp/x/ppl.pdf")));
+    QVERIFY(w.logView()->toPlainText().contains(QStringLiteral("/tmp/x/ppl.pdf")));
   }
 
   void closing_during_a_search_cancels_and_keeps_the_journal() {
