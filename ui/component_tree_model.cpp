@@ -164,6 +164,13 @@ ComponentTreeModel::Status ComponentTreeModel::statusOf(const QString& id) const
   return n ? status(n) : Status::Kept;
 }
 
+bool ComponentTreeModel::restorable(const Node* n) const {
+  if (!removed_.contains(n->info.id)) return false;
+  for (const Node* p = n->parent; p; p = p->parent)
+    if (removed_.contains(p->info.id)) return false;
+  return true;
+}
+
 bool ComponentTreeModel::checkable(const Node* n) const {
   if (!n->info.removable()) return false;
   if (removed_.contains(n->info.id)) return false;
@@ -219,7 +226,7 @@ void ComponentTreeModel::refreshAll() {
   Q_EMIT totalsChanged();
 }
 
-void ComponentTreeModel::setMarked(const QStringList& ids) {
+QStringList ComponentTreeModel::markable(const QStringList& ids) const {
   QStringList clean;
   for (const QString& id : ids) {
     const Node* n = find(id);
@@ -232,10 +239,26 @@ void ComponentTreeModel::setMarked(const QStringList& ids) {
     for (const Node* p = find(id)->parent; p && !covered; p = p->parent) covered = clean.contains(p->info.id);
     if (!covered) out << id;
   }
+  return out;
+}
+
+void ComponentTreeModel::setMarked(const QStringList& ids) {
+  const QStringList out = markable(ids);
   if (out == marked_) return;
   marked_ = out;
   refreshAll();
   Q_EMIT markedChanged(marked_);
+}
+
+bool ComponentTreeModel::restoreRemoved(const QString& id) {
+  if (!removed_.contains(id)) return false;
+  QStringList marks = removed_ + marked_;
+  marks.removeAll(id);
+  removed_.clear();
+  marked_ = markable(marks);
+  refreshAll();
+  Q_EMIT markedChanged(marked_);
+  return true;
 }
 
 bool ComponentTreeModel::setMarkedId(const QString& id, bool marked) {
@@ -403,6 +426,10 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
                .arg(importance_.value(c.id), 0, 'f', 4)
                .arg(lowerBounds_.contains(c.id) ? QStringLiteral(" (the search stopped it early: it could not win the step)")
                                                 : QString());
+    if (const int k = removed_.indexOf(c.id); k >= 0)
+      t += QStringLiteral("<br>Removed by the search (#%1). Uncheck it to restore it: the run's other removals become "
+                          "marks (Edit ▸ Undo takes it back)")
+               .arg(k + 1);
     if (c.kind == QLatin1String("heads")) t += QStringLiteral("<br>(a group node: not a search candidate yet)");
     if (c.kind == QLatin1String("shared_weights"))
       t += QStringLiteral("<br>(the weights every use shares: mark its heads or channel groups, or a layer's use)");
@@ -416,8 +443,12 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
 
 bool ComponentTreeModel::setData(const QModelIndex& index, const QVariant& value, int role) {
   const Node* n = nodeOf(index);
-  if (!n || role != Qt::CheckStateRole || index.column() != NameColumn || !checkable(n)) return false;
+  if (!n || role != Qt::CheckStateRole || index.column() != NameColumn || !(checkable(n) || restorable(n))) return false;
   const bool on = value.toInt() == Qt::Checked;
+  if (removed_.contains(n->info.id)) {
+    if (!on) Q_EMIT restoreRequested(n->info.id);  // the owner decides (not during a search)
+    return !on;
+  }
   return setMarkedId(n->info.id, on);
 }
 
@@ -425,7 +456,7 @@ Qt::ItemFlags ComponentTreeModel::flags(const QModelIndex& index) const {
   const Node* n = nodeOf(index);
   if (!n) return Qt::NoItemFlags;
   Qt::ItemFlags f = Qt::ItemIsEnabled | Qt::ItemIsSelectable;
-  if (index.column() == NameColumn && checkable(n)) f |= Qt::ItemIsUserCheckable;
+  if (index.column() == NameColumn && (checkable(n) || restorable(n))) f |= Qt::ItemIsUserCheckable;
   return f;
 }
 

@@ -46,6 +46,9 @@ class ComponentTreeModel : public QAbstractItemModel {
   // Components removed by the search, in removal order.
   QStringList removedIds() const { return removed_; }
   void setRemoved(const QStringList& ids);
+  // Takes `id` back from the removed set: every other removed component becomes a mark, so the removal set loses
+  // only `id`. False when `id` is not removed. (Unchecking a removed row asks for this with restoreRequested.)
+  bool restoreRemoved(const QString& id);
   // removed + marked: what evaluation and export take away.
   QStringList removalSet() const;
 
@@ -80,6 +83,7 @@ class ComponentTreeModel : public QAbstractItemModel {
  Q_SIGNALS:
   void markedChanged(const QStringList& ids);
   void totalsChanged();
+  void restoreRequested(const QString& id);  // the user unchecked a removed component
 
  private:
   struct Node;
@@ -88,6 +92,8 @@ class ComponentTreeModel : public QAbstractItemModel {
   Node* find(const QString& id) const;
   Status status(const Node* n) const;
   bool checkable(const Node* n) const;
+  bool restorable(const Node* n) const;  // removed itself (not inside a removed component)
+  QStringList markable(const QStringList& ids) const;  // ids that can be marked, none covering another
   void refreshAll();
 
   ModelInfo info_;

@@ -21,6 +21,32 @@ bool ask(QWidget* parent, const QString& title, const QString& text) {
 
 }  // namespace
 
+namespace {
+
+std::function<Unsaved(const QString&, const QString&)>& unsavedAnswerer() {
+  static std::function<Unsaved(const QString&, const QString&)> a;
+  return a;
+}
+
+}  // namespace
+
+void setUnsavedAnswerer(std::function<Unsaved(const QString&, const QString&)> answer) {
+  unsavedAnswerer() = std::move(answer);
+}
+
+Unsaved askUnsaved(QWidget* parent, const QString& title, const QString& text, bool dialog) {
+  if (unsavedAnswerer()) return unsavedAnswerer()(title, text);
+  if (!dialog) return Unsaved::Discard;
+  QMessageBox box(QMessageBox::Warning, title, text, QMessageBox::Save | QMessageBox::Discard | QMessageBox::Cancel,
+                  parent);
+  box.setDefaultButton(QMessageBox::Save);
+  switch (box.exec()) {
+    case QMessageBox::Save: return Unsaved::Save;
+    case QMessageBox::Discard: return Unsaved::Discard;
+    default: return Unsaved::Cancel;
+  }
+}
+
 void setConfirmAnswerer(std::function<bool(const QString&, const QString&)> answer) { answerer() = std::move(answer); }
 
 void warn(QWidget* parent, const QString& title, const QString& text) {

@@ -168,8 +168,13 @@ void LayerTreePanel::showContextMenu(const QPoint& pos) {
     for (const QString& id : unmarkable) m.removeAll(id);
     model_->setMarked(m);
   });
-  menu.addSeparator();
   const QString one = idAt(at.siblingAtColumn(0));
+  if (model_->removedIds().contains(one)) {
+    QAction* restore = menu.addAction(QStringLiteral("Restore %1").arg(one));
+    restore->setToolTip(QStringLiteral("Take it back from what the search removed; the other removals become marks"));
+    connect(restore, &QAction::triggered, this, [this, one] { Q_EMIT model_->restoreRequested(one); });
+  }
+  menu.addSeparator();
   const QModelIndex src = model_->indexOf(one);
   const bool removable = src.data(ComponentTreeModel::RemovableRole).toBool() &&
                          model_->statusOf(one) == ComponentTreeModel::Status::Kept;

@@ -28,6 +28,7 @@
 #include <QStyle>
 #include <QToolBar>
 #include <QTreeView>
+#include <QUndoStack>
 
 #include <cmath>
 #include <limits>
@@ -39,6 +40,8 @@
 #include "engine_worker.h"
 #include "figure_export.h"
 #include "formatting.h"
+#include "tree_undo.h"
+#include "help_window.h"
 #include "layer_tree_panel.h"
 #include "log_view.h"
 #include "plot_view.h"
@@ -61,6 +64,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   runsRoot_ = QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation)).filePath(QStringLiteral("runs"));
 
   tree_ = new ComponentTreeModel(this);
+  undo_ = new TreeUndo(tree_, this);
   treePanel_ = new LayerTreePanel(tree_, this);
   setCentralWidget(treePanel_);
 
@@ -88,6 +92,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     updateActions();
     setWindowModified(true);
   });
+  connect(tree_, &ComponentTreeModel::restoreRequested, this, &MainWindow::restoreComponent);
+  connect(undo_->stack(), &QUndoStack::indexChanged, this, [this] { updateActions(); });
   connect(treePanel_, &LayerTreePanel::evaluateComponentRequested, this, &MainWindow::evaluateComponent);
   connect(search_, &SearchPanel::runRequested, this, [this] { startSearch(false); });
   connect(search_, &SearchPanel::resumeRequested, this, [this] { startSearch(true); });
@@ -98,7 +104,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     QStringList marks;
     for (const QString& id : ids)
       if (!tree_->removedIds().contains(id)) marks << id;
-    tree_->setMarked(marks);
+    undo_->record(QStringLiteral("Mark %1 component(s) from the What-if history").arg(marks.size()),
+                  [&] { tree_->setMarked(marks); });
     statusBar()->showMessage(QStringLiteral("Marked %1 component(s) from the What-if history").arg(marks.size()), 6000);
   });
   connect(whatIf_, &WhatIfPanel::exportCsvRequested, this, [this] {
@@ -227,6 +234,13 @@ void MainWindow::updateActions() {
   saveProjectAct_->setEnabled(open || !run_.empty());
   saveProjectAsAct_->setEnabled(open || !run_.empty());
   clearMarksAct_->setEnabled(!tree_->markedIds().isEmpty() && !searching);
+  resetBaseAct_->setEnabled(!tree_->removalSet().isEmpty() && !searching);
+  undoAct_->setEnabled(undo_->stack()->canUndo() && !searching);
+  undoAct_->setText(undo_->stack()->canUndo() ? QStringLiteral("&Undo %1").arg(undo_->stack()->undoText())
+                                              : QStringLiteral("&Undo"));
+  redoAct_->setEnabled(undo_->stack()->canRedo() && !searching);
+  redoAct_->setText(undo_->stack()->canRedo() ? QStringLiteral("&Redo %1").arg(undo_->stack()->redoText())
+                                              : QStringLiteral("&Redo"));
   search_->setState(open, busy_, searching, resumable());
   search_->setResumeHint(run_.settings.runDir);
   whatIf_->setState(open, busy_, removal);
@@ -263,7 +277,7 @@ void MainWindow::refreshPlots() {
 
 void MainWindow::applyRunToTree() {
   if (!tree_->hasModel()) return;
-  tree_->setRemoved(run_.removedIds());
+  undo_->programmatic([this] { tree_->setRemoved(run_.removedIds()); });
   if (run_.steps.isEmpty()) {
     tree_->clearImportance();
     return;
@@ -285,7 +299,7 @@ void MainWindow::applyRunToTree() {
 
 void MainWindow::resetRun() {
   run_ = RunRecord{};
-  tree_->setRemoved({});
+  undo_->programmatic([this] { tree_->setRemoved({}); }, true);
   tree_->clearImportance();
   refreshPlots();
 }
@@ -309,6 +323,48 @@ void MainWindow::focusArea(QWidget* w) {
       d->raise();
     }
   w->setFocus(Qt::ShortcutFocusReason);
+}
+
+bool MainWindow::maybeDiscard(const QString& what) {
+  if (!isWindowModified()) return true;
+  const QString text = QStringLiteral("%1 discards the unsaved changes to %2 (marks, run, What-if history).\n\nSave them "
+                                      "as a project first?")
+                           .arg(what, projectPath_.isEmpty() ? (modelLoaded_ ? model_.name : QStringLiteral("this session"))
+                                                            : QFileInfo(projectPath_).fileName());
+  switch (askUnsaved(this, QStringLiteral("Unsaved changes"), text, interactive_)) {
+    case Unsaved::Discard: return true;
+    case Unsaved::Cancel: return false;
+    case Unsaved::Save:
+      saveProject();
+      return !isWindowModified();  // the save dialog cancelled or the save failed: stay
+  }
+  return false;
+}
+
+void MainWindow::resetToBaseModel() {
+  if (busy_ && job_ == QLatin1String("search")) return;
+  undo_->record(QStringLiteral("Reset to base model"), [this] {
+    tree_->setRemoved({});
+    tree_->setMarked({});
+  });
+  statusBar()->showMessage(QStringLiteral("The tree shows the base model (Edit ▸ Undo brings the removal set back)"), 6000);
+}
+
+bool MainWindow::restoreComponent(const QString& id) {
+  if (busy_ && job_ == QLatin1String("search")) {
+    statusBar()->showMessage(QStringLiteral("Wait for the search to finish (or cancel it) to restore %1").arg(id), 6000);
+    return false;
+  }
+  if (!tree_->removedIds().contains(id)) return false;
+  undo_->record(QStringLiteral("Restore %1").arg(id), [this, &id] { tree_->restoreRemoved(id); });
+  statusBar()->showMessage(QStringLiteral("Restored %1; the run's other removals are now marks").arg(id), 6000);
+  return true;
+}
+
+HelpWindow* MainWindow::showHelp(const QString& anchor) {
+  if (!help_) help_ = new HelpWindow(this);
+  help_->showSection(anchor);
+  return help_;
 }
 
 void MainWindow::showAbout() {
@@ -344,6 +400,10 @@ void MainWindow::closeEvent(QCloseEvent* e) {
       cancelJob();
       statusBar()->showMessage(QStringLiteral("Cancelling before quitting…"));
     }
+    e->ignore();
+    return;
+  }
+  if (!maybeDiscard(QStringLiteral("Quitting"))) {
     e->ignore();
     return;
   }

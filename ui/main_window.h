@@ -25,12 +25,14 @@ class AccuracyPlot;
 class CandidateScoresPlot;
 class ComponentTreeModel;
 class EngineWorker;
+class HelpWindow;
 class LayerTreePanel;
 class LogView;
 class ParamsLatencyPlot;
 class PerplexityCurvePlot;
 class PlotView;
 class SearchPanel;
+class TreeUndo;
 class WhatIfPanel;
 
 class MainWindow : public QMainWindow {
@@ -40,22 +42,33 @@ class MainWindow : public QMainWindow {
   explicit MainWindow(QWidget* parent = nullptr);
   ~MainWindow() override;
 
-  // Loads a model folder in the background (the window stays responsive; the status bar shows progress).
+  // Loads a model folder in the background (the window stays responsive; the status bar shows progress). Unsaved
+  // changes are offered for saving first (Save / Discard / Cancel); Cancel keeps everything as it is.
   void openModel(const QString& dir);
   // Where models compute ("cpu", "cuda:N"; dtype "auto", "bfloat16", ...): applies to the next load and reloads
   // the open model (Run ▸ Compute Device, or mamba-shedder --device).
   void setComputeDevice(const QString& device, const QString& dtype = QStringLiteral("auto"));
-  // Opens a project: its model (in the background), marks, run and plots. False (and a dialog) on failure.
+  // Opens a project: its model (in the background), marks, run and plots. False (and a dialog) on failure, or when
+  // the user cancels at the unsaved-changes question.
   bool openProject(const QString& path);
   // The What-if history as CSV (WhatIfPanel::toCsv), written atomically; false (and a message) when it cannot be.
   bool exportWhatIfCsvTo(const QString& path);
   bool saveProjectTo(const QString& path);
   ProjectState projectState() const;
 
+  // A new search (resume false) replaces the window's run: with unsaved changes the user is asked first.
   void startSearch(bool resume);
+  // With unsaved changes ("*" in the title): Save / Discard / Cancel before `what` discards them. True: go on.
+  bool maybeDiscard(const QString& what);
   void evaluateRemovalSet();
   void evaluateComponent(const QString& id);
   void cancelJob();
+  // Edit ▸ Reset to Base Model: nothing marked or removed in the tree (the run and its plots stay); undoable.
+  void resetToBaseModel();
+  // Takes a component the search removed back (the run's other removals become marks); undoable. False while a
+  // search runs or when `id` is not removed.
+  bool restoreComponent(const QString& id);
+  TreeUndo* treeUndo() const { return undo_; }
   void exportCheckpointTo(const QString& dir, bool force);
   // Saves every plot that has data into `dir` with the figure options last chosen (File ▸ Export ▸ All Figures asks
   // for them first), asking first when a file would be replaced; returns the names written (none when declined).
@@ -108,6 +121,7 @@ class MainWindow : public QMainWindow {
   void applyRunToTree();
   void resetRun();
   void showError(const QString& title, const QString& message);
+  void loadModel(const QString& dir);  // openModel without the question
   QString newRunDir() const;
   bool resumable() const;
   void autosaveRun();
@@ -126,11 +140,17 @@ class MainWindow : public QMainWindow {
   void exportCheckpoint();
   void saveAllFigures();
   void focusArea(QWidget* w);  // View ▸ Focus …: the widget of a working area, its dock shown
+ public:
+  // Help ▸ User Guide (F1): the shipped guide, at `anchor` ("" for its top); the window is kept and reused.
+  HelpWindow* showHelp(const QString& anchor = QString());
+
+ private:
   void showAbout();
 
   QThread thread_;
   EngineWorker* worker_ = nullptr;
   ComponentTreeModel* tree_ = nullptr;
+  TreeUndo* undo_ = nullptr;  // Edit ▸ Undo / Redo of marks, restores and resets
   LayerTreePanel* treePanel_ = nullptr;
   SearchPanel* search_ = nullptr;
   WhatIfPanel* whatIf_ = nullptr;
@@ -143,6 +163,7 @@ class MainWindow : public QMainWindow {
   QLabel* modelLabel_ = nullptr;
   QProgressBar* statusProgress_ = nullptr;
   QMenu* recentMenu_ = nullptr;
+  HelpWindow* help_ = nullptr;
 
   QAction* openModelAct_ = nullptr;
   QAction* openProjectAct_ = nullptr;
@@ -157,6 +178,9 @@ class MainWindow : public QMainWindow {
   QAction* exportCheckpointAct_ = nullptr;
   QAction* saveFiguresAct_ = nullptr;
   QAction* clearMarksAct_ = nullptr;
+  QAction* resetBaseAct_ = nullptr;
+  QAction* undoAct_ = nullptr;
+  QAction* redoAct_ = nullptr;
 
   ModelInfo model_;
   bool modelLoaded_ = false;
@@ -165,6 +189,7 @@ class MainWindow : public QMainWindow {
   RunRecord run_;
   QString projectPath_;
   std::optional<ProjectState> pendingProject_;
+  bool pendingModified_ = false;  // the window's "*" to restore with pendingProject_ (a device switch)
   QString runsRoot_;
   bool busy_ = false;
   QString job_;

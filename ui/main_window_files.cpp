@@ -71,6 +71,7 @@ bool MainWindow::openProject(const QString& path) {
     showError(QStringLiteral("Open project"), QStringLiteral("wait for the running job to finish (or cancel it) first"));
     return false;
   }
+  if (!maybeDiscard(QStringLiteral("Opening %1").arg(QFileInfo(path).fileName()))) return false;
   ProjectState p;
   QString err;
   if (!loadProject(path, &p, &err)) {
@@ -86,7 +87,7 @@ bool MainWindow::openProject(const QString& path) {
     return true;
   }
   pendingProject_ = p;
-  openModel(p.modelPath);
+  loadModel(p.modelPath);
   return true;
 }
 

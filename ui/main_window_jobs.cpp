@@ -39,6 +39,7 @@
 #include "engine_worker.h"
 #include "figure_export.h"
 #include "formatting.h"
+#include "tree_undo.h"
 #include "layer_tree_panel.h"
 #include "log_view.h"
 #include "plot_view.h"
@@ -56,6 +57,15 @@ using namespace mw;
 // --- jobs ----------------------------------------------------------------------------------------------------------
 
 void MainWindow::openModel(const QString& dir) {
+  if (busy_) {
+    showError(QStringLiteral("Open model"), QStringLiteral("wait for the running job to finish (or cancel it) first"));
+    return;
+  }
+  if (!maybeDiscard(QStringLiteral("Opening %1").arg(QFileInfo(dir).fileName()))) return;
+  loadModel(dir);
+}
+
+void MainWindow::loadModel(const QString& dir) {
   if (busy_) {
     showError(QStringLiteral("Open model"), QStringLiteral("wait for the running job to finish (or cancel it) first"));
     return;
@@ -92,14 +102,19 @@ void MainWindow::setComputeDevice(const QString& device, const QString& dtype) {
   for (QAction* a : findChildren<QAction*>())
     if (a->objectName().startsWith(QStringLiteral("device:"))) a->setChecked(a->objectName() == QStringLiteral("device:") + device);
   worker_->enqueue([w = worker_, device, dtype] { w->setCompute(device, dtype); });
-  if (modelLoaded_) openModel(model_.path);  // the worker runs the jobs in order: the device first
+  if (modelLoaded_) {
+    // The same model on the other device: marks, run, what-if history and project come back once it is loaded.
+    pendingProject_ = projectState();
+    pendingModified_ = isWindowModified();
+    loadModel(model_.path);  // the worker runs the jobs in order: the device first
+  }
 }
 
 void MainWindow::onModelLoaded(const ModelInfo& info) {
   model_ = info;
   modelLoaded_ = true;
   loadingPath_.clear();
-  tree_->setModelInfo(info);
+  undo_->programmatic([this, &info] { tree_->setModelInfo(info); }, true);
   search_->setGranularities(info.granularities, info.cosineGranularities);
   RecentFiles::add(info.path);
   modelLabel_->setText(QStringLiteral("%1 · %2 layers · hidden %3 · %4 parameters · %5 · %6")
@@ -113,11 +128,12 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
     pendingProject_.reset();
     search_->setSettings(p.settings);
     run_ = p.run;
-    tree_->setMarked(p.marked);
+    undo_->programmatic([this, &p] { tree_->setMarked(p.marked); }, true);
     applyRunToTree();
     whatIf_->setHistory(p.whatIf);
     refreshPlots();
-    setWindowModified(false);
+    setWindowModified(pendingModified_);
+    pendingModified_ = false;
   } else {
     projectPath_.clear();
     resetRun();
@@ -149,13 +165,17 @@ void MainWindow::startSearch(bool resume) {
     run_.settings.steps = s.steps;
     run_.state = QStringLiteral("running");
   } else {
+    if (!run_.empty() && !maybeDiscard(QStringLiteral("A new run replaces the window's run (its run folder keeps it)")))
+      return;
     s.runDir = newRunDir();
     run_ = RunRecord{};
     run_.settings = s;
     run_.modelPath = model_.path;
     run_.initialRemoved = initial;
     run_.totalParameters = model_.totalParameters;
-    tree_->setRemoved({});  // first: what an earlier run removed is not part of this one's start
+    // First: what an earlier run removed is not part of this one's start. The tree's history starts again: undoing
+    // past the search's removals would show a tree the run does not match.
+    undo_->programmatic([this] { tree_->setRemoved({}); }, true);
     run_.initialParametersRemoved = tree_->removedParameters();  // the marked set alone
     run_.journalPath = QDir(s.runDir).filePath(QStringLiteral("journal.jsonl"));
     run_.state = QStringLiteral("running");

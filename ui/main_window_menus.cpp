@@ -28,6 +28,8 @@
 #include <QStyle>
 #include <QToolBar>
 #include <QTreeView>
+#include <QUndoStack>
+#include <QWhatsThis>
 
 #include <cmath>
 #include <limits>
@@ -39,6 +41,7 @@
 #include "engine_worker.h"
 #include "figure_export.h"
 #include "formatting.h"
+#include "tree_undo.h"
 #include "layer_tree_panel.h"
 #include "log_view.h"
 #include "plot_view.h"
@@ -100,7 +103,20 @@ void MainWindow::buildActions() {
   saveFiguresAct_->setToolTip(QStringLiteral("Save every plot that has data into a folder: format, size, DPI and titles asked first"));
   connect(saveFiguresAct_, &QAction::triggered, this, &MainWindow::saveAllFigures);
   clearMarksAct_ = new QAction(QStringLiteral("Clear &Marks"), this);
-  connect(clearMarksAct_, &QAction::triggered, this, [this] { tree_->setMarked({}); });
+  connect(clearMarksAct_, &QAction::triggered, this,
+          [this] { undo_->record(QStringLiteral("Clear marks"), [this] { tree_->setMarked({}); }); });
+  resetBaseAct_ = new QAction(QStringLiteral("Reset to &Base Model"), this);
+  resetBaseAct_->setToolTip(QStringLiteral("Unmark everything and take back what the search removed (the run and its "
+                                           "plots stay; Undo brings the removal set back)"));
+  connect(resetBaseAct_, &QAction::triggered, this, &MainWindow::resetToBaseModel);
+  undoAct_ = new QAction(QStringLiteral("&Undo"), this);
+  undoAct_->setObjectName(QStringLiteral("undo"));
+  undoAct_->setShortcut(QKeySequence(QStringLiteral("Ctrl+Z")));
+  connect(undoAct_, &QAction::triggered, this, [this] { undo_->stack()->undo(); });
+  redoAct_ = new QAction(QStringLiteral("&Redo"), this);
+  redoAct_->setObjectName(QStringLiteral("redo"));
+  redoAct_->setShortcuts({QKeySequence(QStringLiteral("Ctrl+Shift+Z")), QKeySequence(QStringLiteral("Ctrl+Y"))});
+  connect(redoAct_, &QAction::triggered, this, [this] { undo_->stack()->redo(); });
 }
 
 void MainWindow::buildDocks() {
@@ -168,7 +184,11 @@ void MainWindow::buildMenus() {
   quit->setShortcut(QKeySequence::Quit);
 
   QMenu* edit = menuBar()->addMenu(QStringLiteral("&Edit"));
+  edit->addAction(undoAct_);
+  edit->addAction(redoAct_);
+  edit->addSeparator();
   edit->addAction(clearMarksAct_);
+  edit->addAction(resetBaseAct_);
   QAction* find = edit->addAction(QStringLiteral("&Filter Components"), this, [this] { treePanel_->filterEdit()->setFocus(); });
   find->setShortcut(QKeySequence::Find);
 
@@ -225,6 +245,14 @@ void MainWindow::buildMenus() {
   });
 
   QMenu* help = menuBar()->addMenu(QStringLiteral("&Help"));
+  QAction* guide = help->addAction(QStringLiteral("&User Guide"), this, [this] { showHelp(); });
+  guide->setObjectName(QStringLiteral("userGuide"));
+  guide->setShortcut(QKeySequence::HelpContents);  // F1
+  QAction* whatsThis = QWhatsThis::createAction(this);
+  whatsThis->setText(QStringLiteral("&What's This?"));
+  whatsThis->setToolTip(QStringLiteral("Then click a field of the search panel to read what it does"));
+  help->addAction(whatsThis);
+  help->addSeparator();
   help->addAction(QStringLiteral("&About"), this, &MainWindow::showAbout);
 
   QToolBar* tb = addToolBar(QStringLiteral("Main"));

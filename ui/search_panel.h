@@ -66,6 +66,7 @@ class SearchPanel : public QWidget {
   QWidget* buildCalibrationGroup();
   void buildRunControls(QVBoxLayout* layout);
   void connectControls();
+  void addWhatsThis();  // Help ▸ What's This? (Shift+F1) on every field
   void updateSourceWidgets();
   void updateMetricChoices();
 

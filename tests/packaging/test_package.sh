@@ -24,7 +24,8 @@ for f in usr/bin/shedder-cli usr/share/applications/mamba-shedder.desktop \
          usr/share/bash-completion/completions/shedder-cli \
          usr/share/doc/mamba-shedder/copyright usr/share/mamba-shedder/demo/mamba1/model.safetensors \
          usr/share/mamba-shedder/demo/mamba2/config.json usr/share/mamba-shedder/demo/corpus/test.jsonl \
-         usr/share/mamba-shedder/demo/tasks/demo_continuation.jsonl usr/share/mamba-shedder/demo/tasks/demo_cloze.jsonl; do
+         usr/share/mamba-shedder/demo/tasks/demo_continuation.jsonl usr/share/mamba-shedder/demo/tasks/demo_cloze.jsonl \
+         usr/share/mamba-shedder/help/user-guide.html; do
   [ -e "$root/$f" ] || { echo "FAIL: the package lacks /$f"; exit 1; }
 done
 

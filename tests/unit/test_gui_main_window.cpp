@@ -15,9 +15,13 @@
 #include "confirm.h"
 #include "engine_session.h"
 #include "formatting.h"
+#include "help_window.h"
 #include "layer_tree_panel.h"
 #include "log_view.h"
 #include "main_window.h"
+#include "project_file.h"
+#include "tree_undo.h"
+#include <QUndoStack>
 #include "model/mamba_model.h"
 #include "qcustomplot_include.h"
 #include "recent_files.h"
@@ -75,6 +79,37 @@ int journalSteps(const QString& path) {
   while (std::getline(f, line)) n += line.find("\"type\":\"step\"") != std::string::npos;
   return n;
 }
+
+// A project on the trained tiny Mamba-1 whose (made-up) finished run removed layers.1 then layers.3.
+QString projectWithRun(const QString& dir) {
+  ProjectState p;
+  p.modelPath = test::trained_model(QStringLiteral("mamba1"));
+  p.run.modelPath = p.modelPath;
+  p.run.settings.granularity = QStringLiteral("block");
+  p.run.settings.metric = QStringLiteral("ppl");
+  p.run.basePpl = 5.0;
+  for (int k = 0; k < 2; ++k) {
+    StepRecord s;
+    s.step = k;
+    s.index = k == 0 ? 1 : 3;
+    s.id = QStringLiteral("layers.%1").arg(s.index);
+    s.ppl = s.score = 5.5 + k;
+    p.run.steps.push_back(s);
+  }
+  p.run.state = QStringLiteral("finished");
+  const QString path = dir + "/with-run.shedproj";
+  const QString err = saveProject(path, p);
+  return err.isEmpty() ? path : QString();
+}
+
+bool openProjectAndWait(MainWindow& w, const QString& path) {
+  QSignalSpy ready(&w, &MainWindow::modelReady);
+  if (!w.openProject(path)) return false;
+  if (ready.isEmpty() && !ready.wait(kTimeout)) return false;
+  return QTest::qWaitFor([&] { return !w.busy(); }, kTimeout);
+}
+
+QAction* action(MainWindow& w, const char* name) { return w.findChild<QAction*>(QString::fromLatin1(name)); }
 
 }  // namespace
 
@@ -401,6 +436,164 @@ class TestGuiMainWindow : public QObject {
     Q_EMIT w.perplexityPlot()->figureSaved(QStringLiteral("/tmp/x/ppl.pdf"));
     QVERIFY(w.statusBar()->currentMessage().contains(QStringLiteral("/tmp/x/ppl.pdf")));
     QVERIFY(w.logView()->toPlainText().contains(QStringLiteral("/tmp/x/ppl.pdf")));
+  }
+
+  // Edit ▸ Undo / Redo of marks (check boxes), Restore of a component the search removed (unchecking it; the
+  // run's other removals become marks) and Reset to Base Model; a new model starts a new history.
+  void undo_restore_and_reset_of_the_tree() {
+    const QString dir = tmp("gui-undo");
+    MainWindow w;
+    w.setInteractive(false);
+    QVERIFY(openProjectAndWait(w, projectWithRun(dir)));
+    ComponentTreeModel* t = w.treeModel();
+    QCOMPARE(t->removedIds(), QStringList({"layers.1", "layers.3"}));
+    QAction* undo = action(w, "undo");
+    QAction* redo = action(w, "redo");
+    QVERIFY(undo && redo);
+    QVERIFY(!undo->isEnabled());  // opening is not undoable
+
+    // A check box marks; undo unmarks, redo marks again.
+    QVERIFY(t->setData(t->indexOf("layers.5"), Qt::Checked, Qt::CheckStateRole));
+    QCOMPARE(t->markedIds(), QStringList({"layers.5"}));
+    QVERIFY(undo->isEnabled());
+    QCOMPARE(undo->text(), QStringLiteral("&Undo Mark layers.5"));
+    undo->trigger();
+    QVERIFY(t->markedIds().isEmpty());
+    QCOMPARE(redo->text(), QStringLiteral("&Redo Mark layers.5"));
+    redo->trigger();
+    QCOMPARE(t->markedIds(), QStringList({"layers.5"}));
+
+    // A removed component: its check box is live and says what unchecking does; unchecking restores it.
+    const QModelIndex removed = t->indexOf("layers.1");
+    QVERIFY(removed.flags() & Qt::ItemIsUserCheckable);
+    QVERIFY(removed.data(Qt::ToolTipRole).toString().contains(QStringLiteral("Uncheck it to restore it")));
+    QVERIFY(t->setData(removed, Qt::Unchecked, Qt::CheckStateRole));
+    QVERIFY(t->removedIds().isEmpty());
+    const QStringList set = t->removalSet();
+    QCOMPARE(QSet<QString>(set.begin(), set.end()), QSet<QString>({"layers.3", "layers.5"}));
+    QCOMPARE(t->statusOf("layers.1"), ComponentTreeModel::Status::Kept);
+    QCOMPARE(undo->text(), QStringLiteral("&Undo Restore layers.1"));
+    undo->trigger();
+    QCOMPARE(t->removedIds(), QStringList({"layers.1", "layers.3"}));
+    QCOMPARE(t->markedIds(), QStringList({"layers.5"}));
+
+    // Reset to Base Model: nothing marked or removed; undo brings the removal set back. The run is untouched.
+    w.resetToBaseModel();
+    QVERIFY(t->removalSet().isEmpty());
+    QCOMPARE(w.run().steps.size(), 2);
+    undo->trigger();
+    QCOMPARE(t->removedIds(), QStringList({"layers.1", "layers.3"}));
+    QCOMPARE(t->markedIds(), QStringList({"layers.5"}));
+    // Clear Marks is one step too.
+    QAction* clear = nullptr;
+    for (QAction* a : w.findChildren<QAction*>())
+      if (a->text() == QStringLiteral("Clear &Marks")) clear = a;
+    QVERIFY(clear);
+    clear->trigger();
+    QVERIFY(t->markedIds().isEmpty());
+    undo->trigger();
+    QCOMPARE(t->markedIds(), QStringList({"layers.5"}));
+
+    // Another model: a new history.
+    openAndWait(w, test::trained_model(QStringLiteral("mamba2")));
+    QVERIFY(!undo->isEnabled() && !redo->isEnabled());
+  }
+
+  // Unsaved changes ("*") are offered for saving before opening another model or project, a new run over a
+  // finished one, and quitting: Cancel keeps everything, Save writes the project, Discard goes on.
+  void unsaved_changes_are_offered_for_saving() {
+    const QString dir = tmp("gui-unsaved");
+    auto* w = new MainWindow;
+    w->setInteractive(false);
+    w->setRunsRoot(dir + "/runs");
+    QVERIFY(openProjectAndWait(*w, projectWithRun(dir)));
+    QVERIFY(!w->isWindowModified());
+    QStringList asked;
+    Unsaved answer = Unsaved::Cancel;
+    setUnsavedAnswerer([&](const QString&, const QString& text) {
+      asked << text;
+      return answer;
+    });
+    // Nothing changed: no question.
+    openAndWait(*w, test::trained_model(QStringLiteral("mamba1")));
+    QCOMPARE(asked.size(), 0);
+    QVERIFY(openProjectAndWait(*w, projectWithRun(dir)));
+    QCOMPARE(asked.size(), 0);
+
+    w->treeModel()->setMarkedId("layers.5", true);
+    QVERIFY(w->isWindowModified());
+    // Cancel: the other model is not opened, the marks and run stay.
+    w->openModel(test::trained_model(QStringLiteral("mamba2")));
+    QCOMPARE(asked.size(), 1);
+    QVERIFY(asked.back().contains(QStringLiteral("Opening mamba2")));
+    QVERIFY(!w->busy());
+    QCOMPARE(w->treeModel()->markedIds(), QStringList({"layers.5"}));
+    QVERIFY(!w->openProject(projectWithRun(dir)));
+    QCOMPARE(asked.size(), 2);
+    configure(*w, 1, QString());
+    w->startSearch(false);  // over the finished run
+    QCOMPARE(asked.size(), 3);
+    QVERIFY(asked.back().contains(QStringLiteral("new run")));
+    QVERIFY(!w->busy());
+    QCOMPARE(w->run().steps.size(), 2);
+    QVERIFY(!w->close());
+    QCOMPARE(asked.size(), 4);
+    QVERIFY(asked.back().contains(QStringLiteral("Quitting")));
+
+    // Save: the project file gets the marks, then quitting goes on without another question.
+    const QString saved = dir + "/saved.shedproj";
+    QVERIFY(w->saveProjectTo(saved));
+    w->treeModel()->setMarkedId("layers.6", true);
+    answer = Unsaved::Save;
+    QVERIFY(w->close());
+    QCOMPARE(asked.size(), 5);
+    ProjectState back;
+    QString err;
+    QVERIFY2(loadProject(saved, &back, &err), qPrintable(err));
+    QCOMPARE(QSet<QString>(back.marked.begin(), back.marked.end()), QSet<QString>({"layers.5", "layers.6"}));
+    setUnsavedAnswerer(nullptr);
+    delete w;
+  }
+
+  // F1 opens the shipped user guide; its contents link to sections that exist; it lists every shortcut the window's
+  // actions have; every field and button of the search panel has a What's This text (Shift+F1).
+  void help_guide_and_whats_this() {
+    MainWindow w;
+    w.setInteractive(false);
+    QAction* guide = action(w, "userGuide");
+    QVERIFY(guide);
+    QCOMPARE(guide->shortcut(), QKeySequence(Qt::Key_F1));
+    QVERIFY2(!HelpWindow::userGuidePath().isEmpty(), "resources/help/user-guide.html must be found");
+    guide->trigger();
+    auto* help = w.findChild<HelpWindow*>(QStringLiteral("helpWindow"));
+    QVERIFY(help && help->isVisible());
+    const QString html = QString::fromStdString(test::read_file(HelpWindow::userGuidePath().toStdString()));
+    const QString text = help->browser()->toPlainText();
+    for (const char* heading : {"What each metric means", "How parameters are counted in hybrid models", "Keyboard shortcuts"})
+      QVERIFY2(text.contains(QString::fromUtf8(heading)), heading);
+    // Every link of the contents has its anchor.
+    const QRegularExpression link(QStringLiteral("href=\"#([a-z-]+)\""));
+    int links = 0;
+    for (auto it = link.globalMatch(html); it.hasNext(); ++links) {
+      const QString a = it.next().captured(1);
+      QVERIFY2(html.contains(QStringLiteral("name=\"%1\"").arg(a)), qPrintable(a));
+    }
+    QVERIFY(links >= 8);
+    // Every shortcut the window offers is in the guide (as Qt writes it, e.g. "Ctrl+Shift+O").
+    for (QAction* a : w.findChildren<QAction*>())
+      for (const QKeySequence& k : a->shortcuts()) {
+        const QString keys = k.toString(QKeySequence::PortableText);
+        if (keys == QStringLiteral("Ctrl+Y")) continue;  // the second Redo key
+        QVERIFY2(text.contains(keys), qPrintable(keys + QStringLiteral(" (") + a->text() + QStringLiteral(") is not in the guide")));
+      }
+    for (QWidget* f : w.searchPanel()->findChildren<QWidget*>()) {
+      if (!qobject_cast<QComboBox*>(f) && !qobject_cast<QAbstractSpinBox*>(f) && !qobject_cast<QAbstractButton*>(f) &&
+          !qobject_cast<QLineEdit*>(f))
+        continue;
+      if (qobject_cast<QLineEdit*>(f) && qobject_cast<QAbstractSpinBox*>(f->parentWidget())) continue;  // a spin box's editor
+      QVERIFY2(!f->whatsThis().isEmpty(), qPrintable(f->metaObject()->className() + QStringLiteral(" ") + f->objectName() +
+                                                     QStringLiteral(" has no What's This text")));
+    }
   }
 
   void closing_during_a_search_cancels_and_keeps_the_journal() {
