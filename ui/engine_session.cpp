@@ -482,7 +482,12 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   scb.on_base = [&](double ppl) {
     rec.basePpl = ppl;
     if (!rec.baseHeldoutPpl) rec.baseHeldoutPpl = heldoutPpl(o.initial);
-    if (cb.base) cb.base(ppl, rec.baseHeldoutPpl);
+    // The unpruned model's reference line: the start itself, else one more pass (cached with the windows, so a
+    // What-if evaluation on them has measured it already).
+    if (o.initial.empty()) calib.basePpl = ppl;
+    else if (!calib.basePpl) calib.basePpl = evaluate_perplexity(m, calib.tensor, o.batch, {}, nullptr, cancel).perplexity;
+    rec.unprunedPpl = calib.basePpl;
+    if (cb.base) cb.base(ppl, rec.baseHeldoutPpl, *rec.unprunedPpl);
   };
   scb.on_step = [&](const SearchStep& st, const RemovalSet& now) {
     write_step_config(dir, now, o.granularity, st.step, context);
@@ -492,6 +497,7 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   const SearchResult res = run_search(m, calib.tensor, opts, scb, cancel);
   write_search_outputs(dir, res, o.granularity, o.metric, context);
   rec.basePpl = res.base_ppl;
+  if (!rec.unprunedPpl && o.initial.empty()) rec.unprunedPpl = res.base_ppl;
   setMeasurements(res.base_bench, res.base_accuracy, rec.baseLatencyMs, rec.basePrefillTokensPerS, rec.basePeakMemoryMb,
                   rec.baseAccuracy, rec.baseTaskAccuracy);
   for (const SearchStep& st : res.steps) rec.mergeStep(toRecord(st));

@@ -49,7 +49,8 @@ class EngineSession {
 
   struct SearchCallbacks {
     std::function<void(const ProgressInfo&)> progress;
-    std::function<void(double basePpl, std::optional<double> heldout)> base;
+    // The start's perplexity, its held-out one, and the unpruned model's on the same windows.
+    std::function<void(double basePpl, std::optional<double> heldout, double unprunedPpl)> base;
     std::function<void(const StepRecord&)> step;  // held-out perplexity filled in when asked for
   };
   // Runs (resume = continues settings.runDir's journal) the search from the removal set `initial`. The journal,

@@ -122,15 +122,16 @@ void EngineWorker::runSearch(const SearchSettings& settings, const QStringList& 
                    .arg(settings.runDir));
     EngineSession::SearchCallbacks cb;
     cb.progress = [this](const ProgressInfo& p) { Q_EMIT progress(p); };
-    cb.base = [&](double ppl, std::optional<double> held) {
+    cb.base = [&](double ppl, std::optional<double> held, double unpruned) {
       partial.basePpl = ppl;
+      partial.unprunedPpl = unpruned;
       partial.baseHeldoutPpl = held;
       // "base" is the unpruned model (What-if's base); a run that starts from marked components starts above it.
       const QString what = initial.isEmpty() ? QStringLiteral("Base perplexity")
                                              : QStringLiteral("Start perplexity (base + %1 marked)").arg(initial.size());
       Q_EMIT log(held ? QStringLiteral("%1 %2 (held-out %3)").arg(what).arg(ppl, 0, 'f', 4).arg(*held, 0, 'f', 4)
                       : QStringLiteral("%1 %2").arg(what).arg(ppl, 0, 'f', 4));
-      Q_EMIT searchBase(ppl, held ? *held : std::numeric_limits<double>::quiet_NaN());
+      Q_EMIT searchBase(ppl, held ? *held : std::numeric_limits<double>::quiet_NaN(), unpruned);
     };
     cb.step = [&](const StepRecord& s) {
       partial.mergeStep(s);

@@ -50,7 +50,8 @@ class EngineWorker : public QObject {
   void log(const QString& line);
   void modelLoaded(const shedder::ui::ModelInfo& info);
   void evaluated(const shedder::ui::WhatIfResult& result);
-  void searchBase(double ppl, double heldoutPpl);  // heldoutPpl: NaN when there is no held-out set
+  // heldoutPpl: NaN when there is no held-out set; unprunedPpl: the unpruned model on the same windows.
+  void searchBase(double ppl, double heldoutPpl, double unprunedPpl);
   void searchStep(const shedder::ui::StepRecord& step);
   void searchFinished(const shedder::ui::RunRecord& run);
   // The run stopped on request; `run` holds every finished step (they are in its journal too).

@@ -154,8 +154,9 @@ void MainWindow::connectWorker() {
     setWindowModified(true);
     afterJob_ << [this, r] { Q_EMIT evaluationDone(r); };
   });
-  connect(worker_, &EngineWorker::searchBase, this, [this](double ppl, double held) {
+  connect(worker_, &EngineWorker::searchBase, this, [this](double ppl, double held, double unpruned) {
     run_.basePpl = ppl;
+    run_.unprunedPpl = unpruned;
     if (std::isfinite(held)) run_.baseHeldoutPpl = held;
     refreshPlots();
   });
@@ -170,6 +171,7 @@ void MainWindow::connectWorker() {
     for (const StepRecord& s : r.steps) run_.mergeStep(s);
     if (r.basePpl) run_.basePpl = r.basePpl;
     if (r.baseHeldoutPpl) run_.baseHeldoutPpl = r.baseHeldoutPpl;
+    if (r.unprunedPpl) run_.unprunedPpl = r.unprunedPpl;
     if (r.baseLatencyMs) run_.baseLatencyMs = r.baseLatencyMs;
     if (r.basePrefillTokensPerS) run_.basePrefillTokensPerS = r.basePrefillTokensPerS;
     if (r.basePeakMemoryMb) run_.basePeakMemoryMb = r.basePeakMemoryMb;

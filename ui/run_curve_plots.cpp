@@ -22,6 +22,28 @@ QCPGraph* makeGraph(QCustomPlot* plot, QCPAxis* value, const QString& name, cons
   return g;
 }
 
+// The unpruned model as a dashed grey line across the run's points (a reference, not data of the run).
+QCPGraph* makeReference(QCustomPlot* plot, QCPAxis* value) {
+  QCPGraph* g = plot->addGraph(plot->xAxis, value);
+  g->setName(QStringLiteral("base (unpruned)"));
+  g->setPen(QPen(QColor(0x77, 0x77, 0x77), 1.4, Qt::DashLine));
+  g->setSelectable(QCP::stNone);
+  return g;
+}
+
+void setReference(QCPGraph* g, const QVector<double>& x, std::optional<double> value) {
+  if (!value || x.isEmpty()) {
+    g->data()->clear();
+    g->setVisible(false);
+    g->removeFromLegend();
+    return;
+  }
+  const auto [lo, hi] = std::minmax_element(x.begin(), x.end());
+  g->setData({*lo - 0.3, *hi + 0.3}, {*value, *value}, true);
+  g->setVisible(true);
+  g->addToLegend();
+}
+
 void integerKeys(QCustomPlot* plot) {
   QSharedPointer<QCPAxisTickerFixed> t(new QCPAxisTickerFixed);
   t->setTickStep(1.0);
@@ -53,16 +75,23 @@ PerplexityCurvePlot::PerplexityCurvePlot(QWidget* parent) : PlotView(QStringLite
   plot()->yAxis->setLabel(QStringLiteral("perplexity"));
   calib_ = makeGraph(plot(), plot()->yAxis, QStringLiteral("calibration"), kBlue, QCPScatterStyle::ssCircle);
   heldout_ = makeGraph(plot(), plot()->yAxis, QStringLiteral("held-out"), kOrange, QCPScatterStyle::ssSquare, Qt::DashLine);
+  reference_ = makeReference(plot(), plot()->yAxis);
   enableLogScaleToggle(true);
   // Perplexity rises to the right: the legend goes top-left.
   plot()->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
   setHoverFormatter([this](QCPAbstractPlottable* p, int i) {
+    if (p == reference_)
+      return QStringLiteral("<b>base (unpruned model)</b><br>calibration perplexity %1").arg(formatPpl(*run_.unprunedPpl));
     const bool hasBase = run_.basePpl.has_value();
     const int step = p == heldout_ ? (run_.baseHeldoutPpl ? i - 1 : i) : stepOf(run_, i, hasBase);
     const double v = p->interface1D()->dataMainValue(i);
     QString t = QStringLiteral("<b>%1</b><br>%2 perplexity %3").arg(stepText(run_, step), p->name(), formatPpl(v));
+    const bool fromMarks = !run_.initialRemoved.isEmpty();
     if (auto before = run_.pplBefore(0); before && p == calib_ && step >= 0)
-      t += QStringLiteral("<br>vs base: %1").arg(formatDelta(v - *before, *before));
+      t += QStringLiteral("<br>vs %1: %2").arg(fromMarks ? QStringLiteral("start") : QStringLiteral("base"),
+                                               formatDelta(v - *before, *before));
+    if (fromMarks && run_.unprunedPpl && p == calib_)
+      t += QStringLiteral("<br>vs base (unpruned): %1").arg(formatDelta(v - *run_.unprunedPpl, *run_.unprunedPpl));
     return t;
   });
   setPlaceholder(QStringLiteral("Run a search to see perplexity as components are removed"));
@@ -92,6 +121,7 @@ void PerplexityCurvePlot::setRun(const RunRecord& run) {
   heldout_->setVisible(!hx.isEmpty());
   if (heldout_->visible()) heldout_->addToLegend();
   else heldout_->removeFromLegend();
+  setReference(reference_, x, run.unprunedPpl);
   setPlaceholder(x.isEmpty() ? QStringLiteral("Run a search to see perplexity as components are removed") : QString());
   resetView();
 }
@@ -110,11 +140,14 @@ ParamsLatencyPlot::ParamsLatencyPlot(QWidget* parent) : PlotView(QStringLiteral(
   plot()->axisRect()->setRangeDragAxes({plot()->xAxis, plot()->yAxis, plot()->yAxis2});
   params_ = makeGraph(plot(), plot()->yAxis, QStringLiteral("parameters kept"), kGreen, QCPScatterStyle::ssDiamond);
   latency_ = makeGraph(plot(), plot()->yAxis2, QStringLiteral("latency"), kPurple, QCPScatterStyle::ssTriangle, Qt::DashLine);
+  reference_ = makeReference(plot(), plot()->yAxis);
   latency_->setName(QStringLiteral("latency (not measured yet)"));
   plot()->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
   setHoverFormatter([this](QCPAbstractPlottable* p, int i) {
     const double v = p->interface1D()->dataMainValue(i);
     const int step = static_cast<int>(std::lround(p->interface1D()->dataMainKey(i) - runPointX(run_, -1))) - 1;
+    if (p == reference_)
+      return QStringLiteral("<b>base (unpruned model)</b><br>%1 parameters").arg(formatCountExact(run_.totalParameters));
     if (p == params_) {
       const qint64 kept = static_cast<qint64>(std::llround(v * unit_));
       return QStringLiteral("<b>%1</b><br>parameters kept %2 (%3 % of the model)")
@@ -149,6 +182,7 @@ void ParamsLatencyPlot::setRun(const RunRecord& run) {
     }
   }
   params_->setData(x, y, true);
+  setReference(reference_, x, run.totalParameters > 0 ? std::optional<double>(total / unit_) : std::nullopt);
   latency_->setData(lx, ly, true);
   const bool hasLatency = !lx.isEmpty();
   latency_->setName(hasLatency ? QStringLiteral("latency") : QStringLiteral("latency (not measured yet)"));

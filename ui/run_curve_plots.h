@@ -1,6 +1,8 @@
 // The plots over "components removed" of a search run: perplexity (calibration and held-out), parameters kept
-// with decode latency on a second axis, and accuracy (mean over the tasks). Latency and accuracy come from the
-// search's optional per-step measurements; until a run carries them their axes are in place with a note.
+// with decode latency on a second axis, and accuracy (mean over the tasks). The perplexity and parameter plots draw
+// the unpruned model as a dashed reference line ("base (unpruned)"), so a run that starts from marks shows its gap.
+// Latency and accuracy come from the search's optional per-step measurements; until a run carries them their axes
+// are in place with a note.
 #pragma once
 
 #include "plot_view.h"
@@ -20,11 +22,13 @@ class PerplexityCurvePlot : public PlotView {
   void setRun(const RunRecord& run);
   QCPGraph* calibrationGraph() const { return calib_; }
   QCPGraph* heldoutGraph() const { return heldout_; }
+  QCPGraph* referenceGraph() const { return reference_; }  // the unpruned model, dashed ("base (unpruned)")
 
  private:
   RunRecord run_;
   QCPGraph* calib_ = nullptr;
   QCPGraph* heldout_ = nullptr;
+  QCPGraph* reference_ = nullptr;
 };
 
 class ParamsLatencyPlot : public PlotView {
@@ -34,6 +38,7 @@ class ParamsLatencyPlot : public PlotView {
   void setRun(const RunRecord& run);
   QCPGraph* parametersGraph() const { return params_; }
   QCPGraph* latencyGraph() const { return latency_; }
+  QCPGraph* referenceGraph() const { return reference_; }  // the unpruned model's parameter count, dashed
   double unit() const { return unit_; }  // parameters per unit of the value axis (1e6: M, 1e3: K)
 
  private:
@@ -41,6 +46,7 @@ class ParamsLatencyPlot : public PlotView {
   double unit_ = 1e6;
   QCPGraph* params_ = nullptr;
   QCPGraph* latency_ = nullptr;
+  QCPGraph* reference_ = nullptr;
 };
 
 class AccuracyPlot : public PlotView {

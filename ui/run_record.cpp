@@ -125,6 +125,7 @@ QJsonObject RunRecord::toJson() const {
                      {"initial_params_removed", double(initialParametersRemoved)},
                      {"base_ppl", opt(basePpl)},
                      {"base_heldout_ppl", opt(baseHeldoutPpl)},
+                     {"unpruned_ppl", opt(unprunedPpl)},
                      {"base_latency_ms", opt(baseLatencyMs)},
                      {"base_prefill_tokens_per_s", opt(basePrefillTokensPerS)},
                      {"base_peak_memory_mb", opt(basePeakMemoryMb)},
@@ -148,6 +149,7 @@ RunRecord RunRecord::fromJson(const QJsonObject& j) {
   r.initialParametersRemoved = static_cast<qint64>(j.value("initial_params_removed").toDouble());
   r.basePpl = optFrom(j.value("base_ppl"));
   r.baseHeldoutPpl = optFrom(j.value("base_heldout_ppl"));
+  r.unprunedPpl = optFrom(j.value("unpruned_ppl"));
   r.baseLatencyMs = optFrom(j.value("base_latency_ms"));
   r.basePrefillTokensPerS = optFrom(j.value("base_prefill_tokens_per_s"));
   r.basePeakMemoryMb = optFrom(j.value("base_peak_memory_mb"));

@@ -48,7 +48,8 @@ struct RunRecord {
   QStringList initialRemoved;          // component ids removed before the first step
   qint64 totalParameters = 0;
   qint64 initialParametersRemoved = 0;
-  std::optional<double> basePpl;
+  std::optional<double> basePpl;          // the run's start: the base model plus initialRemoved
+  std::optional<double> unprunedPpl;      // the unpruned model on the same windows (= basePpl without initialRemoved)
   std::optional<double> baseHeldoutPpl;
   std::optional<double> baseLatencyMs;
   std::optional<double> basePrefillTokensPerS;

@@ -91,6 +91,15 @@ class TestGuiFigures : public QObject {
     p.setRun(r);
     QCOMPARE(p.calibrationGraph()->data()->at(0)->key, 2.0);
     QCOMPARE(p.calibrationGraph()->data()->at(3)->key, 5.0);
+    // The unpruned model: a dashed reference line across the run, in the legend as "base (unpruned)".
+    QVERIFY(!p.referenceGraph()->visible());
+    r.unprunedPpl = 5.5;
+    p.setRun(r);
+    QVERIFY(p.referenceGraph()->visible());
+    QCOMPARE(p.referenceGraph()->data()->at(0)->value, 5.5);
+    QVERIFY(p.referenceGraph()->data()->at(0)->key < 2.0 && p.referenceGraph()->data()->at(1)->key > 5.0);
+    QCOMPARE(p.referenceGraph()->pen().style(), Qt::DashLine);
+    QVERIFY(p.plot()->legend->hasItemWithPlottable(p.referenceGraph()));
   }
 
   void parameters_plot_and_latency_axis() {
@@ -99,6 +108,7 @@ class TestGuiFigures : public QObject {
     QCOMPARE(p.parametersGraph()->dataCount(), 4);
     QCOMPARE(p.parametersGraph()->data()->at(0)->value, 1000.0);  // K units below 5 M parameters
     QCOMPARE(p.parametersGraph()->data()->at(3)->value, 640.0);
+    QCOMPARE(p.referenceGraph()->data()->at(0)->value, 1000.0);  // the unpruned model's parameters
     QCOMPARE(p.latencyGraph()->dataCount(), 0);
     QVERIFY(p.plot()->yAxis2->visible());
     QVERIFY(p.plot()->yAxis2->label().contains(QStringLiteral("not measured")));

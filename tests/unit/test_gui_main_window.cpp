@@ -223,6 +223,12 @@ class TestGuiMainWindow : public QObject {
     QVERIFY(!tree->importanceLabel().isEmpty());
     QCOMPARE(w.perplexityPlot()->calibrationGraph()->dataCount(), 3);
     QCOMPARE(w.perplexityPlot()->calibrationGraph()->data()->at(0)->key, 1.0);  // one component removed before
+    // The unpruned model's reference line: What-if's base on the same windows, below the marked start.
+    QVERIFY(run.unprunedPpl && run.basePpl);
+    QVERIFY(qAbs(*run.unprunedPpl - hist[0].basePpl) <= 1e-9 * hist[0].basePpl);
+    QVERIFY(*run.unprunedPpl < *run.basePpl);
+    QVERIFY(w.perplexityPlot()->referenceGraph()->visible());
+    QCOMPARE(w.perplexityPlot()->referenceGraph()->data()->at(0)->value, *run.unprunedPpl);
     QCOMPARE(w.perplexityPlot()->heldoutGraph()->dataCount(), 3);
     QCOMPARE(w.paramsPlot()->parametersGraph()->dataCount(), 3);
     QCOMPARE(w.candidatePlot()->shownStep(), 1);
