@@ -49,6 +49,8 @@ Unsaved askUnsaved(QWidget* parent, const QString& title, const QString& text, b
 
 void setConfirmAnswerer(std::function<bool(const QString&, const QString&)> answer) { answerer() = std::move(answer); }
 
+bool askYesNo(QWidget* parent, const QString& title, const QString& text) { return ask(parent, title, text); }
+
 void warn(QWidget* parent, const QString& title, const QString& text) {
   if (answerer()) answerer()(title, text);
   else QMessageBox::warning(parent, title, text);

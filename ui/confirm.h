@@ -15,6 +15,9 @@ namespace shedder::ui {
 // asking.
 bool confirmOverwrite(QWidget* parent, const QString& title, const QStringList& paths);
 
+// A yes/no question (No is the default). True: yes.
+bool askYesNo(QWidget* parent, const QString& title, const QString& text);
+
 // Tells the user something went wrong with what they entered (a warning box; under a test answerer, passed to it).
 void warn(QWidget* parent, const QString& title, const QString& text);
 

@@ -42,6 +42,7 @@
 #include "formatting.h"
 #include "tree_undo.h"
 #include "help_window.h"
+#include "runs_browser.h"
 #include "layer_tree_panel.h"
 #include "log_view.h"
 #include "plot_view.h"
@@ -61,7 +62,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setObjectName(QStringLiteral("mainWindow"));
   setAcceptDrops(true);
   setDockNestingEnabled(true);
-  runsRoot_ = QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation)).filePath(QStringLiteral("runs"));
+  runsRoot_ = QSettings().value(QStringLiteral("runs/root"),
+                                QDir(QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation))
+                                    .filePath(QStringLiteral("runs")))
+                  .toString();
 
   tree_ = new ComponentTreeModel(this);
   undo_ = new TreeUndo(tree_, this);
@@ -225,6 +229,7 @@ void MainWindow::updateActions() {
   const int removal = tree_->removalSet().size();
   openModelAct_->setEnabled(!busy_);
   openProjectAct_->setEnabled(!busy_);
+  runsAct_->setEnabled(!busy_);
   recentMenu_->setEnabled(!busy_);
   evaluateAct_->setEnabled(open && !busy_);
   runAct_->setEnabled(open && !busy_);
@@ -361,6 +366,23 @@ bool MainWindow::restoreComponent(const QString& id) {
   undo_->record(QStringLiteral("Restore %1").arg(id), [this, &id] { tree_->restoreRemoved(id); });
   statusBar()->showMessage(QStringLiteral("Restored %1; the run's other removals are now marks").arg(id), 6000);
   return true;
+}
+
+RunsBrowser* MainWindow::showRuns() {
+  if (!runsBrowser_) {
+    runsBrowser_ = new RunsBrowser(runsRoot_, this);
+    connect(runsBrowser_, &RunsBrowser::openRequested, this, [this](const QString& project) { openProject(project); });
+    connect(runsBrowser_, &RunsBrowser::rootChanged, this, [this](const QString& root) {
+      runsRoot_ = root;
+      QSettings().setValue(QStringLiteral("runs/root"), root);
+      log_->info(QStringLiteral("New runs go to %1").arg(root));
+    });
+  } else {
+    runsBrowser_->setRoot(runsRoot_);
+  }
+  runsBrowser_->show();
+  runsBrowser_->raise();
+  return runsBrowser_;
 }
 
 HelpWindow* MainWindow::showHelp(const QString& anchor) {

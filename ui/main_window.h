@@ -31,6 +31,7 @@ class LogView;
 class ParamsLatencyPlot;
 class PerplexityCurvePlot;
 class PlotView;
+class RunsBrowser;
 class SearchPanel;
 class TreeUndo;
 class WhatIfPanel;
@@ -74,8 +75,10 @@ class MainWindow : public QMainWindow {
   // for them first), asking first when a file would be replaced; returns the names written (none when declined).
   QStringList saveAllFiguresTo(const QString& dir);
 
-  // Where new run folders go (default: <app data>/runs).
+  // Where new run folders go (default: <app data>/runs; File ▸ Runs… ▸ Change… sets and remembers another).
   void setRunsRoot(const QString& dir) { runsRoot_ = dir; }
+  // File ▸ Runs…: the runs browser on the runs folder (kept and reused).
+  RunsBrowser* showRuns();
   QString runsRoot() const { return runsRoot_; }
   // Interactive (default): errors and confirmations are dialogs. Off (automation, tests): errors go only to the
   // log and jobFailed(), and closing during a run cancels it without asking.
@@ -164,6 +167,8 @@ class MainWindow : public QMainWindow {
   QProgressBar* statusProgress_ = nullptr;
   QMenu* recentMenu_ = nullptr;
   HelpWindow* help_ = nullptr;
+  RunsBrowser* runsBrowser_ = nullptr;
+  QAction* runsAct_ = nullptr;
 
   QAction* openModelAct_ = nullptr;
   QAction* openProjectAct_ = nullptr;

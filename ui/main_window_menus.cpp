@@ -91,6 +91,10 @@ void MainWindow::buildActions() {
   resumeAct_->setToolTip(QStringLiteral("Continue the last run from its journal (more steps: raise Steps first)"));
   connect(resumeAct_, &QAction::triggered, this, [this] { startSearch(true); });
 
+  runsAct_ = new QAction(QStringLiteral("R&uns…"), this);
+  runsAct_->setObjectName(QStringLiteral("runs"));
+  runsAct_->setToolTip(QStringLiteral("The autosaved search runs: open, reveal, delete; where new runs are stored"));
+  connect(runsAct_, &QAction::triggered, this, [this] { showRuns(); });
   exportCsvAct_ = new QAction(QStringLiteral("Results as &CSV…"), this);
   connect(exportCsvAct_, &QAction::triggered, this, &MainWindow::exportCsv);
   exportJsonAct_ = new QAction(QStringLiteral("Results as &JSON…"), this);
@@ -170,6 +174,7 @@ void MainWindow::buildMenus() {
   recentMenu_ = file->addMenu(QStringLiteral("Open &Recent"));
   connect(recentMenu_, &QMenu::aboutToShow, this, &MainWindow::rebuildRecentMenu);
   file->addAction(openProjectAct_);
+  file->addAction(runsAct_);
   file->addSeparator();
   file->addAction(saveProjectAct_);
   file->addAction(saveProjectAsAct_);

@@ -25,6 +25,8 @@
 #include "model/mamba_model.h"
 #include "qcustomplot_include.h"
 #include "recent_files.h"
+#include "run_index.h"
+#include "runs_browser.h"
 #include "run_curve_plots.h"
 #include "search_panel.h"
 #include "support/gui_test_support.h"
@@ -600,6 +602,72 @@ class TestGuiMainWindow : public QObject {
       QVERIFY2(!f->whatsThis().isEmpty(), qPrintable(f->metaObject()->className() + QStringLiteral(" ") + f->objectName() +
                                                      QStringLiteral(" has no What's This text")));
     }
+  }
+
+  // File ▸ Runs…: the run folders (a project's, a journal-only one; not a foreign folder) with model, steps and
+  // final perplexity; Open loads the run; Delete asks and removes only run folders; the runs folder is a setting.
+  void runs_browser_lists_opens_and_deletes() {
+    const QString root = tmp("gui-runs");
+    QDir(root).mkpath("a-run");
+    QVERIFY(QFile::copy(projectWithRun(root), root + "/a-run/workbench.shedproj"));
+    QDir(root).mkpath("killed-run");
+    test::write_file((root + "/killed-run/journal.jsonl").toStdString(),
+                     "{\"type\":\"header\"}\n{\"type\":\"step\",\"step\":0}\n");
+    QDir(root).mkpath("notes");
+    test::write_file((root + "/notes/todo.txt").toStdString(), "mine");
+    const QVector<RunSummary> runs = listRuns(root);
+    QCOMPARE(runs.size(), 2);
+    const RunSummary* full = runs[0].project.isEmpty() ? &runs[1] : &runs[0];
+    const RunSummary* killed = runs[0].project.isEmpty() ? &runs[0] : &runs[1];
+    QCOMPARE(full->model, QStringLiteral("mamba1"));
+    QCOMPARE(full->steps, 2);
+    QCOMPARE(full->granularity, QStringLiteral("block"));
+    QCOMPARE(*full->finalPpl, 6.5);
+    QCOMPARE(killed->steps, 1);
+    QVERIFY(killed->state.contains(QStringLiteral("journal")));
+    QVERIFY(deleteRun(root, root + "/notes").contains(QStringLiteral("not a run folder")));
+    QVERIFY(deleteRun(root + "/a-run", root + "/killed-run").contains(QStringLiteral("not in the runs folder")));
+    QVERIFY(QFileInfo::exists(root + "/notes/todo.txt"));
+
+    MainWindow w;
+    w.setInteractive(false);
+    w.setRunsRoot(root);
+    QAction* runsAction = action(w, "runs");
+    QVERIFY(runsAction);
+    runsAction->trigger();
+    auto* b = w.findChild<RunsBrowser*>(QStringLiteral("runsBrowser"));
+    QVERIFY(b && b->isVisible());
+    QCOMPARE(b->table()->rowCount(), 2);
+    const int fullRow = b->runs()[0].project.isEmpty() ? 1 : 0;
+    QCOMPARE(b->table()->item(fullRow, 0)->text(), QStringLiteral("mamba1"));
+    QCOMPARE(b->table()->item(fullRow, 3)->text(), QStringLiteral("2"));
+    // Open: the run's project comes back with its model and run.
+    b->table()->selectRow(fullRow);
+    QSignalSpy ready(&w, &MainWindow::modelReady);
+    b->openSelected();
+    SHEDDER_WAIT_FOR(ready, 1, kTimeout);
+    QTRY_VERIFY(!w.busy());
+    QCOMPARE(w.run().steps.size(), 2);
+    QCOMPARE(w.treeModel()->removedIds(), QStringList({"layers.1", "layers.3"}));
+    // Delete asks first; declined, the folder stays.
+    bool answer = false;
+    setConfirmAnswerer([&](const QString&, const QString&) { return answer; });
+    b = w.showRuns();
+    b->table()->selectRow(1 - fullRow);
+    QVERIFY(!b->deleteSelected());
+    QVERIFY(QFileInfo::exists(root + "/killed-run/journal.jsonl"));
+    answer = true;
+    QVERIFY(b->deleteSelected());
+    QVERIFY(!QFileInfo::exists(root + "/killed-run"));
+    QCOMPARE(b->table()->rowCount(), 1);
+    setConfirmAnswerer(nullptr);
+    // Another runs folder is remembered for the next window.
+    const QString other = tmp("gui-runs-other");
+    Q_EMIT b->rootChanged(other);
+    QCOMPARE(w.runsRoot(), other);
+    MainWindow w2;
+    QCOMPARE(w2.runsRoot(), other);
+    QSettings().remove(QStringLiteral("runs/root"));
   }
 
   void closing_during_a_search_cancels_and_keeps_the_journal() {
