@@ -62,6 +62,7 @@ LayerTreePanel::LayerTreePanel(ComponentTreeModel* model, QWidget* parent) : QWi
   totals_ = new QLabel(this);
   totals_->setObjectName(QStringLiteral("treeTotals"));
   totals_->setTextFormat(Qt::RichText);
+  totals_->setWordWrap(true);  // else its one long line sets the window's minimum width (1024-pixel screens)
   layout->addWidget(totals_);
 
   connect(filter_, &QLineEdit::textChanged, this, [this](const QString& t) {

@@ -128,6 +128,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
       log_->info(QStringLiteral("Saved the figure as %1").arg(path));
     });
 
+  // The minimum size was fixed while the docks were being added (over 1,000 pixels wide); what they need together
+  // is far less, so that a window resized before it is shown (a 1024-pixel screen, --size) really gets that size.
+  layout()->invalidate();
+  layout()->activate();
   resize(1600, 1000);
   defaultState_ = saveState();
   refreshPlots();
@@ -407,7 +411,8 @@ void MainWindow::showAbout() {
 void MainWindow::restoreLayoutFromSettings() {
   QSettings s;
   if (s.contains(QStringLiteral("window/geometry"))) restoreGeometry(s.value(QStringLiteral("window/geometry")).toByteArray());
-  if (s.contains(QStringLiteral("window/state"))) restoreState(s.value(QStringLiteral("window/state")).toByteArray());
+  if (s.contains(QStringLiteral("window/state")))
+    laidOut_ = restoreState(s.value(QStringLiteral("window/state")).toByteArray());
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {
@@ -435,6 +440,14 @@ void MainWindow::closeEvent(QCloseEvent* e) {
   s.setValue(QStringLiteral("window/geometry"), saveGeometry());
   s.setValue(QStringLiteral("window/state"), saveState());
   e->accept();
+}
+
+void MainWindow::showEvent(QShowEvent* e) {
+  QMainWindow::showEvent(e);
+  if (!laidOut_) {
+    laidOut_ = true;
+    applyDefaultLayout();
+  }
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* e) {

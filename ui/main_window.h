@@ -109,6 +109,7 @@ class MainWindow : public QMainWindow {
 
  protected:
   void closeEvent(QCloseEvent* e) override;
+  void showEvent(QShowEvent* e) override;
   void dragEnterEvent(QDragEnterEvent* e) override;
   void dropEvent(QDropEvent* e) override;
 
@@ -116,6 +117,7 @@ class MainWindow : public QMainWindow {
   void buildActions();
   void buildMenus();
   void buildDocks();
+  void applyDefaultLayout();  // the docks' starting sizes for the window's size (first show, View ▸ Reset Layout)
   void connectWorker();
   void updateActions();
   void updateTitle();
@@ -201,6 +203,7 @@ class MainWindow : public QMainWindow {
   bool closeAfterCancel_ = false;
   bool interactive_ = true;
   QByteArray defaultState_;
+  bool laidOut_ = false;  // the starting layout is in place (applied at the first show, or restored from settings)
   // Notifications of a finished job (modelReady, searchEnded, ...), emitted once the worker reports the job
   // over, so that whoever reacts to them can start the next job at once.
   QList<std::function<void()>> afterJob_;

@@ -141,7 +141,7 @@ void MainWindow::buildDocks() {
   scroll->setWidget(search_);
   scroll->setWidgetResizable(true);
   scroll->setFrameShape(QFrame::NoFrame);
-  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAsNeeded);  // a narrow dock scrolls instead of cutting off
   QDockWidget* searchDock = dock(QStringLiteral("Search"), QStringLiteral("searchDock"), scroll, Qt::RightDockWidgetArea);
   whatIf_ = new WhatIfPanel;
   QDockWidget* whatIfDock = dock(QStringLiteral("What-if"), QStringLiteral("whatIfDock"), whatIf_, Qt::RightDockWidgetArea);
@@ -163,9 +163,21 @@ void MainWindow::buildDocks() {
   tabifyDockWidget(candDock, paramsDock);
   tabifyDockWidget(paramsDock, accDock);
   candDock->raise();
-  resizeDocks({searchDock}, {430}, Qt::Horizontal);
-  resizeDocks({pplDock}, {420}, Qt::Vertical);
-  resizeDocks({searchDock, whatIfDock}, {500, 360}, Qt::Vertical);
+}
+
+void MainWindow::applyDefaultLayout() {
+  // Sizes in proportion to the window, so that a 1024 x 700 screen still shows a useful tree (at 1600 x 1000: a
+  // 430-pixel search column and 340-pixel plots).
+  auto dock = [this](const char* name) { return findChild<QDockWidget*>(QString::fromLatin1(name)); };
+  QDockWidget* searchDock = dock("searchDock");
+  QDockWidget* whatIfDock = dock("whatIfDock");
+  for (QDockWidget* d : docks_) d->show();
+  whatIfDock->raise();
+  dock("candidateDock")->raise();
+  const int w = width(), h = height();
+  resizeDocks({searchDock}, {std::clamp(w * 27 / 100, 330, 430)}, Qt::Horizontal);
+  resizeDocks({dock("perplexityDock")}, {std::clamp(h * 34 / 100, 190, 420)}, Qt::Vertical);
+  resizeDocks({searchDock, whatIfDock}, {h * 55 / 100, h * 45 / 100}, Qt::Vertical);
 }
 
 void MainWindow::buildMenus() {
@@ -222,8 +234,8 @@ void MainWindow::buildMenus() {
   view->addAction(QStringLiteral("Expand All"), treePanel_->view(), &QTreeView::expandAll);
   view->addAction(QStringLiteral("Collapse"), this, [this] { treePanel_->expandDefault(); });
   view->addAction(QStringLiteral("Reset Layout"), this, [this] {
-    restoreState(defaultState_);
-    for (QDockWidget* d : docks_) d->show();
+    restoreState(defaultState_);  // where each dock goes; then the sizes for this window's size
+    applyDefaultLayout();
   });
   // Keyboard focus between the three working areas: Ctrl+1..3, F6 to the next one.
   view->addSeparator();

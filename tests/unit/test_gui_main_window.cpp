@@ -670,6 +670,68 @@ class TestGuiMainWindow : public QObject {
     QSettings().remove(QStringLiteral("runs/root"));
   }
 
+  // At 1024 x 700 every control of the search panel can be scrolled into full view, the window really is that small,
+  // the tree shows a useful number of rows, and Reset Layout gives back the layout the window started with.
+  void small_screen_keeps_every_control_reachable() {
+    MainWindow w;
+    w.setInteractive(false);
+    openAndWait(w, test::trained_model(QStringLiteral("mamba1")));
+    w.resize(1024, 700);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QTest::qWait(50);
+    QCOMPARE(w.size(), QSize(1024, 700));
+    QScrollArea* scroll = nullptr;
+    for (QWidget* p = w.searchPanel(); p && !scroll; p = p->parentWidget()) scroll = qobject_cast<QScrollArea*>(p);
+    QVERIFY(scroll);
+    int checked = 0;
+    for (QWidget* f : w.searchPanel()->findChildren<QWidget*>()) {
+      if (!f->isVisible()) continue;
+      if (!qobject_cast<QComboBox*>(f) && !qobject_cast<QAbstractSpinBox*>(f) && !qobject_cast<QAbstractButton*>(f) &&
+          !qobject_cast<QLineEdit*>(f))
+        continue;
+      if (qobject_cast<QLineEdit*>(f) && qobject_cast<QAbstractSpinBox*>(f->parentWidget())) continue;
+      // The whole widget (ensureWidgetVisible would only bring a line edit's cursor into view); twice, as
+      // scrolling may show a scroll bar, which changes the view.
+      for (int i = 0; i < 2; ++i) {
+        const QPoint c = f->mapTo(w.searchPanel(), f->rect().center());
+        scroll->ensureVisible(c.x(), c.y(), f->width() / 2 + 1, f->height() / 2 + 1);
+        QCoreApplication::processEvents();
+      }
+      const QRect r(f->mapTo(scroll->viewport(), QPoint(0, 0)), f->size());
+      QVERIFY2(scroll->viewport()->rect().contains(r),
+               qPrintable(QStringLiteral("%1 %2 at (%3, %4) %5 x %6 is cut off in a %7 x %8 view")
+                              .arg(f->metaObject()->className(), f->objectName())
+                              .arg(r.x()).arg(r.y()).arg(r.width()).arg(r.height())
+                              .arg(scroll->viewport()->width()).arg(scroll->viewport()->height())));
+      ++checked;
+    }
+    QVERIFY(checked >= 15);
+    QTreeView* tree = w.treePanel()->view();
+    const int rowHeight = tree->sizeHintForRow(0);
+    QVERIFY(rowHeight > 0);
+    QVERIFY2(tree->viewport()->height() / rowHeight >= 10,
+             qPrintable(QStringLiteral("the tree shows %1 rows").arg(tree->viewport()->height() / rowHeight)));
+    // Reset Layout: the starting layout, also after docks were closed, resized and floated.
+    const QByteArray start = w.saveState();
+    auto* ppl = w.findChild<QDockWidget*>(QStringLiteral("perplexityDock"));
+    auto* searchDock = w.findChild<QDockWidget*>(QStringLiteral("searchDock"));
+    w.resizeDocks({searchDock}, {250}, Qt::Horizontal);
+    w.findChild<QDockWidget*>(QStringLiteral("logDock"))->hide();
+    ppl->hide();
+    w.findChild<QDockWidget*>(QStringLiteral("whatIfDock"))->setFloating(true);
+    QCoreApplication::processEvents();
+    QVERIFY(w.saveState() != start);
+    QAction* reset = nullptr;
+    for (QAction* a : w.findChildren<QAction*>())
+      if (a->text() == QStringLiteral("Reset Layout")) reset = a;
+    QVERIFY(reset);
+    reset->trigger();
+    QCoreApplication::processEvents();
+    QVERIFY(ppl->isVisible() && !w.findChild<QDockWidget*>(QStringLiteral("whatIfDock"))->isFloating());
+    QCOMPARE(w.saveState(), start);
+  }
+
   void closing_during_a_search_cancels_and_keeps_the_journal() {
     const QString dir = tmp("gui-window-close");
     auto* w = new MainWindow;
