@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "plot_colors.h"
 #include "qcustomplot_include.h"
 
 namespace shedder::ui {
@@ -105,6 +106,7 @@ QString fitText(const QString& text, QFont* font, double width) {
 
 FigureLayout::FigureLayout(QCustomPlot* plot, QSize page, bool showTitle) : plot_(plot), page_(page) {
   oldViewport_ = plot_->viewport();
+  PlotColors::light().applyTo(plot_);  // paper is white, whatever the theme on screen
   plot_->setViewport(QRect(QPoint(0, 0), page_));
   fitTitle(showTitle);
   relayout();
@@ -142,6 +144,7 @@ FigureLayout::~FigureLayout() {
     title_->setFont(titleFont_);
   }
   plot_->setViewport(oldViewport_);
+  PlotColors::fromPalette(plot_->palette()).applyTo(plot_);
 }
 
 void FigureLayout::relayout() {

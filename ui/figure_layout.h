@@ -3,8 +3,8 @@
 // is laid out for the page: the title is optional; a title or axis label wider than its room is wrapped onto two
 // lines, then set smaller (down to 7 pt), and only then elided; the legend goes to the first corner of the data
 // area where no data point, line or bar lies, else below the data area in as many columns as fit. Fonts otherwise
-// keep their point sizes; margins follow from the fonts' metrics (QCustomPlot's automatic margins). Destroying it
-// puts the on-screen layout back.
+// keep their point sizes; margins follow from the fonts' metrics (QCustomPlot's automatic margins); colours are
+// the light set (PlotColors::light) whatever the theme. Destroying it puts the on-screen layout and colours back.
 #pragma once
 
 #include <QFont>

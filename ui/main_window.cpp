@@ -40,6 +40,7 @@
 #include "engine_worker.h"
 #include "figure_export.h"
 #include "formatting.h"
+#include "theme.h"
 #include "tree_undo.h"
 #include "help_window.h"
 #include "runs_browser.h"
@@ -59,6 +60,7 @@ using namespace mw;
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   registerEngineMetaTypes();
+  if (const Theme t = savedTheme(); t != Theme::System) applyTheme(t);
   setObjectName(QStringLiteral("mainWindow"));
   setAcceptDrops(true);
   setDockNestingEnabled(true);

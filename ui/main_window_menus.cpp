@@ -41,6 +41,7 @@
 #include "engine_worker.h"
 #include "figure_export.h"
 #include "formatting.h"
+#include "theme.h"
 #include "tree_undo.h"
 #include "layer_tree_panel.h"
 #include "log_view.h"
@@ -233,6 +234,21 @@ void MainWindow::buildMenus() {
   view->addSeparator();
   view->addAction(QStringLiteral("Expand All"), treePanel_->view(), &QTreeView::expandAll);
   view->addAction(QStringLiteral("Collapse"), this, [this] { treePanel_->expandDefault(); });
+  QMenu* themeMenu = view->addMenu(QStringLiteral("&Theme"));
+  auto* themes = new QActionGroup(themeMenu);
+  for (const auto& [t, label] : {std::pair<Theme, const char*>{Theme::System, "&System (follow the desktop)"},
+                                 {Theme::Light, "&Light"},
+                                 {Theme::Dark, "&Dark"}}) {
+    QAction* a = themeMenu->addAction(QString::fromUtf8(label));
+    a->setObjectName(QStringLiteral("theme:") + themeName(t));
+    a->setCheckable(true);
+    a->setChecked(t == currentTheme());
+    themes->addAction(a);
+    connect(a, &QAction::triggered, this, [t = t] {
+      applyTheme(t);
+      saveTheme(t);
+    });
+  }
   view->addAction(QStringLiteral("Reset Layout"), this, [this] {
     restoreState(defaultState_);  // where each dock goes; then the sizes for this window's size
     applyDefaultLayout();

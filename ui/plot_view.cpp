@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "figure_export_dialog.h"
+#include "plot_colors.h"
 #include "qcustomplot_include.h"
 
 namespace shedder::ui {
@@ -32,13 +33,7 @@ void PlotView::styleAxis(QObject* obj) {
   if (!axis) return;
   axis->setLabelFont(baseFont(10));
   axis->setTickLabelFont(baseFont(9));
-  axis->setBasePen(QPen(QColor(0x55, 0x55, 0x55), 1));
-  axis->setTickPen(QPen(QColor(0x55, 0x55, 0x55), 1));
-  axis->setSubTickPen(QPen(QColor(0x88, 0x88, 0x88), 1));
-  axis->setLabelColor(QColor(0x22, 0x22, 0x22));
-  axis->setTickLabelColor(QColor(0x33, 0x33, 0x33));
-  axis->grid()->setPen(QPen(QColor(0xdd, 0xdd, 0xdd), 1, Qt::SolidLine));
-  axis->grid()->setSubGridPen(QPen(QColor(0xee, 0xee, 0xee), 1, Qt::DotLine));
+  PlotColors::fromPalette(QApplication::palette()).applyTo(axis);
   axis->grid()->setZeroLinePen(Qt::NoPen);
 }
 
@@ -81,17 +76,14 @@ PlotView::PlotView(const QString& title, QWidget* parent) : QWidget(parent), tit
   plot_->setAntialiasedElements(QCP::aeAll);
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom | QCP::iSelectPlottables);
-  plot_->setBackground(Qt::white);
   plot_->plotLayout()->insertRow(0);
   auto* titleElement = new QCPTextElement(plot_, title_, baseFont(11, true));
-  titleElement->setTextColor(QColor(0x22, 0x22, 0x22));
   plot_->plotLayout()->addElement(0, 0, titleElement);
   for (QCPAxis* a : plot_->axisRect()->axes()) styleAxis(a);
   plot_->legend->setVisible(true);
   plot_->legend->setFont(baseFont(9));
-  plot_->legend->setBrush(QColor(255, 255, 255, 220));
-  plot_->legend->setBorderPen(QPen(QColor(0xbb, 0xbb, 0xbb)));
   plot_->legend->setIconSize(22, 10);
+  PlotColors::fromPalette(palette()).applyTo(plot_);
   plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 
   placeholder_ = new QCPItemText(plot_);
@@ -128,6 +120,14 @@ PlotView::PlotView(const QString& title, QWidget* parent) : QWidget(parent), tit
 }
 
 PlotView::~PlotView() = default;
+
+void PlotView::changeEvent(QEvent* e) {
+  QWidget::changeEvent(e);
+  if (e->type() == QEvent::PaletteChange) {  // View ▸ Theme, or the desktop's palette
+    PlotColors::fromPalette(palette()).applyTo(plot_);
+    replot();
+  }
+}
 
 void PlotView::setPlaceholder(const QString& text) {
   placeholder_->setText(text);

@@ -1,6 +1,6 @@
-// The common frame of every plot in the workbench: a QCustomPlot with report-ready styling (fonts, grid,
-// legend), zoom and pan with the mouse, hover tooltips on data points, a placeholder text while there is no
-// data, and a small tool row (reset view, log scale, save figure as PNG/PDF/SVG).
+// The common frame of every plot in the workbench: a QCustomPlot with report-ready styling (fonts, grid, legend;
+// colours that follow the palette, PlotColors), zoom and pan with the mouse, hover tooltips on data points, a
+// placeholder text while there is no data, and a small tool row (reset view, log scale, save figure).
 #pragma once
 
 #include <QWidget>
@@ -52,6 +52,7 @@ class PlotView : public QWidget {
 
  protected:
   void replot();
+  void changeEvent(QEvent* e) override;  // a palette change recolours the frame (PlotColors)
 
  private:
   void onMouseMove(QMouseEvent* e);

@@ -11,10 +11,12 @@
 #include "figure_export_dialog.h"
 #include "figure_layout.h"
 #include "last_folders.h"
+#include "plot_colors.h"
 #include "project_file.h"
 #include "qcustomplot_include.h"
 #include "run_curve_plots.h"
 #include "run_record.h"
+#include "theme.h"
 #include "support/gui_test_support.h"
 #include "support/test_support.h"
 
@@ -391,6 +393,41 @@ class TestGuiFigures : public QObject {
     d.accept();
     QCOMPARE(d.result(), int(QDialog::Accepted));
     setConfirmAnswerer(nullptr);
+  }
+
+  // A dark theme recolours the plots' frame (PlotColors from the palette), a palette change reaching them as an
+  // event; exported figures stay on white; Light and System (the palette the desktop gave) come back.
+  void theme_recolours_plots_but_not_figures() {
+    const QPalette system = QApplication::palette();
+    PerplexityCurvePlot p;
+    p.resize(500, 320);
+    p.show();
+    p.setRun(sampleRun());
+    QVERIFY(p.plot()->xAxis->labelColor().lightness() < 128);  // dark text on white
+    applyTheme(Theme::Dark);
+    QCoreApplication::processEvents();
+    QVERIFY(isDark(QApplication::palette()));
+    QTRY_VERIFY(p.plot()->xAxis->labelColor().lightness() > 128);  // light text
+    QVERIFY(p.plot()->toPixmap(200, 120).toImage().pixelColor(2, 2).lightness() < 80);
+    const QString dir = tempDir();
+    FigureOptions o;
+    o.sizeCm = QSizeF(8.5, 6.0);
+    o.dpi = 100;
+    QVERIFY(exportFigure(p.plot(), dir + "/dark.png", o).isEmpty());
+    const QImage img(dir + "/dark.png");
+    QCOMPARE(img.pixelColor(2, 2), QColor(Qt::white));
+    bool darkText = false;
+    for (int y = 0; y < img.height() && !darkText; ++y)
+      for (int x = 0; x < img.width() && !darkText; ++x) darkText = img.pixelColor(x, y).lightness() < 60;
+    QVERIFY2(darkText, "the figure's text is dark on white");
+    QVERIFY(p.plot()->xAxis->labelColor().lightness() > 128);  // the screen keeps the theme
+    applyTheme(Theme::Light);
+    QCoreApplication::processEvents();
+    QTRY_VERIFY(p.plot()->xAxis->labelColor().lightness() < 128);
+    applyTheme(Theme::System);
+    QCOMPARE(QApplication::palette(), system);
+    QCOMPARE(themeFromName(themeName(Theme::Dark)), Theme::Dark);
+    QCOMPARE(themeFromName(QStringLiteral("nonsense")), Theme::System);
   }
 
   // File ▸ Export ▸ All Figures asks for a folder (a file is refused), format, size and whether titles are drawn,

@@ -20,6 +20,8 @@
 #include "log_view.h"
 #include "main_window.h"
 #include "project_file.h"
+#include "plot_colors.h"
+#include "theme.h"
 #include "tree_undo.h"
 #include <QUndoStack>
 #include "model/mamba_model.h"
@@ -730,6 +732,28 @@ class TestGuiMainWindow : public QObject {
     QCoreApplication::processEvents();
     QVERIFY(ppl->isVisible() && !w.findChild<QDockWidget*>(QStringLiteral("whatIfDock"))->isFloating());
     QCOMPARE(w.saveState(), start);
+  }
+
+  // View ▸ Theme: the choice applies at once and the next window starts with it.
+  void theme_menu_applies_and_remembers() {
+    {
+      MainWindow w;
+      QAction* dark = action(w, "theme:dark");
+      QVERIFY(dark && action(w, "theme:light") && action(w, "theme:system"));
+      QVERIFY(action(w, "theme:system")->isChecked());
+      dark->trigger();
+      QVERIFY(isDark(QApplication::palette()));
+    }
+    applyTheme(Theme::System);
+    QVERIFY(!isDark(QApplication::palette()));
+    {
+      MainWindow w;  // starts dark: the remembered theme
+      QVERIFY(isDark(QApplication::palette()));
+      QVERIFY(action(w, "theme:dark")->isChecked());
+      action(w, "theme:system")->trigger();
+    }
+    QVERIFY(!isDark(QApplication::palette()));
+    QCOMPARE(savedTheme(), Theme::System);
   }
 
   void closing_during_a_search_cancels_and_keeps_the_journal() {
