@@ -2,10 +2,11 @@
 # Reproducible screenshot of the workbench for the README: opens MODEL in mamba-shedder under a real X server
 # (Xvfb, not Qt's offscreen platform), runs a 4-step block search with the held-out curve, evaluates the result
 # (what-if panel), and saves the window as a PNG.
-#   bash scripts/make-screenshot.sh [MODEL_DIR] [OUT_PNG]
+#   [SHEDDER_SCREENSHOT_SIZE=WxH] bash scripts/make-screenshot.sh [MODEL_DIR] [OUT_PNG]
 # MODEL_DIR defaults to the demo model (resources/demo/mamba1), else the trained tiny test model. Calibration is
 # the built-in demo set (its validation split for the held-out curve) when installed, else two halves of the
-# Debian `fortunes` file. OUT_PNG defaults to resources/screenshots/main-window.png.
+# Debian `fortunes` file. OUT_PNG defaults to resources/screenshots/main-window.png; the window is 1600x1000 unless
+# SHEDDER_SCREENSHOT_SIZE says otherwise (the README also shows 1024x700, a small laptop screen).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${SHEDDER_BUILD_DIR:-$root/build}
@@ -37,7 +38,10 @@ fi
 mkdir -p "$(dirname "$out")"
 # A fixed look: no user settings, 96 dpi, the Fusion style.
 export XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data QT_QPA_PLATFORM=xcb QT_STYLE_OVERRIDE=Fusion
-SHEDDER_RESOURCES_DIR=$res xvfb-run -a -s "-screen 0 1680x1050x24 -dpi 96" \
+size=${SHEDDER_SCREENSHOT_SIZE:-1600x1000}
+[[ $size =~ ^([0-9]+)x([0-9]+)$ ]] || { echo "make-screenshot: SHEDDER_SCREENSHOT_SIZE=$size is not WxH" >&2; exit 2; }
+screen="$((BASH_REMATCH[1] + 80))x$((BASH_REMATCH[2] + 50))x24"
+SHEDDER_RESOURCES_DIR=$res xvfb-run -a -s "-screen 0 $screen -dpi 96" \
   "$build/app/gui/mamba-shedder" "$model" --search-steps 4 --granularity block --seq-len 256 --windows 16 \
-  "${calib[@]}" --then-evaluate --runs-dir "$work/runs" --size 1600x1000 --screenshot "$out"
+  "${calib[@]}" --then-evaluate --runs-dir "$work/runs" --size "$size" --screenshot "$out"
 echo "make-screenshot: wrote $out"

@@ -168,7 +168,7 @@ void MainWindow::buildDocks() {
 
 void MainWindow::applyDefaultLayout() {
   // Sizes in proportion to the window, so that a 1024 x 700 screen still shows a useful tree (at 1600 x 1000: a
-  // 430-pixel search column and 340-pixel plots).
+  // 464-pixel search column and 340-pixel plots).
   auto dock = [this](const char* name) { return findChild<QDockWidget*>(QString::fromLatin1(name)); };
   QDockWidget* searchDock = dock("searchDock");
   QDockWidget* whatIfDock = dock("whatIfDock");
@@ -176,7 +176,7 @@ void MainWindow::applyDefaultLayout() {
   whatIfDock->raise();
   dock("candidateDock")->raise();
   const int w = width(), h = height();
-  resizeDocks({searchDock}, {std::clamp(w * 27 / 100, 330, 430)}, Qt::Horizontal);
+  resizeDocks({searchDock}, {std::clamp(w * 29 / 100, 330, 470)}, Qt::Horizontal);
   resizeDocks({dock("perplexityDock")}, {std::clamp(h * 34 / 100, 190, 420)}, Qt::Vertical);
   resizeDocks({searchDock, whatIfDock}, {h * 55 / 100, h * 45 / 100}, Qt::Vertical);
 }
