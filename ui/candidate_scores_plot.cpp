@@ -5,6 +5,9 @@
 #include <QHBoxLayout>
 #include <QLabel>
 
+#include <algorithm>
+#include <vector>
+
 #include "formatting.h"
 #include "qcustomplot_include.h"
 
@@ -143,8 +146,46 @@ void CandidateScoresPlot::rebuild() {
     QCPRange r = plot()->yAxis->range();
     plot()->yAxis->setRange(std::min(0.0, r.lower), std::max(0.0, r.upper));
     plot()->xAxis->setRange(-0.7, step->candidates.size() - 0.3);
+    clipOutliers();
     replot();
   }
+}
+
+void CandidateScoresPlot::clipOutliers() {
+  for (QCPItemText* t : clipLabels_) plot()->removeItem(t);
+  clipLabels_.clear();
+  QVector<std::pair<double, double>> bars;  // (key, value) of every bar
+  for (QCPBars* b : {bars_, picked_, bounds_})
+    for (auto it = b->data()->constBegin(); it != b->data()->constEnd(); ++it) bars.push_back({it->key, it->value});
+  if (bars.size() < 3) return;
+  // The tree's rule for its log bars: a value over 50 times the median distance from the smallest one.
+  double lo = 0;
+  for (const auto& b : bars) lo = std::min(lo, b.second);
+  std::vector<double> d;
+  for (const auto& b : bars) d.push_back(b.second - lo);
+  std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
+  const double median = d[d.size() / 2];
+  if (!(median > 0)) return;
+  double top = 0;
+  for (const auto& b : bars)
+    if (b.second - lo <= 50 * median) top = std::max(top, b.second);
+  top = top * 1.35;
+  bool any = false;
+  for (const auto& b : bars) {
+    if (b.second <= top) continue;
+    any = true;
+    auto* t = new QCPItemText(plot());
+    t->position->setCoords(b.first, top);
+    t->setPositionAlignment(Qt::AlignHCenter | Qt::AlignTop);
+    t->setText(QStringLiteral("▲ %1").arg(b.second, 0, 'g', 5));
+    t->setFont(plot()->xAxis->tickLabelFont());
+    t->setColor(plot()->xAxis->tickLabelColor());
+    t->setSelectable(false);
+    clipLabels_ << t;
+  }
+  if (!any) return;
+  plot()->yAxis->setRangeUpper(top);
+  plot()->yAxis->setLabel(plot()->yAxis->label() + QStringLiteral(" (cut; Fit shows all)"));
 }
 
 }  // namespace shedder::ui

@@ -8,6 +8,7 @@
 
 class QComboBox;
 class QCPBars;
+class QCPItemText;
 
 namespace shedder::ui {
 
@@ -21,9 +22,13 @@ class CandidateScoresPlot : public PlotView {
   QCPBars* candidateBars() const { return bars_; }
   QCPBars* pickedBars() const { return picked_; }
   QCPBars* boundBars() const { return bounds_; }  // candidates stopped early: their bars are lower bounds
+  // When one score dwarfs the rest (over 50 times the median), the value axis stops above the others and each bar
+  // it cuts carries its value ("▲ 10437"); Fit shows every bar whole. The clipped bars' labels, none otherwise.
+  const QList<QCPItemText*>& clipLabels() const { return clipLabels_; }
 
  private:
   void rebuild();
+  void clipOutliers();
 
   RunRecord run_;
   int shown_ = -1;
@@ -32,6 +37,7 @@ class CandidateScoresPlot : public PlotView {
   QCPBars* bars_ = nullptr;
   QCPBars* picked_ = nullptr;
   QCPBars* bounds_ = nullptr;
+  QList<QCPItemText*> clipLabels_;
 };
 
 }  // namespace shedder::ui

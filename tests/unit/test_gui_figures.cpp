@@ -156,6 +156,21 @@ class TestGuiFigures : public QObject {
     QVERIFY(p.plot()->yAxis->range().contains(0.0));
     QCOMPARE(p.boundBars()->dataCount(), 0);
     QVERIFY(!p.plot()->legend->hasItemWithPlottable(p.boundBars()));
+    QVERIFY(p.clipLabels().isEmpty());  // no outlier: nothing cut
+
+    // One catastrophic candidate (a Zamba2 layers.0 at +10437): the axis stops above the others, that bar says its
+    // value, and Fit shows it whole.
+    RunRecord r = sampleRun();
+    r.steps[0].candidates[2].score = 6.0 + 10437.0;
+    p.setRun(r);
+    p.showStep(0);
+    QCOMPARE(p.clipLabels().size(), 1);
+    QVERIFY2(p.clipLabels().front()->text().contains(QStringLiteral("10437")), qPrintable(p.clipLabels().front()->text()));
+    QVERIFY(p.plot()->yAxis->range().upper < 10.0);
+    QVERIFY(p.plot()->yAxis->range().upper > 0.8 * 1.2);  // every other bar whole: the largest is +0.8
+    QVERIFY(p.plot()->yAxis->label().contains(QStringLiteral("cut")));
+    p.resetView();
+    QVERIFY(p.plot()->yAxis->range().upper > 10437.0);
   }
 
   // Candidates the search stopped early are drawn apart, as lower bounds, with a legend entry and an "at least" hover.
