@@ -396,11 +396,15 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   rec.journalPath = qstr(o.journal_path);
   rec.state = QStringLiteral("running");
 
+  // The overall position last reported: stages that do not move it (a held-out pass, the journal's replay) keep
+  // the bar where it is instead of turning it into a busy indicator.
+  ProgressInfo position;
   auto heldoutPpl = [&](const RemovalSet& r) -> std::optional<double> {
     if (!held) return std::nullopt;
     if (cb.progress) {
-      ProgressInfo p;
-      p.stage = QStringLiteral("held-out");
+      ProgressInfo p = position;
+      p.stage = QStringLiteral("held-out perplexity");
+      p.etaSeconds = -1;
       cb.progress(p);
     }
     return evaluate_perplexity(m, held->tensor, o.batch, r, nullptr, cancel).perplexity;
@@ -437,6 +441,13 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
       if (r.value("type", "") != "step") continue;
       SearchStep st = step_from_json(r, o.metric, o.journal_path);
       replayed.add(ComponentId::parse(st.id));
+      if (cb.progress) {
+        position.stage = QStringLiteral("resuming: step %1 of %2 from the journal").arg(st.step + 1).arg(plan.planned);
+        position.total = totalEvals * 1000;
+        position.done = plan.before(st.step + 1) * 1000;
+        position.etaSeconds = -1;
+        cb.progress(position);
+      }
       if (cancel && cancel->cancelled()) cancelledHere = true;
       reportStep(toRecord(st), replayed);
       ++replayedSteps;
@@ -477,6 +488,7 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
         i.etaSeconds = rate > 0 ? (static_cast<double>(totalEvals) - units) / rate : -1.0;
       i.elapsedSeconds = el;
     }
+    if (i.total > 0) position = i;
     cb.progress(i);
   };
   scb.on_base = [&](double ppl) {

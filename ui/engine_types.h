@@ -93,7 +93,8 @@ QJsonObject toJson(const SearchSettings& s);
 SearchSettings searchSettingsFromJson(const QJsonObject& j);
 
 struct ProgressInfo {
-  QString stage;             // "load", "base", "step 3", "held-out", "eval", "export"
+  // "load", "base", "step 3 of 8", "held-out perplexity", "resuming: step 1 of 8 from the journal", "eval", "export"
+  QString stage;
   qint64 done = 0;
   qint64 total = 0;
   double elapsedSeconds = 0;

@@ -115,13 +115,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->showMessage(QStringLiteral("Marked %1 component(s) from the What-if history").arg(marks.size()), 6000);
   });
   connect(whatIf_, &WhatIfPanel::exportCsvRequested, this, [this] {
-    const QString f = QFileDialog::getSaveFileName(
-        this, QStringLiteral("Export What-if history as CSV"),
-        QDir(lastFolder(QStringLiteral("results"), QDir::homePath())).filePath(QStringLiteral("what-if.csv")),
-        QStringLiteral("CSV (*.csv)"));
-    if (f.isEmpty()) return;
-    rememberFolder(QStringLiteral("results"), f);
-    exportWhatIfCsvTo(f);
+    const QString f = chooseResultFile(QStringLiteral("Export What-if history as CSV"), QStringLiteral("what-if.csv"),
+                                       QStringLiteral("CSV (*.csv)"), QDir::homePath());
+    if (!f.isEmpty()) exportWhatIfCsvTo(f);
   });
 
   for (PlotView* p : plots())

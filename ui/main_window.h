@@ -140,6 +140,10 @@ class MainWindow : public QMainWindow {
   void chooseProject();
   void saveProject();
   void saveProjectAs();
+  // A results file (CSV, JSON): asked for in the folder last used for results, which is remembered; "" if declined.
+  QString chooseResultFile(const QString& title, const QString& name, const QString& filter, const QString& fallbackDir);
+  // Writes `bytes` whole or not at all (QSaveFile); reports the path, or the error as `what`'s failure.
+  bool writeResultFile(const QString& what, const QString& path, const QByteArray& bytes);
   void exportCsv();
   void exportJson();
   void exportCheckpoint();

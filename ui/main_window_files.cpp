@@ -159,45 +159,41 @@ void MainWindow::rebuildRecentMenu() {
 
 // --- exports -------------------------------------------------------------------------------------------------------
 
+QString MainWindow::chooseResultFile(const QString& title, const QString& name, const QString& filter,
+                                     const QString& fallbackDir) {
+  const QString f = QFileDialog::getSaveFileName(
+      this, title, QDir(lastFolder(QStringLiteral("results"), fallbackDir)).filePath(name), filter);
+  if (!f.isEmpty()) rememberFolder(QStringLiteral("results"), f);
+  return f;
+}
+
+bool MainWindow::writeResultFile(const QString& what, const QString& path, const QByteArray& bytes) {
+  QSaveFile out(path);
+  if (!out.open(QIODevice::WriteOnly) || out.write(bytes) < 0 || !out.commit()) {
+    showError(what, QStringLiteral("%1: cannot write: %2").arg(path, out.errorString()));
+    return false;
+  }
+  statusBar()->showMessage(QStringLiteral("Wrote %1").arg(path), 6000);
+  log_->info(QStringLiteral("%1: wrote %2").arg(what, path));
+  return true;
+}
+
 void MainWindow::exportCsv() {
   if (run_.empty()) return;
-  const QString f = QFileDialog::getSaveFileName(this, QStringLiteral("Export results as CSV"),
-                                                 QDir(lastFolder(QStringLiteral("results"), run_.settings.runDir))
-                                                     .filePath(QStringLiteral("results.csv")),
-                                                 QStringLiteral("CSV (*.csv)"));
-  if (f.isEmpty()) return;
-  rememberFolder(QStringLiteral("results"), f);
-  QSaveFile out(f);
-  if (!out.open(QIODevice::WriteOnly) || out.write(run_.toCsv().toUtf8()) < 0 || !out.commit())
-    showError(QStringLiteral("Export CSV"), QStringLiteral("%1: cannot write: %2").arg(f, out.errorString()));
-  else
-    statusBar()->showMessage(QStringLiteral("Wrote %1").arg(f), 6000);
+  const QString f = chooseResultFile(QStringLiteral("Export results as CSV"), QStringLiteral("results.csv"),
+                                     QStringLiteral("CSV (*.csv)"), run_.settings.runDir);
+  if (!f.isEmpty()) writeResultFile(QStringLiteral("Export CSV"), f, run_.toCsv().toUtf8());
 }
 
 bool MainWindow::exportWhatIfCsvTo(const QString& f) {
-  QSaveFile out(f);
-  if (!out.open(QIODevice::WriteOnly) || out.write(whatIf_->toCsv().toUtf8()) < 0 || !out.commit()) {
-    showError(QStringLiteral("Export What-if CSV"), QStringLiteral("%1: cannot write: %2").arg(f, out.errorString()));
-    return false;
-  }
-  statusBar()->showMessage(QStringLiteral("Wrote %1").arg(f), 6000);
-  log_->info(QStringLiteral("Wrote the What-if history to %1").arg(f));
-  return true;
+  return writeResultFile(QStringLiteral("Export What-if CSV"), f, whatIf_->toCsv().toUtf8());
 }
 
 void MainWindow::exportJson() {
   if (run_.empty()) return;
-  const QString f = QFileDialog::getSaveFileName(this, QStringLiteral("Export results as JSON"),
-                                                 QDir(lastFolder(QStringLiteral("results"), run_.settings.runDir))
-                                                     .filePath(QStringLiteral("results.json")),
-                                                 QStringLiteral("JSON (*.json)"));
-  if (f.isEmpty()) return;
-  rememberFolder(QStringLiteral("results"), f);
-  QSaveFile out(f);
-  if (!out.open(QIODevice::WriteOnly) || out.write(QJsonDocument(run_.toJson()).toJson()) < 0 || !out.commit())
-    showError(QStringLiteral("Export JSON"), QStringLiteral("%1: cannot write: %2").arg(f, out.errorString()));
-  else
-    statusBar()->showMessage(QStringLiteral("Wrote %1").arg(f), 6000);
+  const QString f = chooseResultFile(QStringLiteral("Export results as JSON"), QStringLiteral("results.json"),
+                                     QStringLiteral("JSON (*.json)"), run_.settings.runDir);
+  if (!f.isEmpty()) writeResultFile(QStringLiteral("Export JSON"), f, QJsonDocument(run_.toJson()).toJson());
 }
 
 void MainWindow::exportCheckpoint() {

@@ -198,60 +198,81 @@ void SearchPanel::buildRunControls(QVBoxLayout* layout) {
 }
 
 void SearchPanel::addWhatsThis() {
-  auto text = [](const char* title, const char* body) {
-    return QStringLiteral("<b>%1</b><p>%2</p>").arg(QString::fromUtf8(title), QString::fromUtf8(body));
+  struct Help {
+    QWidget* widget;
+    const char* title;
+    const char* text;
   };
-  granularity_->setWhatsThis(text("Granularity",
-      "What one search step removes: a whole block (it becomes the identity), the SSM of a kept block (the mixer "
-      "keeps its gated path without the state-space scan), or, in hybrid models, shared-block uses, attention "
-      "branches, MLPs, head groups and MLP channel groups. The list holds the kinds the open model has."));
-  metric_->setWhatsThis(text("Metric",
-      "<i>Perplexity</i> (the paper's): every remaining candidate is removed in turn and the calibration windows are "
-      "evaluated; the step takes the candidate with the lowest perplexity. <i>Cosine block influence</i> (ShortGPT): "
-      "one pass per step scores each component by 1 − cos(input, output) of the layer it acts in; fast, offered "
-      "only for components that act within one layer."));
-  steps_->setWhatsThis(text("Steps", "The most removals this run makes. The run also stops at the target or the "
-                                     "perplexity ceiling, whichever comes first."));
-  target_->setWhatsThis(text("Target removed", "Stop once this share of the model's parameters is removed. Off: "
-                                               "only Steps and Max perplexity stop the run."));
-  maxPpl_->setWhatsThis(text("Max perplexity", "A step whose best candidate would raise the calibration perplexity "
-                                               "above this is not taken, and the run stops. Off: no ceiling."));
-  exhaustive_->setWhatsThis(text("Score every candidate",
-      "Off (default): exact early abandonment. A candidate whose running sum of window losses already exceeds the "
-      "best complete candidate's total cannot win the step, so it stops; its score is a lower bound (hatched bars, "
-      "“≥” in the tree). The removals are the same either way. On: every candidate sees every window."));
-  measureLatency_->setWhatsThis(text("Measure latency per step",
-      "Before the first step and after every step: decode latency (ms per token), prefill throughput (tokens/s) and "
-      "peak memory, with shedder-cli bench's default sizes. Plotted on the Parameters, latency tab."));
-  demoAccuracy_->setWhatsThis(text("Demo-task accuracy per step",
-      "Before the first step and after every step: zero-shot accuracy on the shipped demo tasks (acc per task; the "
-      "plot shows their mean). A quick signal, not a benchmark: use shedder-cli accuracy for real tasks."));
-  source_->setWhatsThis(text("Calibration source",
-      "The text the perplexity is measured on: the shipped demo set, your own text or JSONL files, or a "
-      "pre-tokenized .safetensors file (a 2-D token tensor, one window per row; FILE:TENSOR picks a tensor)."));
-  files_->setWhatsThis(text("Files", "Calibration files, separated by “;”. Windows of seq-len tokens are drawn from "
-                                     "their concatenated tokens with the seed."));
-  browse_->setWhatsThis(text("…", "Choose the calibration files (text or JSONL), or the pre-tokenized .safetensors file."));
-  heldoutBrowse_->setWhatsThis(text("…", "Choose the held-out text files."));
-  heldout_->setWhatsThis(text("Held-out curve",
-      "After every step, the perplexity on held-out text too (one more pass per step): the second curve of the "
-      "Perplexity plot, which shows whether the search overfits its calibration windows."));
-  heldoutFiles_->setWhatsThis(text("Held-out files", "Text files for the held-out curve, separated by “;”. Empty with "
-                                                     "the demo set: its validation split."));
-  seqLen_->setWhatsThis(text("seq-len", "Tokens per calibration window (text sources; a pre-tokenized file fixes "
-                                        "its own)."));
-  windows_->setWhatsThis(text("windows", "How many windows are evaluated per candidate. More windows: a steadier "
-                                         "ranking, proportionally more time."));
-  seed_->setWhatsThis(text("seed", "Which windows are drawn; the same seed gives the same windows and so the same "
-                                   "run."));
-  batch_->setWhatsThis(text("batch", "Windows per forward pass. Larger batches use more memory and are usually "
-                                     "faster; the result does not change."));
-  run_->setWhatsThis(text("Run", "A new search from the base model plus the marked components, in a new run folder "
-                                 "(journal, results, an autosaved project)."));
-  resume_->setWhatsThis(text("Resume", "Continues the last run from its journal; finished steps are not repeated. "
-                                       "Raise Steps first to extend a finished run."));
-  cancel_->setWhatsThis(text("Cancel", "Stops the running job within one window of work; finished steps stay in "
-                                       "the journal."));
+  const Help help[] = {
+      {granularity_, "Granularity",
+       "What one search step removes: a whole block (it becomes the identity), the SSM of a kept block (the mixer "
+       "keeps its gated path without the state-space scan), or, in hybrid models, shared-block uses, attention "
+       "branches, MLPs, head groups and MLP channel groups. The list holds the kinds the open model has."},
+      {metric_, "Metric",
+       "<i>Perplexity</i> (the paper's): every remaining candidate is removed in turn and the calibration windows are "
+       "evaluated; the step takes the candidate with the lowest perplexity. <i>Cosine block influence</i> (ShortGPT): "
+       "one pass per step scores each component by 1 − cos(input, output) of the layer it acts in; fast, offered "
+       "only for components that act within one layer."},
+      {steps_, "Steps",
+       "The most removals this run makes. The run also stops at the target or the "
+       "perplexity ceiling, whichever comes first."},
+      {target_, "Target removed",
+       "Stop once this share of the model's parameters is removed. Off: "
+       "only Steps and Max perplexity stop the run."},
+      {maxPpl_, "Max perplexity",
+       "A step whose best candidate would raise the calibration perplexity "
+       "above this is not taken, and the run stops. Off: no ceiling."},
+      {exhaustive_, "Score every candidate",
+       "Off (default): exact early abandonment. A candidate whose running sum of window losses already exceeds the "
+       "best complete candidate's total cannot win the step, so it stops; its score is a lower bound (hatched bars, "
+       "“≥” in the tree). The removals are the same either way. On: every candidate sees every window."},
+      {measureLatency_, "Measure latency per step",
+       "Before the first step and after every step: decode latency (ms per token), prefill throughput (tokens/s) and "
+       "peak memory, with shedder-cli bench's default sizes. Plotted on the Parameters, latency tab."},
+      {demoAccuracy_, "Demo-task accuracy per step",
+       "Before the first step and after every step: zero-shot accuracy on the shipped demo tasks (acc per task; the "
+       "plot shows their mean). A quick signal, not a benchmark: use shedder-cli accuracy for real tasks."},
+      {source_, "Calibration source",
+       "The text the perplexity is measured on: the shipped demo set, your own text or JSONL files, or a "
+       "pre-tokenized .safetensors file (a 2-D token tensor, one window per row; FILE:TENSOR picks a tensor)."},
+      {files_, "Files",
+       "Calibration files, separated by “;”. Windows of seq-len tokens are drawn from "
+       "their concatenated tokens with the seed."},
+      {browse_, "…",
+       "Choose the calibration files (text or JSONL), or the pre-tokenized .safetensors file."},
+      {heldoutBrowse_, "…",
+       "Choose the held-out text files."},
+      {heldout_, "Held-out curve",
+       "After every step, the perplexity on held-out text too (one more pass per step): the second curve of the "
+       "Perplexity plot, which shows whether the search overfits its calibration windows."},
+      {heldoutFiles_, "Held-out files",
+       "Text files for the held-out curve, separated by “;”. Empty with "
+       "the demo set: its validation split."},
+      {seqLen_, "seq-len",
+       "Tokens per calibration window (text sources; a pre-tokenized file fixes "
+       "its own)."},
+      {windows_, "windows",
+       "How many windows are evaluated per candidate. More windows: a steadier "
+       "ranking, proportionally more time."},
+      {seed_, "seed",
+       "Which windows are drawn; the same seed gives the same windows and so the same "
+       "run."},
+      {batch_, "batch",
+       "Windows per forward pass. Larger batches use more memory and are usually "
+       "faster; the result does not change."},
+      {run_, "Run",
+       "A new search from the base model plus the marked components, in a new run folder "
+       "(journal, results, an autosaved project)."},
+      {resume_, "Resume",
+       "Continues the last run from its journal; finished steps are not repeated. "
+       "Raise Steps first to extend a finished run."},
+      {cancel_, "Cancel",
+       "Stops the running job within one window of work; finished steps stay in "
+       "the journal."},
+  };
+  for (const Help& h : help)
+    h.widget->setWhatsThis(
+        QStringLiteral("<b>%1</b><p>%2</p>").arg(QString::fromUtf8(h.title), QString::fromUtf8(h.text)));
 }
 
 void SearchPanel::connectControls() {
@@ -468,7 +489,7 @@ void SearchPanel::setProgress(const ProgressInfo& p) {
   } else if (p.stage == QLatin1String("eval")) {
     text = QStringLiteral("evaluating · %1/%2 windows").arg(p.done).arg(p.total);
   } else {
-    text = p.stage;
+    text = p.total > 0 ? p.stage + QStringLiteral(" · %p%") : p.stage;  // e.g. resuming, held-out: where the run is
   }
   progress_->setFormat(text);
   if (step && p.windowsTotal > 0)

@@ -275,8 +275,20 @@ class TestGuiWorker : public QObject {
 
     // Resume: the journal's steps are replayed (reported again) and the rest computed; same picks and scores.
     steps.clear();
+    QSignalSpy progress(w_, &EngineWorker::progress);
     post(w_, [w = w_, s] { w->runSearch(s, {}, true); });
     SHEDDER_WAIT_FOR(finished, 2, kTimeout);
+    // The replay says where the run stands (a determinate bar, "step 1 of 3"), not just that something is busy.
+    bool replaySaid = false;
+    for (const QList<QVariant>& a : progress) {
+      const ProgressInfo p = a.at(0).value<ProgressInfo>();
+      if (p.stage == QStringLiteral("resuming: step 1 of 3 from the journal")) {
+        replaySaid = true;
+        QCOMPARE(p.total, qint64((8 + 7 + 6) * 1000));
+        QCOMPARE(p.done, qint64(8 * 1000));
+      }
+    }
+    QVERIFY(replaySaid);
     const RunRecord resumed = finished.at(1).at(0).value<RunRecord>();
     QCOMPARE(resumed.steps.size(), 3);
     QCOMPARE(steps.count(), 3);
@@ -327,7 +339,7 @@ class TestGuiWorker : public QObject {
     auto conn = connect(
         w_, &EngineWorker::progress, w_,
         [&](const ProgressInfo& p) {
-          if (p.stage == QStringLiteral("held-out") && ++heldout == 2) w_->requestCancel();
+          if (p.stage == QStringLiteral("held-out perplexity") && ++heldout == 2) w_->requestCancel();
         },
         Qt::DirectConnection);
     w_->enqueue([w = w_, s] { w->runSearch(s, {}, false); });
