@@ -72,7 +72,7 @@ PlotView::PlotView(const QString& title, QWidget* parent) : QWidget(parent), tit
   plot_->setFocusPolicy(Qt::StrongFocus);  // View ▸ Focus Plots (Ctrl+3) and F6 reach it
   setFocusProxy(plot_);
   plot_->setObjectName(QStringLiteral("plot"));
-  plot_->setMinimumSize(280, 180);
+  plot_->setMinimumSize(180, 140);  // small: on a 1024-pixel screen the docks beside the plots must be able to widen
   plot_->setAntialiasedElements(QCP::aeAll);
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom | QCP::iSelectPlottables);

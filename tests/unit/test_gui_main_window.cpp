@@ -714,10 +714,15 @@ class TestGuiMainWindow : public QObject {
     QVERIFY(rowHeight > 0);
     QVERIFY2(tree->viewport()->height() / rowHeight >= 10,
              qPrintable(QStringLiteral("the tree shows %1 rows").arg(tree->viewport()->height() / rowHeight)));
-    // Reset Layout: the starting layout, also after docks were closed, resized and floated.
+    // The search column can be widened (the tree gives way), e.g. to see the panel without scrolling sideways.
     const QByteArray start = w.saveState();
     auto* ppl = w.findChild<QDockWidget*>(QStringLiteral("perplexityDock"));
     auto* searchDock = w.findChild<QDockWidget*>(QStringLiteral("searchDock"));
+    w.resizeDocks({searchDock}, {620}, Qt::Horizontal);
+    QCoreApplication::processEvents();
+    QVERIFY2(searchDock->width() >= 600, qPrintable(QString::number(searchDock->width())));
+    QVERIFY(scroll->horizontalScrollBar()->maximum() == 0);  // wide enough: no sideways scrolling left
+    // Reset Layout: the starting layout, also after docks were closed, resized and floated.
     w.resizeDocks({searchDock}, {250}, Qt::Horizontal);
     w.findChild<QDockWidget*>(QStringLiteral("logDock"))->hide();
     ppl->hide();
