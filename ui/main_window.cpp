@@ -138,6 +138,10 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
 }
 
 MainWindow::~MainWindow() {
+  // First: clearing its stack emits indexChanged, whose handler reads the tree model, which the children's deletion
+  // (in creation order) would already have removed.
+  delete undo_;
+  undo_ = nullptr;
   worker_->requestCancel();
   thread_.quit();
   thread_.wait();

@@ -61,6 +61,7 @@ ProjectState MainWindow::projectState() const {
   p.modelPath = modelLoaded_ ? model_.path : run_.modelPath;
   p.settings = search_->settings();
   p.marked = tree_->markedIds();
+  if (tree_->hasModel() && tree_->removedIds() != run_.removedIds()) p.treeRemoved = tree_->removedIds();
   p.run = run_;
   p.whatIf = whatIf_->history();
   return p;

@@ -130,6 +130,11 @@ void MainWindow::onModelLoaded(const ModelInfo& info) {
     run_ = p.run;
     undo_->programmatic([this, &p] { tree_->setMarked(p.marked); }, true);
     applyRunToTree();
+    if (p.treeRemoved)  // a restored component or a reset tree: as it was saved
+      undo_->programmatic([this, &p] {
+        tree_->setRemoved(*p.treeRemoved);
+        tree_->setMarked(p.marked);
+      });
     whatIf_->setHistory(p.whatIf);
     refreshPlots();
     setWindowModified(pendingModified_);

@@ -21,7 +21,7 @@ QString saveProject(const QString& path, const ProjectState& s) {
   for (const WhatIfResult& w : s.whatIf) whatIf.append(toJson(w));
   // The model path is stored absolute and relative to the project, so a moved folder pair still opens.
   const QString abs = QFileInfo(s.modelPath).absoluteFilePath();
-  const QJsonObject root{{"format", kFormat},
+  QJsonObject root{{"format", kFormat},
                          {"version", kVersion},
                          {"model", abs},
                          {"model_relative", s.modelPath.isEmpty() ? QString() : QFileInfo(path).absoluteDir().relativeFilePath(abs)},
@@ -29,6 +29,7 @@ QString saveProject(const QString& path, const ProjectState& s) {
                          {"marked", QJsonArray::fromStringList(s.marked)},
                          {"run", s.run.toJson()},
                          {"what_if", whatIf}};
+  if (s.treeRemoved) root.insert(QStringLiteral("tree_removed"), QJsonArray::fromStringList(*s.treeRemoved));
   QSaveFile f(path);
   if (!f.open(QIODevice::WriteOnly)) return QStringLiteral("%1: cannot write: %2").arg(path, f.errorString());
   f.write(QJsonDocument(root).toJson(QJsonDocument::Indented));
@@ -69,6 +70,10 @@ bool loadProject(const QString& path, ProjectState* s, QString* error) {
   }
   out.settings = searchSettingsFromJson(root.value("settings").toObject());
   for (const QJsonValue& v : root.value("marked").toArray()) out.marked << v.toString();
+  if (root.contains(QStringLiteral("tree_removed"))) {
+    out.treeRemoved = QStringList{};
+    for (const QJsonValue& v : root.value("tree_removed").toArray()) out.treeRemoved->append(v.toString());
+  }
   out.run = RunRecord::fromJson(root.value("run").toObject());
   for (const QJsonValue& v : root.value("what_if").toArray()) out.whatIf.push_back(whatIfFromJson(v.toObject()));
   *s = out;

@@ -6,6 +6,8 @@
 #include <QStringList>
 #include <QVector>
 
+#include <optional>
+
 #include "engine_types.h"
 #include "run_record.h"
 
@@ -15,6 +17,9 @@ struct ProjectState {
   QString modelPath;
   SearchSettings settings;
   QStringList marked;
+  // What the tree shows as removed when it is not the run's removals (a component was restored, or the tree was
+  // reset to the base model); absent: the run's removals.
+  std::optional<QStringList> treeRemoved;
   RunRecord run;
   QVector<WhatIfResult> whatIf;
 };

@@ -106,6 +106,20 @@ class TestGuiDailyUse : public QObject {
     undo->trigger();
     QCOMPARE(t->markedIds(), QStringList({"layers.5"}));
 
+    // A restore is part of the project: saved and reopened, the tree is as it was left.
+    QVERIFY(t->setData(t->indexOf("layers.1"), Qt::Unchecked, Qt::CheckStateRole));
+    const QString saved = dir + "/restored.shedproj";
+    QVERIFY(w.saveProjectTo(saved));
+    {
+      MainWindow w2;
+      w2.setInteractive(false);
+      QVERIFY(openProjectAndWait(w2, saved));
+      QVERIFY(w2.treeModel()->removedIds().isEmpty());
+      const QStringList again = w2.treeModel()->removalSet();
+      QCOMPARE(QSet<QString>(again.begin(), again.end()), QSet<QString>({"layers.3", "layers.5"}));
+      QCOMPARE(w2.run().steps.size(), 2);
+    }
+
     // Another model: a new history.
     openAndWait(w, test::trained_model(QStringLiteral("mamba2")));
     QVERIFY(!undo->isEnabled() && !redo->isEnabled());
