@@ -1,5 +1,7 @@
-// `shedder-cli export MODEL (--remove ... | --pruning-config FILE | --journal FILE --step K) --out DIR`:
-// writes the pruned checkpoint (see core/export/exporter.h) with pruning_config.json and shedding_report.json.
+// `shedder-cli export MODEL (--remove ... | --pruning-config FILE | --journal FILE --step K | --recipe FILE)
+// --out DIR`:
+// writes the pruned checkpoint (see core/export/exporter.h) with pruning_config.json, shedding_report.json, a model
+// card (README.md) and shedding_recipe.json.
 #include <cstdio>
 #include <iostream>
 
@@ -7,6 +9,7 @@
 #include "common.h"
 #include "eval/perplexity.h"
 #include "export/exporter.h"
+#include "export/model_card.h"
 #include "shed/journal.h"
 #include "shed/search.h"
 #include "util/error.h"
@@ -52,12 +55,16 @@ const CommandSpec& export_spec() {
       "out of the matrices. Weights keep the checkpoint's dtype. When transformers cannot read the result as written "
       "(layers without SSM, per-block head counts), shedding_report.json says so (transformers_loadable, note) and "
       "shedder-cli still loads it. pruning_config.json and shedding_report.json (removed components, layer map, "
-      "parameters and perplexity before and after) are written beside the weights. The folder is written to a "
-      "temporary sibling and renamed into place.\n\n"
+      "parameters and perplexity before and after) are written beside the weights, with a Hugging Face model card "
+      "(README.md: base_model, tags, the removed components in order, parameters and perplexity before and after, "
+      "the command that reproduces the export) and shedding_recipe.json, which --recipe replays. The folder is "
+      "written to a temporary sibling and renamed into place.\n\n"
       "The components come from --remove / --pruning-config, or from a search journal: --journal FILE --step K "
       "takes what the search had removed after step K (and its perplexities).",
       join(join(removal_options(), model_options()),
            {opt("journal", "FILE", "", "a search's journal.jsonl (with --step)"),
+            opt("recipe", "FILE", "", "replay an export's shedding_recipe.json (the same components; the parameter "
+                                      "count must come out as recorded)"),
             opt("step", "K", "", "with --journal: export the removal set after step K (from 0)"),
             opt("out", "DIR", "", "the folder to write (required)"),
             flag("force", "replace an existing --out folder"),
@@ -74,12 +81,14 @@ int cmd_export(const Args& args) {
   const CommonOptions common = apply_common(args);
   const std::string dir = model_arg(args, "export");
   if (!args.has("out")) throw Error("export: --out DIR is required");
-  const bool by_journal = args.has("journal");
-  if (by_journal && (args.has("remove") || args.has("pruning-config")))
-    throw Error("export: give either --journal FILE --step K or --remove/--pruning-config, not both");
+  const bool by_journal = args.has("journal"), by_recipe = args.has("recipe");
+  const int sources = int(by_journal) + int(by_recipe) + int(args.has("remove") || args.has("pruning-config"));
+  if (sources > 1)
+    throw Error("export: give one of --journal FILE --step K, --recipe FILE or --remove/--pruning-config");
   if (by_journal != args.has("step")) throw Error("export: --journal and --step go together");
-  if (!by_journal && !args.has("remove") && !args.has("pruning-config"))
-    throw Error("export: nothing to remove (give --remove, --pruning-config or --journal FILE --step K)");
+  if (sources == 0)
+    throw Error(
+        "export: nothing to remove (give --remove, --pruning-config, --recipe FILE or --journal FILE --step K)");
 
   auto model = load_model(dir, common, &args);
   ExportOptions o;
@@ -92,6 +101,10 @@ int cmd_export(const Args& args) {
     o.ppl_before = base;
     o.ppl_after = after;
     o.ppl_source = "search calibration windows (" + args.get("journal") + ")";
+  } else if (by_recipe) {
+    const Recipe recipe = read_recipe(args.get("recipe"), *model);
+    removed = recipe.removed;
+    o.expect_params_after = recipe.parameters_after;
   } else {
     removed = removal_from_args(*model, args);
   }

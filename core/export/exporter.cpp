@@ -7,11 +7,13 @@
 #include <map>
 #include <tuple>
 
+#include "export/model_card.h"
 #include "io/model_folder.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 #include "util/error.h"
 #include "util/file_util.h"
+#include "util/json_util.h"
 
 namespace fs = std::filesystem;
 
@@ -61,6 +63,10 @@ ExportResult export_pruned(const Model& model, const RemovalSet& removed, const 
   check_export_target(opts.out_dir, model.dir(), opts.force);  // before anything is written
   ExportResult res;
   res.params_after = to_stored_form(ck, model);
+  if (opts.expect_params_after && *opts.expect_params_after != res.params_after)
+    throw Error("export: the recipe expects " + std::to_string(*opts.expect_params_after) +
+                " parameters after the removal; this model gives " + std::to_string(res.params_after) +
+                " (a different checkpoint than the recipe was made from?)");
   res.params_before = model.total_parameters();
   res.layers_after = ck.layers;
   const nlohmann::json pruning = removed.to_json(opts.pruning_extra);
@@ -97,6 +103,11 @@ ExportResult export_pruned(const Model& model, const RemovalSet& removed, const 
     res.files.push_back("pruning_config.json");
     write_file_atomic((tmp / "shedding_report.json").string(), rep.dump(2) + "\n");
     res.files.push_back("shedding_report.json");
+    write_file_atomic((tmp / "shedding_recipe.json").string(), shedding_recipe(rep).dump(2) + "\n");
+    res.files.push_back("shedding_recipe.json");
+    write_file_atomic((tmp / "README.md").string(),
+                      model_card(rep, read_json_file_lenient((fs::path(model.dir()) / "config.json").string())));
+    res.files.push_back("README.md");
   });
   res.report = rep;
   return res;

@@ -1,7 +1,8 @@
 // Physical removal of masked components and writing of a model folder that loads again, for every architecture:
 // the architecture cuts its tensors and config (Model::pruned_checkpoint: removed layers dropped and the rest
 // renumbered, removed SSMs without their dead weights, heads and channels cut out of the matrices); this file adds
-// the reference tool's pruning_config.json, shedding_report.json and the tokenizer, and writes the folder
+// the reference tool's pruning_config.json, shedding_report.json, a model card (README.md) with the recipe that
+// replays the export (shedding_recipe.json, see model_card.h) and the tokenizer, and writes the folder
 // atomically. Weights keep the checkpoint's dtype (a model loaded on a GPU or in another dtype is exported from
 // its stored weights' dtype, not its compute dtype).
 #pragma once
@@ -26,6 +27,7 @@ struct ExportOptions {
   std::optional<double> ppl_after;
   std::string ppl_source;              // what the perplexities were measured on
   nlohmann::json pruning_extra = nlohmann::json::object();  // extra fields of pruning_config.json (e.g. the channel group)
+  std::optional<int64_t> expect_params_after;  // a recipe's count: a different result is refused before writing
   const CancelToken* cancel = nullptr; // checked between tensors: shedder::Cancelled, out_dir untouched
 };
 

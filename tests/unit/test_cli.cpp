@@ -515,6 +515,33 @@ class TestCli : public QObject {
     QCOMPARE(rep["perplexity_after"].get<double>(), k["steps"][1]["ppl"].get<double>());
     QCOMPARE(rep["perplexity_before"].get<double>(), k["base_ppl"].get<double>());
     QVERIFY(!rep["transformers_loadable"].get<bool>());  // SSMs removed: recorded in config.json
+    // Its model card: front matter first, the removed components in search order, the perplexities, and the
+    // command that writes the same folder; the recipe beside it replays the export to the same weights.
+    const std::string card = test::read_file(ex + "/README.md");
+    QVERIFY(card.rfind("---\nbase_model: \"mamba2\"\nlibrary_name: mamba-shedder\n", 0) == 0);
+    QVERIFY(card.find("tags:\n- pruned\n- mamba-shedder\n- mamba2\n---\n") != std::string::npos);
+    const std::string first = rep["removed"][0].get<std::string>(), second = rep["removed"][1].get<std::string>();
+    const size_t a = card.find("1. `" + first + "`"), b = card.find("2. `" + second + "`");
+    QVERIFY(a != std::string::npos && b != std::string::npos && a < b);
+    char row[128];
+    std::snprintf(row, sizeof row, "| perplexity | %.4f | %.4f |", rep["perplexity_before"].get<double>(),
+                  rep["perplexity_after"].get<double>());
+    QVERIFY2(card.find(row) != std::string::npos, row);
+    QVERIFY(card.find("shedder-cli export " + trained + " --remove " + first + "," + second + " --out OUT_DIR") !=
+            std::string::npos);
+    const std::string recipe = ex + "/shedding_recipe.json";
+    r = run({"export", q(trained), "--recipe", q(recipe), "--out", q(ex + "-replayed")});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    QVERIFY(test::read_file(ex + "-replayed/model.safetensors") == test::read_file(ex + "/model.safetensors"));
+    r = run({"export", q(test::test_data_dir() + "/trained_tiny/mamba1"), "--recipe", q(recipe), "--out", q(ex + "-m1")});
+    QVERIFY2(check_failure(r, {"shedding_recipe.json", "a recipe for a mamba2 model"}).empty(), r.describe().c_str());
+    auto tampered = nlohmann::json::parse(test::read_file(recipe));
+    tampered["parameters_after"] = tampered["parameters_after"].get<int64_t>() + 1;
+    test::write_file(path("tampered.json"), tampered.dump());
+    r = run({"export", q(trained), "--recipe", q(path("tampered.json")), "--out", q(ex + "-tampered")});
+    QVERIFY2(check_failure(r, {"the recipe expects"}).empty(), r.describe().c_str());
+    QVERIFY(!std::filesystem::exists(ex + "-tampered"));
+
     r = run({"export", q(trained), "--journal", q(out + "/journal.jsonl"), "--step", "1", "--out", q(ex)});
     QVERIFY2(check_failure(r, {"export-from-journal", "already exists", "--force"}).empty(), r.describe().c_str());
     r = run({"export", q(trained), "--journal", q(out + "/journal.jsonl"), "--step", "7", "--out", q(ex + "2")});
