@@ -1,7 +1,7 @@
 // Model card and recipe of an export (see model_card.h).
 #include "export/model_card.h"
 
-#include <cmath>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
