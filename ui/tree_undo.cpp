@@ -73,7 +73,10 @@ void TreeUndo::programmatic(const std::function<void()>& change, bool forget) {
   ++quiet_;
   change();
   --quiet_;
-  shown_ = current();
+  const TreeState now = current();
+  // The program changed what is removed (a search step): an earlier state would show a tree the run does not match.
+  if (now.removed != shown_.removed) forget = true;
+  shown_ = now;
   if (forget) stack_->clear();
 }
 

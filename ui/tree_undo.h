@@ -32,7 +32,8 @@ class TreeUndo : public QObject {
   TreeState current() const;
   // One undoable step named `text` for whatever `change` does to the tree (nothing recorded when it changes nothing).
   void record(const QString& text, const std::function<void()>& change);
-  // A change the program makes: not undoable; the history is kept (`forget`: cleared) and starts from the result.
+  // A change the program makes: not undoable; the history is kept, unless `forget` or the change altered what is
+  // removed (a search step), and goes on from the result.
   void programmatic(const std::function<void()>& change, bool forget = false);
   // Puts the tree in `s` without recording it (what undo and redo do).
   void apply(const TreeState& s);

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <QAbstractItemModelTester>
+#include <QUndoStack>
 #include <QtTest/QtTest>
 
 #include "component_tree_model.h"
@@ -15,6 +16,7 @@
 #include "model/removal.h"
 #include "support/gui_test_support.h"
 #include "support/test_support.h"
+#include "tree_undo.h"
 #include "util/error.h"
 
 using namespace shedder;
@@ -215,6 +217,39 @@ class TestGuiTreeModel : public QObject {
     } catch (const shedder::Error& e) {
       QVERIFY2(std::string(e.what()).find("layers.99") != std::string::npos, e.what());
     }
+  }
+
+  // The undo history of the tree: user changes are steps (labelled by what they did), undo and redo put the tree back;
+  // a program change that alters what is removed (a search step) ends the history, one that does not keeps it.
+  void undo_history_of_marks_and_removals() {
+    EngineSession session;
+    ComponentTreeModel m;
+    m.setModelInfo(loadInfo(session, "mamba1"));
+    TreeUndo undo(&m, nullptr);
+    QVERIFY(m.setMarkedId("layers.2", true));
+    QVERIFY(m.setMarkedId("layers.4", true));
+    QCOMPARE(undo.stack()->count(), 2);
+    QCOMPARE(undo.stack()->undoText(), QStringLiteral("Mark layers.4"));
+    undo.stack()->undo();
+    QCOMPARE(m.markedIds(), QStringList{"layers.2"});
+    undo.stack()->redo();
+    QCOMPARE(m.markedIds(), QStringList({"layers.2", "layers.4"}));
+    undo.record(QStringLiteral("Clear marks"), [&] { m.setMarked({}); });
+    QCOMPARE(undo.stack()->undoText(), QStringLiteral("Clear marks"));
+    undo.stack()->undo();
+    QCOMPARE(m.markedIds(), QStringList({"layers.2", "layers.4"}));
+    // A program change that removes nothing new keeps the history; one that removes (a search step) ends it.
+    undo.programmatic([&] { m.clearImportance(); });
+    QVERIFY(undo.stack()->canUndo());
+    undo.programmatic([&] { m.setRemoved({"layers.6"}); });
+    QVERIFY(!undo.stack()->canUndo() && !undo.stack()->canRedo());
+    QCOMPARE(m.removedIds(), QStringList{"layers.6"});
+    // Restoring is one step, undone whole.
+    undo.record(QStringLiteral("Restore layers.6"), [&] { m.restoreRemoved("layers.6"); });
+    QVERIFY(m.removedIds().isEmpty());
+    undo.stack()->undo();
+    QCOMPARE(m.removedIds(), QStringList{"layers.6"});
+    QCOMPARE(m.markedIds(), QStringList({"layers.2", "layers.4"}));
   }
 };
 
