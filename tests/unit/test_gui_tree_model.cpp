@@ -1,6 +1,7 @@
 // The layer tree's item model over the real core component tree: it passes QAbstractItemModelTester while
 // marking, removal and scores change; check boxes drive the removal set the engine receives (same blocks/SSMs,
-// same parameter count and perplexity as core computes); removed and covered components cannot be marked.
+// same parameter count and perplexity as core computes); removed and covered components cannot be marked; the
+// tree's undo history (TreeUndo).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
