@@ -1,11 +1,15 @@
 // `shedder-cli accuracy MODEL (--task FILE... | --demo-tasks) [--remove ...] [--json]`: zero-shot accuracy by
 // log-likelihood scoring (lm-evaluation-harness rules), optionally with blocks/SSMs removed.
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "calibration.h"
 #include "common.h"
+#include "eval/harness_results.h"
 #include "eval/task_input.h"
+#include "util/file_util.h"
 #include "util/error.h"
 
 namespace shedder::cli {
@@ -23,7 +27,10 @@ const CommandSpec& accuracy_spec() {
             opt("max-length", "N", "2048", "longer inputs are cut from the left, as the harness does"),
             opt("batch", "N", "8", "sequences per forward pass"),
             flag("no-share-context", "score every choice as a full sequence instead of continuing from the "
-                                     "shared context's state (same numbers, slower)")},
+                                     "shared context's state (same numbers, slower)"),
+            opt("output-path", "DIR", "",
+                "also write DIR/results_<timestamp>.json in lm-evaluation-harness's layout (acc, acc_norm, "
+                "perplexity with the harness's standard errors)")},
            join(removal_options(), model_options()))};
   return spec;
 }
@@ -41,6 +48,7 @@ int cmd_accuracy(const Args& args) {
   o.max_length = args.get_int("max-length");
   o.batch = args.get_int("batch");
   o.share_context = !args.flag("no-share-context");
+  o.keep_items = args.has("output-path");  // the standard errors need every item's outcome
   const int64_t max_items = args.get_int("max-items");
   if (o.max_length < 2) throw Error("accuracy: --max-length must be at least 2");
   if (o.batch < 1) throw Error("accuracy: --batch must be at least 1");
@@ -52,9 +60,27 @@ int cmd_accuracy(const Args& args) {
 
   nlohmann::json jt = nlohmann::json::object();
   std::vector<TaskResult> results;
+  const auto t0 = std::chrono::steady_clock::now();
   for (const auto& t : tasks) {
     results.push_back(evaluate_task(*model, t, removed, o, stderr_progress(t.name)));
     jt[t.name] = results.back().to_json();
+  }
+  std::string harness_file;
+  if (args.has("output-path")) {
+    HarnessRunInfo info;
+    info.model_dir = dir;
+    info.removed = removed.ids();
+    info.batch = o.batch;
+    info.limit = max_items;
+    info.device = model->device().str();
+    info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::filesystem::path out(args.get("output-path"));
+    std::error_code ec;
+    std::filesystem::create_directories(out, ec);
+    if (ec || !std::filesystem::is_directory(out))
+      throw Error(out.string() + ": cannot create the --output-path folder" + (ec ? ": " + ec.message() : ""));
+    harness_file = (out / harness_results_file_name()).string();
+    write_file_atomic(harness_file, harness_results(results, info).dump(2) + "\n");
   }
   if (common.json) {
     nlohmann::json j;
@@ -63,6 +89,7 @@ int cmd_accuracy(const Args& args) {
     j["params_removed"] = model->removed_parameters(removed);
     j["params_total"] = model->total_parameters();
     j["threads"] = common.threads;
+    if (!harness_file.empty()) j["harness_results"] = harness_file;
     std::cout << j.dump() << "\n";
     return 0;
   }
@@ -78,6 +105,7 @@ int cmd_accuracy(const Args& args) {
     else std::printf(" %11s", "-");
     std::printf(" %8.1f\n", r.seconds);
   }
+  if (!harness_file.empty()) std::printf("wrote %s (lm-evaluation-harness layout)\n", harness_file.c_str());
   return 0;
 }
 

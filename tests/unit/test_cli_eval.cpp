@@ -16,6 +16,7 @@
 
 #include "eval/accuracy.h"
 #include "eval/generation.h"
+#include "eval/harness_results.h"
 #include "eval/task_format.h"
 #include "model/mamba_model.h"
 #include "model/removal.h"
@@ -72,6 +73,47 @@ class TestCliEval : public QObject {
     notok_ = path("notok");
     fs::create_directories(notok_);
     for (const char* f : {"config.json", "model.safetensors"}) fs::copy_file(m2_ + "/" + f, notok_ + "/" + f);
+  }
+
+  // --output-path writes lm-evaluation-harness's results layout: the same accuracies as --json, and the harness's
+  // standard error of a mean (sample standard deviation over sqrt(n)); for 0/1 outcomes that is
+  // sqrt(p (1 - p) / (n - 1)), computed here from acc and n alone.
+  void accuracy_writes_harness_results() {
+    QVERIFY(std::abs(mean_stderr({1, 0, 0, 1}) - std::sqrt(1.0 / 3.0) / 2.0) < 1e-15);  // hand: var 1/3, n 4
+    QVERIFY(std::isnan(mean_stderr({1})));
+    const std::string out = path("harness-out");
+    const auto res = run_many({{"accuracy", q(m2_), "--task", q(tasks_ + "/quiz.jsonl"), q(tasks_ + "/cloze.jsonl"),
+                                q(tasks_ + "/wino.jsonl"), "--output-path", q(out), "--json", "--threads", "1"}});
+    const json j = parse_one_line(res[0]);
+    QVERIFY2(j.is_object() && j.contains("harness_results"), res[0].describe().c_str());
+    const std::string file = j["harness_results"].get<std::string>();
+    QVERIFY2(fs::path(file).parent_path() == fs::path(out) &&
+                 fs::path(file).filename().string().rfind("results_", 0) == 0,
+             file.c_str());
+    const json h = json::parse(test::read_file(file));
+    for (const char* name : {"quiz", "cloze", "wino"}) {
+      const json& t = j["tasks"][name];
+      const json& r = h["results"][name];
+      const double p = t["acc"].get<double>();
+      const auto n = t["items"].get<int64_t>();
+      QCOMPARE(r["acc,none"].get<double>(), p);
+      QCOMPARE(r["alias"].get<std::string>(), std::string(name));
+      if (n > 1)
+        QVERIFY(std::abs(r["acc_stderr,none"].get<double>() - std::sqrt(p * (1 - p) / double(n - 1))) < 1e-12);
+      QCOMPARE(h["n-samples"][name]["effective"].get<int64_t>(), n);
+      QCOMPARE(h["n-shot"][name].get<int>(), 0);
+      QCOMPARE(r.contains("acc_norm,none"), std::string(name) == "quiz");
+      QCOMPARE(r.contains("perplexity,none"), std::string(name) == "cloze");
+    }
+    const double pn = j["tasks"]["quiz"]["acc_norm"].get<double>();
+    const auto nq = j["tasks"]["quiz"]["items"].get<int64_t>();
+    QCOMPARE(h["results"]["quiz"]["acc_norm,none"].get<double>(), pn);
+    const double se = h["results"]["quiz"]["acc_norm_stderr,none"].get<double>();
+    QVERIFY(std::abs(se - std::sqrt(pn * (1 - pn) / double(nq - 1))) < 1e-12);
+    QCOMPARE(h["results"]["cloze"]["perplexity,none"].get<double>(), j["tasks"]["cloze"]["perplexity"].get<double>());
+    QCOMPARE(h["results"]["cloze"]["perplexity_stderr,none"].get<std::string>(), std::string("N/A"));
+    QVERIFY(h["config"]["model_args"].get<std::string>().find(m2_) != std::string::npos);
+    QCOMPARE(h["higher_is_better"]["cloze"]["perplexity"].get<bool>(), false);
   }
 
   void accuracy_json_matches_in_process_scoring() {
