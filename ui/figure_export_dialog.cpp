@@ -2,6 +2,7 @@
 #include "figure_export_dialog.h"
 
 #include "confirm.h"
+#include "formatting.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -31,11 +32,6 @@ const Preset kPresets[] = {{"Report column (8.5 × 6 cm)", 8.5, 6.0},
                            {"Report page width (16 × 10 cm)", 16.0, 10.0},
                            {"Slide (25 × 14 cm)", 25.0, 14.0},
                            {"Custom", 0, 0}};
-
-QString safeName(QString s) {
-  s.replace(QRegularExpression(QStringLiteral("[^A-Za-z0-9]+")), QStringLiteral("-"));
-  return s.toLower().remove(QRegularExpression(QStringLiteral("^-+|-+$")));
-}
 
 }  // namespace
 
@@ -116,7 +112,7 @@ FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title, Ta
   for (int i = 0; i < 3; ++i)
     if (qFuzzyCompare(kPresets[i].w, width_->value()) && qFuzzyCompare(kPresets[i].h, height_->value())) preset_->setCurrentIndex(i);
   path_->setText(target == Target::Folder ? dir
-                                          : QDir(dir).filePath(safeName(title) + QStringLiteral(".") +
+                                          : QDir(dir).filePath(fileSlug(title) + QStringLiteral(".") +
                                                                figureSuffix(static_cast<FigureFormat>(format_->currentData().toInt()))));
 
   connect(browse, &QPushButton::clicked, this, [this] {

@@ -2,6 +2,7 @@
 #include "formatting.h"
 
 #include <QLocale>
+#include <QRegularExpression>
 
 #include <cmath>
 
@@ -43,6 +44,11 @@ QString formatDelta(double d, double base) {
   QString s = sign + formatPpl(d);
   if (base > 0 && std::isfinite(base)) s += QStringLiteral(" (%1%2%)").arg(sign).arg(100.0 * d / base, 0, 'f', 1);
   return s;
+}
+
+QString fileSlug(QString s) {
+  s.replace(QRegularExpression(QStringLiteral("[^A-Za-z0-9]+")), QStringLiteral("-"));
+  return s.toLower().remove(QRegularExpression(QStringLiteral("^-+|-+$")));
 }
 
 }  // namespace shedder::ui

@@ -274,7 +274,7 @@ bool MainWindow::resumable() const {
 
 QString MainWindow::newRunDir() const {
   const QString stamp = QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"));
-  const QString base = QDir(runsRoot_).filePath(QStringLiteral("%1-%2-%3").arg(slug(model_.name), search_->settings().granularity, stamp));
+  const QString base = QDir(runsRoot_).filePath(QStringLiteral("%1-%2-%3").arg(fileSlug(model_.name), search_->settings().granularity, stamp));
   QString dir = base;
   for (int i = 2; QFileInfo::exists(dir); ++i) dir = base + QStringLiteral("-%1").arg(i);
   return dir;

@@ -135,7 +135,7 @@ void MainWindow::saveProject() {
 void MainWindow::saveProjectAs() {
   const QString def = QDir(lastFolder(QStringLiteral("project"),
                                      QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation)))
-                          .filePath(slug(model_.name.isEmpty() ? QStringLiteral("project") : model_.name) +
+                          .filePath(fileSlug(model_.name.isEmpty() ? QStringLiteral("project") : model_.name) +
                                     QStringLiteral(".") + QLatin1String(kProjectSuffix));
   const QString f = QFileDialog::getSaveFileName(this, QStringLiteral("Save project"), projectPath_.isEmpty() ? def : projectPath_,
                                                  QStringLiteral("Workbench projects (*.%1)").arg(QLatin1String(kProjectSuffix)));
@@ -267,12 +267,13 @@ QStringList MainWindow::saveAllFiguresTo(const QString& dir) {
     return {};
   }
   QStringList targets;
-  for (PlotView* p : shown) targets << QDir(dir).filePath(slug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
+  for (PlotView* p : shown) targets << QDir(dir).filePath(fileSlug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
   if (!confirmOverwrite(this, QStringLiteral("Save figures"), targets)) return {};
   QStringList written;
-  for (PlotView* p : shown) {
+  for (int i = 0; i < shown.size(); ++i) {
+    PlotView* p = shown[i];
     o.title = p->title();
-    const QString path = QDir(dir).filePath(slug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
+    const QString& path = targets[i];
     const QString err = exportFigure(p->plot(), path, o);
     if (!err.isEmpty()) {
       showError(QStringLiteral("Save figures"), err);

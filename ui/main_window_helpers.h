@@ -3,7 +3,6 @@
 
 #include <QDir>
 #include <QFileInfo>
-#include <QRegularExpression>
 #include <QSet>
 #include <QString>
 #include <QStringList>
@@ -21,10 +20,5 @@ inline bool isProjectFile(const QString& p) {
   return QFileInfo(p).isFile() && QFileInfo(p).suffix().compare(QLatin1String(kProjectSuffix), Qt::CaseInsensitive) == 0;
 }
 inline QSet<QString> asSet(const QStringList& l) { return QSet<QString>(l.begin(), l.end()); }
-// A file-name-safe lower-case form of a name ("Mamba 130m" -> "mamba-130m").
-inline QString slug(QString s) {
-  s.replace(QRegularExpression(QStringLiteral("[^A-Za-z0-9]+")), QStringLiteral("-"));
-  return s.toLower().remove(QRegularExpression(QStringLiteral("^-+|-+$")));
-}
 
 }  // namespace shedder::ui::mw

@@ -54,6 +54,8 @@ int cmd_accuracy(const Args& args) {
   if (o.batch < 1) throw Error("accuracy: --batch must be at least 1");
   if (max_items < 0) throw Error("accuracy: --max-items must be >= 0 (0 = all)");
 
+  // The results folder before any scoring: a bad --output-path fails at once, not after the tasks ran.
+  if (args.has("output-path")) create_folder(args.get("output-path"));
   auto model = load_model(dir, common, &args);
   const RemovalSet removed = removal_from_args(*model, args);
   const std::vector<EncodedTask> tasks = load_tasks(*model, files, max_items);
@@ -74,12 +76,7 @@ int cmd_accuracy(const Args& args) {
     info.limit = max_items;
     info.device = model->device().str();
     info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const std::filesystem::path out(args.get("output-path"));
-    std::error_code ec;
-    std::filesystem::create_directories(out, ec);
-    if (ec || !std::filesystem::is_directory(out))
-      throw Error(out.string() + ": cannot create the --output-path folder" + (ec ? ": " + ec.message() : ""));
-    harness_file = (out / harness_results_file_name()).string();
+    harness_file = (std::filesystem::path(args.get("output-path")) / harness_results_file_name()).string();
     write_file_atomic(harness_file, harness_results(results, info).dump(2) + "\n");
   }
   if (common.json) {

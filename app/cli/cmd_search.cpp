@@ -14,6 +14,7 @@
 #include "shed/search.h"
 #include "eval/task_input.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace fs = std::filesystem;
 
@@ -196,9 +197,7 @@ int cmd_search(const Args& args) {
                    static_cast<long long>(dopt.master_port), model->device().str().c_str());
   }
   if (!out.empty() && lead) {
-    std::error_code ec;
-    fs::create_directories(out, ec);
-    if (ec) throw Error(out + ": cannot create output folder: " + ec.message());
+    create_folder(out);
     o.journal_path = (fs::path(out) / "journal.jsonl").string();
     o.resume = args.flag("resume");
   }

@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "util/hash.h"
-#include "util/file_util.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -160,8 +159,7 @@ nlohmann::json build_demo_corpus(const CorpusOptions& o) {
     for (size_t i : idx) v.push_back(&docs[i]);
     return v;
   };
-  fs::create_directories(o.out_dir, ec);
-  if (ec) throw Error(o.out_dir + ": cannot create the folder: " + ec.message());
+  create_folder(o.out_dir);
   nlohmann::json manifest;
   manifest["sources"] = sources;
   manifest["seed"] = o.seed;

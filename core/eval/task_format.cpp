@@ -160,10 +160,7 @@ void write_task(const std::string& path, TaskKind kind, const std::vector<TaskIt
   std::ostringstream os;
   for (const auto& it : items) os << task_item_json(kind, it) << "\n";
   const fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty()) {
-    fs::create_directories(parent, ec);
-    if (ec) throw Error(parent.string() + ": cannot create folder: " + ec.message());
-  }
+  if (!parent.empty()) create_folder(parent.string());
   write_file_atomic(path, os.str());
 }
 

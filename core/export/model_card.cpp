@@ -138,9 +138,9 @@ nlohmann::json shedding_recipe(const nlohmann::json& r) {
 Recipe read_recipe(const std::string& path, const Model& model) {
   const nlohmann::json j = read_json_file_lenient(path);
   const JsonFields f(j, path);
-  if (j.value("format", std::string()) != kRecipeFormat)
+  if (f.string("format", "") != kRecipeFormat)
     throw Error(path + ": not a shedding recipe (no \"format\": \"" + std::string(kRecipeFormat) + "\")");
-  const std::string arch = j.value("architecture", std::string());
+  const std::string arch = f.string("architecture", "");
   if (arch != model.arch())
     throw Error(path + ": a recipe for a " + arch + " model; " + model.dir() + " is " + model.arch());
   if (!j.contains("removed") || !j["removed"].is_array() || j["removed"].empty())

@@ -177,10 +177,8 @@ nlohmann::json removal_context(const Model& model, const RemovalSet& removed) {
 
 void write_step_config(const std::string& dir, const RemovalSet& removed, Granularity g, int64_t step,
                        const nlohmann::json& extra) {
-  std::error_code ec;
   const fs::path sub = fs::path(dir) / "pruned_model_configs";
-  fs::create_directories(sub, ec);
-  if (ec) throw Error(sub.string() + ": cannot create folder: " + ec.message());
+  create_folder(sub.string());
   const std::string name = "config." + target_name(g) + "." + std::to_string(step) + ".json";
   write_file_atomic((sub / name).string(), removed.to_json(extra).dump(4) + "\n");
 }

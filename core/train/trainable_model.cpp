@@ -143,9 +143,7 @@ void TrainableModel::save(const std::string& dir, const std::string& dtype) cons
   } else {
     throw Error(dir + ": cannot save weights as " + dt + " (use F32, BF16 or F16)");
   }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw Error(dir + ": cannot create the folder: " + ec.message());
+  create_folder(dir);
   auto weights = merged_weights();
   for (auto& kv : weights) kv.second = kv.second.to(st).contiguous();
   write_safetensors(dir + "/model.safetensors", weights, {{"format", "pt"}});

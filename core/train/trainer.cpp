@@ -188,8 +188,7 @@ TuneResult run_tuning(const std::string& model_dir, const TuneOptions& o, const 
     if (!remove_tree(ckpt.string())) throw Error(ckpt.string() + ": cannot remove the old checkpoint");
     fs::remove(out / "tune_report.json", ec);
   }
-  fs::create_directories(out, ec);
-  if (ec) throw Error(o.out_dir + ": cannot create the folder: " + ec.message());
+  create_folder(o.out_dir);
   if (valid.defined()) valid = valid.to(device);
   const int64_t W = train.size(0);
 

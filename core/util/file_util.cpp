@@ -49,6 +49,13 @@ void fsync_path(const std::string& path) {
   if (rc != 0 && err != EINVAL) throw Error(path + ": fsync failed: " + std::strerror(err));
 }
 
+void create_folder(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw Error(path + ": cannot create the folder: " + ec.message());
+  if (!std::filesystem::is_directory(path, ec)) throw Error(path + ": exists and is not a folder");
+}
+
 void write_file_atomic(const std::string& path, const std::string& text) {
   namespace fs = std::filesystem;
   const fs::path target(path);

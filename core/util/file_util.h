@@ -1,5 +1,5 @@
-// Small filesystem helpers every layer needs beyond <filesystem>: recursive removal, whole-file reads, atomic
-// (all-or-nothing, durable) writes.
+// Small filesystem helpers every layer needs beyond <filesystem>: recursive removal, folder creation, whole-file
+// reads, atomic (all-or-nothing, durable) writes.
 #pragma once
 
 #include <string>
@@ -10,6 +10,10 @@ namespace shedder {
 // entry could not be removed. Written on POSIX nftw(): libtorch 2.x builds export their own copy of
 // std::filesystem::remove_all, which the dynamic linker may bind in its place and which crashed there.
 bool remove_tree(const std::string& path);
+
+// Creates the folder `path` and its parents when missing. Throws shedder::Error naming `path` when it cannot be
+// created or exists and is not a folder.
+void create_folder(const std::string& path);
 
 // The whole file as bytes. Throws shedder::Error("<path>: cannot open" / ": read error").
 std::string read_file_bytes(const std::string& path);

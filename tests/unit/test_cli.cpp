@@ -535,6 +535,20 @@ class TestCli : public QObject {
     QVERIFY(test::read_file(ex + "-replayed/model.safetensors") == test::read_file(ex + "/model.safetensors"));
     r = run({"export", q(test::test_data_dir() + "/trained_tiny/mamba1"), "--recipe", q(recipe), "--out", q(ex + "-m1")});
     QVERIFY2(check_failure(r, {"shedding_recipe.json", "a recipe for a mamba2 model"}).empty(), r.describe().c_str());
+    // Not a recipe: another export file, a recipe whose format is not a string, one naming a component the model lacks.
+    r = run({"export", q(trained), "--recipe", q(ex + "/shedding_report.json"), "--out", q(ex + "-x")});
+    QVERIFY2(check_failure(r, {"shedding_report.json", "not a shedding recipe"}).empty(), r.describe().c_str());
+    auto odd = nlohmann::json::parse(test::read_file(recipe));
+    odd["format"] = 3;
+    test::write_file(path("odd.json"), odd.dump());
+    r = run({"export", q(trained), "--recipe", q(path("odd.json")), "--out", q(ex + "-x")});
+    QVERIFY2(check_failure(r, {"odd.json", "\"format\"", "must be a string"}).empty(), r.describe().c_str());
+    odd["format"] = "mamba-shedder-recipe";
+    odd["removed"] = {"layers.99"};
+    test::write_file(path("odd.json"), odd.dump());
+    r = run({"export", q(trained), "--recipe", q(path("odd.json")), "--out", q(ex + "-x")});
+    QVERIFY2(check_failure(r, {"odd.json", "layers.99"}).empty(), r.describe().c_str());
+    QVERIFY(!std::filesystem::exists(ex + "-x"));
     auto tampered = nlohmann::json::parse(test::read_file(recipe));
     tampered["parameters_after"] = tampered["parameters_after"].get<int64_t>() + 1;
     test::write_file(path("tampered.json"), tampered.dump());

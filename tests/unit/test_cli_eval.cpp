@@ -114,6 +114,12 @@ class TestCliEval : public QObject {
     QCOMPARE(h["results"]["cloze"]["perplexity_stderr,none"].get<std::string>(), std::string("N/A"));
     QVERIFY(h["config"]["model_args"].get<std::string>().find(m2_) != std::string::npos);
     QCOMPARE(h["higher_is_better"]["cloze"]["perplexity"].get<bool>(), false);
+    // An --output-path that is a file is refused by name, after nothing was written there.
+    write_file(path("a-file"), "mine");
+    const auto bad = run_many({{"accuracy", q(m2_), "--task", q(tasks_ + "/quiz.jsonl"), "--output-path",
+                                q(path("a-file")), "--threads", "1"}});
+    QVERIFY2(check_failure(bad[0], {"a-file", "folder"}).empty(), bad[0].describe().c_str());
+    QCOMPARE(test::read_file(path("a-file")), std::string("mine"));
   }
 
   void accuracy_json_matches_in_process_scoring() {

@@ -1,6 +1,6 @@
 // The helpers every layer uses (core/util): XXH64 against the reference implementation's values (xxhsum), the
 // file hash streaming in pieces, atomic writes (no temporary file and no open descriptor left behind when the
-// write fails), and the typed JSON field reader's refusals.
+// write fails), folder creation, and the typed JSON field reader's refusals.
 #include <QtTest/QtTest>
 
 #include <sys/resource.h>
@@ -92,6 +92,18 @@ class TestUtil : public QObject {
     write_file_atomic(path, "new\n");
     QCOMPARE(test::read_file(path), std::string("new\n"));
     test::expect_error([&] { write_file_atomic(dir + "/no/such/dir/x", "x"); }, {dir + "/no/such/dir/x", "cannot write"});
+  }
+
+  // create_folder makes missing parents, accepts an existing folder, and refuses a file by name.
+  void create_folder_makes_parents_and_refuses_a_file() {
+    const std::string dir = test::make_temp_dir("create-folder");
+    create_folder(dir + "/a/b/c");
+    QVERIFY(std::filesystem::is_directory(dir + "/a/b/c"));
+    create_folder(dir + "/a/b/c");  // already there: fine
+    test::write_file(dir + "/f", "mine");
+    test::expect_error([&] { create_folder(dir + "/f"); }, {dir + "/f", "cannot create the folder"});
+    test::expect_error([&] { create_folder(dir + "/f/sub"); }, {dir + "/f/sub", "cannot create the folder"});
+    QCOMPARE(test::read_file(dir + "/f"), std::string("mine"));
   }
 
   void json_fields_refuse_with_the_file_and_field() {
