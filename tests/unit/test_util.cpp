@@ -1,6 +1,7 @@
 // The helpers every layer uses (core/util): XXH64 against the reference implementation's values (xxhsum), the
 // file hash streaming in pieces, atomic writes (no temporary file and no open descriptor left behind when the
-// write fails), folder creation, and the typed JSON field reader's refusals.
+// write fails), folder creation, the typed JSON field reader's refusals, and the report tables' three formats
+// (expected text written by hand from the Markdown, booktabs and RFC 4180 rules).
 #include <QtTest/QtTest>
 
 #include <sys/resource.h>
@@ -11,6 +12,7 @@
 
 #include "support/expect_error.h"
 #include "support/test_support.h"
+#include "report/text_table.h"
 #include "util/file_util.h"
 #include "util/hash.h"
 #include "util/json_util.h"
@@ -128,6 +130,39 @@ class TestUtil : public QObject {
     test::expect_error([&] { f.integers("list", 0, 2); }, {"cfg.json", "\"list\"", "between 0 and 2"});
     test::expect_error([&] { JsonFields(nlohmann::json::array(), "cfg.json"); }, {"cfg.json", "not a JSON object"});
     test::expect_error([&] { parse_json_lenient("{", "cfg.json"); }, {"cfg.json", "malformed JSON"});
+  }
+
+  void tables_write_markdown_latex_and_csv() {
+    Table t;
+    t.caption = "Variants & results";
+    t.label = "tab:v";
+    t.header = {"variant", "ppl \xE2\x86\x93", "acc"};
+    t.numeric = {false, true, true};
+    t.rows = {{"base_model", fixed(31.93316, 2), with_stderr(0.6125, 0.01537, 4)},
+              {"a|b, \"c\"", fixed(std::nan(""), 2), with_stderr(0.5, std::nullopt, 3)}};
+    QCOMPARE(to_markdown(t), std::string("**Variants & results**\n\n"
+                                         "| variant | ppl \xE2\x86\x93 | acc |\n| --- | ---: | ---: |\n"
+                                         "| base_model | 31.93 | 0.6125 \xC2\xB1 0.0154 |\n"
+                                         "| a\\|b, \"c\" |  | 0.500 |\n"));
+    QCOMPARE(to_latex(t), std::string("% needs \\usepackage{booktabs}\n\\begin{table}[t]\n\\centering\n"
+                                      "\\caption{Variants \\& results}\n\\label{tab:v}\n"
+                                      "\\begin{tabular}{lrr}\n\\toprule\n"
+                                      "variant & ppl $\\downarrow$ & acc \\\\\n\\midrule\n"
+                                      "base\\_model & 31.93 & 0.6125 $\\pm$ 0.0154 \\\\\n"
+                                      "a|b, \"c\" &  & 0.500 \\\\\n"
+                                      "\\bottomrule\n\\end{tabular}\n\\end{table}\n"));
+    QCOMPARE(to_csv(t), std::string("variant,ppl \xE2\x86\x93,acc\nbase_model,31.93,0.6125 \xC2\xB1 0.0154\n"
+                                    "\"a|b, \"\"c\"\"\",,0.500\n"));
+    QCOMPARE(parse_table_format("tex"), std::optional<TableFormat>(TableFormat::Latex));
+    QVERIFY(!parse_table_format("xlsx"));
+    t.rows[0].pop_back();
+    bool threw = false;
+    try {
+      to_csv(t);
+    } catch (const InternalError&) {
+      threw = true;
+    }
+    QVERIFY(threw);
   }
 };
 
