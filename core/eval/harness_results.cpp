@@ -5,9 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <limits>
 
 #include "util/error.h"
+#include "util/file_util.h"
+#include "util/json_util.h"
 
 namespace shedder {
 
@@ -94,6 +97,105 @@ std::string harness_results_file_name() {
   char out[96];
   std::snprintf(out, sizeof out, "results_%s.%06lld.json", buf, static_cast<long long>(micros));
   return out;
+}
+
+namespace {
+
+// The filter under which `metric` is reported in task `t` ("none" first, else the first "<metric>,<filter>" key in
+// the file's order); "" for a bare "<metric>" key (v0.3); nullopt when the task has no such metric.
+std::optional<std::string> metric_filter(const nlohmann::ordered_json& t, const std::string& metric) {
+  if (t.contains(metric + ",none")) return std::string("none");
+  for (const auto& [key, v] : t.items())
+    if (key.size() > metric.size() + 1 && key.compare(0, metric.size() + 1, metric + ",") == 0)
+      return key.substr(metric.size() + 1);
+  if (t.contains(metric)) return std::string();
+  return std::nullopt;
+}
+
+// A metric value: a number (NaN: nullopt), "N/A" or null (nullopt); anything else is refused.
+std::optional<double> metric_value(const nlohmann::ordered_json& t, const std::string& key, const std::string& path,
+                                   const std::string& task) {
+  if (!t.contains(key)) return std::nullopt;
+  const nlohmann::ordered_json& v = t[key];
+  if (v.is_null() || (v.is_string() && v.get<std::string>() == "N/A")) return std::nullopt;
+  double x = 0;
+  if (v.is_number() && !v.is_boolean()) {
+    x = v.get<double>();
+  } else {
+    try {
+      x = json_float(nlohmann::json::parse(v.dump()), key);
+    } catch (const Error&) {
+      throw Error(path + ": task \"" + task + "\": \"" + key + "\" is not a number (got " + v.dump() + ")");
+    }
+  }
+  if (std::isnan(x)) return std::nullopt;
+  return x;
+}
+
+std::string model_of(const nlohmann::ordered_json& j, const std::string& path) {
+  if (j.contains("config") && j["config"].is_object()) {
+    const auto& c = j["config"];
+    if (c.contains("model_args")) {
+      const auto& a = c["model_args"];
+      if (a.is_object() && a.contains("pretrained") && a["pretrained"].is_string())
+        return a["pretrained"].get<std::string>();
+      if (a.is_string()) {
+        const std::string s = a.get<std::string>();
+        size_t start = 0;
+        while (start <= s.size()) {
+          const size_t end = std::min(s.find(',', start), s.size());
+          const std::string kv = s.substr(start, end - start);
+          if (kv.rfind("pretrained=", 0) == 0 && kv.size() > 11) return kv.substr(11);
+          start = end + 1;
+        }
+      }
+    }
+    if (c.contains("model_name") && c["model_name"].is_string() && !c["model_name"].get<std::string>().empty())
+      return c["model_name"].get<std::string>();
+  }
+  if (j.contains("model_name") && j["model_name"].is_string() && !j["model_name"].get<std::string>().empty())
+    return j["model_name"].get<std::string>();
+  return std::filesystem::absolute(path).parent_path().filename().string();
+}
+
+}  // namespace
+
+HarnessResultsFile read_harness_results(const std::string& path) {
+  const nlohmann::ordered_json j = parse_ordered_json_lenient(read_file_bytes(path), path);
+  if (!j.is_object() || !j.contains("results") || !j["results"].is_object())
+    throw Error(path + ": not an lm-evaluation-harness results file (no \"results\" object)");
+  if (j["results"].empty()) throw Error(path + ": the harness results file has no tasks in \"results\"");
+  HarnessResultsFile f;
+  f.path = path;
+  f.model = model_of(j, path);
+  const nlohmann::ordered_json no_counts = nlohmann::ordered_json::object();
+  const nlohmann::ordered_json& counts =
+      j.contains("n-samples") && j["n-samples"].is_object() ? j["n-samples"] : no_counts;
+  for (const auto& [name, t] : j["results"].items()) {
+    if (!t.is_object())
+      throw Error(path + ": \"results\" → \"" + name + "\" is not an object of metrics (not a harness results file)");
+    HarnessTaskScores s;
+    s.task = name;
+    auto read = [&](const std::string& metric, std::optional<double>* value, std::optional<double>* se) {
+      const std::optional<std::string> filter = metric_filter(t, metric);
+      if (!filter) return;
+      const std::string suffix = filter->empty() ? "" : "," + *filter;
+      *value = metric_value(t, metric + suffix, path, name);
+      if (se) *se = metric_value(t, metric + "_stderr" + suffix, path, name);
+    };
+    read("acc", &s.acc, &s.acc_stderr);
+    read("acc_norm", &s.acc_norm, &s.acc_norm_stderr);
+    read("perplexity", &s.perplexity, nullptr);
+    if (counts.contains(name) && counts[name].is_object() && counts[name].contains("effective")) {
+      const auto& e = counts[name]["effective"];
+      if (!e.is_number_integer() || e.get<int64_t>() < 0)
+        throw Error(path + ": \"n-samples\" → \"" + name + "\" → \"effective\" is not a count (got " + e.dump() +
+                    ")");
+      s.n_samples = e.get<int64_t>();
+    }
+    f.tasks.push_back(std::move(s));
+  }
+  return f;
 }
 
 }  // namespace shedder

@@ -4,9 +4,13 @@
 // output read ours. Standard errors are the harness's for mean metrics: the sample standard deviation (n − 1) over
 // √n. The harness bootstraps perplexity's standard error with Python's random module; that is not reproduced, and
 // "perplexity_stderr,none" is "N/A", as the harness writes when it computes none.
+//
+// read_harness_results reads such a file back — ours or one the harness wrote — for comparisons and model cards.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,5 +35,24 @@ nlohmann::json harness_results(const std::vector<TaskResult>& tasks, const Harne
 
 // results_<YYYY-MM-DDTHH-MM-SS.ffffff>.json for the current time, as the harness names it.
 std::string harness_results_file_name();
+
+// One task of a harness results file. A metric is read from "<metric>,none" (else the first "<metric>,<filter>" key
+// of the task, else a bare "<metric>" as v0.3 wrote) and its standard error from "<metric>_stderr,<same filter>";
+// absent, null, "N/A" or NaN values are nullopt.
+struct HarnessTaskScores {
+  std::string task;
+  std::optional<double> acc, acc_stderr, acc_norm, acc_norm_stderr, perplexity;
+  int64_t n_samples = 0;  // "n-samples" → task → "effective" (0 when absent)
+};
+struct HarnessResultsFile {
+  std::string model;  // config.model_args "pretrained=..." value, else config.model_name, else the file's folder name
+  std::string path;
+  std::vector<HarnessTaskScores> tasks;  // in the file's order of "results"
+};
+// Throws shedder::Error naming `path` when it is not a harness results file.
+// (model_args may be the harness's "k=v,k=v" string or a {"pretrained": ...} object; the top-level "model_name"
+// that the harness's tracker writes is taken after config.model_name.) A results file is a JSON object with a
+// non-empty "results" object of task objects; a metric of another type than a number or "N/A" is refused too.
+HarnessResultsFile read_harness_results(const std::string& path);
 
 }  // namespace shedder

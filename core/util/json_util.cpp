@@ -8,8 +8,10 @@
 
 namespace shedder {
 
-nlohmann::json parse_json_lenient(const std::string& text, const std::string& label) {
-  // Rewrite bare Infinity / -Infinity / NaN tokens (outside strings) into {"__float__": "..."}.
+namespace {
+
+// `text` with the bare Infinity / -Infinity / NaN tokens (outside strings) rewritten into {"__float__": "..."}.
+std::string rewrite_bare_floats(const std::string& text) {
   std::string out;
   out.reserve(text.size() + 64);
   bool in_string = false;
@@ -43,8 +45,22 @@ nlohmann::json parse_json_lenient(const std::string& text, const std::string& la
       out += c;
     }
   }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json parse_json_lenient(const std::string& text, const std::string& label) {
   try {
-    return nlohmann::json::parse(out);
+    return nlohmann::json::parse(rewrite_bare_floats(text));
+  } catch (const std::exception& e) {
+    throw Error(label + ": malformed JSON: " + e.what());
+  }
+}
+
+nlohmann::ordered_json parse_ordered_json_lenient(const std::string& text, const std::string& label) {
+  try {
+    return nlohmann::ordered_json::parse(rewrite_bare_floats(text));
   } catch (const std::exception& e) {
     throw Error(label + ": malformed JSON: " + e.what());
   }

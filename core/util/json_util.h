@@ -16,6 +16,8 @@ namespace shedder {
 // Parses JSON text that may contain the bare tokens Infinity, -Infinity and NaN (written by older Python json
 // writers); they become {"__float__": "Infinity"} etc. Throws shedder::Error naming `label` on malformed JSON.
 nlohmann::json parse_json_lenient(const std::string& text, const std::string& label);
+// parse_json_lenient keeping the objects' keys in the text's order.
+nlohmann::ordered_json parse_ordered_json_lenient(const std::string& text, const std::string& label);
 // parse_json_lenient of a whole file (shedder::Error naming it when it cannot be read).
 nlohmann::json read_json_file_lenient(const std::string& path);
 // A number that may be written as {"__float__": "Infinity"} / "-Infinity" / "NaN". Error naming `what` else.

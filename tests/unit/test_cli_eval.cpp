@@ -116,6 +116,20 @@ class TestCliEval : public QObject {
     QCOMPARE(h["results"]["cloze"]["perplexity_stderr,none"].get<std::string>(), std::string("N/A"));
     QVERIFY(h["config"]["model_args"].get<std::string>().find(m2_) != std::string::npos);
     QCOMPARE(h["higher_is_better"]["cloze"]["perplexity"].get<bool>(), false);
+    // read_harness_results reads the file back: the model folder and every task's numbers as --json gave them.
+    const HarnessResultsFile back = read_harness_results(file);
+    QCOMPARE(back.model, m2_);
+    QCOMPARE(back.tasks.size(), size_t(3));
+    for (const HarnessTaskScores& s : back.tasks) {
+      const json& t = j["tasks"][s.task];
+      QVERIFY2(t.is_object(), s.task.c_str());
+      QCOMPARE(*s.acc, t["acc"].get<double>());
+      QCOMPARE(s.n_samples, t["items"].get<int64_t>());
+      QCOMPARE(s.acc_stderr.has_value(), t["items"].get<int64_t>() > 1);  // "N/A" for wino's single item
+      QCOMPARE(s.acc_norm.has_value(), t.contains("acc_norm"));
+      QCOMPARE(s.perplexity.has_value(), t.contains("perplexity"));
+      if (s.perplexity) QCOMPARE(*s.perplexity, t["perplexity"].get<double>());
+    }
     // An --output-path that is a file is refused by name, after nothing was written there.
     write_file(path("a-file"), "mine");
     const auto bad = run_many({{"accuracy", q(m2_), "--task", q(tasks_ + "/quiz.jsonl"), "--output-path",
