@@ -1,5 +1,6 @@
 // `shedder-cli accuracy MODEL (--task FILE... | --demo-tasks) [--remove ...] [--json]`: zero-shot accuracy by
-// log-likelihood scoring (lm-evaluation-harness rules), optionally with blocks/SSMs removed.
+// log-likelihood scoring (lm-evaluation-harness rules), optionally with blocks/SSMs removed; prints the harness's
+// results table, and with --output-path DIR [--log-samples] writes the harness's results and samples files.
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +9,8 @@
 #include "calibration.h"
 #include "common.h"
 #include "eval/harness_results.h"
+#include "eval/harness_samples.h"
+#include "eval/harness_table.h"
 #include "eval/task_input.h"
 #include "util/file_util.h"
 #include "util/error.h"
@@ -20,7 +23,9 @@ const CommandSpec& accuracy_spec() {
       "Tasks are JSONL files, one item per line, one kind per file (multiple choice, target, partial scoring); the "
       "task's name is the file's stem. convert-task makes them from Hugging Face exports. --json prints "
       "{\"tasks\": {\"<stem>\": {\"kind\", \"items\", \"acc\", \"acc_norm\" | \"perplexity\", "
-      "\"gold_loglik\", \"seconds\"}, ...}, \"removed\", \"params_removed\", \"params_total\", \"threads\"}.",
+      "\"gold_loglik\", \"seconds\"}, ...}, \"removed\", \"params_removed\", \"params_total\", \"threads\"}; "
+      "without --json it prints lm-evaluation-harness's results table (Tasks, Version, Filter, n-shot, Metric, "
+      "Value, Stderr).",
       join({multi("task", "FILE.jsonl...", "task files to score"),
             flag("demo-tasks", "also score the built-in demo tasks"),
             opt("max-items", "N", "0", "score the first N items of every task; 0: all"),
@@ -30,7 +35,10 @@ const CommandSpec& accuracy_spec() {
                                      "shared context's state (same numbers, slower)"),
             opt("output-path", "DIR", "",
                 "also write DIR/results_<timestamp>.json in lm-evaluation-harness's layout (acc, acc_norm, "
-                "perplexity with the harness's standard errors)")},
+                "perplexity with the harness's standard errors)"),
+            flag("log-samples", "with --output-path: also write DIR/samples_<task>_<timestamp>.jsonl, every item's "
+                                "record in lm-evaluation-harness's --log_samples layout (arguments, log-likelihoods, "
+                                "per-item metrics, hashes)")},
            join(removal_options(), model_options()))};
   return spec;
 }
@@ -48,7 +56,10 @@ int cmd_accuracy(const Args& args) {
   o.max_length = args.get_int("max-length");
   o.batch = args.get_int("batch");
   o.share_context = !args.flag("no-share-context");
-  o.keep_items = args.has("output-path");  // the standard errors need every item's outcome
+  // The standard errors (results file, table) and the samples need every item's outcome.
+  o.keep_items = args.has("output-path") || !common.json;
+  if (args.flag("log-samples") && !args.has("output-path"))
+    throw Error("accuracy: --log-samples needs --output-path DIR (the samples are written there)");
   const int64_t max_items = args.get_int("max-items");
   if (o.max_length < 2) throw Error("accuracy: --max-length must be at least 2");
   if (o.batch < 1) throw Error("accuracy: --batch must be at least 1");
@@ -67,16 +78,27 @@ int cmd_accuracy(const Args& args) {
     results.push_back(evaluate_task(*model, t, removed, o, stderr_progress(t.name)));
     jt[t.name] = results.back().to_json();
   }
+  HarnessRunInfo info;
+  info.model_dir = dir;
+  info.removed = removed.ids();
+  info.batch = o.batch;
+  info.limit = max_items;
+  info.device = model->device().str();
+  info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string harness_file;
+  std::vector<std::string> sample_files;
   if (args.has("output-path")) {
-    HarnessRunInfo info;
-    info.model_dir = dir;
-    info.removed = removed.ids();
-    info.batch = o.batch;
-    info.limit = max_items;
-    info.device = model->device().str();
-    info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    harness_file = (std::filesystem::path(args.get("output-path")) / harness_results_file_name()).string();
+    const std::filesystem::path out(args.get("output-path"));
+    const std::string date_id = harness_date_id();  // shared by the results file and the samples files
+    if (args.flag("log-samples")) {
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        const auto samples = harness_samples(read_task(tasks[i].path), results[i]);
+        sample_files.push_back((out / harness_samples_file_name(tasks[i].name, date_id)).string());
+        write_file_atomic(sample_files.back(), harness_samples_jsonl(samples));
+        info.task_hashes[tasks[i].name] = harness_task_hash(samples);
+      }
+    }
+    harness_file = (out / harness_results_file_name(date_id)).string();
     write_file_atomic(harness_file, harness_results(results, info).dump(2) + "\n");
   }
   if (common.json) {
@@ -87,22 +109,20 @@ int cmd_accuracy(const Args& args) {
     j["params_total"] = model->total_parameters();
     j["threads"] = common.threads;
     if (!harness_file.empty()) j["harness_results"] = harness_file;
+    if (!sample_files.empty()) j["harness_samples"] = sample_files;
     std::cout << j.dump() << "\n";
     return 0;
   }
   if (!removed.empty())
     std::printf("removed %zu component(s): %lld parameters\n", removed.ids().size(),
                 static_cast<long long>(model->removed_parameters(removed)));
-  std::printf("%-24s %7s %8s %9s %11s %8s\n", "task", "items", "acc", "acc_norm", "perplexity", "seconds");
-  for (const auto& r : results) {
-    std::printf("%-24s %7lld %8.4f", r.name.c_str(), static_cast<long long>(r.items), r.acc);
-    if (r.acc_norm) std::printf(" %9.4f", *r.acc_norm);
-    else std::printf(" %9s", "-");
-    if (r.perplexity) std::printf(" %11.4f", *r.perplexity);
-    else std::printf(" %11s", "-");
-    std::printf(" %8.1f\n", r.seconds);
-  }
+  const nlohmann::json table_of = harness_results(results, info);
+  std::printf("%s\n%s\n", harness_run_line(table_of).c_str(), harness_table(table_of).c_str());
+  std::string counts;
+  for (const auto& r : results) counts += (counts.empty() ? "" : ", ") + r.name + " " + std::to_string(r.items);
+  std::printf("items: %s (%.1f s)\n", counts.c_str(), info.seconds);
   if (!harness_file.empty()) std::printf("wrote %s (lm-evaluation-harness layout)\n", harness_file.c_str());
+  for (const auto& f : sample_files) std::printf("wrote %s\n", f.c_str());
   return 0;
 }
 

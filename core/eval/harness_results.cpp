@@ -67,8 +67,9 @@ nlohmann::json harness_results(const std::vector<TaskResult>& tasks, const Harne
     versions[t.name] = std::string("shedder-") + task_kind_name(t.kind);
     better[t.name] = hib;
   }
+  // model_args is the harness's "k=v,k=v" text: the removed ids are joined with ';' so that it still parses.
   std::string removed;
-  for (const std::string& id : info.removed) removed += (removed.empty() ? "" : ",") + id;
+  for (const std::string& id : info.removed) removed += (removed.empty() ? "" : ";") + id;
   nlohmann::json config = {
       {"model", "mamba-shedder"},
       {"model_args", "pretrained=" + info.model_dir + (removed.empty() ? "" : ",remove=" + removed)},
@@ -83,10 +84,11 @@ nlohmann::json harness_results(const std::vector<TaskResult>& tasks, const Harne
           {"config", config},
           {"model_name", info.model_dir},
           {"date", static_cast<double>(std::time(nullptr))},
+          {"task_hashes", info.task_hashes},
           {"total_evaluation_time_seconds", std::to_string(info.seconds)}};
 }
 
-std::string harness_results_file_name() {
+std::string harness_date_id() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
   const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
@@ -94,10 +96,15 @@ std::string harness_results_file_name() {
   localtime_r(&t, &tm);
   char buf[64];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H-%M-%S", &tm);
+  if (micros == 0) return buf;
   char out[96];
-  std::snprintf(out, sizeof out, "results_%s.%06lld.json", buf, static_cast<long long>(micros));
+  std::snprintf(out, sizeof out, "%s.%06lld", buf, static_cast<long long>(micros));
   return out;
 }
+
+std::string harness_results_file_name(const std::string& date_id) { return "results_" + date_id + ".json"; }
+
+std::string harness_results_file_name() { return harness_results_file_name(harness_date_id()); }
 
 namespace {
 

@@ -1,7 +1,8 @@
 // Accuracy results in lm-evaluation-harness's results-file layout (v0.4, `--output_path`): results_<timestamp>.json
 // with "results" → task → "acc,none", "acc_stderr,none", "acc_norm,none", "acc_norm_stderr,none", "perplexity,none"
 // ("alias" too), "n-samples", "n-shot", "versions", "higher_is_better" and "config", so that tools that read harness
-// output read ours. Standard errors are the harness's for mean metrics: the sample standard deviation (n − 1) over
+// output read ours; "task_hashes" as the harness writes it (filled when samples are logged, see harness_samples.h).
+// Standard errors are the harness's for mean metrics: the sample standard deviation (n − 1) over
 // √n. The harness bootstraps perplexity's standard error with Python's random module; that is not reproduced, and
 // "perplexity_stderr,none" is "N/A", as the harness writes when it computes none.
 //
@@ -10,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,13 +30,18 @@ struct HarnessRunInfo {
   int64_t limit = 0;  // --max-items (0: none)
   std::string device = "cpu";
   double seconds = 0;
+  std::map<std::string, std::string> task_hashes;  // with logged samples: task → harness_task_hash
 };
 
 // The results file of `tasks`; every task needs its per-item details (AccuracyOptions::keep_items).
 nlohmann::json harness_results(const std::vector<TaskResult>& tasks, const HarnessRunInfo& info);
 
-// results_<YYYY-MM-DDTHH-MM-SS.ffffff>.json for the current time, as the harness names it.
-std::string harness_results_file_name();
+// The harness's date_id of the current local time: datetime.now().isoformat() with ':' → '-'
+// ("2024-06-01T10-20-30.123456"; no fraction when the microseconds are 0, as isoformat writes it).
+std::string harness_date_id();
+// results_<date_id>.json, as the harness names it (the results file and the samples files of a run share date_id).
+std::string harness_results_file_name(const std::string& date_id);
+std::string harness_results_file_name();  // for the current time
 
 // One task of a harness results file. A metric is read from "<metric>,none" (else the first "<metric>,<filter>" key
 // of the task, else a bare "<metric>" as v0.3 wrote) and its standard error from "<metric>_stderr,<same filter>";

@@ -1,5 +1,6 @@
 // End-to-end tests of the evaluation commands of the real shedder-cli binary: accuracy (--json keyed by the
-// task file's stem, values recomputed in-process, with removals, the human table), generate (greedy text
+// task file's stem, values recomputed in-process, with removals, the harness's table; --output-path and
+// --log-samples write the harness's results and samples files), generate (greedy text
 // equals the in-process generation; seeded sampling reproducible), bench (fields, baseline and ratios),
 // make-demo-tasks (valid, deterministic task files), convert-task, search with the accuracy metric and
 // per-step measurements, and bad input: one stderr line naming the file and the problem, exit code 1.
@@ -11,12 +12,14 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "eval/accuracy.h"
 #include "eval/generation.h"
 #include "eval/harness_results.h"
+#include "util/sha256.h"
 #include "eval/task_format.h"
 #include "model/mamba_model.h"
 #include "model/removal.h"
@@ -84,7 +87,8 @@ class TestCliEval : public QObject {
     QVERIFY(std::isnan(mean_stderr({1})));
     const std::string out = path("harness-out");
     const auto res = run_many({{"accuracy", q(m2_), "--task", q(tasks_ + "/quiz.jsonl"), q(tasks_ + "/cloze.jsonl"),
-                                q(tasks_ + "/wino.jsonl"), "--output-path", q(out), "--json", "--threads", "1"}});
+                                q(tasks_ + "/wino.jsonl"), "--output-path", q(out), "--log-samples", "--json",
+                                "--threads", "1"}});
     const json j = parse_one_line(res[0]);
     QVERIFY2(j.is_object() && j.contains("harness_results"), res[0].describe().c_str());
     const std::string file = j["harness_results"].get<std::string>();
@@ -130,6 +134,41 @@ class TestCliEval : public QObject {
       QCOMPARE(s.perplexity.has_value(), t.contains("perplexity"));
       if (s.perplexity) QCOMPARE(*s.perplexity, t["perplexity"].get<double>());
     }
+    // --log-samples: samples_<task>_<date_id>.jsonl beside results_<date_id>.json, one record per item in item
+    // order; the quiz's first prompt hash is sha256 of its context (by Python: hashlib.sha256(...).hexdigest()),
+    // its target str(gold) = "0"; the items' acc average to the task's acc; task_hashes hashes the records' hashes.
+    const std::string date_id = fs::path(file).stem().string().substr(std::string("results_").size());
+    QCOMPARE(j["harness_samples"].size(), size_t(3));
+    for (const char* name : {"quiz", "cloze", "wino"}) {
+      const std::string sf = out + "/samples_" + name + "_" + date_id + ".jsonl";
+      QVERIFY2(fs::exists(sf), sf.c_str());
+      std::istringstream in(test::read_file(sf));
+      std::string line, hashes;
+      double acc_sum = 0;
+      int64_t n = 0;
+      while (std::getline(in, line)) {
+        const json rec = json::parse(line);
+        QCOMPARE(rec["doc_id"].get<int64_t>(), n++);
+        QCOMPARE(rec["filter"].get<std::string>(), std::string("none"));
+        QCOMPARE(rec["resps"].size(), rec["arguments"].size());
+        acc_sum += rec["acc"].get<double>();
+        hashes += rec["doc_hash"].get<std::string>() + rec["prompt_hash"].get<std::string>() +
+                  rec["target_hash"].get<std::string>();
+        if (std::string(name) == "quiz" && n == 1) {
+          QCOMPARE(rec["prompt_hash"].get<std::string>(),
+                   std::string("659989de6f5c463bdb312cbf80be33cc797a855db59ecba449d0b85bd596395b"));
+          QCOMPARE(rec["target"].get<std::string>(), std::string("0"));
+          QCOMPARE(rec["metrics"], json({"acc", "acc_norm"}));
+          QCOMPARE(rec["arguments"]["gen_args_1"]["arg_1"].get<std::string>(), std::string(" A bird."));
+        }
+        if (std::string(name) == "cloze") QCOMPARE(rec["metrics"], json({"perplexity", "acc"}));
+      }
+      QCOMPARE(n, j["tasks"][name]["items"].get<int64_t>());
+      QCOMPARE(acc_sum / double(n), j["tasks"][name]["acc"].get<double>());
+      QCOMPARE(h["task_hashes"][name].get<std::string>(), sha256_hex(hashes));
+    }
+    const auto no_out = run_many({{"accuracy", q(m2_), "--task", q(tasks_ + "/quiz.jsonl"), "--log-samples"}});
+    QVERIFY2(check_failure(no_out[0], {"--log-samples", "--output-path"}).empty(), no_out[0].describe().c_str());
     // An --output-path that is a file is refused by name, after nothing was written there.
     write_file(path("a-file"), "mine");
     const auto bad = run_many({{"accuracy", q(m2_), "--task", q(tasks_ + "/quiz.jsonl"), "--output-path",
@@ -169,8 +208,9 @@ class TestCliEval : public QObject {
     QCOMPARE(jr["tasks"]["quiz"]["gold_loglik"].get<double>(), want.gold_loglik);
     QCOMPARE(jr["removed"], json({"layers.2", "layers.5"}));
     QVERIFY(jr["tasks"]["quiz"]["gold_loglik"].get<double>() != j["tasks"]["quiz"]["gold_loglik"].get<double>());
-    QVERIFY2(res[2].ok() && contains(res[2].out, "quiz") && contains(res[2].out, "acc_norm") &&
-                 contains(res[2].out, "perplexity"),
+    // Without --json: the harness's table (make_table's header, one row per metric).
+    QVERIFY2(res[2].ok() && contains(res[2].out, "|Filter|n-shot|") && contains(res[2].out, "|quiz ") &&
+                 contains(res[2].out, "|acc_norm  |↑  |") && contains(res[2].out, "|perplexity|↓  |"),
              res[2].describe().c_str());
   }
 
