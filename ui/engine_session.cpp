@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "engine_session.h"
+#include "run_import.h"
 
 #include <QDir>
 #include <QFileInfo>
@@ -58,40 +59,6 @@ RemovalSet removalOf(const Model& model, const QStringList& ids, const std::stri
   RemovalSet r;
   for (const QString& id : ids) r.add_spec(str(id));
   model.plan(r, label);
-  return r;
-}
-
-// The optional benchmark / accuracy measurements of a step (or of the base) in the record's units.
-void setMeasurements(const std::optional<BenchResult>& b, const std::vector<TaskResult>& acc,
-                     std::optional<double>& latencyMs, std::optional<double>& prefill, std::optional<double>& peakMb,
-                     std::optional<double>& meanAcc, QMap<QString, double>& perTask) {
-  if (b) {
-    latencyMs = b->decode_ms_per_token;
-    prefill = b->prefill_tokens_per_s;
-    peakMb = static_cast<double>(b->peak_memory_bytes) / 1048576.0;
-  }
-  if (!acc.empty()) {
-    double sum = 0;
-    for (const TaskResult& t : acc) {
-      perTask.insert(qstr(t.name), t.acc);
-      sum += t.acc;
-    }
-    meanAcc = sum / static_cast<double>(acc.size());
-  }
-}
-
-StepRecord toRecord(const SearchStep& s) {
-  StepRecord r;
-  r.step = static_cast<int>(s.step);
-  r.id = qstr(s.id);
-  r.index = static_cast<int>(s.index);
-  r.score = s.score;
-  r.ppl = s.ppl;
-  r.parametersRemoved = s.params_removed;
-  r.parametersRemovedPct = s.params_removed_pct;
-  r.seconds = s.seconds;
-  for (const CandidateScore& c : s.candidates) r.candidates.push_back({qstr(c.id), static_cast<int>(c.index), c.score, c.lower_bound});
-  setMeasurements(s.bench, s.accuracy, r.latencyMs, r.prefillTokensPerS, r.peakMemoryMb, r.accuracy, r.taskAccuracy);
   return r;
 }
 
@@ -449,7 +416,7 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
         cb.progress(position);
       }
       if (cancel && cancel->cancelled()) cancelledHere = true;
-      reportStep(toRecord(st), replayed);
+      reportStep(toStepRecord(st), replayed);
       ++replayedSteps;
     }
     if (cancelledHere) throw Cancelled();
@@ -504,15 +471,14 @@ RunRecord EngineSession::search(const SearchSettings& s, const QStringList& init
   scb.on_step = [&](const SearchStep& st, const RemovalSet& now) {
     write_step_config(dir, now, o.granularity, st.step, context);
     if (st.step < replayedSteps) return;  // reported above
-    if (!reportStep(toRecord(st), now)) throw Cancelled();
+    if (!reportStep(toStepRecord(st), now)) throw Cancelled();
   };
   const SearchResult res = run_search(m, calib.tensor, opts, scb, cancel);
   write_search_outputs(dir, res, o.granularity, o.metric, context);
   rec.basePpl = res.base_ppl;
   if (!rec.unprunedPpl && o.initial.empty()) rec.unprunedPpl = res.base_ppl;
-  setMeasurements(res.base_bench, res.base_accuracy, rec.baseLatencyMs, rec.basePrefillTokensPerS, rec.basePeakMemoryMb,
-                  rec.baseAccuracy, rec.baseTaskAccuracy);
-  for (const SearchStep& st : res.steps) rec.mergeStep(toRecord(st));
+  setBaseMeasurements(rec, res);
+  for (const SearchStep& st : res.steps) rec.mergeStep(toStepRecord(st));
   rec.state = QStringLiteral("finished");
   rec.stopReason = qstr(res.stop_reason);
   rec.evaluations = res.evaluations;

@@ -43,6 +43,10 @@ FigureOptions rememberedFigureOptions() {
                     settings.value(QStringLiteral("figures/height_cm"), 10.0).toDouble());
   o.dpi = settings.value(QStringLiteral("figures/dpi"), 300).toInt();
   o.showTitle = settings.value(QStringLiteral("figures/title"), true).toBool();
+  o.style = settings.value(QStringLiteral("figures/style"), 0).toInt() == 1 ? FigureStyle::Paper : FigureStyle::Screen;
+  o.serif = settings.value(QStringLiteral("figures/serif"), false).toBool();
+  o.lineWidthPt = std::clamp(settings.value(QStringLiteral("figures/line_width_pt"), 1.0).toDouble(), 0.25, 4.0);
+  o.writeData = settings.value(QStringLiteral("figures/write_data"), true).toBool();
   return o;
 }
 
@@ -92,6 +96,26 @@ FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title, Ta
   showTitle_->setObjectName(QStringLiteral("showTitle"));
   showTitle_->setToolTip(QStringLiteral("Off for a paper, where the caption names the figure"));
   form->addRow(QString(), showTitle_);
+  style_ = new QComboBox(this);
+  style_->setObjectName(QStringLiteral("style"));
+  style_->addItem(QStringLiteral("Screen (the plot as shown)"));
+  style_->addItem(QStringLiteral("Paper (8 pt text, thin lines)"));
+  style_->setToolTip(QStringLiteral("Paper: for a journal column — text at 8 pt (ticks and legend 7 pt) and data lines "
+                                    "at the width below"));
+  form->addRow(QStringLiteral("Style"), style_);
+  serif_ = new QCheckBox(QStringLiteral("Serif font (to match LaTeX body text)"), this);
+  serif_->setObjectName(QStringLiteral("serif"));
+  lineWidth_ = new QDoubleSpinBox(this);
+  lineWidth_->setObjectName(QStringLiteral("lineWidth"));
+  lineWidth_->setRange(0.25, 4.0);
+  lineWidth_->setSingleStep(0.25);
+  lineWidth_->setDecimals(2);
+  lineWidth_->setSuffix(QStringLiteral(" pt"));
+  form->addRow(QString(), serif_);
+  form->addRow(QStringLiteral("Line width (paper)"), lineWidth_);
+  writeData_ = new QCheckBox(QStringLiteral("Also save the plotted data as CSV beside the figure"), this);
+  writeData_->setObjectName(QStringLiteral("writeData"));
+  form->addRow(QString(), writeData_);
 
   auto* buttons = new QDialogButtonBox(QDialogButtonBox::Save | QDialogButtonBox::Cancel, this);
   connect(buttons, &QDialogButtonBox::accepted, this, &FigureExportDialog::accept);
@@ -108,6 +132,20 @@ FigureExportDialog::FigureExportDialog(QWidget* parent, const QString& title, Ta
   height_->setValue(remembered.sizeCm.height());
   dpi_->setValue(remembered.dpi);
   showTitle_->setChecked(remembered.showTitle);
+  style_->setCurrentIndex(remembered.style == FigureStyle::Paper ? 1 : 0);
+  serif_->setChecked(remembered.serif);
+  lineWidth_->setValue(remembered.lineWidthPt);
+  writeData_->setChecked(remembered.writeData);
+  auto paperOnly = [this] {
+    const bool paper = style_->currentIndex() == 1;
+    serif_->setEnabled(paper);
+    lineWidth_->setEnabled(paper);
+  };
+  paperOnly();
+  connect(style_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this, paperOnly](int i) {
+    paperOnly();
+    if (i == 1) preset_->setCurrentIndex(0);  // a paper figure is a column wide
+  });
   preset_->setCurrentIndex(3);
   for (int i = 0; i < 3; ++i)
     if (qFuzzyCompare(kPresets[i].w, width_->value()) && qFuzzyCompare(kPresets[i].h, height_->value())) preset_->setCurrentIndex(i);
@@ -185,6 +223,10 @@ FigureOptions FigureExportDialog::options() const {
   o.dpi = dpi_->value();
   o.title = title_;
   o.showTitle = showTitle_->isChecked();
+  o.style = style_->currentIndex() == 1 ? FigureStyle::Paper : FigureStyle::Screen;
+  o.serif = serif_->isChecked();
+  o.lineWidthPt = lineWidth_->value();
+  o.writeData = writeData_->isChecked();
   return o;
 }
 
@@ -201,7 +243,9 @@ void FigureExportDialog::accept() {
   // The folder's files are named and checked by whoever writes them (MainWindow::saveAllFiguresTo asks there).
   if (target_ == Target::File) {
     syncFormatFromPath();
-    if (!confirmOverwrite(this, windowTitle(), {path_->text()})) return;
+    QStringList replaced{path_->text()};
+    if (writeData_->isChecked()) replaced << figureDataPath(path_->text());
+    if (!confirmOverwrite(this, windowTitle(), replaced)) return;
   }
   QSettings settings;
   settings.setValue(QStringLiteral("figures/dir"), target_ == Target::File ? QFileInfo(path_->text()).absolutePath()
@@ -211,9 +255,17 @@ void FigureExportDialog::accept() {
   settings.setValue(QStringLiteral("figures/height_cm"), height_->value());
   settings.setValue(QStringLiteral("figures/dpi"), dpi_->value());
   settings.setValue(QStringLiteral("figures/title"), showTitle_->isChecked());
+  settings.setValue(QStringLiteral("figures/style"), style_->currentIndex());
+  settings.setValue(QStringLiteral("figures/serif"), serif_->isChecked());
+  settings.setValue(QStringLiteral("figures/line_width_pt"), lineWidth_->value());
+  settings.setValue(QStringLiteral("figures/write_data"), writeData_->isChecked());
   QDialog::accept();
 }
 
-QString FigureExportDialog::exportTo(QCustomPlot* plot) { return exportFigure(plot, path(), options()); }
+QString FigureExportDialog::exportTo(QCustomPlot* plot, const QString& dataCsv) {
+  FigureOptions o = options();
+  o.dataCsv = dataCsv;
+  return exportFigure(plot, path(), o);
+}
 
 }  // namespace shedder::ui

@@ -1,5 +1,6 @@
 // The "Save figure" dialog: file name (or, for all figures at once, a folder), format (PNG / PDF / SVG), physical
-// size (with report presets), DPI and whether the title is drawn. Remembers the last choices in QSettings.
+// size (with report presets), DPI, whether the title is drawn, the style (screen, or paper: 8 pt text, thin lines,
+// optionally serif) and whether the data goes beside the figure as CSV. Remembers the last choices in QSettings.
 #pragma once
 
 #include <QDialog>
@@ -27,8 +28,8 @@ class FigureExportDialog : public QDialog {
 
   QString path() const;  // the file, or the folder for Target::Folder
   FigureOptions options() const;
-  // Writes the figure with the chosen options; "" or the error message.
-  QString exportTo(QCustomPlot* plot);
+  // Writes the figure with the chosen options (and `dataCsv` beside it, "" = the plotted points); "" or the error.
+  QString exportTo(QCustomPlot* plot, const QString& dataCsv = QString());
 
   void accept() override;
 
@@ -46,6 +47,10 @@ class FigureExportDialog : public QDialog {
   QDoubleSpinBox* height_ = nullptr;
   QSpinBox* dpi_ = nullptr;
   QCheckBox* showTitle_ = nullptr;
+  QComboBox* style_ = nullptr;
+  QCheckBox* serif_ = nullptr;
+  QDoubleSpinBox* lineWidth_ = nullptr;
+  QCheckBox* writeData_ = nullptr;
 };
 
 }  // namespace shedder::ui

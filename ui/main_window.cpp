@@ -186,7 +186,11 @@ void MainWindow::connectWorker() {
     if (r.basePrefillTokensPerS) run_.basePrefillTokensPerS = r.basePrefillTokensPerS;
     if (r.basePeakMemoryMb) run_.basePeakMemoryMb = r.basePeakMemoryMb;
     if (r.baseAccuracy) run_.baseAccuracy = r.baseAccuracy;
-    if (!r.baseTaskAccuracy.isEmpty()) run_.baseTaskAccuracy = r.baseTaskAccuracy;
+    if (!r.baseTaskAccuracy.isEmpty()) {
+      run_.baseTaskAccuracy = r.baseTaskAccuracy;
+      run_.baseTaskAccNorm = r.baseTaskAccNorm;
+      run_.baseTaskItems = r.baseTaskItems;
+    }
     run_.state = r.state;
     run_.stopReason = r.stopReason;
     run_.evaluations = r.evaluations;

@@ -268,11 +268,15 @@ QStringList MainWindow::saveAllFiguresTo(const QString& dir) {
   }
   QStringList targets;
   for (PlotView* p : shown) targets << QDir(dir).filePath(fileSlug(p->title()) + QStringLiteral(".") + figureSuffix(o.format));
-  if (!confirmOverwrite(this, QStringLiteral("Save figures"), targets)) return {};
+  QStringList replaced = targets;
+  if (o.writeData)
+    for (const QString& t : targets) replaced << figureDataPath(t);
+  if (!confirmOverwrite(this, QStringLiteral("Save figures"), replaced)) return {};
   QStringList written;
   for (int i = 0; i < shown.size(); ++i) {
     PlotView* p = shown[i];
     o.title = p->title();
+    o.dataCsv = p->figureDataCsv();
     const QString& path = targets[i];
     const QString err = exportFigure(p->plot(), path, o);
     if (!err.isEmpty()) {

@@ -230,7 +230,7 @@ void PlotView::onMouseMove(QMouseEvent* e) {
 QString PlotView::saveFigureInteractive() {
   FigureExportDialog dlg(this, title_);
   if (dlg.exec() != QDialog::Accepted) return {};
-  const QString err = dlg.exportTo(plot_);
+  const QString err = dlg.exportTo(plot_, figureDataCsv());
   if (!err.isEmpty()) {
     QMessageBox::critical(this, QStringLiteral("Save figure"), err);
     return {};

@@ -38,9 +38,11 @@ class PlotView : public QWidget {
   QHBoxLayout* toolRow() const { return tools_; }
 
   // True when some visible series has data (an empty plot shows only its placeholder).
-  bool hasData() const;
+  virtual bool hasData() const;
   // Fits every axis to the data with a margin (what "reset view" does).
   virtual void resetView();
+  // The CSV written beside an exported figure; "" = the generic one (plotDataCsv: every graph's points).
+  virtual QString figureDataCsv() const { return {}; }
   // Opens the figure export dialog; returns the file written or "".
   QString saveFigureInteractive();
 

@@ -57,6 +57,8 @@ QJsonObject toJson(const StepRecord& s) {
                      {"peak_memory_mb", opt(s.peakMemoryMb)},
                      {"accuracy", opt(s.accuracy)},
                      {"task_accuracy", accJson(s.taskAccuracy)},
+                     {"task_acc_norm", accJson(s.taskAccNorm)},
+                     {"task_items", accJson(s.taskItems)},
                      {"candidates", cands}};
 }
 
@@ -76,6 +78,8 @@ StepRecord stepFromJson(const QJsonObject& j) {
   s.peakMemoryMb = optFrom(j.value("peak_memory_mb"));
   s.accuracy = optFrom(j.value("accuracy"));
   s.taskAccuracy = accFrom(j.value("task_accuracy"));
+  s.taskAccNorm = accFrom(j.value("task_acc_norm"));
+  s.taskItems = accFrom(j.value("task_items"));
   for (const QJsonValue& v : j.value("candidates").toArray()) {
     const QJsonObject c = v.toObject();
     s.candidates.push_back({c.value("id").toString(), c.value("index").toInt(), c.value("score").toDouble(),
@@ -93,7 +97,11 @@ void RunRecord::mergeStep(const StepRecord& s) {
       if (!merged.prefillTokensPerS) merged.prefillTokensPerS = old.prefillTokensPerS;
       if (!merged.peakMemoryMb) merged.peakMemoryMb = old.peakMemoryMb;
       if (!merged.accuracy) merged.accuracy = old.accuracy;
-      if (merged.taskAccuracy.isEmpty()) merged.taskAccuracy = old.taskAccuracy;
+      if (merged.taskAccuracy.isEmpty()) {
+        merged.taskAccuracy = old.taskAccuracy;
+        merged.taskAccNorm = old.taskAccNorm;
+        merged.taskItems = old.taskItems;
+      }
       old = merged;
       return;
     }
@@ -131,6 +139,8 @@ QJsonObject RunRecord::toJson() const {
                      {"base_peak_memory_mb", opt(basePeakMemoryMb)},
                      {"base_accuracy", opt(baseAccuracy)},
                      {"base_task_accuracy", accJson(baseTaskAccuracy)},
+                     {"base_task_acc_norm", accJson(baseTaskAccNorm)},
+                     {"base_task_items", accJson(baseTaskItems)},
                      {"steps", st},
                      {"state", state},
                      {"stop_reason", stopReason},
@@ -155,6 +165,8 @@ RunRecord RunRecord::fromJson(const QJsonObject& j) {
   r.basePeakMemoryMb = optFrom(j.value("base_peak_memory_mb"));
   r.baseAccuracy = optFrom(j.value("base_accuracy"));
   r.baseTaskAccuracy = accFrom(j.value("base_task_accuracy"));
+  r.baseTaskAccNorm = accFrom(j.value("base_task_acc_norm"));
+  r.baseTaskItems = accFrom(j.value("base_task_items"));
   for (const QJsonValue& v : j.value("steps").toArray()) r.steps.push_back(stepFromJson(v.toObject()));
   r.state = j.value("state").toString(QStringLiteral("new"));
   r.stopReason = j.value("stop_reason").toString();

@@ -38,6 +38,8 @@ struct StepRecord {
   std::optional<double> peakMemoryMb; // parameters + the larger activation peak, MiB
   std::optional<double> accuracy;     // mean acc over taskAccuracy, in [0, 1]
   QMap<QString, double> taskAccuracy; // acc per task (task name -> [0, 1])
+  QMap<QString, double> taskAccNorm;  // acc_norm per multiple-choice task
+  QMap<QString, double> taskItems;    // items scored per task (standard errors need it)
   QVector<CandidateRecord> candidates;
 };
 
@@ -56,6 +58,8 @@ struct RunRecord {
   std::optional<double> basePeakMemoryMb;
   std::optional<double> baseAccuracy;
   QMap<QString, double> baseTaskAccuracy;
+  QMap<QString, double> baseTaskAccNorm;
+  QMap<QString, double> baseTaskItems;
   QVector<StepRecord> steps;
   QString state = QStringLiteral("new");  // "running", "finished", "cancelled", "failed"
   QString stopReason;

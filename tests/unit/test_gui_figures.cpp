@@ -382,7 +382,47 @@ class TestGuiFigures : public QObject {
     o.dpi = 10;  // refused
     QVERIFY(!exportFigure(p.plot(), dir + "/f.svg", o).isEmpty());
     QCOMPARE(QString::fromUtf8(QByteArray::fromStdString(shedder::test::read_file((dir + "/f.svg").toStdString()))), text);
-    QCOMPARE(QDir(dir).entryList(QDir::Files).size(), 3);  // f.png, f.pdf, f.svg: no temporary left
+    // f.png, f.pdf, f.svg and the data beside them (f.csv): no temporary left
+    QCOMPARE(QDir(dir).entryList(QDir::Files), QStringList({"f.csv", "f.pdf", "f.png", "f.svg"}));
+    // The data: series,x,y with the axes' labels, every point of every curve (sampleRun: the base and its steps).
+    const QStringList csv = QString::fromStdString(shedder::test::read_file((dir + "/f.csv").toStdString()))
+                                .split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(csv.front(), QStringLiteral("series,components removed,perplexity"));
+    const RunRecord run = sampleRun();
+    QVERIFY(csv.contains(QStringLiteral("calibration,1,") + QString::number(run.steps[0].ppl, 'g', 10)));
+    int calibLines = 0;
+    for (const QString& l : csv) calibLines += l.startsWith(QStringLiteral("calibration,"));
+    QCOMPARE(calibLines, run.steps.size() + 1);
+  }
+
+  // The paper style: 8 pt axis labels and 7 pt ticks in the figure, serif on request (the SVG says so), data lines
+  // at the chosen width; the on-screen plot keeps its own fonts and pens afterwards.
+  void paper_style_sets_fonts_and_line_widths_for_the_export_only() {
+    PerplexityCurvePlot p;
+    p.resize(600, 400);
+    p.setRun(sampleRun());
+    const QFont screenLabel = p.plot()->xAxis->labelFont();
+    const QPen screenPen = p.calibrationGraph()->pen();
+    FigureOptions o;
+    o.format = FigureFormat::Svg;
+    o.sizeCm = QSizeF(8.5, 6.0);
+    o.style = FigureStyle::Paper;
+    o.serif = true;
+    o.lineWidthPt = 0.75;
+    o.writeData = false;
+    const QString dir = tempDir();
+    QVERIFY(exportFigure(p.plot(), dir + "/paper.svg", o).isEmpty());
+    QVERIFY(!QFileInfo::exists(dir + "/paper.csv"));
+    const QString svg = QString::fromStdString(shedder::test::read_file((dir + "/paper.svg").toStdString()));
+    QVERIFY(svg.contains(QStringLiteral("DejaVu Serif, serif")));
+    QVERIFY(!svg.contains(QStringLiteral("sans-serif")));
+    // 0.75 pt = 1 px at 96 per inch: the calibration curve's stroke.
+    const QString blue = QStringLiteral("stroke=\"#1f77b4\"");
+    QVERIFY2(svg.contains(QRegularExpression(blue + QStringLiteral("[^>]*stroke-width=\"1\""))) ||
+                 svg.contains(QRegularExpression(QStringLiteral("stroke-width=\"1\"[^>]*") + blue)),
+             "the data line should be 1 px wide");
+    QCOMPARE(p.plot()->xAxis->labelFont(), screenLabel);
+    QCOMPARE(p.calibrationGraph()->pen(), screenPen);
   }
 
   // The Save figure dialog asks before it replaces a file; declined, the dialog stays open and the file is kept.
@@ -466,9 +506,16 @@ class TestGuiFigures : public QObject {
     QVERIFY(told.front().contains(QStringLiteral("not a folder")));
     path->setText(dir);
     const QList<QComboBox*> boxes = d.findChildren<QComboBox*>();
-    QCOMPARE(boxes.size(), 2);
+    QCOMPARE(boxes.size(), 3);     // format, size, style
     boxes[0]->setCurrentIndex(2);  // SVG
-    boxes[1]->setCurrentIndex(0);  // report column
+    boxes[1]->setCurrentIndex(1);  // page width ...
+    auto* style = d.findChild<QComboBox*>(QStringLiteral("style"));
+    auto* serif = d.findChild<QCheckBox*>(QStringLiteral("serif"));
+    QVERIFY(style && serif && !serif->isEnabled());  // serif belongs to the paper style
+    style->setCurrentIndex(1);     // ... then paper: a column wide
+    QVERIFY(serif->isEnabled());
+    serif->setChecked(true);
+    d.findChild<QCheckBox*>(QStringLiteral("writeData"))->setChecked(false);
     title->setChecked(false);
     d.accept();
     QCOMPARE(d.result(), int(QDialog::Accepted));
@@ -477,6 +524,8 @@ class TestGuiFigures : public QObject {
     QCOMPARE(o.format, FigureFormat::Svg);
     QCOMPARE(o.sizeCm, QSizeF(8.5, 6.0));
     QVERIFY(!o.showTitle);
+    QCOMPARE(o.style, FigureStyle::Paper);
+    QVERIFY(o.serif && !o.writeData);
     FigureExportDialog again(nullptr, QStringLiteral("Save all figures"), FigureExportDialog::Target::Folder);
     QVERIFY(!again.findChild<QCheckBox*>(QStringLiteral("showTitle"))->isChecked());
     QCOMPARE(again.path(), dir);
