@@ -73,7 +73,11 @@ const CommandSpec& export_spec() {
                 "measure perplexity before and after on these pre-tokenized windows"),
             opt("seq-len", "N", "512", "tokens per --eval-text window"),
             opt("max-windows", "N", "0", "measure on the first N windows; 0: all of them"),
-            opt("batch", "N", "1", "windows per forward pass of the measurement")})};
+            opt("batch", "N", "1", "windows per forward pass of the measurement"),
+            opt("results-before", "FILE", "",
+                "an lm-evaluation-harness results file of the source model (accuracy --output-path or lm_eval): "
+                "the card shows each task's accuracy before and after (with --results-after)"),
+            opt("results-after", "FILE", "", "the harness results file of the pruned model (with --results-before)")})};
   return spec;
 }
 
@@ -116,6 +120,9 @@ int cmd_export(const Args& args) {
     o.ppl_after = evaluate_perplexity(*model, w, batch, removed, stderr_progress("eval after")).perplexity;
   }
   o.pruning_extra = removal_context(*model, removed);
+  // Accuracy before/after for the card: the results files, else the journal's per-step measurements.
+  o.report_extra = export_accuracy(by_journal ? args.get("journal") : "", by_journal ? args.get_int("step") : 0,
+                                   args.get("results-before"), args.get("results-after"));
   const ExportResult r = export_pruned(*model, removed, o);
   if (common.json) {
     std::cout << r.report.dump() << "\n";

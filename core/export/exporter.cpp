@@ -89,6 +89,7 @@ ExportResult export_pruned(const Model& model, const RemovalSet& removed, const 
   if (opts.ppl_before) rep["perplexity_before"] = *opts.ppl_before;
   if (opts.ppl_after) rep["perplexity_after"] = *opts.ppl_after;
   if (!opts.ppl_source.empty()) rep["perplexity_measured_on"] = opts.ppl_source;
+  for (const auto& [key, value] : opts.report_extra.items()) rep[key] = value;
   rep["transformers_loadable"] = ck.transformers_loadable;
   if (!ck.note.empty()) rep["note"] = ck.note;
 

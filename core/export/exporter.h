@@ -26,6 +26,7 @@ struct ExportOptions {
   std::optional<double> ppl_before;    // recorded in shedding_report.json when known
   std::optional<double> ppl_after;
   std::string ppl_source;              // what the perplexities were measured on
+  nlohmann::json report_extra = nlohmann::json::object();  // more fields of shedding_report.json (e.g. export_accuracy)
   nlohmann::json pruning_extra = nlohmann::json::object();  // extra fields of pruning_config.json (e.g. the channel group)
   std::optional<int64_t> expect_params_after;  // a recipe's count: a different result is refused before writing
   const CancelToken* cancel = nullptr; // checked between tensors: shedder::Cancelled, out_dir untouched

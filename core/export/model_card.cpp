@@ -6,7 +6,10 @@
 #include <filesystem>
 #include <sstream>
 
+#include "eval/harness_results.h"
 #include "model/model.h"
+#include "shed/journal.h"
+#include "shed/search.h"
 #include "util/error.h"
 #include "util/json_util.h"
 
@@ -65,7 +68,95 @@ std::string base_model_name(const nlohmann::json& report, const nlohmann::json& 
   return fs::path(report.value("source", std::string("model"))).filename().string();
 }
 
+// One task's row of the report's "accuracy": `metric`_before/_after (and _stderr_ when both are known).
+void put(nlohmann::json& row, const std::string& metric, const std::optional<double>& before,
+         const std::optional<double>& after) {
+  if (!before || !after) return;
+  row[metric + "_before"] = *before;
+  row[metric + "_after"] = *after;
+}
+
+// The card's rows for the report's "accuracy": "| task metric | before | after |", values with 4 decimals and
+// "± stderr" where the results files gave one.
+std::string accuracy_rows(const nlohmann::json& accuracy) {
+  std::string out;
+  for (const auto& t : accuracy) {
+    const std::string task = t.value("task", std::string("task"));
+    for (const char* m : {"acc", "acc_norm", "perplexity"}) {
+      const std::string b = std::string(m) + "_before", a = std::string(m) + "_after";
+      if (!t.contains(b) || !t.contains(a)) continue;
+      auto cell = [&](const std::string& key, const std::string& se) {
+        std::string c = fixed(t[key].get<double>(), 4);
+        if (t.contains(se)) c += " ± " + fixed(t[se].get<double>(), 4);
+        return c;
+      };
+      out += "| " + task + " " + m + " | " + cell(b, std::string(m) + "_stderr_before") + " | " +
+             cell(a, std::string(m) + "_stderr_after") + " |\n";
+    }
+  }
+  return out;
+}
+
+nlohmann::json accuracy_from_results(const std::string& before_path, const std::string& after_path) {
+  const HarnessResultsFile before = read_harness_results(before_path), after = read_harness_results(after_path);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const HarnessTaskScores& b : before.tasks) {
+    for (const HarnessTaskScores& a : after.tasks) {
+      if (a.task != b.task) continue;
+      nlohmann::json row = {{"task", b.task}};
+      if (a.n_samples > 0) row["items"] = a.n_samples;
+      put(row, "acc", b.acc, a.acc);
+      put(row, "acc_stderr", b.acc_stderr, a.acc_stderr);
+      put(row, "acc_norm", b.acc_norm, a.acc_norm);
+      put(row, "acc_norm_stderr", b.acc_norm_stderr, a.acc_norm_stderr);
+      put(row, "perplexity", b.perplexity, a.perplexity);
+      if (row.contains("acc_before") || row.contains("acc_norm_before") || row.contains("perplexity_before"))
+        rows.push_back(row);
+    }
+  }
+  if (rows.empty())
+    throw Error(before_path + " and " + after_path + ": the two harness results files share no task with scores");
+  return {{"accuracy", rows},
+          {"accuracy_measured_on", "lm-evaluation-harness results files " + before_path + " (before, " +
+                                       before.model + ") and " + after_path + " (after, " + after.model + ")"}};
+}
+
+nlohmann::json accuracy_from_journal(const std::string& path, int64_t step) {
+  const JournalContents c = Journal::read(path);
+  std::vector<TaskResult> before, after;
+  for (const auto& rec : c.records) {
+    const std::string type = rec.value("type", "");
+    if (type == "base" && rec.contains("accuracy")) before = accuracy_from_json(rec["accuracy"], path);
+    if (type == "step" && rec.value("step", int64_t(-1)) == step && rec.contains("accuracy"))
+      after = accuracy_from_json(rec["accuracy"], path);
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const TaskResult& b : before) {
+    for (const TaskResult& a : after) {
+      if (a.name != b.name) continue;
+      nlohmann::json row = {{"task", b.name}, {"items", a.items}, {"acc_before", b.acc}, {"acc_after", a.acc}};
+      put(row, "acc_norm", b.acc_norm, a.acc_norm);
+      put(row, "perplexity", b.perplexity, a.perplexity);
+      rows.push_back(row);
+    }
+  }
+  if (rows.empty()) return nlohmann::json::object();
+  return {{"accuracy", rows},
+          {"accuracy_measured_on", "the search's --eval-task measurements before the first step and after step " +
+                                       std::to_string(step) + " (" + path + ")"}};
+}
+
 }  // namespace
+
+nlohmann::json export_accuracy(const std::string& journal, int64_t step, const std::string& results_before,
+                               const std::string& results_after) {
+  if (results_before.empty() != results_after.empty())
+    throw Error("export: --results-before and --results-after go together (harness results files of the source and "
+                "of the pruned model)");
+  if (!results_before.empty()) return accuracy_from_results(results_before, results_after);
+  if (!journal.empty()) return accuracy_from_journal(journal, step);
+  return nlohmann::json::object();
+}
 
 std::string export_command(const std::string& source_dir, const std::vector<std::string>& ids,
                            const std::string& out_dir) {
@@ -99,10 +190,14 @@ std::string model_card(const nlohmann::json& r, const nlohmann::json& config) {
   if (r.contains("perplexity_before") && r.contains("perplexity_after"))
     o << "| perplexity | " << fixed(r["perplexity_before"].get<double>(), 4) << " | "
       << fixed(r["perplexity_after"].get<double>(), 4) << " |\n";
+  if (r.contains("accuracy") && r["accuracy"].is_array()) o << accuracy_rows(r["accuracy"]);
   o << "| weights | " << r.value("dtype", std::string("F32")) << " | " << r.value("dtype", std::string("F32"))
     << " |\n";
   if (r.contains("perplexity_measured_on"))
     o << "\nPerplexity measured on " << r["perplexity_measured_on"].get<std::string>() << ".\n";
+  if (r.contains("accuracy_measured_on"))
+    o << "\nTask rows: zero-shot accuracy by lm-evaluation-harness's log-likelihood scoring (a task's perplexity row "
+      << "is its target perplexity), from " << r["accuracy_measured_on"].get<std::string>() << ".\n";
   o << "\n## Removed components, in order\n\n";
   for (size_t i = 0; i < removed.size(); ++i) o << i + 1 << ". `" << removed[i] << "`\n";
   o << "\n## Loading\n\n";

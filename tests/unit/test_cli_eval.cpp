@@ -3,7 +3,8 @@
 // --log-samples write the harness's results and samples files), generate (greedy text
 // equals the in-process generation; seeded sampling reproducible), bench (fields, baseline and ratios),
 // make-demo-tasks (valid, deterministic task files), convert-task, search with the accuracy metric and
-// per-step measurements, and bad input: one stderr line naming the file and the problem, exit code 1.
+// per-step measurements, the export's model card with accuracy before/after (journal, harness results files),
+// and bad input: one stderr line naming the file and the problem, exit code 1.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -19,6 +20,7 @@
 #include "eval/accuracy.h"
 #include "eval/generation.h"
 #include "eval/harness_results.h"
+#include "util/json_util.h"
 #include "util/sha256.h"
 #include "eval/task_format.h"
 #include "model/mamba_model.h"
@@ -375,6 +377,65 @@ class TestCliEval : public QObject {
     QVERIFY2(human.ok() && contains(human.out, "acc cloze") && contains(human.out, "speed-up") &&
                  contains(human.out, "base "),
              human.describe().c_str());
+  }
+
+  // The model card shows accuracy before/after per task: from a search journal's --eval-task measurements
+  // (the numbers search_result.json holds for the base and the step) and from two harness results files (the
+  // hand-written one, tests/data/harness, and a copy with other numbers written here).
+  void export_card_shows_accuracy() {
+    const std::string calib = test_data_dir() + "/trained_tiny/calib.safetensors";
+    const CliResult s = run({"search", q(m2_), "--granularity", "ssm", "--steps", "1", "--calib-tokens", q(calib),
+                             "--windows", "2", "--eval-task", q(tasks_ + "/quiz.jsonl"), q(tasks_ + "/cloze.jsonl"),
+                             "--out", q(path("card-run")), "--threads", "1"});
+    QVERIFY2(s.ok(), s.describe().c_str());
+    const CliResult e = run({"export", q(m2_), "--journal", q(path("card-run/journal.jsonl")), "--step", "0", "--out",
+                             q(path("card-export")), "--threads", "1"});
+    QVERIFY2(e.ok(), e.describe().c_str());
+    const json sr = json::parse(test::read_file(path("card-run/search_result.json")));
+    const std::string card = test::read_file(path("card-export/README.md"));
+    auto f4 = [](double v) {
+      char b[64];
+      std::snprintf(b, sizeof b, "%.4f", v);
+      return std::string(b);
+    };
+    const json& b = sr["base_accuracy"];
+    const json& a = sr["steps"][0]["accuracy"];
+    for (const std::string row :
+         {"| quiz acc | " + f4(b["quiz"]["acc"].get<double>()) + " | " + f4(a["quiz"]["acc"].get<double>()) + " |",
+          "| quiz acc_norm | " + f4(b["quiz"]["acc_norm"].get<double>()) + " | " +
+              f4(a["quiz"]["acc_norm"].get<double>()) + " |",
+          "| cloze perplexity | " + f4(b["cloze"]["perplexity"].get<double>()) + " | " +
+              f4(a["cloze"]["perplexity"].get<double>()) + " |"})
+      QVERIFY2(contains(card, row), (row + "\n" + card).c_str());
+    const json report = json::parse(test::read_file(path("card-export/shedding_report.json")));
+    QCOMPARE(report["accuracy"].size(), size_t(2));
+
+    const std::string before = test_data_dir() + "/harness/state-spaces__mamba-130m-hf/results_2024-06-01T10-20-30.123456.json";
+    json after = read_json_file_lenient(before);  // its bare NaN is read too; that task is replaced below
+    after["results"]["piqa"]["acc,none"] = 0.6012;
+    after["results"]["piqa"]["acc_stderr,none"] = 0.011422;
+    after["results"]["lambada_openai"]["perplexity,none"] = 19.5;
+    after["results"]["arc_easy"] = {{"alias", "arc_easy"}, {"acc,none", 0.47}, {"acc_stderr,none", "N/A"}};
+    write_file(path("after.json"), after.dump(2));
+    const CliResult h = run({"export", q(m2_), "--remove", "block:1", "--results-before", q(before), "--results-after",
+                             q(path("after.json")), "--out", q(path("card-harness")), "--threads", "1"});
+    QVERIFY2(h.ok(), h.describe().c_str());
+    const std::string card2 = test::read_file(path("card-harness/README.md"));
+    for (const std::string row : {std::string("| piqa acc | 0.6458 ± 0.0112 | 0.6012 ± 0.0114 |"),
+                                  std::string("| piqa acc_norm | 0.6447 ± 0.0112 | 0.6447 ± 0.0112 |"),
+                                  std::string("| lambada_openai perplexity | 16.0467 | 19.5000 |"),
+                                  std::string("| arc_easy acc | 0.4798 | 0.4700 |"), std::string("state-spaces/mamba-130m-hf")})
+      QVERIFY2(contains(card2, row), (row + "\n" + card2).c_str());
+    QVERIFY(!contains(card2, "arc_easy acc_norm"));  // measured before only
+
+    write_file(path("other.json"), "{\"results\": {\"mmlu\": {\"acc,none\": 0.25}}}");
+    const auto bad = run_many({{"export", q(m2_), "--remove", "block:1", "--results-before", q(before), "--out",
+                                q(path("card-bad1")), "--threads", "1"},
+                               {"export", q(m2_), "--remove", "block:1", "--results-before", q(before),
+                                "--results-after", q(path("other.json")), "--out", q(path("card-bad2")), "--threads", "1"}});
+    QVERIFY2(check_failure(bad[0], {"--results-after"}).empty(), bad[0].describe().c_str());
+    QVERIFY2(check_failure(bad[1], {"other.json", "share no task"}).empty(), bad[1].describe().c_str());
+    QVERIFY(!fs::exists(path("card-bad1")) && !fs::exists(path("card-bad2")));
   }
 };
 
