@@ -201,7 +201,8 @@ QString HeatmapPlot::cellText(int row, int col) const {
 
 void HeatmapPlot::setRun(const RunRecord& run, const QString& label) {
   data_ = heatmapData(run);
-  for (int i = plot()->itemCount() - 1; i >= 0; --i) plot()->removeItem(i);
+  for (QCPItemText* t : orderLabels_) plot()->removeItem(t);  // only ours: PlotView owns its placeholder item
+  orderLabels_.clear();
   const int rows = data_.components.size(), cols = data_.steps;
   setPlaceholder(hasData() ? QString() : QStringLiteral("Run a search: its candidate scores appear here"));
   map_->data()->setSize(std::max(cols, 1), std::max(rows, 1));
@@ -250,6 +251,7 @@ void HeatmapPlot::setRun(const RunRecord& run, const QString& label) {
     t->setPadding(QMargins(2, 0, 2, 0));
     t->setBrush(QColor(0xd6, 0x27, 0x28));
     t->setClipToAxisRect(true);
+    orderLabels_ << t;
   }
   if (auto* title = qobject_cast<QCPTextElement*>(plot()->plotLayout()->element(0, 0)))
     title->setText(label.isEmpty() ? QStringLiteral("Importance heatmap") : QStringLiteral("Importance heatmap: %1").arg(label));

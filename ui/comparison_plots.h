@@ -13,6 +13,7 @@
 class QCPColorMap;
 class QCPColorScale;
 class QCPGraph;
+class QCPItemText;
 
 namespace shedder::ui {
 
@@ -59,6 +60,7 @@ class HeatmapPlot : public PlotView {
   HeatmapData data_;
   QCPColorMap* map_ = nullptr;
   QCPColorScale* scale_ = nullptr;
+  QList<QCPItemText*> orderLabels_;  // the removal order written into the removed cells
   double upper_ = 1;
 };
 

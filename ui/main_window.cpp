@@ -34,6 +34,8 @@
 #include <limits>
 
 #include "candidate_scores_plot.h"
+#include "comparison_plots.h"
+#include "comparison_window.h"
 #include "component_tree_model.h"
 #include "confirm.h"
 #include "engine_session.h"
@@ -148,7 +150,7 @@ MainWindow::~MainWindow() {
   delete worker_;
 }
 
-QList<PlotView*> MainWindow::plots() const { return {pplPlot_, paramsPlot_, candPlot_, accPlot_}; }
+QList<PlotView*> MainWindow::plots() const { return {pplPlot_, paramsPlot_, candPlot_, accPlot_, heatPlot_}; }
 
 bool MainWindow::modelOpen() const { return modelLoaded_; }
 
@@ -289,6 +291,7 @@ void MainWindow::refreshPlots() {
   paramsPlot_->setRun(run_);
   candPlot_->setRun(run_);
   accPlot_->setRun(run_);
+  heatPlot_->setRun(run_, QString());
   updateActions();
 }
 
@@ -376,6 +379,23 @@ bool MainWindow::restoreComponent(const QString& id) {
   undo_->record(QStringLiteral("Restore %1").arg(id), [this, &id] { tree_->restoreRemoved(id); });
   statusBar()->showMessage(QStringLiteral("Restored %1; the run's other removals are now marks").arg(id), 6000);
   return true;
+}
+
+ComparisonWindow* MainWindow::showComparison() {
+  if (!comparison_) {
+    comparison_ = new ComparisonWindow(this);
+    comparison_->setCurrentRunProvider([this]() -> std::optional<ComparisonSource> {
+      if (run_.steps.isEmpty()) return std::nullopt;
+      ComparisonSource s;
+      s.run = run_;
+      s.path = projectPath_.isEmpty() ? QFileInfo(run_.journalPath).absolutePath() : projectPath_;
+      s.label = QStringLiteral("%1 %2").arg(model_.name, run_.settings.granularity);
+      return s;
+    });
+  }
+  comparison_->show();
+  comparison_->raise();
+  return comparison_;
 }
 
 RunsBrowser* MainWindow::showRuns() {

@@ -32,6 +32,8 @@ class ParamsLatencyPlot;
 class PerplexityCurvePlot;
 class PlotView;
 class RunsBrowser;
+class ComparisonWindow;
+class HeatmapPlot;
 class SearchPanel;
 class TreeUndo;
 class WhatIfPanel;
@@ -79,6 +81,9 @@ class MainWindow : public QMainWindow {
   void setRunsRoot(const QString& dir) { runsRoot_ = dir; }
   // File ▸ Runs…: the runs browser on the runs folder (kept and reused).
   RunsBrowser* showRuns();
+  // File ▸ Compare Runs: the comparison window (created on first use); File ▸ Add Run to Comparison… asks for files
+  // first. The window's "Add Current Run" takes this window's run.
+  ComparisonWindow* showComparison();
   QString runsRoot() const { return runsRoot_; }
   // Interactive (default): errors and confirmations are dialogs. Off (automation, tests): errors go only to the
   // log and jobFailed(), and closing during a run cancels it without asking.
@@ -98,6 +103,7 @@ class MainWindow : public QMainWindow {
   ParamsLatencyPlot* paramsPlot() const { return paramsPlot_; }
   CandidateScoresPlot* candidatePlot() const { return candPlot_; }
   AccuracyPlot* accuracyPlot() const { return accPlot_; }
+  HeatmapPlot* heatmapPlot() const { return heatPlot_; }
   QList<PlotView*> plots() const;
 
  Q_SIGNALS:
@@ -174,6 +180,8 @@ class MainWindow : public QMainWindow {
   QMenu* recentMenu_ = nullptr;
   HelpWindow* help_ = nullptr;
   RunsBrowser* runsBrowser_ = nullptr;
+  ComparisonWindow* comparison_ = nullptr;
+  HeatmapPlot* heatPlot_ = nullptr;
   QAction* runsAct_ = nullptr;
 
   QAction* openModelAct_ = nullptr;

@@ -35,6 +35,8 @@
 #include <limits>
 
 #include "candidate_scores_plot.h"
+#include "comparison_plots.h"
+#include "comparison_window.h"
 #include "component_tree_model.h"
 #include "confirm.h"
 #include "engine_session.h"
@@ -156,13 +158,16 @@ void MainWindow::buildDocks() {
   paramsPlot_ = new ParamsLatencyPlot;
   candPlot_ = new CandidateScoresPlot;
   accPlot_ = new AccuracyPlot;
+  heatPlot_ = new HeatmapPlot;
   QDockWidget* pplDock = dock(QStringLiteral("Perplexity"), QStringLiteral("perplexityDock"), pplPlot_, Qt::BottomDockWidgetArea);
   QDockWidget* candDock = dock(QStringLiteral("Candidate scores"), QStringLiteral("candidateDock"), candPlot_, Qt::BottomDockWidgetArea);
   QDockWidget* paramsDock = dock(QStringLiteral("Parameters, latency"), QStringLiteral("paramsDock"), paramsPlot_, Qt::BottomDockWidgetArea);
   QDockWidget* accDock = dock(QStringLiteral("Accuracy"), QStringLiteral("accuracyDock"), accPlot_, Qt::BottomDockWidgetArea);
+  QDockWidget* heatDock = dock(QStringLiteral("Heatmap"), QStringLiteral("heatmapDock"), heatPlot_, Qt::BottomDockWidgetArea);
   splitDockWidget(pplDock, candDock, Qt::Horizontal);
   tabifyDockWidget(candDock, paramsDock);
   tabifyDockWidget(paramsDock, accDock);
+  tabifyDockWidget(accDock, heatDock);
   candDock->raise();
 }
 
@@ -188,6 +193,21 @@ void MainWindow::buildMenus() {
   connect(recentMenu_, &QMenu::aboutToShow, this, &MainWindow::rebuildRecentMenu);
   file->addAction(openProjectAct_);
   file->addAction(runsAct_);
+  QAction* compare = file->addAction(QStringLiteral("Add Run to &Comparison…"), this, [this] {
+    ComparisonWindow* w = showComparison();
+    const QStringList files = QFileDialog::getOpenFileNames(
+        this, QStringLiteral("Add to the comparison"), lastFolder(QStringLiteral("results"), runsRoot_),
+        QStringLiteral("Runs and results (*.shedproj journal.jsonl search_result.json results_*.json *.json);;All files (*)"));
+    for (const QString& f : files) {
+      QString error;
+      if (w->addPath(f, &error)) rememberFolder(QStringLiteral("results"), f);
+      else showError(QStringLiteral("Add to comparison"), error);
+    }
+  });
+  compare->setObjectName(QStringLiteral("addToComparison"));
+  compare->setToolTip(QStringLiteral("Compare runs, projects and lm-evaluation-harness results: overlaid curves, "
+                                     "heatmaps, the variants table and a report for a paper"));
+  file->addAction(QStringLiteral("Compare Runs"), this, [this] { showComparison(); })->setObjectName(QStringLiteral("compareRuns"));
   file->addSeparator();
   file->addAction(saveProjectAct_);
   file->addAction(saveProjectAsAct_);
