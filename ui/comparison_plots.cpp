@@ -136,11 +136,14 @@ void ComparisonCurvePlot::setData(const QVector<ComparisonSource>& sources, cons
   picked_ = plot()->addGraph();
   picked_->setName(QStringLiteral("picked variants"));
   picked_->setLineStyle(QCPGraph::lsNone);
-  picked_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(0x22, 0x22, 0x22), 1.6), Qt::NoBrush, 13));
+  picked_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(0x22, 0x22, 0x22), 1.6), Qt::NoBrush, 11));
   picked_->setSelectable(QCP::stNone);
   picked_->setData(px, py, false);
   if (px.isEmpty()) picked_->removeFromLegend();
   plot()->legend->setVisible(!curves_.isEmpty());
+  // Pruning moves perplexity and latency up to the right and accuracy down: the legend goes where they are not.
+  plot()->axisRect()->insetLayout()->setInsetAlignment(
+      0, (quantity_ == CurveQuantity::Accuracy ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignTop);
   setPlaceholder(curves_.isEmpty() ? (sources.isEmpty() ? QStringLiteral("Add runs to compare (File \u25b8 Add Run to Comparison\u2026)")
                                                          : QStringLiteral("No run here has %1").arg(quantityLabel(quantity_)))
                                    : QString());

@@ -189,6 +189,15 @@ void ComparisonWindow::rebuild() {
   refreshPlots();
 }
 
+bool ComparisonWindow::showTab(const QString& name) {
+  for (int i = 0; i < tabs_->count(); ++i)
+    if (tabs_->tabText(i).compare(name, Qt::CaseInsensitive) == 0) {
+      tabs_->setCurrentIndex(i);
+      return true;
+    }
+  return false;
+}
+
 QStringList ComparisonWindow::pickedRows() const {
   QStringList keys;
   for (int r = 0; r < table_->rowCount(); ++r)

@@ -45,6 +45,8 @@ class ComparisonWindow : public QWidget {
   QList<ComparisonCurvePlot*> curvePlots() const { return curves_; }
   HeatmapPlot* heatmap() const { return heatmap_; }
   QComboBox* heatmapRunBox() const { return heatRun_; }
+  // Shows the tab titled `name` (case-insensitive: "Perplexity", "Heatmap", ...); false when there is none.
+  bool showTab(const QString& name);
   // Writes the report (figures in the remembered figure format and size, all three table formats) into `dir`.
   QString writeReportTo(const QString& dir, QStringList* written);
 

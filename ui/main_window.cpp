@@ -382,6 +382,12 @@ bool MainWindow::restoreComponent(const QString& id) {
 }
 
 ComparisonWindow* MainWindow::showComparison() {
+  comparisonWindow()->show();
+  comparison_->raise();
+  return comparison_;
+}
+
+ComparisonWindow* MainWindow::comparisonWindow() {
   if (!comparison_) {
     comparison_ = new ComparisonWindow(this);
     comparison_->setCurrentRunProvider([this]() -> std::optional<ComparisonSource> {
@@ -393,8 +399,6 @@ ComparisonWindow* MainWindow::showComparison() {
       return s;
     });
   }
-  comparison_->show();
-  comparison_->raise();
   return comparison_;
 }
 

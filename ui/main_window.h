@@ -84,6 +84,7 @@ class MainWindow : public QMainWindow {
   // File ▸ Compare Runs: the comparison window (created on first use); File ▸ Add Run to Comparison… asks for files
   // first. The window's "Add Current Run" takes this window's run.
   ComparisonWindow* showComparison();
+  ComparisonWindow* comparisonWindow();  // the same, created when missing but not shown
   QString runsRoot() const { return runsRoot_; }
   // Interactive (default): errors and confirmations are dialogs. Off (automation, tests): errors go only to the
   // log and jobFailed(), and closing during a run cancels it without asking.

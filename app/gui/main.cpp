@@ -3,6 +3,8 @@
 //   --search-steps N [--granularity G] [--metric ppl|cosine] [--calib-text FILE]... [--calib-tokens FILE]
 //   [--heldout-text FILE]... [--seq-len N] [--windows N] [--seed S] [--batch B] [--then-evaluate]
 //   [--runs-dir DIR] [--size WxH] [--screenshot FILE.png]   (the screenshot is taken when the run ends; then it quits)
+//   --compare SOURCE... [--compare-tab NAME]: the comparison window with these run folders, projects or harness
+//   results files (with --screenshot: of that window, at --size, showing tab NAME, e.g. Heatmap; no model opened)
 // A --granularity the workbench does not know is refused at once; one the opened model's architecture does not offer
 // (the panel lists a hybrid's kinds only once such a model is open) when that model is ready. Both exit with code 2.
 #include <QCommandLineParser>
@@ -16,6 +18,7 @@
 #include <utility>
 
 #include "application.h"
+#include "comparison_window.h"
 #include "engine_session.h"
 #include "log_view.h"
 #include "main_window.h"
@@ -60,8 +63,15 @@ int main(int argc, char** argv) {
   const QCommandLineOption runsDir(QStringLiteral("runs-dir"), QStringLiteral("Folder for run folders"), QStringLiteral("DIR"));
   const QCommandLineOption size(QStringLiteral("size"), QStringLiteral("Window size, e.g. 1600x1000"), QStringLiteral("WxH"));
   const QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Save a screenshot of the window when the scripted run ends, then quit"), QStringLiteral("FILE"));
+  const QCommandLineOption compare(QStringLiteral("compare"),
+                                  QStringLiteral("Open the comparison window with this run folder, project or "
+                                                 "lm-evaluation-harness results file (repeatable)"),
+                                  QStringLiteral("SOURCE"));
+  const QCommandLineOption compareTab(QStringLiteral("compare-tab"),
+                                     QStringLiteral("The comparison window's tab to show (Perplexity, Heatmap, ...)"),
+                                     QStringLiteral("NAME"));
   for (const auto& o : {device, dtype, steps, gran, metric, calibText, calibTokens, heldout, seqLen, windows, seed, batch, thenEval,
-                        runsDir, size, shot})
+                        runsDir, size, shot, compare, compareTab})
     p.addOption(o);
   p.process(app);
   if (p.isSet(gran) && !SearchPanel::knownGranularities().contains(p.value(gran)))
@@ -104,17 +114,18 @@ int main(int argc, char** argv) {
   w.searchPanel()->setSettings(s);
 
   int exitCode = 0;
+  QWidget* shown = &w;  // what the screenshot shows: the main window, or the comparison window
   auto finish = [&](int code) {
     exitCode = code;
     if (!scripted) return;
     // Let the last replots and layout settle, then grab the real screen pixels of the window.
     QTimer::singleShot(800, &w, [&] {
       QPixmap pm;
-      if (QScreen* screen = w.screen()) {
-        const QRect r = w.frameGeometry();
+      if (QScreen* screen = shown->screen()) {
+        const QRect r = shown->frameGeometry();
         pm = screen->grabWindow(0, r.x(), r.y(), r.width(), r.height());
       }
-      if (pm.isNull()) pm = w.grab();
+      if (pm.isNull()) pm = shown->grab();
       const QString file = p.value(shot);
       if (!pm.save(file)) {
         std::fprintf(stderr, "mamba-shedder: cannot write %s\n", qPrintable(file));
@@ -163,7 +174,24 @@ int main(int argc, char** argv) {
       return fail(QStringLiteral("--device %1: this machine offers %2").arg(d, EngineSession::computeDevices().join(QStringLiteral(", "))));
     w.setComputeDevice(d, t);
   }
+  if (p.isSet(compare)) {  // sources and tab checked before any window shows
+    ComparisonWindow* c = w.comparisonWindow();
+    for (const QString& src : p.values(compare)) {
+      QString error;
+      if (!c->addPath(src, &error)) return fail(error);
+    }
+    if (p.isSet(compareTab) && !c->showTab(p.value(compareTab)))
+      return fail(QStringLiteral("--compare-tab %1: no such tab").arg(p.value(compareTab)));
+    if (scripted) {
+      if (p.isSet(size)) c->resize(w.size());
+      c->show();
+      shown = c;
+      finish(0);
+      return app.exec() ? 1 : exitCode;
+    }
+  }
   w.show();
+  if (p.isSet(compare)) w.showComparison();
   const QStringList args = p.positionalArguments();
   if (args.size() > 1) return fail(QStringLiteral("give at most one model folder or project file"));
   if (!args.isEmpty()) {

@@ -97,6 +97,31 @@ class TestGuiCommandLine : public QObject {
     if (!tmp_.isEmpty()) QDir(tmp_).removeRecursively();
   }
 
+  // --compare opens the comparison window with its sources (no model) and --screenshot takes that window; a source
+  // that cannot be read and an unknown tab are one-line refusals naming them.
+  void compare_window_from_the_command_line() {
+    const QString results = QString::fromStdString(test::test_data_dir()) +
+                            QStringLiteral("/harness/state-spaces__mamba-130m-hf/results_2024-06-01T10-20-30.123456.json");
+    const QString shot = tmp_ + QStringLiteral("/compare.png");
+    const QStringList ok = {QStringLiteral("--compare"), results, QStringLiteral("--compare-tab"),
+                            QStringLiteral("heatmap"), QStringLiteral("--size"), QStringLiteral("900x600"),
+                            QStringLiteral("--screenshot"), shot};
+    const GuiResult r = run_gui(ok, tmp_ + QStringLiteral("/home-compare"));
+    QVERIFY2(r.finished && r.code == 0, r.describe(ok).c_str());
+    const QImage img(shot);  // the window at --size (plus the frame the platform draws)
+    QVERIFY2(img.width() >= 900 && img.width() < 920 && img.height() >= 600 && img.height() < 640, r.describe(ok).c_str());
+    const QString missing = tmp_ + QStringLiteral("/no-such-run");
+    for (const QStringList& bad : {QStringList{QStringLiteral("--compare"), missing, QStringLiteral("--screenshot"), shot},
+                                   QStringList{QStringLiteral("--compare"), results, QStringLiteral("--compare-tab"),
+                                               QStringLiteral("Nope"), QStringLiteral("--screenshot"), shot}}) {
+      const GuiResult b = run_gui(bad, tmp_ + QStringLiteral("/home-compare"));
+      QVERIFY2(b.finished && b.code == 2, b.describe(bad).c_str());
+      QVERIFY2(std::count(b.err.begin(), b.err.end(), '\n') == 1, b.describe(bad).c_str());
+      QVERIFY2(b.err.find(bad[1] == missing ? missing.toStdString() : std::string("Nope")) != std::string::npos,
+               b.describe(bad).c_str());
+    }
+  }
+
   // A value no model offers: refused at once, before any window or model work.
   void unknown_granularity_is_refused() {
     const QString runs = tmp_ + QStringLiteral("/unknown-runs"), shot = tmp_ + QStringLiteral("/unknown.png");
