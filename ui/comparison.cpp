@@ -122,7 +122,7 @@ bool loadComparisonSource(const QString& path, ComparisonSource* out, QString* e
 
 std::optional<double> binaryStderr(double p, double n) {
   if (!(n >= 2) || !std::isfinite(p)) return std::nullopt;
-  return std::sqrt(std::max(0.0, p * (1 - p)) / (n - 1));
+  return binary_mean_stderr(p, static_cast<int64_t>(std::llround(n)));
 }
 
 QVector<VariantRow> variantRows(const QVector<ComparisonSource>& sources) {

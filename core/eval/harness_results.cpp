@@ -2,6 +2,7 @@
 #include "eval/harness_results.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -32,6 +33,11 @@ double mean_stderr(const std::vector<double>& xs) {
   double ss = 0;
   for (double x : xs) ss += (x - mean) * (x - mean);
   return std::sqrt(ss / static_cast<double>(n - 1)) / std::sqrt(static_cast<double>(n));
+}
+
+double binary_mean_stderr(double p, int64_t n) {
+  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+  return std::sqrt(std::max(0.0, p * (1.0 - p)) / static_cast<double>(n - 1));
 }
 
 nlohmann::json harness_results(const std::vector<TaskResult>& tasks, const HarnessRunInfo& info) {

@@ -22,6 +22,9 @@ namespace shedder {
 
 // The harness's mean_stderr: sqrt(Σ(x − mean)² / (n − 1)) / √n. NaN when n < 2.
 double mean_stderr(const std::vector<double>& xs);
+// mean_stderr of n scores that are each 0 or 1 with mean p (acc, acc_norm), from p and n alone:
+// sqrt(p (1 − p) / (n − 1)). NaN when n < 2. What a summary without per-item records (a search journal) allows.
+double binary_mean_stderr(double p, int64_t n);
 
 struct HarnessRunInfo {
   std::string model_dir;

@@ -135,7 +135,14 @@ nlohmann::json accuracy_from_journal(const std::string& path, int64_t step) {
     for (const TaskResult& a : after) {
       if (a.name != b.name) continue;
       nlohmann::json row = {{"task", b.name}, {"items", a.items}, {"acc_before", b.acc}, {"acc_after", a.acc}};
+      // The journal keeps each task's mean and item count: the harness's standard error of 0/1 scores follows.
+      auto se = [](std::optional<double> p, int64_t n) -> std::optional<double> {
+        if (!p || n < 2) return std::nullopt;
+        return binary_mean_stderr(*p, n);
+      };
+      put(row, "acc_stderr", se(b.acc, b.items), se(a.acc, a.items));
       put(row, "acc_norm", b.acc_norm, a.acc_norm);
+      put(row, "acc_norm_stderr", se(b.acc_norm, b.items), se(a.acc_norm, a.items));
       put(row, "perplexity", b.perplexity, a.perplexity);
       rows.push_back(row);
     }

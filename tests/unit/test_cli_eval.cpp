@@ -87,6 +87,11 @@ class TestCliEval : public QObject {
     const double hand = std::sqrt(1.0 / 3.0) / 2.0;  // {1, 0, 0, 1}: variance 1/3 (n - 1 = 3), n 4
     QVERIFY(std::abs(mean_stderr({1, 0, 0, 1}) - hand) <= 1e-14 * hand);
     QVERIFY(std::isnan(mean_stderr({1})));
+    // From the mean and the count alone (what a journal keeps): the same as over the scores themselves.
+    QVERIFY(std::abs(binary_mean_stderr(0.5, 4) - hand) <= 1e-14 * hand);
+    const std::vector<double> seven{1, 1, 0, 1, 0, 0, 1};
+    QVERIFY(std::abs(binary_mean_stderr(4.0 / 7.0, 7) - mean_stderr(seven)) <= 1e-14 * mean_stderr(seven));
+    QVERIFY(std::isnan(binary_mean_stderr(1.0, 1)));
     const std::string out = path("harness-out");
     const auto res = run_many({{"accuracy", q(m2_), "--task", q(tasks_ + "/quiz.jsonl"), q(tasks_ + "/cloze.jsonl"),
                                 q(tasks_ + "/wino.jsonl"), "--output-path", q(out), "--log-samples", "--json",
@@ -400,10 +405,14 @@ class TestCliEval : public QObject {
     };
     const json& b = sr["base_accuracy"];
     const json& a = sr["steps"][0]["accuracy"];
+    // acc and acc_norm with the harness's standard error of 0/1 scores, sqrt(p (1 - p) / (n - 1)) (n: the items).
+    auto pm = [&](const json& t, const char* m) {
+      const double p = t[m].get<double>(), n = t["items"].get<double>();
+      return f4(p) + " \u00b1 " + f4(std::sqrt(p * (1 - p) / (n - 1)));
+    };
     for (const std::string row :
-         {"| quiz acc | " + f4(b["quiz"]["acc"].get<double>()) + " | " + f4(a["quiz"]["acc"].get<double>()) + " |",
-          "| quiz acc_norm | " + f4(b["quiz"]["acc_norm"].get<double>()) + " | " +
-              f4(a["quiz"]["acc_norm"].get<double>()) + " |",
+         {"| quiz acc | " + pm(b["quiz"], "acc") + " | " + pm(a["quiz"], "acc") + " |",
+          "| quiz acc_norm | " + pm(b["quiz"], "acc_norm") + " | " + pm(a["quiz"], "acc_norm") + " |",
           "| cloze perplexity | " + f4(b["cloze"]["perplexity"].get<double>()) + " | " +
               f4(a["cloze"]["perplexity"].get<double>()) + " |"})
       QVERIFY2(contains(card, row), (row + "\n" + card).c_str());
