@@ -1,7 +1,8 @@
 // `shedder-cli export MODEL (--remove ... | --pruning-config FILE | --journal FILE --step K | --recipe FILE)
 // --out DIR`:
 // writes the pruned checkpoint (see core/export/exporter.h) with pruning_config.json, shedding_report.json, a model
-// card (README.md) and shedding_recipe.json.
+// card (README.md) and shedding_recipe.json; with --format gguf, one GGUF file for llama.cpp instead
+// (core/export/gguf_export.h).
 #include <cstdio>
 #include <iostream>
 
@@ -9,6 +10,7 @@
 #include "common.h"
 #include "eval/perplexity.h"
 #include "export/exporter.h"
+#include "export/gguf_export.h"
 #include "export/model_card.h"
 #include "shed/journal.h"
 #include "shed/search.h"
@@ -44,6 +46,38 @@ RemovalSet removal_from_journal(const std::string& path, int64_t k, const Model&
   return r;
 }
 
+// --format gguf: one GGUF file at --out; the perplexities in `o`, when measured, are printed with the result.
+int write_gguf(const Model& model, const RemovalSet& removed, const ExportOptions& o, const Args& args, bool json) {
+  GgufExportOptions g;
+  g.out_path = o.out_dir;
+  g.force = o.force;
+  g.type = args.get("gguf-type");
+  g.expect_params_after = o.expect_params_after;
+  const GgufExportResult r = export_gguf(model, removed, g);
+  if (json) {
+    nlohmann::json j{{"format", "gguf"}, {"file", g.out_path}, {"architecture", model.arch()},
+                     {"type", ggml_type_name(r.type)}, {"removed", removed.ids()},
+                     {"layers_before", model.num_layers()}, {"layers_after", r.layers_after},
+                     {"parameters_before", r.params_before}, {"parameters_after", r.params_after},
+                     {"bytes", r.bytes}, {"tensors", r.tensors}, {"metadata_keys", r.kvs},
+                     {"pass_through_ssm_layers", r.pass_through_ssm_layers}};
+    if (o.ppl_before) j["perplexity_before"] = *o.ppl_before;
+    if (o.ppl_after) j["perplexity_after"] = *o.ppl_after;
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("exported %s -> %s (GGUF, llama.cpp architecture %s, %s, %llu bytes)\n", model.dir().c_str(),
+              g.out_path.c_str(), model.arch(), ggml_type_name(r.type), static_cast<unsigned long long>(r.bytes));
+  std::printf("removed %zu component(s); layers %lld -> %lld; parameters %lld -> %lld\n", removed.ids().size(),
+              static_cast<long long>(model.num_layers()), static_cast<long long>(r.layers_after),
+              static_cast<long long>(r.params_before), static_cast<long long>(r.params_after));
+  if (o.ppl_before && o.ppl_after) std::printf("perplexity %.4f -> %.4f\n", *o.ppl_before, *o.ppl_after);
+  if (!r.pass_through_ssm_layers.empty())
+    std::printf("note: %zu layer(s) keep their block without SSM; their SSM is written as a pass-through (zeros, "
+                "D = 1)\n", r.pass_through_ssm_layers.size());
+  return 0;
+}
+
 }  // namespace
 
 const CommandSpec& export_spec() {
@@ -60,14 +94,22 @@ const CommandSpec& export_spec() {
       "the command that reproduces the export) and shedding_recipe.json, which --recipe replays. The folder is "
       "written to a temporary sibling and renamed into place.\n\n"
       "The components come from --remove / --pruning-config, or from a search journal: --journal FILE --step K "
-      "takes what the search had removed after step K (and its perplexities).",
+      "takes what the search had removed after step K (and its perplexities).\n\n"
+      "--format gguf writes one GGUF file for llama.cpp instead (Mamba-1 and Mamba-2; see docs/export.md).",
       join(join(removal_options(), model_options()),
            {opt("journal", "FILE", "", "a search's journal.jsonl (with --step)"),
             opt("recipe", "FILE", "", "replay an export's shedding_recipe.json (the same components; the parameter "
                                       "count must come out as recorded)"),
             opt("step", "K", "", "with --journal: export the removal set after step K (from 0)"),
-            opt("out", "DIR", "", "the folder to write (required)"),
-            flag("force", "replace an existing --out folder"),
+            opt("out", "DIR", "", "the folder to write (required); with --format gguf the .gguf file"),
+            flag("force", "replace an existing --out folder (with --format gguf: an existing GGUF file)"),
+            opt("format", "folder|gguf", "folder",
+                "folder: a model folder (safetensors); gguf: one GGUF file for llama.cpp (Mamba-1 and Mamba-2: "
+                "llama.cpp's mamba / mamba2 architectures, with the tokenizer; a removed SSM is written as one that "
+                "passes its input through; what llama.cpp cannot compute is refused with the reason)"),
+            opt("gguf-type", "auto|f32|f16|bf16", "auto",
+                "with --format gguf: the type of the matrices (norms, conv weights, biases, A and D stay f32); auto: "
+                "the checkpoint's dtype"),
             multi("eval-text", "FILE...", "measure perplexity before and after on these text or JSONL files"),
             opt("eval-tokens", "FILE.safetensors[:TENSOR]", "",
                 "measure perplexity before and after on these pre-tokenized windows"),
@@ -90,7 +132,10 @@ int cmd_export(const Args& args) {
   if (sources > 1)
     throw Error("export: give one of --journal FILE --step K, --recipe FILE or --remove/--pruning-config");
   if (by_journal != args.has("step")) throw Error("export: --journal and --step go together");
-  if (sources == 0)
+  const std::string format = args.get("format");
+  if (format != "folder" && format != "gguf") throw Error("export: --format must be folder or gguf (got '" + format + "')");
+  if (args.has("gguf-type") && format != "gguf") throw Error("export: --gguf-type goes with --format gguf");
+  if (sources == 0 && format != "gguf")  // a GGUF file of the whole model is a conversion worth having
     throw Error(
         "export: nothing to remove (give --remove, --pruning-config, --recipe FILE or --journal FILE --step K)");
 
@@ -119,6 +164,7 @@ int cmd_export(const Args& args) {
     o.ppl_before = evaluate_perplexity(*model, w, batch, {}, stderr_progress("eval before")).perplexity;
     o.ppl_after = evaluate_perplexity(*model, w, batch, removed, stderr_progress("eval after")).perplexity;
   }
+  if (format == "gguf") return write_gguf(*model, removed, o, args, common.json);
   o.pruning_extra = removal_context(*model, removed);
   // Accuracy before/after for the card: the results files, else the journal's per-step measurements.
   o.report_extra = export_accuracy(by_journal ? args.get("journal") : "", by_journal ? args.get_int("step") : 0,
