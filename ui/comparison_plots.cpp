@@ -148,6 +148,7 @@ void ComparisonCurvePlot::setData(const QVector<ComparisonSource>& sources, cons
                                                          : QStringLiteral("No run here has %1").arg(quantityLabel(quantity_)))
                                    : QString());
   resetView();
+  plot()->replot();  // lays the legend out for its new entries before the queued replot draws it
   replot();
 }
 
@@ -177,6 +178,12 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : PlotView(QStringLiteral("Importance 
   auto* group = new QCPMarginGroup(plot());
   plot()->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, group);
   scale_->setMarginGroup(QCP::msBottom | QCP::msTop, group);
+  // Candidates the search stopped early: their cell holds a lower bound, marked with a small grey cross.
+  bounds_ = new QCPGraph(plot()->xAxis, plot()->yAxis);
+  bounds_->setName(QStringLiteral("\u2265: lower bound (stopped early)"));
+  bounds_->setLineStyle(QCPGraph::lsNone);
+  bounds_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, QPen(QColor(0xbb, 0xbb, 0xbb), 1.2), Qt::NoBrush, 6));
+  bounds_->setSelectable(QCP::stNone);
   plot()->legend->setVisible(false);
   setPlaceholder(QStringLiteral("Run a search: its candidate scores appear here"));
   connect(plot(), &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
@@ -190,6 +197,8 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : PlotView(QStringLiteral("Importance 
 }
 
 bool HeatmapPlot::hasData() const { return !data_.components.isEmpty() && data_.steps > 0; }
+
+QString HeatmapPlot::figureDataCsv() const { return heatmapCsv(data_); }
 
 QString HeatmapPlot::cellText(int row, int col) const {
   if (row < 0 || row >= data_.components.size() || col < 0 || col >= data_.steps) return {};
@@ -212,11 +221,13 @@ void HeatmapPlot::setRun(const RunRecord& run, const QString& label) {
   map_->data()->setRange(QCPRange(1, std::max(cols, 1)), QCPRange(0, std::max(rows - 1, 0)));
   std::vector<double> positive;
   double lo = 0, hi = 0;
+  QVector<double> bx, by;
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c) {
       const double v = data_.value[r][c];
       map_->data()->setCell(c, r, v);
       if (!std::isfinite(v)) continue;
+      if (data_.lowerBound[r][c] && data_.removedAt[r] != c) bx << c + 1, by << r;
       lo = std::min(lo, v);
       hi = std::max(hi, v);
       if (v > 0) positive.push_back(v);
@@ -228,6 +239,13 @@ void HeatmapPlot::setRun(const RunRecord& run, const QString& label) {
     if (hi > 50 * median) upper_ = 50 * median;
   }
   map_->setDataRange(QCPRange(lo, upper_));
+  bounds_->setData(bx, by);
+  // The legend says what the crosses are, when there are any (under the plot, out of the cells' way).
+  plot()->legend->setVisible(!bx.isEmpty());
+  if (bx.isEmpty()) bounds_->removeFromLegend();
+  else bounds_->addToLegend();
+  map_->removeFromLegend();
+  plot()->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignRight | Qt::AlignBottom);
   scale_->axis()->setLabel(data_.valueLabel + (upper_ < hi ? QStringLiteral(" (clipped at %1)").arg(upper_, 0, 'g', 3) : QString()));
   // Component names as tick labels (every k-th when there are many), steps as integers.
   QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);

@@ -49,7 +49,8 @@ class HeatmapPlot : public PlotView {
   const HeatmapData& data() const { return data_; }
   bool hasData() const override;
   void resetView() override;
-  QString figureDataCsv() const override { return heatmapCsv(data_); }
+  QString figureDataCsv() const override;
+  QCPGraph* lowerBoundMarks() const { return bounds_; }  // crosses on the cells that hold lower bounds
   QCPColorMap* colorMap() const { return map_; }
   // The colour scale's upper end: the largest value, or 50 × the median positive value when an outlier exceeds it.
   double colorUpper() const { return upper_; }
@@ -60,6 +61,7 @@ class HeatmapPlot : public PlotView {
   HeatmapData data_;
   QCPColorMap* map_ = nullptr;
   QCPColorScale* scale_ = nullptr;
+  QCPGraph* bounds_ = nullptr;
   QList<QCPItemText*> orderLabels_;  // the removal order written into the removed cells
   double upper_ = 1;
 };

@@ -133,6 +133,16 @@ class TestGuiComparison : public QObject {
     QCOMPARE(plot.colorMap()->data()->valueSize(), 8);
     const int first = ref["steps"][0]["removed"].get<int>();
     QVERIFY(plot.cellText(first, 0).contains(QStringLiteral("removed at this step")));
+    QCOMPARE(plot.lowerBoundMarks()->dataCount(), 0);  // --exhaustive: every score complete
+    RunRecord bounded = s.run;  // one candidate stopped early: its cell is crossed and its tooltip says "at least"
+    bounded.steps[1].candidates[0].lowerBound = true;
+    const int row = h.components.indexOf(bounded.steps[1].candidates[0].id);
+    HeatmapPlot withBound;
+    withBound.setRun(bounded, s.label);
+    QCOMPARE(withBound.lowerBoundMarks()->dataCount(), 1);
+    QCOMPARE(withBound.lowerBoundMarks()->data()->at(0)->key, 2.0);
+    QCOMPARE(withBound.lowerBoundMarks()->data()->at(0)->value, double(row));
+    QVERIFY(withBound.cellText(row, 1).contains(QStringLiteral("\u2265")));
     // The CSV: one line per candidate score, the removed cells flagged.
     const QStringList lines = plot.figureDataCsv().split('\n', Qt::SkipEmptyParts);
     QCOMPARE(lines.front(), QStringLiteral("component,step,value,lower_bound,removed"));
