@@ -69,17 +69,8 @@ QColor seriesColor(int i) {
 
 ComparisonCurvePlot::ComparisonCurvePlot(CurveQuantity quantity, CurveAxis axis, QWidget* parent)
     : PlotView(titleOf(quantity, axis), parent), quantity_(quantity), axis_(axis) {
-  plot()->xAxis->setLabel(axis == CurveAxis::ComponentsRemoved ? QStringLiteral("components removed")
-                                                               : QStringLiteral("parameters kept (%)"));
   plot()->yAxis->setLabel(quantityLabel(quantity));
-  if (axis == CurveAxis::ComponentsRemoved) {
-    QSharedPointer<QCPAxisTickerFixed> t(new QCPAxisTickerFixed);
-    t->setTickStep(1.0);
-    t->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
-    plot()->xAxis->setTicker(t);
-  } else {
-    plot()->xAxis->setRangeReversed(true);  // pruning goes to the right
-  }
+  setAxis(axis);
   if (quantity == CurveQuantity::Perplexity || quantity == CurveQuantity::HeldoutPerplexity) enableLogScaleToggle(true);
   setHoverFormatter([this](QCPAbstractPlottable* p, int i) -> QString {
     const int c = curves_.indexOf(static_cast<QCPGraph*>(p));
@@ -92,6 +83,22 @@ ComparisonCurvePlot::ComparisonCurvePlot(CurveQuantity quantity, CurveAxis axis,
         .arg(d->dataMainValue(i), 0, 'g', 6);
   });
   setPlaceholder(QStringLiteral("Add runs to compare (File \u25b8 Add Run to Comparison\u2026)"));
+}
+
+void ComparisonCurvePlot::setAxis(CurveAxis axis) {
+  axis_ = axis;
+  setTitle(titleOf(quantity_, axis));
+  plot()->xAxis->setLabel(axis == CurveAxis::ComponentsRemoved ? QStringLiteral("components removed")
+                                                               : QStringLiteral("parameters kept (%)"));
+  if (axis == CurveAxis::ComponentsRemoved) {
+    QSharedPointer<QCPAxisTickerFixed> t(new QCPAxisTickerFixed);
+    t->setTickStep(1.0);
+    t->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    plot()->xAxis->setTicker(t);
+  } else {
+    plot()->xAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  }
+  plot()->xAxis->setRangeReversed(axis == CurveAxis::ParametersKept);  // pruning goes to the right
 }
 
 QString ComparisonCurvePlot::slug() const {
@@ -110,19 +117,25 @@ void ComparisonCurvePlot::setData(const QVector<ComparisonSource>& sources, cons
   QVector<double> px, py;
   for (int s = 0; s < sources.size(); ++s) {
     if (sources[s].imported) continue;
-    QVector<double> x, y;
-    QStringList names;
+    struct Point {
+      double x, y;
+      QString name;
+    };
+    QVector<Point> points;
     for (const VariantRow& r : rows) {
       if (r.source != s) continue;
       const auto k = keyOf(r, axis_);
       const auto v = valueOf(r, quantity_);
       if (!k || !v || !std::isfinite(*v)) continue;
-      x << *k;
-      y << *v;
-      names << r.variant + (r.removedId.isEmpty() ? QString() : QStringLiteral(" (removed %1)").arg(r.removedId));
+      points.push_back({*k, *v, r.variant + (r.removedId.isEmpty() ? QString() : QStringLiteral(" (removed %1)").arg(r.removedId))});
       if (picked.contains(r.key)) px << *k, py << *v;
     }
-    if (x.isEmpty()) continue;
+    if (points.isEmpty()) continue;
+    // A graph keeps its points in key order (parameters kept fall as the steps go): the names follow the same order.
+    std::stable_sort(points.begin(), points.end(), [](const Point& a, const Point& b) { return a.x < b.x; });
+    QVector<double> x, y;
+    QStringList names;
+    for (const Point& p : points) x << p.x, y << p.y, names << p.name;
     QCPGraph* g = plot()->addGraph();
     const QColor c = seriesColor(s);
     g->setName(sources[s].label);

@@ -28,6 +28,8 @@ class ComparisonCurvePlot : public PlotView {
   void setData(const QVector<ComparisonSource>& sources, const QStringList& picked);
   CurveQuantity quantity() const { return quantity_; }
   CurveAxis axis() const { return axis_; }
+  // Components removed or parameters kept on the x axis (title, label and ticks follow; setData() redraws).
+  void setAxis(CurveAxis axis);
   QVector<QCPGraph*> curves() const { return curves_; }  // in source order (runs only)
   QCPGraph* pickedGraph() const { return picked_; }
   // "perplexity_vs_removed", "accuracy_vs_parameters", ... (file names of the report's figures)

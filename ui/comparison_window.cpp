@@ -63,17 +63,27 @@ ComparisonWindow::ComparisonWindow(QWidget* parent) : QWidget(parent, Qt::Window
   });
 
   tabs_ = new QTabWidget(this);
-  const std::pair<CurveQuantity, CurveAxis> kinds[] = {{CurveQuantity::Perplexity, CurveAxis::ComponentsRemoved},
-                                                       {CurveQuantity::Perplexity, CurveAxis::ParametersKept},
-                                                       {CurveQuantity::HeldoutPerplexity, CurveAxis::ComponentsRemoved},
-                                                       {CurveQuantity::Accuracy, CurveAxis::ComponentsRemoved},
-                                                       {CurveQuantity::Latency, CurveAxis::ComponentsRemoved}};
-  const char* names[] = {"Perplexity", "vs Parameters", "Held-out", "Accuracy", "Latency"};
-  for (int i = 0; i < 5; ++i) {
-    auto* p = new ComparisonCurvePlot(kinds[i].first, kinds[i].second);
+  const std::pair<CurveQuantity, const char*> kinds[] = {{CurveQuantity::Perplexity, "Perplexity"},
+                                                        {CurveQuantity::HeldoutPerplexity, "Held-out"},
+                                                        {CurveQuantity::Accuracy, "Accuracy"},
+                                                        {CurveQuantity::Latency, "Latency"}};
+  for (const auto& [q, name] : kinds) {
+    auto* p = new ComparisonCurvePlot(q, CurveAxis::ComponentsRemoved);
     curves_ << p;
-    tabs_->addTab(p, QString::fromLatin1(names[i]));
+    tabs_->addTab(p, QString::fromLatin1(name));
   }
+  // One x axis for every curve: components removed or parameters kept.
+  axisBox_ = new QComboBox(this);
+  axisBox_->setObjectName(QStringLiteral("xAxis"));
+  axisBox_->addItem(QStringLiteral("vs components removed"));
+  axisBox_->addItem(QStringLiteral("vs parameters kept"));
+  axisBox_->setToolTip(QStringLiteral("The curves' x axis"));
+  bar->addSeparator();
+  bar->addWidget(axisBox_);
+  connect(axisBox_, qOverload<int>(&QComboBox::currentIndexChanged), this, [this](int i) {
+    for (ComparisonCurvePlot* p : curves_) p->setAxis(i == 1 ? CurveAxis::ParametersKept : CurveAxis::ComponentsRemoved);
+    refreshPlots();
+  });
   auto* heatPage = new QWidget;
   auto* heatLayout = new QVBoxLayout(heatPage);
   heatLayout->setContentsMargins(0, 0, 0, 0);

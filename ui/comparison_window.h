@@ -1,6 +1,6 @@
 // The comparison window (File ▸ Add Run to Comparison…): several runs, projects and lm-evaluation-harness results
 // files side by side. Their curves overlaid (perplexity, held-out perplexity, accuracy and decode latency against
-// components removed or parameters kept), a run's importance heatmap, and the variants table — one row per step of
+// components removed or parameters kept, one x axis for all), a run's importance heatmap, and the variants table — one row per step of
 // any run or per results file, with check boxes that pick the rows to compare (ringed on the curves, written in the
 // report's tables). Write Report… writes what `shedder-cli report` writes, through the same code (report_writer.h).
 #pragma once
@@ -45,6 +45,7 @@ class ComparisonWindow : public QWidget {
   QList<ComparisonCurvePlot*> curvePlots() const { return curves_; }
   HeatmapPlot* heatmap() const { return heatmap_; }
   QComboBox* heatmapRunBox() const { return heatRun_; }
+  QComboBox* xAxisBox() const { return axisBox_; }  // components removed / parameters kept
   // Shows the tab titled `name` (case-insensitive: "Perplexity", "Heatmap", ...); false when there is none.
   bool showTab(const QString& name);
   // Writes the report (figures in the remembered figure format and size, all three table formats) into `dir`.
@@ -68,6 +69,7 @@ class ComparisonWindow : public QWidget {
   QList<ComparisonCurvePlot*> curves_;
   HeatmapPlot* heatmap_ = nullptr;
   QComboBox* heatRun_ = nullptr;
+  QComboBox* axisBox_ = nullptr;
   QTableWidget* table_ = nullptr;
   QVector<VariantRow> rows_;
   bool filling_ = false;

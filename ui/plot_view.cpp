@@ -191,6 +191,12 @@ void PlotView::resetView() {
   replot();
 }
 
+void PlotView::setTitle(const QString& title) {
+  title_ = title;
+  if (auto* t = qobject_cast<QCPTextElement*>(plot_->plotLayout()->element(0, 0))) t->setText(title);
+  replot();
+}
+
 void PlotView::replot() { plot_->replot(QCustomPlot::rpQueuedReplot); }
 
 void PlotView::onMouseMove(QMouseEvent* e) {

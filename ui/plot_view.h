@@ -25,6 +25,7 @@ class PlotView : public QWidget {
 
   QCustomPlot* plot() const { return plot_; }
   QString title() const { return title_; }
+  void setTitle(const QString& title);  // the plot's title (and the figure dialog's default file name)
 
   // Text shown in the middle of the plot while it has nothing to show ("" hides it).
   void setPlaceholder(const QString& text);

@@ -56,13 +56,10 @@ struct Figure {
 
 std::vector<Figure> makeFigures(const QVector<ComparisonSource>& sources, const QStringList& picked) {
   std::vector<Figure> out;
-  const std::pair<CurveQuantity, CurveAxis> curves[] = {
-      {CurveQuantity::Perplexity, CurveAxis::ComponentsRemoved},
-      {CurveQuantity::Perplexity, CurveAxis::ParametersKept},
-      {CurveQuantity::HeldoutPerplexity, CurveAxis::ComponentsRemoved},
-      {CurveQuantity::Accuracy, CurveAxis::ComponentsRemoved},
-      {CurveQuantity::Accuracy, CurveAxis::ParametersKept},
-      {CurveQuantity::Latency, CurveAxis::ComponentsRemoved}};
+  std::vector<std::pair<CurveQuantity, CurveAxis>> curves;
+  for (CurveQuantity q : {CurveQuantity::Perplexity, CurveQuantity::HeldoutPerplexity, CurveQuantity::Accuracy,
+                          CurveQuantity::Latency})
+    for (CurveAxis a : {CurveAxis::ComponentsRemoved, CurveAxis::ParametersKept}) curves.push_back({q, a});
   for (const auto& [q, a] : curves) {
     auto p = std::make_unique<ComparisonCurvePlot>(q, a);
     p->resize(900, 600);

@@ -38,9 +38,11 @@ completion="$root/usr/share/bash-completion/completions/shedder-cli"
 [ -s "$man" ] && [ "$(zcat "$man" | wc -l)" -gt 50 ] || { echo "FAIL: the shedder-cli man page is empty"; exit 1; }
 commands=$("$cli" --help | sed -n '/^commands:/,/^$/p' | awk '/^  [a-z]/ {print $1}')
 [ "$(echo "$commands" | wc -w)" -gt 10 ] || { echo "FAIL: shedder-cli --help lists no commands: $commands"; exit 1; }
+zcat "$man" > "$root/man.txt"
 for c in $commands; do
   section=".SS $(printf '%s' "$c" | sed 's/-/\\-/g')"  # roff: create\-model
-  zcat "$man" | grep -qxF "$section" || { echo "FAIL: the man page has no section for $c"; exit 1; }
+  # grep reads a file, not a pipe: `zcat | grep -q` under pipefail fails when grep stops early and zcat gets SIGPIPE
+  grep -qxF "$section" "$root/man.txt" || { echo "FAIL: the man page has no section for $c"; exit 1; }
 done
 if command -v groff > /dev/null; then
   warnings=$(zcat "$man" | groff -man -ww -z 2>&1)

@@ -220,6 +220,14 @@ class TestGuiComparison : public QObject {
     QCOMPARE(ppl->pickedGraph()->dataCount(), 4);
     w.variantsTable()->item(1, 0)->setCheckState(Qt::Checked);  // blocks · step 1
     QCOMPARE(ppl->pickedGraph()->dataCount(), 5);
+    // Parameters kept on the x axis: the same points at each variant's kept share.
+    w.xAxisBox()->setCurrentIndex(1);
+    QCOMPARE(ppl->axis(), CurveAxis::ParametersKept);
+    QVERIFY(ppl->title().contains(QStringLiteral("parameters kept")));
+    QCOMPARE(ppl->curves()[0]->dataCount(), 4);
+    QCOMPARE(ppl->curves()[0]->data()->at(3)->key, 100.0);  // keys ascending: the base model's 100 % last
+    w.xAxisBox()->setCurrentIndex(0);
+    QCOMPARE(ppl->curves()[0]->data()->at(3)->key, 3.0);
     QCOMPARE(w.heatmapRunBox()->count(), 2);
     QVERIFY(w.heatmap()->hasData());
     QCOMPARE(w.heatmap()->data().steps, 3);
