@@ -23,7 +23,6 @@ for g in block ssm; do
   "$cli" search $m --granularity $g --steps 6 --calib-text $corpus/calibration.jsonl --seq-len 256 \
       --eval-demo-tasks --exhaustive --out $ex/runs/${g}s --threads 2
 done
-rm -f $ex/runs/*/journal.jsonl.weights-hash-cache.json  # a cache of the weights' hash, not part of the result
 # Harness-layout accuracy of the base model, with the per-item records.
 "$cli" accuracy $m --demo-tasks --output-path $ex/harness --log-samples
 # The pruned checkpoint after the block search's last step: model card, recipe, report (weights not committed).
@@ -35,6 +34,8 @@ rm -f $ex/pruned-demo/model.safetensors $ex/pruned-demo/tokenizer.json
     --out $ex/gguf/demo-mamba1-pruned-f16.gguf
 # The report: both runs and the harness file.
 "$cli" report $ex/runs/blocks $ex/runs/ssms $ex/harness/results_*.json --out $ex/report --format png,pdf
+
+rm -f $ex/runs/*/journal.jsonl.weights-hash-cache.json  # a cache of the weights' hash, not part of the result
 
 # Screenshots of the comparison window (a real X server, a fixed look).
 work=$(mktemp -d)

@@ -406,6 +406,14 @@ RunsBrowser* MainWindow::showRuns() {
   if (!runsBrowser_) {
     runsBrowser_ = new RunsBrowser(runsRoot_, this);
     connect(runsBrowser_, &RunsBrowser::openRequested, this, [this](const QString& project) { openProject(project); });
+    connect(runsBrowser_, &RunsBrowser::compareRequested, this, [this](const QStringList& dirs) {
+      ComparisonWindow* c = comparisonWindow();
+      for (const QString& d : dirs) {
+        QString error;
+        if (!c->addPath(d, &error)) showError(QStringLiteral("Compare runs"), error);
+      }
+      showComparison();
+    });
     connect(runsBrowser_, &RunsBrowser::rootChanged, this, [this](const QString& root) {
       runsRoot_ = root;
       QSettings().setValue(QStringLiteral("runs/root"), root);

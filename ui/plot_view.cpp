@@ -82,7 +82,7 @@ PlotView::PlotView(const QString& title, QWidget* parent) : QWidget(parent), tit
   for (QCPAxis* a : plot_->axisRect()->axes()) styleAxis(a);
   plot_->legend->setVisible(true);
   plot_->legend->setFont(baseFont(9));
-  plot_->legend->setIconSize(22, 10);
+  plot_->legend->setIconSize(22, 15);  // rows as tall as the text with its descenders (10 cut them on screen)
   PlotColors::fromPalette(palette()).applyTo(plot_);
   plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 

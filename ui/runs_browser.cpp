@@ -36,7 +36,7 @@ RunsBrowser::RunsBrowser(const QString& root, QWidget* parent) : QDialog(parent)
                                      QStringLiteral("Steps"), QStringLiteral("Final ppl"), QStringLiteral("State"),
                                      QStringLiteral("Folder")});
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
-  table_->setSelectionMode(QAbstractItemView::SingleSelection);
+  table_->setSelectionMode(QAbstractItemView::ExtendedSelection);  // several rows: Compare
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->verticalHeader()->setVisible(false);
   table_->horizontalHeader()->setStretchLastSection(true);
@@ -48,8 +48,13 @@ RunsBrowser::RunsBrowser(const QString& root, QWidget* parent) : QDialog(parent)
   reveal_ = new QPushButton(QStringLiteral("Reveal in File Manager"), this);
   delete_ = new QPushButton(QStringLiteral("Delete…"), this);
   delete_->setToolTip(QStringLiteral("Delete the run folder (journal, configs, results, project)"));
+  compare_ = new QPushButton(QStringLiteral("Compare"), this);
+  compare_->setObjectName(QStringLiteral("compare"));
+  compare_->setToolTip(QStringLiteral("Add the selected runs to the comparison window (Ctrl- or Shift-click to select "
+                                      "several)"));
   auto* refreshButton = new QPushButton(QStringLiteral("Refresh"), this);
   buttons->addWidget(open_);
+  buttons->addWidget(compare_);
   buttons->addWidget(reveal_);
   buttons->addWidget(delete_);
   buttons->addStretch(1);
@@ -61,6 +66,10 @@ RunsBrowser::RunsBrowser(const QString& root, QWidget* parent) : QDialog(parent)
   connect(close, &QDialogButtonBox::rejected, this, &QDialog::reject);
   connect(open_, &QPushButton::clicked, this, &RunsBrowser::openSelected);
   connect(reveal_, &QPushButton::clicked, this, &RunsBrowser::revealSelected);
+  connect(compare_, &QPushButton::clicked, this, [this] {
+    const QStringList dirs = selectedDirs();
+    if (!dirs.isEmpty()) Q_EMIT compareRequested(dirs);
+  });
   connect(delete_, &QPushButton::clicked, this, &RunsBrowser::deleteSelected);
   connect(refreshButton, &QPushButton::clicked, this, &RunsBrowser::refresh);
   connect(table_, &QTableWidget::itemSelectionChanged, this, &RunsBrowser::updateButtons);
@@ -108,12 +117,20 @@ void RunsBrowser::refresh() {
 
 const RunSummary* RunsBrowser::selected() const {
   const auto rows = table_->selectionModel()->selectedRows();
-  if (rows.isEmpty() || rows.front().row() >= runs_.size()) return nullptr;
+  if (rows.size() != 1 || rows.front().row() >= runs_.size()) return nullptr;  // Open, Reveal, Delete: one run
   return &runs_[rows.front().row()];
+}
+
+QStringList RunsBrowser::selectedDirs() const {
+  QStringList dirs;
+  for (const QModelIndex& i : table_->selectionModel()->selectedRows())
+    if (i.row() < runs_.size()) dirs << runs_[i.row()].dir;
+  return dirs;
 }
 
 void RunsBrowser::updateButtons() {
   const RunSummary* r = selected();
+  compare_->setEnabled(!selectedDirs().isEmpty());
   open_->setEnabled(r && !r->project.isEmpty());
   open_->setToolTip(r && r->project.isEmpty() ? QStringLiteral("This run has no project file (it did not finish a step "
                                                                "or was stopped hard); Resume from its model continues it")

@@ -1,6 +1,6 @@
 // File ▸ Runs…: the autosaved search runs (run_index.h) in a table — model, date, granularity, steps, final
-// perplexity, state — with Open (the run's project, plots included), Reveal in File Manager and Delete, and the
-// setting for where new runs are stored.
+// perplexity, state — with Open (the run's project, plots included), Compare (the selected runs into the
+// comparison window), Reveal in File Manager and Delete, and the setting for where new runs are stored.
 #pragma once
 
 #include <QDialog>
@@ -27,9 +27,11 @@ class RunsBrowser : public QDialog {
   void revealSelected();
   bool deleteSelected();
   void setRoot(const QString& root);
+  QStringList selectedDirs() const;  // the selected runs' folders (Compare takes several)
 
  Q_SIGNALS:
   void openRequested(const QString& project);
+  void compareRequested(const QStringList& runDirs);
   void rootChanged(const QString& root);  // Change… picked another runs folder
 
  private:
@@ -41,6 +43,7 @@ class RunsBrowser : public QDialog {
   QLabel* rootLabel_ = nullptr;
   QTableWidget* table_ = nullptr;
   QPushButton* open_ = nullptr;
+  QPushButton* compare_ = nullptr;
   QPushButton* reveal_ = nullptr;
   QPushButton* delete_ = nullptr;
 };

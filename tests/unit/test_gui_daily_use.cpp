@@ -9,6 +9,7 @@
 #include <QtWidgets/QtWidgets>
 #include <QUndoStack>
 
+#include "comparison_window.h"
 #include "component_tree_model.h"
 #include "confirm.h"
 #include "help_window.h"
@@ -259,6 +260,14 @@ class TestGuiDailyUse : public QObject {
     const int fullRow = b->runs()[0].project.isEmpty() ? 1 : 0;
     QCOMPARE(b->table()->item(fullRow, 0)->text(), QStringLiteral("mamba1"));
     QCOMPARE(b->table()->item(fullRow, 3)->text(), QStringLiteral("2"));
+    // Compare: the selected run goes into the comparison window (its project, both steps).
+    b->table()->selectRow(fullRow);
+    auto* compare = b->findChild<QPushButton*>(QStringLiteral("compare"));
+    QVERIFY(compare && compare->isEnabled());
+    compare->click();
+    QCOMPARE(w.comparisonWindow()->sources().size(), 1);
+    QCOMPARE(w.comparisonWindow()->sources()[0].run.steps.size(), 2);
+    QVERIFY(w.comparisonWindow()->isVisible());
     // Open: the run's project comes back with its model and run.
     b->table()->selectRow(fullRow);
     QSignalSpy ready(&w, &MainWindow::modelReady);
