@@ -48,17 +48,6 @@ at::ScalarType scalar_type_of(GgmlType t) {
   throw InternalError("gguf: unknown ggml type");
 }
 
-// A temporary file beside `path`, removed unless committed.
-struct TempOut {
-  std::string path;
-  int fd = -1;
-  bool committed = false;
-  ~TempOut() {
-    if (fd >= 0) ::close(fd);
-    if (!committed && !path.empty()) ::unlink(path.c_str());
-  }
-};
-
 }  // namespace
 
 const char* ggml_type_name(GgmlType t) {
@@ -223,30 +212,8 @@ uint64_t GgufWriter::file_size() const {
 
 void GgufWriter::write(const std::string& path, const CancelToken* cancel) const {
   if (!little_endian_host()) throw Error(label_ + ": GGUF files are written little-endian, and this machine is not");
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string untouched = "; the previous file (if any) is untouched";
-  TempOut tmp;
-  tmp.path = (dir / (target.filename().string() + ".tmp-" + std::to_string(std::random_device{}()))).string();
-  tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (tmp.fd < 0) {
-    const int err = errno;
-    tmp.path.clear();
-    throw Error(path + ": cannot write: " + std::strerror(err));
-  }
-  auto put = [&](const void* data, size_t n) {
-    const char* p = static_cast<const char*>(data);
-    while (n > 0) {
-      const ssize_t w = ::write(tmp.fd, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw Error(path + ": write failed: " + std::strerror(errno) + untouched);
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-  };
+  AtomicFile out(path);  // a temporary file beside `path`, renamed into place once whole
+  auto put = [&](const void* data, size_t n) { out.write(data, n); };
   const std::string header = header_bytes();
   put(header.data(), header.size());
   const std::string zeros(alignment_, '\0');
@@ -259,17 +226,7 @@ void GgufWriter::write(const std::string& path, const CancelToken* cancel) const
     put(t.data_ptr(), e.nbytes);
     put(zeros.data(), pad_to(e.nbytes, alignment_) - e.nbytes);
   }
-  const int sync_rc = ::fsync(tmp.fd);
-  const int sync_err = errno;
-  const int close_rc = ::close(tmp.fd);
-  const int close_err = errno;
-  tmp.fd = -1;
-  if (sync_rc != 0) throw Error(path + ": write failed: " + std::strerror(sync_err) + untouched);
-  if (close_rc != 0) throw Error(path + ": write failed: " + std::strerror(close_err) + untouched);
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0)
-    throw Error(path + ": cannot replace: " + std::strerror(errno) + untouched);
-  tmp.committed = true;
-  fsync_path(dir.string());
+  out.commit();
 }
 
 }  // namespace shedder

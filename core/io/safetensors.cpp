@@ -15,6 +15,7 @@
 
 #include "io/mapped_file.h"
 #include "util/error.h"
+#include "util/file_util.h"
 
 namespace shedder {
 
@@ -59,40 +60,6 @@ bool to_st(at::ScalarType t, StDType& out) {
       return true;
     }
   return false;
-}
-
-// Temporary output file: closed and removed on destruction unless committed (renamed into place).
-struct TempFile {
-  std::string path;
-  int fd = -1;
-  bool committed = false;
-  ~TempFile() {
-    if (fd >= 0) ::close(fd);
-    if (!path.empty() && !committed) ::unlink(path.c_str());
-  }
-};
-
-// Writes all `n` bytes; returns 0 or the errno of the failed write().
-int write_all(int fd, const uint8_t* p, size_t n) {
-  while (n > 0) {
-    const size_t chunk = std::min<size_t>(n, size_t(1) << 30);
-    const ssize_t w = ::write(fd, p, chunk);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (w == 0) return EIO;  // no progress and no error: treat as an I/O error rather than spin
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return 0;
-}
-
-std::string dir_of(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 }  // namespace
@@ -217,55 +184,18 @@ void write_safetensors(const std::string& path,
   uint8_t len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<uint8_t>(uint64_t(header_text.size()) >> (8 * i));
 
-  // 3. Temporary file next to the target, so the final rename stays on one filesystem.
-  struct stat old_st {};
-  const bool existed = ::stat(path.c_str(), &old_st) == 0;
-  const std::string untouched = existed ? "; the existing file is untouched" : "; nothing was written";
-  TempFile tmp;
-  std::string tmpl = path + ".tmp-XXXXXX";
-  tmp.fd = ::mkstemp(tmpl.data());
-  if (tmp.fd < 0) {
-    const int err = errno;
-    throw Error(path + ": cannot create a temporary file in '" + dir_of(path) + "': " + std::strerror(err) +
-                untouched);
-  }
-  tmp.path = tmpl;
-  ::fchmod(tmp.fd, existed && S_ISREG(old_st.st_mode) ? (old_st.st_mode & 07777) : 0644);
-
-  auto check = [&](int err) {
-    if (err != 0) throw Error(path + ": write failed: " + std::strerror(err) + untouched);
-  };
-  check(write_all(tmp.fd, len_bytes, 8));
-  check(write_all(tmp.fd, reinterpret_cast<const uint8_t*>(header_text.data()), header_text.size()));
+  // 3. A temporary file next to the target, renamed into place once whole (util/file_util.h).
+  AtomicFile out(path);
+  out.write(len_bytes, 8);
+  out.write(header_text.data(), header_text.size());
   for (const auto& e : entries) {
-    if (cancel && cancel->cancelled()) throw Cancelled();  // the temporary file goes with `tmp`
+    if (cancel && cancel->cancelled()) throw Cancelled();  // the temporary file goes with `out`
     if (e.nbytes == 0) continue;
     // One tensor at a time, so at most one CPU copy of a device tensor exists at once.
     at::Tensor t = e.tensor->detach().to(at::kCPU).resolve_conj().resolve_neg().contiguous();
-    check(write_all(tmp.fd, static_cast<const uint8_t*>(t.data_ptr()), e.nbytes));
+    out.write(t.data_ptr(), e.nbytes);
   }
-  if (::fsync(tmp.fd) != 0) {
-    const int err = errno;
-    throw Error(path + ": fsync failed: " + std::strerror(err) + untouched);
-  }
-  const int fd = tmp.fd;
-  tmp.fd = -1;
-  if (::close(fd) != 0) {
-    const int err = errno;
-    throw Error(path + ": close failed: " + std::strerror(err) + untouched);
-  }
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    throw Error(path + ": cannot move the temporary file into place: " + std::strerror(err) + untouched);
-  }
-  tmp.committed = true;
-
-  // Make the rename itself durable; failure here does not undo a completed write, so it is ignored.
-  const int dfd = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  out.commit();
 }
 
 }  // namespace shedder

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -56,36 +57,68 @@ void create_folder(const std::string& path) {
   if (!std::filesystem::is_directory(path, ec)) throw Error(path + ": exists and is not a folder");
 }
 
-void write_file_atomic(const std::string& path, const std::string& text) {
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
+  const fs::path target(path_);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string tmp = (dir / (target.filename().string() + ".tmp-" + std::to_string(std::random_device{}()))).string();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(path + ": cannot write: " + std::strerror(errno));
-  auto fail = [&](const std::string& what, int err) {
-    ::unlink(tmp.c_str());
-    return Error(path + ": " + what + ": " + std::strerror(err) + "; the previous file (if any) is untouched");
-  };
-  size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
+  struct stat old {};
+  const bool existed = ::stat(path_.c_str(), &old) == 0;
+  untouched_ = existed ? "; the existing file is untouched" : "; nothing was written";
+  std::string tmpl = (dir / (target.filename().string() + ".tmp-XXXXXX")).string();
+  fd_ = ::mkstemp(tmpl.data());
+  if (fd_ < 0)
+    throw Error(path_ + ": cannot write: cannot create a temporary file in '" + dir.string() + "': " +
+                std::strerror(errno) + untouched_);
+  tmp_ = tmpl;
+  ::fchmod(fd_, existed && S_ISREG(old.st_mode) ? (old.st_mode & 07777) : 0644);
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+void AtomicFile::fail(const std::string& what, int err) {
+  throw Error(path_ + ": " + what + ": " + std::strerror(err) + untouched_);
+}
+
+void AtomicFile::write(const void* data, size_t n) {
+  if (fd_ < 0) throw InternalError("AtomicFile::write after commit: " + path_);
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, std::min<size_t>(n, size_t(1) << 30));
+    if (w < 0) {
       if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      throw fail("write failed", err);
+      fail("write failed", errno);
     }
-    off += static_cast<size_t>(n);
+    if (w == 0) fail("write failed", EIO);  // no progress and no error: an I/O error rather than a spin
+    p += w;
+    n -= static_cast<size_t>(w);
   }
-  const int sync_rc = ::fsync(fd);
+}
+
+void AtomicFile::commit() {
+  const int sync_rc = ::fsync(fd_);
   const int sync_err = errno;
-  const int close_rc = ::close(fd);  // always closed, whatever fsync said
+  const int close_rc = ::close(fd_);  // always closed, whatever fsync said
   const int close_err = errno;
-  if (sync_rc != 0) throw fail("write failed", sync_err);
-  if (close_rc != 0) throw fail("write failed", close_err);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("cannot replace", errno);
-  fsync_path(dir.string());
+  fd_ = -1;
+  if (sync_rc != 0) fail("write failed", sync_err);
+  if (close_rc != 0) fail("write failed", close_err);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("cannot move the temporary file into place", errno);
+  committed_ = true;
+  const std::filesystem::path target(path_);
+  // The rename made durable; a failure here does not undo a completed write.
+  try {
+    fsync_path(target.has_parent_path() ? target.parent_path().string() : std::string("."));
+  } catch (const Error&) {
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  AtomicFile f(path);
+  f.write(text.data(), text.size());
+  f.commit();
 }
 
 }  // namespace shedder
