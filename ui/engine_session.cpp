@@ -18,6 +18,7 @@
 #include "eval/task_input.h"
 #include "eval/window_source.h"
 #include "export/exporter.h"
+#include "export/gguf_export.h"
 #include "model/component_tree.h"
 #include "model/model.h"
 #include "runtime/device.h"
@@ -510,6 +511,31 @@ ExportSummary EngineSession::exportPruned(const QStringList& ids, const QString&
   for (const auto& f : r.files) s.files << qstr(f);
   s.transformersLoadable = r.report.value("transformers_loadable", true);
   s.note = qstr(r.report.value("note", std::string()));
+  return s;
+}
+
+ExportSummary EngineSession::exportGguf(const QStringList& ids, const QString& file, const QString& type, bool force) {
+  ensureThreads();
+  if (file.isEmpty()) throw Error("export: no GGUF file chosen");
+  const Model& m = d_->need();
+  GgufExportOptions o;
+  o.out_path = str(file);
+  o.force = force;
+  o.type = str(type);
+  const GgufExportResult r = export_gguf(m, removalOf(m, ids, "export"), o);
+  ExportSummary s;
+  s.outDir = file;
+  s.parametersBefore = r.params_before;
+  s.parametersAfter = r.params_after;
+  s.layersAfter = static_cast<int>(r.layers_after);
+  s.files << QFileInfo(file).fileName();
+  s.format = QStringLiteral("gguf");
+  s.note = QStringLiteral("GGUF %1 for llama.cpp's %2 architecture, %3 bytes")
+               .arg(QString::fromLatin1(ggml_type_name(r.type)), QString::fromLatin1(m.arch()))
+               .arg(static_cast<qulonglong>(r.bytes));
+  if (!r.pass_through_ssm_layers.empty())
+    s.note += QStringLiteral("; %1 layer(s) keep their block without SSM, written as an SSM that passes its input "
+                             "through").arg(r.pass_through_ssm_layers.size());
   return s;
 }
 

@@ -59,6 +59,9 @@ class EngineSession {
                    const CancelToken* cancel);
 
   // Writes the pruned checkpoint of `ids` into outDir (atomically; an existing folder only with force).
+  // One GGUF file for llama.cpp (Mamba-1, Mamba-2; export/gguf_export.h) without `ids` (none: the whole model).
+  // `type`: auto, f32, f16, bf16. Throws shedder::Error with the reason llama.cpp cannot express the model.
+  ExportSummary exportGguf(const QStringList& ids, const QString& file, const QString& type, bool force);
   ExportSummary exportPruned(const QStringList& ids, const QString& outDir, bool force, std::optional<double> pplBefore,
                              std::optional<double> pplAfter, const QString& pplSource);
 

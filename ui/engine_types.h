@@ -127,6 +127,7 @@ struct ExportSummary {
   int layersAfter = 0;
   QStringList files;
   bool transformersLoadable = true;
+  QString format = QStringLiteral("folder");  // "folder" (safetensors) or "gguf" (outDir is then the file)
   QString note;        // why transformers cannot load it, when it cannot
 };
 

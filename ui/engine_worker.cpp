@@ -162,6 +162,21 @@ void EngineWorker::runSearch(const SearchSettings& settings, const QStringList& 
   });
 }
 
+void EngineWorker::exportGguf(const QStringList& ids, const QString& file, const QString& type, bool force) {
+  runJob(QStringLiteral("export"), [&] {
+    Q_EMIT log(QStringLiteral("Exporting %1 as GGUF (%2) to %3")
+                   .arg(ids.isEmpty() ? QStringLiteral("the whole model") : ids.join(QStringLiteral(", ")), type, file));
+    const ExportSummary s = session_->exportGguf(ids, file, type, force);
+    Q_EMIT log(QStringLiteral("Exported %1: %2 -> %3 parameters, %4 layers; %5")
+                   .arg(file)
+                   .arg(s.parametersBefore)
+                   .arg(s.parametersAfter)
+                   .arg(s.layersAfter)
+                   .arg(s.note));
+    Q_EMIT exported(s);
+  });
+}
+
 void EngineWorker::exportCheckpoint(const QStringList& ids, const QString& outDir, bool force, double pplBefore,
                                     double pplAfter, const QString& pplSource) {
   runJob(QStringLiteral("export"), [&] {

@@ -41,6 +41,7 @@ class EngineWorker : public QObject {
   // What-if: perplexity with `ids` removed on the calibration windows; `note` is carried into the result.
   void evaluate(const QStringList& ids, const shedder::ui::CalibrationSettings& calib, const QString& note);
   void runSearch(const shedder::ui::SearchSettings& settings, const QStringList& initial, bool resume);
+  void exportGguf(const QStringList& ids, const QString& file, const QString& type, bool force);
   void exportCheckpoint(const QStringList& ids, const QString& outDir, bool force, double pplBefore, double pplAfter,
                         const QString& pplSource);
 

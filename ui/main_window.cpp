@@ -225,9 +225,12 @@ void MainWindow::connectWorker() {
       msg += QStringLiteral("\n\ntransformers cannot load this folder as written (%1); this workbench and shedder-cli "
                             "can.")
                  .arg(s.note.isEmpty() ? QStringLiteral("see shedding_report.json") : s.note);
+    if (s.format == QLatin1String("gguf")) msg += QStringLiteral("\n\n%1.").arg(s.note);
     statusBar()->showMessage(QStringLiteral("Exported the pruned checkpoint to %1").arg(s.outDir), 10000);
     afterJob_ << [this, s, msg] {
-      if (interactive_) QMessageBox::information(this, QStringLiteral("Pruned checkpoint"), msg);
+      if (interactive_)
+        QMessageBox::information(this, s.format == QLatin1String("gguf") ? QStringLiteral("GGUF for llama.cpp")
+                                                                          : QStringLiteral("Pruned checkpoint"), msg);
       Q_EMIT exportDone(s);
     };
   });
@@ -248,6 +251,7 @@ void MainWindow::updateActions() {
   resumeAct_->setEnabled(open && !busy_ && resumable());
   cancelAct_->setEnabled(busy_ && job_ != QLatin1String("load"));
   exportCheckpointAct_->setEnabled(open && !busy_ && removal > 0);
+  exportGgufAct_->setEnabled(open && !busy_ && (model_.arch == QLatin1String("mamba") || model_.arch == QLatin1String("mamba2")));
   exportCsvAct_->setEnabled(!run_.empty());
   exportJsonAct_->setEnabled(!run_.empty());
   saveProjectAct_->setEnabled(open || !run_.empty());

@@ -73,6 +73,9 @@ class MainWindow : public QMainWindow {
   bool restoreComponent(const QString& id);
   TreeUndo* treeUndo() const { return undo_; }
   void exportCheckpointTo(const QString& dir, bool force);
+  // File ▸ Export ▸ GGUF for llama.cpp: the removal set (or the whole model) as one GGUF file; `type`: auto, f32,
+  // f16, bf16.
+  void exportGgufTo(const QString& file, const QString& type, bool force);
   // Saves every plot that has data into `dir` with the figure options last chosen (File ▸ Export ▸ All Figures asks
   // for them first), asking first when a file would be replaced; returns the names written (none when declined).
   QStringList saveAllFiguresTo(const QString& dir);
@@ -154,6 +157,7 @@ class MainWindow : public QMainWindow {
   void exportCsv();
   void exportJson();
   void exportCheckpoint();
+  void exportGguf();
   void saveAllFigures();
   void focusArea(QWidget* w);  // View ▸ Focus …: the widget of a working area, its dock shown
  public:
@@ -196,6 +200,7 @@ class MainWindow : public QMainWindow {
   QAction* exportCsvAct_ = nullptr;
   QAction* exportJsonAct_ = nullptr;
   QAction* exportCheckpointAct_ = nullptr;
+  QAction* exportGgufAct_ = nullptr;
   QAction* saveFiguresAct_ = nullptr;
   QAction* clearMarksAct_ = nullptr;
   QAction* resetBaseAct_ = nullptr;

@@ -12,6 +12,7 @@
 #include <QDropEvent>
 #include <QFile>
 #include <QFileDialog>
+#include <QInputDialog>
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QLabel>
@@ -246,6 +247,36 @@ void MainWindow::exportCheckpointTo(const QString& dir, bool force) {
   worker_->enqueue([w = worker_, ids, dir, force, before, after, source] {
     w->exportCheckpoint(ids, dir, force, before, after, source);
   });
+}
+
+void MainWindow::exportGguf() {
+  if (!modelLoaded_ || busy_) return;
+  const int n = tree_->removalSet().size();
+  const QString def = QDir(lastFolder(QStringLiteral("export"), QFileInfo(model_.path).absolutePath()))
+                          .filePath(n ? QStringLiteral("%1-pruned-%2.gguf").arg(model_.name).arg(n)
+                                      : QStringLiteral("%1.gguf").arg(model_.name));
+  const QString file = QFileDialog::getSaveFileName(this, QStringLiteral("GGUF file for llama.cpp"), def,
+                                                    QStringLiteral("GGUF (*.gguf)"));
+  if (file.isEmpty()) return;
+  bool ok = false;
+  const QStringList types = {QStringLiteral("auto (the checkpoint's dtype)"), QStringLiteral("f16"),
+                             QStringLiteral("bf16"), QStringLiteral("f32")};
+  const QString pick = QInputDialog::getItem(this, QStringLiteral("GGUF for llama.cpp"),
+                                             QStringLiteral("Type of the matrices (norms, conv, A, D stay f32):"),
+                                             types, 0, false, &ok);
+  if (!ok) return;
+  rememberFolder(QStringLiteral("export"), QFileInfo(file).absolutePath());
+  // The save dialog asked before replacing; the engine replaces only a GGUF file, never anything else.
+  exportGgufTo(file, pick.section(QLatin1Char(' '), 0, 0), QFileInfo::exists(file));
+}
+
+void MainWindow::exportGgufTo(const QString& file, const QString& type, bool force) {
+  if (!modelLoaded_ || busy_) return;
+  const QStringList ids = tree_->removalSet();
+  busy_ = true;
+  job_ = QStringLiteral("export");
+  updateActions();
+  worker_->enqueue([w = worker_, ids, file, type, force] { w->exportGguf(ids, file, type, force); });
 }
 
 void MainWindow::saveAllFigures() {

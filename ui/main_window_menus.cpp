@@ -106,6 +106,11 @@ void MainWindow::buildActions() {
   exportCheckpointAct_->setToolTip(QStringLiteral("Write the model without the removed and marked components as a new "
                                                   "model folder"));
   connect(exportCheckpointAct_, &QAction::triggered, this, &MainWindow::exportCheckpoint);
+  exportGgufAct_ = new QAction(QStringLiteral("&GGUF for llama.cpp…"), this);
+  exportGgufAct_->setObjectName(QStringLiteral("exportGguf"));
+  exportGgufAct_->setToolTip(QStringLiteral("Write the model without the removed and marked components (or whole) as "
+                                            "one GGUF file for llama.cpp (Mamba-1 and Mamba-2)"));
+  connect(exportGgufAct_, &QAction::triggered, this, &MainWindow::exportGguf);
   saveFiguresAct_ = new QAction(st->standardIcon(QStyle::SP_DialogSaveButton), QStringLiteral("All &Figures…"), this);
   saveFiguresAct_->setToolTip(QStringLiteral("Save every plot that has data into a folder: format, size, DPI and titles asked first"));
   connect(saveFiguresAct_, &QAction::triggered, this, &MainWindow::saveAllFigures);
@@ -217,6 +222,7 @@ void MainWindow::buildMenus() {
   exp->addAction(exportCsvAct_);
   exp->addAction(exportJsonAct_);
   exp->addAction(exportCheckpointAct_);
+  exp->addAction(exportGgufAct_);
   file->addSeparator();
   QAction* quit = file->addAction(QStringLiteral("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);

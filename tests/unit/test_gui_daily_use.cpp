@@ -20,6 +20,7 @@
 #include "run_index.h"
 #include "runs_browser.h"
 #include "search_panel.h"
+#include "support/cli_runner.h"
 #include "support/gui_test_support.h"
 #include "support/main_window_support.h"
 #include "support/test_support.h"
@@ -384,6 +385,41 @@ class TestGuiDailyUse : public QObject {
     }
     QVERIFY(!isDark(QApplication::palette()));
     QCOMPARE(savedTheme(), Theme::System);
+  }
+
+  // File ▸ Export ▸ GGUF for llama.cpp: the window's removal set (the project's two removed blocks) as one GGUF file,
+  // byte for byte what `shedder-cli export --format gguf` writes for the same components; a Mamba-2 whose gated norm
+  // llama.cpp cannot compute is refused with the reason, and nothing is written. (The file's numbers in llama.cpp
+  // itself: tests/gguf.)
+  void gguf_export_from_the_window() {
+    const QString dir = tmp("gui-gguf");
+    MainWindow w;
+    w.setInteractive(false);
+    QVERIFY(openProjectAndWait(w, projectWithRun(dir)));
+    QAction* a = action(w, "exportGguf");
+    QVERIFY(a && a->isEnabled());
+    QSignalSpy exported(&w, &MainWindow::exportDone);
+    w.exportGgufTo(dir + "/gui.gguf", QStringLiteral("f32"), false);
+    SHEDDER_WAIT_FOR(exported, 1, kTimeout);
+    QTRY_VERIFY(!w.busy());
+    const auto summary = exported.front().front().value<ExportSummary>();
+    QCOMPARE(summary.format, QStringLiteral("gguf"));
+    QCOMPARE(summary.layersAfter, 6);  // 8 layers, 2 removed
+    const test::CliResult cli = test::run({"export", test::trained_model(QStringLiteral("mamba1")), "--remove",
+                                           "layers.1,layers.3", "--format", "gguf", "--gguf-type", "f32", "--out",
+                                           dir + "/cli.gguf", "--threads", "1"});
+    QVERIFY2(cli.ok(), cli.describe().c_str());
+    const std::string gui = test::read_file((dir + "/gui.gguf").toStdString());
+    QCOMPARE(gui.substr(0, 4), std::string("GGUF"));
+    QVERIFY(gui == test::read_file((dir + "/cli.gguf").toStdString()));
+
+    test::openAndWait(w, test::trained_model(QStringLiteral("mamba2")));
+    QSignalSpy failed(&w, &MainWindow::jobFailed);
+    w.exportGgufTo(dir + "/m2.gguf", QStringLiteral("auto"), false);
+    SHEDDER_WAIT_FOR(failed, 1, kTimeout);
+    const QString msg = failed.front().front().toString();
+    QVERIFY2(msg.contains(QStringLiteral("n_groups")) && msg.contains(QStringLiteral("llama.cpp")), qPrintable(msg));
+    QVERIFY(!QFileInfo::exists(dir + "/m2.gguf"));
   }
 };
 
