@@ -120,6 +120,15 @@ bool loadComparisonSource(const QString& path, ComparisonSource* out, QString* e
   }
 }
 
+QString uniqueLabel(const QVector<ComparisonSource>& existing, const QString& label) {
+  auto taken = [&](const QString& l) {
+    return std::any_of(existing.begin(), existing.end(), [&](const ComparisonSource& s) { return s.label == l; });
+  };
+  if (!taken(label)) return label;
+  for (int k = 2;; ++k)
+    if (!taken(QStringLiteral("%1 (%2)").arg(label).arg(k))) return QStringLiteral("%1 (%2)").arg(label).arg(k);
+}
+
 std::optional<double> binaryStderr(double p, double n) {
   if (!(n >= 2) || !std::isfinite(p)) return std::nullopt;
   return binary_mean_stderr(p, static_cast<int64_t>(std::llround(n)));

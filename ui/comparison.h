@@ -34,6 +34,10 @@ struct ComparisonSource {
 // search_result.json), or either file; or a harness results_*.json. False with a message naming the file otherwise.
 bool loadComparisonSource(const QString& path, ComparisonSource* out, QString* error);
 
+// `label`, or "label (2)", "label (3)" ... when a source in `existing` already has it (two runs in folders of the
+// same name keep distinct names in legends and in the report's file names).
+QString uniqueLabel(const QVector<ComparisonSource>& existing, const QString& label);
+
 struct VariantRow {
   QString key;      // "<source index>:<step>" (step -1: the run's start; "i:import" for a results file)
   int source = 0;

@@ -135,9 +135,7 @@ bool ComparisonWindow::addPath(const QString& path, QString* error) {
 }
 
 void ComparisonWindow::addSource(ComparisonSource s) {
-  int same = 0;
-  for (const ComparisonSource& o : sources_) same += o.label == s.label || o.label.startsWith(s.label + QStringLiteral(" ("));
-  if (same) s.label += QStringLiteral(" (%1)").arg(same + 1);
+  s.label = uniqueLabel(sources_, s.label);
   const QStringList keep = pickedRows();
   sources_.push_back(std::move(s));
   rebuild();

@@ -122,10 +122,7 @@ int cmd_report(const Args& args) {
     ui::ComparisonSource s;
     QString error;
     if (!ui::loadComparisonSource(QString::fromStdString(p), &s, &error)) throw Error(error.toStdString());
-    // Two runs in folders of the same name keep distinct labels (file names of their heatmaps and step tables).
-    int same = 0;
-    for (const auto& o : sources) same += o.label == s.label || o.label.startsWith(s.label + QStringLiteral(" ("));
-    if (same) s.label += QStringLiteral(" (%1)").arg(same + 1);
+    s.label = ui::uniqueLabel(sources, s.label);  // two runs in folders of the same name keep distinct names
     sources.push_back(s);
   }
   QStringList written;

@@ -75,6 +75,15 @@ echo "$json" | grep -q '"perplexity"' || { echo "FAIL: no perplexity from the in
 json=$("$root/usr/bin/shedder-cli" accuracy "$demo/mamba2" --demo-tasks --max-items 4 --threads 1 --json 2>/dev/null)
 echo "installed accuracy: $json"
 echo "$json" | grep -q '"demo_cloze"' || { echo "FAIL: the installed shedder-cli found no demo tasks"; exit 1; }
+# report draws its figures with Qt on the offscreen platform by itself (no display, no QT_QPA_PLATFORM): the
+# package's Qt must bring that plugin.
+"$root/usr/bin/shedder-cli" search "$demo/mamba1" --granularity block --steps 1 --calib-text "$demo/corpus/test.jsonl" \
+    --seq-len 64 --windows 2 --threads 1 --out "$root/run" > /dev/null 2>&1
+env -u QT_QPA_PLATFORM -u DISPLAY -u WAYLAND_DISPLAY "$root/usr/bin/shedder-cli" report "$root/run" --out "$root/report" \
+    > /dev/null || { echo "FAIL: the installed shedder-cli report failed"; exit 1; }
+[ -s "$root/report/perplexity_vs_removed.png" ] && [ -s "$root/report/variants.tex" ] ||
+  { echo "FAIL: the installed shedder-cli report wrote no figure or table"; exit 1; }
+echo "installed report: $(ls "$root/report" | wc -l) files"
 
 for exe in "$root"/usr/bin/*; do
   for p in "$build" "$src"; do

@@ -173,6 +173,14 @@ class TestGuiComparison : public QObject {
   // the variants table holds each run's start and picked steps with parameters kept.
   void tables_from_runs() {
     QCOMPARE(*binaryStderr(0.6, 101), std::sqrt(0.24 / 100));
+    ComparisonSource named;
+    named.label = QStringLiteral("run");
+    QVector<ComparisonSource> existing{named};
+    QCOMPARE(uniqueLabel(existing, QStringLiteral("other")), QStringLiteral("other"));
+    QCOMPARE(uniqueLabel(existing, QStringLiteral("run")), QStringLiteral("run (2)"));
+    named.label = QStringLiteral("run (2)");
+    existing << named;
+    QCOMPARE(uniqueLabel(existing, QStringLiteral("run")), QStringLiteral("run (3)"));
     QVERIFY(!binaryStderr(1.0, 1));
     ComparisonSource a;
     a.label = QStringLiteral("a");
