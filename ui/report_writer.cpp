@@ -86,6 +86,11 @@ QString writeReport(const QVector<ComparisonSource>& sources, const ReportOption
   if (sources.isEmpty()) return QStringLiteral("report: nothing to compare (no runs or results given)");
   if (const QString e = prepareFolder(o.outDir); !e.isEmpty()) return e;
   const QDir dir(o.outDir);
+  // The folder is marked as a report before anything else goes in, so that a report that fails half-way (a full
+  // disk) can be written again into the same folder; report.json is rewritten with the files at the end.
+  const QJsonObject started{{"kind", "mamba-shedder-report"}, {"complete", false}};
+  if (const QString e = writeText(dir.filePath(QLatin1String(kManifest)), QJsonDocument(started).toJson()); !e.isEmpty())
+    return e;
   const QVector<VariantRow> all = variantRows(sources);
   QStringList keys = o.rows.isEmpty() ? defaultRowKeys(all) : o.rows;
   QVector<VariantRow> picked;
@@ -132,6 +137,7 @@ QString writeReport(const QVector<ComparisonSource>& sources, const ReportOption
   for (const VariantRow& r : picked) rows.append(QJsonObject{{"key", r.key}, {"variant", r.variant}});
   *written << QLatin1String(kManifest);
   const QJsonObject manifest{{"kind", "mamba-shedder-report"},
+                             {"complete", true},
                              {"created", QDateTime::currentDateTimeUtc().toString(Qt::ISODate)},
                              {"sources", src},
                              {"rows", rows},

@@ -94,7 +94,7 @@ RunRecord readRunFolder(const QString& where) {
     throw Error(dir.path().toStdString() + ": not a run folder (no journal.jsonl or search_result.json)");
 
   RunRecord run;
-  run.state = QStringLiteral("running");
+  run.state = QStringLiteral("unfinished");  // a journal without search_result.json: cancelled, killed or running
   SearchResult res;
   Metric metric = Metric::Perplexity;
   if (haveJournal) {
