@@ -20,9 +20,7 @@ const std::vector<Command>& commands() {
       {bench_spec, cmd_bench},
       {make_demo_tasks_spec, cmd_make_demo_tasks},
       {convert_task_spec, cmd_convert_task},
-#ifdef SHEDDER_CLI_REPORT
       {report_spec, cmd_report},
-#endif
       {launch_spec, cmd_launch},
       {help_spec, cmd_help},
       {completion_spec, cmd_completion},

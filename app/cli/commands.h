@@ -49,10 +49,8 @@ const CommandSpec& make_demo_tasks_spec();
 int cmd_make_demo_tasks(const Args& args);
 const CommandSpec& convert_task_spec();
 int cmd_convert_task(const Args& args);
-#ifdef SHEDDER_CLI_REPORT
-const CommandSpec& report_spec();  // only in builds with the GUI library (it draws the figures)
-int cmd_report(const Args& args);
-#endif
+const CommandSpec& report_spec();
+int cmd_report(const Args& args);  // refused in a build without the GUI library (it draws the figures)
 const CommandSpec& launch_spec();
 int cmd_launch(const Args& args);
 const CommandSpec& help_spec();
