@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QSet>
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableWidget>
@@ -25,6 +26,19 @@ namespace shedder::ui {
 namespace {
 
 QString cellText(const std::string& s) { return QString::fromStdString(s); }
+
+// A number cell that sorts by value, not by its text ("10.5" after "9.2"); empty cells come after the numbers in
+// ascending order.
+class NumberItem : public QTableWidgetItem {
+ public:
+  using QTableWidgetItem::QTableWidgetItem;
+  bool operator<(const QTableWidgetItem& o) const override {
+    bool a = false, b = false;
+    const double x = text().toDouble(&a), y = o.text().toDouble(&b);
+    if (a && b) return x < y;
+    return a && !b;
+  }
+};
 
 }  // namespace
 
@@ -104,6 +118,8 @@ ComparisonWindow::ComparisonWindow(QWidget* parent) : QWidget(parent, Qt::Window
   table_->setSelectionBehavior(QAbstractItemView::SelectRows);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->verticalHeader()->hide();
+  table_->setSortingEnabled(true);  // click a header to sort; the check boxes go with their rows
+  table_->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);  // until then, the variants' own order
   table_->setToolTip(QStringLiteral("One row per step of every run and per results file; check the rows to compare"));
   connect(table_, &QTableWidget::itemChanged, this, [this](QTableWidgetItem* it) {
     if (!filling_ && it->column() == 0) refreshPlots();
@@ -167,6 +183,10 @@ void ComparisonWindow::rebuild() {
   }
   rows_ = variantRows(sources_);
   const Table t = ui::variantsTable(rows_);
+  const int sortColumn = table_->horizontalHeader()->sortIndicatorSection();
+  const Qt::SortOrder sortOrder = table_->horizontalHeader()->sortIndicatorOrder();
+  const bool sorted = table_->isSortingEnabled() && sortColumn >= 0 && sortColumn < static_cast<int>(t.header.size());
+  table_->setSortingEnabled(false);  // filling a sorting table moves rows under the loop
   table_->clear();
   table_->setColumnCount(static_cast<int>(t.header.size()));
   table_->setRowCount(static_cast<int>(t.rows.size()));
@@ -175,17 +195,21 @@ void ComparisonWindow::rebuild() {
   table_->setHorizontalHeaderLabels(header);
   for (int r = 0; r < rows_.size(); ++r)
     for (int c = 0; c < static_cast<int>(t.header.size()); ++c) {
-      auto* item = new QTableWidgetItem(cellText(t.rows[r][c]));
+      const bool numeric = c < static_cast<int>(t.numeric.size()) && t.numeric[c];
+      QTableWidgetItem* item = numeric ? new NumberItem(cellText(t.rows[r][c])) : new QTableWidgetItem(cellText(t.rows[r][c]));
       if (c == 0) {
         item->setFlags(item->flags() | Qt::ItemIsUserCheckable);
         item->setCheckState(picked.contains(rows_[r].key) ? Qt::Checked : Qt::Unchecked);
         item->setData(Qt::UserRole, rows_[r].key);
-      } else if (c < static_cast<int>(t.numeric.size()) && t.numeric[c]) {
+      } else if (numeric) {
         item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
       }
       table_->setItem(r, c, item);
     }
   table_->resizeColumnsToContents();
+  table_->setSortingEnabled(true);
+  if (sorted) table_->sortItems(sortColumn, sortOrder);
+  else table_->horizontalHeader()->setSortIndicator(-1, Qt::AscendingOrder);  // the variants' own order
   const int shown = heatRun_->currentData().isValid() ? heatRun_->currentData().toInt() : -1;
   heatRun_->clear();
   for (int i = 0; i < sources_.size(); ++i)
@@ -207,10 +231,13 @@ bool ComparisonWindow::showTab(const QString& name) {
 }
 
 QStringList ComparisonWindow::pickedRows() const {
-  QStringList keys;
+  QSet<QString> checked;
   for (int r = 0; r < table_->rowCount(); ++r)
     if (QTableWidgetItem* it = table_->item(r, 0); it && it->checkState() == Qt::Checked)
-      keys << it->data(Qt::UserRole).toString();
+      checked.insert(it->data(Qt::UserRole).toString());
+  QStringList keys;  // in the variants' order, however the table is sorted
+  for (const VariantRow& r : rows_)
+    if (checked.contains(r.key)) keys << r.key;
   return keys;
 }
 
