@@ -7,6 +7,7 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QListWidget>
+#include <QMessageBox>
 #include <QPushButton>
 #include <QSet>
 #include <QSplitter>
@@ -303,7 +304,9 @@ void ComparisonWindow::writeReportInteractive() {
   QStringList written;
   const QString err = writeReportTo(dlg.path(), &written);
   if (!err.isEmpty()) warn(this, windowTitle(), err);
-  else warn(this, windowTitle(), QStringLiteral("Wrote %1 files into %2.").arg(written.size()).arg(dlg.path()));
+  else
+    QMessageBox::information(this, QStringLiteral("Write report"),
+                             QStringLiteral("Wrote %1 files into %2 (report.json lists them).").arg(written.size()).arg(dlg.path()));
 }
 
 }  // namespace shedder::ui
