@@ -167,6 +167,34 @@ void ComparisonCurvePlot::setData(const QVector<ComparisonSource>& sources, cons
 
 // --- heatmap ----------------------------------------------------------------------------------------------------
 
+namespace {
+
+// Component names on the heatmap's rows: as many as the axis has room for (QCustomPlot's tick count adapts to the
+// range; ticks fall on whole rows only), so that 400 attention-head groups do not print 400 overlapping names.
+class ComponentTicker : public QCPAxisTicker {
+ public:
+  explicit ComponentTicker(QStringList names) : names_(std::move(names)) { setTickCount(10); }
+
+ protected:
+  double getTickStep(const QCPRange& range) override {
+    return std::max(1.0, std::ceil(QCPAxisTicker::getTickStep(range)));
+  }
+  QString getTickLabel(double tick, const QLocale&, QChar, int) override {
+    const long r = std::lround(tick);
+    return std::abs(tick - static_cast<double>(r)) < 1e-6 && r >= 0 && r < names_.size() ? names_[static_cast<int>(r)]
+                                                                                          : QString();
+  }
+
+ private:
+  QStringList names_;
+};
+
+// Above this many rows or steps the removal order no longer fits in the cells as numbers: removed cells get a mark
+// (the order is in the tooltip and in the CSV).
+constexpr int kMaxNumberedRows = 48, kMaxNumberedSteps = 24;
+
+}  // namespace
+
 HeatmapPlot::HeatmapPlot(QWidget* parent) : PlotView(QStringLiteral("Importance heatmap"), parent) {
   plot()->xAxis->setLabel(QStringLiteral("search step"));
   plot()->yAxis->setLabel(QStringLiteral("component"));
@@ -197,6 +225,11 @@ HeatmapPlot::HeatmapPlot(QWidget* parent) : PlotView(QStringLiteral("Importance 
   bounds_->setLineStyle(QCPGraph::lsNone);
   bounds_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, QPen(QColor(0xbb, 0xbb, 0xbb), 1.2), Qt::NoBrush, 6));
   bounds_->setSelectable(QCP::stNone);
+  removed_ = new QCPGraph(plot()->xAxis, plot()->yAxis);
+  removed_->setName(QStringLiteral("removed at this step"));
+  removed_->setLineStyle(QCPGraph::lsNone);
+  removed_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, QPen(Qt::white, 0.8), QColor(0xd6, 0x27, 0x28), 5));
+  removed_->setSelectable(QCP::stNone);
   plot()->legend->setVisible(false);
   setPlaceholder(QStringLiteral("Run a search: its candidate scores appear here"));
   connect(plot(), &QCustomPlot::mouseMove, this, [this](QMouseEvent* e) {
@@ -260,17 +293,25 @@ void HeatmapPlot::setRun(const RunRecord& run, const QString& label) {
   map_->removeFromLegend();
   plot()->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignRight | Qt::AlignBottom);
   scale_->axis()->setLabel(data_.valueLabel + (upper_ < hi ? QStringLiteral(" (clipped at %1)").arg(upper_, 0, 'g', 3) : QString()));
-  // Component names as tick labels (every k-th when there are many), steps as integers.
-  QSharedPointer<QCPAxisTickerText> yt(new QCPAxisTickerText);
-  const int every = std::max(1, rows / 32);
-  for (int r = 0; r < rows; r += every) yt->addTick(r, data_.components[r]);
-  plot()->yAxis->setTicker(yt);
+  // Component names as tick labels (as many as fit), steps as integers.
+  plot()->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new ComponentTicker(data_.components)));
   QSharedPointer<QCPAxisTickerFixed> xt(new QCPAxisTickerFixed);
   xt->setTickStep(1.0);
   xt->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
   plot()->xAxis->setTicker(xt);
-  // The removal order written into the removed cells.
-  for (int r = 0; r < rows; ++r) {
+  // The removal order written into the removed cells; a large map marks them instead.
+  const bool numbered = rows <= kMaxNumberedRows && cols <= kMaxNumberedSteps;
+  QVector<double> rx, ry;
+  for (int r = 0; r < rows; ++r)
+    if (data_.removedAt[r] >= 0 && !numbered) rx << data_.removedAt[r] + 1, ry << r;
+  removed_->setData(rx, ry);
+  if (rx.isEmpty()) {
+    removed_->removeFromLegend();
+  } else {
+    removed_->addToLegend();
+    plot()->legend->setVisible(true);
+  }
+  for (int r = 0; r < rows && numbered; ++r) {
     const int c = data_.removedAt[r];
     if (c < 0) continue;
     auto* t = new QCPItemText(plot());

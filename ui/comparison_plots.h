@@ -1,6 +1,7 @@
 // The comparison's plots: curves of several runs overlaid (perplexity, held-out perplexity, accuracy or decode
 // latency against components removed or parameters kept, the picked variants ringed), and the importance heatmap of
-// one run (component × step, coloured by each candidate's Δ perplexity, the removed cells numbered in removal order).
+// one run (component × step, coloured by each candidate's Δ perplexity, the removed cells numbered in removal order;
+// a map too large for numbers marks them).
 // The comparison window shows them; `shedder-cli report` renders the same classes offscreen into figures.
 #pragma once
 
@@ -53,6 +54,8 @@ class HeatmapPlot : public PlotView {
   void resetView() override;
   QString figureDataCsv() const override;
   QCPGraph* lowerBoundMarks() const { return bounds_; }  // crosses on the cells that hold lower bounds
+  QCPGraph* removedMarks() const { return removed_; }    // squares on removed cells (large maps; else numbers)
+  int orderLabelCount() const { return orderLabels_.size(); }  // removal-order numbers written in
   QCPColorMap* colorMap() const { return map_; }
   // The colour scale's upper end: the largest value, or 50 × the median positive value when an outlier exceeds it.
   double colorUpper() const { return upper_; }
@@ -64,6 +67,7 @@ class HeatmapPlot : public PlotView {
   QCPColorMap* map_ = nullptr;
   QCPColorScale* scale_ = nullptr;
   QCPGraph* bounds_ = nullptr;
+  QCPGraph* removed_ = nullptr;  // marks of the removed cells when the map is too large for numbers
   QList<QCPItemText*> orderLabels_;  // the removal order written into the removed cells
   double upper_ = 1;
 };

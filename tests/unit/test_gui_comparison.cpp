@@ -134,6 +134,8 @@ class TestGuiComparison : public QObject {
     const int first = ref["steps"][0]["removed"].get<int>();
     QVERIFY(plot.cellText(first, 0).contains(QStringLiteral("removed at this step")));
     QCOMPARE(plot.lowerBoundMarks()->dataCount(), 0);  // --exhaustive: every score complete
+    QCOMPARE(plot.orderLabelCount(), 3);                // small: the removal order written in the cells
+    QCOMPARE(plot.removedMarks()->dataCount(), 0);
     RunRecord bounded = s.run;  // one candidate stopped early: its cell is crossed and its tooltip says "at least"
     bounded.steps[1].candidates[0].lowerBound = true;
     const int row = h.components.indexOf(bounded.steps[1].candidates[0].id);
@@ -149,6 +151,36 @@ class TestGuiComparison : public QObject {
     QCOMPARE(lines.size(), 1 + 8 + 7 + 6);
     QVERIFY(lines.contains(QStringLiteral("layers.%1,1,").arg(first) + QString::number(h.value[first][0], 'g', 10) +
                            QStringLiteral(",0,1")));
+  }
+
+  // A large map (400 components, 30 steps): removed cells are marked instead of numbered, and the rows are labelled
+  // only as densely as the axis has room for, on whole rows.
+  void large_heatmap_stays_readable() {
+    RunRecord run;
+    run.settings.metric = QStringLiteral("ppl");
+    run.basePpl = 10;
+    QStringList left;
+    for (int i = 0; i < 400; ++i) left << QStringLiteral("layers.%1.attn.heads.%2").arg(i / 8).arg(i % 8);
+    for (int st = 0; st < 30; ++st) {
+      StepRecord s;
+      s.step = st;
+      s.ppl = 10 + st;
+      for (int k = 0; k < left.size(); ++k) s.candidates.push_back({left[k], k / 8, 10 + st + 0.01 * k, false});
+      s.id = left.takeAt((st * 37) % left.size());
+      run.steps.push_back(s);
+    }
+    HeatmapPlot plot;
+    plot.resize(700, 500);
+    plot.setRun(run, QStringLiteral("big"));
+    QCOMPARE(plot.data().components.size(), 400);
+    QCOMPARE(plot.orderLabelCount(), 0);
+    QCOMPARE(plot.removedMarks()->dataCount(), 30);
+    plot.plot()->replot();
+    const QVector<QString> labels = plot.plot()->yAxis->tickVectorLabels();
+    int named = 0;
+    for (const QString& l : labels) named += !l.isEmpty();
+    QVERIFY2(named >= 3 && named <= 16, qPrintable(QString::number(named)));
+    for (double t : plot.plot()->yAxis->tickVector()) QCOMPARE(t, std::round(t));
   }
 
   // A harness results file is one variant row with its numbers and standard errors as written ("N/A": none).
