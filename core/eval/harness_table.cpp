@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "eval/harness_samples.h"
+#include "util/number_format.h"
 
 namespace shedder {
 
@@ -70,11 +71,6 @@ Cell cell(const nlohmann::json& v) {
   return cell(v.dump());
 }
 
-std::string fixed(double v, int decimals) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 std::string pad(const std::string& s, int64_t width, char align) {
   const int64_t space = std::max<int64_t>(0, width - code_points(s));
@@ -114,8 +110,8 @@ std::string markdown(const std::vector<std::string>& header, const std::vector<s
     for (size_t r = 0; r < rows.size(); ++r) {
       const Cell& x = rows[r][c];
       std::string s = x.text;
-      if (x.kind == Kind::Real || (x.kind == Kind::Integer && column == Kind::Real)) s = fixed(x.value, decimals);
-      else if (x.kind == Kind::Integer) s = fixed(x.value, 0);
+      if (x.kind == Kind::Real || (x.kind == Kind::Integer && column == Kind::Real)) s = format_fixed(x.value, decimals);
+      else if (x.kind == Kind::Integer) s = format_fixed(x.value, 0);
       else if (x.kind == Kind::Null) s.clear();
       shown[r][c] = s;
       width[c] = std::max(width[c], code_points(s));
@@ -175,14 +171,14 @@ std::string harness_table(const nlohmann::json& file) {
       if (m.size() >= 7 && m.compare(m.size() - 7, 7, "_stderr") == 0) continue;
       std::string arrow;
       if (hib.contains(m) && hib[m].is_boolean()) arrow = hib[m].get<bool>() ? "↑" : "↓";
-      const Cell value = v.is_number_float() ? cell(fixed(v.get<double>(), 4)) : cell(v);
+      const Cell value = v.is_number_float() ? cell(format_fixed(v.get<double>(), 4)) : cell(v);
       const std::string se_key = m + "_stderr," + f;
       std::vector<Cell> row = {name, version, cell(f), cell(n), cell(m), cell(arrow), value};
       if (metrics.contains(se_key)) {
         const nlohmann::json& se = metrics[se_key];
         row.push_back(cell(std::string("±")));
         if (se.is_string() && se.get<std::string>() == "N/A") row.push_back(cell(std::string("   N/A")));
-        else if (se.is_number()) row.push_back(cell(fixed(se.get<double>(), 4)));
+        else if (se.is_number()) row.push_back(cell(format_fixed(se.get<double>(), 4)));
         else row.push_back(cell(se));
       } else {
         row.push_back(cell(std::string()));

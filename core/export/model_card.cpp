@@ -11,6 +11,7 @@
 #include "shed/journal.h"
 #include "shed/search.h"
 #include "util/error.h"
+#include "util/number_format.h"
 #include "util/json_util.h"
 
 namespace fs = std::filesystem;
@@ -52,11 +53,6 @@ std::string with_commas(int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
-std::string fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 
 // The source's hub id when config.json names one ("_name_or_path": "state-spaces/mamba-130m-hf"), else the folder's
 // name.
@@ -86,8 +82,8 @@ std::string accuracy_rows(const nlohmann::json& accuracy) {
       const std::string b = std::string(m) + "_before", a = std::string(m) + "_after";
       if (!t.contains(b) || !t.contains(a)) continue;
       auto cell = [&](const std::string& key, const std::string& se) {
-        std::string c = fixed(t[key].get<double>(), 4);
-        if (t.contains(se)) c += " ± " + fixed(t[se].get<double>(), 4);
+        std::string c = format_fixed(t[key].get<double>(), 4);
+        if (t.contains(se)) c += " ± " + format_fixed(t[se].get<double>(), 4);
         return c;
       };
       out += "| " + task + " " + m + " | " + cell(b, std::string(m) + "_stderr_before") + " | " +
@@ -192,11 +188,11 @@ std::string model_card(const nlohmann::json& r, const nlohmann::json& config) {
     << "No weights were retrained for this export.\n\n";
   o << "| | before | after |\n|---|---|---|\n"
     << "| parameters | " << with_commas(before) << " | " << with_commas(after) << " (−"
-    << fixed(r.value("parameters_removed_pct", 0.0), 2) << " %) |\n"
+    << format_fixed(r.value("parameters_removed_pct", 0.0), 2) << " %) |\n"
     << "| layers | " << r.value("layers_before", int64_t(0)) << " | " << r.value("layers_after", int64_t(0)) << " |\n";
   if (r.contains("perplexity_before") && r.contains("perplexity_after"))
-    o << "| perplexity | " << fixed(r["perplexity_before"].get<double>(), 4) << " | "
-      << fixed(r["perplexity_after"].get<double>(), 4) << " |\n";
+    o << "| perplexity | " << format_fixed(r["perplexity_before"].get<double>(), 4) << " | "
+      << format_fixed(r["perplexity_after"].get<double>(), 4) << " |\n";
   if (r.contains("accuracy") && r["accuracy"].is_array()) o << accuracy_rows(r["accuracy"]);
   o << "| weights | " << r.value("dtype", std::string("F32")) << " | " << r.value("dtype", std::string("F32"))
     << " |\n";

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "util/error.h"
+#include "util/number_format.h"
 
 namespace shedder {
 
@@ -140,9 +141,7 @@ std::string write_table(const Table& t, TableFormat f) {
 
 std::string fixed(std::optional<double> v, int decimals) {
   if (!v || !std::isfinite(*v)) return {};
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, *v);
-  return buf;
+  return format_fixed(*v, decimals);
 }
 
 std::string with_stderr(std::optional<double> v, std::optional<double> se, int decimals) {
