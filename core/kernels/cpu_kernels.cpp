@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/isa_clones.h"
+#include "kernels/parallel.h"
 #include "kernels/simd_math.h"
 #include "util/error.h"
 
@@ -84,7 +85,7 @@ at::Tensor causal_conv1d(const at::Tensor& x, const at::Tensor& w_kc, const at::
   const int64_t sx0 = x.stride(0), sx1 = x.stride(1);
   constexpr int64_t kRows = 32;
   const int64_t chunks = (L + kRows - 1) / kRows;
-  at::parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
+  parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / chunks, c0 = (i % chunks) * kRows;
       SHEDDER_ISA_CALL(conv_rows, xp + b * sx0, sx1, pp ? pp + b * sp0 : nullptr, sp1, wp, bp, op + b * L * C, c0,
@@ -134,7 +135,7 @@ at::Tensor selective_scan(const at::Tensor& u, const at::Tensor& dt, const at::T
   const float* cp = Cm.data_ptr<float>();
   const float* dp = Dv.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, B * blocks_per_row, 1, [&](int64_t begin, int64_t end) {
+  parallel_for(0, B * blocks_per_row, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> buf(static_cast<size_t>(N * kLanes));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / blocks_per_row;
@@ -190,7 +191,7 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
   while (B * H * splits < 4 * at::get_num_threads() && P / (2 * splits) >= 16) splits *= 2;
   const int64_t kRows = (P + splits - 1) / splits;
   const int64_t row_blocks = (P + kRows - 1) / kRows;
-  at::parallel_for(0, B * H * row_blocks, 1, [&](int64_t begin, int64_t end) {
+  parallel_for(0, B * H * row_blocks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> S(static_cast<size_t>(kRows * N));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t bh = i / row_blocks, p0 = (i % row_blocks) * kRows, p1 = std::min(P, p0 + kRows);
@@ -220,7 +221,7 @@ at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
   at::Tensor out = at::empty({M}, at::kDouble);
   double* op = out.data_ptr<double>();
   const float* lp = logits.data_ptr<float>();
-  at::parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
+  parallel_for(0, M, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) op[r] = SHEDDER_ISA_CALL(row_nll_one, lp + r * s0, V, tp[r]);
   });
   return out;

@@ -3,13 +3,13 @@
 // channels (dB, dC) and over the batch (dA) go through per-task partial buffers summed at the end.
 #include "kernels/ssm_scan_grad.h"
 
-#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
 #include "kernels/isa_clones.h"
+#include "kernels/parallel.h"
 #include "kernels/simd_math.h"
 #include "util/error.h"
 
@@ -70,7 +70,7 @@ at::Tensor ssm_scan_forward(const at::Tensor& x, const at::Tensor& dt, const at:
   const float *px = x.data_ptr<float>(), *pdt = dt.data_ptr<float>(), *pA = A.data_ptr<float>(),
               *pB = Bm.data_ptr<float>(), *pC = Cm.data_ptr<float>();
   float* py = y.data_ptr<float>();
-  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+  parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> h(static_cast<size_t>(kBlock * s.N));
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / (s.G * s.nblk), g = (i / s.nblk) % s.G, k = i % s.nblk;
@@ -96,7 +96,7 @@ SsmScanGrads ssm_scan_backward(const at::Tensor& x, const at::Tensor& dt, const 
               *pB = Bm.data_ptr<float>(), *pC = Cm.data_ptr<float>(), *pgy = gy.data_ptr<float>();
   float *pdx = g.dx.data_ptr<float>(), *pddt = g.ddt.data_ptr<float>(), *pdA = dA_b.data_ptr<float>(),
         *pdB = dB_p.data_ptr<float>(), *pdC = dC_p.data_ptr<float>();
-  at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+  parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> hs(static_cast<size_t>(s.L * kBlock * s.N)), dh(static_cast<size_t>(kBlock * s.N)),
         zeros(static_cast<size_t>(s.N), 0.0f);
     for (int64_t i = begin; i < end; ++i) {
