@@ -3,7 +3,6 @@
 // channels (dB, dC) and over the batch (dA) go through per-task partial buffers summed at the end.
 #include "kernels/ssm_scan_grad.h"
 
-
 #include <algorithm>
 #include <string>
 #include <vector>
