@@ -44,6 +44,9 @@ QString kindLabel(const ComponentInfo& c, const ModelInfo& m) {
   if (c.kind == QLatin1String("ssm_heads")) return QStringLiteral("SSM head (%1 channels)").arg(c.count);
   if (c.kind == QLatin1String("attention")) return QStringLiteral("Attention heads");
   if (c.kind == QLatin1String("mlp")) return QStringLiteral("MLP");
+  // Pure Mamba models' width components (core/model/mamba_width.h).
+  if (c.kind == QLatin1String("mixer_channels")) return QStringLiteral("Mixer channels × %1").arg(c.count);
+  if (c.kind == QLatin1String("ssm_state")) return QStringLiteral("State dimensions × %1").arg(c.count);
   return c.kind;
 }
 
@@ -56,7 +59,8 @@ QColor kindColor(const QString& kind) {
   if (kind == QLatin1String("attn_heads")) return QColor(0xd6, 0x27, 0x28);
   if (kind == QLatin1String("mlp_channels") || kind == QLatin1String("mlp")) return QColor(0x8c, 0x56, 0x4b);
   if (kind == QLatin1String("attention")) return QColor(0xd6, 0x27, 0x28);
-  if (kind == QLatin1String("ssm_heads")) return QColor(0x94, 0x67, 0xbd);
+  if (kind == QLatin1String("ssm_heads") || kind == QLatin1String("ssm_state")) return QColor(0x94, 0x67, 0xbd);
+  if (kind == QLatin1String("mixer_channels")) return QColor(0x8c, 0x56, 0x4b);
   return QColor(0x17, 0xbe, 0xcf);
 }
 
@@ -430,7 +434,9 @@ QVariant ComponentTreeModel::data(const QModelIndex& index, int role) const {
       t += QStringLiteral("<br>Removed by the search (#%1). Uncheck it to restore it: the run's other removals become "
                           "marks (Edit ▸ Undo takes it back)")
                .arg(k + 1);
-    if (c.kind == QLatin1String("heads")) t += QStringLiteral("<br>(a group node: not a search candidate yet)");
+    if (c.kind == QLatin1String("ssm_state"))
+      t += QStringLiteral("<br>State dimensions in the order the L1 norms of their B and C rows rank them, least "
+                          "important first; the search takes a layer's chunks in that order");
     if (c.kind == QLatin1String("shared_weights"))
       t += QStringLiteral("<br>(the weights every use shares: mark its heads or channel groups, or a layer's use)");
     if (c.kind == QLatin1String("shared_block"))

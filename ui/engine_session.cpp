@@ -201,7 +201,8 @@ ModelInfo EngineSession::load(const QString& dir) {
     info.granularities << QString::fromLatin1(granularity_name(g));
     if (model.layer_local(g)) info.cosineGranularities << QString::fromLatin1(granularity_name(g));
   }
-  if (model.has_granularity(Granularity::MlpChannels)) info.mlpChannelGroup = static_cast<int>(model.mlp_channel_group());
+  if (model.has_granularity(Granularity::MlpChannels) || model.has_granularity(Granularity::MixerChannels))
+    info.mlpChannelGroup = static_cast<int>(model.mlp_channel_group());
   info.tree = toInfo(model.component_tree());
   // The engine's own count, for the tree's totals: cheap (no weight is touched) and safe from the GUI thread. A weak
   // reference, so a replaced model is not kept alive by an old ModelInfo.

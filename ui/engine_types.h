@@ -43,7 +43,7 @@ struct ModelInfo {
   qint64 totalParameters = 0;
   QStringList granularities;        // what a search can remove in this model ("block", "ssm", "head", ...)
   QStringList cosineGranularities;  // those the cosine metric applies to (a component acting in one layer)
-  int mlpChannelGroup = 0;          // channels per group of the "channel" granularity (0: the model has none)
+  int mlpChannelGroup = 0;          // channels per group of the "channel" / "mixer-channel" granularity (0: none)
   // Parameters a removal set takes away, counted by the engine (any thread; -1 when the set is not valid for this
   // model). Unset in a ModelInfo not made by EngineSession::load.
   std::function<qint64(const QStringList&)> countRemoved;

@@ -342,7 +342,9 @@ QString SearchPanel::granularityLabel(const QString& g) {
       {QStringLiteral("mlp"), QStringLiteral("MLPs")},
       {QStringLiteral("head"), QStringLiteral("Attention heads (GQA groups)")},
       {QStringLiteral("channel"), QStringLiteral("MLP channel groups")},
-      {QStringLiteral("ssm-head"), QStringLiteral("SSM heads")}};
+      {QStringLiteral("ssm-head"), QStringLiteral("SSM heads")},
+      {QStringLiteral("mixer-channel"), QStringLiteral("Mixer channel groups")},
+      {QStringLiteral("state"), QStringLiteral("State dimensions (chunks)")}};
   for (const auto& l : labels)
     if (l.first == g) return l.second;
   return g;
@@ -350,7 +352,8 @@ QString SearchPanel::granularityLabel(const QString& g) {
 
 QStringList SearchPanel::knownGranularities() {
   return {QStringLiteral("block"), QStringLiteral("ssm"),  QStringLiteral("shared"),  QStringLiteral("attn"),
-          QStringLiteral("mlp"),   QStringLiteral("head"), QStringLiteral("channel"), QStringLiteral("ssm-head")};
+          QStringLiteral("mlp"),   QStringLiteral("head"), QStringLiteral("channel"), QStringLiteral("ssm-head"),
+          QStringLiteral("mixer-channel"), QStringLiteral("state")};
 }
 
 QStringList SearchPanel::offeredGranularities() const {

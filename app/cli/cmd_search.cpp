@@ -37,7 +37,9 @@ const CommandSpec& search_spec() {
       "MLP channel group ...) is evaluated with it removed on top of what is already removed, and the one with the "
       "lowest calibration perplexity is removed (the reference's greedy loop; ties go to the lowest index). Stop "
       "rules: --steps, --target-params-pct and --max-ppl.\n\n"
-      "Granularities: block and ssm for every model; Zamba2 adds shared (a layer's use of its shared transformer "
+      "Granularities: block and ssm for every model; Mamba-2 adds ssm-head (an SSM head) and state (the next chunk "
+      "of a layer's state dimensions, least important first by the L1 norm of their B and C rows), Mamba-1 "
+      "mixer-channel (a group of inner channels) and state (docs/width.md); Zamba2 adds shared (a layer's use of its shared transformer "
       "block), head (a shared block's KV head with its query heads) and channel (a group of a shared block's MLP "
       "channels); Hymba adds attn, mlp, head, channel and ssm-head. info MODEL --json lists a model's.\n\n"
       "With --out DIR the run keeps DIR/journal.jsonl (every step with every candidate's score), the reference "
@@ -46,7 +48,7 @@ const CommandSpec& search_spec() {
       "with the calibration windows' count and length (windows, seq_len).\n\n"
       "Distributed: several processes score the candidates of a step together (shedder-cli launch, torchrun or "
       "Slurm set RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; or give --world-size, --rank and --master).",
-      join(join({opt("granularity", "block|ssm|shared|attn|mlp|head|channel|ssm-head", "block",
+      join(join({opt("granularity", "block|ssm|shared|attn|mlp|head|channel|ssm-head|mixer-channel|state", "block",
                      "what the search removes (the model's granularities)"),
                  opt("steps", "N", "1", "at most this many removals"),
                  opt("metric", "ppl|cosine|accuracy", "ppl",

@@ -32,14 +32,20 @@ CommonOptions apply_common(const Args& args) {
 
 std::vector<OptionSpec> model_options() {
   return {opt("channel-group", "G", "0",
-              "Zamba2, Hymba: MLP channels per channel group (what layers.N.mlp.channels.C and shared.K.mlp.channels.C "
-              "name); 0: I/16 rounded to a power of two in [16, 128]"),
+              "channels per channel group: Zamba2's and Hymba's MLP channels (layers.N.mlp.channels.C, "
+              "shared.K.mlp.channels.C), Mamba-1's inner channels (layers.N.mixer.channels.C); 0: I/16 rounded to a "
+              "power of two in [16, 128]"),
+          opt("state-step", "S", "0",
+              "Mamba-1, Mamba-2: state dimensions per state chunk (layers.N.ssm.state.J, in the order of the L1 norms "
+              "of their B and C rows); 0: state_size / 8"),
           flag("reorder-channels",
-               "Zamba2, Hymba: first sort every MLP's channels by the reference's importance (the function is "
-               "unchanged; channel groups then hold channels of similar importance)"),
+               "Zamba2, Hymba: first sort every MLP's channels by the reference's importance; Mamba-1: every mixer's "
+               "inner channels likewise (L1 of their x and z rows). The function is unchanged; channel groups then "
+               "hold channels of similar importance"),
           flag("mlp-tail-groups",
-               "Zamba2, Hymba: each MLP's last channel group is its only channel candidate (with --reorder-channels: "
-               "the reference's width search)")};
+               "the reference's width search: each MLP's (Zamba2, Hymba) or mixer's (Mamba-1) last channel group is "
+               "its only channel candidate (with --reorder-channels: the least important), and each Mamba-2 layer's "
+               "least important head (L1 of its x and z rows) its only head candidate")};
 }
 
 namespace {
@@ -71,6 +77,13 @@ void apply_recorded_grouping(const Args& args, LoadOptions& lo) {
     lo.mlp_channel_group = g;
   }
   if (j.contains("mlp_channels_reordered") && j["mlp_channels_reordered"] == true) lo.reorder_mlp_channels = true;
+  if (j.contains("state_step") && j["state_step"].is_number_integer()) {
+    const int64_t s = j["state_step"].get<int64_t>();
+    if (args.has("state-step") && lo.state_step != s)
+      throw Error(path + ": its state chunk ids refer to chunks of " + std::to_string(s) + " dimensions, not --state-step " +
+                  std::to_string(lo.state_step));
+    lo.state_step = s;
+  }
 }
 
 }  // namespace
@@ -85,6 +98,9 @@ std::shared_ptr<Model> load_model(const std::string& dir, const CommonOptions& c
     lo.mlp_channel_group = g;
     lo.reorder_mlp_channels = args->flag("reorder-channels");
     lo.mlp_tail_groups = args->flag("mlp-tail-groups");
+    const long long st = args->get_int("state-step");
+    if (st < 0) throw Error("--state-step must be >= 0 (0: state_size / 8)");
+    lo.state_step = st;
     apply_recorded_grouping(*args, lo);
   }
   return Model::load(dir, lo);

@@ -16,12 +16,12 @@ namespace shedder::cli {
 // Applies --threads, resolves --device (cpu, cuda, cuda:N, auto: an error when it does not exist here) and
 // checks --dtype; returns the parsed common options.
 CommonOptions apply_common(const Args& args);
-// The table entries of the model options: MLP channel groups of the hybrids (--channel-group, --reorder-channels,
-// --mlp-tail-groups).
+// The table entries of the model options: channel groups (--channel-group: the hybrids' MLPs, Mamba-1 mixers;
+// --reorder-channels, --mlp-tail-groups) and pure Mamba models' state chunks (--state-step).
 std::vector<OptionSpec> model_options();
 // Loads a model folder (any architecture) onto the chosen device in the chosen dtype. With `args` of a command that
 // takes model_options(), those apply; a --pruning-config that records the channel grouping its ids refer to
-// (mlp_channel_group, mlp_channels_reordered) supplies what the command line leaves out, and contradicting it is an
+// (mlp_channel_group, mlp_channels_reordered, state_step) supplies what the command line leaves out, and contradicting it is an
 // error.
 std::shared_ptr<Model> load_model(const std::string& dir, const CommonOptions& common, const Args* args = nullptr);
 // The single MODEL positional argument (Error when missing or repeated).

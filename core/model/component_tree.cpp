@@ -18,6 +18,8 @@ const char* component_kind_name(ComponentKind k) {
     case ComponentKind::SsmHeadGroup: return "ssm_heads";
     case ComponentKind::Attention: return "attention";
     case ComponentKind::Mlp: return "mlp";
+    case ComponentKind::MixerChannels: return "mixer_channels";
+    case ComponentKind::SsmState: return "ssm_state";
   }
   return "unknown";
 }

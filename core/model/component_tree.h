@@ -15,11 +15,13 @@ namespace shedder {
 // (Zamba2, Hymba) add: HybridBlock (a layer with attention and SSM), SharedBlock (one use of a shared
 // transformer block), SharedWeights (a shared block's weights: a group node), AttentionHeads (one KV head with its
 // query heads), MlpChannels (a group of MLP channels), SsmHeadGroup (a group of SSM heads of a hybrid layer),
-// Attention (a layer's attention branch) and Mlp (a layer's MLP).
+// Attention (a layer's attention branch) and Mlp (a layer's MLP). Pure Mamba models' width components:
+// SsmHeadGroup (one Mamba-2 head), MixerChannels (a group of Mamba-1 inner channels) and SsmState (a chunk of state
+// dimensions).
 enum class ComponentKind { Model, Block, Ssm, SsmHeads, HybridBlock, SharedBlock, SharedWeights, AttentionHeads,
-                           MlpChannels, SsmHeadGroup, Attention, Mlp };
+                           MlpChannels, SsmHeadGroup, Attention, Mlp, MixerChannels, SsmState };
 // "model", "block", "ssm", "heads", "hybrid_block", "shared_block", "shared_weights", "attn_heads",
-// "mlp_channels", "ssm_heads", "attention", "mlp"
+// "mlp_channels", "ssm_heads", "attention", "mlp", "mixer_channels", "ssm_state"
 const char* component_kind_name(ComponentKind k);
 
 struct Component {

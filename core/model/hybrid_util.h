@@ -1,4 +1,4 @@
-// Small helpers the hybrid architecture files share (zamba2_model.cpp, hymba_model.cpp): the MLP channel group
+// Small helpers the hybrid architecture files share (zamba2_model.cpp, hymba_model.cpp; mamba_model.cpp the group size): the MLP channel group
 // size, activations, and index lists for cutting heads and channels out of weights (what a plan and an export do).
 #pragma once
 

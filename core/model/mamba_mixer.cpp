@@ -79,15 +79,40 @@ at::Tensor mamba2_mixer(const Mamba2Weights& w, const Mamba2Shape& s, const at::
     if (skip_ssm) {
       y = xs;
     } else {
+      at::Tensor Bm = xBC.narrow(2, D, GN), Cm = xBC.narrow(2, D + GN, GN);
+      int64_t groups = s.groups;
+      if (!s.group_heads.empty()) {  // unequal groups: one B/C group per head
+        std::vector<int64_t> of_head;
+        for (size_t g = 0; g < s.group_heads.size(); ++g) of_head.insert(of_head.end(), s.group_heads[g], int64_t(g));
+        const at::Tensor idx = at::tensor(of_head, at::kLong).to(xBC.device());
+        auto per_head = [&](const at::Tensor& t) {
+          return t.reshape({t.size(0), t.size(1), s.groups, s.state}).index_select(2, idx).reshape(
+              {t.size(0), t.size(1), s.heads * s.state});
+        };
+        Bm = per_head(Bm);
+        Cm = per_head(Cm);
+        groups = s.heads;
+      }
       y = prof("scan", device, [&] {
-        return ops::ssd_scan(xs, proj.narrow(2, D + s.conv_dim(), s.heads), w.dt_bias, w.A_h, xBC.narrow(2, D, GN),
-                             xBC.narrow(2, D + GN, GN), w.Dv, s.head_dim, s.groups, s.dt_min, s.dt_max,
-                             state ? state->ssm : at::Tensor());
+        return ops::ssd_scan(xs, proj.narrow(2, D + s.conv_dim(), s.heads), w.dt_bias, w.A_h, Bm, Cm, w.Dv,
+                             s.head_dim, groups, s.dt_min, s.dt_max, state ? state->ssm : at::Tensor());
       });
     }
   }
   // Gated RMSNorm: norm(y * silu(z)) over the inner dimension (per group for mamba_ssm and Zamba2 checkpoints).
-  at::Tensor g = prof("gated_norm", device, [&] { return ops::gated_rms_norm(y, z, w.gnorm_w, s.norm_groups, s.norm_eps); });
+  at::Tensor g = prof("gated_norm", device, [&] {
+    if (s.norm_groups == 1 || s.group_heads.empty())
+      return ops::gated_rms_norm(y, z, w.gnorm_w, s.norm_groups, s.norm_eps);
+    std::vector<at::Tensor> parts;  // unequal norm groups: each over its own channels
+    int64_t c0 = 0;
+    for (int64_t h : s.group_heads) {
+      const int64_t n = h * s.head_dim;
+      parts.push_back(ops::gated_rms_norm(y.narrow(2, c0, n), z.narrow(2, c0, n), w.gnorm_w.narrow(0, c0, n), 1,
+                                          s.norm_eps));
+      c0 += n;
+    }
+    return at::cat(parts, 2);
+  });
   return prof("out_proj", device, [&] { return at::linear(g, w.out_proj_w, w.out_proj_b); });
 }
 

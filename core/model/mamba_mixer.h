@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "model/model.h"
 
@@ -49,6 +50,10 @@ struct Mamba2Shape {
   int64_t norm_groups = 1;   // the gated RMSNorm's groups: transformers' Mamba2 1, mamba_ssm and Zamba2 n_groups
   double norm_eps = 1e-5;
   double dt_min = 0, dt_max = 0;  // dt clamp (Zamba2: time_step_min, no upper limit)
+  // Heads of each B/C group, in order, when the groups are unequal (a pure Mamba-2 layer whose heads were cut,
+  // model/mamba_width.h); empty: heads / groups each. Unequal groups give each head its group's B and C (a gather
+  // after the conv, no copied weights), and a grouped gated norm normalises each group over its own channels.
+  std::vector<int64_t> group_heads;
   int64_t conv_dim() const { return inner + 2 * groups * state; }
   int64_t in_proj_rows() const { return inner + conv_dim() + heads; }
 };

@@ -5,9 +5,12 @@
 #include <c10/core/GradMode.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "io/checkpoint.h"
 #include "kernels/mixer_ops.h"
+#include "model/hybrid_util.h"
+#include "model/mamba_plan.h"
 #include "model/weight_loader.h"
 #include "runtime/device.h"
 #include "runtime/op_profile.h"
@@ -30,29 +33,46 @@ at::Tensor prof(const char* name, const at::Device& d, F&& f) {
   return f();
 }
 
-// Which blocks are the identity and which SSMs are skipped.
-struct LayerMask {
-  bool skip_block = false;
-  bool skip_ssm = false;
-};
 
-class MambaPlan : public ForwardPlan {
- public:
-  MambaPlan(RemovalSet r, std::vector<LayerMask> m, int64_t kept) : mask(std::move(m)) { set(std::move(r), kept); }
-  std::vector<LayerMask> mask;  // per layer
-};
-
-const MambaPlan& mamba_plan(const ForwardPlan& p) { return static_cast<const MambaPlan&>(p); }
+// Layer i's Mamba-2 sizes: the config's, or its shedder_layer_sizes entry (unequal width exports).
+Mamba2Shape layer_mamba2_shape(const ModelConfig& c, int64_t i) {
+  Mamba2Shape s;
+  s.inner = c.intermediate_size;
+  s.heads = c.num_heads;
+  s.head_dim = c.head_dim;
+  s.groups = c.n_groups;
+  s.state = c.state_size;
+  s.norm_groups = c.norm_groups;
+  s.norm_eps = c.layer_norm_epsilon;
+  s.dt_min = c.time_step_limit_min;
+  s.dt_max = c.time_step_limit_max;
+  if (!c.layer_sizes.empty()) {
+    const ModelConfig::LayerSizes& ls = c.layer_sizes[static_cast<size_t>(i)];
+    s.group_heads = ls.group_heads;
+    s.groups = static_cast<int64_t>(ls.group_heads.size());
+    s.heads = 0;
+    for (int64_t h : ls.group_heads) s.heads += h;
+    s.inner = s.heads * s.head_dim;
+    s.state = ls.state;
+    if (c.norm_groups != 1) s.norm_groups = s.groups;
+    if (std::all_of(s.group_heads.begin(), s.group_heads.end(), [&](int64_t h) { return h == s.group_heads[0]; }))
+      s.group_heads.clear();
+  }
+  return s;
+}
 
 // The tensors of one layer: the pre-norm, then the mixer of `c.arch`. Returns the block's parameter count and
 // adds those that die with the SSM to `ssm_params`.
 int64_t load_layer(const WeightLoader& wl, const ModelConfig& c, int64_t i, LayerWeights& L, int64_t& ssm_params) {
-  const int64_t H = c.hidden_size, D = c.intermediate_size, N = c.state_size, K = c.conv_kernel;
+  const int64_t H = c.hidden_size, K = c.conv_kernel;
+  const bool sized = !c.layer_sizes.empty();
+  const int64_t N = sized ? c.layer_sizes[static_cast<size_t>(i)].state : c.state_size;
   const std::string p = "backbone.layers." + std::to_string(i) + ".";
   L.has_ssm = c.layer_has_ssm(i);
   L.norm_w = wl.get(p + "norm.weight", {H});
   ssm_params = 0;
   if (c.arch == Arch::Mamba1) {
+    const int64_t D = sized ? c.layer_sizes[static_cast<size_t>(i)].inner : c.intermediate_size;
     Mamba1Weights& m = L.m1;
     const int64_t R = c.time_step_rank;
     m.has_ssm = L.has_ssm;
@@ -72,6 +92,7 @@ int64_t load_layer(const WeightLoader& wl, const ModelConfig& c, int64_t i, Laye
       m.ssm.Dv = wl.get(p + "mixer.D", {D}, /*keep_f32=*/true);
       ssm_params = m.ssm.x_proj_w.numel() + m.ssm.dt_proj_w.numel() + m.ssm.dt_proj_b.numel() + A_log.numel() +
                    m.ssm.Dv.numel();
+      L.state_order = mamba1_state_order(m);
     }
     m.out_proj_w = wl.get(p + "mixer.out_proj.weight", {H, D});
     m.out_proj_b = wl.optional(c.use_bias, p + "mixer.out_proj.bias", {H});
@@ -79,12 +100,14 @@ int64_t load_layer(const WeightLoader& wl, const ModelConfig& c, int64_t i, Laye
            ssm_params + m.out_proj_w.numel() + numel_or0(m.out_proj_b);
   }
   Mamba2Weights& m = L.m2;
-  const int64_t Hh = c.num_heads, GN = c.n_groups * N;
+  L.s2 = layer_mamba2_shape(c, i);
+  const Mamba2Shape& s = L.s2;
+  const int64_t D = s.inner, Hh = s.heads, GN = s.groups * s.state;
   m.has_ssm = L.has_ssm;
-  const int64_t conv_ch = L.has_ssm ? c.conv_dim() : D;
+  const int64_t conv_ch = L.has_ssm ? s.conv_dim() : D;
   // Exactly z, x, B, C, dt: mamba_ssm's extra d_mlp rows only exist with d_ssm < d_inner, which the config parser
   // refuses.
-  const int64_t rows = L.has_ssm ? c.in_proj_rows() : 2 * D;
+  const int64_t rows = L.has_ssm ? s.in_proj_rows() : 2 * D;
   m.in_proj_w = wl.get(p + "mixer.in_proj.weight", {rows, H});
   m.in_proj_b = wl.optional(c.use_bias, p + "mixer.in_proj.bias", {rows});
   at::Tensor conv = wl.get(p + "mixer.conv1d.weight", {conv_ch, 1, K}, /*keep_f32=*/true);
@@ -97,17 +120,17 @@ int64_t load_layer(const WeightLoader& wl, const ModelConfig& c, int64_t i, Laye
     // Dead with the SSM: dt_bias, A_log, D, and the B/C/dt rows of in_proj with their conv channels.
     const int64_t dead_rows = 2 * GN + Hh;
     ssm_params = 3 * Hh + dead_rows * H + (c.use_bias ? dead_rows : 0) + 2 * GN * K + (c.use_conv_bias ? 2 * GN : 0);
+    L.state_order = mamba2_state_order(m, s);
   }
+  L.head_order = mamba2_head_order(m, s);
   m.gnorm_w = wl.get(p + "mixer.norm.weight", {D});
   m.out_proj_w = wl.get(p + "mixer.out_proj.weight", {H, D});
   m.out_proj_b = wl.optional(c.use_bias, p + "mixer.out_proj.bias", {H});
   return L.norm_w.numel() + m.in_proj_w.numel() + numel_or0(m.in_proj_b) + conv.numel() + numel_or0(m.conv_b) +
          (L.has_ssm ? 3 * Hh : 0) + m.gnorm_w.numel() + m.out_proj_w.numel() + numel_or0(m.out_proj_b);
 }
-
 }  // namespace
 
-MambaModel::~MambaModel() = default;
 
 std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadOptions& opts) {
   std::shared_ptr<MambaModel> m(new MambaModel());
@@ -136,26 +159,16 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
   }
   pc.total = pc.embedding + pc.final_norm + pc.lm_head;
   for (int64_t b : pc.block) pc.total += b;
+  m->mlp_group_ = hybrid_util::mlp_group_size(opts.mlp_channel_group, c.intermediate_size);
+  if (opts.state_step < 0) throw Error("the state step must be >= 0 (0: state_size / 8)");
+  m->state_step_ = opts.state_step > 0 ? opts.state_step : std::max<int64_t>(1, c.state_size / 8);
+  m->tail_groups_ = opts.mlp_tail_groups;
+  m->init_cuts();
   m->load_tokenizer();
   return m;
 }
 
 nlohmann::json MambaModel::summary() const { return config_.to_hf_json(); }
-
-Mamba2Shape MambaModel::mamba2_shape() const {
-  const ModelConfig& c = config_;
-  Mamba2Shape s;
-  s.inner = c.intermediate_size;
-  s.heads = c.num_heads;
-  s.head_dim = c.head_dim;
-  s.groups = c.n_groups;
-  s.state = c.state_size;
-  s.norm_groups = c.norm_groups;
-  s.norm_eps = c.layer_norm_epsilon;
-  s.dt_min = c.time_step_limit_min;
-  s.dt_max = c.time_step_limit_max;
-  return s;
-}
 
 std::string MambaModel::description() const {
   const ModelConfig& c = config_;
@@ -167,78 +180,6 @@ std::string MambaModel::description() const {
   if (c.arch == Arch::Mamba2) d += ", heads " + n(c.num_heads) + " x " + n(c.head_dim) + ", groups " + n(c.n_groups);
   else d += ", dt rank " + n(c.time_step_rank);
   return d + ", vocab " + n(c.padded_vocab);
-}
-
-// ---- components and plans -------------------------------------------------------------------------------------
-
-Component MambaModel::component_tree() const {
-  const ParamCounts& pc = params_;
-  Component root = make_component("model", ComponentKind::Model, -1, pc.total);
-  for (int64_t i = 0; i < num_layers(); ++i) {
-    const size_t li = static_cast<size_t>(i);
-    Component blk = make_component("layers." + std::to_string(i), ComponentKind::Block, i, pc.block[li]);
-    if (layers_[li].has_ssm) {
-      Component ssm = make_component(blk.id + ".ssm", ComponentKind::Ssm, i, pc.ssm[li]);
-      if (config_.arch == Arch::Mamba2) {
-        const int64_t heads = config_.num_heads;  // dt_bias, A_log, D: one of each per head
-        ssm.children.push_back(make_component(ssm.id + ".heads", ComponentKind::SsmHeads, i, 3 * heads, heads));
-      }
-      blk.children.push_back(std::move(ssm));
-    }
-    root.children.push_back(std::move(blk));
-  }
-  return root;
-}
-
-std::vector<ComponentId> MambaModel::candidates(Granularity g, const RemovalSet& removed) const {
-  std::vector<ComponentId> c;
-  if (g != Granularity::Block && g != Granularity::Ssm) return c;
-  for (int64_t l = 0; l < num_layers(); ++l) {
-    if (removed.contains(Granularity::Block, l)) continue;
-    if (g == Granularity::Ssm && (removed.contains(Granularity::Ssm, l) || !layers_[static_cast<size_t>(l)].has_ssm))
-      continue;
-    c.push_back(ComponentId::layer_of(g, l));
-  }
-  return c;
-}
-
-PlanPtr MambaModel::plan(const RemovalSet& removed, const std::string& label) const {
-  std::vector<LayerMask> mask(static_cast<size_t>(num_layers()));
-  for (const ComponentId& c : removed.items) {
-    if (c.kind != Granularity::Block && c.kind != Granularity::Ssm)
-      throw Error(label + ": " + c.str() + ": a " + arch() + " model has only blocks (layers.N) and SSMs (layers.N.ssm)");
-    if (c.layer < 0 || c.layer >= num_layers())
-      throw Error(label + ": " + c.str() + " is outside the model's layers (0.." + std::to_string(num_layers() - 1) + ")");
-    LayerMask& m = mask[static_cast<size_t>(c.layer)];
-    if (c.kind == Granularity::Block) {
-      m.skip_block = true;
-    } else {
-      if (!layers_[static_cast<size_t>(c.layer)].has_ssm)
-        throw Error(label + ": layer " + std::to_string(c.layer) + " has no SSM to remove");
-      m.skip_ssm = true;
-    }
-  }
-  int64_t kept = params_.total;
-  for (size_t l = 0; l < mask.size(); ++l)
-    kept -= mask[l].skip_block ? params_.block[l] : mask[l].skip_ssm ? params_.ssm[l] : 0;
-  return std::make_shared<MambaPlan>(removed, std::move(mask), kept);
-}
-
-std::vector<LayerState> MambaModel::zero_state(int64_t batch, const ForwardPlan& p) const {
-  const ModelConfig& c = config_;
-  const std::vector<LayerMask>& mask = mamba_plan(p).mask;
-  std::vector<LayerState> s(static_cast<size_t>(num_layers()));
-  const auto f32 = at::TensorOptions().device(device_).dtype(at::kFloat);  // scan states stay float32
-  for (size_t l = 0; l < s.size(); ++l) {
-    if (mask[l].skip_block) continue;  // a removed block holds no state
-    const LayerWeights& w = layers_[l];
-    const int64_t channels = c.arch == Arch::Mamba1 ? w.m1.ssm.conv_w_kc.size(1) : w.m2.conv_w_kc.size(1);
-    s[l].conv = at::zeros({batch, c.conv_kernel - 1, channels}, at::TensorOptions().device(device_).dtype(dtype_));
-    if (!w.has_ssm || mask[l].skip_ssm) continue;
-    s[l].ssm = c.arch == Arch::Mamba1 ? at::zeros({batch, c.intermediate_size, c.state_size}, f32)
-                                      : at::zeros({batch, c.num_heads, c.head_dim, c.state_size}, f32);
-  }
-  return s;
 }
 
 // ---- forward ----------------------------------------------------------------------------------------------------
@@ -254,20 +195,36 @@ Activations MambaModel::embed(const at::Tensor& ids, const ForwardPlan&, Recurre
 at::Tensor MambaModel::block(int64_t layer, const at::Tensor& hidden, bool skip_ssm, LayerState* state) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
   at::Tensor x = prof("norm", device_, [&] { return ops::rms_norm(hidden, w.norm_w, config_.layer_norm_epsilon); });
-  at::Tensor out = branch(layer, x, skip_ssm, state);
+  at::Tensor out = branch(w, x, skip_ssm, state);
   return prof("residual", device_, [&] { return hidden + out; });  // residual kept in float32
 }
 
-at::Tensor MambaModel::branch(int64_t layer, const at::Tensor& x, bool skip_ssm, LayerState* state) const {
-  const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
+at::Tensor MambaModel::branch(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const {
   return config_.arch == Arch::Mamba1 ? mamba1_mixer(w.m1, x, skip_ssm || !w.has_ssm, state, device_)
-                                      : mamba2_mixer(w.m2, mamba2_shape(), x, skip_ssm || !w.has_ssm, state, device_);
+                                      : mamba2_mixer(w.m2, w.s2, x, skip_ssm || !w.has_ssm, state, device_);
 }
+
+namespace {
+
+// The weights layer l runs with under mask m: the loaded layer, or its cut (held by `hold`).
+const LayerWeights& weights_for(const std::vector<LayerWeights>& layers, int64_t l, const LayerMask& m,
+                                const std::function<std::shared_ptr<const LayerWeights>()>& cut,
+                                std::shared_ptr<const LayerWeights>& hold) {
+  if (!m.cut) return layers[static_cast<size_t>(l)];
+  hold = cut();
+  return *hold;
+}
+
+}  // namespace
 
 void MambaModel::layer(int64_t l, Activations& a, const ForwardPlan& p, RecurrentState* state) const {
   const LayerMask& m = mamba_plan(p).mask[static_cast<size_t>(l)];
   if (m.skip_block) return;
-  a.hidden = block(l, a.hidden, m.skip_ssm, state ? &state->layers[static_cast<size_t>(l)] : nullptr);
+  std::shared_ptr<const LayerWeights> hold;
+  const LayerWeights& w = weights_for(layers_, l, m, [&] { return cut_layer(l, m.keep); }, hold);
+  at::Tensor x = prof("norm", device_, [&] { return ops::rms_norm(a.hidden, w.norm_w, config_.layer_norm_epsilon); });
+  at::Tensor out = branch(w, x, m.skip_ssm, state ? &state->layers[static_cast<size_t>(l)] : nullptr);
+  a.hidden = prof("residual", device_, [&] { return a.hidden + out; });  // residual kept in float32
 }
 
 void MambaModel::layers(int64_t from, int64_t to, Activations& a, const ForwardPlan& p, RecurrentState* state) const {
@@ -276,7 +233,7 @@ void MambaModel::layers(int64_t from, int64_t to, Activations& a, const ForwardP
     return;
   }
   // On a GPU each block's residual add is fused with the next block's norm (one pass over the float32 residual
-  // instead of two; the same arithmetic as block()).
+  // instead of two; the same arithmetic as layer()).
   const std::vector<LayerMask>& mask = mamba_plan(p).mask;
   at::Tensor& h = a.hidden;
   at::Tensor pending;  // the previous block's branch, not yet added to h
@@ -284,7 +241,8 @@ void MambaModel::layers(int64_t from, int64_t to, Activations& a, const ForwardP
     const LayerMask& lm = mask[static_cast<size_t>(i)];
     if (lm.skip_block) continue;
     LayerState* ls = state ? &state->layers[static_cast<size_t>(i)] : nullptr;
-    const LayerWeights& w = layers_[static_cast<size_t>(i)];
+    std::shared_ptr<const LayerWeights> hold;
+    const LayerWeights& w = weights_for(layers_, i, lm, [&] { return cut_layer(i, lm.keep); }, hold);
     at::Tensor x = prof("norm", device_, [&] {
       if (!pending.defined()) return ops::rms_norm(h, w.norm_w, config_.layer_norm_epsilon);
       at::Tensor next;
@@ -292,9 +250,37 @@ void MambaModel::layers(int64_t from, int64_t to, Activations& a, const ForwardP
       h = next;
       return n;
     });
-    pending = branch(i, x, lm.skip_ssm, ls);
+    pending = branch(w, x, lm.skip_ssm, ls);
   }
   if (pending.defined()) h = prof("residual", device_, [&] { return h + pending; });
+}
+
+std::vector<LayerState> MambaModel::zero_state(int64_t batch, const ForwardPlan& p) const {
+  const ModelConfig& c = config_;
+  const std::vector<LayerMask>& mask = mamba_plan(p).mask;
+  std::vector<LayerState> s(static_cast<size_t>(num_layers()));
+  const auto f32 = at::TensorOptions().device(device_).dtype(at::kFloat);  // scan states stay float32
+  for (size_t l = 0; l < s.size(); ++l) {
+    const LayerMask& m = mask[l];
+    if (m.skip_block) continue;  // a removed block holds no state
+    const LayerWeights& w = layers_[l];
+    const bool ssm = w.has_ssm && !m.skip_ssm;
+    int64_t channels = 0;
+    std::vector<int64_t> ssm_dims;
+    if (c.arch == Arch::Mamba1) {
+      const int64_t D = m.cut ? int64_t(m.keep.units.size()) : w.m1.out_proj_w.size(1);
+      const int64_t N = m.cut ? int64_t(m.keep.state.size()) : w.m1.ssm.state_size;
+      channels = D;
+      ssm_dims = {batch, D, N};
+    } else {
+      const Mamba2Shape sh = m.cut ? cut_mamba2_shape(w.s2, m.keep) : w.s2;
+      channels = w.has_ssm ? sh.conv_dim() : sh.inner;
+      ssm_dims = {batch, sh.heads, sh.head_dim, sh.state};
+    }
+    s[l].conv = at::zeros({batch, c.conv_kernel - 1, channels}, at::TensorOptions().device(device_).dtype(dtype_));
+    if (ssm) s[l].ssm = at::zeros(ssm_dims, f32);
+  }
+  return s;
 }
 
 at::Tensor MambaModel::head(const at::Tensor& hidden) const {
@@ -306,73 +292,7 @@ at::Tensor MambaModel::head(const at::Tensor& hidden) const {
   return prof("logits_to_f32", device_, [&] { return logits.to(at::kFloat); });
 }
 
-// ---- export and training --------------------------------------------------------------------------------------------
-
-PrunedCheckpoint MambaModel::pruned_checkpoint(const ForwardPlan& p) const {
-  const ModelConfig& c = config_;
-  const std::vector<LayerMask>& mask = mamba_plan(p).mask;
-  std::vector<int64_t> kept;
-  for (int64_t l = 0; l < c.num_layers; ++l)
-    if (!mask[static_cast<size_t>(l)].skip_block) kept.push_back(l);
-  if (kept.empty()) throw Error("export: every block is removed; nothing would be left of the model");
-
-  // The stored tensors (their dtype kept), renamed and cut.
-  const WeightStore ws = WeightStore::open_folder(dir_);
-  const bool m2 = c.arch == Arch::Mamba2;
-  const int64_t D = c.intermediate_size;
-  PrunedCheckpoint out;
-  auto stored = [&](const std::string& name) {
-    const WeightEntry& e = ws.at(name);
-    if (!e.tensor.defined()) throw Error(e.file + ": tensor '" + name + "' has an unsupported dtype " + e.dtype);
-    return e.tensor;
-  };
-  out.tensors.emplace_back("backbone.embeddings.weight", stored("backbone.embeddings.weight"));
-  out.tensors.emplace_back("backbone.norm_f.weight", stored("backbone.norm_f.weight"));
-  if (!c.tie_word_embeddings) out.tensors.emplace_back("lm_head.weight", stored("lm_head.weight"));
-
-  ModelConfig out_cfg = c;
-  out_cfg.num_layers = static_cast<int64_t>(kept.size());
-  out_cfg.layers_without_ssm.clear();
-  // Mixer tensors that die with the SSM (Mamba-1: the selective scan's own parameters).
-  const std::vector<std::string> dead = m2 ? std::vector<std::string>{"mixer.dt_bias", "mixer.A_log", "mixer.D"}
-                                           : std::vector<std::string>{"mixer.x_proj.weight", "mixer.dt_proj.weight",
-                                                                      "mixer.dt_proj.bias", "mixer.A_log", "mixer.D"};
-  for (size_t j = 0; j < kept.size(); ++j) {
-    const int64_t l = kept[j];
-    const std::string from = "backbone.layers." + std::to_string(l) + ".";
-    const std::string to = "backbone.layers." + std::to_string(j) + ".";
-    const bool had_ssm = layers_[static_cast<size_t>(l)].has_ssm;
-    const bool drop_ssm = !had_ssm || mask[static_cast<size_t>(l)].skip_ssm;
-    if (drop_ssm) out_cfg.layers_without_ssm.push_back(static_cast<int64_t>(j));
-    for (const auto& name : ws.names()) {
-      if (name.compare(0, from.size(), from) != 0) continue;
-      const std::string suffix = name.substr(from.size());
-      if (drop_ssm && std::find(dead.begin(), dead.end(), suffix) != dead.end()) continue;
-      at::Tensor t = stored(name);
-      if (drop_ssm && m2 && had_ssm) {
-        // Keep the gated-MLP rows (2*d_mlp, usually none), z and x (2*D) of in_proj and the x channels of the conv.
-        if (suffix == "mixer.in_proj.weight" || suffix == "mixer.in_proj.bias") {
-          const int64_t d_mlp = (t.size(0) - c.in_proj_rows()) / 2;
-          t = t.narrow(0, 0, 2 * d_mlp + 2 * D);
-        }
-        if (suffix == "mixer.conv1d.weight" || suffix == "mixer.conv1d.bias") t = t.narrow(0, 0, D);
-      }
-      out.tensors.emplace_back(to + suffix, t);
-    }
-    out.layer_map[std::to_string(j)] = l;
-  }
-  out.config = out_cfg.to_hf_json();
-  if (out_cfg.layers_without_ssm.empty()) out.config.erase("shedder_layers_without_ssm");
-  // Carry over fields we do not model (e.g. time_step_* init settings), without overriding ours.
-  if (c.layout == WeightLayout::HuggingFace)
-    for (auto it = c.raw.begin(); it != c.raw.end(); ++it)
-      if (!out.config.contains(it.key()) && it.key() != "shedder_layers_without_ssm") out.config[it.key()] = it.value();
-  out.layers = out_cfg.num_layers;
-  out.transformers_loadable = out_cfg.layers_without_ssm.empty();
-  if (!out.transformers_loadable)
-    out.note = "layers without SSM (shedder_layers_without_ssm): transformers has no SSM-less Mamba layer";
-  return out;
-}
+// ---- training (export: mamba_export.cpp) ---------------------------------------------------------------------------
 
 std::vector<WeightSlot> MambaModel::weight_slots() {
   const ModelConfig& c = config_;

@@ -12,10 +12,13 @@
 #include <vector>
 
 #include "model/mamba_mixer.h"
+#include "model/mamba_width.h"
 #include "model/model.h"
 #include "model/model_config.h"
 
 namespace shedder {
+
+struct LayerMask;  // model/mamba_plan.h
 
 // One layer: its pre-norm and the mixer of its architecture.
 struct LayerWeights {
@@ -23,6 +26,11 @@ struct LayerWeights {
   Mamba1Weights m1;
   Mamba2Weights m2;
   bool has_ssm = true;  // false when an export dropped this layer's SSM weights
+  Mamba2Shape s2;       // Mamba-2: this layer's sizes (per layer after an unequal width export)
+  std::vector<int64_t> state_order;  // state dimensions, least important first (model/mamba_width.h)
+  std::vector<int64_t> head_order;   // Mamba-2 heads, least important first (mamba2_head_order)
+  // Mamba-1 after reorder_mlp_channels: inner channel i is channel channel_perm[i] of the stored tensors; empty else.
+  std::vector<int64_t> channel_perm;
 };
 
 struct ParamCounts {
@@ -55,9 +63,14 @@ class MambaModel : public Model {
   std::string description() const override;
 
   Component component_tree() const override;
-  std::vector<Granularity> granularities() const override { return {Granularity::Block, Granularity::Ssm}; }
+  std::vector<Granularity> granularities() const override;
   std::vector<ComponentId> candidates(Granularity g, const RemovalSet& removed) const override;
   int64_t total_parameters() const override { return params_.total; }
+  // The state dimensions of chunk j of `layer` (SsmState: state_step() of them in the layer's importance order).
+  std::vector<int64_t> state_chunk(int64_t layer, int64_t j) const;
+  int64_t state_chunks(int64_t layer) const;
+  // Heads (Mamba-2) or channel groups (Mamba-1) of `layer`: the width components of its mixer.
+  int64_t width_units(int64_t layer) const;
 
   PlanPtr plan(const RemovalSet& removed, const std::string& label = "removal") const override;
   Activations embed(const at::Tensor& ids, const ForwardPlan& p, RecurrentState* state) const override;
@@ -67,6 +80,9 @@ class MambaModel : public Model {
 
   PrunedCheckpoint pruned_checkpoint(const ForwardPlan& p) const override;
   std::vector<WeightSlot> weight_slots() override;
+  // Mamba-1: every mixer's inner channels sorted by mamba1_channel_order (the function is unchanged); Mamba-2: none
+  // (a head is one unit; the width-search mode takes the heads in mamba2_head_order).
+  void reorder_mlp_channels() override;
 
   // One block including its residual add (`skip_ssm` removes the selective scan only), continuing and updating
   // `state` when given.
@@ -76,15 +92,23 @@ class MambaModel : public Model {
   std::vector<LayerState> zero_state(int64_t batch, const ForwardPlan& p) const override;
 
  private:
-  MambaModel() = default;
-  // The block's branch (mixer output) for its normalised input x.
-  at::Tensor branch(int64_t layer, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
-  Mamba2Shape mamba2_shape() const;
+  MambaModel();
+  // Sets up the cut cache and checks the analytic parameter counts of cut plans against the loaded tensors.
+  void init_cuts();
+  // Parameters of layer l's block under mask m (cut, SSM skipped or whole; not for a skipped block).
+  int64_t cut_block_params(int64_t l, const LayerMask& m) const;
+  struct CutCache;
+  // The block's branch (mixer output) for its normalised input x, with the weights `w` (the layer's or a cut).
+  at::Tensor branch(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
+  // Layer `l` cut to `keep` (model/mamba_width.h): one cut per layer is kept, so the candidates of a search step,
+  // which share the cuts of every other layer, cut one layer each.
+  std::shared_ptr<const LayerWeights> cut_layer(int64_t l, const MixerKeep& keep) const;
 
   ModelConfig config_;
   at::Tensor embedding_, norm_f_, lm_head_;
   std::vector<LayerWeights> layers_;
   ParamCounts params_;
+  std::unique_ptr<CutCache> cuts_;
 };
 
 }  // namespace shedder

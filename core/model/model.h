@@ -67,8 +67,11 @@ struct LoadOptions {
   // residual stream, norm statistics, conv weights, A, D, dt_bias and scan states stay float32.
   std::string device = "cpu";
   std::string dtype = "auto";
-  // MLP channel groups (Zamba2, Hymba): channels per group; 0: I/16 rounded to a power of two in [16, 128].
+  // Channel groups: MLP channels per group (Zamba2, Hymba) or a Mamba-1 mixer's inner channels per group (pure
+  // Mamba-1 models); 0: I/16 rounded to a power of two in [16, 128].
   int64_t mlp_channel_group = 0;
+  // State dimensions per state chunk (layers.N.ssm.state.J of pure Mamba models); 0: state_size / 8, at least 1.
+  int64_t state_step = 0;
   // MLP channel candidates: only each MLP's last kept group (the reference's width search, which shrinks an MLP
   // from the end after Model::reorder_mlp_channels) instead of every group.
   bool mlp_tail_groups = false;
@@ -197,7 +200,8 @@ class Model {
   int64_t removed_parameters(const RemovalSet& r) const;
   // The first layer whose computation removing `c` changes (the prefix cache recomputes from there).
   virtual int64_t first_layer(const ComponentId& c) const;
-  int64_t mlp_channel_group() const { return mlp_group_; }
+  int64_t mlp_channel_group() const { return mlp_group_; }  // also a Mamba-1 mixer's channels per group
+  int64_t state_step() const { return state_step_; }          // state dimensions per chunk (SsmState)
   bool mlp_tail_groups() const { return tail_groups_; }
   bool mlp_channels_reordered() const { return reordered_; }  // LoadOptions::reorder_mlp_channels
   // One line for people: the architecture and its main sizes.
@@ -254,6 +258,7 @@ class Model {
   at::Device device_ = at::Device(at::kCPU);
   at::ScalarType dtype_ = at::kFloat;
   int64_t mlp_group_ = 16;
+  int64_t state_step_ = 1;
   bool tail_groups_ = false;
   bool reordered_ = false;
   std::unique_ptr<BpeTokenizer> tokenizer_;

@@ -193,6 +193,34 @@ bool ModelConfig::layer_has_ssm(int64_t layer) const {
 
 ModelConfig ModelConfig::from_file(const std::string& path) { return from_json(read_json_file_lenient(path), path); }
 
+namespace {
+
+void read_layer_sizes(ModelConfig& c, const nlohmann::json& j, const std::string& label) {
+  const std::string what = label + ": shedder_layer_sizes";
+  if (!j.is_array() || static_cast<int64_t>(j.size()) != c.num_layers)
+    throw Error(what + " must list one object per layer (" + std::to_string(c.num_layers) + ")");
+  for (size_t i = 0; i < j.size(); ++i) {
+    const std::string where = what + "[" + std::to_string(i) + "]";
+    if (!j[i].is_object()) throw Error(where + " is not an object");
+    const JsonFields f(j[i], where);
+    ModelConfig::LayerSizes s;
+    s.state = f.integer("state_size", c.state_size, 1, kMaxState);
+    if (c.arch == Arch::Mamba1) {
+      s.inner = f.integer("intermediate_size", c.intermediate_size, 1, kMaxInner);
+    } else {
+      s.group_heads = f.integers("group_heads", 1, kMaxInner);
+      int64_t heads = 0;
+      for (int64_t h : s.group_heads) heads += h;
+      if (s.group_heads.empty() || heads * c.head_dim > kMaxInner)
+        throw Error(where + ": group_heads must list the heads of each B/C group (at least one group)");
+      s.inner = heads * c.head_dim;
+    }
+    c.layer_sizes.push_back(std::move(s));
+  }
+}
+
+}  // namespace
+
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& label) {
   if (!j.is_object()) throw Error(label + ": config is not a JSON object");
   ModelConfig c;
@@ -219,6 +247,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& l
     throw Error(label + ": time_step_limit must be two numbers with 0 <= min <= max");
 
   c.layers_without_ssm = f.integers("shedder_layers_without_ssm", 0, c.num_layers - 1);
+  if (f.has("shedder_layer_sizes")) read_layer_sizes(c, f.raw("shedder_layer_sizes"), label);
   return c;
 }
 
@@ -260,6 +289,17 @@ nlohmann::json ModelConfig::to_hf_json() const {
     j["time_step_limit"] = {time_step_limit_min, hi};
   }
   if (!layers_without_ssm.empty()) j["shedder_layers_without_ssm"] = layers_without_ssm;
+  if (!layer_sizes.empty()) {
+    nlohmann::json sizes = nlohmann::json::array();
+    for (const LayerSizes& s : layer_sizes) {
+      nlohmann::json o;
+      if (m1) o["intermediate_size"] = s.inner;
+      else o["group_heads"] = s.group_heads;
+      o["state_size"] = s.state;
+      sizes.push_back(o);
+    }
+    j["shedder_layer_sizes"] = sizes;
+  }
   return j;
 }
 

@@ -56,6 +56,16 @@ struct ModelConfig {
   // "shedder_layers_without_ssm"); their dead SSM weights are absent from the checkpoint.
   std::vector<int64_t> layers_without_ssm;
 
+  // Per-layer mixer sizes of a checkpoint whose layers were cut unequally by an export (documented extra field
+  // "shedder_layer_sizes", one object per layer; model/mamba_width.h): Mamba-2 {"group_heads": [heads of each B/C
+  // group], "state_size"}, Mamba-1 {"intermediate_size", "state_size"}. Empty: every layer as the fields above.
+  struct LayerSizes {
+    int64_t inner = 0;                 // Mamba-1 inner channels
+    std::vector<int64_t> group_heads;  // Mamba-2
+    int64_t state = 0;
+  };
+  std::vector<LayerSizes> layer_sizes;
+
   nlohmann::json raw;  // the file as read (bare Infinity/NaN normalised)
 
   // Mamba-2 derived sizes.

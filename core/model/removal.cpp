@@ -20,11 +20,13 @@ constexpr GranularityName kNames[] = {
     {Granularity::SharedBlock, "shared"},   {Granularity::Attention, "attn"},
     {Granularity::Mlp, "mlp"},              {Granularity::AttentionHeads, "head"},
     {Granularity::MlpChannels, "channel"},  {Granularity::SsmHeads, "ssm-head"},
+    {Granularity::MixerChannels, "mixer-channel"}, {Granularity::SsmState, "state"},
 };
 
 const char* kIdGrammar =
     "layers.N, layers.N.ssm, layers.N.shared, layers.N.attn, layers.N.mlp, layers.N.attn.heads.G, "
-    "layers.N.mlp.channels.C, layers.N.ssm.heads.S, shared.K.attn.heads.G or shared.K.mlp.channels.C";
+    "layers.N.mlp.channels.C, layers.N.ssm.heads.S, layers.N.mixer.channels.C, layers.N.ssm.state.J, "
+    "shared.K.attn.heads.G or shared.K.mlp.channels.C";
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out(1);
@@ -119,6 +121,8 @@ ComponentId ComponentId::parse(const std::string& text) {
     if (p[2] == "attn" && p[3] == "heads") return layer_of(Granularity::AttentionHeads, n, k);
     if (p[2] == "mlp" && p[3] == "channels") return layer_of(Granularity::MlpChannels, n, k);
     if (p[2] == "ssm" && p[3] == "heads") return layer_of(Granularity::SsmHeads, n, k);
+    if (p[2] == "mixer" && p[3] == "channels") return layer_of(Granularity::MixerChannels, n, k);
+    if (p[2] == "ssm" && p[3] == "state") return layer_of(Granularity::SsmState, n, k);
   }
   throw bad();
 }
@@ -135,6 +139,8 @@ std::string ComponentId::str() const {
     case Granularity::AttentionHeads: return where + ".attn.heads." + i;
     case Granularity::MlpChannels: return where + ".mlp.channels." + i;
     case Granularity::SsmHeads: return where + ".ssm.heads." + i;
+    case Granularity::MixerChannels: return where + ".mixer.channels." + i;
+    case Granularity::SsmState: return where + ".ssm.state." + i;
   }
   return where;
 }

@@ -21,15 +21,18 @@ namespace shedder {
 //  Mlp             layers.N.mlp          Hymba: a layer's MLP
 //  AttentionHeads  layers.N.attn.heads.G / shared.K.attn.heads.G   one KV head with its query heads
 //  MlpChannels     layers.N.mlp.channels.C / shared.K.mlp.channels.C   a group of MLP channels
-//  SsmHeads        layers.N.ssm.heads.S  an SSM head (Hymba)
-enum class Granularity { Block, Ssm, SharedBlock, Attention, Mlp, AttentionHeads, MlpChannels, SsmHeads };
+//  SsmHeads        layers.N.ssm.heads.S  an SSM head (Hymba, Mamba-2)
+//  MixerChannels   layers.N.mixer.channels.C   a group of a Mamba-1 mixer's inner channels
+//  SsmState        layers.N.ssm.state.J  state dimensions: the J-th chunk in the layer's importance order (Mamba)
+enum class Granularity { Block, Ssm, SharedBlock, Attention, Mlp, AttentionHeads, MlpChannels, SsmHeads,
+                         MixerChannels, SsmState };
 
-// "block", "ssm", "shared", "attn", "mlp", "head", "channel", "ssm-head".
+// "block", "ssm", "shared", "attn", "mlp", "head", "channel", "ssm-head", "mixer-channel", "state".
 const char* granularity_name(Granularity g);
 // Accepts the names above (and "mamba_block", the reference's name for block).
 std::optional<Granularity> parse_granularity(const std::string& s);
 const std::vector<Granularity>& all_granularities();
-// "block|ssm|shared|attn|mlp|head|channel|ssm-head" (for messages), or the names of `gs` joined by `sep`.
+// "block|ssm|shared|attn|mlp|head|channel|ssm-head|mixer-channel|state" (for messages), or the names of `gs` joined by `sep`.
 std::string granularity_names(const std::vector<Granularity>& gs, const char* sep = ", ");
 
 // One component: a granularity and where it is.

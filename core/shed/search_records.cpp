@@ -161,7 +161,8 @@ nlohmann::json SearchResult::to_json(Granularity g, Metric m) const {
 
 nlohmann::json removal_context(const Model& model, Granularity g) {
   nlohmann::json j = nlohmann::json::object();
-  if (g == Granularity::MlpChannels) {
+  if (g == Granularity::SsmState) j["state_step"] = model.state_step();
+  if (g == Granularity::MlpChannels || g == Granularity::MixerChannels) {
     j["mlp_channel_group"] = model.mlp_channel_group();
     if (model.mlp_channels_reordered()) j["mlp_channels_reordered"] = true;
     if (model.mlp_tail_groups()) j["mlp_tail_groups"] = true;
@@ -170,9 +171,12 @@ nlohmann::json removal_context(const Model& model, Granularity g) {
 }
 
 nlohmann::json removal_context(const Model& model, const RemovalSet& removed) {
-  for (const ComponentId& c : removed.items)
-    if (c.kind == Granularity::MlpChannels) return removal_context(model, Granularity::MlpChannels);
-  return nlohmann::json::object();
+  nlohmann::json j = nlohmann::json::object();
+  for (const ComponentId& c : removed.items) {
+    const nlohmann::json one = removal_context(model, c.kind);  // named: items() must not outlive its object
+    for (auto& [k, v] : one.items()) j[k] = v;
+  }
+  return j;
 }
 
 void write_step_config(const std::string& dir, const RemovalSet& removed, Granularity g, int64_t step,

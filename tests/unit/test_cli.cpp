@@ -220,11 +220,15 @@ class TestCli : public QObject {
       QCOMPARE(blk.value("id", std::string()), id);
       QCOMPARE(blk.value("kind", std::string()), std::string("block"));
       QCOMPARE(blk.value("layer", -1), i);
-      QVERIFY(blk["children"].is_array() && blk["children"].size() == 1);
-      QCOMPARE(blk["children"][0].value("id", std::string()), id + ".ssm");
-      QCOMPARE(blk["children"][0].value("kind", std::string()), std::string("ssm"));
-      QVERIFY(blk["children"][0]["parameters"].get<int64_t>() > 0);
-      QVERIFY(blk["children"][0]["parameters"].get<int64_t>() < blk["parameters"].get<int64_t>());
+      // The block's width components (heads or channel groups), then its SSM.
+      QVERIFY(blk["children"].is_array() && blk["children"].size() >= 2);
+      const json& ssm = blk["children"].back();
+      QCOMPARE(blk["children"][0].value("id", std::string()),
+               id + (arch == "mamba" ? ".mixer.channels.0" : ".ssm.heads.0"));
+      QCOMPARE(ssm.value("id", std::string()), id + ".ssm");
+      QCOMPARE(ssm.value("kind", std::string()), std::string("ssm"));
+      QVERIFY(ssm["parameters"].get<int64_t>() > 0);
+      QVERIFY(ssm["parameters"].get<int64_t>() < blk["parameters"].get<int64_t>());
       block_sum += blk["parameters"].get<int64_t>();
     }
     QVERIFY(block_sum < j["parameters"].get<int64_t>());  // + embedding + final norm

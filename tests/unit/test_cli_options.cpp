@@ -235,7 +235,7 @@ class TestCliOptions : public QObject {
     QCOMPARE(complete({"shedder-cli", "e"}), V({"eval", "export"}));
     QCOMPARE(complete({"shedder-cli", "search", "--calib-t"}), V({"--calib-text", "--calib-tokens"}));
     QCOMPARE(complete({"shedder-cli", "search", "m", "--granularity", ""}),
-             V({"attn", "block", "channel", "head", "mlp", "shared", "ssm", "ssm-head"}));
+             V({"attn", "block", "channel", "head", "mixer-channel", "mlp", "shared", "ssm", "ssm-head", "state"}));
     QCOMPARE(complete({"shedder-cli", "eval", "m", "--thr"}), V({"--threads"}));
     QCOMPARE(complete({"shedder-cli", "eval", "m", "--gran"}), V());  // not an eval option
     // The old `hybrid` command is gone; its name gets a hint, not a completion.

@@ -111,6 +111,70 @@ class TestExport : public QObject {
     export_and_compare(trained("mamba2"), "block:3;ssm:3,6", "mixed");
   }
 
+  // Width cuts (docs/width.md): the export narrows every tensor to what the cut keeps. The same sizes in every layer
+  // give transformers' own fields; otherwise shedder_layer_sizes carries each layer's, and the folder reloads, is
+  // cut again and keeps the masked model's logits and parameter counts.
+  void width_cuts_export_exactly() {
+    auto ids = [](const char* fmt, std::initializer_list<int> layers, std::initializer_list<int> units) {
+      std::string s;
+      for (int l : layers)
+        for (int u : units) {
+          char b[64];
+          std::snprintf(b, sizeof b, fmt, l, u);
+          s += (s.empty() ? "" : ",") + std::string(b);
+        }
+      return s;
+    };
+    const std::initializer_list<int> every = {0, 1, 2, 3, 4, 5, 6, 7};
+    {  // Mamba-2, 8 heads x 32 in 2 groups, state 32: a head of each group and a state chunk everywhere
+      auto e = export_and_compare(trained("mamba2"), ids("layers.%d.ssm.heads.%d", every, {1, 6}) + ";" +
+                                                         ids("layers.%d.ssm.state.%d", every, {0}), "width2");
+      const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
+      QCOMPARE(cfg["num_heads"].get<int>(), 6);
+      QCOMPARE(cfg["n_groups"].get<int>(), 2);
+      QCOMPARE(cfg["state_size"].get<int>(), 28);
+      QCOMPARE(cfg["expand"].get<double>() * 128, 6.0 * 32);
+      QVERIFY(!cfg.contains("shedder_layer_sizes"));
+      QVERIFY(nlohmann::json::parse(test::read_file(e->dir() + "/shedding_report.json"))["transformers_loadable"].get<bool>());
+      auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+      QCOMPARE(st->tensor("backbone.layers.4.mixer.in_proj.weight").size(0), int64_t(2 * 192 + 2 * 2 * 28 + 6));
+    }
+    {  // uneven: three heads of group 0 in layer 2, all of group 1 in layer 5 (its B/C go), seven state chunks in 6
+      auto e = export_and_compare(trained("mamba2"), ids("layers.%d.ssm.heads.%d", {2}, {0, 1, 2}) + ";" +
+                                                         ids("layers.%d.ssm.heads.%d", {5}, {4, 5, 6, 7}) + ";" +
+                                                         ids("layers.%d.ssm.state.%d", {6}, {0, 1, 2, 3, 4, 5, 6}),
+                                  "width2u");
+      const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
+      QVERIFY(cfg.contains("shedder_layer_sizes"));
+      QVERIFY(!nlohmann::json::parse(test::read_file(e->dir() + "/shedding_report.json"))["transformers_loadable"].get<bool>());
+      auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+      QCOMPARE(st->tensor("backbone.layers.2.mixer.in_proj.weight").size(0), int64_t(2 * 160 + 2 * 2 * 32 + 5));
+      QCOMPARE(st->tensor("backbone.layers.5.mixer.in_proj.weight").size(0), int64_t(2 * 128 + 2 * 1 * 32 + 4));
+      QCOMPARE(st->tensor("backbone.layers.6.mixer.in_proj.weight").size(0), int64_t(2 * 256 + 2 * 2 * 4 + 8));
+      QCOMPARE(e->component_tree().children[2].children.size(), size_t(5 + 1));  // 5 heads and the SSM
+      export_and_compare(e->dir(), "layers.2.ssm.heads.0,layers.6.ssm.heads.3;block:1", "width2again");
+    }
+    {  // Mamba-1, inner 256 in groups of 32, state 16: a channel group and a state chunk everywhere
+      auto e = export_and_compare(trained("mamba1"), ids("layers.%d.mixer.channels.%d", every, {3}) + ";" +
+                                                         ids("layers.%d.ssm.state.%d", every, {0}), "width1");
+      const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
+      QCOMPARE(cfg["intermediate_size"].get<int>(), 224);
+      QCOMPARE(cfg["state_size"].get<int>(), 14);
+      QVERIFY(!cfg.contains("shedder_layer_sizes"));
+    }
+    {  // uneven, with an SSM removed beside a channel cut
+      auto e = export_and_compare(trained("mamba1"), ids("layers.%d.mixer.channels.%d", {1}, {0, 1, 2, 3, 4, 5, 6}) +
+                                                         ";" + ids("layers.%d.ssm.state.%d", {4}, {0, 1, 2}) +
+                                                         ";layers.3.mixer.channels.2;ssm:3", "width1u");
+      auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+      QCOMPARE(st->tensor("backbone.layers.1.mixer.out_proj.weight").size(1), int64_t(32));
+      QCOMPARE(st->tensor("backbone.layers.4.mixer.A_log").size(1), int64_t(10));
+      QCOMPARE(st->tensor("backbone.layers.3.mixer.out_proj.weight").size(1), int64_t(224));
+      QVERIFY(!st->contains("backbone.layers.3.mixer.A_log"));
+      export_and_compare(e->dir(), "layers.1.ssm.state.0", "width1again");
+    }
+  }
+
   void fixtures_untied_and_mamba_ssm_layout() {
     SHEDDER_REQUIRE_FIXTURES();
     export_and_compare(test::fixtures_dir() + "/hf-tiny/mamba1-tiny-untied", "block:0", "untied");

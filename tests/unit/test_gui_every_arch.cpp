@@ -108,6 +108,9 @@ class TestGuiEveryArch : public QObject {
     w_ = new EngineWorker;
     w_->moveToThread(&thread_);
     connect(&thread_, &QThread::finished, w_, &QObject::deleteLater);
+    // A job that fails where a test waits for its result shows why in the log, not only as a timeout.
+    connect(w_, &EngineWorker::failed, this,
+            [](const QString& job, const QString& message) { qWarning("worker: %s failed: %s", qPrintable(job), qPrintable(message)); });
     thread_.start();
   }
 

@@ -54,14 +54,19 @@ class TestGuiTreeModel : public QObject {
     EngineSession session;
     ComponentTreeModel m;
     QAbstractItemModelTester tester(&m, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    const ModelInfo info = loadInfo(session, "mamba2");  // Mamba-2: model -> blocks -> ssm -> heads
+    // Mamba-2: model -> blocks -> (8 heads, ssm -> 8 state chunks)
+    const ModelInfo info = loadInfo(session, "mamba2");
     m.setModelInfo(info);
     QCOMPARE(m.rowCount(), 1);
     const QModelIndex root = m.index(0, 0);
     QCOMPARE(m.rowCount(root), 8);
+    const QModelIndex block = find(m, QStringLiteral("layers.3"));
+    QCOMPARE(m.rowCount(block), 9);
+    QCOMPARE(m.index(0, 0, block).data(ComponentTreeModel::IdRole).toString(), QStringLiteral("layers.3.ssm.heads.0"));
+    QVERIFY(m.index(0, 0, block).data(ComponentTreeModel::RemovableRole).toBool());
     const QModelIndex ssm = find(m, QStringLiteral("layers.3.ssm"));
-    QCOMPARE(m.rowCount(ssm), 1);
-    QCOMPARE(m.index(0, 0, ssm).data(ComponentTreeModel::IdRole).toString(), QStringLiteral("layers.3.ssm.heads"));
+    QCOMPARE(m.rowCount(ssm), 8);
+    QCOMPARE(m.index(0, 0, ssm).data(ComponentTreeModel::IdRole).toString(), QStringLiteral("layers.3.ssm.state.0"));
     QCOMPARE(m.data(m.index(0, ComponentTreeModel::ParametersColumn)).toString().remove(QLatin1Char(',')).toLongLong(),
              info.totalParameters);
     QVERIFY(m.setData(find(m, QStringLiteral("layers.1")), Qt::Checked, Qt::CheckStateRole));
@@ -98,7 +103,11 @@ class TestGuiTreeModel : public QObject {
     QVERIFY(find(m, QStringLiteral("layers.4")).data(Qt::ToolTipRole).toString().contains(QStringLiteral("at least 2.5")));
     m.setModelInfo(loadInfo(session, "mamba1"));  // reset to another model
     QCOMPARE(m.rowCount(m.index(0, 0)), 8);
-    QCOMPARE(m.rowCount(find(m, QStringLiteral("layers.3.ssm"))), 0);  // Mamba-1: no heads node
+    // Mamba-1: the block holds its 8 groups of 32 inner channels and its SSM, the SSM its 8 state chunks.
+    QCOMPARE(m.rowCount(find(m, QStringLiteral("layers.3"))), 9);
+    QCOMPARE(m.rowCount(find(m, QStringLiteral("layers.3.ssm"))), 8);
+    QVERIFY(find(m, QStringLiteral("layers.3.mixer.channels.7")).isValid());
+    QVERIFY(find(m, QStringLiteral("layers.3.ssm.state.7")).isValid());
     m.clear();
     QCOMPARE(m.rowCount(), 0);
   }

@@ -70,6 +70,41 @@ class TestSearchReference : public QObject {
     QVERIFY2(worst <= 1e-6, qPrintable(QString("relative difference %1").arg(worst)));
   }
 
+  // Width searches (Mamba-2 SSM heads, Mamba-1 inner channel groups, state chunks of both) against transformers'
+  // own mixers in float64, cut to the kept heads / channels / state dimensions (reference_width_search.json).
+  void width_same_picks_and_perplexities_data() {
+    QTest::addColumn<QString>("model");
+    QTest::addColumn<QString>("granularity");
+    QTest::newRow("mamba2/ssm-head") << "mamba2" << "ssm-head";
+    QTest::newRow("mamba2/state") << "mamba2" << "state";
+    QTest::newRow("mamba1/mixer-channel") << "mamba1" << "mixer-channel";
+    QTest::newRow("mamba1/state") << "mamba1" << "state";
+  }
+
+  void width_same_picks_and_perplexities() {
+    QFETCH(QString, model);
+    QFETCH(QString, granularity);
+    const std::string base = test::test_data_dir() + "/trained_tiny";
+    nlohmann::json ref = nlohmann::json::parse(test::read_file(base + "/reference_width_search.json"))[model.toStdString()];
+    // The SIMD-level variants of this test (SHEDDER_CPU_LEVEL) compare the first three steps: the same kernels.
+    const char* level = std::getenv("SHEDDER_CPU_LEVEL");
+    if (level && *level) {
+      nlohmann::json& steps = ref["searches"][granularity.toStdString()]["steps"];
+      steps.erase(steps.begin() + 3, steps.end());
+    }
+    LoadOptions lo;
+    lo.mlp_channel_group = ref.value("channel_group", int64_t{0});
+    lo.state_step = ref.at("state_step").get<int64_t>();
+    auto m = Model::load(base + "/" + model.toStdString(), lo);
+    QCOMPARE(m->state_step(), lo.state_step);
+    at::Tensor windows = SafetensorsFile::open(base + "/calib.safetensors")->tensor("windows");
+    const test::SearchComparison c = test::compare_search_with_reference(*m, windows, ref, granularity.toStdString(), 8);
+    QVERIFY2(c.error.empty(), c.error.c_str());
+    qInfo("%s %s: picks match transformers (float64); worst perplexity difference %.2e (relative)",
+          qPrintable(model), qPrintable(granularity), c.worst);
+    QVERIFY2(c.worst <= 1e-6, qPrintable(QString("relative difference %1").arg(c.worst)));
+  }
+
   void zamba2_same_picks_and_perplexities_data() {
     QTest::addColumn<QString>("granularity");
     for (const char* g : {"block", "ssm", "shared", "head", "channel"}) QTest::newRow(g) << g;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "eval/perplexity.h"
+#include "export/exporter.h"
 #include "io/safetensors.h"
 #include "model/component_tree.h"
 #include "model/mamba_model.h"
@@ -140,22 +141,37 @@ class TestShedding : public QObject {
         QCOMPARE(blk.id, "layers." + std::to_string(i));
         QCOMPARE(blk.kind, ComponentKind::Block);
         sum += blk.parameters;
-        QCOMPARE(blk.children.size(), size_t(1));
-        const Component& ssm = blk.children[0];
+        // The width components, each with its parameters counted by hand (hidden 128, conv 4 with bias, no
+        // other bias). Mamba-2 (8 heads x 32 in 2 groups, state 32 in chunks of 4): a head is its z, x and dt rows
+        // of in_proj, 32 conv channels with bias, A_log, D, dt_bias, 32 norm channels and 32 out_proj columns; a
+        // state chunk is 4 B and 4 C rows in each group and their conv channels. Mamba-1 (inner 256 in groups of
+        // 32, rank 8, state 16 in chunks of 2): a group is 64 in_proj rows, 32 conv channels with bias, 32 x_proj
+        // columns, 32 dt_proj rows with bias, 32 A_log rows and D, 32 out_proj columns; a state chunk is 4 x_proj
+        // rows and 2 A_log columns. Heads and channel groups belong to the block (the SSM's removal keeps their
+        // x/z rows), state chunks to the SSM.
+        const bool m2 = std::string(name) == "mamba2";
+        const size_t units = 8;
+        QCOMPARE(blk.children.size(), units + 1);
+        const int64_t unit_params = m2 ? 2 * 32 * 128 + 128 + 32 * 5 + 3 + 32 + 128 * 32
+                                       : 64 * 128 + 32 * 5 + 40 * 32 + 32 * 9 + 32 * 17 + 128 * 32;
+        for (size_t u = 0; u < units; ++u) {
+          QCOMPARE(blk.children[u].id, blk.id + (m2 ? ".ssm.heads." : ".mixer.channels.") + std::to_string(u));
+          QCOMPARE(blk.children[u].parameters, unit_params);
+        }
+        const Component& ssm = blk.children[units];
         QCOMPARE(ssm.id, blk.id + ".ssm");
         QVERIFY(ssm.parameters > 0 && ssm.parameters < blk.parameters);
-        if (std::string(name) == "mamba2") {
-          QCOMPARE(ssm.children.size(), size_t(1));
-          QCOMPARE(ssm.children[0].id, ssm.id + ".heads");
-          QCOMPARE(ssm.children[0].count, int64_t(8));
-        } else {
-          QVERIFY(ssm.children.empty());
+        const int64_t chunk_params = m2 ? 2 * (2 * 4) * 128 + 2 * (2 * 4) * 5 : 4 * 256 + 2 * 256;
+        QCOMPARE(ssm.children.size(), size_t(8));
+        for (size_t j = 0; j < 8; ++j) {
+          QCOMPARE(ssm.children[j].id, ssm.id + ".state." + std::to_string(j));
+          QCOMPARE(ssm.children[j].parameters, chunk_params);
         }
       }
       QCOMPARE(sum, root.parameters);
       // Mamba-1 SSM = x_proj + dt_proj (weight, bias) + A_log + D for inner 256, rank 8, state 16.
       if (std::string(name) == "mamba1")
-        QCOMPARE(root.children[0].children[0].parameters, int64_t((8 + 32) * 256 + 256 * 8 + 256 + 256 * 16 + 256));
+        QCOMPARE(root.children[0].children[8].parameters, int64_t((8 + 32) * 256 + 256 * 8 + 256 + 256 * 16 + 256));
     }
   }
 
@@ -216,6 +232,96 @@ class TestShedding : public QObject {
       o.cache_every = 0;
       o.cache_memory_mb = 1;  // a boundary is 8 x 256 x 128 x 4 = 1 MiB: one fits
       same_steps(plain, run_search(*m, w, o));
+    }
+  }
+
+  // docs/width.md: a layer without any head (Mamba-2) or inner channel (Mamba-1) has no mixer, so it is the block
+  // removed — checked against transformers' own block removal (reference_search.json, the block search's first
+  // step); a state of zero dimensions is refused, and the state candidates never offer a layer's last chunk.
+  void width_extremes() {
+    const nlohmann::json ref = nlohmann::json::parse(test::read_file(test::test_data_dir() +
+                                                                     "/trained_tiny/reference_search.json"));
+    const at::Tensor w = calib();
+    for (const char* name : {"mamba1", "mamba2"}) {
+      auto m = MambaModel::load(trained(name));
+      const bool m2 = std::string(name) == "mamba2";
+      const int64_t layer = 3;
+      RemovalSet all_units, all_state;
+      for (int64_t u = 0; u < 8; ++u)
+        all_units.add(ComponentId::layer_of(m2 ? Granularity::SsmHeads : Granularity::MixerChannels, layer, u));
+      RemovalSet block;
+      block.add(Granularity::Block, layer);
+      QCOMPARE(m->removed_parameters(all_units), m->removed_parameters(block));
+      double want = 0;
+      for (const auto& c : ref[name]["block"]["steps"][0]["candidates"])
+        if (c[0].get<int64_t>() == layer) want = c[1].get<double>();
+      const double got = evaluate_perplexity(*m, w, 8, all_units).perplexity;
+      QVERIFY2(std::abs(got - want) <= 1e-6 * want, qPrintable(QString("%1: %2 vs %3").arg(name).arg(got).arg(want)));
+      QVERIFY(m->candidates(Granularity::Block, all_units).size() == 7);  // the layer is gone
+
+      for (int64_t j = 0; j < 7; ++j) all_state.add(ComponentId::layer_of(Granularity::SsmState, layer, j));
+      for (const ComponentId& c : m->candidates(Granularity::SsmState, all_state)) QVERIFY(c.layer != layer);
+      QCOMPARE(m->candidates(Granularity::SsmState, all_state).size(), size_t(7));
+      QVERIFY(std::isfinite(evaluate_perplexity(*m, w, 8, all_state).perplexity));  // one chunk left works
+      all_state.add(ComponentId::layer_of(Granularity::SsmState, layer, 7));
+      expect_error([&] { m->plan(all_state, "cut.json"); }, {"cut.json", "layer 3", "zero-size state", "layers.3.ssm"});
+      RemovalSet past;
+      past.add_spec("layers.3.ssm.state.8");
+      expect_error([&] { m->plan(past, "x"); }, {"layers.3.ssm.state.8", "0..7"});
+    }
+  }
+
+  // The reference's width-search mode (--mlp-tail-groups, with --reorder-channels for Mamba-1): one candidate per
+  // layer, the least important unit by the L1 norm of its x and z rows of in_proj, computed here from the file.
+  void width_search_mode_takes_the_least_important_unit() {
+    for (const char* name : {"mamba1", "mamba2"}) {
+      const bool m2 = std::string(name) == "mamba2";
+      auto st = SafetensorsFile::open(trained(name) + "/model.safetensors");
+      LoadOptions lo;
+      lo.mlp_tail_groups = true;
+      lo.reorder_mlp_channels = true;
+      auto plain = Model::load(trained(name)), tail = Model::load(trained(name), lo);
+      const Granularity g = m2 ? Granularity::SsmHeads : Granularity::MixerChannels;
+      RemovalSet removed;
+      for (int step = 0; step < 2; ++step) {
+        const std::vector<ComponentId> c = tail->candidates(g, removed);
+        QCOMPARE(c.size(), size_t(8));  // one per layer
+        for (const ComponentId& id : c) {
+          const at::Tensor w = st->tensor("backbone.layers." + std::to_string(id.layer) + ".mixer.in_proj.weight");
+          const int64_t D = 256;
+          at::Tensor imp = (w.narrow(0, 0, D).abs().sum(1) + w.narrow(0, D, D).abs().sum(1)).to(at::kDouble);
+          if (m2) {  // the head with the lowest importance among those left
+            imp = imp.reshape({8, 32}).sum(1);
+            for (const ComponentId& r : removed.items)
+              if (r.layer == id.layer) imp[r.index] = std::numeric_limits<double>::infinity();
+            QCOMPARE(id.index, imp.argmin().item<int64_t>());
+          } else {  // the last group left: after reordering, the 32 (then next 32) least important channels
+            QCOMPARE(id.index, int64_t(7 - step));
+            // The reordered layer's channels of that group hold exactly the importances ranked 32 (7 - step) ...
+            const at::Tensor want = std::get<0>(imp.sort(0, /*descending=*/true)).narrow(0, 32 * (7 - step), 32);
+            const std::string tn = "backbone.layers." + std::to_string(id.layer) + ".mixer.in_proj.weight";
+            at::Tensor rw;
+            for (const auto& [n, t] : tail->pruned_checkpoint(*tail->plan(RemovalSet())).tensors)
+              if (n == tn) rw = t.to(at::kDouble);
+            QVERIFY(rw.defined());
+            const at::Tensor got =
+                rw.narrow(0, 32 * id.index, 32).abs().sum(1) + rw.narrow(0, D + 32 * id.index, 32).abs().sum(1);
+            QVERIFY2(at::allclose(got, want.to(at::kDouble), 1e-6, 0),
+                     qPrintable(QString("layer %1: %2 vs %3").arg(id.layer).arg(got[0].item<double>()).arg(want[0].item<double>())));
+          }
+        }
+        for (const ComponentId& id : c) removed.add(id);
+      }
+      // Reordering leaves the function as it was, and the export of what was removed gives the masked logits.
+      at::manual_seed(3);
+      const at::Tensor ids = at::randint(0, 257, {2, 40}, at::kLong);
+      const double diff = test::rel_err(tail->forward(ids), plain->forward(ids));
+      QVERIFY2(diff <= 128 * test::kF32Eps, qPrintable(QString::number(diff)));
+      ExportOptions o;
+      o.out_dir = test::make_temp_dir("tail-export") + "/out";
+      export_pruned(*tail, removed, o);
+      const double ediff = test::rel_err(Model::load(o.out_dir)->forward(ids), tail->forward(ids, removed));
+      QVERIFY2(ediff <= 128 * test::kF32Eps, qPrintable(QString::number(ediff)));
     }
   }
 
