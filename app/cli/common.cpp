@@ -69,21 +69,18 @@ void apply_recorded_grouping(const Args& args, LoadOptions& lo) {
     j = Journal::read(path).header.value("search", nlohmann::json::object());
   }
   if (!j.is_object()) return;  // reported where the removal set is read
-  if (j.contains("mlp_channel_group") && j["mlp_channel_group"].is_number_integer()) {
-    const int64_t g = j["mlp_channel_group"].get<int64_t>();
-    if (args.has("channel-group") && lo.mlp_channel_group != g)
-      throw Error(path + ": its channel ids refer to groups of " + std::to_string(g) + " channels, not --channel-group " +
-                  std::to_string(lo.mlp_channel_group));
-    lo.mlp_channel_group = g;
-  }
+  // A size the ids depend on: taken from the file, and a different one on the command line is refused.
+  auto recorded = [&](const char* key, const char* option, const char* ids, const char* unit, int64_t& value) {
+    if (!j.contains(key) || !j[key].is_number_integer()) return;
+    const int64_t v = j[key].get<int64_t>();
+    if (args.has(option) && value != v)
+      throw Error(path + ": its " + ids + " of " + std::to_string(v) + " " + unit + ", not --" + option + " " +
+                  std::to_string(value));
+    value = v;
+  };
+  recorded("mlp_channel_group", "channel-group", "channel ids refer to groups", "channels", lo.mlp_channel_group);
   if (j.contains("mlp_channels_reordered") && j["mlp_channels_reordered"] == true) lo.reorder_mlp_channels = true;
-  if (j.contains("state_step") && j["state_step"].is_number_integer()) {
-    const int64_t s = j["state_step"].get<int64_t>();
-    if (args.has("state-step") && lo.state_step != s)
-      throw Error(path + ": its state chunk ids refer to chunks of " + std::to_string(s) + " dimensions, not --state-step " +
-                  std::to_string(lo.state_step));
-    lo.state_step = s;
-  }
+  recorded("state_step", "state-step", "state chunk ids refer to chunks", "dimensions", lo.state_step);
 }
 
 }  // namespace

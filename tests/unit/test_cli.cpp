@@ -474,6 +474,29 @@ class TestCli : public QObject {
     QVERIFY(fast["blocks_run"].get<int64_t>() < full["blocks_run"].get<int64_t>());
   }
 
+  // Width ids depend on the state step and the channel group: a run records them, eval --pruning-config takes them
+  // from it (the searched perplexity again) and refuses a contradicting option; a zero-size state is one line.
+  void width_ids_keep_their_sizes() {
+    const std::string trained = test::test_data_dir() + "/trained_tiny/mamba1";
+    const std::string calib = test::test_data_dir() + "/trained_tiny/calib.safetensors";
+    const std::string out = path("width-run");
+    CliResult r = run({"search", q(trained), "--granularity", "state", "--state-step", "4", "--steps", "2",
+                       "--calib-tokens", q(calib), "--batch", "8", "--json", "--out", q(out)});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const auto res = nlohmann::json::parse(r.out);
+    const std::string cfg = out + "/pruning_config.json";
+    QCOMPARE(nlohmann::json::parse(test::read_file(cfg))["state_step"].get<int>(), 4);
+    r = run({"eval", q(trained), "--tokens", q(calib), "--batch", "8", "--json", "--pruning-config", q(cfg)});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const double ppl = nlohmann::json::parse(r.out)["perplexity"].get<double>(), want = res["steps"][1]["ppl"].get<double>();
+    QVERIFY2(std::abs(ppl - want) <= 1e-9 * want, qPrintable(QString("%1 vs %2").arg(ppl).arg(want)));
+    r = run({"eval", q(trained), "--tokens", q(calib), "--pruning-config", q(cfg), "--state-step", "2"});
+    QVERIFY2(check_failure(r, {"pruning_config.json", "chunks of 4 dimensions", "--state-step 2"}).empty(), r.describe().c_str());
+    r = run({"eval", q(trained), "--tokens", q(calib), "--state-step", "8", "--remove",
+             "layers.1.ssm.state.0,layers.1.ssm.state.1"});
+    QVERIFY2(check_failure(r, {"layer 1", "zero-size state", "layers.1.ssm"}).empty(), r.describe().c_str());
+  }
+
   // `search`: JSON output, the --out folder (journal, reference pruning configs, result), --resume without
   // redoing steps, the pruning config accepted by eval, and bad search options.
   void search_outputs_resume_and_interop() {
