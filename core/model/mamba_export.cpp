@@ -162,11 +162,16 @@ PrunedCheckpoint MambaModel::pruned_checkpoint(const ForwardPlan& p) const {
       if (!out.config.contains(it.key()) && it.key().rfind("shedder_", 0) != 0 && it.key() != "intermediate_size")
         out.config[it.key()] = it.value();
   out.layers = out_cfg.num_layers;
-  out.transformers_loadable = out_cfg.layers_without_ssm.empty() && out_cfg.layer_sizes.empty();
+  // transformers derives the inner width from an integer expand (its config refuses a fractional one).
+  const bool integral = out_cfg.intermediate_size % out_cfg.hidden_size == 0;
+  out.transformers_loadable = out_cfg.layers_without_ssm.empty() && out_cfg.layer_sizes.empty() && integral;
   if (!out_cfg.layers_without_ssm.empty())
     out.note = "layers without SSM (shedder_layers_without_ssm): transformers has no SSM-less Mamba layer";
   else if (!out_cfg.layer_sizes.empty())
     out.note = "layers of different sizes (shedder_layer_sizes): transformers gives every layer the same size";
+  else if (!integral)
+    out.note = "an inner width of " + std::to_string(out_cfg.intermediate_size) + " is not a multiple of hidden_size " +
+               std::to_string(out_cfg.hidden_size) + ": transformers wants an integer expand";
   return out;
 }
 

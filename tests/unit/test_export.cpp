@@ -126,18 +126,27 @@ class TestExport : public QObject {
       return s;
     };
     const std::initializer_list<int> every = {0, 1, 2, 3, 4, 5, 6, 7};
-    {  // Mamba-2, 8 heads x 32 in 2 groups, state 32: a head of each group and a state chunk everywhere
-      auto e = export_and_compare(trained("mamba2"), ids("layers.%d.ssm.heads.%d", every, {1, 6}) + ";" +
+    {  // Mamba-2, 8 heads x 32 in 2 groups, state 32: two heads of each group and a state chunk everywhere
+      auto e = export_and_compare(trained("mamba2"), ids("layers.%d.ssm.heads.%d", every, {1, 2, 5, 6}) + ";" +
                                                          ids("layers.%d.ssm.state.%d", every, {0}), "width2");
       const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
-      QCOMPARE(cfg["num_heads"].get<int>(), 6);
+      QCOMPARE(cfg["num_heads"].get<int>(), 4);
       QCOMPARE(cfg["n_groups"].get<int>(), 2);
       QCOMPARE(cfg["state_size"].get<int>(), 28);
-      QCOMPARE(cfg["expand"].get<double>() * 128, 6.0 * 32);
+      QVERIFY(cfg["expand"].is_number_integer());  // 4 x 32 = 1 x 128: transformers' strict config wants an int
+      QCOMPARE(cfg["expand"].get<int>(), 1);
       QVERIFY(!cfg.contains("shedder_layer_sizes"));
       QVERIFY(nlohmann::json::parse(test::read_file(e->dir() + "/shedding_report.json"))["transformers_loadable"].get<bool>());
       auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
-      QCOMPARE(st->tensor("backbone.layers.4.mixer.in_proj.weight").size(0), int64_t(2 * 192 + 2 * 2 * 28 + 6));
+      QCOMPARE(st->tensor("backbone.layers.4.mixer.in_proj.weight").size(0), int64_t(2 * 128 + 2 * 2 * 28 + 4));
+    }
+    {  // one head of each group: the same sizes everywhere, but an inner width of 1.5 x hidden
+      auto e = export_and_compare(trained("mamba2"), ids("layers.%d.ssm.heads.%d", every, {1, 6}), "width2f");
+      const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
+      QCOMPARE(cfg["num_heads"].get<int>(), 6);
+      QCOMPARE(cfg["expand"].get<double>(), 1.5);
+      const nlohmann::json rep = nlohmann::json::parse(test::read_file(e->dir() + "/shedding_report.json"));
+      QVERIFY(!rep["transformers_loadable"].get<bool>());
     }
     {  // uneven: three heads of group 0 in layer 2, all of group 1 in layer 5 (its B/C go), seven state chunks in 6
       auto e = export_and_compare(trained("mamba2"), ids("layers.%d.ssm.heads.%d", {2}, {0, 1, 2}) + ";" +
@@ -154,13 +163,16 @@ class TestExport : public QObject {
       QCOMPARE(e->component_tree().children[2].children.size(), size_t(5 + 1));  // 5 heads and the SSM
       export_and_compare(e->dir(), "layers.2.ssm.heads.0,layers.6.ssm.heads.3;block:1", "width2again");
     }
-    {  // Mamba-1, inner 256 in groups of 32, state 16: a channel group and a state chunk everywhere
-      auto e = export_and_compare(trained("mamba1"), ids("layers.%d.mixer.channels.%d", every, {3}) + ";" +
+    {  // Mamba-1, inner 256 in groups of 32, state 16: four channel groups and a state chunk everywhere
+      auto e = export_and_compare(trained("mamba1"), ids("layers.%d.mixer.channels.%d", every, {0, 3, 4, 7}) + ";" +
                                                          ids("layers.%d.ssm.state.%d", every, {0}), "width1");
       const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
-      QCOMPARE(cfg["intermediate_size"].get<int>(), 224);
+      QCOMPARE(cfg["intermediate_size"].get<int>(), 128);
+      QVERIFY(cfg["expand"].is_number_integer());
+      QCOMPARE(cfg["expand"].get<int>(), 1);
       QCOMPARE(cfg["state_size"].get<int>(), 14);
       QVERIFY(!cfg.contains("shedder_layer_sizes"));
+      QVERIFY(nlohmann::json::parse(test::read_file(e->dir() + "/shedding_report.json"))["transformers_loadable"].get<bool>());
     }
     {  // uneven, with an SSM removed beside a channel cut
       auto e = export_and_compare(trained("mamba1"), ids("layers.%d.mixer.channels.%d", {1}, {0, 1, 2, 3, 4, 5, 6}) +
