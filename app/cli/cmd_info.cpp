@@ -29,7 +29,8 @@ const CommandSpec& info_spec() {
       "info", "MODEL", "architecture, configuration, parameter counts and the component tree",
       "The component tree names every component by the id the other commands take, with the parameters that go "
       "when it is removed and its share of the model: layers.N (a layer), layers.N.ssm (its SSM); Mamba-2: "
-      "layers.N.ssm.heads.H (an SSM head) and layers.N.ssm.state.J (a chunk of state dimensions); Mamba-1: "
+      "layers.N.ssm.heads.H (an SSM head), layers.N.mixer.channels.C (a group of positions of the head dimension) "
+      "and layers.N.ssm.state.J (a chunk of state dimensions); Mamba-1: "
       "layers.N.mixer.channels.C (a group of inner channels) and layers.N.ssm.state.J; Zamba2: "
       "layers.N.shared (a layer's use of its shared block), shared.K.attn.heads.G and shared.K.mlp.channels.C; "
       "Hymba: layers.N.attn, layers.N.mlp, layers.N.attn.heads.G, layers.N.mlp.channels.C and layers.N.ssm.heads.S. "

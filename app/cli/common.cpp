@@ -34,7 +34,8 @@ std::vector<OptionSpec> model_options() {
   return {opt("channel-group", "G", "0",
               "channels per channel group: Zamba2's and Hymba's MLP channels (layers.N.mlp.channels.C, "
               "shared.K.mlp.channels.C), Mamba-1's inner channels (layers.N.mixer.channels.C); 0: I/16 rounded to a "
-              "power of two in [16, 128]"),
+              "power of two in [16, 128]. Mamba-2: positions of the head dimension (layers.N.mixer.channels.C, in "
+              "every head); 0: head_dim / 8"),
           opt("state-step", "S", "0",
               "Mamba-1, Mamba-2: state dimensions per state chunk (layers.N.ssm.state.J, in the order of the L1 norms "
               "of their B and C rows); 0: state_size / 8"),

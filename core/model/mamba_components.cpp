@@ -21,14 +21,16 @@ struct MambaModel::CutCache {
 
 std::vector<Granularity> MambaModel::granularities() const {
   if (config_.arch == Arch::Mamba2)
-    return {Granularity::Block, Granularity::Ssm, Granularity::SsmHeads, Granularity::SsmState};
+    return {Granularity::Block, Granularity::Ssm, Granularity::SsmHeads, Granularity::MixerChannels,
+            Granularity::SsmState};
   return {Granularity::Block, Granularity::Ssm, Granularity::MixerChannels, Granularity::SsmState};
 }
 
-int64_t MambaModel::width_units(int64_t layer) const {
+int64_t MambaModel::width_units(int64_t layer, Granularity g) const {
   const LayerWeights& w = layers_.at(static_cast<size_t>(layer));
-  if (config_.arch == Arch::Mamba2) return w.s2.heads;
-  return (w.m1.out_proj_w.size(1) + mlp_group_ - 1) / mlp_group_;
+  if (config_.arch == Arch::Mamba2 && g == Granularity::SsmHeads) return w.s2.heads;
+  const int64_t channels = config_.arch == Arch::Mamba2 ? w.s2.head_dim : w.m1.out_proj_w.size(1);
+  return (channels + mlp_group_ - 1) / mlp_group_;
 }
 
 int64_t MambaModel::state_chunks(int64_t layer) const {
@@ -46,8 +48,8 @@ namespace {
 
 // Every layer's removed width units and state chunks.
 struct WidthRemovals {
-  std::vector<std::set<int64_t>> units, chunks;
-  explicit WidthRemovals(size_t layers) : units(layers), chunks(layers) {}
+  std::vector<std::set<int64_t>> units, chunks, head_channels;  // head_channels: Mamba-2 head-dimension groups
+  explicit WidthRemovals(size_t layers) : units(layers), chunks(layers), head_channels(layers) {}
 };
 
 }  // namespace
@@ -68,16 +70,15 @@ Component MambaModel::component_tree() const {
     Component blk = make_component("layers." + std::to_string(i), ComponentKind::Block, i, pc.block[size_t(i)]);
     // Children are parts of their parent: the heads or channel groups (their x/z rows and out_proj columns outlive
     // the SSM) belong to the block, the state chunks (B/C rows) to the SSM.
-    for (int64_t u = 0; u < width_units(i); ++u) {
-      if (m2) {
+    if (m2)
+      for (int64_t u = 0; u < width_units(i, Granularity::SsmHeads); ++u)
         blk.children.push_back(node(ComponentId::layer_of(Granularity::SsmHeads, i, u), ComponentKind::SsmHeadGroup,
                                     w.s2.head_dim));
-      } else {
-        const int64_t D = w.m1.out_proj_w.size(1);
-        blk.children.push_back(node(ComponentId::layer_of(Granularity::MixerChannels, i, u),
-                                    ComponentKind::MixerChannels, std::min(mlp_group_, D - u * mlp_group_)));
-      }
-    }
+    // Channel groups: Mamba-1 inner channels; Mamba-2 positions of the head dimension (the count: in every head).
+    const int64_t channels = m2 ? w.s2.head_dim : w.m1.out_proj_w.size(1);
+    for (int64_t u = 0; u < width_units(i, Granularity::MixerChannels); ++u)
+      blk.children.push_back(node(ComponentId::layer_of(Granularity::MixerChannels, i, u), ComponentKind::MixerChannels,
+                                  std::min(mlp_group_, channels - u * mlp_group_) * (m2 ? w.s2.heads : 1)));
     if (w.has_ssm) {
       Component ssm = make_component(blk.id + ".ssm", ComponentKind::Ssm, i, pc.ssm[size_t(i)]);
       // A state of one chunk lists none: removing it would leave no state (the SSM is the component then).
@@ -111,7 +112,7 @@ std::vector<ComponentId> MambaModel::candidates(Granularity g, const RemovalSet&
           if (!removed.contains(ComponentId::layer_of(g, l, u))) left.push_back(u);
         if (!left.empty()) left.resize(1);
       } else {
-        for (int64_t u = 0; u < width_units(l); ++u)
+        for (int64_t u = 0; u < width_units(l, g); ++u)
           if (!removed.contains(ComponentId::layer_of(g, l, u))) left.push_back(u);
         if (tail_groups_ && !left.empty()) left = {left.back()};  // the width-search mode: the last group
       }
@@ -136,10 +137,11 @@ PlanPtr MambaModel::plan(const RemovalSet& removed, const std::string& label) co
   WidthRemovals width(layers);
   for (const ComponentId& c : removed.items) {
     const bool kind_ok = c.kind == Granularity::Block || c.kind == Granularity::Ssm || c.kind == Granularity::SsmState ||
-                         c.kind == (m2 ? Granularity::SsmHeads : Granularity::MixerChannels);
+                         c.kind == Granularity::MixerChannels || (m2 && c.kind == Granularity::SsmHeads);
     if (!kind_ok || c.shared >= 0)
       throw Error(label + ": " + c.str() + ": a " + arch() + " model has blocks (layers.N), SSMs (layers.N.ssm), " +
-                  (m2 ? "SSM heads (layers.N.ssm.heads.H)" : "inner channel groups (layers.N.mixer.channels.C)") +
+                  (m2 ? "SSM heads (layers.N.ssm.heads.H), head-dimension channel groups (layers.N.mixer.channels.C)"
+                      : "inner channel groups (layers.N.mixer.channels.C)") +
                   " and state chunks (layers.N.ssm.state.J)");
     if (c.layer < 0 || c.layer >= num_layers())
       throw Error(label + ": " + c.str() + " is outside the model's layers (0.." + std::to_string(num_layers() - 1) + ")");
@@ -162,16 +164,20 @@ PlanPtr MambaModel::plan(const RemovalSet& removed, const std::string& label) co
         check_index(state_chunks(c.layer), "state chunks");
         width.chunks[l].insert(c.index);
         break;
-      default:
-        check_index(width_units(c.layer), m2 ? "heads" : "channel groups");
+      case Granularity::SsmHeads:
+        check_index(width_units(c.layer, c.kind), "heads");
         width.units[l].insert(c.index);
+        break;
+      default:  // MixerChannels
+        check_index(width_units(c.layer, c.kind), m2 ? "head-dimension channel groups" : "channel groups");
+        (m2 ? width.head_channels : width.units)[l].insert(c.index);
         break;
     }
   }
   int64_t kept = params_.total;
   for (size_t l = 0; l < layers; ++l) {
     LayerMask& m = mask[l];
-    if (!m.skip_block && (!width.units[l].empty() || !width.chunks[l].empty())) {
+    if (!m.skip_block && (!width.units[l].empty() || !width.chunks[l].empty() || !width.head_channels[l].empty())) {
       const LayerWeights& w = layers_[l];
       const int64_t li = static_cast<int64_t>(l);
       const int64_t units = m2 ? w.s2.heads : w.m1.out_proj_w.size(1);
@@ -184,6 +190,11 @@ PlanPtr MambaModel::plan(const RemovalSet& removed, const std::string& label) co
       const int64_t N = m2 ? w.s2.state : w.m1.ssm.state_size;
       for (int64_t n = 0; n < N; ++n)
         if (!cut_dims.count(n)) m.keep.state.push_back(n);
+      if (m2 && !width.head_channels[l].empty()) {
+        for (int64_t p = 0; p < w.s2.head_dim; ++p)
+          if (!width.head_channels[l].count(p / mlp_group_)) m.keep.head_channels.push_back(p);
+        if (m.keep.head_channels.empty()) m.keep.units.clear();  // no channel left in any head: no mixer
+      }
       if (m.keep.units.empty()) {
         m.skip_block = true;  // no head or channel left: the whole mixer, which is the block
       } else if (m.keep.state.empty()) {

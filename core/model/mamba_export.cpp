@@ -40,7 +40,7 @@ at::Tensor cut_stored_mamba1(const std::string& suffix, const at::Tensor& t, con
 }
 
 bool same_sizes(const ModelConfig::LayerSizes& a, const ModelConfig::LayerSizes& b) {
-  return a.inner == b.inner && a.state == b.state && a.group_heads == b.group_heads;
+  return a.inner == b.inner && a.state == b.state && a.group_heads == b.group_heads && a.head_dim == b.head_dim;
 }
 
 // Sets the exported config's sizes: one size for every layer in the fields transformers reads when the layers
@@ -65,6 +65,7 @@ void set_sizes(ModelConfig& out, const std::vector<ModelConfig::LayerSizes>& siz
   out.intermediate_size = f.inner;
   if (out.arch == Arch::Mamba2) {
     out.n_groups = static_cast<int64_t>(f.group_heads.size());
+    out.head_dim = f.head_dim;
     out.num_heads = f.inner / out.head_dim;
     if (out.norm_groups != 1) out.norm_groups = out.n_groups;
   }
@@ -128,6 +129,7 @@ PrunedCheckpoint MambaModel::pruned_checkpoint(const ForwardPlan& p) const {
     if (m2) {
       const Mamba2Shape s = m.cut ? cut_mamba2_shape(w.s2, m.keep) : w.s2;
       ls.inner = s.inner;
+      ls.head_dim = s.head_dim;
       ls.group_heads = s.group_heads.empty() ? std::vector<int64_t>(size_t(s.groups), s.heads / s.groups) : s.group_heads;
       ls.state = s.state;
     } else {

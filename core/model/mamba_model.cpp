@@ -52,6 +52,7 @@ Mamba2Shape layer_mamba2_shape(const ModelConfig& c, int64_t i) {
     s.groups = static_cast<int64_t>(ls.group_heads.size());
     s.heads = 0;
     for (int64_t h : ls.group_heads) s.heads += h;
+    s.head_dim = ls.head_dim;
     s.inner = s.heads * s.head_dim;
     s.state = ls.state;
     if (c.norm_groups != 1) s.norm_groups = s.groups;
@@ -159,7 +160,10 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
   }
   pc.total = pc.embedding + pc.final_norm + pc.lm_head;
   for (int64_t b : pc.block) pc.total += b;
-  m->mlp_group_ = hybrid_util::mlp_group_size(opts.mlp_channel_group, c.intermediate_size);
+  // Channel groups: Mamba-1 inner channels; Mamba-2 positions of the head dimension (head_dim / 8 by default).
+  m->mlp_group_ = c.arch == Arch::Mamba2
+                      ? (opts.mlp_channel_group > 0 ? opts.mlp_channel_group : std::max<int64_t>(1, c.head_dim / 8))
+                      : hybrid_util::mlp_group_size(opts.mlp_channel_group, c.intermediate_size);
   if (opts.state_step < 0) throw Error("the state step must be >= 0 (0: state_size / 8)");
   m->state_step_ = opts.state_step > 0 ? opts.state_step : std::max<int64_t>(1, c.state_size / 8);
   m->tail_groups_ = opts.mlp_tail_groups;

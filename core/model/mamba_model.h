@@ -69,8 +69,9 @@ class MambaModel : public Model {
   // The state dimensions of chunk j of `layer` (SsmState: state_step() of them in the layer's importance order).
   std::vector<int64_t> state_chunk(int64_t layer, int64_t j) const;
   int64_t state_chunks(int64_t layer) const;
-  // Heads (Mamba-2) or channel groups (Mamba-1) of `layer`: the width components of its mixer.
-  int64_t width_units(int64_t layer) const;
+  // The width components of `layer`'s mixer of granularity `g`: Mamba-2 heads (SsmHeads) or head-dimension channel
+  // groups (MixerChannels), Mamba-1 inner channel groups (MixerChannels).
+  int64_t width_units(int64_t layer, Granularity g) const;
 
   PlanPtr plan(const RemovalSet& removed, const std::string& label = "removal") const override;
   Activations embed(const at::Tensor& ids, const ForwardPlan& p, RecurrentState* state) const override;

@@ -43,6 +43,8 @@ std::string MixerKeep::key() const {
   for (int64_t u : units) s += std::to_string(u) + ",";
   s += "|";
   for (int64_t n : state) s += std::to_string(n) + ",";
+  s += "|";
+  for (int64_t p : head_channels) s += std::to_string(p) + ",";
   return s;
 }
 
@@ -70,7 +72,10 @@ Mamba2Shape cut_mamba2_shape(const Mamba2Shape& s, const MixerKeep& k) {
   for (int64_t n : counts)
     if (n > 0) c.group_heads.push_back(n);
   c.heads = static_cast<int64_t>(k.units.size());
-  c.inner = c.heads * s.head_dim;
+  for (int64_t p : k.head_channels)
+    if (p < 0 || p >= s.head_dim) throw Error("internal: a mixer cut keeps head channel " + std::to_string(p));
+  if (!k.head_channels.empty()) c.head_dim = static_cast<int64_t>(k.head_channels.size());
+  c.inner = c.heads * c.head_dim;
   c.groups = static_cast<int64_t>(c.group_heads.size());
   c.state = static_cast<int64_t>(k.state.size());
   c.norm_groups = s.norm_groups == 1 ? 1 : c.groups;
@@ -83,8 +88,11 @@ Mamba2CutIndex mamba2_cut_index(const Mamba2Shape& s, const MixerKeep& k, bool h
   const int64_t D = s.inner, P = s.head_dim, N = s.state, GN = s.groups * s.state;
   const std::vector<int64_t> group = mamba2_group_of_heads(s);
   std::vector<int64_t> inner, groups;
+  std::vector<int64_t> positions = k.head_channels;
+  if (positions.empty())
+    for (int64_t p = 0; p < P; ++p) positions.push_back(p);
   for (int64_t h : k.units) {
-    for (int64_t p = 0; p < P; ++p) inner.push_back(h * P + p);
+    for (int64_t p : positions) inner.push_back(h * P + p);
     const int64_t g = group[static_cast<size_t>(h)];
     if (groups.empty() || groups.back() != g) groups.push_back(g);
   }

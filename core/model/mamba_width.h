@@ -8,6 +8,8 @@
 //  - a Mamba-1 inner channel is its x and z rows of in_proj, its conv channel, x_proj column, dt_proj row, A_log
 //    and D rows, and out_proj column;
 //  - a state dimension n is B's and C's row n (in every group), and A_log's column n in Mamba-1.
+//  - a Mamba-2 head-dimension channel is position p of every head: its z and x rows of in_proj, its conv channels,
+//    gated-norm channels and out_proj columns in each head (dt, A, D, B, C stay);
 // Removing every head or channel of a layer removes its whole mixer, which Model::plan treats as the block.
 #pragma once
 
@@ -25,6 +27,8 @@ namespace shedder {
 struct MixerKeep {
   std::vector<int64_t> units;  // Mamba-2: heads; Mamba-1: inner channels
   std::vector<int64_t> state;  // state dimensions
+  // Mamba-2: positions of the head dimension kept in every head; empty: all of them.
+  std::vector<int64_t> head_channels;
   std::string key() const;     // identifies the cut (cache key)
 };
 

@@ -209,11 +209,12 @@ void read_layer_sizes(ModelConfig& c, const nlohmann::json& j, const std::string
       s.inner = f.integer("intermediate_size", c.intermediate_size, 1, kMaxInner);
     } else {
       s.group_heads = f.integers("group_heads", 1, kMaxInner);
+      s.head_dim = f.integer("head_dim", c.head_dim, 1, kMaxInner);
       int64_t heads = 0;
       for (int64_t h : s.group_heads) heads += h;
-      if (s.group_heads.empty() || heads * c.head_dim > kMaxInner)
+      if (s.group_heads.empty() || heads * s.head_dim > kMaxInner)
         throw Error(where + ": group_heads must list the heads of each B/C group (at least one group)");
-      s.inner = heads * c.head_dim;
+      s.inner = heads * s.head_dim;
     }
     c.layer_sizes.push_back(std::move(s));
   }
@@ -295,6 +296,7 @@ nlohmann::json ModelConfig::to_hf_json() const {
       nlohmann::json o;
       if (m1) o["intermediate_size"] = s.inner;
       else o["group_heads"] = s.group_heads;
+      if (!m1 && s.head_dim != head_dim) o["head_dim"] = s.head_dim;
       o["state_size"] = s.state;
       sizes.push_back(o);
     }

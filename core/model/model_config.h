@@ -62,6 +62,7 @@ struct ModelConfig {
   struct LayerSizes {
     int64_t inner = 0;                 // Mamba-1 inner channels
     std::vector<int64_t> group_heads;  // Mamba-2
+    int64_t head_dim = 0;              // Mamba-2 (shedder_layer_sizes' head_dim; the config's when absent)
     int64_t state = 0;
   };
   std::vector<LayerSizes> layer_sizes;

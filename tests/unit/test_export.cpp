@@ -160,8 +160,27 @@ class TestExport : public QObject {
       QCOMPARE(st->tensor("backbone.layers.2.mixer.in_proj.weight").size(0), int64_t(2 * 160 + 2 * 2 * 32 + 5));
       QCOMPARE(st->tensor("backbone.layers.5.mixer.in_proj.weight").size(0), int64_t(2 * 128 + 2 * 1 * 32 + 4));
       QCOMPARE(st->tensor("backbone.layers.6.mixer.in_proj.weight").size(0), int64_t(2 * 256 + 2 * 2 * 4 + 8));
-      QCOMPARE(e->component_tree().children[2].children.size(), size_t(5 + 1));  // 5 heads and the SSM
+      QCOMPARE(e->component_tree().children[2].children.size(), size_t(5 + 8 + 1));  // heads, channel groups, SSM
       export_and_compare(e->dir(), "layers.2.ssm.heads.0,layers.6.ssm.heads.3;block:1", "width2again");
+    }
+    {  // Mamba-2 head dimension (groups of 4 of 32): two groups in every layer give head_dim 24 in the config
+      auto e = export_and_compare(trained("mamba2"), ids("layers.%d.mixer.channels.%d", every, {2, 7}), "width2d");
+      const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
+      QCOMPARE(cfg["head_dim"].get<int>(), 24);
+      QCOMPARE(cfg["num_heads"].get<int>(), 8);
+      QVERIFY(!cfg.contains("shedder_layer_sizes"));
+      auto st = SafetensorsFile::open(e->dir() + "/model.safetensors");
+      QCOMPARE(st->tensor("backbone.layers.3.mixer.out_proj.weight").size(1), int64_t(8 * 24));
+    }
+    {  // uneven: head-dimension groups in one layer, heads in another, both in a third; cut again after the export
+      auto e = export_and_compare(trained("mamba2"), ids("layers.%d.mixer.channels.%d", {1, 4}, {0, 5, 6}) + ";" +
+                                                         ids("layers.%d.ssm.heads.%d", {4, 6}, {0, 7}) + ";" +
+                                                         "layers.4.ssm.state.1", "width2du");
+      const nlohmann::json cfg = nlohmann::json::parse(test::read_file(e->dir() + "/config.json"));
+      QCOMPARE(cfg["shedder_layer_sizes"][1]["head_dim"].get<int>(), 20);
+      QVERIFY(!cfg["shedder_layer_sizes"][6].contains("head_dim"));
+      QCOMPARE(e->component_tree().children[4].children.size(), size_t(6 + 5 + 1));  // heads, channel groups, SSM
+      export_and_compare(e->dir(), "layers.4.mixer.channels.4,layers.1.ssm.heads.2", "width2dagain");
     }
     {  // Mamba-1, inner 256 in groups of 32, state 16: four channel groups and a state chunk everywhere
       auto e = export_and_compare(trained("mamba1"), ids("layers.%d.mixer.channels.%d", every, {0, 3, 4, 7}) + ";" +

@@ -54,15 +54,16 @@ class TestGuiTreeModel : public QObject {
     EngineSession session;
     ComponentTreeModel m;
     QAbstractItemModelTester tester(&m, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    // Mamba-2: model -> blocks -> (8 heads, ssm -> 8 state chunks)
+    // Mamba-2: model -> blocks -> (8 heads, 8 head-dimension channel groups, ssm -> 8 state chunks)
     const ModelInfo info = loadInfo(session, "mamba2");
     m.setModelInfo(info);
     QCOMPARE(m.rowCount(), 1);
     const QModelIndex root = m.index(0, 0);
     QCOMPARE(m.rowCount(root), 8);
     const QModelIndex block = find(m, QStringLiteral("layers.3"));
-    QCOMPARE(m.rowCount(block), 9);
+    QCOMPARE(m.rowCount(block), 17);
     QCOMPARE(m.index(0, 0, block).data(ComponentTreeModel::IdRole).toString(), QStringLiteral("layers.3.ssm.heads.0"));
+    QCOMPARE(m.index(8, 0, block).data(ComponentTreeModel::IdRole).toString(), QStringLiteral("layers.3.mixer.channels.0"));
     QVERIFY(m.index(0, 0, block).data(ComponentTreeModel::RemovableRole).toBool());
     const QModelIndex ssm = find(m, QStringLiteral("layers.3.ssm"));
     QCOMPARE(m.rowCount(ssm), 8);

@@ -77,6 +77,7 @@ class TestSearchReference : public QObject {
     QTest::addColumn<QString>("granularity");
     QTest::newRow("mamba2/ssm-head") << "mamba2" << "ssm-head";
     QTest::newRow("mamba2/state") << "mamba2" << "state";
+    QTest::newRow("mamba2/mixer-channel") << "mamba2" << "mixer-channel";  // the head dimension
     QTest::newRow("mamba1/mixer-channel") << "mamba1" << "mixer-channel";
     QTest::newRow("mamba1/state") << "mamba1" << "state";
   }

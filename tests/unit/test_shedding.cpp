@@ -149,14 +149,18 @@ class TestShedding : public QObject {
         // columns, 32 dt_proj rows with bias, 32 A_log rows and D, 32 out_proj columns; a state chunk is 4 x_proj
         // rows and 2 A_log columns. Heads and channel groups belong to the block (the SSM's removal keeps their
         // x/z rows), state chunks to the SSM.
+        // Mamba-2 also has head-dimension channel groups (4 positions of each of the 8 heads: 32 channels, each
+        // with its z and x rows of in_proj, conv channel with bias, norm channel and out_proj column).
         const bool m2 = std::string(name) == "mamba2";
-        const size_t units = 8;
+        const size_t units = m2 ? 16 : 8;
         QCOMPARE(blk.children.size(), units + 1);
         const int64_t unit_params = m2 ? 2 * 32 * 128 + 128 + 32 * 5 + 3 + 32 + 128 * 32
                                        : 64 * 128 + 32 * 5 + 40 * 32 + 32 * 9 + 32 * 17 + 128 * 32;
+        const int64_t head_channel_params = 2 * 32 * 128 + 32 * 5 + 32 + 128 * 32;
         for (size_t u = 0; u < units; ++u) {
-          QCOMPARE(blk.children[u].id, blk.id + (m2 ? ".ssm.heads." : ".mixer.channels.") + std::to_string(u));
-          QCOMPARE(blk.children[u].parameters, unit_params);
+          const bool head = m2 && u < 8;
+          QCOMPARE(blk.children[u].id, blk.id + (head ? ".ssm.heads." : ".mixer.channels.") + std::to_string(u % 8));
+          QCOMPARE(blk.children[u].parameters, head || !m2 ? unit_params : head_channel_params);
         }
         const Component& ssm = blk.children[units];
         QCOMPARE(ssm.id, blk.id + ".ssm");
@@ -249,6 +253,8 @@ class TestShedding : public QObject {
       RemovalSet all_units, all_state;
       for (int64_t u = 0; u < 8; ++u)
         all_units.add(ComponentId::layer_of(m2 ? Granularity::SsmHeads : Granularity::MixerChannels, layer, u));
+      RemovalSet all_head_channels;  // Mamba-2: every position of the head dimension
+      for (int64_t u = 0; u < 8; ++u) all_head_channels.add(ComponentId::layer_of(Granularity::MixerChannels, layer, u));
       RemovalSet block;
       block.add(Granularity::Block, layer);
       QCOMPARE(m->removed_parameters(all_units), m->removed_parameters(block));
@@ -257,6 +263,11 @@ class TestShedding : public QObject {
         if (c[0].get<int64_t>() == layer) want = c[1].get<double>();
       const double got = evaluate_perplexity(*m, w, 8, all_units).perplexity;
       QVERIFY2(std::abs(got - want) <= 1e-6 * want, qPrintable(QString("%1: %2 vs %3").arg(name).arg(got).arg(want)));
+      if (m2) {
+        QCOMPARE(m->removed_parameters(all_head_channels), m->removed_parameters(block));
+        const double hc = evaluate_perplexity(*m, w, 8, all_head_channels).perplexity;
+        QVERIFY2(std::abs(hc - want) <= 1e-6 * want, qPrintable(QString("head channels: %1 vs %2").arg(hc).arg(want)));
+      }
       QVERIFY(m->candidates(Granularity::Block, all_units).size() == 7);  // the layer is gone
 
       for (int64_t j = 0; j < 7; ++j) all_state.add(ComponentId::layer_of(Granularity::SsmState, layer, j));
