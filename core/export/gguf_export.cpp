@@ -204,14 +204,20 @@ GgufWriter make_gguf(const Model& model, const RemovalSet& removed, GgmlType typ
     throw Error(label + ": llama.cpp has no architecture for " + std::string(model.arch()) +
                 " models (a hybrid of Mamba layers and attention); only Mamba-1 and Mamba-2 export to GGUF — "
                 "export a model folder instead");
-  const ModelConfig& c = mm->config();
-  check_expressible(c, label);
+  check_expressible(mm->config(), label);
   const std::string tok = (fs::path(model.dir()) / "tokenizer.json").string();
   if (!fs::exists(tok))
     throw Error(label + ": the model folder has no tokenizer.json, and llama.cpp needs the tokenizer in the GGUF file");
 
   const PlanPtr plan = model.plan(removed, label + ": removal set");
   const PrunedCheckpoint ck = model.pruned_checkpoint(*plan);
+  // The pruned model's own sizes (width cuts change heads, head_dim, inner width, state size).
+  if (ck.config.contains("shedder_layer_sizes"))
+    throw Error(label + ": llama.cpp's " + arch_name(mm->config().arch) + " architecture cannot express layers of "
+                "different sizes (the removal set cuts layers' heads, channels or state unequally)");
+  ModelConfig c = ModelConfig::from_json(ck.config, label + ": the pruned config");
+  c.norm_groups = mm->config().norm_groups == 1 ? 1 : c.n_groups;  // the layout, which config.json does not say
+  check_expressible(c, label);
   std::set<int64_t> no_ssm;
   if (ck.config.contains("shedder_layers_without_ssm"))
     for (const auto& l : ck.config["shedder_layers_without_ssm"]) no_ssm.insert(l.get<int64_t>());

@@ -1,5 +1,6 @@
 // Checks shedder-cli's GGUF exports in real llama.cpp: for each case (the demo Mamba-1 and Mamba-2 models whole, in
-// f32, f16 and bf16, block-pruned, and with an SSM removed inside a block) it writes the GGUF file with
+// f32, f16 and bf16, block-pruned, with an SSM removed inside a block, and cut in width: heads, head dimension,
+// state) it writes the GGUF file with
 // `shedder-cli export --format gguf`, loads it with node-llama-cpp's prebuilt llama.cpp, checks that llama.cpp's
 // tokenizer (from the GGUF's tokenizer metadata) gives the token ids shedder-cli's tokenizer gives, and compares
 // the perplexity llama.cpp computes on token windows of the demo test corpus with `shedder-cli eval --tokens` on
@@ -114,12 +115,19 @@ async function main() {
     cases.push({model: m, type: "bf16", remove: ["block:3,10"]});
     cases.push({model: m, type: "f32", remove: ["block:3", "ssm:7"]});
   }
+  // Width cuts with one size for every layer (docs/width.md): the pruned config's sizes reach llama.cpp's hparams.
+  const every = (f) => Array.from({length: 16}, (_, l) => f(l)).join(",");
+  cases.push({model: "mamba1", type: "f32", tag: "state", remove: [every((l) => `layers.${l}.ssm.state.0`)]});
+  cases.push({model: "mamba2", type: "f32", tag: "heads-state",
+              remove: [every((l) => `layers.${l}.ssm.heads.1,layers.${l}.ssm.heads.6,layers.${l}.ssm.state.0`)]});
+  cases.push({model: "mamba2", type: "f16", tag: "head-dim", remove: [every((l) => `layers.${l}.mixer.channels.2`)]});
   const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
   const reference = {};  // per source model: our token ids of the documents the windows need
   let failures = 0;
   for (const c of cases) {
     const src = path.join(demo, c.model);
-    const tag = `${c.model}-${c.type}${c.remove.length ? "-" + c.remove.join("-").replace(/[:,]/g, "_") : ""}`;
+    const tag = `${c.model}-${c.type}` +
+                (c.tag ? "-" + c.tag : c.remove.length ? "-" + c.remove.join("-").replace(/[:,]/g, "_") : "");
     const file = path.join(work, `${tag}.gguf`);
     const removeArgs = c.remove.flatMap((r) => ["--remove", r]);
     cli(["export", src, ...removeArgs, "--format", "gguf", "--gguf-type", c.type, "--out", file, "--force"], opts);

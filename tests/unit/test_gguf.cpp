@@ -331,6 +331,14 @@ void TestGguf::refusals() {
   // transformers' Mamba-2 layout with 2 groups normalises over the whole inner dimension; llama.cpp per group.
   refuse(test::test_data_dir() + "/trained_tiny/mamba2", {"gated RMSNorm over the whole inner dimension",
                                                           "n_groups = 2"});
+  // Width cuts that leave layers of different sizes (llama.cpp gives every layer one size); a Mamba-1 channel cut
+  // changes the expansion factor. (Uniform width cuts are written and checked in llama.cpp by gguf_llama_cpp.)
+  const std::string tiny1 = test::test_data_dir() + "/trained_tiny/mamba1";
+  refuse(tiny1, {"x.gguf", "layers of different sizes"}, "layers.2.ssm.state.0");
+  refuse(demo("mamba2"), {"mamba2", "layers of different sizes"}, "layers.5.ssm.heads.3");
+  std::string every;
+  for (int l = 0; l < 8; ++l) every += (l ? "," : "") + std::string("layers.") + std::to_string(l) + ".mixer.channels.0";
+  refuse(tiny1, {"expansion factor other than 2", "intermediate_size 224"}, every);
   nlohmann::json tok = nlohmann::json::parse(byte_level_tokenizer_json());
   tok["normalizer"] = {{"type", "NFC"}};
   refuse(random_model("gguf_norm", Arch::Mamba1, nlohmann::json::object(), tok.dump()),
