@@ -177,33 +177,8 @@ PlanPtr MambaModel::plan(const RemovalSet& removed, const std::string& label) co
   int64_t kept = params_.total;
   for (size_t l = 0; l < layers; ++l) {
     LayerMask& m = mask[l];
-    if (!m.skip_block && (!width.units[l].empty() || !width.chunks[l].empty() || !width.head_channels[l].empty())) {
-      const LayerWeights& w = layers_[l];
-      const int64_t li = static_cast<int64_t>(l);
-      const int64_t units = m2 ? w.s2.heads : w.m1.out_proj_w.size(1);
-      const int64_t per = m2 ? 1 : mlp_group_;
-      for (int64_t u = 0; u < units; ++u)
-        if (!width.units[l].count(u / per)) m.keep.units.push_back(u);
-      std::set<int64_t> cut_dims;
-      for (int64_t j : width.chunks[l])
-        for (int64_t n : state_chunk(li, j)) cut_dims.insert(n);
-      const int64_t N = m2 ? w.s2.state : w.m1.ssm.state_size;
-      for (int64_t n = 0; n < N; ++n)
-        if (!cut_dims.count(n)) m.keep.state.push_back(n);
-      if (m2 && !width.head_channels[l].empty()) {
-        for (int64_t p = 0; p < w.s2.head_dim; ++p)
-          if (!width.head_channels[l].count(p / mlp_group_)) m.keep.head_channels.push_back(p);
-        if (m.keep.head_channels.empty()) m.keep.units.clear();  // no channel left in any head: no mixer
-      }
-      if (m.keep.units.empty()) {
-        m.skip_block = true;  // no head or channel left: the whole mixer, which is the block
-      } else if (m.keep.state.empty()) {
-        throw Error(label + ": removing every state chunk of layer " + std::to_string(li) +
-                    " leaves a zero-size state (remove layers." + std::to_string(li) + ".ssm instead)");
-      } else {
-        m.cut = true;
-      }
-    }
+    if (!m.skip_block && (!width.units[l].empty() || !width.chunks[l].empty() || !width.head_channels[l].empty()))
+      cut_width(static_cast<int64_t>(l), width.units[l], width.chunks[l], width.head_channels[l], m, label);
     if (m.skip_block) {
       kept -= params_.block[l];
     } else if (m.cut) {
@@ -213,6 +188,35 @@ PlanPtr MambaModel::plan(const RemovalSet& removed, const std::string& label) co
     }
   }
   return std::make_shared<MambaPlan>(removed, std::move(mask), kept);
+}
+
+void MambaModel::cut_width(int64_t li, const std::set<int64_t>& units_out, const std::set<int64_t>& chunks_out,
+                           const std::set<int64_t>& head_channels_out, LayerMask& m, const std::string& label) const {
+  const bool m2 = config_.arch == Arch::Mamba2;
+  const LayerWeights& w = layers_[static_cast<size_t>(li)];
+  const int64_t units = m2 ? w.s2.heads : w.m1.out_proj_w.size(1);
+  const int64_t per = m2 ? 1 : mlp_group_;
+  for (int64_t u = 0; u < units; ++u)
+    if (!units_out.count(u / per)) m.keep.units.push_back(u);
+  std::set<int64_t> cut_dims;
+  for (int64_t j : chunks_out)
+    for (int64_t n : state_chunk(li, j)) cut_dims.insert(n);
+  const int64_t N = m2 ? w.s2.state : w.m1.ssm.state_size;
+  for (int64_t n = 0; n < N; ++n)
+    if (!cut_dims.count(n)) m.keep.state.push_back(n);
+  if (m2 && !head_channels_out.empty()) {
+    for (int64_t p = 0; p < w.s2.head_dim; ++p)
+      if (!head_channels_out.count(p / mlp_group_)) m.keep.head_channels.push_back(p);
+    if (m.keep.head_channels.empty()) m.keep.units.clear();  // no channel left in any head: no mixer
+  }
+  if (m.keep.units.empty()) {
+    m.skip_block = true;  // no head or channel left: the whole mixer, which is the block
+  } else if (m.keep.state.empty()) {
+    throw Error(label + ": removing every state chunk of layer " + std::to_string(li) +
+                " leaves a zero-size state (remove layers." + std::to_string(li) + ".ssm instead)");
+  } else {
+    m.cut = true;
+  }
 }
 
 int64_t MambaModel::cut_block_params(int64_t l, const LayerMask& m) const {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,10 @@ class MambaModel : public Model {
   void init_cuts();
   // Parameters of layer l's block under mask m (cut, SSM skipped or whole; not for a skipped block).
   int64_t cut_block_params(int64_t l, const LayerMask& m) const;
+  // Fills m.keep for layer li from the width components removed (channel / head groups, state chunks, Mamba-2
+  // head-dimension groups) and sets m.cut, or m.skip_block when no head or channel is left; a zero-size state throws.
+  void cut_width(int64_t li, const std::set<int64_t>& units_out, const std::set<int64_t>& chunks_out,
+                 const std::set<int64_t>& head_channels_out, LayerMask& m, const std::string& label) const;
   struct CutCache;
   // The block's branch (mixer output) for its normalised input x, with the weights `w` (the layer's or a cut).
   at::Tensor branch(const LayerWeights& w, const at::Tensor& x, bool skip_ssm, LayerState* state) const;
