@@ -60,6 +60,16 @@ at::Tensor mamba1_mixer(const Mamba1Weights& w, const at::Tensor& x, bool skip_s
   return prof("out_proj", device, [&] { return at::linear(y, w.out_proj_w, w.out_proj_b); });
 }
 
+std::vector<int64_t> mamba2_group_of_heads(const Mamba2Shape& s) {
+  std::vector<int64_t> g;
+  if (s.group_heads.empty()) {
+    for (int64_t h = 0; h < s.heads; ++h) g.push_back(h / (s.heads / s.groups));
+  } else {
+    for (size_t i = 0; i < s.group_heads.size(); ++i) g.insert(g.end(), s.group_heads[i], static_cast<int64_t>(i));
+  }
+  return g;
+}
+
 at::Tensor mamba2_mixer(const Mamba2Weights& w, const Mamba2Shape& s, const at::Tensor& x, bool skip_ssm,
                         LayerState* state, const at::Device& device) {
   const int64_t D = s.inner, GN = s.groups * s.state;
@@ -82,9 +92,7 @@ at::Tensor mamba2_mixer(const Mamba2Weights& w, const Mamba2Shape& s, const at::
       at::Tensor Bm = xBC.narrow(2, D, GN), Cm = xBC.narrow(2, D + GN, GN);
       int64_t groups = s.groups;
       if (!s.group_heads.empty()) {  // unequal groups: one B/C group per head
-        std::vector<int64_t> of_head;
-        for (size_t g = 0; g < s.group_heads.size(); ++g) of_head.insert(of_head.end(), s.group_heads[g], int64_t(g));
-        const at::Tensor idx = at::tensor(of_head, at::kLong).to(xBC.device());
+        const at::Tensor idx = at::tensor(mamba2_group_of_heads(s), at::kLong).to(xBC.device());
         auto per_head = [&](const at::Tensor& t) {
           return t.reshape({t.size(0), t.size(1), s.groups, s.state}).index_select(2, idx).reshape(
               {t.size(0), t.size(1), s.heads * s.state});

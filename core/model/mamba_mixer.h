@@ -58,6 +58,9 @@ struct Mamba2Shape {
   int64_t in_proj_rows() const { return inner + conv_dim() + heads; }
 };
 
+// The B/C group of each head of a layer of shape `s` (equal groups, or s.group_heads).
+std::vector<int64_t> mamba2_group_of_heads(const Mamba2Shape& s);
+
 struct Mamba2Weights {
   at::Tensor in_proj_w, in_proj_b;    // [z | x B C | dt] rows; only z and x when an export dropped the SSM
   at::Tensor conv_w_kc, conv_b;       // [K, conv_dim] (or [K, inner] without the SSM)

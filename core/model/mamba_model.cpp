@@ -123,7 +123,6 @@ int64_t load_layer(const WeightLoader& wl, const ModelConfig& c, int64_t i, Laye
     ssm_params = 3 * Hh + dead_rows * H + (c.use_bias ? dead_rows : 0) + 2 * GN * K + (c.use_conv_bias ? 2 * GN : 0);
     L.state_order = mamba2_state_order(m, s);
   }
-  L.head_order = mamba2_head_order(m, s);
   m.gnorm_w = wl.get(p + "mixer.norm.weight", {D});
   m.out_proj_w = wl.get(p + "mixer.out_proj.weight", {H, D});
   m.out_proj_b = wl.optional(c.use_bias, p + "mixer.out_proj.bias", {H});
@@ -167,6 +166,8 @@ std::shared_ptr<MambaModel> MambaModel::load(const std::string& dir, const LoadO
   if (opts.state_step < 0) throw Error("the state step must be >= 0 (0: state_size / 8)");
   m->state_step_ = opts.state_step > 0 ? opts.state_step : std::max<int64_t>(1, c.state_size / 8);
   m->tail_groups_ = opts.mlp_tail_groups;
+  if (m->tail_groups_ && c.arch == Arch::Mamba2)  // the width-search mode's head order (mamba_width.h)
+    for (LayerWeights& L : m->layers_) L.head_order = mamba2_head_order(L.m2, L.s2);
   m->init_cuts();
   m->load_tokenizer();
   return m;

@@ -29,7 +29,7 @@ struct LayerWeights {
   bool has_ssm = true;  // false when an export dropped this layer's SSM weights
   Mamba2Shape s2;       // Mamba-2: this layer's sizes (per layer after an unequal width export)
   std::vector<int64_t> state_order;  // state dimensions, least important first (model/mamba_width.h)
-  std::vector<int64_t> head_order;   // Mamba-2 heads, least important first (mamba2_head_order)
+  std::vector<int64_t> head_order;   // Mamba-2 heads, least important first (mamba2_head_order; width-search mode)
   // Mamba-1 after reorder_mlp_channels: inner channel i is channel channel_perm[i] of the stored tensors; empty else.
   std::vector<int64_t> channel_perm;
 };

@@ -50,16 +50,6 @@ std::string MixerKeep::key() const {
 
 // ---- Mamba-2 ----------------------------------------------------------------------------------------------------
 
-std::vector<int64_t> mamba2_group_of_heads(const Mamba2Shape& s) {
-  std::vector<int64_t> g;
-  if (s.group_heads.empty()) {
-    for (int64_t h = 0; h < s.heads; ++h) g.push_back(h / (s.heads / s.groups));
-  } else {
-    for (size_t i = 0; i < s.group_heads.size(); ++i) g.insert(g.end(), s.group_heads[i], static_cast<int64_t>(i));
-  }
-  return g;
-}
-
 Mamba2Shape cut_mamba2_shape(const Mamba2Shape& s, const MixerKeep& k) {
   check_keep(k, s.heads, s.state, "head");
   if (s.norm_groups != 1 && s.norm_groups != s.groups)

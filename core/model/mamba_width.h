@@ -34,8 +34,6 @@ struct MixerKeep {
 
 // ---- Mamba-2 ----------------------------------------------------------------------------------------------------
 
-// The B/C group of each head of a layer of shape `s`.
-std::vector<int64_t> mamba2_group_of_heads(const Mamba2Shape& s);
 // The shape of a layer of shape `s` cut to `k` (groups left without a head dropped; group_heads set when the kept
 // groups have unequal head counts). `k` must keep at least one head and one state dimension.
 Mamba2Shape cut_mamba2_shape(const Mamba2Shape& s, const MixerKeep& k);
