@@ -73,6 +73,9 @@ const CommandSpec& search_spec() {
                  "--metric ppl: score every candidate fully; by default a candidate whose running NLL already "
                  "exceeds the step's best complete candidate stops early and is recorded as a lower bound "
                  "(ppl_at_least; the picks are the same)"),
+            opt("candidate-batch", "N", "0",
+                "--metric ppl: candidates evaluated together, stacked in one batch after the layer each changes; 0: "
+                "as many as fit half the free memory on a GPU, 1 on the CPU"),
             flag("no-prefix-cache", "evaluate every candidate from the first block (results are the same)"),
             opt("cache-every", "K", "0", "keep every K-th block boundary in the prefix cache; 0: as many as fit"),
             opt("cache-memory-mb", "M", "0", "memory for the prefix cache; 0: half of the machine's memory"),
@@ -116,6 +119,8 @@ int cmd_search(const Args& args) {
   o.batch = args.get_int("batch");
   o.prefix_cache = !args.flag("no-prefix-cache");
   o.exhaustive = args.flag("exhaustive");
+  o.candidate_batch = args.get_int("candidate-batch");
+  if (o.candidate_batch < 0) throw Error("search: --candidate-batch must be >= 0 (0: automatic)");
   o.cache_every = args.get_int("cache-every");
   o.cache_memory_mb = args.get_int("cache-memory-mb");
   if (o.steps < 1) throw Error("search: --steps must be at least 1");
@@ -282,8 +287,9 @@ int cmd_search(const Args& args) {
         r.base_accuracy, r.base_bench);
   for (const auto& s : r.steps)
     row(std::to_string(s.step), s.id, s.ppl, s.params_removed_pct, s.accuracy, s.bench);
-  const std::string abandoned =
+  std::string abandoned =
       r.abandoned ? " (" + std::to_string(r.abandoned) + " stopped early as hopeless; --exhaustive scores all)" : "";
+  if (r.candidate_batch > 1) abandoned += ", up to " + std::to_string(r.candidate_batch) + " at a time";
   std::printf("stopped: %s; %lld evaluations%s, %lld block passes in %.1f s%s\n", r.stop_reason.c_str(),
               static_cast<long long>(r.evaluations), abandoned.c_str(), static_cast<long long>(r.layers_run), r.seconds,
               r.resumed_steps ? (" (" + std::to_string(r.resumed_steps) + " steps resumed from the journal)").c_str() : "");

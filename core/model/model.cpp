@@ -4,6 +4,7 @@
 
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "io/checkpoint.h"
@@ -100,6 +101,10 @@ int64_t Model::kept_parameters(const RemovalSet& removed, const std::string& lab
 int64_t Model::removed_parameters(const RemovalSet& r) const { return total_parameters() - kept_parameters(r); }
 
 int64_t Model::first_layer(const ComponentId& c) const { return c.layer >= 0 ? c.layer : 0; }
+
+int64_t Model::last_layer(const ComponentId& c) const {
+  return c.layer >= 0 && layer_local(c.kind) ? std::max(c.layer, first_layer(c)) : num_layers() - 1;
+}
 
 at::Tensor Model::checked_ids(const at::Tensor& ids) const {
   if (ids.dim() != 2) throw Error("input ids must be a [batch, length] tensor (got " + shape_str(ids.sizes()) + ")");

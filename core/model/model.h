@@ -200,6 +200,10 @@ class Model {
   int64_t removed_parameters(const RemovalSet& r) const;
   // The first layer whose computation removing `c` changes (the prefix cache recomputes from there).
   virtual int64_t first_layer(const ComponentId& c) const;
+  // The last layer whose computation removing `c` changes: past it, a pass with `c` removed runs the layers as the
+  // pass without it does (the search's stacked evaluation joins the candidate to others there). The default: the
+  // component's layer for granularities local to one layer, else the last layer.
+  virtual int64_t last_layer(const ComponentId& c) const;
   int64_t mlp_channel_group() const { return mlp_group_; }  // also a Mamba-1 mixer's channels per group
   int64_t state_step() const { return state_step_; }          // state dimensions per chunk (SsmState)
   bool mlp_tail_groups() const { return tail_groups_; }

@@ -166,6 +166,147 @@ PrefixCache::Eval PrefixCache::run(const ForwardPlan& p, int64_t j, int64_t from
   return {with_ppl ? std::exp(nll_sum / static_cast<double>(W)) : 0.0, nll_sum, true};
 }
 
+bool PrefixCache::stackable() const {
+  if (cache_.empty()) return false;
+  for (const auto& c : carried_)
+    if (!c.empty()) return false;
+  return true;
+}
+
+int64_t PrefixCache::member_bytes() const {
+  // Per stream row: the float32 residual (held by the stack, plus a layer's input and output copies and a norm) and
+  // about a dozen hidden-size rows of activations in the compute dtype (in_proj's output, conv, scan, gate, out_proj).
+  const int64_t T = windows_.size(1) + prefix_, H = m_.hidden_size();
+  const int64_t elem = static_cast<int64_t>(c10::elementSize(m_.compute_dtype()));
+  return batch_ * T * H * (4 * 4 + 16 * elem);
+}
+
+Activations PrefixCache::committed_at(int64_t l, int64_t w0, int64_t nb, Activations& c, int64_t& c_at) {
+  const int64_t j = start_boundary(l);
+  if (j == l) return resume(l, w0, nb, *plan_);
+  if (c_at < j || c_at > l) {
+    c = resume(j, w0, nb, *plan_);
+    c_at = j;
+  }
+  for (; c_at < l; ++c_at) {
+    m_.layer(c_at, c, *plan_, nullptr);
+    ++layers_run_;
+  }
+  return c;
+}
+
+namespace {
+
+// Appends the streams `add` to the rows of `stack` (batch first): hidden, ids and what layers carry; the scratch
+// stays only when every part has it (it is recomputable).
+void append_rows(Activations& stack, std::vector<Activations>& add) {
+  if (add.empty()) return;
+  std::vector<Activations> parts;
+  if (stack.hidden.defined()) parts.push_back(std::move(stack));
+  for (Activations& a : add) parts.push_back(std::move(a));
+  add.clear();
+  if (parts.size() == 1) {
+    stack = std::move(parts[0]);
+    return;
+  }
+  Activations out;
+  out.prefix = parts[0].prefix;
+  out.position = parts[0].position;
+  std::vector<at::Tensor> hidden, ids, scratch;
+  size_t layers = 0;  // a stream may list no carried entries at all (the embeddings) or one (maybe empty) per layer
+  for (const Activations& p : parts) layers = std::max(layers, p.carried.size());
+  for (Activations& p : parts) p.carried.resize(layers);
+  for (const Activations& p : parts) {
+    if (p.prefix != out.prefix || p.position != out.position)
+      throw InternalError("prefix cache: stacked streams differ in layout");
+    hidden.push_back(p.hidden);
+    ids.push_back(p.ids);
+    if (p.scratch.defined()) scratch.push_back(p.scratch);
+  }
+  out.hidden = at::cat(hidden, 0);
+  out.ids = at::cat(ids, 0);
+  if (scratch.size() == parts.size()) out.scratch = at::cat(scratch, 0);
+  out.carried.resize(parts[0].carried.size());
+  for (size_t l = 0; l < out.carried.size(); ++l) {
+    for (size_t t = 0; t < parts[0].carried[l].size(); ++t) {
+      std::vector<at::Tensor> rows;
+      for (const Activations& p : parts) {
+        if (p.carried[l].size() != parts[0].carried[l].size())
+          throw InternalError("prefix cache: stacked streams carry different tensors from layer " + std::to_string(l));
+        rows.push_back(p.carried[l][t]);
+      }
+      out.carried[l].push_back(at::cat(rows, 0));
+    }
+  }
+  stack = std::move(out);
+}
+
+}  // namespace
+
+std::vector<PrefixCache::Eval> PrefixCache::ppl_stacked(const std::vector<Member>& ms, const CancelToken* cancel,
+                                                        double bound) {
+  if (!stackable()) throw InternalError("prefix cache: stacked evaluation without a cache or with carried tensors");
+  c10::NoGradGuard no_grad;
+  const int64_t W = windows_.size(0);
+  const double limit = bound + 1e-9 * std::fabs(bound);  // as run()
+  const size_t K = ms.size();
+  for (const Member& m : ms)
+    if (!m.plan || m.first < 0 || m.last < m.first || m.last >= n_)
+      throw InternalError("prefix cache: a stacked member's layers are out of range");
+  std::vector<Eval> out(K);
+  std::vector<char> alive(K, 1);
+  for (int64_t w0 = 0; w0 < W; w0 += batch_) {
+    if (cancel && cancel->cancelled()) throw Cancelled();
+    const int64_t nb = std::min(batch_, W - w0);
+    int64_t j = n_, first_max = -1;
+    for (size_t k = 0; k < K; ++k)
+      if (alive[k]) {
+        j = std::min(j, ms[k].first);
+        first_max = std::max(first_max, ms[k].first);
+      }
+    if (first_max < 0) break;
+    Activations c, stack;
+    int64_t c_at = -1;
+    std::vector<Activations> solo(K);
+    std::vector<size_t> rows;  // the stack's members, in row order
+    for (int64_t l = j; l < n_; ++l) {
+      std::vector<Activations> joining;
+      std::vector<size_t> joiners;
+      for (size_t k = 0; k < K; ++k) {
+        if (!alive[k] || l < ms[k].first || l > ms[k].last) continue;
+        if (l == ms[k].first) solo[k] = committed_at(l, w0, nb, c, c_at);
+        m_.layer(l, solo[k], *ms[k].plan, nullptr);
+        ++layers_run_;
+        if (l == ms[k].last) {
+          joining.push_back(std::move(solo[k]));
+          joiners.push_back(k);
+          solo[k] = Activations();
+        }
+      }
+      if (!rows.empty()) {
+        m_.layer(l, stack, *plan_, nullptr);
+        layers_run_ += static_cast<int64_t>(rows.size());
+      }
+      append_rows(stack, joining);
+      rows.insert(rows.end(), joiners.begin(), joiners.end());
+    }
+    const at::Tensor ids = windows_.narrow(0, w0, nb).to(m_.device());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      at::Tensor h = stack.hidden.narrow(0, static_cast<int64_t>(i) * nb, nb);
+      if (stack.prefix > 0) h = h.narrow(1, stack.prefix, h.size(1) - stack.prefix);
+      out[rows[i]].nll_sum += window_mean_nll(m_.head(h), ids).sum().item<double>();
+    }
+    if (on_batch_) on_batch_(w0 + nb, W);
+    for (size_t k = 0; k < K; ++k)
+      if (alive[k] && out[k].nll_sum > limit && w0 + nb < W) {
+        alive[k] = 0;
+        out[k].complete = false;
+      }
+  }
+  for (Eval& e : out) e.ppl = std::exp(e.nll_sum / static_cast<double>(W));
+  return out;
+}
+
 std::vector<double> PrefixCache::influence(Granularity g, const std::vector<int64_t>& layers,
                                            const std::vector<PlanPtr>& plans, const CancelToken* cancel) {
   c10::NoGradGuard no_grad;

@@ -43,6 +43,23 @@ class PrefixCache {
   };
   Eval ppl(const ForwardPlan& p, int64_t first_diff, const CancelToken* cancel,
            double bound = std::numeric_limits<double>::infinity());
+  // Several candidates at once (the batched evaluation on a GPU, where one candidate's windows leave it idle). A
+  // member's plan differs from the committed one on layers [first, last] only. Per batch of windows, each member runs
+  // its own layers alone from the committed stream entering `first`, then joins a stack of members that runs every
+  // later layer as one batch under the committed plan; each member's NLL comes from its own rows. The bound rule of
+  // ppl() applies after every batch of windows (a member past it leaves the stack). Each result equals ppl()'s up to
+  // the rounding of larger matrix products. Only when stackable().
+  struct Member {
+    const ForwardPlan* plan = nullptr;
+    int64_t first = 0, last = 0;
+  };
+  std::vector<Eval> ppl_stacked(const std::vector<Member>& members, const CancelToken* cancel,
+                                double bound = std::numeric_limits<double>::infinity());
+  // Whether ppl_stacked() applies: the cache is on and no layer carries tensors for later ones (Hymba's shared K/V,
+  // whose shapes differ between candidates, are not stacked).
+  bool stackable() const;
+  // Device memory one member of a stack takes while a layer runs (an estimate with a margin, for the stack's size).
+  int64_t member_bytes() const;
   // The best candidate's boundaries: forget (start of a step), keep the last evaluated as the best, and after the
   // committed set changed at `from`, adopt them when they belong to that change (else rebuild).
   void reset_best() { best_from_ = -1; }
@@ -68,6 +85,9 @@ class PrefixCache {
   // The stream entering layer `j` for windows [w0, w0 + nb): the embeddings, or the cached boundary with the carried
   // tensors of the layers before it.
   Activations resume(int64_t j, int64_t w0, int64_t nb, const ForwardPlan& p) const;
+  // The stream entering layer `l` under the committed plan for windows [w0, w0 + nb), from a cached boundary or by
+  // advancing `c` (the committed stream at boundary `c_at`, reset when it cannot get there).
+  Activations committed_at(int64_t l, int64_t w0, int64_t nb, Activations& c, int64_t& c_at);
   Eval run(const ForwardPlan& p, int64_t j, int64_t from, bool store, bool with_ppl, const CancelToken* cancel,
            std::vector<at::Tensor>* capture = nullptr, double bound = std::numeric_limits<double>::infinity());
 

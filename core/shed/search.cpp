@@ -11,10 +11,12 @@
 #include <cmath>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 
 #include "dist/communicator.h"
+#include "runtime/device.h"
 #include "shed/journal.h"
 #include "shed/prefix_cache.h"
 #include "util/error.h"
@@ -229,6 +231,55 @@ std::vector<size_t> evaluation_order(const Run& r, const Scored& sc) {
   return order;
 }
 
+// Candidates evaluated together (SearchOptions::candidate_batch); 1 where stacking does not apply.
+int64_t stack_size(const Run& r, const PrefixCache& cache, size_t n) {
+  if (!r.o.prefix_cache || !cache.stackable() || n < 2) return 1;
+  if (r.o.candidate_batch > 0) return std::min<int64_t>(r.o.candidate_batch, static_cast<int64_t>(n));
+  if (r.model.device().is_cpu()) return 1;
+  const double budget = static_cast<double>(cache_memory_budget_mb(r.model.device())) * 1048576.0;  // half the free
+  const double fit = budget / static_cast<double>(std::max<int64_t>(1, cache.member_bytes()));
+  return std::clamp<int64_t>(static_cast<int64_t>(fit), 1, static_cast<int64_t>(n));
+}
+
+bool out_of_memory(const std::exception& e) { return std::string(e.what()).find("out of memory") != std::string::npos; }
+
+// Scores `share` (in evaluation order) in groups of `group` stacked candidates, handing each result to `record` in
+// order (which tightens `bound` for the next group). A group that does not fit the device's memory is retried in
+// halves.
+void score_stacked(Run& r, PrefixCache& cache, const Scored& sc, const std::vector<size_t>& share, int64_t group,
+                   const std::function<void(size_t, const PrefixCache::Eval&)>& record,
+                   const std::function<void(const std::vector<size_t>&, int64_t, int64_t)>& progress, bool abandon,
+                   const double& bound) {
+  for (size_t i = 0; i < share.size();) {
+    const std::vector<size_t> g(share.begin() + static_cast<std::ptrdiff_t>(i),
+                                share.begin() + static_cast<std::ptrdiff_t>(std::min(share.size(), i + static_cast<size_t>(group))));
+    std::vector<PlanPtr> plans;
+    std::vector<PrefixCache::Member> ms;
+    for (const size_t k : g) {
+      RemovalSet s = cache.removal();
+      s.add(sc.cands[k]);
+      plans.push_back(r.model.plan(s, "candidate"));
+      ms.push_back({plans.back().get(), r.model.first_layer(sc.cands[k]), r.model.last_layer(sc.cands[k])});
+    }
+    cache.set_on_batch([&](int64_t wd, int64_t total) { progress(g, wd, total); });
+    std::vector<PrefixCache::Eval> got;
+    try {
+      got = cache.ppl_stacked(ms, r.cancel, abandon ? bound : std::numeric_limits<double>::infinity());
+    } catch (const std::exception& e) {
+      cache.set_on_batch(nullptr);
+      if (group > 1 && out_of_memory(e)) {
+        group /= 2;
+        continue;
+      }
+      throw;
+    }
+    cache.set_on_batch(nullptr);
+    r.res.candidate_batch = std::max(r.res.candidate_batch, static_cast<int64_t>(g.size()));
+    for (size_t t = 0; t < g.size(); ++t) record(g[t], got[t]);
+    i += g.size();
+  }
+}
+
 // Scores this rank's share of the candidates (all of them in a single process) by the run's metric.
 void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stage, Clock::time_point ts) {
   const SearchOptions& o = r.o;
@@ -279,6 +330,45 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
   double best_ppl = std::numeric_limits<double>::infinity(), bound = std::numeric_limits<double>::infinity();
   size_t best_k = n;
   double done = 0;
+  auto advance = [&](size_t k) {  // one more candidate done
+    ++r.res.evaluations;
+    done += 1;
+    cost_done += cost[k];
+    report(done, cost_done, 0, 0);
+  };
+  // A perplexity result: the bound and the best (with its boundaries when `own_boundaries`) follow the pick rule.
+  auto record = [&](size_t k, const PrefixCache::Eval& e, bool own_boundaries) {
+    sc.scores[k] = e.ppl;
+    sc.bounds[k] = !e.complete;
+    if (!e.complete) {
+      ++r.res.abandoned;
+    } else if (e.ppl < best_ppl || (e.ppl == best_ppl && k < best_k)) {  // the pick rule
+      best_ppl = e.ppl;
+      best_k = k;
+      bound = e.nll_sum;
+      if (own_boundaries) {
+        cache.keep_last_as_best(r.model.first_layer(sc.cands[k]));
+      } else {
+        cache.reset_best();  // a stacked evaluation keeps no boundaries: the commit recomputes them
+      }
+    }
+    advance(k);
+  };
+  const int64_t group = o.metric == Metric::Perplexity ? stack_size(r, cache, n) : 1;
+  if (group > 1) {
+    std::vector<size_t> share;
+    for (const size_t k : order)
+      if (mine(k)) share.push_back(k);
+    score_stacked(r, cache, sc, share, group, [&](size_t k, const PrefixCache::Eval& e) { record(k, e, false); },
+                  [&](const std::vector<size_t>& g, int64_t wd, int64_t total) {
+                    double c = 0;
+                    for (const size_t k : g) c += cost[k];
+                    const double f = static_cast<double>(wd) / static_cast<double>(total);
+                    if (wd < total) report(done + f * static_cast<double>(g.size()), cost_done + f * c, wd, total);
+                  },
+                  abandon, bound);
+    return;
+  }
   for (const size_t k : order) {
     if (!mine(k)) continue;
     const RemovalSet removed = with(k);
@@ -302,21 +392,10 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
       const PrefixCache::Eval e =
           cache.ppl(*r.model.plan(removed, "candidate"), first, r.cancel, abandon ? bound : std::numeric_limits<double>::infinity());
       cache.set_on_batch(nullptr);
-      sc.scores[k] = e.ppl;
-      sc.bounds[k] = !e.complete;
-      if (!e.complete) {
-        ++r.res.abandoned;
-      } else if (e.ppl < best_ppl || (e.ppl == best_ppl && k < best_k)) {  // the pick rule
-        best_ppl = e.ppl;
-        best_k = k;
-        bound = e.nll_sum;
-        cache.keep_last_as_best(first);
-      }
+      record(k, e, true);
+      continue;
     }
-    ++r.res.evaluations;
-    done += 1;
-    cost_done += cost[k];
-    report(done, cost_done, 0, 0);
+    advance(k);
   }
 }
 

@@ -58,6 +58,10 @@ struct SearchOptions {
   int64_t batch = 1;               // calibration windows per forward pass
   bool prefix_cache = true;
   bool exhaustive = false;         // metric ppl: score every candidate fully (no early abandonment)
+  // Metric ppl with the prefix cache: candidates evaluated together, stacked in one batch from the layer after the one
+  // they change (PrefixCache::ppl_stacked). 0: on a GPU as many as fit half of its free memory, 1 on the CPU (where a
+  // larger batch gains nothing). Early abandonment then applies between groups and after each batch of windows.
+  int64_t candidate_batch = 0;
   int64_t cache_every = 0;         // keep every k-th block boundary; 0: every one that fits cache_memory_mb
   int64_t cache_memory_mb = 0;     // memory for the cache; 0: half of the machine's physical memory
   RemovalSet initial;              // removed before the search starts (not candidates)
@@ -111,6 +115,7 @@ struct SearchResult {
   int64_t evaluations = 0;       // candidate evaluations done in this process (resumed steps not counted)
   int64_t layers_run = 0;        // (window, layer) forward applications in this process: the work done ("blocks_run")
   int64_t abandoned = 0;         // candidate evaluations stopped early in this process (exact early abandonment)
+  int64_t candidate_batch = 1;   // the most candidates evaluated together (stacked) in this process
   int64_t resumed_steps = 0;     // steps taken from the journal
   double seconds = 0;
   RemovalSet removed;            // initial + every step

@@ -150,6 +150,7 @@ nlohmann::json SearchResult::to_json(Granularity g, Metric m) const {
   j["evaluations"] = evaluations;
   j["blocks_run"] = layers_run;
   j["abandoned"] = abandoned;
+  j["candidate_batch"] = candidate_batch;
   j["resumed_steps"] = resumed_steps;
   j["seconds"] = seconds;
   j["stop_reason"] = stop_reason;

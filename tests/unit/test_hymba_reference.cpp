@@ -59,21 +59,27 @@ class TestHymbaReference : public QObject {
   void same_picks_and_perplexities_data() {
     QTest::addColumn<QString>("model");
     QTest::addColumn<QString>("granularity");
+    QTest::addColumn<int>("candidate_batch");
     for (const char* m : {"random", "trained"})
       for (const char* g : {"block", "attn", "ssm", "mlp", "head", "ssm-head", "channel"})
-        QTest::newRow((std::string(m) + "/" + g).c_str()) << m << g;
+        QTest::newRow((std::string(m) + "/" + g).c_str()) << m << g << 1;
+    // Asking for stacked candidates: a model whose layers share K/V evaluates them one at a time (the stacks would
+    // carry K/V of different shapes), one without stacks them.
+    QTest::newRow("random/attn/stacked") << "random" << "attn" << 4;
   }
 
   void same_picks_and_perplexities() {
     QFETCH(QString, model);
     QFETCH(QString, granularity);
+    QFETCH(int, candidate_batch);
     const std::string dir = model_dir(model);
     const nlohmann::json ref = nlohmann::json::parse(test::read_file(dir + "/reference.json"));
     LoadOptions lo;
     lo.mlp_channel_group = ref["mlp_channel_group"].get<int64_t>();
     auto m = Model::load(dir, lo);
     at::Tensor windows = SafetensorsFile::open(dir + "/calib.safetensors")->tensor("windows");
-    const test::SearchComparison c = test::compare_search_with_reference(*m, windows, ref, granularity.toStdString(), 3);
+    const test::SearchComparison c =
+        test::compare_search_with_reference(*m, windows, ref, granularity.toStdString(), 3, candidate_batch);
     QVERIFY2(c.error.empty(), c.error.c_str());
     const double worst = c.worst;
     qInfo("hymba %s %s: picks match modeling_hymba.py (float64); worst perplexity difference %.2e (relative)",

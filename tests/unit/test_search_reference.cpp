@@ -26,16 +26,22 @@ class TestSearchReference : public QObject {
  private Q_SLOTS:
   void initTestCase() { at::set_num_threads(2); }
 
+  // candidate_batch > 1: the candidates are evaluated stacked (PrefixCache::ppl_stacked, the GPU's batched
+  // evaluation), which must give the same picks and perplexities.
   void same_picks_and_perplexities_data() {
     QTest::addColumn<QString>("model");
     QTest::addColumn<QString>("granularity");
+    QTest::addColumn<int>("candidate_batch");
     for (const char* m : {"mamba1", "mamba2"})
-      for (const char* g : {"block", "ssm"}) QTest::newRow((std::string(m) + "/" + g).c_str()) << m << g;
+      for (const char* g : {"block", "ssm"}) QTest::newRow((std::string(m) + "/" + g).c_str()) << m << g << 1;
+    QTest::newRow("mamba1/block/stacked") << "mamba1" << "block" << 5;
+    QTest::newRow("mamba2/ssm/stacked") << "mamba2" << "ssm" << 3;
   }
 
   void same_picks_and_perplexities() {
     QFETCH(QString, model);
     QFETCH(QString, granularity);
+    QFETCH(int, candidate_batch);
     const std::string base = test::test_data_dir() + "/trained_tiny";
     const nlohmann::json ref = nlohmann::json::parse(test::read_file(base + "/reference_search.json"));
     const nlohmann::json& r = ref[model.toStdString()][granularity.toStdString()];
@@ -47,7 +53,9 @@ class TestSearchReference : public QObject {
     o.steps = static_cast<int64_t>(r["steps"].size());
     o.batch = 8;
     o.exhaustive = true;  // every candidate's perplexity is compared
+    o.candidate_batch = candidate_batch;
     const SearchResult res = run_search(*m, windows, o);
+    QCOMPARE(res.candidate_batch, int64_t(candidate_batch));
 
     const double base_ppl = r["base"].get<double>();
     QVERIFY(std::abs(res.base_ppl - base_ppl) / base_ppl < 1e-6);
@@ -75,16 +83,20 @@ class TestSearchReference : public QObject {
   void width_same_picks_and_perplexities_data() {
     QTest::addColumn<QString>("model");
     QTest::addColumn<QString>("granularity");
-    QTest::newRow("mamba2/ssm-head") << "mamba2" << "ssm-head";
-    QTest::newRow("mamba2/state") << "mamba2" << "state";
-    QTest::newRow("mamba2/mixer-channel") << "mamba2" << "mixer-channel";  // the head dimension
-    QTest::newRow("mamba1/mixer-channel") << "mamba1" << "mixer-channel";
-    QTest::newRow("mamba1/state") << "mamba1" << "state";
+    QTest::addColumn<int>("candidate_batch");
+    QTest::newRow("mamba2/ssm-head") << "mamba2" << "ssm-head" << 1;
+    QTest::newRow("mamba2/state") << "mamba2" << "state" << 1;
+    QTest::newRow("mamba2/mixer-channel") << "mamba2" << "mixer-channel" << 1;  // the head dimension
+    QTest::newRow("mamba1/mixer-channel") << "mamba1" << "mixer-channel" << 1;
+    QTest::newRow("mamba1/state") << "mamba1" << "state" << 1;
+    QTest::newRow("mamba2/ssm-head/stacked") << "mamba2" << "ssm-head" << 6;
+    QTest::newRow("mamba1/state/stacked") << "mamba1" << "state" << 4;
   }
 
   void width_same_picks_and_perplexities() {
     QFETCH(QString, model);
     QFETCH(QString, granularity);
+    QFETCH(int, candidate_batch);
     const std::string base = test::test_data_dir() + "/trained_tiny";
     nlohmann::json ref = nlohmann::json::parse(test::read_file(base + "/reference_width_search.json"))[model.toStdString()];
     // The SIMD-level variants of this test (SHEDDER_CPU_LEVEL) compare the first three steps: the same kernels.
@@ -99,8 +111,10 @@ class TestSearchReference : public QObject {
     auto m = Model::load(base + "/" + model.toStdString(), lo);
     QCOMPARE(m->state_step(), lo.state_step);
     at::Tensor windows = SafetensorsFile::open(base + "/calib.safetensors")->tensor("windows");
-    const test::SearchComparison c = test::compare_search_with_reference(*m, windows, ref, granularity.toStdString(), 8);
+    const test::SearchComparison c =
+        test::compare_search_with_reference(*m, windows, ref, granularity.toStdString(), 8, candidate_batch);
     QVERIFY2(c.error.empty(), c.error.c_str());
+    QCOMPARE(c.candidate_batch, int64_t(candidate_batch));
     qInfo("%s %s: picks match transformers (float64); worst perplexity difference %.2e (relative)",
           qPrintable(model), qPrintable(granularity), c.worst);
     QVERIFY2(c.worst <= 1e-6, qPrintable(QString("relative difference %1").arg(c.worst)));
@@ -108,19 +122,27 @@ class TestSearchReference : public QObject {
 
   void zamba2_same_picks_and_perplexities_data() {
     QTest::addColumn<QString>("granularity");
-    for (const char* g : {"block", "ssm", "shared", "head", "channel"}) QTest::newRow(g) << g;
+    QTest::addColumn<int>("candidate_batch");
+    for (const char* g : {"block", "ssm", "shared", "head", "channel"}) QTest::newRow(g) << g << 1;
+    // Stacked: layer candidates join after their layer; a shared block's parts act in several layers and join at
+    // the end (Model::last_layer).
+    QTest::newRow("block/stacked") << "block" << 4;
+    QTest::newRow("head/stacked") << "head" << 3;
   }
 
   void zamba2_same_picks_and_perplexities() {
     QFETCH(QString, granularity);
+    QFETCH(int, candidate_batch);
     const std::string base = test::test_data_dir() + "/hybrid/zamba2-search";
     const nlohmann::json ref = nlohmann::json::parse(test::read_file(base + "/reference.json"));
     LoadOptions lo;
     lo.mlp_channel_group = ref["mlp_channel_group"].get<int64_t>();
     auto m = Model::load(base + "/model", lo);
     at::Tensor windows = SafetensorsFile::open(base + "/calib.safetensors")->tensor("windows");
-    const test::SearchComparison c = test::compare_search_with_reference(*m, windows, ref, granularity.toStdString(), 3);
+    const test::SearchComparison c =
+        test::compare_search_with_reference(*m, windows, ref, granularity.toStdString(), 3, candidate_batch);
     QVERIFY2(c.error.empty(), c.error.c_str());
+    QCOMPARE(c.candidate_batch, int64_t(candidate_batch));
     const double worst = c.worst;
     qInfo("zamba2 %s: picks match transformers (float64); worst perplexity difference %.2e (relative)",
           qPrintable(granularity), worst);

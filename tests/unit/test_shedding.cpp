@@ -445,6 +445,46 @@ class TestShedding : public QObject {
     same_steps(straight, resumed);
   }
 
+  // Stacked candidates with early abandonment (the GPU default): groups of candidates evaluated together, the bound
+  // applied between groups and after each window. The picks and the complete perplexities are the exhaustive
+  // one-at-a-time search's; a bound lies between the pick and the candidate's perplexity; with the cache keeping
+  // every other boundary (members resumed from the committed stream) too, for a group of 3 and one of all.
+  void stacked_candidates_with_abandonment() {
+    const at::Tensor w = calib().narrow(0, 0, 4);
+    for (const char* arch : {"mamba1", "mamba2"}) {
+      auto m = MambaModel::load(trained(arch));
+      SearchOptions o;
+      o.granularity = std::string(arch) == "mamba1" ? Granularity::Block : Granularity::SsmHeads;
+      o.steps = 2;
+      o.batch = 1;
+      o.exhaustive = true;
+      o.candidate_batch = 1;
+      const SearchResult full = run_search(*m, w, o);
+      for (const auto& [group, every] : std::vector<std::pair<int64_t, int64_t>>{{3, 1}, {64, 2}}) {
+          o.exhaustive = false;
+          o.candidate_batch = group;
+          o.cache_every = every;
+          const SearchResult st = run_search(*m, w, o);
+          QCOMPARE(st.steps.size(), full.steps.size());
+          QVERIFY(st.candidate_batch > 1);
+          for (size_t i = 0; i < full.steps.size(); ++i) {
+            const SearchStep &a = st.steps[i], &b = full.steps[i];
+            QCOMPARE(a.id, b.id);
+            QVERIFY(std::abs(a.ppl - b.ppl) <= 1e-9 * b.ppl);
+            for (size_t k = 0; k < a.candidates.size(); ++k) {
+              const CandidateScore &c = a.candidates[k], &e = b.candidates[k];
+              QCOMPARE(c.id, e.id);
+              if (c.lower_bound) {
+                QVERIFY2(c.score > a.ppl && c.score <= e.score * (1 + 1e-9), c.id.c_str());
+              } else {
+                QVERIFY2(std::abs(c.score - e.score) <= 1e-9 * e.score, c.id.c_str());
+              }
+            }
+          }
+      }
+    }
+  }
+
   void stop_rules() {
     auto m = MambaModel::load(trained("mamba2"));
     const at::Tensor w = calib().narrow(0, 0, 2);

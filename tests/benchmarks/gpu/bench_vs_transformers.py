@@ -8,7 +8,8 @@ windows and GPU:
     ours: shedder-cli eval --device cuda), tokens/s and the ratio;
   * one search step: every block removed in turn, calibration perplexity for each (transformers: the layer
     dropped from the ModuleList and a full forward, timed on a few candidates and multiplied by the number
-    of candidates; ours: shedder-cli search --steps 1, the step's own time);
+    of candidates; ours: shedder-cli search --steps 1, the step's own time), and ours again with one candidate
+    at a time (--candidate-batch 1) against the default stacked candidates, with and without --exhaustive;
   * forward throughput (shedder-cli bench: median of repeated prefill passes with logits) as model FLOP/s,
     2 x (matrix parameters incl. the LM head) x tokens, and its fraction of the bf16 matmul throughput that
     this GPU reaches, measured here on the model's own in_proj shape.
@@ -205,8 +206,19 @@ def main():
         ev = run_cli(a.cli, ["eval", mdir, "--tokens", tok_file, "--seq-len", str(L), "--batch", str(W),
                              "--warmup", "1"] + common)
         out = os.path.join(work, name + "-search")
-        se = run_cli(a.cli, ["search", mdir, "--calib-tokens", tok_file, "--seq-len", str(L), "--windows", str(W),
-                             "--batch", str(W), "--steps", "1", "--out", out] + common)
+        search = ["search", mdir, "--calib-tokens", tok_file, "--seq-len", str(L), "--windows", str(W), "--batch", str(W),
+                  "--steps", "1"] + common
+        se = run_cli(a.cli, search + ["--out", out])
+        # The same step with one candidate at a time (--candidate-batch 1), by default and exhaustive, in this run.
+        stacking = {}
+        for mode, extra in (("default", []), ("exhaustive", ["--exhaustive"])):
+            got = {}
+            for label, cb in (("stacked", "0"), ("one_at_a_time", "1")):
+                rr = se if (mode, cb) == ("default", "0") else run_cli(a.cli, search + ["--candidate-batch", cb] + extra)
+                got[label] = {"step_s": rr["steps"][0]["seconds"], "removed": rr["steps"][0]["removed"],
+                              "candidate_batch": rr.get("candidate_batch", 1), "abandoned": rr.get("abandoned", 0)}
+            got["speedup"] = got["one_at_a_time"]["step_s"] / got["stacked"]["step_s"]
+            stacking[mode] = got
         be = run_cli(a.cli, ["bench", mdir, "--batch", str(W), "--length", str(L), "--decode-tokens", "16",
                              "--prompt", "16", "--repeats", "5", "--warmup", "2"] + common)
         bench = be[0] if isinstance(be, list) else be.get("base", be)
@@ -234,6 +246,7 @@ def main():
             "fraction_of_matmul": model_tflops / mm,
             "eval_speedup": hf_eval_s / ev["seconds"],
             "search_step_speedup": hf_step_s / se["steps"][0]["seconds"],
+            "stacked_candidates": stacking,
         }
         report["results"].append(r)
         print(f"{name:12s} eval: transformers {tokens / hf_eval_s:10.0f} tok/s (ppl {hf_ppl_val:.2f}), ours "
@@ -241,6 +254,11 @@ def main():
               f"search step: transformers ~{hf_step_s:.2f} s, ours {se['steps'][0]['seconds']:.3f} s -> "
               f"{r['search_step_speedup']:.1f}x | forward {fwd_tps:.0f} tok/s = {model_tflops:.0f} TFLOP/s = "
               f"{100 * r['fraction_of_matmul']:.0f}% of bf16 matmul ({mm:.0f} TFLOP/s)", flush=True)
+        for mode, got in stacking.items():
+            st, one = got["stacked"], got["one_at_a_time"]
+            print(f"{'':12s} search step ({mode}): {st['candidate_batch']} candidates stacked {st['step_s']:.3f} s, one at "
+                  f"a time {one['step_s']:.3f} s -> {got['speedup']:.2f}x (abandoned {st['abandoned']} / "
+                  f"{one['abandoned']}; same removal: {st['removed'] == one['removed']})", flush=True)
         if not a.keep_models:
             shutil.rmtree(mdir, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)

@@ -9,7 +9,8 @@
 namespace shedder::test {
 
 SearchComparison compare_search_with_reference(const Model& m, const at::Tensor& windows, const nlohmann::json& ref,
-                                               const std::string& granularity, int64_t batch) {
+                                               const std::string& granularity, int64_t batch,
+                                               int64_t candidate_batch) {
   SearchComparison out;
   const nlohmann::json& r = ref.at("searches").at(granularity);
   SearchOptions o;
@@ -17,7 +18,9 @@ SearchComparison compare_search_with_reference(const Model& m, const at::Tensor&
   o.steps = static_cast<int64_t>(r.at("steps").size());
   o.batch = batch;
   o.exhaustive = true;  // every candidate's perplexity is compared
+  o.candidate_batch = candidate_batch;
   const SearchResult res = run_search(m, windows, o);
+  out.candidate_batch = res.candidate_batch;
   const double base_ppl = ref.at("base_ppl").get<double>();
   out.worst = std::abs(res.base_ppl - base_ppl) / base_ppl;
   if (res.steps.size() != r["steps"].size()) {
