@@ -1119,10 +1119,29 @@ bool ssd_chunk_applies(const Scan2Args& a, ElemType t) {
   return compute_capability_major(dev) >= 8;
 }
 
+// Head channels per block of the chunked SSD (SHEDDER_SSD_PT overrides: 16, 32 or 64 dividing P). A block walks
+// its chunks in order with barriers between the phases, so a multiprocessor with one block idles through them:
+// the tiles shrink until the grid gives every multiprocessor two blocks.
+int ssd_channel_tile(const Scan2Args& a) {
+  if (const char* env = std::getenv("SHEDDER_SSD_PT")) {
+    const int v = std::atoi(env);
+    if ((v == 16 || v == 32 || v == 64) && a.P % v == 0) return v;
+  }
+  int pt = a.P % 64 == 0 ? 64 : (a.P % 32 == 0 ? 32 : 16);
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return pt;
+  }
+  const int64_t sms = multiprocessor_count(dev);
+  while (pt > 16 && (a.P / pt) * a.H * a.B < 2 * sms) pt /= 2;
+  return pt;
+}
+
 template <typename T>
 bool ssd_chunked(const Scan2Args& a, cudaStream_t st) {
   if (!a.ws || !ssd_chunk_applies(a, std::is_same<T, __half>::value ? kF16 : kBF16)) return false;
-  const int PT = a.P % 64 == 0 ? 64 : (a.P % 32 == 0 ? 32 : 16);
+  const int PT = ssd_channel_tile(a);
   const int tiles = static_cast<int>(a.N / 16) * (PT / 16);
   const int sf = (tiles + kChunkWarps - 1) / kChunkWarps;
   if (sf <= 1) return ssd_chunk_launch<T, 1>(a, PT, st);
