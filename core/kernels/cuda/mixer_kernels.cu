@@ -72,6 +72,20 @@ __device__ __forceinline__ float softplus_fast(float x) {
   return x > 20.0f ? x : (x < -15.0f ? __expf(x) : __logf(1.0f + __expf(x)));
 }
 
+// 16 bytes global -> shared without registers (cp.async, compute capability 8.0+); `valid` false writes zeros.
+// Both addresses 16-byte aligned. cp_async_wait_all() waits for this thread's copies.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
+#endif
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;\n" ::);
+#endif
+}
+
 // Eight 16-bit values in one 16-byte word (the vectorised loads and stores of the tensor-core kernel).
 template <typename T>
 __device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
@@ -866,45 +880,45 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     }
   };
   state_to_smem();
+  // B and C of the chunk starting at c0 into sB / sC (vec: cp.async, waited for at the chunk's staging). They are
+  // last read by the state update, so the next chunk's copies are issued then and land during the output phase.
+  auto copy_bc = [&](int64_t c0) {
+    const int nv = N / 8, rws = static_cast<int>(imin(Q, a.L - c0));
+    for (int iv = threadIdx.x; iv < Q * nv; iv += nthr) {
+      const int r = iv / nv, n = (iv - r * nv) * 8;
+      const bool in = r < rws;
+      cp_async16(sB + r * lay.ldBC + n, in ? Bm + b * a.sB_b + (c0 + r) * a.sB_t + g * N + n : Bm, in);
+      cp_async16(sC + r * lay.ldBC + n, in ? Cm + b * a.sC_b + (c0 + r) * a.sC_t + g * N + n : Cm, in);
+    }
+  };
 
   for (int64_t t0 = 0; t0 < a.L; t0 += Q) {
     const int rows = static_cast<int>(imin(Q, a.L - t0));
     __syncthreads();  // the previous chunk is done with every buffer
-    // (1) Stage x, B, C (rows past the end are zeros, with dt = 0: they leave the state unchanged).
-    if (vec) {  // 16-byte loads, all of a batch in flight at once
-      const int xv = PT / 8, nv = N / 8;
-      const uint4 zero = make_uint4(0, 0, 0, 0);
-      uint4 vx[kChunkQ * 64 / 8 / (kChunkWarps * 32)];
+    // (1) Stage x, B, C, the chunk's C B^T (ssd_cb_kernel; lower block triangle valid) and dt (rows past the end
+    // are zeros, with dt = 0: they leave the state unchanged).
+    const float4* gsrc = reinterpret_cast<const float4*>(a.ws + ((b * ((a.L + Q - 1) / Q) + t0 / Q) * a.G + g) * Q * Q);
+    float dt_raw[2] = {0.0f, 0.0f};  // warp 0: this lane's two steps
+    if (warp == 0) {
 #pragma unroll
-      for (int k = 0; k < static_cast<int>(sizeof(vx) / sizeof(uint4)); ++k) {
-        const int iv = threadIdx.x + k * nthr, r = iv / xv, cc = (iv - r * xv) * 8;
-        if (iv < Q * xv)
-          vx[k] = r < rows ? *reinterpret_cast<const uint4*>(x + b * a.sx_b + (t0 + r) * a.sx_t + h * P + p0 + cc) : zero;
+      for (int k = 0; k < 2; ++k) {
+        const int r = 2 * lane + k;
+        if (r < rows) dt_raw[k] = to_f(dtp[b * a.sdt_b + (t0 + r) * a.sdt_t + h]);
       }
-#pragma unroll
-      for (int k = 0; k < static_cast<int>(sizeof(vx) / sizeof(uint4)); ++k) {
-        const int iv = threadIdx.x + k * nthr, r = iv / xv, cc = (iv - r * xv) * 8;
-        if (iv < Q * xv) *reinterpret_cast<uint4*>(sX + r * lay.ldX + cc) = vx[k];
+    }
+    if (vec) {  // 16-byte asynchronous copies (cp.async): all of the chunk in flight at once, no registers
+      const int xv = PT / 8;
+      for (int iv = threadIdx.x; iv < Q * xv; iv += nthr) {
+        const int r = iv / xv, cc = (iv - r * xv) * 8;
+        const bool in = r < rows;
+        cp_async16(sX + r * lay.ldX + cc, in ? x + b * a.sx_b + (t0 + r) * a.sx_t + h * P + p0 + cc : x, in);
       }
-      for (int half = 0; half < 2; ++half) {
-        const T* src = half == 0 ? Bm : Cm;
-        const int64_t sb = half == 0 ? a.sB_b : a.sC_b, stt = half == 0 ? a.sB_t : a.sC_t;
-        T* dst = half == 0 ? sB : sC;
-        for (int base = 0; base < Q * nv; base += 4 * nthr) {  // batches of 4 words per thread
-          uint4 vb[4];
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            const int iv = base + threadIdx.x + k * nthr, r = iv / nv, n = (iv - r * nv) * 8;
-            if (iv < Q * nv)
-              vb[k] = r < rows ? *reinterpret_cast<const uint4*>(src + b * sb + (t0 + r) * stt + g * N + n) : zero;
-          }
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            const int iv = base + threadIdx.x + k * nthr, r = iv / nv, n = (iv - r * nv) * 8;
-            if (iv < Q * nv) *reinterpret_cast<uint4*>(dst + r * lay.ldBC + n) = vb[k];
-          }
-        }
+      if (t0 == 0) copy_bc(0);  // later chunks' B and C were issued during the previous chunk
+      for (int i = threadIdx.x; i < Q * Q / 4; i += nthr) {
+        const int r = i / (Q / 4), c4 = i - r * (Q / 4);
+        cp_async16(sG + r * lay.ldG + 4 * c4, gsrc + i, true);
       }
+      cp_async_wait_all();  // this thread's copies; the barrier below publishes them to the block
     } else {
       for (int i = threadIdx.x; i < Q * PT; i += nthr) {
         const int r = i / PT, cc = i - r * PT;
@@ -916,9 +930,6 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
         sB[r * lay.ldBC + n] = in ? Bm[b * a.sB_b + (t0 + r) * a.sB_t + g * N + n] : from_f<T>(0.0f);
         sC[r * lay.ldBC + n] = in ? Cm[b * a.sC_b + (t0 + r) * a.sC_t + g * N + n] : from_f<T>(0.0f);
       }
-    }
-    {  // C B^T of this chunk and group (ssd_cb_kernel), lower block triangle valid
-      const float4* gsrc = reinterpret_cast<const float4*>(a.ws + ((b * ((a.L + Q - 1) / Q) + t0 / Q) * a.G + g) * Q * Q);
       for (int i = threadIdx.x; i < Q * Q / 4; i += nthr) {
         const int r = i / (Q / 4), c4 = i - r * (Q / 4);
         *reinterpret_cast<float4*>(sG + r * lay.ldG + 4 * c4) = gsrc[i];
@@ -931,7 +942,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
         const int r = 2 * lane + k;
         float v = 0.0f;
         if (r < rows) {
-          v = softplus_fast(to_f(dtp[b * a.sdt_b + (t0 + r) * a.sdt_t + h]) + bias);
+          v = softplus_fast(dt_raw[k] + bias);
           v = fminf(fmaxf(v, a.dt_min), a.dt_max);
         }
         dtv[k] = v;
@@ -1039,6 +1050,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       }
     }
     __syncthreads();
+    if (vec && t0 + Q < a.L) copy_bc(t0 + Q);  // sB and sC are free until the next chunk
     // (5) y = Y + D x; the new state rounded for the next chunk.
     for (int i = threadIdx.x; i < rows * (PT / 8); i += nthr) {
       const int r = i / (PT / 8), cc = (i - r * (PT / 8)) * 8;
