@@ -280,6 +280,22 @@ void score_stacked(Run& r, PrefixCache& cache, const Scored& sc, const std::vect
   }
 }
 
+// The cosine metric: every candidate's influence from one pass (every rank scores all of them).
+void score_cosine(Run& r, PrefixCache& cache, Scored& sc, const std::string& stage, Clock::time_point ts) {
+  const size_t n = sc.cands.size();
+  std::vector<int64_t> layers;
+  std::vector<PlanPtr> plans;
+  for (size_t k = 0; k < n; ++k) {
+    RemovalSet s = cache.removal();
+    s.add(sc.cands[k]);
+    layers.push_back(sc.cands[k].layer);
+    plans.push_back(r.model.plan(s, "candidate"));
+  }
+  sc.scores = cache.influence(r.o.granularity, layers, plans, r.cancel);
+  r.res.evaluations += static_cast<int64_t>(n);
+  if (r.cb.progress) r.cb.progress({stage, static_cast<int64_t>(n), static_cast<int64_t>(n), since(ts), 0});
+}
+
 // Scores this rank's share of the candidates (all of them in a single process) by the run's metric.
 void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stage, Clock::time_point ts) {
   const SearchOptions& o = r.o;
@@ -306,18 +322,7 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
     r.cb.progress({stage, static_cast<int64_t>(units), static_cast<int64_t>(n), el,
                    frac_cost > 0 ? el / frac_cost * std::max(0.0, cost_total - frac_cost) : -1.0, wdone, wtotal});
   };
-  if (o.metric == Metric::Cosine) {
-    std::vector<int64_t> layers;
-    std::vector<PlanPtr> plans;
-    for (size_t k = 0; k < n; ++k) {
-      layers.push_back(sc.cands[k].layer);
-      plans.push_back(r.model.plan(with(k), "candidate"));
-    }
-    sc.scores = cache.influence(o.granularity, layers, plans, r.cancel);
-    r.res.evaluations += static_cast<int64_t>(n);
-    if (r.cb.progress) r.cb.progress({stage, static_cast<int64_t>(n), static_cast<int64_t>(n), since(ts), 0});
-    return;
-  }
+  if (o.metric == Metric::Cosine) return score_cosine(r, cache, sc, stage, ts);
   const bool abandon = o.metric == Metric::Perplexity && !o.exhaustive;
   std::vector<size_t> order;
   if (abandon) {
