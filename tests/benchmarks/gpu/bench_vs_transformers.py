@@ -147,6 +147,8 @@ def main():
     ap.add_argument("--workdir", default="")
     ap.add_argument("--keep-models", action="store_true", help="leave the model folders in --workdir")
     ap.add_argument("--skip-hf", action="store_true", help="only our side (for quick iterations; no ratios)")
+    ap.add_argument("--no-stacking", action="store_true",
+                    help="skip the search steps with one candidate at a time (--candidate-batch 1) and --exhaustive")
     a = ap.parse_args()
 
     import transformers
@@ -211,7 +213,7 @@ def main():
         se = run_cli(a.cli, search + ["--out", out])
         # The same step with one candidate at a time (--candidate-batch 1), by default and exhaustive, in this run.
         stacking = {}
-        for mode, extra in (("default", []), ("exhaustive", ["--exhaustive"])):
+        for mode, extra in () if a.no_stacking else (("default", []), ("exhaustive", ["--exhaustive"])):
             got = {}
             for label, cb in (("stacked", "0"), ("one_at_a_time", "1")):
                 rr = se if (mode, cb) == ("default", "0") else run_cli(a.cli, search + ["--candidate-batch", cb] + extra)
