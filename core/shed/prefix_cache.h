@@ -43,7 +43,7 @@ class PrefixCache {
   };
   Eval ppl(const ForwardPlan& p, int64_t first_diff, const CancelToken* cancel,
            double bound = std::numeric_limits<double>::infinity());
-  // Several candidates at once (the batched evaluation on a GPU, where one candidate's windows leave it idle). A
+  // Several candidates at once (the batched evaluation on a GPU, which a small pass of windows leaves idle). A
   // member's plan differs from the committed one on layers [first, last] only. Per batch of windows, each member runs
   // its own layers alone from the committed stream entering `first`, then joins a stack of members that runs every
   // later layer as one batch under the committed plan; each member's NLL comes from its own rows. The bound rule of

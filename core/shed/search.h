@@ -59,8 +59,8 @@ struct SearchOptions {
   bool prefix_cache = true;
   bool exhaustive = false;         // metric ppl: score every candidate fully (no early abandonment)
   // Metric ppl with the prefix cache: candidates evaluated together, stacked in one batch from the layer after the one
-  // they change (PrefixCache::ppl_stacked). 0: on a GPU as many as fit half of its free memory, 1 on the CPU (where a
-  // larger batch gains nothing). Early abandonment then applies between groups and after each batch of windows.
+  // they change (PrefixCache::ppl_stacked). 0: on a GPU as many as fit half of its free memory, 1 on the CPU. Early
+  // abandonment then applies between groups and after each batch of windows.
   int64_t candidate_batch = 0;
   int64_t cache_every = 0;         // keep every k-th block boundary; 0: every one that fits cache_memory_mb
   int64_t cache_memory_mb = 0;     // memory for the cache; 0: half of the machine's physical memory
