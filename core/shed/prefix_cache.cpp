@@ -123,14 +123,57 @@ Activations PrefixCache::resume(int64_t j, int64_t w0, int64_t nb, const Forward
   return a;
 }
 
+namespace {
+
+// Every term a candidate's running NLL sum adds is >= 0 (a window's mean of -log_softmax), so the sum only grows:
+// past the best complete candidate's sum `bound` (with a margin that keeps the final perplexity strictly above the
+// best's whatever the rounding of exp) the candidate cannot win.
+double abandon_limit(double bound) { return bound + 1e-9 * std::fabs(bound); }
+
+// The sum over windows of the mean NLL of `ids` given the last hidden states of the stream (its first `prefix` rows,
+// a model's prefix rows, dropped).
+double window_nll_sum(const Model& m, const at::Tensor& hidden, int64_t prefix, const at::Tensor& ids) {
+  const at::Tensor h = prefix > 0 ? hidden.narrow(1, prefix, hidden.size(1) - prefix) : hidden;
+  return window_mean_nll(m.head(h), ids).sum().item<double>();
+}
+
+// Appends the streams `add` to the rows of `stack` (batch first): hidden and ids; the scratch stays only when every
+// part has it (it is recomputable). Nothing may be carried between layers (PrefixCache::stackable()).
+void append_rows(Activations& stack, std::vector<Activations>& add) {
+  std::vector<Activations> parts;
+  if (stack.hidden.defined()) parts.push_back(std::move(stack));
+  for (Activations& a : add) parts.push_back(std::move(a));
+  add.clear();
+  std::vector<at::Tensor> hidden, ids, scratch;
+  for (const Activations& p : parts) {
+    if (p.prefix != parts[0].prefix || p.position != parts[0].position)
+      throw InternalError("prefix cache: stacked streams differ in layout");
+    for (const auto& c : p.carried)
+      if (!c.empty()) throw InternalError("prefix cache: a stacked stream carries tensors between layers");
+    hidden.push_back(p.hidden);
+    ids.push_back(p.ids);
+    if (p.scratch.defined()) scratch.push_back(p.scratch);
+  }
+  if (parts.size() <= 1) {  // nothing to join
+    if (!parts.empty()) stack = std::move(parts[0]);
+    return;
+  }
+  Activations out;
+  out.prefix = parts[0].prefix;
+  out.position = parts[0].position;
+  out.hidden = at::cat(hidden, 0);
+  out.ids = at::cat(ids, 0);
+  if (scratch.size() == parts.size()) out.scratch = at::cat(scratch, 0);
+  stack = std::move(out);
+}
+
+}  // namespace
+
 PrefixCache::Eval PrefixCache::run(const ForwardPlan& p, int64_t j, int64_t from, bool store, bool with_ppl,
                                    const CancelToken* cancel, std::vector<at::Tensor>* capture, double bound) {
   c10::NoGradGuard no_grad;
   const int64_t W = windows_.size(0);
-  // Every term added is >= 0 (a window's mean of -log_softmax), so the running sum only grows: past the bound (with
-  // a margin that keeps the final perplexity strictly above the best's whatever the rounding of exp) the candidate
-  // cannot win.
-  const double limit = bound + 1e-9 * std::fabs(bound);
+  const double limit = abandon_limit(bound);
   double nll_sum = 0;
   for (int64_t w0 = 0; w0 < W; w0 += batch_) {
     if (cancel && cancel->cancelled()) throw Cancelled();
@@ -157,8 +200,7 @@ PrefixCache::Eval PrefixCache::run(const ForwardPlan& p, int64_t j, int64_t from
       }
     }
     if (with_ppl) {
-      const at::Tensor h = a.prefix > 0 ? a.hidden.narrow(1, a.prefix, a.hidden.size(1) - a.prefix) : a.hidden;
-      nll_sum += window_mean_nll(m_.head(h), a.ids).sum().item<double>();
+      nll_sum += window_nll_sum(m_, a.hidden, a.prefix, a.ids);
     }
     if (on_batch_) on_batch_(w0 + nb, W);
     if (nll_sum > limit && w0 + nb < W) return {std::exp(nll_sum / static_cast<double>(W)), nll_sum, false};
@@ -195,60 +237,12 @@ Activations PrefixCache::committed_at(int64_t l, int64_t w0, int64_t nb, Activat
   return c;
 }
 
-namespace {
-
-// Appends the streams `add` to the rows of `stack` (batch first): hidden, ids and what layers carry; the scratch
-// stays only when every part has it (it is recomputable).
-void append_rows(Activations& stack, std::vector<Activations>& add) {
-  if (add.empty()) return;
-  std::vector<Activations> parts;
-  if (stack.hidden.defined()) parts.push_back(std::move(stack));
-  for (Activations& a : add) parts.push_back(std::move(a));
-  add.clear();
-  if (parts.size() == 1) {
-    stack = std::move(parts[0]);
-    return;
-  }
-  Activations out;
-  out.prefix = parts[0].prefix;
-  out.position = parts[0].position;
-  std::vector<at::Tensor> hidden, ids, scratch;
-  size_t layers = 0;  // a stream may list no carried entries at all (the embeddings) or one (maybe empty) per layer
-  for (const Activations& p : parts) layers = std::max(layers, p.carried.size());
-  for (Activations& p : parts) p.carried.resize(layers);
-  for (const Activations& p : parts) {
-    if (p.prefix != out.prefix || p.position != out.position)
-      throw InternalError("prefix cache: stacked streams differ in layout");
-    hidden.push_back(p.hidden);
-    ids.push_back(p.ids);
-    if (p.scratch.defined()) scratch.push_back(p.scratch);
-  }
-  out.hidden = at::cat(hidden, 0);
-  out.ids = at::cat(ids, 0);
-  if (scratch.size() == parts.size()) out.scratch = at::cat(scratch, 0);
-  out.carried.resize(parts[0].carried.size());
-  for (size_t l = 0; l < out.carried.size(); ++l) {
-    for (size_t t = 0; t < parts[0].carried[l].size(); ++t) {
-      std::vector<at::Tensor> rows;
-      for (const Activations& p : parts) {
-        if (p.carried[l].size() != parts[0].carried[l].size())
-          throw InternalError("prefix cache: stacked streams carry different tensors from layer " + std::to_string(l));
-        rows.push_back(p.carried[l][t]);
-      }
-      out.carried[l].push_back(at::cat(rows, 0));
-    }
-  }
-  stack = std::move(out);
-}
-
-}  // namespace
-
 std::vector<PrefixCache::Eval> PrefixCache::ppl_stacked(const std::vector<Member>& ms, const CancelToken* cancel,
                                                         double bound) {
   if (!stackable()) throw InternalError("prefix cache: stacked evaluation without a cache or with carried tensors");
   c10::NoGradGuard no_grad;
   const int64_t W = windows_.size(0);
-  const double limit = bound + 1e-9 * std::fabs(bound);  // as run()
+  const double limit = abandon_limit(bound);
   const size_t K = ms.size();
   for (const Member& m : ms)
     if (!m.plan || m.first < 0 || m.last < m.first || m.last >= n_)
@@ -291,11 +285,9 @@ std::vector<PrefixCache::Eval> PrefixCache::ppl_stacked(const std::vector<Member
       rows.insert(rows.end(), joiners.begin(), joiners.end());
     }
     const at::Tensor ids = windows_.narrow(0, w0, nb).to(m_.device());
-    for (size_t i = 0; i < rows.size(); ++i) {
-      at::Tensor h = stack.hidden.narrow(0, static_cast<int64_t>(i) * nb, nb);
-      if (stack.prefix > 0) h = h.narrow(1, stack.prefix, h.size(1) - stack.prefix);
-      out[rows[i]].nll_sum += window_mean_nll(m_.head(h), ids).sum().item<double>();
-    }
+    for (size_t i = 0; i < rows.size(); ++i)
+      out[rows[i]].nll_sum +=
+          window_nll_sum(m_, stack.hidden.narrow(0, static_cast<int64_t>(i) * nb, nb), stack.prefix, ids);
     if (on_batch_) on_batch_(w0 + nb, W);
     for (size_t k = 0; k < K; ++k)
       if (alive[k] && out[k].nll_sum > limit && w0 + nb < W) {

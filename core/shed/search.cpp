@@ -231,6 +231,13 @@ std::vector<size_t> evaluation_order(const Run& r, const Scored& sc) {
   return order;
 }
 
+// The committed removal set with candidate `c` removed on top.
+RemovalSet with_candidate(const PrefixCache& cache, const ComponentId& c) {
+  RemovalSet s = cache.removal();
+  s.add(c);
+  return s;
+}
+
 // Candidates evaluated together (SearchOptions::candidate_batch); 1 where stacking does not apply.
 int64_t stack_size(const Run& r, const PrefixCache& cache, size_t n) {
   if (!r.o.prefix_cache || !cache.stackable() || n < 2) return 1;
@@ -256,9 +263,7 @@ void score_stacked(Run& r, PrefixCache& cache, const Scored& sc, const std::vect
     std::vector<PlanPtr> plans;
     std::vector<PrefixCache::Member> ms;
     for (const size_t k : g) {
-      RemovalSet s = cache.removal();
-      s.add(sc.cands[k]);
-      plans.push_back(r.model.plan(s, "candidate"));
+      plans.push_back(r.model.plan(with_candidate(cache, sc.cands[k]), "candidate"));
       ms.push_back({plans.back().get(), r.model.first_layer(sc.cands[k]), r.model.last_layer(sc.cands[k])});
     }
     cache.set_on_batch([&](int64_t wd, int64_t total) { progress(g, wd, total); });
@@ -286,10 +291,8 @@ void score_cosine(Run& r, PrefixCache& cache, Scored& sc, const std::string& sta
   std::vector<int64_t> layers;
   std::vector<PlanPtr> plans;
   for (size_t k = 0; k < n; ++k) {
-    RemovalSet s = cache.removal();
-    s.add(sc.cands[k]);
     layers.push_back(sc.cands[k].layer);
-    plans.push_back(r.model.plan(s, "candidate"));
+    plans.push_back(r.model.plan(with_candidate(cache, sc.cands[k]), "candidate"));
   }
   sc.scores = cache.influence(r.o.granularity, layers, plans, r.cancel);
   r.res.evaluations += static_cast<int64_t>(n);
@@ -301,11 +304,6 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
   const SearchOptions& o = r.o;
   const size_t n = sc.cands.size();
   auto mine = [&](size_t k) { return !r.dist || static_cast<int64_t>(k) % o.comm->size() == o.comm->rank(); };
-  auto with = [&](size_t k) {
-    RemovalSet s = cache.removal();
-    s.add(sc.cands[k]);
-    return s;
-  };
   // The ETA weighs every candidate by the layers it runs (under the prefix cache, from its first changed layer to the
   // head): extrapolating per candidate misjudges a step whose first candidates are the cheapest or the costliest.
   std::vector<double> cost(n, 1.0);
@@ -376,7 +374,7 @@ void score_share(Run& r, PrefixCache& cache, Scored& sc, const std::string& stag
   }
   for (const size_t k : order) {
     if (!mine(k)) continue;
-    const RemovalSet removed = with(k);
+    const RemovalSet removed = with_candidate(cache, sc.cands[k]);
     if (o.metric == Metric::Accuracy) {
       ProgressFn inner;
       if (r.cb.progress)
