@@ -448,8 +448,8 @@ class TestCli : public QObject {
     QVERIFY2(failures.isEmpty(), qPrintable(failures.join("\n")));
   }
 
-  // `search` stops hopeless candidates early by default (ppl_at_least, fewer blocks_run), --exhaustive scores all;
-  // both remove the same blocks.
+  // `search` stops hopeless candidates early by default (ppl_at_least, fewer blocks_run), --exhaustive scores all,
+  // --candidate-batch stacks candidates; all remove the same blocks.
   void search_early_abandonment_and_exhaustive() {
     const std::string trained = test::test_data_dir() + "/trained_tiny/mamba1";
     const std::string calib = test::test_data_dir() + "/trained_tiny/calib.safetensors";
@@ -472,6 +472,18 @@ class TestCli : public QObject {
     QCOMPARE(fast["abandoned"].get<int>(), bounds);
     QCOMPARE(full["abandoned"].get<int>(), 0);
     QVERIFY(fast["blocks_run"].get<int64_t>() < full["blocks_run"].get<int64_t>());
+
+    // Stacked candidates (--candidate-batch) remove the same blocks and say how many went together; a negative
+    // count is a one-line refusal.
+    r = run(base + QStringList{"--candidate-batch", "3"});
+    QVERIFY2(r.ok(), r.describe().c_str());
+    const auto stacked = nlohmann::json::parse(r.out);
+    QCOMPARE(stacked["candidate_batch"].get<int>(), 3);
+    QCOMPARE(fast["candidate_batch"].get<int>(), 1);  // the CPU default: one at a time
+    for (size_t i = 0; i < 2; ++i) QCOMPARE(stacked["steps"][i]["removed"], full["steps"][i]["removed"]);
+    r = run(base + QStringList{"--candidate-batch", "-1"});
+    const std::string bad = check_failure(r, {"--candidate-batch", ">= 0"});
+    QVERIFY2(bad.empty(), bad.c_str());
   }
 
   // Width ids depend on the state step and the channel group: a run records them, eval --pruning-config takes them
