@@ -446,9 +446,11 @@ class TestShedding : public QObject {
   }
 
   // Stacked candidates with early abandonment (the GPU default): groups of candidates evaluated together, the bound
-  // applied between groups and after each window. The picks and the complete perplexities are the exhaustive
-  // one-at-a-time search's; a bound lies between the pick and the candidate's perplexity; with the cache keeping
-  // every other boundary (members resumed from the committed stream) too, for a group of 3 and one of all.
+  // applied between groups and after each window. The picks are the exhaustive one-at-a-time search's and the
+  // complete perplexities agree to float32 rounding (a stack's larger matrix products may round differently: 3.8e-8
+  // relative with OpenBLAS's Haswell kernels, bit for bit with its AVX-512 ones); a bound lies between the pick and
+  // the candidate's perplexity; with the cache keeping every other boundary (members resumed from the committed
+  // stream) too, for a group of 3 and one of all.
   void stacked_candidates_with_abandonment() {
     const at::Tensor w = calib().narrow(0, 0, 4);
     for (const char* arch : {"mamba1", "mamba2"}) {
@@ -470,14 +472,15 @@ class TestShedding : public QObject {
           for (size_t i = 0; i < full.steps.size(); ++i) {
             const SearchStep &a = st.steps[i], &b = full.steps[i];
             QCOMPARE(a.id, b.id);
-            QVERIFY(std::abs(a.ppl - b.ppl) <= 1e-9 * b.ppl);
+            QVERIFY(std::abs(a.ppl - b.ppl) <= 1e-6 * b.ppl);
             for (size_t k = 0; k < a.candidates.size(); ++k) {
               const CandidateScore &c = a.candidates[k], &e = b.candidates[k];
               QCOMPARE(c.id, e.id);
               if (c.lower_bound) {
-                QVERIFY2(c.score > a.ppl && c.score <= e.score * (1 + 1e-9), c.id.c_str());
+                QVERIFY2(c.score > a.ppl && c.score <= e.score * (1 + 1e-6), c.id.c_str());
               } else {
-                QVERIFY2(std::abs(c.score - e.score) <= 1e-9 * e.score, c.id.c_str());
+                QVERIFY2(std::abs(c.score - e.score) <= 1e-6 * e.score,
+                         qPrintable(QString("%1: %2 vs %3 (rel %4)").arg(c.id.c_str()).arg(c.score, 0, 'g', 17).arg(e.score, 0, 'g', 17).arg(std::abs(c.score - e.score) / e.score)));
               }
             }
           }
