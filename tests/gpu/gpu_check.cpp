@@ -91,12 +91,13 @@ void kernel_checks(const at::Device& dev) {
       expect("selective_scan " + shape + tag, rel_err(got, ref), tol);
       expect("selective_scan final state " + shape + tag, rel_err(sa, sb), 1e-4);
     }
-    // Mamba-2 SSD: the fixture's shape, a 1.3b-like head (P 64, N 128), a state size the kernel leaves to ATen,
+    // Mamba-2 SSD: the fixture's shape, a 1.3b-like head (P 64, N 128) and one of state 64 (the chunked kernel's
+    // two compile-time shapes), a state size the kernel leaves to ATen,
     // and in float16/bfloat16 both the chunked tensor-core kernel (L >= 64, P and N multiples of 16) and the
     // recurrent one (SHEDDER_SSD_CHUNKED=0).
     struct S2 { int64_t B, L, H, P, G, N; };
     for (const S2& s : {S2{2, 70, 8, 16, 2, 16}, S2{2, 130, 4, 64, 1, 128}, S2{1, 40, 3, 10, 1, 12}, S2{3, 9, 6, 8, 3, 64},
-                        S2{1, 300, 2, 32, 1, 64}, S2{2, 64, 2, 128, 2, 256}}) {
+                        S2{1, 300, 2, 32, 1, 64}, S2{2, 64, 2, 128, 2, 256}, S2{2, 100, 3, 64, 1, 64}}) {
       const int64_t D = s.H * s.P, GN = s.G * s.N;
       at::Tensor xBC = at::randn({s.B, s.L, D + 2 * GN}, f32).to(dt);
       at::Tensor x = xBC.narrow(2, 0, D), Bm = xBC.narrow(2, D, GN), Cm = xBC.narrow(2, D + GN, GN);

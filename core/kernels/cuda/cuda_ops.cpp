@@ -44,11 +44,12 @@ int64_t scan_chunks(int64_t B, int64_t D, int64_t N, int64_t L, int device) {
     if (v >= 1) return std::min<int64_t>(v, std::max<int64_t>(1, L));
   }
   // Chunking doubles the scan's arithmetic (summary pass + output pass), so it is used only where one pass
-  // leaves the GPU latency-bound: below ~512 threads per multiprocessor. Threads: one per channel, or N / 4
-  // per channel where the kernel spreads the states over lanes (launch.h: scan1_lanes_per_channel).
+  // leaves the GPU latency-bound: below ~256 threads (two warps per scheduler) per multiprocessor. Threads: one
+  // per channel, or N / 4 per channel where the kernel spreads the states over lanes
+  // (launch.h: scan1_lanes_per_channel).
   const int64_t sms = multiprocessor_count(device);
   const int64_t threads = B * D * scan1_lanes_per_channel(N);
-  if (threads >= sms * 512) return 1;
+  if (threads >= sms * 256) return 1;
   const int64_t want = (sms * 1024 + threads - 1) / std::max<int64_t>(1, threads);
   return std::max<int64_t>(1, std::min<int64_t>(want, L / 64));
 }

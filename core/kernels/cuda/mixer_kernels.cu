@@ -65,7 +65,6 @@ __device__ __forceinline__ float fast_exp2(float x) {
 }
 constexpr float kLog2e = 1.4426950408889634f;
 
-__device__ __forceinline__ float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 // The same on the special-function unit (relative error ~1e-6): for the per-element staging of the scans.
 __device__ __forceinline__ float silu_fast(float x) { return __fdividef(x, 1.0f + __expf(-x)); }
 __device__ __forceinline__ float softplus_fast(float x) {
@@ -370,25 +369,35 @@ __global__ void scan1_combine(Scan1Args a) {
 }
 
 // ---- Mamba-1 selective scan, states spread over lanes ------------------------------------------------------
-// The N states of a channel are spread over S = N / 4 adjacent lanes (4 each), so four times as many threads
-// share the sequential time loop (occupancy without the extra pass of time chunking, for N = 16 at least) and
-// every lane computes 4 decays per step; y is summed over the S lanes by warp shuffles. A tile of time steps
-// is staged in shared memory (B, C, u, softplus(dt)); y goes to shared memory, and the tile's output rows are
-// written coalesced with the D skip and the SiLU(z) gate. Same modes as scan1_kernel.
+// The N states of a channel are spread over S = N / 4 adjacent lanes (4 each), so that enough threads share the
+// sequential time loop without the extra pass of time chunking. Everything that is per channel rather than per
+// state is done once per tile, not once per lane and step: softplus(dt), dt u, the D skip and the SiLU(z) gate
+// are staged in shared memory with B and C; the decays of the next step are computed during the current one
+// (the special-function unit's latency overlaps the update); a lane writes its partial C . s to shared memory
+// (no shuffles), and the tile's output rows are summed over the S partials and written coalesced. Blocks of 128
+// threads spread a small grid evenly over the multiprocessors (8 x 1536 channels: 384 blocks on 132).
+// (Measured on an H200 against the previous form — 256 threads, shuffles, decays computed where used — and
+// against 8 states per lane: tests/benchmarks/gpu/results/scan1-rework.txt.) Same modes as scan1_kernel.
 
-constexpr int kSplitThreads = 256;
+constexpr int kSplitThreads = 128;
+constexpr int kSplitNS = 4;        // states per lane
 constexpr int kSplitMaxTile = 32;  // time steps staged per tile
-constexpr int kSplitPer = 4;       // values of each staged array per thread and tile
+constexpr int kSplitPerCh = 4;     // per-channel values (u, dt, z) of a tile loaded per thread
+constexpr int kSplitPerN = 4;      // per-state values (B, C) of a tile loaded per thread
 
+// Registers capped at 96 so that 5 blocks fit a multiprocessor.
 template <typename T, int MODE>
-__global__ void __launch_bounds__(kSplitThreads, 3) scan1_split_kernel(Scan1Args a, int TT) {
-  extern __shared__ float4 sdyn4[];  // sB, sC: [TT][N]; sU, sDt, sY: [TT][CH]
-  const int N = static_cast<int>(a.N), S = N / 4, CH = kSplitThreads / S;
+__global__ void __launch_bounds__(kSplitThreads, 5) scan1_split_kernel(Scan1Args a, int TT) {
+  constexpr int NS = kSplitNS;
+  extern __shared__ float4 sdyn4[];  // sB, sC: [TT][N]; sDt, sDu, sSkip, sGate: [TT][CH]; sP: [TT][threads]
+  const int N = static_cast<int>(a.N), S = N / NS, CH = kSplitThreads / S;
   float* sB = reinterpret_cast<float*>(sdyn4);
   float* sC = sB + TT * N;
-  float* sU = sC + TT * N;
-  float* sDt = sU + TT * CH;
-  float* sY = sDt + TT * CH;
+  float* sDt = sC + TT * N;
+  float* sDu = sDt + TT * CH;
+  float* sSkip = sDu + TT * CH;
+  float* sGate = sSkip + TT * CH;
+  float* sP = sGate + TT * CH;
   const float4* sB4 = reinterpret_cast<const float4*>(sB);
   const float4* sC4 = reinterpret_cast<const float4*>(sC);
   const int64_t D = a.D;
@@ -407,12 +416,12 @@ __global__ void __launch_bounds__(kSplitThreads, 3) scan1_split_kernel(Scan1Args
   const T* z = static_cast<const T*>(a.z);
   T* y = static_cast<T*>(a.y);
   const int64_t ws_state = a.B * a.chunks * D * N;
-  const int64_t ws_row = ((b * a.chunks + c) * D + d) * N + 4 * slice;
+  const int64_t ws_row = ((b * a.chunks + c) * D + d) * N + NS * slice;
 
-  float s[4], Ad[4];
+  float s[NS], Ad[NS];
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    const int n = 4 * slice + j;
+  for (int j = 0; j < NS; ++j) {
+    const int n = NS * slice + j;
     Ad[j] = active ? a.A[n * D + d] * kLog2e : 0.0f;  // exp(dt A) = 2^(dt A log2 e)
     float init = 0.0f;
     if (active) {
@@ -423,15 +432,15 @@ __global__ void __launch_bounds__(kSplitThreads, 3) scan1_split_kernel(Scan1Args
   }
   float dt_sum = 0.0f;
 
-  // The next tile's inputs are loaded into registers while the current one is computed (kSplitPer values per
-  // thread and array: the launcher sizes TT so that TT * CH and TT * N are at most 256 * kSplitPer). A thread
-  // always stages the same channel (256 is a multiple of CH) and the same state index (and of N).
+  // The next tile's inputs are loaded into registers while the current one is computed (the launcher sizes TT
+  // so that TT * CH <= threads * kSplitPerCh and TT * N <= threads * kSplitPerN). A thread always stages the same
+  // channel (the block size is a multiple of CH) and the same state index (and of N).
   const int my_ch = threadIdx.x % CH, my_n = threadIdx.x % N;
   const int rows_ch = kSplitThreads / CH, rows_n = kSplitThreads / N;  // time rows per pass
   const bool ch_ok = my_ch < width;
   const float my_D = ch_ok ? a.Dv[d0 + my_ch] : 0.0f;
   const float my_bias = ch_ok && a.dt_bias ? a.dt_bias[d0 + my_ch] : 0.0f;
-  T ru[kSplitPer], rdt[kSplitPer], rz[kSplitPer], rb[kSplitPer], rc[kSplitPer];
+  T ru[kSplitPerCh], rdt[kSplitPerCh], rz[kSplitPerCh], rb[kSplitPerN], rc[kSplitPerN];
   // Per-thread offsets (time step 0 of this thread's first row) and row strides, in 32 bits (the launcher
   // checks that every offset fits).
   const int my_tt = threadIdx.x / CH, my_tn = threadIdx.x / N;
@@ -445,7 +454,7 @@ __global__ void __launch_bounds__(kSplitThreads, 3) scan1_split_kernel(Scan1Args
   auto fetch = [&](int t0) {
     const int tile = static_cast<int>(imin(TT, t_end - t0));
 #pragma unroll
-    for (int k = 0; k < kSplitPer; ++k) {
+    for (int k = 0; k < kSplitPerCh; ++k) {
       const int tt = my_tt + k * rows_ch;
       if (tt < tile && ch_ok) {
         const int t = t0 + k * rows_ch;
@@ -453,6 +462,9 @@ __global__ void __launch_bounds__(kSplitThreads, 3) scan1_split_kernel(Scan1Args
         rdt[k] = dtp[dt_o + t * sdt];
         if (MODE != 1 && z) rz[k] = z[z_o + t * sz];
       }
+    }
+#pragma unroll
+    for (int k = 0; k < kSplitPerN; ++k) {
       const int tn = my_tn + k * rows_n;
       if (tn < tile) {
         const int t = t0 + k * rows_n;
@@ -467,59 +479,91 @@ __global__ void __launch_bounds__(kSplitThreads, 3) scan1_split_kernel(Scan1Args
     const int tile = static_cast<int>(imin(TT, t_end - t0));
     __syncthreads();  // the previous tile is done with shared memory
 #pragma unroll
-    for (int k = 0; k < kSplitPer; ++k) {
-      const int tt = threadIdx.x / CH + k * rows_ch;
+    for (int k = 0; k < kSplitPerCh; ++k) {
+      const int tt = my_tt + k * rows_ch;
       if (tt < tile) {
-        sU[tt * CH + my_ch] = ch_ok ? to_f(ru[k]) : 0.0f;
-        sDt[tt * CH + my_ch] = ch_ok ? softplus_fast(to_f(rdt[k]) + my_bias) : 0.0f;
+        const int i = tt * CH + my_ch;
+        const float uv = ch_ok ? to_f(ru[k]) : 0.0f;
+        const float dv = ch_ok ? softplus_fast(to_f(rdt[k]) + my_bias) : 0.0f;
+        sDt[i] = dv;
+        sDu[i] = dv * uv;
+        if (MODE != 1) {
+          sSkip[i] = my_D * uv;
+          sGate[i] = (z && ch_ok) ? silu_fast(to_f(rz[k])) : 1.0f;
+        }
       }
-      const int tn = threadIdx.x / N + k * rows_n;
+    }
+#pragma unroll
+    for (int k = 0; k < kSplitPerN; ++k) {
+      const int tn = my_tn + k * rows_n;
       if (tn < tile) {
         sB[tn * N + my_n] = to_f(rb[k]);
         if (MODE != 1) sC[tn * N + my_n] = to_f(rc[k]);
       }
     }
-    float gate[kSplitPer];  // this tile's SiLU(z), before the registers take the next tile
-#pragma unroll
-    for (int k = 0; k < kSplitPer; ++k) gate[k] = (MODE != 1 && z && ch_ok) ? silu_fast(to_f(rz[k])) : 1.0f;
     __syncthreads();
     if (t0 + TT < t_end) fetch(static_cast<int>(t0 + TT));  // in flight during the sequential loop
-#pragma unroll 4
+    // The decays of step tt + 1 are computed during step tt: the special-function unit's latency overlaps the
+    // state update instead of stalling it (the last step of a tile recomputes its own, unused).
+    float e[NS];
+    {
+      const float dt0 = sDt[cl];
+#pragma unroll
+      for (int j = 0; j < NS; ++j) e[j] = fast_exp2(dt0 * Ad[j]);
+    }
+#pragma unroll 2
     for (int tt = 0; tt < tile; ++tt) {
-      const float dtv = sDt[tt * CH + cl];
-      const float du = dtv * sU[tt * CH + cl];
-      const float4 bv = sB4[tt * (N / 4) + slice];
-      s[0] = fast_exp2(dtv * Ad[0]) * s[0] + du * bv.x;
-      s[1] = fast_exp2(dtv * Ad[1]) * s[1] + du * bv.y;
-      s[2] = fast_exp2(dtv * Ad[2]) * s[2] + du * bv.z;
-      s[3] = fast_exp2(dtv * Ad[3]) * s[3] + du * bv.w;
+      const float du = sDu[tt * CH + cl];
+      const int next = tt + 1 < tile ? tt + 1 : tt;
+      const float dt_next = sDt[next * CH + cl];
+      float en[NS];
+#pragma unroll
+      for (int j = 0; j < NS; ++j) en[j] = fast_exp2(dt_next * Ad[j]);
+      const float4 bv = sB4[tt * S + slice];  // this lane's 4 states
+      s[0] = e[0] * s[0] + du * bv.x;
+      s[1] = e[1] * s[1] + du * bv.y;
+      s[2] = e[2] * s[2] + du * bv.z;
+      s[3] = e[3] * s[3] + du * bv.w;
       if (MODE == 1) {
-        dt_sum += dtv;
+        dt_sum += sDt[tt * CH + cl];
       } else {
-        const float4 cv = sC4[tt * (N / 4) + slice];
-        float acc = s[0] * cv.x + s[1] * cv.y + s[2] * cv.z + s[3] * cv.w;
-        for (int off = S / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-        if (slice == 0) sY[tt * CH + cl] = acc;
+        const float4 cv = sC4[tt * S + slice];
+        const float acc = s[0] * cv.x + s[1] * cv.y + s[2] * cv.z + s[3] * cv.w;
+        sP[tt * kSplitThreads + threadIdx.x] = acc;  // lane (cl, slice): column cl * S + slice
       }
+#pragma unroll
+      for (int j = 0; j < NS; ++j) e[j] = en[j];
     }
     if (MODE == 1) continue;
     __syncthreads();
 #pragma unroll
-    for (int k = 0; k < kSplitPer; ++k) {
-      const int tt = threadIdx.x / CH + k * rows_ch;
+    for (int k = 0; k < kSplitPerCh; ++k) {
+      const int tt = my_tt + k * rows_ch;
       if (tt >= tile || !ch_ok) continue;
+      const float* part = sP + tt * kSplitThreads + my_ch * S;
+      float acc;
+      if (S == 4) {
+        const float4 v = *reinterpret_cast<const float4*>(part);
+        acc = (v.x + v.y) + (v.z + v.w);
+      } else if (S == 2) {
+        const float2 v = *reinterpret_cast<const float2*>(part);
+        acc = v.x + v.y;
+      } else {
+        acc = 0.0f;
+        for (int j = 0; j < S; ++j) acc += part[j];
+      }
       const int i = tt * CH + my_ch;
-      y[(b * a.L + t0 + tt) * D + d0 + my_ch] = from_f<T>((sY[i] + my_D * sU[i]) * gate[k]);
+      y[(b * a.L + t0 + tt) * D + d0 + my_ch] = from_f<T>((acc + sSkip[i]) * sGate[i]);
     }
   }
   if (!active) return;
   if (MODE == 0 && a.state) {
 #pragma unroll
-    for (int j = 0; j < 4; ++j) a.state[(b * D + d) * N + 4 * slice + j] = s[j];
+    for (int j = 0; j < NS; ++j) a.state[(b * D + d) * N + NS * slice + j] = s[j];
   }
   if (MODE == 1) {
 #pragma unroll
-    for (int j = 0; j < 4; ++j) a.ws[ws_row + j] = s[j];
+    for (int j = 0; j < NS; ++j) a.ws[ws_row + j] = s[j];
     if (slice == 0) a.ws[2 * ws_state + (b * a.chunks + c) * D + d] = dt_sum;
   }
 }
@@ -543,14 +587,23 @@ bool scan1_typed(const Scan1Args& a, cudaStream_t st) {
 // N a multiple of 4 with N / 4 lanes a power of two (N = 4, 8, 16, 32, 64).
 bool scan1_split_ok(int64_t N) { return N == 4 || N == 8 || N == 16 || N == 32 || N == 64; }
 
+// Time steps staged per tile, and the shared memory that takes.
+int scan1_split_tile(int64_t N) {
+  const int CH = kSplitThreads / (static_cast<int>(N) / kSplitNS);
+  return std::min({kSplitMaxTile, kSplitThreads * kSplitPerCh / CH, kSplitThreads * kSplitPerN / static_cast<int>(N)});
+}
+size_t scan1_split_shmem(int64_t N) {
+  const int CH = kSplitThreads / (static_cast<int>(N) / kSplitNS), TT = scan1_split_tile(N);
+  return sizeof(float) * TT * (2 * N + 4 * CH + kSplitThreads);
+}
+
 template <typename T>
 bool scan1_split(const Scan1Args& a, cudaStream_t st) {
-  const int S = static_cast<int>(a.N / 4), CH = kSplitThreads / S;
+  const int CH = kSplitThreads / static_cast<int>(a.N / kSplitNS);
   const dim3 grid(static_cast<unsigned>((a.D + CH - 1) / CH), static_cast<unsigned>(a.chunks),
                   static_cast<unsigned>(a.B));
-  const int per_step = static_cast<int>(2 * a.N + 3 * CH);  // floats staged per time step
-  const int TT = std::min({kSplitMaxTile, kSplitThreads * kSplitPer / CH, kSplitThreads * kSplitPer / static_cast<int>(a.N)});
-  const size_t shmem = sizeof(float) * TT * per_step;
+  const int TT = scan1_split_tile(a.N);
+  const size_t shmem = scan1_split_shmem(a.N);
   if (a.chunks <= 1) {
     scan1_split_kernel<T, 0><<<grid, kSplitThreads, shmem, st>>>(a, TT);
     return cudaPeekAtLastError() == cudaSuccess;
@@ -817,8 +870,10 @@ __global__ void __launch_bounds__(kChunkWarps * 32) ssd_cb_kernel(Scan2Args a) {
 #endif
 }
 
-template <typename T, int SF>
-__global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_kernel(Scan2Args a, int PT, bool vec) {
+// NC / PTC: the state size and the channel tile as compile-time constants for the common shapes (the loops'
+// divisions by them then fold into shifts), or 0 to take them at run time (a.N, pt).
+template <typename T, int SF, int NC, int PTC>
+__global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_kernel(Scan2Args a, int pt_arg, bool vec) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major>;
@@ -827,7 +882,8 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
   using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
   constexpr int Q = kChunkQ, ntQ = Q / 16;
   extern __shared__ __align__(128) unsigned char chunk_smem[];
-  const int N = static_cast<int>(a.N);
+  const int N = NC ? NC : static_cast<int>(a.N);
+  const int PT = PTC ? PTC : pt_arg;
   const ChunkLayout lay = chunk_layout(N, PT, sizeof(T));
   T* sX = reinterpret_cast<T*>(chunk_smem + lay.x);     // [Q][ldX]   x of the chunk
   T* sXw = reinterpret_cast<T*>(chunk_smem + lay.xw);   // [Q][ldX]   x_s exp(a_Q - a_s) dt_s
@@ -852,6 +908,11 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
   const T* Bm = static_cast<const T*>(a.Bm);
   const T* Cm = static_cast<const T*>(a.Cm);
   T* y = static_cast<T*>(a.y);
+  // This block's rows: x and y at (b, t 0, head h, channel p0), B and C at (b, t 0, group g).
+  const T* xb = x + b * a.sx_b + h * P + p0;
+  const T* Bb = Bm + b * a.sB_b + g * N;
+  const T* Cb = Cm + b * a.sC_b + g * N;
+  T* yb = y + b * a.L * (H * P) + h * P + p0;
 
   // The state: fragment f of warp w is tile i = w + 8 f of S, rows n (i / ntP), columns p (i % ntP). The
   // stored state is [B, H, P, N]: a tile of S is column-major there with leading dimension N.
@@ -884,11 +945,12 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
   // last read by the state update, so the next chunk's copies are issued then and land during the output phase.
   auto copy_bc = [&](int64_t c0) {
     const int nv = N / 8, rws = static_cast<int>(imin(Q, a.L - c0));
+    #pragma unroll 1
     for (int iv = threadIdx.x; iv < Q * nv; iv += nthr) {
       const int r = iv / nv, n = (iv - r * nv) * 8;
       const bool in = r < rws;
-      cp_async16(sB + r * lay.ldBC + n, in ? Bm + b * a.sB_b + (c0 + r) * a.sB_t + g * N + n : Bm, in);
-      cp_async16(sC + r * lay.ldBC + n, in ? Cm + b * a.sC_b + (c0 + r) * a.sC_t + g * N + n : Cm, in);
+      cp_async16(sB + r * lay.ldBC + n, in ? Bb + (c0 + r) * a.sB_t + n : Bm, in);
+      cp_async16(sC + r * lay.ldBC + n, in ? Cb + (c0 + r) * a.sC_t + n : Cm, in);
     }
   };
 
@@ -908,28 +970,33 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     }
     if (vec) {  // 16-byte asynchronous copies (cp.async): all of the chunk in flight at once, no registers
       const int xv = PT / 8;
+      #pragma unroll 1
       for (int iv = threadIdx.x; iv < Q * xv; iv += nthr) {
         const int r = iv / xv, cc = (iv - r * xv) * 8;
         const bool in = r < rows;
-        cp_async16(sX + r * lay.ldX + cc, in ? x + b * a.sx_b + (t0 + r) * a.sx_t + h * P + p0 + cc : x, in);
+        cp_async16(sX + r * lay.ldX + cc, in ? xb + (t0 + r) * a.sx_t + cc : x, in);
       }
       if (t0 == 0) copy_bc(0);  // later chunks' B and C were issued during the previous chunk
+      #pragma unroll 1
       for (int i = threadIdx.x; i < Q * Q / 4; i += nthr) {
         const int r = i / (Q / 4), c4 = i - r * (Q / 4);
         cp_async16(sG + r * lay.ldG + 4 * c4, gsrc + i, true);
       }
       cp_async_wait_all();  // this thread's copies; the barrier below publishes them to the block
     } else {
+      #pragma unroll 1
       for (int i = threadIdx.x; i < Q * PT; i += nthr) {
         const int r = i / PT, cc = i - r * PT;
-        sX[r * lay.ldX + cc] = r < rows ? x[b * a.sx_b + (t0 + r) * a.sx_t + h * P + p0 + cc] : from_f<T>(0.0f);
+        sX[r * lay.ldX + cc] = r < rows ? xb[(t0 + r) * a.sx_t + cc] : from_f<T>(0.0f);
       }
+      #pragma unroll 1
       for (int i = threadIdx.x; i < Q * N; i += nthr) {
         const int r = i / N, n = i - r * N;
         const bool in = r < rows;
-        sB[r * lay.ldBC + n] = in ? Bm[b * a.sB_b + (t0 + r) * a.sB_t + g * N + n] : from_f<T>(0.0f);
-        sC[r * lay.ldBC + n] = in ? Cm[b * a.sC_b + (t0 + r) * a.sC_t + g * N + n] : from_f<T>(0.0f);
+        sB[r * lay.ldBC + n] = in ? Bb[(t0 + r) * a.sB_t + n] : from_f<T>(0.0f);
+        sC[r * lay.ldBC + n] = in ? Cb[(t0 + r) * a.sC_t + n] : from_f<T>(0.0f);
       }
+      #pragma unroll 1
       for (int i = threadIdx.x; i < Q * Q / 4; i += nthr) {
         const int r = i / (Q / 4), c4 = i - r * (Q / 4);
         *reinterpret_cast<float4*>(sG + r * lay.ldG + 4 * c4) = gsrc[i];
@@ -969,6 +1036,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     }
     __syncthreads();
     // (3) M = mask(G) exp(a_t - a_s) dt_s; C_t exp(a_t); x_s exp(a_Q - a_s) dt_s; S exp(a_Q).
+    #pragma unroll 1
     for (int i = threadIdx.x; i < Q * Q / 8; i += nthr) {  // 8 columns s0.. of row t
       const int t = i / (Q / 8), s0 = (i - t * (Q / 8)) * 8;
       float m[8];
@@ -980,6 +1048,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       }
       *reinterpret_cast<uint4*>(sM + t * lay.ldM + s0) = pack8<T>(m);
     }
+    #pragma unroll 1
     for (int i = threadIdx.x; i < Q * (N / 8); i += nthr) {
       const int r = i / (N / 8), n = (i - r * (N / 8)) * 8;
       float f[8];
@@ -990,6 +1059,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       for (int k = 0; k < 8; ++k) f[k] *= e;
       *pc = pack8<T>(f);
     }
+    #pragma unroll 1
     for (int i = threadIdx.x; i < Q * (PT / 8); i += nthr) {  // the state update scales x (PT wide), not B (N)
       const int r = i / (PT / 8), cc = (i - r * (PT / 8)) * 8;
       float f[8];
@@ -1015,6 +1085,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       FragC acc[2];
       wmma::fill_fragment(acc[0], 0.0f);
       wmma::fill_fragment(acc[1], 0.0f);
+#pragma unroll 2
       for (int k = 0; k < ntN; ++k) {
         FragA fa;
         wmma::load_matrix_sync(fa, sC + tr * 16 * lay.ldBC + k * 16, lay.ldBC);
@@ -1037,6 +1108,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
         wmma::store_matrix_sync(sG + tr * 16 * lay.ldG + (tc + j) * 16, acc[j], lay.ldG, wmma::mem_row_major);
     }
     // A warp's state tiles share their column tile (8 is a multiple of ntP): one load of X's fragment per k.
+#pragma unroll 1
     for (int k = 0; k < ntQ; ++k) {
       FragB fb;
       wmma::load_matrix_sync(fb, sXw + k * 16 * lay.ldX + (warp % ntP) * 16, lay.ldX);
@@ -1052,13 +1124,14 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     __syncthreads();
     if (vec && t0 + Q < a.L) copy_bc(t0 + Q);  // sB and sC are free until the next chunk
     // (5) y = Y + D x; the new state rounded for the next chunk.
+    #pragma unroll 1
     for (int i = threadIdx.x; i < rows * (PT / 8); i += nthr) {
       const int r = i / (PT / 8), cc = (i - r * (PT / 8)) * 8;
       float f[8];
       unpack8<T>(*reinterpret_cast<const uint4*>(sX + r * lay.ldX + cc), f);
 #pragma unroll
       for (int k = 0; k < 8; ++k) f[k] = sG[r * lay.ldG + cc + k] + Dh * f[k];
-      T* dst = y + (b * a.L + t0 + r) * (H * P) + h * P + p0 + cc;
+      T* dst = yb + (t0 + r) * (H * P) + cc;
       if (vec) {
         *reinterpret_cast<uint4*>(dst) = pack8<T>(f);
       } else {
@@ -1094,7 +1167,7 @@ int compute_capability_major(int device) {
   return cached[device];
 }
 
-template <typename T, int SF>
+template <typename T, int SF, int NC = 0, int PTC = 0>
 bool ssd_chunk_launch(const Scan2Args& a, int PT, cudaStream_t st) {
   const ChunkLayout lay = chunk_layout(static_cast<int>(a.N), PT, sizeof(T));
   const int cb_shmem = static_cast<int>(2 * kChunkQ * (a.N + 8) * sizeof(T));
@@ -1105,7 +1178,7 @@ bool ssd_chunk_launch(const Scan2Args& a, int PT, cudaStream_t st) {
   const dim3 cb_grid(static_cast<unsigned>((a.L + kChunkQ - 1) / kChunkQ), static_cast<unsigned>(a.G),
                      static_cast<unsigned>(a.B));
   ssd_cb_kernel<T><<<cb_grid, kChunkWarps * 32, cb_shmem, st>>>(a);
-  if (cudaFuncSetAttribute(ssd_chunk_kernel<T, SF>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  if (cudaFuncSetAttribute(ssd_chunk_kernel<T, SF, NC, PTC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(lay.total)) != cudaSuccess) {
     (void)cudaGetLastError();
     return false;
@@ -1115,7 +1188,7 @@ bool ssd_chunk_launch(const Scan2Args& a, int PT, cudaStream_t st) {
   auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const bool vec = al(a.x) && al(a.Bm) && al(a.Cm) && al(a.y) && a.sx_b % 8 == 0 && a.sx_t % 8 == 0 &&
                    a.sB_b % 8 == 0 && a.sB_t % 8 == 0 && a.sC_b % 8 == 0 && a.sC_t % 8 == 0;
-  ssd_chunk_kernel<T, SF><<<grid, kChunkWarps * 32, lay.total, st>>>(a, PT, vec);
+  ssd_chunk_kernel<T, SF, NC, PTC><<<grid, kChunkWarps * 32, lay.total, st>>>(a, PT, vec);
   return cudaPeekAtLastError() == cudaSuccess;
 }
 
@@ -1131,23 +1204,16 @@ bool ssd_chunk_applies(const Scan2Args& a, ElemType t) {
   return compute_capability_major(dev) >= 8;
 }
 
-// Head channels per block of the chunked SSD (SHEDDER_SSD_PT overrides: 16, 32 or 64 dividing P). A block walks
-// its chunks in order with barriers between the phases, so a multiprocessor with one block idles through them:
-// the tiles shrink until the grid gives every multiprocessor two blocks.
+// Head channels per block of the chunked SSD: the widest tile (64, 32 or 16) dividing P; SHEDDER_SSD_PT=16|32|64
+// overrides. Narrower tiles give more blocks but repeat the loads and the products that do not depend on the
+// channels (C B^T, the decays); on an H200 the widest was fastest at both benchmark shapes, including the 130m one
+// that leaves multiprocessors with one block (tests/benchmarks/gpu/results/ssd-pt-sweep.txt).
 int ssd_channel_tile(const Scan2Args& a) {
   if (const char* env = std::getenv("SHEDDER_SSD_PT")) {
     const int v = std::atoi(env);
     if ((v == 16 || v == 32 || v == 64) && a.P % v == 0) return v;
   }
-  int pt = a.P % 64 == 0 ? 64 : (a.P % 32 == 0 ? 32 : 16);
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return pt;
-  }
-  const int64_t sms = multiprocessor_count(dev);
-  while (pt > 16 && (a.P / pt) * a.H * a.B < 2 * sms) pt /= 2;
-  return pt;
+  return a.P % 64 == 0 ? 64 : (a.P % 32 == 0 ? 32 : 16);
 }
 
 template <typename T>
@@ -1156,6 +1222,14 @@ bool ssd_chunked(const Scan2Args& a, cudaStream_t st) {
   const int PT = ssd_channel_tile(a);
   const int tiles = static_cast<int>(a.N / 16) * (PT / 16);
   const int sf = (tiles + kChunkWarps - 1) / kChunkWarps;
+  // The shapes of the Mamba-2 / Zamba2 checkpoints (state 128 or 64, head channels 64) with their sizes fixed at
+  // compile time (1.10-1.12x on an H200: tests/benchmarks/gpu/results/scan1-rework.txt); SHEDDER_SSD_GENERIC=1 takes
+  // the run-time form for them too (for comparisons).
+  const char* generic = std::getenv("SHEDDER_SSD_GENERIC");
+  if (!(generic && generic[0] == '1') && PT == 64) {
+    if (a.N == 128) return ssd_chunk_launch<T, 4, 128, 64>(a, PT, st);
+    if (a.N == 64) return ssd_chunk_launch<T, 2, 64, 64>(a, PT, st);
+  }
   if (sf <= 1) return ssd_chunk_launch<T, 1>(a, PT, st);
   if (sf <= 2) return ssd_chunk_launch<T, 2>(a, PT, st);
   if (sf <= 4) return ssd_chunk_launch<T, 4>(a, PT, st);
