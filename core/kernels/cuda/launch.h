@@ -1,4 +1,5 @@
-// The CUDA kernels' launch functions (mixer_kernels.cu), on raw pointers so the .cu needs no torch headers.
+// The CUDA kernels' launch functions (conv.cu, selective_scan.cu, ssd_recurrent.cu / ssd_chunked.cu, rms_norm.cu,
+// device.cu), on raw pointers so the .cu files need no torch headers.
 // Element types: 0 float32, 1 float16, 2 bfloat16. Strides are in elements; the last dimension of every
 // tensor is contiguous. Each returns false when it does not handle the shape (the caller falls back).
 #pragma once

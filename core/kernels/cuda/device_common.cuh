@@ -1,0 +1,103 @@
+// Shared by the CUDA kernel files (conv.cu, selective_scan.cu, ssd_recurrent.cu, ssd_chunked.cu, rms_norm.cu):
+// element access in the activations' dtype, the fast special-function helpers, cp.async and 16-byte packing, and
+// the host functions one kernel file calls in another. Device code only besides those declarations; no torch.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/launch.h"
+
+namespace shedder::cuda {
+
+// ---- element access ---------------------------------------------------------------------------------
+
+template <typename T> __device__ __forceinline__ float to_f(T v);
+template <> __device__ __forceinline__ float to_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+// Runtime-typed access for the memory-bound norm kernels (the branch is uniform across a launch).
+__device__ __forceinline__ float load_any(const void* p, int64_t i, ElemType t) {
+  switch (t) {
+    case kF16: return __half2float(static_cast<const __half*>(p)[i]);
+    case kBF16: return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);
+    default: return static_cast<const float*>(p)[i];
+  }
+}
+__device__ __forceinline__ float round_to(float v, ElemType t) {
+  switch (t) {
+    case kF16: return __half2float(__float2half_rn(v));
+    case kBF16: return __bfloat162float(__float2bfloat16_rn(v));
+    default: return v;
+  }
+}
+__device__ __forceinline__ void store_any(void* p, int64_t i, ElemType t, float v) {
+  switch (t) {
+    case kF16: static_cast<__half*>(p)[i] = __float2half_rn(v); break;
+    case kBF16: static_cast<__nv_bfloat16*>(p)[i] = __float2bfloat16_rn(v); break;
+    default: static_cast<float*>(p)[i] = v;
+  }
+}
+
+__device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+__device__ __forceinline__ float silu_f(float x) { return x / (1.0f + expf(-x)); }
+// 2^x on the special-function unit (the scans' decays; arguments <= 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+constexpr float kLog2e = 1.4426950408889634f;
+
+// The same on the special-function unit (relative error ~1e-6): for the per-element staging of the scans.
+__device__ __forceinline__ float silu_fast(float x) { return __fdividef(x, 1.0f + __expf(-x)); }
+__device__ __forceinline__ float softplus_fast(float x) {
+  return x > 20.0f ? x : (x < -15.0f ? __expf(x) : __logf(1.0f + __expf(x)));
+}
+
+// 16 bytes global -> shared without registers (cp.async, compute capability 8.0+); `valid` false writes zeros.
+// Both addresses 16-byte aligned. cp_async_wait_all() waits for this thread's copies.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(valid ? 16 : 0));
+#endif
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;\n" ::);
+#endif
+}
+
+// Eight 16-bit values in one 16-byte word (the vectorised loads and stores of the tensor-core kernel).
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
+  const T* h = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) f[i] = to_f(h[i]);
+}
+template <typename T>
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  uint4 v;
+  T* h = reinterpret_cast<T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 8; ++i) h[i] = from_f<T>(f[i]);
+  return v;
+}
+
+// Host functions shared between the kernel files.
+int compute_capability_major(int device);  // device.cu; -1 when the query fails or the device is out of range
+// ssd_chunked.cu: the chunked tensor-core SSD for float16/bfloat16 where it applies (false: nothing launched).
+bool ssd_chunked_scan(const Scan2Args& a, ElemType t, cudaStream_t st);
+
+}  // namespace shedder::cuda

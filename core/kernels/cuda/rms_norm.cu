@@ -1,0 +1,197 @@
+// CUDA kernels of the RMSNorms: plain and grouped, gated (Mamba-2's norm of y * SiLU(z)), and fused with the
+// residual add (float32 sum written back); statistics in float32, the normalised value rounded to the dtype the
+// caller names, as transformers does. Launcher declared in launch.h.
+
+#include <cstdint>
+
+#include "kernels/cuda/device_common.cuh"
+
+namespace shedder::cuda {
+namespace {
+
+// ---- RMSNorm (plain, gated, grouped) ------------------------------------------------------------------
+// One block per (row, group): the float32 sum of squares, then out = w * round(x * rsqrt(mean + eps)).
+// This one loops over any group size (the register-resident kernel below takes groups of up to 8192).
+
+__global__ void __launch_bounds__(256) rms_norm_kernel(NormArgs a) {
+  const int64_t row = blockIdx.x, grp = blockIdx.y;
+  const int64_t gs = a.H / a.groups, base = grp * gs;
+  __shared__ float warp_sums[32];
+  auto value = [&](int64_t i) {
+    float v = load_any(a.x, row * a.sx + i, a.xt);
+    if (a.round_input) v = round_to(v, a.wt);
+    if (a.z) v *= silu_f(load_any(a.z, row * a.sz + i, a.xt));
+    return v;
+  };
+  float ss = 0.0f;
+  for (int64_t i = base + threadIdx.x; i < base + gs; i += blockDim.x) {
+    const float v = value(i);
+    ss += v * v;
+  }
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float w = threadIdx.x < (blockDim.x + 31) / 32 ? warp_sums[threadIdx.x] : 0.0f;
+    for (int off = 16; off > 0; off /= 2) w += __shfl_xor_sync(0xffffffffu, w, off);
+    if (threadIdx.x == 0) warp_sums[0] = w;
+  }
+  __syncthreads();
+  const float r = rsqrtf(warp_sums[0] / static_cast<float>(gs) + a.eps);
+  for (int64_t i = base + threadIdx.x; i < base + gs; i += blockDim.x) {
+    const float n = round_to(value(i) * r, a.nt);
+    store_any(a.out, row * a.H + i, a.ot, load_any(a.w, i, a.wt) * n);
+  }
+}
+
+// The same with the row (group) held in registers, VPT values per thread: all loads issued at once, one read
+// of the input. For groups of up to 256 * VPT values.
+template <int VPT, bool DELTA>
+__global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
+  const int64_t row = blockIdx.x, grp = blockIdx.y;
+  const int gs = static_cast<int>(a.H / a.groups);
+  const int64_t base = grp * gs;
+  __shared__ float warp_sums[8];
+  float v[VPT];
+  float ss = 0.0f;
+  // Every load of a pass is issued before any store (a store could alias a later load for the compiler).
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) {
+    const int i = threadIdx.x + k * 256;
+    v[k] = i < gs ? load_any(a.x, row * a.sx + base + i, a.xt) : 0.0f;
+  }
+  if (DELTA) {  // the residual connection of the previous block, fused (a separate instantiation: the stores
+                // would otherwise keep the compiler from batching the gate's loads)
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) {
+      const int i = threadIdx.x + k * 256;
+      if (i < gs) v[k] += load_any(a.delta, row * a.sd + base + i, a.dlt);
+    }
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) {
+      const int i = threadIdx.x + k * 256;
+      if (i < gs) a.hout[row * a.H + base + i] = v[k];
+    }
+  }
+  if (a.round_input) {
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) v[k] = round_to(v[k], a.wt);
+  }
+  if (a.z) {
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) {
+      const int i = threadIdx.x + k * 256;
+      if (i < gs) v[k] *= silu_fast(load_any(a.z, row * a.sz + base + i, a.xt));
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) ss += v[k] * v[k];
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) {
+    const int i = threadIdx.x + k * 256;
+    if (i < gs) store_any(a.out, row * a.H + base + i, a.ot, load_any(a.w, base + i, a.wt) * round_to(v[k] * r, a.nt));
+  }
+}
+
+// The gated norm of 16-bit rows on 16-byte words (y, z, w, out of one dtype T, rows 16-byte aligned): NV words
+// of 8 values per thread and row group.
+template <typename T, int NV>
+__global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
+  const int64_t row = blockIdx.x, grp = blockIdx.y;
+  const int gs = static_cast<int>(a.H / a.groups);
+  const int64_t base = grp * gs;
+  __shared__ float warp_sums[8];
+  uint4 vy[NV], vz[NV];
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int i = (threadIdx.x + k * 256) * 8;
+    if (i < gs) {
+      vy[k] = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.x) + row * a.sx + base + i);
+      vz[k] = *reinterpret_cast<const uint4*>(static_cast<const T*>(a.z) + row * a.sz + base + i);
+    }
+  }
+  float v[NV][8];
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int i = (threadIdx.x + k * 256) * 8;
+    float fz[8];
+    unpack8<T>(vy[k], v[k]);
+    unpack8<T>(vz[k], fz);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      v[k][e] = i < gs ? v[k][e] * silu_fast(fz[e]) : 0.0f;
+      ss += v[k][e] * v[k][e];
+    }
+  }
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int i = (threadIdx.x + k * 256) * 8;
+    if (i >= gs) continue;
+    float w[8], o[8];
+    unpack8<T>(*reinterpret_cast<const uint4*>(static_cast<const T*>(a.w) + base + i), w);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o[e] = w[e] * to_f(from_f<T>(v[k][e] * r));
+    *reinterpret_cast<uint4*>(static_cast<T*>(a.out) + row * a.H + base + i) = pack8<T>(o);
+  }
+}
+
+template <typename T>
+bool gated_norm_vec(const NormArgs& a, const dim3& grid, cudaStream_t st) {
+  const int64_t gs = a.H / a.groups;
+  auto al = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  if (gs % 8 != 0 || gs > 256 * 8 * 4 || a.sx % 8 != 0 || a.sz % 8 != 0 || a.H % 8 != 0 || !al(a.x) || !al(a.z) ||
+      !al(a.w) || !al(a.out))
+    return false;
+  const int nv = static_cast<int>((gs / 8 + 255) / 256);
+  if (nv <= 1) gated_norm_vec_kernel<T, 1><<<grid, 256, 0, st>>>(a);
+  else if (nv <= 2) gated_norm_vec_kernel<T, 2><<<grid, 256, 0, st>>>(a);
+  else gated_norm_vec_kernel<T, 4><<<grid, 256, 0, st>>>(a);
+  return true;
+}
+
+}  // namespace
+
+bool launch_rms_norm(const NormArgs& a, void* stream) {
+  if (a.M == 0) return true;
+  if (a.groups < 1 || a.H % a.groups != 0 || a.M > 0x7fffffff) return false;
+  if (a.delta && (a.H / a.groups > 256 * 32 || !a.hout)) return false;  // only the register kernel adds
+  const dim3 grid(static_cast<unsigned>(a.M), static_cast<unsigned>(a.groups));
+  auto st = static_cast<cudaStream_t>(stream);
+  const int64_t gs = a.H / a.groups;
+  const bool vec16 = a.z && !a.delta && !a.round_input && a.xt == a.wt && a.ot == a.wt && a.nt == a.wt && a.xt != kF32;
+  if (vec16 && (a.xt == kBF16 ? gated_norm_vec<__nv_bfloat16>(a, grid, st) : gated_norm_vec<__half>(a, grid, st))) {
+    // done
+  } else if (a.delta) {
+    if (gs <= 256 * 8) rms_norm_reg_kernel<8, true><<<grid, 256, 0, st>>>(a);
+    else if (gs <= 256 * 16) rms_norm_reg_kernel<16, true><<<grid, 256, 0, st>>>(a);
+    else rms_norm_reg_kernel<32, true><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 4) {
+    rms_norm_reg_kernel<4, false><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 8) {
+    rms_norm_reg_kernel<8, false><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 16) {
+    rms_norm_reg_kernel<16, false><<<grid, 256, 0, st>>>(a);
+  } else if (gs <= 256 * 32) {
+    rms_norm_reg_kernel<32, false><<<grid, 256, 0, st>>>(a);
+  } else {
+    rms_norm_kernel<<<grid, 256, 0, st>>>(a);
+  }
+  return cudaPeekAtLastError() == cudaSuccess;
+}
+
+}  // namespace shedder::cuda
