@@ -100,10 +100,10 @@ const CommandSpec& search_spec() {
   return spec;
 }
 
-int cmd_search(const Args& args) {
-  const CommonOptions common = apply_common(args);
-  const std::string dir = model_arg(args, "search");
+namespace {
 
+// The search's options from the command line, checked (the model-dependent ones are filled in by cmd_search).
+SearchOptions search_options(const Args& args) {
   SearchOptions o;
   const auto g = parse_granularity(args.get("granularity"));
   if (!g)
@@ -128,20 +128,14 @@ int cmd_search(const Args& args) {
   if (o.target_params_pct < 0 || o.target_params_pct > 100) throw Error("search: --target-params-pct must be in [0, 100]");
   if (o.max_ppl < 0) throw Error("search: --max-ppl must be positive");
   if (o.cache_every < 0 || o.cache_memory_mb < 0) throw Error("search: cache settings must be >= 0");
-  const int64_t seq_len = args.get_int("seq-len");
-  // 0: every window (sample_windows keeps them all).
-  const int64_t nwin = args.has("windows") ? args.get_int("windows") : args.has("calib-tokens") ? 0 : kTextWindows;
-  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
-  if (args.has("windows") && nwin < 1) throw Error("search: --windows must be at least 1");
-  const std::string out = args.get("out");
-  if (args.flag("resume") && out.empty()) throw Error("search: --resume needs the --out folder of the run to continue");
-
+  if (args.has("windows") && args.get_int("windows") < 1) throw Error("search: --windows must be at least 1");
+  if (args.flag("resume") && args.get("out").empty())
+    throw Error("search: --resume needs the --out folder of the run to continue");
   if (o.metric == Metric::Accuracy && !args.has("task"))
     throw Error("search: --metric accuracy needs --task FILE.jsonl (the task whose accuracy ranks the candidates)");
   if (o.metric != Metric::Accuracy && (args.has("task") || args.flag("accuracy-norm")))
     throw Error("search: --task and --accuracy-norm go with --metric accuracy (use --eval-task to only record accuracy)");
-  const int64_t max_items = args.get_int("max-items");
-  if (max_items < 0) throw Error("search: --max-items must be >= 0 (0 = all)");
+  if (args.get_int("max-items") < 0) throw Error("search: --max-items must be >= 0 (0 = all)");
   if (args.flag("bench")) {
     BenchOptions b;
     b.batch = args.get_int("bench-batch");
@@ -154,9 +148,12 @@ int cmd_search(const Args& args) {
              args.has("bench-repeats")) {
     throw Error("search: the --bench-* options need --bench");
   }
+  return o;
+}
 
-  // Distributed: --world-size/--rank/--master, or the launcher's environment (RANK, WORLD_SIZE, MASTER_ADDR,
-  // MASTER_PORT, LOCAL_RANK; Slurm's SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID).
+// Distributed: --world-size/--rank/--master, or the launcher's environment (RANK, WORLD_SIZE, MASTER_ADDR,
+// MASTER_PORT, LOCAL_RANK; Slurm's SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID).
+DistOptions dist_options(const Args& args) {
   DistOptions dopt;
   dopt.world_size = args.has("world-size") ? args.get_int("world-size") : 0;
   dopt.rank = args.has("rank") ? args.get_int("rank") : -1;
@@ -166,7 +163,79 @@ int cmd_search(const Args& args) {
   if (args.has("master")) parse_master(args.get("master"), dopt, "--master");
   dopt.backend = args.get("dist-backend");
   dopt.timeout_s = args.get_double("dist-timeout");
-  dopt = resolve_dist_options(dopt);
+  return resolve_dist_options(dopt);
+}
+
+// The model-dependent options: the starting removals, the accuracy task that ranks, the tasks recorded.
+void add_model_options(const Args& args, const std::string& dir, Model& model, SearchOptions& o) {
+  if (!model.has_granularity(o.granularity))
+    throw Error(std::string("search: a ") + model.arch() + " model has no " + granularity_name(o.granularity) +
+                " components (--granularity " + granularity_names(model.granularities(), "|") + ")");
+  const int64_t max_items = args.get_int("max-items");
+  o.initial = removal_from_args(model, args);
+  if (o.metric == Metric::Accuracy) {
+    o.accuracy_task = std::make_shared<const EncodedTask>(load_tasks(model, {args.get("task")}, max_items)[0]);
+    o.accuracy_norm = args.flag("accuracy-norm");
+  }
+  std::vector<std::string> eval_files = args.all("eval-task");
+  if (args.flag("eval-demo-tasks")) {
+    const auto demo = demo_task_files();
+    eval_files.insert(eval_files.end(), demo.begin(), demo.end());
+  }
+  for (auto& t : load_tasks(model, eval_files, max_items)) o.eval_tasks.push_back(std::make_shared<const EncodedTask>(std::move(t)));
+  o.args = nlohmann::json::object();
+  o.args["model"] = dir;
+  for (const auto& w : args.words()) o.args["argv"].push_back(w);
+}
+
+// The result as a table on stdout: a row per step (and the base when accuracy or the benchmark is recorded), with
+// optional columns for accuracy per task and the benchmark's speed-ups against the base measured in this run.
+void print_table(const SearchResult& r, double base_removed_pct) {
+  std::printf("base perplexity %.4f, %lld parameters\n", r.base_ppl, static_cast<long long>(r.total_params));
+  std::vector<std::string> tasks;
+  for (const auto& a : r.base_accuracy) tasks.push_back(a.name);
+  std::printf("%-5s %-26s %12s %10s", "step", "removed", "perplexity", "% params");
+  for (const auto& t : tasks) std::printf(" %*s", static_cast<int>(t.size() + 4), ("acc " + t).c_str());
+  if (r.base_bench) std::printf(" %13s %9s %13s %9s %9s", "prefill tok/s", "speed-up", "decode ms/tok", "speed-up", "peak MiB");
+  std::printf("\n");
+  auto row = [&](const std::string& step, const std::string& id, double ppl, double pct, const std::vector<TaskResult>& acc,
+                 const std::optional<BenchResult>& b) {
+    std::printf("%-5s %-26s %12.4f %9.2f%%", step.c_str(), id.c_str(), ppl, pct);
+    for (const auto& t : tasks) {
+      double v = -1;
+      for (const auto& a : acc)
+        if (a.name == t) v = a.acc;
+      std::printf(" %*.4f", static_cast<int>(t.size() + 4), v);
+    }
+    if (r.base_bench && b)
+      std::printf(" %13.1f %8.3fx %13.3f %8.3fx %9.1f", b->prefill_tokens_per_s,
+                  b->prefill_tokens_per_s / r.base_bench->prefill_tokens_per_s, b->decode_ms_per_token,
+                  r.base_bench->decode_ms_per_token / b->decode_ms_per_token, b->peak_memory_bytes / 1048576.0);
+    std::printf("\n");
+  };
+  if (!tasks.empty() || r.base_bench) row("base", "-", r.base_ppl, base_removed_pct, r.base_accuracy, r.base_bench);
+  for (const auto& s : r.steps) row(std::to_string(s.step), s.id, s.ppl, s.params_removed_pct, s.accuracy, s.bench);
+  std::string abandoned =
+      r.abandoned ? " (" + std::to_string(r.abandoned) + " stopped early as hopeless; --exhaustive scores all)" : "";
+  if (r.candidate_batch > 1) abandoned += ", up to " + std::to_string(r.candidate_batch) + " at a time";
+  std::printf("stopped: %s; %lld evaluations%s, %lld block passes in %.1f s%s\n", r.stop_reason.c_str(),
+              static_cast<long long>(r.evaluations), abandoned.c_str(), static_cast<long long>(r.layers_run), r.seconds,
+              r.resumed_steps ? (" (" + std::to_string(r.resumed_steps) + " steps resumed from the journal)").c_str() : "");
+}
+
+}  // namespace
+
+int cmd_search(const Args& args) {
+  const CommonOptions common = apply_common(args);
+  const std::string dir = model_arg(args, "search");
+  SearchOptions o = search_options(args);
+  const int64_t seq_len = args.get_int("seq-len");
+  // 0: every window (sample_windows keeps them all).
+  const int64_t nwin = args.has("windows") ? args.get_int("windows") : args.has("calib-tokens") ? 0 : kTextWindows;
+  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
+  const std::string out = args.get("out");
+
+  const DistOptions dopt = dist_options(args);
   const bool dist = dopt.world_size > 1;
   CommonOptions placed = common;
   const std::string dev_spec = args.get("device");
@@ -175,26 +244,10 @@ int cmd_search(const Args& args) {
   const bool lead = dopt.rank == 0;
 
   auto model = load_model(dir, placed, &args);
-  if (!model->has_granularity(o.granularity))
-    throw Error(std::string("search: a ") + model->arch() + " model has no " + granularity_name(o.granularity) +
-                " components (--granularity " + granularity_names(model->granularities(), "|") + ")");
+  add_model_options(args, dir, *model, o);
   const nlohmann::json context = removal_context(*model, o.granularity);
-  o.initial = removal_from_args(*model, args);
-  if (o.metric == Metric::Accuracy) {
-    o.accuracy_task = std::make_shared<const EncodedTask>(load_tasks(*model, {args.get("task")}, max_items)[0]);
-    o.accuracy_norm = args.flag("accuracy-norm");
-  }
-  std::vector<std::string> eval_files = args.all("eval-task");
-  if (args.flag("eval-demo-tasks")) {
-    const auto demo = demo_task_files();
-    eval_files.insert(eval_files.end(), demo.begin(), demo.end());
-  }
-  for (auto& t : load_tasks(*model, eval_files, max_items)) o.eval_tasks.push_back(std::make_shared<const EncodedTask>(std::move(t)));
   const at::Tensor windows =
       load_windows(*model, args, "calib-", seq_len, nwin, /*sample=*/true, seed, &o.calibration_label);
-  o.args = nlohmann::json::object();
-  o.args["model"] = dir;
-  for (const auto& w : args.words()) o.args["argv"].push_back(w);
   std::unique_ptr<Communicator> comm;
   if (dist) {
     comm = Communicator::create(dopt, model->device());
@@ -251,48 +304,15 @@ int cmd_search(const Args& args) {
   }
   restore_cancel_signals();
   if (!lead) return 0;  // rank 0 writes the results
-  nlohmann::json j = r.to_json(o.granularity, o.metric);
   if (!out.empty()) write_search_outputs(out, r, o.granularity, o.metric, context);
   if (common.json) {
+    nlohmann::json j = r.to_json(o.granularity, o.metric);
     j["windows"] = windows.size(0);
     j["seq_len"] = windows.size(1);
     std::cout << j.dump() << "\n";
     return 0;
   }
-  std::printf("base perplexity %.4f, %lld parameters\n", r.base_ppl, static_cast<long long>(r.total_params));
-  // Optional columns: accuracy per task, and the benchmark with speed-ups against the base measured in this run.
-  std::vector<std::string> tasks;
-  for (const auto& a : r.base_accuracy) tasks.push_back(a.name);
-  std::printf("%-5s %-26s %12s %10s", "step", "removed", "perplexity", "% params");
-  for (const auto& t : tasks) std::printf(" %*s", static_cast<int>(t.size() + 4), ("acc " + t).c_str());
-  if (r.base_bench) std::printf(" %13s %9s %13s %9s %9s", "prefill tok/s", "speed-up", "decode ms/tok", "speed-up", "peak MiB");
-  std::printf("\n");
-  auto row = [&](const std::string& step, const std::string& id, double ppl, double pct, const std::vector<TaskResult>& acc,
-                 const std::optional<BenchResult>& b) {
-    std::printf("%-5s %-26s %12.4f %9.2f%%", step.c_str(), id.c_str(), ppl, pct);
-    for (const auto& t : tasks) {
-      double v = -1;
-      for (const auto& a : acc)
-        if (a.name == t) v = a.acc;
-      std::printf(" %*.4f", static_cast<int>(t.size() + 4), v);
-    }
-    if (r.base_bench && b)
-      std::printf(" %13.1f %8.3fx %13.3f %8.3fx %9.1f", b->prefill_tokens_per_s,
-                  b->prefill_tokens_per_s / r.base_bench->prefill_tokens_per_s, b->decode_ms_per_token,
-                  r.base_bench->decode_ms_per_token / b->decode_ms_per_token, b->peak_memory_bytes / 1048576.0);
-    std::printf("\n");
-  };
-  if (!tasks.empty() || r.base_bench)
-    row("base", "-", r.base_ppl, 100.0 * static_cast<double>(model->removed_parameters(o.initial)) / static_cast<double>(r.total_params),
-        r.base_accuracy, r.base_bench);
-  for (const auto& s : r.steps)
-    row(std::to_string(s.step), s.id, s.ppl, s.params_removed_pct, s.accuracy, s.bench);
-  std::string abandoned =
-      r.abandoned ? " (" + std::to_string(r.abandoned) + " stopped early as hopeless; --exhaustive scores all)" : "";
-  if (r.candidate_batch > 1) abandoned += ", up to " + std::to_string(r.candidate_batch) + " at a time";
-  std::printf("stopped: %s; %lld evaluations%s, %lld block passes in %.1f s%s\n", r.stop_reason.c_str(),
-              static_cast<long long>(r.evaluations), abandoned.c_str(), static_cast<long long>(r.layers_run), r.seconds,
-              r.resumed_steps ? (" (" + std::to_string(r.resumed_steps) + " steps resumed from the journal)").c_str() : "");
+  print_table(r, 100.0 * static_cast<double>(model->removed_parameters(o.initial)) / static_cast<double>(r.total_params));
   return 0;
 }
 
