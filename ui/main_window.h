@@ -125,7 +125,11 @@ class MainWindow : public QMainWindow {
 
  private:
   void buildActions();
-  void buildMenus();
+  void buildMenus();  // the four below
+  void buildFileMenu();
+  void buildEditAndRunMenus();
+  void buildViewMenu();
+  void buildHelpMenuAndToolBar();
   void buildDocks();
   void applyDefaultLayout();  // the docks' starting sizes for the window's size (first show, View ▸ Reset Layout)
   void connectWorker();

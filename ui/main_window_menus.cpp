@@ -15,6 +15,7 @@
 #include <QFileInfo>
 #include <QJsonDocument>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -192,6 +193,13 @@ void MainWindow::applyDefaultLayout() {
 }
 
 void MainWindow::buildMenus() {
+  buildFileMenu();
+  buildEditAndRunMenus();
+  buildViewMenu();
+  buildHelpMenuAndToolBar();
+}
+
+void MainWindow::buildFileMenu() {
   QMenu* file = menuBar()->addMenu(QStringLiteral("&File"));
   file->addAction(openModelAct_);
   recentMenu_ = file->addMenu(QStringLiteral("Open &Recent"));
@@ -226,7 +234,9 @@ void MainWindow::buildMenus() {
   file->addSeparator();
   QAction* quit = file->addAction(QStringLiteral("&Quit"), this, &QWidget::close);
   quit->setShortcut(QKeySequence::Quit);
+}
 
+void MainWindow::buildEditAndRunMenus() {
   QMenu* edit = menuBar()->addMenu(QStringLiteral("&Edit"));
   edit->addAction(undoAct_);
   edit->addAction(redoAct_);
@@ -254,7 +264,9 @@ void MainWindow::buildMenus() {
     devGroup->addAction(a);
     connect(a, &QAction::triggered, this, [this, d] { setComputeDevice(d); });
   }
+}
 
+void MainWindow::buildViewMenu() {
   QMenu* view = menuBar()->addMenu(QStringLiteral("&View"));
   for (QDockWidget* d : docks_) view->addAction(d->toggleViewAction());
   view->addSeparator();
@@ -302,7 +314,9 @@ void MainWindow::buildMenus() {
     if (QWidget* f = QApplication::focusWidget(); f && search_->isAncestorOf(f)) cur = 1;
     focusArea(areas[(cur + 1) % areas.size()].second);
   });
+}
 
+void MainWindow::buildHelpMenuAndToolBar() {
   QMenu* help = menuBar()->addMenu(QStringLiteral("&Help"));
   QAction* guide = help->addAction(QStringLiteral("&User Guide"), this, [this] { showHelp(); });
   guide->setObjectName(QStringLiteral("userGuide"));
