@@ -1,7 +1,7 @@
 // Byte-level BPE tokenizer reproducing Hugging Face `tokenizers` for GPT-2 / GPT-NeoX style
-// tokenizer.json files: added-token splitting (two passes, leftmost-longest), optional NFC, the
-// ByteLevel pre-tokenizer with the GPT-2 split regex (hand-written), BPE with HF's merge order,
-// and the ByteLevel decoder.
+// tokenizer.json files: added-token splitting (two passes, leftmost-longest; token_trie.h), optional NFC, the
+// ByteLevel pre-tokenizer with the GPT-2 split regex (hand-written; byte_level.h), BPE with HF's merge order,
+// the ByteLevel decoder, and tokenizer.json's parsing with errors that name the field.
 #include "tokenizer/bpe_tokenizer.h"
 
 #include <nlohmann/json.hpp>
@@ -18,6 +18,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "tokenizer/byte_level.h"
+#include "tokenizer/token_trie.h"
 #include "tokenizer/unicode_text.h"
 #include "util/error.h"
 
@@ -27,6 +29,12 @@ using tokenizer_detail::CharClass;
 using tokenizer_detail::classify;
 using tokenizer_detail::decode_utf8;
 using tokenizer_detail::Utf8Char;
+using tokenizer_detail::byte_level_decode_token;
+using tokenizer_detail::byte_level_string;
+using tokenizer_detail::bytes_to_unicode;
+using tokenizer_detail::for_each_gpt2_piece;
+using tokenizer_detail::TokenTrie;
+using tokenizer_detail::utf8_of;
 
 namespace {
 
@@ -35,66 +43,6 @@ using json = nlohmann::json;
 // Words longer than this (bytes) are not cached; the cache is cleared when it holds kCacheCapacity.
 constexpr size_t kCacheMaxWordBytes = 256;
 constexpr size_t kCacheCapacity = 1 << 16;
-
-// GPT-2's bytes_to_unicode: byte -> code point of its printable stand-in.
-std::array<uint32_t, 256> make_bytes_to_unicode() {
-  std::array<uint32_t, 256> table{};
-  std::array<bool, 256> direct{};
-  for (int b = '!'; b <= '~'; ++b) direct[b] = true;
-  for (int b = 0xA1; b <= 0xAC; ++b) direct[b] = true;
-  for (int b = 0xAE; b <= 0xFF; ++b) direct[b] = true;
-  uint32_t n = 0;
-  for (int b = 0; b < 256; ++b) table[b] = direct[b] ? static_cast<uint32_t>(b) : 256 + n++;
-  return table;
-}
-
-const std::array<uint32_t, 256>& bytes_to_unicode() {
-  static const std::array<uint32_t, 256> table = make_bytes_to_unicode();
-  return table;
-}
-
-// Inverse of bytes_to_unicode, indexed by code point (< 512); -1 where no byte maps there.
-const std::array<int16_t, 512>& unicode_to_bytes() {
-  static const std::array<int16_t, 512> table = [] {
-    std::array<int16_t, 512> t{};
-    t.fill(-1);
-    const auto& fwd = bytes_to_unicode();
-    for (int b = 0; b < 256; ++b) t[fwd[b]] = static_cast<int16_t>(b);
-    return t;
-  }();
-  return table;
-}
-
-std::string utf8_of(uint32_t cp) {
-  std::string s;
-  tokenizer_detail::append_utf8(s, cp);
-  return s;
-}
-
-// Byte-level form of raw bytes (each byte -> its stand-in character).
-std::string byte_level_string(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  const auto& fwd = bytes_to_unicode();
-  for (unsigned char b : bytes) tokenizer_detail::append_utf8(out, fwd[b]);
-  return out;
-}
-
-// Bytes a vocabulary token stands for under the ByteLevel decoder: every character mapped back
-// through the inverse table, or the token's own UTF-8 when some character is outside the alphabet.
-std::string byte_level_decode_token(const std::string& token) {
-  const auto& inv = unicode_to_bytes();
-  std::string out;
-  out.reserve(token.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(token.data());
-  for (size_t i = 0; i < token.size();) {
-    const Utf8Char c = decode_utf8(p + i, token.size() - i);
-    i += c.len;
-    if (c.cp >= 512 || inv[c.cp] < 0) return token;
-    out.push_back(static_cast<char>(inv[c.cp]));
-  }
-  return out;
-}
 
 std::string quote_token(std::string_view s) {
   // Short, printable rendering of a token for error messages.
@@ -128,76 +76,6 @@ struct AddedToken {
   bool rstrip = false;
   bool normalized = true;
   bool special = false;
-};
-
-// Byte trie over added-token patterns; finds the leftmost-longest match like daachorse's
-// MatchKind::LeftmostLongest.
-class TokenTrie {
- public:
-  TokenTrie() { nodes_.emplace_back(); }
-
-  void add(std::string_view pattern, int token_index) {
-    if (pattern.empty()) return;
-    first_byte_[static_cast<unsigned char>(pattern[0])] = true;
-    size_t node = 0;
-    for (unsigned char b : pattern) {
-      auto& children = nodes_[node].children;
-      auto it = std::lower_bound(
-          children.begin(), children.end(), b,
-          [](const std::pair<unsigned char, int>& c, unsigned char v) { return c.first < v; });
-      if (it != children.end() && it->first == b) {
-        node = static_cast<size_t>(it->second);
-      } else {
-        const int next = static_cast<int>(nodes_.size());
-        children.insert(it, {b, next});
-        nodes_.emplace_back();
-        node = static_cast<size_t>(next);
-      }
-    }
-    nodes_[node].token = token_index;
-    empty_ = false;
-  }
-
-  bool empty() const { return empty_; }
-
-  // Leftmost-longest match at or after `from`: sets start/end/token and returns true.
-  bool find(std::string_view s, size_t from, size_t& start, size_t& end, int& token) const {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    for (size_t i = from; i < s.size(); ++i) {
-      if (!first_byte_[p[i]]) continue;
-      size_t node = 0;
-      int best = -1;
-      size_t best_end = 0;
-      for (size_t k = i; k < s.size(); ++k) {
-        const auto& children = nodes_[node].children;
-        auto it = std::lower_bound(
-            children.begin(), children.end(), p[k],
-            [](const std::pair<unsigned char, int>& c, unsigned char v) { return c.first < v; });
-        if (it == children.end() || it->first != p[k]) break;
-        node = static_cast<size_t>(it->second);
-        if (nodes_[node].token >= 0) {
-          best = nodes_[node].token;
-          best_end = k + 1;
-        }
-      }
-      if (best >= 0) {
-        start = i;
-        end = best_end;
-        token = best;
-        return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  struct Node {
-    std::vector<std::pair<unsigned char, int>> children;  // sorted by byte
-    int token = -1;
-  };
-  std::vector<Node> nodes_;
-  bool first_byte_[256] = {};
-  bool empty_ = true;
 };
 
 // Last character of s[0..end) (lenient: a bad byte is its own character).
@@ -235,69 +113,6 @@ WordCache& thread_cache(uint64_t instance_id) {
   if (caches.size() >= 4) caches.erase(caches.begin());
   caches.emplace_back(instance_id, std::make_unique<WordCache>());
   return *caches.back().second;
-}
-
-// One match of the GPT-2 pattern
-//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// starting at i (the pattern matches every character, so matches tile the input); returns its end.
-size_t gpt2_match(const unsigned char* p, size_t n, size_t i) {
-  auto info = [&](size_t at) -> std::pair<CharClass, uint32_t> {
-    if (p[at] < 0x80) return {classify(p[at]), 1};
-    const Utf8Char c = decode_utf8(p + at, n - at);
-    return {classify(c.cp), c.len};
-  };
-  if (p[i] == '\'' && i + 1 < n) {
-    const unsigned char c1 = p[i + 1];
-    if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return i + 2;
-    if (i + 2 < n) {
-      const unsigned char c2 = p[i + 2];
-      if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return i + 3;
-    }
-  }
-  size_t start = i;
-  auto cur = info(i);
-  if (p[i] == ' ' && i + 1 < n) {
-    const auto next = info(i + 1);
-    if (next.first != CharClass::kSpace) {
-      start = i + 1;
-      cur = next;
-    }
-  }
-  if (cur.first != CharClass::kSpace) {
-    size_t j = start + cur.second;
-    while (j < n) {
-      const auto c = info(j);
-      if (c.first != cur.first) break;
-      j += c.second;
-    }
-    return j;
-  }
-  // Whitespace: \s+(?!\S) keeps the last space for the next word unless the run ends the text;
-  // a single space before a non-space falls to \s+.
-  size_t j = i;
-  uint32_t last_len = 0;
-  while (j < n) {
-    const auto c = info(j);
-    if (c.first != CharClass::kSpace) break;
-    last_len = c.second;
-    j += c.second;
-  }
-  if (j == n) return n;
-  if (j - last_len > i) return j - last_len;
-  return j;
-}
-
-// Calls fn(piece) for every match of the GPT-2 pattern over s, in order (the pieces tile s). The one
-// implementation of the split: the encoder and byte_level_pretokenize both use it.
-template <typename Fn>
-void for_each_gpt2_piece(std::string_view s, Fn&& fn) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const size_t end = gpt2_match(p, n, i);
-    fn(s.substr(i, end - i));
-    i = end;
-  }
 }
 
 }  // namespace
@@ -906,14 +721,5 @@ std::optional<int32_t> BpeTokenizer::token_to_id(std::string_view token) const {
 }
 
 std::optional<int32_t> BpeTokenizer::eos_id() const { return impl_->eos; }
-
-std::string byte_level_symbol(uint8_t b) { return utf8_of(bytes_to_unicode()[b]); }
-
-std::vector<std::string_view> byte_level_pretokenize(std::string_view text) {
-  std::vector<std::string_view> pieces;
-  pieces.reserve(text.size() / 4 + 1);
-  for_each_gpt2_piece(text, [&](std::string_view piece) { pieces.push_back(piece); });
-  return pieces;
-}
 
 }  // namespace shedder

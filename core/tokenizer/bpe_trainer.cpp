@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/byte_level.h"
 #include "util/error.h"
 
 namespace shedder {
@@ -81,13 +82,6 @@ void for_each_plain_segment(std::string_view doc, const std::vector<std::string>
     if (best > from) fn(doc.substr(from, best - from));
     from = best + best_len;
   }
-}
-
-std::string byte_level_string(std::string_view bytes, const std::vector<std::string>& symbols) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) out += symbols[b];
-  return out;
 }
 
 using Clock = std::chrono::steady_clock;
@@ -284,18 +278,17 @@ class Merger {
 // creation order, and the merges.
 std::string tokenizer_json(const BpeTrainOptions& opts, const std::vector<std::string>& token_bytes,
                            const std::vector<int32_t>& new_tokens, const std::vector<std::pair<int32_t, int32_t>>& merges) {
+  using tokenizer_detail::byte_level_string;
   const int32_t num_specials = static_cast<int32_t>(opts.special_tokens.size());
-  std::vector<std::string> byte_symbols(256);
-  for (int b = 0; b < 256; ++b) byte_symbols[b] = byte_level_symbol(static_cast<uint8_t>(b));
   using ojson = nlohmann::ordered_json;
   ojson vocab = ojson::object();
   for (int32_t i = 0; i < num_specials; ++i) vocab[opts.special_tokens[static_cast<size_t>(i)]] = i;
-  for (int b = 0; b < 256; ++b) vocab[byte_symbols[b]] = num_specials + b;
-  for (int32_t id : new_tokens) vocab[byte_level_string(token_bytes[static_cast<size_t>(id)], byte_symbols)] = id;
+  for (int b = 0; b < 256; ++b) vocab[byte_level_symbol(static_cast<uint8_t>(b))] = num_specials + b;
+  for (int32_t id : new_tokens) vocab[byte_level_string(token_bytes[static_cast<size_t>(id)])] = id;
   ojson merge_list = ojson::array();
   for (const auto& [a, b] : merges) {
-    merge_list.push_back(byte_level_string(token_bytes[static_cast<size_t>(a)], byte_symbols) + " " +
-                         byte_level_string(token_bytes[static_cast<size_t>(b)], byte_symbols));
+    merge_list.push_back(byte_level_string(token_bytes[static_cast<size_t>(a)]) + " " +
+                         byte_level_string(token_bytes[static_cast<size_t>(b)]));
   }
   ojson added = ojson::array();
   for (int32_t i = 0; i < num_specials; ++i) {
