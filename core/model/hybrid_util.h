@@ -1,5 +1,6 @@
-// Small helpers the hybrid architecture files share (zamba2_model.cpp, hymba_model.cpp; mamba_model.cpp the group size): the MLP channel group
-// size, activations, and index lists for cutting heads and channels out of weights (what a plan and an export do).
+// Small helpers the hybrid architecture files share (zamba2_*.cpp, hymba_*.cpp; mamba_model.cpp the group size): the
+// MLP channel group size, activations, index lists for cutting heads and channels out of weights (what a plan and an
+// export do), and the start of a pruned checkpoint.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -7,6 +8,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "model/model.h"
 
 namespace shedder::hybrid_util {
 
@@ -23,6 +26,18 @@ inline at::Tensor activation(const at::Tensor& x, const std::string& act) {
   if (act == "gelu_pytorch_tanh" || act == "gelu_new") return at::gelu(x, "tanh");
   if (act == "silu" || act == "swish") return at::silu(x);
   return at::relu(x);  // validated at load: only "relu" reaches here
+}
+
+// The start of a hybrid's pruned checkpoint: the in-memory (compute dtype) embedding, final norm and, when not tied,
+// LM head under transformers' names.
+inline PrunedCheckpoint checkpoint_with_ends(const at::Tensor& embedding, const at::Tensor& final_norm,
+                                             const at::Tensor& lm_head, bool tied) {
+  PrunedCheckpoint out;
+  out.in_compute_dtype = true;
+  out.tensors.emplace_back("model.embed_tokens.weight", embedding);
+  out.tensors.emplace_back("model.final_layernorm.weight", final_norm);
+  if (!tied) out.tensors.emplace_back("lm_head.weight", lm_head);
+  return out;
 }
 
 inline at::Tensor idx(const std::vector<int64_t>& v, const at::Device& d = at::kCPU) {

@@ -4,6 +4,7 @@
 // and the weights that recovery tuning trains.
 #include <set>
 
+#include "model/hybrid_util.h"
 #include "model/hymba_model.h"
 #include "model/hymba_plan.h"
 
@@ -94,12 +95,8 @@ void write_config(nlohmann::json& cfg, const LayerFields& f, const HymbaConfig& 
 PrunedCheckpoint HymbaModel::pruned_checkpoint(const ForwardPlan& fp) const {
   const Plan& p = hplan(fp);
   const HymbaConfig& c = cfg_;
-  PrunedCheckpoint out;
-  out.in_compute_dtype = true;
+  PrunedCheckpoint out = hybrid_util::checkpoint_with_ends(embedding_, final_norm_w_, lm_head_, c.tie_word_embeddings);
   auto& t = out.tensors;
-  t.emplace_back("model.embed_tokens.weight", embedding_);
-  t.emplace_back("model.final_layernorm.weight", final_norm_w_);
-  if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", lm_head_);
   if (memory_tokens_.defined()) t.emplace_back("model.memory_tokens", memory_tokens_);
   // A layer with neither its Hymba block nor an MLP left is dropped and the rest renumbered.
   std::vector<int64_t> new_index(layers_.size(), -1);

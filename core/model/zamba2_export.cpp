@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "model/hybrid_util.h"
 #include "model/zamba2_model.h"
 #include "model/zamba2_plan.h"
 
@@ -111,12 +112,8 @@ bool write_block_sizes(nlohmann::json& cfg, const Zamba2Config& c, const Zamba2M
 PrunedCheckpoint Zamba2Model::pruned_checkpoint(const ForwardPlan& fp) const {
   const Plan& p = zplan(fp);
   const Zamba2Config& c = cfg_;
-  PrunedCheckpoint out;
-  out.in_compute_dtype = true;
+  PrunedCheckpoint out = hybrid_util::checkpoint_with_ends(embedding_, final_norm_w_, lm_head_, c.tie_word_embeddings);
   auto& t = out.tensors;
-  t.emplace_back("model.embed_tokens.weight", embedding_);
-  t.emplace_back("model.final_layernorm.weight", final_norm_w_);
-  if (!c.tie_word_embeddings) t.emplace_back("lm_head.weight", lm_head_);
 
   // Surviving blocks renumbered; each keeps its kept heads / channels.
   std::vector<int64_t> new_block(shared_.size(), -1);
