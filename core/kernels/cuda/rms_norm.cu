@@ -10,6 +10,18 @@ namespace shedder::cuda {
 namespace {
 
 // ---- RMSNorm (plain, gated, grouped) ------------------------------------------------------------------
+// The sum of `v` over a block of 256 threads, returned to every thread (warp shuffles, then the 8 warps' sums).
+__device__ __forceinline__ float block_sum_256(float v) {
+  __shared__ float warp_sums[8];
+  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = v;
+  __syncthreads();
+  float tot = 0.0f;
+#pragma unroll
+  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
+  return tot;
+}
+
 // One block per (row, group): the float32 sum of squares, then out = w * round(x * rsqrt(mean + eps)).
 // This one loops over any group size (the register-resident kernel below takes groups of up to 8192).
 
@@ -51,7 +63,6 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
   const int gs = static_cast<int>(a.H / a.groups);
   const int64_t base = grp * gs;
-  __shared__ float warp_sums[8];
   float v[VPT];
   float ss = 0.0f;
   // Every load of a pass is issued before any store (a store could alias a later load for the compiler).
@@ -86,13 +97,7 @@ __global__ void __launch_bounds__(256) rms_norm_reg_kernel(NormArgs a) {
   }
 #pragma unroll
   for (int k = 0; k < VPT; ++k) ss += v[k] * v[k];
-  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
-  __syncthreads();
-  float tot = 0.0f;
-#pragma unroll
-  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
-  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+  const float r = rsqrtf(block_sum_256(ss) / static_cast<float>(gs) + a.eps);
 #pragma unroll
   for (int k = 0; k < VPT; ++k) {
     const int i = threadIdx.x + k * 256;
@@ -107,7 +112,6 @@ __global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
   const int64_t row = blockIdx.x, grp = blockIdx.y;
   const int gs = static_cast<int>(a.H / a.groups);
   const int64_t base = grp * gs;
-  __shared__ float warp_sums[8];
   uint4 vy[NV], vz[NV];
 #pragma unroll
   for (int k = 0; k < NV; ++k) {
@@ -131,13 +135,7 @@ __global__ void __launch_bounds__(256) gated_norm_vec_kernel(NormArgs a) {
       ss += v[k][e] * v[k][e];
     }
   }
-  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
-  if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = ss;
-  __syncthreads();
-  float tot = 0.0f;
-#pragma unroll
-  for (int w = 0; w < 8; ++w) tot += warp_sums[w];
-  const float r = rsqrtf(tot / static_cast<float>(gs) + a.eps);
+  const float r = rsqrtf(block_sum_256(ss) / static_cast<float>(gs) + a.eps);
 #pragma unroll
   for (int k = 0; k < NV; ++k) {
     const int i = (threadIdx.x + k * 256) * 8;
