@@ -31,10 +31,8 @@ using tokenizer_detail::decode_utf8;
 using tokenizer_detail::Utf8Char;
 using tokenizer_detail::byte_level_decode_token;
 using tokenizer_detail::byte_level_string;
-using tokenizer_detail::bytes_to_unicode;
 using tokenizer_detail::for_each_gpt2_piece;
 using tokenizer_detail::TokenTrie;
-using tokenizer_detail::utf8_of;
 
 namespace {
 
@@ -241,7 +239,7 @@ struct TokenizerCore {
       }
       if (byte_fallback) {
         // HF falls back on the bytes of the (byte-level) character, which is one or two bytes.
-        const std::string ch = utf8_of(bytes_to_unicode()[b]);
+        const std::string ch = byte_level_symbol(b);
         bool all = true;
         for (unsigned char cb : ch) all = all && fallback_ids[cb] >= 0;
         if (all) {
@@ -536,9 +534,8 @@ void parse_model(const json& model, TokenizerCore& impl, const std::string& labe
     impl.unk_id = found->second;
   }
 
-  const auto& fwd = bytes_to_unicode();
   for (int b = 0; b < 256; ++b) {
-    auto it = impl.vocab.find(utf8_of(fwd[b]));
+    auto it = impl.vocab.find(byte_level_symbol(static_cast<uint8_t>(b)));
     impl.byte_ids[b] = it == impl.vocab.end() ? -1 : it->second;
     char buf[8];
     std::snprintf(buf, sizeof(buf), "<0x%02X>", b);

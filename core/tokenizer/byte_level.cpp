@@ -2,6 +2,7 @@
 // byte_level_pretokenize of bpe_tokenizer.h.
 #include "tokenizer/byte_level.h"
 
+#include <array>
 #include <vector>
 
 #include "tokenizer/bpe_tokenizer.h"
@@ -24,6 +25,12 @@ std::array<uint32_t, 256> make_bytes_to_unicode() {
   return table;
 }
 
+// GPT-2's bytes_to_unicode: byte -> code point of its printable stand-in.
+const std::array<uint32_t, 256>& bytes_to_unicode() {
+  static const std::array<uint32_t, 256> table = make_bytes_to_unicode();
+  return table;
+}
+
 // Inverse of bytes_to_unicode, indexed by code point (< 512); -1 where no byte maps there.
 const std::array<int16_t, 512>& unicode_to_bytes() {
   static const std::array<int16_t, 512> table = [] {
@@ -36,18 +43,13 @@ const std::array<int16_t, 512>& unicode_to_bytes() {
   return table;
 }
 
-}  // namespace
-
-const std::array<uint32_t, 256>& bytes_to_unicode() {
-  static const std::array<uint32_t, 256> table = make_bytes_to_unicode();
-  return table;
-}
-
 std::string utf8_of(uint32_t cp) {
   std::string s;
   tokenizer_detail::append_utf8(s, cp);
   return s;
 }
+
+}  // namespace
 
 std::string byte_level_string(std::string_view bytes) {
   std::string out;

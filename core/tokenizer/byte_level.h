@@ -4,7 +4,6 @@
 // bpe_tokenizer.h.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,9 +11,6 @@
 
 namespace shedder::tokenizer_detail {
 
-// GPT-2's bytes_to_unicode: byte -> code point of its printable stand-in.
-const std::array<uint32_t, 256>& bytes_to_unicode();
-std::string utf8_of(uint32_t cp);
 // Byte-level form of raw bytes (each byte -> its stand-in character).
 std::string byte_level_string(std::string_view bytes);
 // Bytes a vocabulary token stands for under the ByteLevel decoder: every character mapped back
