@@ -106,7 +106,7 @@ std::vector<std::pair<std::string_view, int64_t>> count_words(const std::vector<
   std::unordered_map<std::string_view, int64_t> word_counts;
   for (size_t d = 0; d < documents.size(); ++d) {
     for_each_plain_segment(documents[d], opts.special_tokens, [&](std::string_view seg) {
-      for (std::string_view piece : byte_level_pretokenize(seg)) ++word_counts[piece];
+      tokenizer_detail::for_each_gpt2_piece(seg, [&](std::string_view piece) { ++word_counts[piece]; });
     });
     if (opts.progress && (d % 1024 == 0 || d + 1 == documents.size())) {
       check_cancel(opts);
