@@ -3,8 +3,8 @@
 // and are stitched by a carry pass. softplus(dt + bias), the D skip and the SiLU(z) gate are fused; states and
 // sums are float32, loads and stores in the activations' dtype. Launcher declared in launch.h.
 
-#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/cuda/device_common.cuh"
 
@@ -156,17 +156,28 @@ constexpr int kSplitMaxTile = 32;  // time steps staged per tile
 constexpr int kSplitPerCh = 4;     // per-channel values (u, dt, z) of a tile loaded per thread
 constexpr int kSplitPerN = 4;      // per-state values (B, C) of a tile loaded per thread
 
-// Registers capped at 96 so that 5 blocks fit a multiprocessor.
-template <typename T, int MODE>
-__global__ void __launch_bounds__(kSplitThreads, 5) scan1_split_kernel(Scan1Args a, int TT) {
+// Time steps staged per tile for state size N (host and device: the kernel's compile-time form uses it).
+__host__ __device__ constexpr int scan1_split_tile(int N) {
+  const int by_ch = kSplitThreads * kSplitPerCh / (kSplitThreads / (N / kSplitNS));
+  const int by_n = kSplitThreads * kSplitPerN / N;
+  const int t = by_ch < by_n ? by_ch : by_n;
+  return t < kSplitMaxTile ? t : kSplitMaxTile;
+}
+
+// Registers capped at 96 so that 5 blocks fit a multiprocessor. NC: the state size fixed at compile time (the
+// checkpoints' 16: every shared-memory offset of the time loop becomes an immediate and a full tile's loop is
+// unrolled), or 0 for a run-time N with the tile TT passed by the launcher.
+template <typename T, int MODE, int NC>
+__global__ void __launch_bounds__(kSplitThreads, 5) scan1_split_kernel(Scan1Args a, int TT_rt) {
   constexpr int NS = kSplitNS;
-  extern __shared__ float4 sdyn4[];  // sB, sC: [TT][N]; sDt, sDu, sSkip, sGate: [TT][CH]; sP: [TT][threads]
-  const int N = static_cast<int>(a.N), S = N / NS, CH = kSplitThreads / S;
+  extern __shared__ float4 sdyn4[];  // sB, sC: [TT][N]; sDd (dt, dt u): [TT][CH] pairs; sSkip, sGate: [TT][CH];
+                                     // sP: [TT][threads]
+  const int N = NC ? NC : static_cast<int>(a.N), S = N / NS, CH = kSplitThreads / S;
+  const int TT = NC ? scan1_split_tile(NC) : TT_rt;
   float* sB = reinterpret_cast<float*>(sdyn4);
   float* sC = sB + TT * N;
-  float* sDt = sC + TT * N;
-  float* sDu = sDt + TT * CH;
-  float* sSkip = sDu + TT * CH;
+  float2* sDd = reinterpret_cast<float2*>(sC + TT * N);
+  float* sSkip = reinterpret_cast<float*>(sDd + TT * CH);
   float* sGate = sSkip + TT * CH;
   float* sP = sGate + TT * CH;
   const float4* sB4 = reinterpret_cast<const float4*>(sB);
@@ -256,8 +267,7 @@ __global__ void __launch_bounds__(kSplitThreads, 5) scan1_split_kernel(Scan1Args
         const int i = tt * CH + my_ch;
         const float uv = ch_ok ? to_f(ru[k]) : 0.0f;
         const float dv = ch_ok ? softplus_fast(to_f(rdt[k]) + my_bias) : 0.0f;
-        sDt[i] = dv;
-        sDu[i] = dv * uv;
+        sDd[i] = make_float2(dv, dv * uv);
         if (MODE != 1) {
           sSkip[i] = my_D * uv;
           sGate[i] = (z && ch_ok) ? silu_fast(to_f(rz[k])) : 1.0f;
@@ -276,27 +286,23 @@ __global__ void __launch_bounds__(kSplitThreads, 5) scan1_split_kernel(Scan1Args
     if (t0 + TT < t_end) fetch(static_cast<int>(t0 + TT));  // in flight during the sequential loop
     // The decays of step tt + 1 are computed during step tt: the special-function unit's latency overlaps the
     // state update instead of stalling it (the last step of a tile recomputes its own, unused).
+    float2 cur = sDd[cl];  // (dt, dt u) of step 0
     float e[NS];
-    {
-      const float dt0 = sDt[cl];
 #pragma unroll
-      for (int j = 0; j < NS; ++j) e[j] = fast_exp2(dt0 * Ad[j]);
-    }
-#pragma unroll 2
-    for (int tt = 0; tt < tile; ++tt) {
-      const float du = sDu[tt * CH + cl];
-      const int next = tt + 1 < tile ? tt + 1 : tt;
-      const float dt_next = sDt[next * CH + cl];
+    for (int j = 0; j < NS; ++j) e[j] = fast_exp2(cur.x * Ad[j]);
+    auto step = [&](int tt, int n_steps) {
+      const float2 nx = sDd[(tt + 1 < n_steps ? tt + 1 : tt) * CH + cl];
       float en[NS];
 #pragma unroll
-      for (int j = 0; j < NS; ++j) en[j] = fast_exp2(dt_next * Ad[j]);
+      for (int j = 0; j < NS; ++j) en[j] = fast_exp2(nx.x * Ad[j]);
+      const float du = cur.y;
       const float4 bv = sB4[tt * S + slice];  // this lane's 4 states
       s[0] = e[0] * s[0] + du * bv.x;
       s[1] = e[1] * s[1] + du * bv.y;
       s[2] = e[2] * s[2] + du * bv.z;
       s[3] = e[3] * s[3] + du * bv.w;
       if (MODE == 1) {
-        dt_sum += sDt[tt * CH + cl];
+        dt_sum += cur.x;
       } else {
         const float4 cv = sC4[tt * S + slice];
         const float acc = s[0] * cv.x + s[1] * cv.y + s[2] * cv.z + s[3] * cv.w;
@@ -304,6 +310,14 @@ __global__ void __launch_bounds__(kSplitThreads, 5) scan1_split_kernel(Scan1Args
       }
 #pragma unroll
       for (int j = 0; j < NS; ++j) e[j] = en[j];
+      cur = nx;
+    };
+    if (NC != 0 && tile == TT) {
+#pragma unroll
+      for (int tt = 0; tt < (NC ? scan1_split_tile(NC) : 1); ++tt) step(tt, TT);
+    } else {
+#pragma unroll 2
+      for (int tt = 0; tt < tile; ++tt) step(tt, tile);
     }
     if (MODE == 1) continue;
     __syncthreads();
@@ -358,32 +372,42 @@ bool scan1_typed(const Scan1Args& a, cudaStream_t st) {
 // N a multiple of 4 with N / 4 lanes a power of two (N = 4, 8, 16, 32, 64).
 bool scan1_split_ok(int64_t N) { return N == 4 || N == 8 || N == 16 || N == 32 || N == 64; }
 
-// Time steps staged per tile, and the shared memory that takes.
-int scan1_split_tile(int64_t N) {
-  const int CH = kSplitThreads / (static_cast<int>(N) / kSplitNS);
-  return std::min({kSplitMaxTile, kSplitThreads * kSplitPerCh / CH, kSplitThreads * kSplitPerN / static_cast<int>(N)});
-}
+// The shared memory of a tile.
 size_t scan1_split_shmem(int64_t N) {
-  const int CH = kSplitThreads / (static_cast<int>(N) / kSplitNS), TT = scan1_split_tile(N);
+  const int CH = kSplitThreads / (static_cast<int>(N) / kSplitNS), TT = scan1_split_tile(static_cast<int>(N));
   return sizeof(float) * TT * (2 * N + 4 * CH + kSplitThreads);
 }
 
-template <typename T>
-bool scan1_split(const Scan1Args& a, cudaStream_t st) {
+// The lane-split scan's launches (one pass, or chunk summaries + carry + chunk outputs) for state size NC fixed at
+// compile time (0: run time).
+template <typename T, int NC>
+bool scan1_split_launch(const Scan1Args& a, cudaStream_t st) {
   const int CH = kSplitThreads / static_cast<int>(a.N / kSplitNS);
   const dim3 grid(static_cast<unsigned>((a.D + CH - 1) / CH), static_cast<unsigned>(a.chunks),
                   static_cast<unsigned>(a.B));
-  const int TT = scan1_split_tile(a.N);
+  const int TT = scan1_split_tile(static_cast<int>(a.N));
   const size_t shmem = scan1_split_shmem(a.N);
   if (a.chunks <= 1) {
-    scan1_split_kernel<T, 0><<<grid, kSplitThreads, shmem, st>>>(a, TT);
+    scan1_split_kernel<T, 0, NC><<<grid, kSplitThreads, shmem, st>>>(a, TT);
     return cudaPeekAtLastError() == cudaSuccess;
   }
-  scan1_split_kernel<T, 1><<<grid, kSplitThreads, shmem, st>>>(a, TT);
+  scan1_split_kernel<T, 1, NC><<<grid, kSplitThreads, shmem, st>>>(a, TT);
   const int64_t total = a.B * a.D * a.N;
   scan1_combine<<<static_cast<unsigned>((total + 255) / 256), 256, 0, st>>>(a);
-  scan1_split_kernel<T, 2><<<grid, kSplitThreads, shmem, st>>>(a, TT);
+  scan1_split_kernel<T, 2, NC><<<grid, kSplitThreads, shmem, st>>>(a, TT);
   return cudaPeekAtLastError() == cudaSuccess;
+}
+
+// The checkpoints' state size (16) runs the compile-time form; SHEDDER_SCAN1_GENERIC=1 takes the run-time form for
+// it too (for comparisons).
+template <typename T>
+bool scan1_split(const Scan1Args& a, cudaStream_t st) {
+  static const bool generic = [] {
+    const char* env = std::getenv("SHEDDER_SCAN1_GENERIC");
+    return env && env[0] == '1';
+  }();
+  if (a.N == 16 && !generic) return scan1_split_launch<T, 16>(a, st);
+  return scan1_split_launch<T, 0>(a, st);
 }
 
 // Whether every input offset of the lane-split kernel fits in 32 bits.
