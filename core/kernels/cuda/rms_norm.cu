@@ -1,8 +1,10 @@
 // CUDA kernels of the RMSNorms: plain and grouped, gated (Mamba-2's norm of y * SiLU(z)), and fused with the
 // residual add (float32 sum written back); statistics in float32, the normalised value rounded to the dtype the
-// caller names, as transformers does. Launcher declared in launch.h.
+// caller names, as transformers does. Ungated rows of up to 3072 values on whole words take a warp per row
+// (SHEDDER_NORM_WARP=0: the block-per-row kernels instead, for comparisons). Launcher declared in launch.h.
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "kernels/cuda/device_common.cuh"
 
@@ -162,6 +164,140 @@ bool gated_norm_vec(const NormArgs& a, const dim3& grid, cudaStream_t st) {
   return true;
 }
 
+// ---- warp-per-row RMSNorm on whole words ------------------------------------------------------------------
+constexpr int kNormWarps = 4;  // rows (segments) per 128-thread block of rms_norm_warp_kernel
+
+// Four 16-bit values in one 8-byte word.
+template <typename T>
+__device__ __forceinline__ void unpack4(const uint2& v, float (&f)[4]) {
+  const T* h = reinterpret_cast<const T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) f[i] = to_f(h[i]);
+}
+template <typename T>
+__device__ __forceinline__ uint2 pack4(const float (&f)[4]) {
+  uint2 v;
+  T* h = reinterpret_cast<T*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = from_f<T>(f[i]);
+  return v;
+}
+
+// A lane's NV chunks of 4 values of a row segment starting at element `off` of p: chunk k holds values
+// 4 * (lane + 32 k) .. + 3, one 16-byte (float32) or 8-byte (16-bit) word; chunks past n4 words read as zeros.
+// Every load is issued before any conversion (the dtype branch is uniform across a launch).
+template <int NV>
+__device__ __forceinline__ void load_chunks(const void* p, ElemType t, int64_t off, int lane, int n4,
+                                            float (&v)[NV][4]) {
+  if (t == kF32) {
+    const float4* q = reinterpret_cast<const float4*>(static_cast<const float*>(p) + off);
+#pragma unroll
+    for (int k = 0; k < NV; ++k) {
+      const int c = lane + 32 * k;
+      const float4 f = c < n4 ? q[c] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      v[k][0] = f.x, v[k][1] = f.y, v[k][2] = f.z, v[k][3] = f.w;
+    }
+    return;
+  }
+  const uint2* q = reinterpret_cast<const uint2*>(static_cast<const uint16_t*>(p) + off);
+  uint2 raw[NV];
+#pragma unroll
+  for (int k = 0; k < NV; ++k) raw[k] = lane + 32 * k < n4 ? q[lane + 32 * k] : make_uint2(0u, 0u);
+  if (t == kBF16) {
+#pragma unroll
+    for (int k = 0; k < NV; ++k) unpack4<__nv_bfloat16>(raw[k], v[k]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < NV; ++k) unpack4<__half>(raw[k], v[k]);
+  }
+}
+
+// The converse: the chunks below n4 words stored in dtype t (round to nearest).
+template <int NV>
+__device__ __forceinline__ void store_chunks(void* p, ElemType t, int64_t off, int lane, int n4,
+                                             const float (&v)[NV][4]) {
+#pragma unroll
+  for (int k = 0; k < NV; ++k) {
+    const int c = lane + 32 * k;
+    if (c >= n4) continue;
+    uint2* q = reinterpret_cast<uint2*>(static_cast<uint16_t*>(p) + off);
+    float4* q4 = reinterpret_cast<float4*>(static_cast<float*>(p) + off);
+    if (t == kF32) q4[c] = make_float4(v[k][0], v[k][1], v[k][2], v[k][3]);
+    else if (t == kBF16) q[c] = pack4<__nv_bfloat16>(v[k]);
+    else q[c] = pack4<__half>(v[k]);
+  }
+}
+
+// The ungated norms with a warp per (row, group) segment of up to 128 * NV values (a multiple of 4; rows on
+// 16-byte float32 / 8-byte 16-bit words): the block norm fused with the previous block's residual add (DELTA),
+// the first block's norm and the final norm. The arithmetic of rms_norm_reg_kernel; warp shuffles only, and each
+// lane moves whole words, which the block-per-row kernels (scalar loads, 256 threads on a row of 768) do not.
+template <int NV, bool DELTA>
+__global__ void __launch_bounds__(32 * kNormWarps) rms_norm_warp_kernel(NormArgs a) {
+  const int64_t seg = static_cast<int64_t>(blockIdx.x) * kNormWarps + threadIdx.x / 32;
+  if (seg >= a.M * a.groups) return;  // whole warps
+  const int lane = threadIdx.x & 31;
+  const int gs = static_cast<int>(a.H / a.groups), n4 = gs / 4;
+  const int64_t row = seg / a.groups, base = (seg % a.groups) * gs;
+  float v[NV][4];
+  load_chunks<NV>(a.x, a.xt, row * a.sx + base, lane, n4, v);
+  if (DELTA) {
+    float d[NV][4];
+    load_chunks<NV>(a.delta, a.dlt, row * a.sd + base, lane, n4, d);
+#pragma unroll
+    for (int k = 0; k < NV; ++k)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) v[k][e] += d[k][e];
+    store_chunks<NV>(a.hout, kF32, row * a.H + base, lane, n4, v);
+  }
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < NV; ++k)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      if (a.round_input) v[k][e] = round_to(v[k][e], a.wt);
+      ss += v[k][e] * v[k][e];
+    }
+  float w[NV][4];
+  load_chunks<NV>(a.w, a.wt, base, lane, n4, w);  // issued before the shuffles, which do not wait for it
+  for (int off = 16; off > 0; off /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, off);
+  const float r = rsqrtf(ss / static_cast<float>(gs) + a.eps);
+#pragma unroll
+  for (int k = 0; k < NV; ++k)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) v[k][e] = w[k][e] * round_to(v[k][e] * r, a.nt);
+  store_chunks<NV>(a.out, a.ot, row * a.H + base, lane, n4, v);
+}
+
+template <bool DELTA>
+void rms_norm_warp_launch(const NormArgs& a, int nv, unsigned blocks, cudaStream_t st) {
+  const unsigned th = 32 * kNormWarps;
+  if (nv <= 1) rms_norm_warp_kernel<1, DELTA><<<blocks, th, 0, st>>>(a);
+  else if (nv <= 2) rms_norm_warp_kernel<2, DELTA><<<blocks, th, 0, st>>>(a);
+  else if (nv <= 4) rms_norm_warp_kernel<4, DELTA><<<blocks, th, 0, st>>>(a);
+  else if (nv <= 6) rms_norm_warp_kernel<6, DELTA><<<blocks, th, 0, st>>>(a);
+  else if (nv <= 8) rms_norm_warp_kernel<8, DELTA><<<blocks, th, 0, st>>>(a);
+  else if (nv <= 12) rms_norm_warp_kernel<12, DELTA><<<blocks, th, 0, st>>>(a);
+  else if (nv <= 16) rms_norm_warp_kernel<16, DELTA><<<blocks, th, 0, st>>>(a);
+  else rms_norm_warp_kernel<24, DELTA><<<blocks, th, 0, st>>>(a);
+}
+
+// rms_norm_warp_kernel where it applies: no gate, segments of a multiple of 4 values up to 3072 (NV 24, 232
+// registers; 32 would spill), every row stride a multiple of 4 and every pointer on a word (16 bytes for float32,
+// 8 for 16-bit). False: nothing launched (the block-per-row kernels take it).
+bool rms_norm_warp(const NormArgs& a, cudaStream_t st) {
+  const int64_t gs = a.H / a.groups, blocks = (a.M * a.groups + kNormWarps - 1) / kNormWarps;
+  auto al = [](const void* p, ElemType t) { return reinterpret_cast<uintptr_t>(p) % (t == kF32 ? 16 : 8) == 0; };
+  if (a.z || gs % 4 != 0 || gs > 128 * 24 || blocks > 0x7fffffff || a.sx % 4 != 0 || !al(a.x, a.xt) ||
+      !al(a.w, a.wt) || !al(a.out, a.ot))
+    return false;
+  if (a.delta && (a.sd % 4 != 0 || !al(a.delta, a.dlt) || !al(a.hout, kF32))) return false;
+  const int nv = static_cast<int>((gs + 127) / 128);
+  if (a.delta) rms_norm_warp_launch<true>(a, nv, static_cast<unsigned>(blocks), st);
+  else rms_norm_warp_launch<false>(a, nv, static_cast<unsigned>(blocks), st);
+  return true;
+}
+
 }  // namespace
 
 bool launch_rms_norm(const NormArgs& a, void* stream) {
@@ -172,7 +308,11 @@ bool launch_rms_norm(const NormArgs& a, void* stream) {
   auto st = static_cast<cudaStream_t>(stream);
   const int64_t gs = a.H / a.groups;
   const bool vec16 = a.z && !a.delta && !a.round_input && a.xt == a.wt && a.ot == a.wt && a.nt == a.wt && a.xt != kF32;
+  const char* warp_env = std::getenv("SHEDDER_NORM_WARP");  // "0": the block-per-row kernels only (comparisons)
+  const bool warp = !(warp_env && warp_env[0] == '0');
   if (vec16 && (a.xt == kBF16 ? gated_norm_vec<__nv_bfloat16>(a, grid, st) : gated_norm_vec<__half>(a, grid, st))) {
+    // done
+  } else if (warp && rms_norm_warp(a, st)) {
     // done
   } else if (a.delta) {
     if (gs <= 256 * 8) rms_norm_reg_kernel<8, true><<<grid, 256, 0, st>>>(a);
