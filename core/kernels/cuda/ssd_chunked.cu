@@ -163,7 +163,12 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       const int nt = i / ntP, pt = i - nt * ntP;
       wmma::store_matrix_sync(sScr, st[f], 16, wmma::mem_row_major);
       __syncwarp();
-      for (int e = lane; e < 256; e += 32) sSb[(nt * 16 + e / 16) * lay.ldS + pt * 16 + (e % 16)] = from_f<T>(sScr[e]);
+      {  // lane: 8 consecutive values of row lane / 2 (two 16-byte reads, one 16-byte write)
+        const float4* src = reinterpret_cast<const float4*>(sScr + lane * 8);
+        const float4 v0 = src[0], v1 = src[1];
+        const float f8[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
+        *reinterpret_cast<uint4*>(sSb + (nt * 16 + lane / 2) * lay.ldS + pt * 16 + (lane % 2) * 8) = pack8<T>(f8);
+      }
       __syncwarp();
     }
   };
@@ -266,6 +271,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     #pragma unroll 1
     for (int i = threadIdx.x; i < Q * Q / 8; i += nthr) {  // 8 columns s0.. of row t
       const int t = i / (Q / 8), s0 = (i - t * (Q / 8)) * 8;
+      if (s0 >= (t / 16 + 1) * 16) continue;  // right of the diagonal tile: no product reads it
       float m[8];
       const float at = sAc[t];
 #pragma unroll
@@ -356,8 +362,11 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       const int r = i / (PT / 8), cc = (i - r * (PT / 8)) * 8;
       float f[8];
       unpack8<T>(*reinterpret_cast<const uint4*>(sX + r * lay.ldX + cc), f);
+      const float4* yr = reinterpret_cast<const float4*>(sG + r * lay.ldG + cc);  // ldG and cc: multiples of 4
+      const float4 y0 = yr[0], y1 = yr[1];
+      const float yv[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
 #pragma unroll
-      for (int k = 0; k < 8; ++k) f[k] = sG[r * lay.ldG + cc + k] + Dh * f[k];
+      for (int k = 0; k < 8; ++k) f[k] = yv[k] + Dh * f[k];
       T* dst = yb + (t0 + r) * (H * P) + cc;
       if (vec) {
         *reinterpret_cast<uint4*>(dst) = pack8<T>(f);
