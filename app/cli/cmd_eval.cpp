@@ -46,10 +46,11 @@ int cmd_eval(const Args& args) {
   auto model = load_model(dir, common, &args);
   const RemovalSet removed = removal_from_args(*model, args);
   const at::Tensor windows = load_windows(*model, args, "", seq_len, max_windows, /*sample=*/false, 0, nullptr);
-  // Untimed passes over the first batch first (GPU start-up: context, library handles, kernel loading).
+  // Untimed evaluations of the first batch first (GPU start-up: context, library handles, every kernel's loading).
   const int64_t warmup = args.get_int("warmup");
   if (warmup < 0) throw Error("eval: --warmup must be >= 0");
-  for (int64_t i = 0; i < warmup; ++i) (void)model->forward(windows.narrow(0, 0, std::min(batch, windows.size(0))), removed);
+  for (int64_t i = 0; i < warmup; ++i)
+    (void)evaluate_perplexity(*model, windows.narrow(0, 0, std::min(batch, windows.size(0))), batch, removed);
   synchronize(model->device());
   const PerplexityResult r = evaluate_perplexity(*model, windows, batch, removed, stderr_progress("eval"));
   const int64_t params_removed = model->removed_parameters(removed);

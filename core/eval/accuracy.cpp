@@ -93,7 +93,9 @@ at::Tensor ids_tensor(const std::vector<std::vector<int32_t>>& seqs, int64_t len
 void score_rows(const Model& model, const at::Tensor& rows, const std::vector<int32_t>& targets,
                 const std::vector<int64_t>& spans, std::vector<ChoiceScore>& out, size_t first) {
   const int64_t M = rows.size(0);
-  at::Tensor logits = model.head(rows.unsqueeze(0)).squeeze(0).contiguous();  // [M, V]
+  // [M, V] in the head's dtype: row_nll reads 16-bit logits on a GPU as they are, and their argmax is that of the
+  // float32 values (the conversion is exact).
+  at::Tensor logits = model.head_logits(rows.unsqueeze(0)).squeeze(0).contiguous();
   at::Tensor tg = at::empty({M}, at::kLong);
   for (int64_t i = 0; i < M; ++i) tg.data_ptr<int64_t>()[i] = targets[static_cast<size_t>(i)];
   at::Tensor nll = ops::row_nll(logits, tg).cpu();

@@ -79,13 +79,14 @@ namespace {
 // One prefill pass and one decode run; appends the samples to `r` when `timed`.
 void measure_once(const Model& model, const ForwardPlan& plan, const BenchOptions& o, const at::Tensor& prefill_ids,
                   const at::Tensor& prompt_ids, bool timed, BenchResult& r) {
-  // Prefill: the full forward with logits, as an evaluation pass computes it.
+  // Prefill: the full pass to the logits in the head's dtype, as an evaluation pass (perplexity, the search)
+  // computes it: forward()'s float32 copy of the logits is not part of it.
   int64_t base = memory::allocated_bytes(model.device());
   memory::reset_peak(model.device());
   auto t0 = Clock::now();
   profile::set_active(timed);  // SHEDDER_PROFILE: the timed prefill passes only
   {
-    at::Tensor logits = model.forward(prefill_ids, plan);
+    at::Tensor logits = model.head_logits(model.hidden_states(prefill_ids, plan));  // run_benchmarks: no grad
     synchronize(model.device());
   }
   profile::set_active(false);

@@ -12,13 +12,15 @@ namespace shedder {
 
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids) {
   const int64_t B = ids.size(0), L = ids.size(1);
-  at::Tensor lg = logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
-  if (!lg.device().is_cpu()) {
-    // On an accelerator: every row at once, one copy back.
-    at::Tensor rows = lg.narrow(1, 0, L - 1).reshape({B * (L - 1), lg.size(2)});
-    at::Tensor tg = ids.narrow(1, 1, L - 1).reshape({B * (L - 1)});
-    return ops::row_nll(rows, tg).reshape({B, L - 1}).mean(1).cpu();
+  if (!logits.device().is_cpu()) {
+    // On an accelerator: every row at once in the head's dtype (ops::row_nll reads 16-bit logits as they are), one
+    // copy back. All B * L rows (a view, no copy of the logits): row t predicts ids[t + 1], and each window's last
+    // row, given the window's first id by the roll, is dropped.
+    at::Tensor rows = logits.reshape({B * L, logits.size(2)});
+    at::Tensor tg = at::roll(ids, {-1}, {1}).reshape({B * L});
+    return ops::row_nll(rows, tg).reshape({B, L}).narrow(1, 0, L - 1).mean(1).cpu();
   }
+  at::Tensor lg = logits.scalar_type() == at::kFloat ? logits : logits.to(at::kFloat);
   at::Tensor out = at::empty({B}, at::kDouble);
   for (int64_t b = 0; b < B; ++b) {
     // Rows of one window are V apart: no copy of the logits.
@@ -44,7 +46,7 @@ PerplexityResult evaluate_perplexity(const Model& model, const at::Tensor& windo
     if (cancel && cancel->cancelled()) throw Cancelled();
     const int64_t n = std::min(batch, W - i);
     at::Tensor ids = windows.narrow(0, i, n);
-    at::Tensor nll = window_mean_nll(model.forward(ids, *plan), ids);
+    at::Tensor nll = window_mean_nll(model.head_logits(model.hidden_states(ids, *plan)), ids);
     for (int64_t k = 0; k < n; ++k) r.window_nll.push_back(nll[k].item<double>());
     if (progress) {
       Progress p;

@@ -20,7 +20,9 @@ struct PerplexityResult {
   std::vector<double> window_nll;
 };
 
-// Mean NLL of each row of `ids` ([B, L], L >= 2) under `logits` ([B, L, V]): predicts ids[:, 1:].
+// Mean NLL of each row of `ids` ([B, L], L >= 2) under `logits` ([B, L, V]): predicts ids[:, 1:]. Float64 [B] on the
+// CPU. The logits may be in any floating dtype: on an accelerator 16-bit logits are read as they are (float32 math,
+// ops::row_nll), on the CPU they are converted to float32 first.
 at::Tensor window_mean_nll(const at::Tensor& logits, const at::Tensor& ids);
 
 // windows: [W, L] integer tensor. `batch` windows go through the model at once.

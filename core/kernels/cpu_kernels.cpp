@@ -209,15 +209,21 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
 
 namespace shedder::kernels {
 
+at::Tensor checked_targets(const at::Tensor& targets, int64_t V) {
+  TORCH_CHECK(at::isIntegralType(targets.scalar_type(), false), "row_nll: targets must be integers");
+  at::Tensor tg = targets.to(at::kCPU, at::kLong).contiguous();
+  const int64_t* tp = tg.data_ptr<int64_t>();
+  for (int64_t r = 0; r < tg.numel(); ++r)
+    if (tp[r] < 0 || tp[r] >= V) throw Error("target id " + std::to_string(tp[r]) + " outside the logits");
+  return tg;
+}
+
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
   check_float_cpu(logits, "logits");
   TORCH_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0), "row_nll: shapes");
   const int64_t M = logits.size(0), V = logits.size(1), s0 = logits.stride(0);
-  TORCH_CHECK(at::isIntegralType(targets.scalar_type(), false), "row_nll: targets must be integers");
-  at::Tensor tg = targets.to(at::kLong).contiguous();
+  const at::Tensor tg = checked_targets(targets, V);
   const int64_t* tp = tg.data_ptr<int64_t>();
-  for (int64_t r = 0; r < M; ++r)
-    if (tp[r] < 0 || tp[r] >= V) throw Error("target id " + std::to_string(tp[r]) + " outside the logits");
   at::Tensor out = at::empty({M}, at::kDouble);
   double* op = out.data_ptr<double>();
   const float* lp = logits.data_ptr<float>();

@@ -45,5 +45,8 @@ at::Tensor ssd_scan(const at::Tensor& x, const at::Tensor& dt_raw, const at::Ten
 // pass per row (no log_softmax tensor); never below 0, as the true value. logits: [M, V] float32 rows contiguous;
 // returns [M] float64.
 at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
+// row_nll's targets as a contiguous int64 CPU tensor: c10::Error when not integers, shedder::Error naming the first
+// id outside [0, V).
+at::Tensor checked_targets(const at::Tensor& targets, int64_t V);
 
 }  // namespace shedder::kernels

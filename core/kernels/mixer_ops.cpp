@@ -218,11 +218,22 @@ int64_t cuda_fallbacks() { return g_fallbacks.load(); }
 
 void set_fused_training_scan(bool on) { t_fused_training_scan = on; }
 
-at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
-  if (cpu_float(logits)) return kernels::row_nll(logits.contiguous(), targets.to(at::kLong));
+at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets, Impl impl) {
+  if (impl == Impl::Auto && logits.device().is_cpu()) return kernels::row_nll(f32(logits).contiguous(), targets);
+  // Targets the host holds are checked here (cheap, no synchronisation); those on the device come from checked
+  // token ids (Model::checked_ids): the kernel gives NaN for one outside the logits, ATen's gather an error.
+  const bool host = targets.device().is_cpu() && logits.dim() == 2;
+  const at::Tensor tg = host ? kernels::checked_targets(targets, logits.size(1)) : targets;
+#ifdef SHEDDER_WITH_CUDA
+  if (use_cuda(logits, impl)) {
+    at::Tensor out = cuda::row_nll(logits, tg);
+    if (out.defined()) return out;
+    ++g_fallbacks;
+  }
+#endif
   at::Tensor lf = f32(logits);
-  at::Tensor tg = targets.to(logits.device(), at::kLong).unsqueeze(1);
-  return (at::logsumexp(lf, 1) - lf.gather(1, tg).squeeze(1)).clamp_min(0).to(at::kDouble);  // >= 0, as on the CPU
+  at::Tensor tgd = tg.to(logits.device(), at::kLong).unsqueeze(1);
+  return (at::logsumexp(lf, 1) - lf.gather(1, tgd).squeeze(1)).clamp_min(0).to(at::kDouble);  // >= 0, as on the CPU
 }
 
 }  // namespace shedder::ops

@@ -53,8 +53,12 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
 // dtype (checks use it to make sure the kernels really ran).
 int64_t cuda_fallbacks();
 
-// Next-token NLL of each row (logsumexp - gold logit, never below 0), float64 on the logits' device. logits: [M, V].
-at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
+// Next-token NLL of each row (logsumexp - gold logit, never below 0, from the logits' values in float32 or wider),
+// float64 on the logits' device. logits: [M, V] in any floating dtype (on CUDA, float32/float16/bfloat16 rows with a
+// contiguous last dimension are read as they are by one fused kernel; on the CPU they are converted to float32 for
+// the CPU kernel). targets: [M] integers in [0, V); shedder::Error naming the first one outside when they are on the
+// CPU (targets on the device are not checked: the CUDA kernel gives NaN for one outside).
+at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets, Impl impl = Impl::Auto);
 
 // While autograd records (training), the scans run the fused forward/backward kernels on the CPU (on, the default)
 // or the chunked ATen form autograd differentiates by itself (off; for the training benchmark's comparison).

@@ -489,9 +489,9 @@ void HymbaModel::layer(int64_t l, Activations& a, const ForwardPlan& fp, Recurre
   }
 }
 
-at::Tensor HymbaModel::head(const at::Tensor& hidden) const {
+at::Tensor HymbaModel::head_logits(const at::Tensor& hidden) const {
   at::Tensor h = ops::rms_norm(hidden, final_norm_w_, cfg_.rms_norm_eps, /*round_input=*/false);
-  return at::linear(h.to(lm_head_.scalar_type()), lm_head_).to(at::kFloat);
+  return at::linear(h.to(lm_head_.scalar_type()), lm_head_);
 }
 
 // ---- components -------------------------------------------------------------------------------------------------

@@ -288,13 +288,12 @@ std::vector<LayerState> MambaModel::zero_state(int64_t batch, const ForwardPlan&
   return s;
 }
 
-at::Tensor MambaModel::head(const at::Tensor& hidden) const {
+at::Tensor MambaModel::head_logits(const at::Tensor& hidden) const {
   // transformers: the final norm takes the float32 residual, the head its output cast to the weight dtype.
   at::Tensor h = prof("final_norm", device_, [&] {
     return ops::rms_norm(hidden, norm_f_, config_.layer_norm_epsilon, /*round_input=*/false);
   });
-  at::Tensor logits = prof("lm_head", device_, [&] { return at::linear(h.to(lm_head_.scalar_type()), lm_head_); });
-  return prof("logits_to_f32", device_, [&] { return logits.to(at::kFloat); });
+  return prof("lm_head", device_, [&] { return at::linear(h.to(lm_head_.scalar_type()), lm_head_); });
 }
 
 // ---- training (export: mamba_export.cpp) ---------------------------------------------------------------------------

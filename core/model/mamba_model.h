@@ -78,7 +78,7 @@ class MambaModel : public Model {
   Activations embed(const at::Tensor& ids, const ForwardPlan& p, RecurrentState* state) const override;
   void layer(int64_t l, Activations& a, const ForwardPlan& p, RecurrentState* state) const override;
   void layers(int64_t from, int64_t to, Activations& a, const ForwardPlan& p, RecurrentState* state) const override;
-  at::Tensor head(const at::Tensor& hidden) const override;
+  at::Tensor head_logits(const at::Tensor& hidden) const override;
 
   PrunedCheckpoint pruned_checkpoint(const ForwardPlan& p) const override;
   std::vector<WeightSlot> weight_slots() override;

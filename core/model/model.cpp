@@ -12,6 +12,7 @@
 #include "model/mamba_model.h"
 #include "model/zamba2_model.h"
 #include "runtime/device.h"
+#include "runtime/op_profile.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "util/error.h"
 #include "util/json_util.h"
@@ -138,6 +139,12 @@ at::Tensor Model::hidden_states(const at::Tensor& ids, const ForwardPlan& p, Rec
   layers(0, num_layers(), a, p, state);
   if (state) state->position_ += ids.size(1);
   return a.prefix > 0 ? a.hidden.narrow(1, a.prefix, a.hidden.size(1) - a.prefix) : a.hidden;
+}
+
+at::Tensor Model::head(const at::Tensor& hidden) const {
+  at::Tensor logits = head_logits(hidden);
+  SHEDDER_PROFILE_SCOPE("logits_to_f32", device_);
+  return logits.to(at::kFloat);
 }
 
 at::Tensor Model::forward(const at::Tensor& ids, const ForwardPlan& p, RecurrentState* state) const {

@@ -6,9 +6,10 @@
 // live in model/mamba_mixer, model/attention and kernels/mixer_ops.
 //
 // The forward pass is split at layer boundaries: embed() makes the stream entering layer 0, layer() advances it
-// through one layer, head() turns the last hidden states into logits. A ForwardPlan is a removal set resolved
-// against the model (checked, with whatever the pass needs precomputed); every pass runs under one. The stream
-// (Activations) holds everything later layers read, so a pass can resume at any boundary the search cached.
+// through one layer, head_logits() turns the last hidden states into logits (head(): as float32). A ForwardPlan is a
+// removal set resolved against the model (checked, with whatever the pass needs precomputed); every pass runs under
+// one. The stream (Activations) holds everything later layers read, so a pass can resume at any boundary the search
+// cached.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -221,8 +222,11 @@ class Model {
   virtual void layer(int64_t l, Activations& a, const ForwardPlan& p, RecurrentState* state) const = 0;
   // Layers [from, to) (the default runs layer() in turn; a model may fuse across layers).
   virtual void layers(int64_t from, int64_t to, Activations& a, const ForwardPlan& p, RecurrentState* state) const;
-  // Final norm and LM head: hidden [.., H] -> logits [.., vocab_rows] float32.
-  virtual at::Tensor head(const at::Tensor& hidden) const = 0;
+  // Final norm and LM head: hidden [.., H] -> logits [.., vocab_rows] in the head weight's dtype (the compute dtype:
+  // 16-bit on a GPU, where perplexity and the search read them as they are; see ops::row_nll).
+  virtual at::Tensor head_logits(const at::Tensor& hidden) const = 0;
+  // head_logits() as float32, as forward() returns them (transformers' `.float()`).
+  at::Tensor head(const at::Tensor& hidden) const;
   // The last hidden states of the input tokens ([B, L, H]; a model's prefix rows dropped): head(hidden_states()) =
   // forward(). With `state` the pass continues it and leaves it after the new tokens.
   at::Tensor hidden_states(const at::Tensor& ids, const ForwardPlan& p, RecurrentState* state = nullptr) const;

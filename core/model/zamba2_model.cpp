@@ -505,9 +505,9 @@ void Zamba2Model::layer(int64_t l, Activations& a, const ForwardPlan& fp, Recurr
                                      p.skip_ssm[li] != 0, ls, device_);
 }
 
-at::Tensor Zamba2Model::head(const at::Tensor& hidden) const {
+at::Tensor Zamba2Model::head_logits(const at::Tensor& hidden) const {
   at::Tensor h = ops::rms_norm(hidden, final_norm_w_, cfg_.rms_norm_eps, /*round_input=*/false);
-  return at::linear(h.to(lm_head_.scalar_type()), lm_head_).to(at::kFloat);
+  return at::linear(h.to(lm_head_.scalar_type()), lm_head_);
 }
 
 }  // namespace shedder

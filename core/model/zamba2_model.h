@@ -45,7 +45,7 @@ class Zamba2Model : public Model {
   PlanPtr plan(const RemovalSet& removed, const std::string& label = "removal") const override;
   Activations embed(const at::Tensor& ids, const ForwardPlan& p, RecurrentState* state) const override;
   void layer(int64_t l, Activations& a, const ForwardPlan& p, RecurrentState* state) const override;
-  at::Tensor head(const at::Tensor& hidden) const override;
+  at::Tensor head_logits(const at::Tensor& hidden) const override;
 
   PrunedCheckpoint pruned_checkpoint(const ForwardPlan& p) const override;
   std::vector<WeightSlot> weight_slots() override;

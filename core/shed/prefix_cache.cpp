@@ -134,7 +134,7 @@ double abandon_limit(double bound) { return bound + 1e-9 * std::fabs(bound); }
 // a model's prefix rows, dropped).
 double window_nll_sum(const Model& m, const at::Tensor& hidden, int64_t prefix, const at::Tensor& ids) {
   const at::Tensor h = prefix > 0 ? hidden.narrow(1, prefix, hidden.size(1) - prefix) : hidden;
-  return window_mean_nll(m.head(h), ids).sum().item<double>();
+  return window_mean_nll(m.head_logits(h), ids).sum().item<double>();
 }
 
 // Appends the streams `add` to the rows of `stack` (batch first): hidden and ids; the scratch stays only when every

@@ -1,6 +1,7 @@
 // Checks of the CUDA engine, for a GPU machine (exits 77, "skipped", where the build or the machine has no
 // CUDA, so CTest on a CPU machine reports it skipped): every CUDA kernel against the ATen formulation on the
-// same GPU (float32 and bfloat16, row-strided inputs, initial states, time-chunked Mamba-1 scans), whole
+// same GPU (float32 and bfloat16, row-strided inputs, initial states, time-chunked Mamba-1 scans), the fused row
+// NLL against a float64 CPU reference (float32, bfloat16, float16 logits), whole
 // models on CUDA against the CPU engine and the transformers fixtures (float32 logits, bfloat16 logits,
 // perplexity), chunked recurrent evaluation, and a search on CUDA against the same search on the CPU; the hybrid
 // models the same way (Zamba2 and Hymba fixtures of tests/data; SHEDDER_GPU_HYBRID_DIR: a larger Zamba2 with
@@ -36,6 +37,12 @@ int failures = 0;
 double rel_err(const at::Tensor& a, const at::Tensor& b) {
   at::Tensor x = a.to(at::kCPU, at::kDouble), y = b.to(at::kCPU, at::kDouble);
   return (x - y).abs().max().item<double>() / std::max(1.0, y.abs().max().item<double>());
+}
+
+// max |a - b| / max(1, |b|) element-wise (values of very different sizes, e.g. NLLs of ordinary and extreme rows)
+double elem_rel_err(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor x = a.to(at::kCPU, at::kDouble), y = b.to(at::kCPU, at::kDouble);
+  return ((x - y).abs() / y.abs().clamp_min(1.0)).max().item<double>();
 }
 
 void expect(const std::string& what, double err, double tol) {
@@ -139,6 +146,73 @@ void kernel_checks(const at::Device& dev) {
       expect("add_rms_norm residual" + tag, rel_err(h1, h2), 1e-6);
       expect("gated_rms_norm (4 groups)" + tag,
              rel_err(ops::gated_rms_norm(y, z, w, 4, 1e-5), ops::gated_rms_norm(y, z, w, 4, 1e-5, Impl::Aten)), tol);
+      // Rows of 768 and 2048 (the warp-per-row kernel) and 770 (not a multiple of 4), each also 4 bytes (float32)
+      // or 2 bytes (bfloat16) off their words (the block-per-row kernels), with SHEDDER_NORM_WARP=0 too.
+      for (const char* warp : {"1", "0"}) {
+        setenv("SHEDDER_NORM_WARP", warp, 1);
+        for (int64_t H : {768, 2048, 770}) {
+          const int64_t n = 2 * 19 * H;
+          at::Tensor hb = at::randn({n + 1}, f32), db = at::randn({n + 1}, f32).to(dt);
+          at::Tensor wh = (at::randn({H}, f32) * 0.2 + 1.0).to(dt);
+          for (int64_t off : {0, 1}) {
+            at::Tensor hh = hb.narrow(0, off, n).view({2, 19, H}), dd = db.narrow(0, off, n).view({2, 19, H}), r1, r2;
+            const std::string sh = " H" + std::to_string(H) + (off ? " off-word" : "") + " warp=" + warp + tag;
+            const at::Tensor m1 = ops::add_rms_norm(hh, dd, wh, 1e-5, r1);
+            const at::Tensor m2 = ops::add_rms_norm(hh, dd, wh, 1e-5, r2, Impl::Aten);
+            expect("add_rms_norm" + sh, rel_err(m1, m2), tol);
+            expect("add_rms_norm residual" + sh, rel_err(r1, r2), 1e-6);
+            expect("rms_norm (block)" + sh,
+                   rel_err(ops::rms_norm(hh, wh, 1e-5), ops::rms_norm(hh, wh, 1e-5, true, Impl::Aten)), tol);
+            expect("rms_norm (final)" + sh,
+                   rel_err(ops::rms_norm(hh, wh, 1e-5, false), ops::rms_norm(hh, wh, 1e-5, false, Impl::Aten)), tol);
+          }
+        }
+      }
+      unsetenv("SHEDDER_NORM_WARP");
+    }
+  }
+}
+
+// ops::row_nll on CUDA (the fused kernel, which must run) against -log_softmax in float64 of the same (rounded)
+// logits on the CPU: rows of tiny, huge and shifted logits (+-1e4 in float32, +-3e4 in 16 bits), V of the 50k
+// vocabularies, odd V (scalar tail), V below the block's 256 threads, rows at odd offsets of a wider tensor (scalar
+// head, unaligned 16-byte words); and against today's ATen form (float32 logsumexp) on its ordinary rows.
+void nll_checks(const at::Device& dev) {
+  struct Case { int64_t M, V; bool strided; };
+  for (at::ScalarType dt : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    const double big = dt == at::kFloat ? 1e4 : 3e4;
+    for (const Case& c : {Case{40, 50280, false}, Case{40, 50277, false}, Case{40, 50280, true}, Case{40, 37, false},
+                          Case{40, 37, true}, Case{9, 200, false}, Case{3, 1, false}}) {
+      at::Tensor logits = at::randn({c.M, c.V}) * 3.0;
+      at::Tensor targets = at::randint(0, c.V, {c.M}, at::kLong);
+      if (c.M >= 7) {
+        logits[0].fill_(-big);           // all tiny: uniform
+        logits[1][c.V - 1] = big;        // one huge logit (the last: in the scalar tail for odd V)
+        logits[2].uniform_(-big, big);   // both extremes in one row
+        logits[3][0] = -big;             // the target's logit is tiny
+        logits[4][c.V / 2] = big;        // the target's logit is huge
+        logits[5] += big;                // a large common offset
+        targets[3] = 0;
+        targets[4] = c.V / 2;
+      }
+      const at::Tensor lg = logits.to(dt);
+      const at::Tensor ref = -at::log_softmax(lg.to(at::kDouble), 1).gather(1, targets.unsqueeze(1)).squeeze(1);
+      at::Tensor in = lg.to(dev);
+      if (c.strided) {  // rows V + 9 apart, starting at element 5
+        at::Tensor wide = at::randn({c.M, c.V + 9}, at::TensorOptions().device(dev)).to(dt);
+        wide.narrow(1, 5, c.V).copy_(in);
+        in = wide.narrow(1, 5, c.V);
+      }
+      const int64_t fb = ops::cuda_fallbacks();
+      const at::Tensor got = ops::row_nll(in, targets);
+      const std::string what = "row_nll M" + std::to_string(c.M) + " V" + std::to_string(c.V) +
+                               (c.strided ? " strided" : "") + " [" + dtype_name(dt) + "]";
+      if (ops::cuda_fallbacks() != fb) expect(what + ": CUDA kernel ran", INFINITY, 0);
+      expect(what + " vs float64", got.scalar_type() == at::kDouble ? elem_rel_err(got, ref) : INFINITY, 2e-6);
+      if (c.M >= 7) {  // ordinary rows only: ATen rounds the extreme rows' logsumexp (~1e4) to float32 (~1e-3)
+        const at::Tensor aten = ops::row_nll(in, targets, ops::Impl::Aten).narrow(0, 6, c.M - 6);
+        expect(what + " vs ATen float32 form", elem_rel_err(got.narrow(0, 6, c.M - 6), aten), 2e-6);
+      }
     }
   }
 }
@@ -202,6 +276,19 @@ void model_checks(const std::string& fixtures, const std::string& resources) {
     const double pg = evaluate_perplexity(*gpu, windows, 4).perplexity;
     std::printf("      demo %s: perplexity cpu float32 %.4f, cuda %s %.4f\n", name, pc, dtype_name(gpu->compute_dtype()), pg);
     expect(std::string("demo ") + name + " cuda bfloat16 perplexity vs cpu (relative)", std::abs(pg - pc) / pc, 5e-3);
+    // Evaluation reads the bfloat16 logits with the fused NLL; before, it converted them to float32 and took
+    // ATen's logsumexp: the same perplexity up to float32 rounding.
+    double sum = 0;
+    for (int64_t i = 0; i < windows.size(0); i += 4) {
+      const at::Tensor ids = windows.narrow(0, i, 4), lf = gpu->forward(ids);
+      const int64_t L = ids.size(1);
+      const at::Tensor rows = lf.narrow(1, 0, L - 1).reshape({-1, lf.size(2)});
+      const at::Tensor nll = ops::row_nll(rows, ids.narrow(1, 1, L - 1).reshape({-1}), ops::Impl::Aten);
+      sum += nll.reshape({4, L - 1}).mean(1).sum().item<double>();
+    }
+    const double before = std::exp(sum / static_cast<double>(windows.size(0)));
+    expect(std::string("demo ") + name + " cuda perplexity = float32 logits + ATen NLL (relative)",
+           std::abs(pg - before) / before, 2e-6);
   }
 }
 
@@ -327,6 +414,7 @@ int main() {
   at::manual_seed(7);
   try {
     kernel_checks(parse_device("cuda"));
+    nll_checks(parse_device("cuda"));
     const char* fx = std::getenv("SHEDDER_FIXTURES_DIR");
     const char* rs = std::getenv("SHEDDER_RESOURCES_DIR");
     model_checks(fx ? fx : "../shared/fixtures", rs ? rs : "resources");

@@ -319,6 +319,13 @@ class TestKernels : public QObject {
     QVERIFY(throws_as<Error>([&] { kernels::row_nll(lg, at::tensor({1, 10, 0}, at::kLong)); }, &what));
     QVERIFY2(what.find("10") != std::string::npos, what.c_str());
     QVERIFY(throws_as<Error>([&] { kernels::row_nll(lg, at::tensor({-1, 0, 0}, at::kLong)); }));
+    // ops::row_nll on the CPU: 16-bit logits go to the CPU kernel as float32; the ATen form agrees; bad targets held
+    // by the host are the same shedder::Error on either path.
+    const at::Tensor lb = lg.to(at::kBFloat16);
+    QVERIFY(at::equal(ops::row_nll(lb, t32), kernels::row_nll(lb.to(at::kFloat), t32)));
+    QVERIFY(test::rel_err(ops::row_nll(lb, t32, ops::Impl::Aten), ops::row_nll(lb, t32)) <= 1e-6);
+    for (ops::Impl impl : {ops::Impl::Auto, ops::Impl::Aten})
+      QVERIFY(throws_as<Error>([&] { ops::row_nll(lb, at::tensor({1, 10, 0}, at::kLong), impl); }));
   }
 
   // Each output element is computed by exactly one task of the kernels' parallel_for, in a fixed order, so

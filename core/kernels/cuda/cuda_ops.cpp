@@ -189,6 +189,21 @@ at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Te
   return out;
 }
 
+at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets) {
+  ElemType et;
+  if (!rows_ok(logits, 2) || !elem_type(logits, et) || logits.size(1) < 1 ||
+      logits.size(0) > std::numeric_limits<int32_t>::max() || targets.dim() != 1 || targets.size(0) != logits.size(0) ||
+      !at::isIntegralType(targets.scalar_type(), /*includeBool=*/false))
+    return {};  // the kernel's grid has one block per row: at most 2^31 - 1 rows
+  c10::cuda::CUDAGuard guard(logits.device());
+  const at::Tensor tg = targets.to(logits.device(), at::kLong).contiguous();
+  at::Tensor out = at::empty({logits.size(0)}, logits.options().dtype(at::kDouble));
+  const NllArgs a{logits.data_ptr(), et, logits.size(0), logits.size(1), logits.stride(0), tg.data_ptr<int64_t>(),
+                  out.data_ptr<double>()};
+  check(launch_row_nll(a, stream_of(logits)), "row_nll");
+  return out;
+}
+
 void synchronize(int device_index) {
   c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
   synchronize_device();

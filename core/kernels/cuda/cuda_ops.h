@@ -21,6 +21,9 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool r
 // [.., H] any dtype. Returns the norm (undefined h_out and result: not handled).
 at::Tensor add_rms_norm(const at::Tensor& h, const at::Tensor& delta, const at::Tensor& w, double eps, at::Tensor& h_out);
 at::Tensor gated_rms_norm(const at::Tensor& y, const at::Tensor& z, const at::Tensor& w, int64_t groups, double eps);
+// logits [M, V] (float32/float16/bfloat16, rows contiguous, any row stride), targets [M] integers in [0, V) (one
+// outside gives NaN): float64 NLLs of the rows on the logits' device.
+at::Tensor row_nll(const at::Tensor& logits, const at::Tensor& targets);
 
 // Waits for all work on `device_index` (cheaper than a copy back).
 void synchronize(int device_index);

@@ -1,4 +1,4 @@
-// Shared by the CUDA kernel files (conv.cu, selective_scan.cu, ssd_recurrent.cu, ssd_chunked.cu, rms_norm.cu):
+// Shared by the CUDA kernel files (conv.cu, selective_scan.cu, ssd_recurrent.cu, ssd_chunked.cu, rms_norm.cu, nll.cu):
 // element access in the activations' dtype, the fast special-function helpers, cp.async and 16-byte packing, and
 // the host functions one kernel file calls in another. Device code only besides those declarations; no torch.
 #pragma once

@@ -1,5 +1,5 @@
 // The CUDA kernels' launch functions (conv.cu, selective_scan.cu, ssd_recurrent.cu / ssd_chunked.cu, rms_norm.cu,
-// device.cu), on raw pointers so the .cu files need no torch headers.
+// nll.cu, device.cu), on raw pointers so the .cu files need no torch headers.
 // Element types: 0 float32, 1 float16, 2 bfloat16. Strides are in elements; the last dimension of every
 // tensor is contiguous. Each returns false when it does not handle the shape (the caller falls back).
 #pragma once
@@ -70,6 +70,14 @@ struct NormArgs {
   float* hout;                              // [M, H] float32: x + delta (with delta)
 };
 bool launch_rms_norm(const NormArgs& a, void* stream);
+
+struct NllArgs {
+  const void* logits; ElemType t;           // [M, V] rows (row stride row_stride)
+  int64_t M, V, row_stride;
+  const int64_t* targets;                   // [M] the gold token of each row; one outside [0, V) gives NaN
+  double* out;                              // [M] logsumexp(row) - row[target], at least 0
+};
+bool launch_row_nll(const NllArgs& a, void* stream);
 
 int64_t multiprocessor_count(int device);
 void synchronize_device();  // the current device
