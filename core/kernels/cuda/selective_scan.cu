@@ -164,11 +164,13 @@ __host__ __device__ constexpr int scan1_split_tile(int N) {
   return t < kSplitMaxTile ? t : kSplitMaxTile;
 }
 
-// Registers capped at 96 so that 5 blocks fit a multiprocessor. NC: the state size fixed at compile time (the
-// checkpoints' 16: every shared-memory offset of the time loop becomes an immediate and a full tile's loop is
-// unrolled), or 0 for a run-time N with the tile TT passed by the launcher.
+// NC: the state size fixed at compile time (the checkpoints' 16: every shared-memory offset of the time loop becomes
+// an immediate and a full tile's loop is unrolled), or 0 for a run-time N with the tile TT passed by the launcher.
+// Registers: the run-time form is capped at 96 (5 blocks per multiprocessor), the compile-time one at 64, which it
+// fits without spills (8 blocks: a 1.4b-shape scan of 8 x 4096 channels, 1024 blocks, in one wave on 132
+// multiprocessors; 1.3 % faster there than with 96, tests/benchmarks/gpu/results/ab-*.txt).
 template <typename T, int MODE, int NC>
-__global__ void __launch_bounds__(kSplitThreads, 5) scan1_split_kernel(Scan1Args a, int TT_rt) {
+__global__ void __launch_bounds__(kSplitThreads, NC ? 8 : 5) scan1_split_kernel(Scan1Args a, int TT_rt) {
   constexpr int NS = kSplitNS;
   extern __shared__ float4 sdyn4[];  // sB, sC: [TT][N]; sDd (dt, dt u): [TT][CH] pairs; sSkip, sGate: [TT][CH];
                                      // sP: [TT][threads]
