@@ -6,8 +6,12 @@
 # rate). Run from the repository root:
 #   tests/gpu/run_kernel_session.sh OUT [NLOHMANN_JSON_PREFIX] [FIXTURES_DIR]
 # OUT receives build.log, gpu_check.txt, gpu-bench.{json,txt} (forward only: the stacked-candidate search steps are
-# gpu-bench-stacked's and stacked-batch1's records) and profile-<shape>.txt (SHEDDER_PROFILE=1: GPU time per
-# operation over the bench's timed prefill passes).
+# gpu-bench-stacked's and stacked-batch1's records) and profiles.txt (per shape, SHEDDER_PROFILE=1: GPU time per
+# operation over the bench's timed prefill passes). SHAPES (comma-separated) limits the shapes. With AB_VARIANTS set
+# ("base:;label:VAR=1;..."), also ab.{txt,json}: tests/benchmarks/gpu/ab_kernels.py on the same models (the kernels'
+# switches against each other, in the same run; AB_MODELS limits the models, AB_ROUNDS sets the rounds).
+# With NCU="MODEL:KERNEL_REGEX ..." (e.g. "mamba2-130m:ssd_chunk_kernel"), also ncu-MODEL-KERNEL.txt: Nsight Compute
+# on that kernel's third launch in a prefill (speed of light, warp states, instruction mix, occupancy, source hot spots).
 set -uo pipefail
 out=$1 nl=${2:-} fx=${3:-../shared/fixtures}
 mkdir -p "$out"
@@ -21,12 +25,27 @@ grep -E "^FAIL" "$out/gpu_check.txt" | head -20
 tail -3 "$out/gpu_check.txt"
 work=${TMPDIR:-/tmp}/shedder-kernel-bench
 python3 tests/benchmarks/gpu/bench_vs_transformers.py --cli build-cuda/app/cli/shedder-cli --skip-hf --no-stacking \
-  --workdir "$work" --keep-models --json "$out/gpu-bench.json" > "$out/gpu-bench.txt" 2>&1
+  --workdir "$work" --keep-models ${SHAPES:+--shapes "$SHAPES"} --json "$out/gpu-bench.json" > "$out/gpu-bench.txt" 2>&1
 grep -E "forward" "$out/gpu-bench.txt"
-for m in "$work"/*/; do
+for m in "$work"/*/; do  # one file (a call brings back a limited number of files)
   [ -f "$m/config.json" ] || continue
+  echo "== $(basename "$m")" >> "$out/profiles.txt"
   SHEDDER_PROFILE=1 build-cuda/app/cli/shedder-cli bench "$m" --device cuda --batch 8 --length 1024 --repeats 3 \
-    --warmup 1 > "$out/profile-$(basename "$m").txt" 2>&1
+    --warmup 1 >> "$out/profiles.txt" 2>&1
 done
 echo "profiles: $((SECONDS - t0)) s"
+if [ -n "${AB_VARIANTS:-}" ]; then
+  python3 tests/benchmarks/gpu/ab_kernels.py --cli build-cuda/app/cli/shedder-cli --workdir "$work" \
+    --variants "$AB_VARIANTS" --rounds "${AB_ROUNDS:-3}" ${AB_MODELS:+--models "$AB_MODELS"} --json "$out/ab.json" > "$out/ab.txt" 2>&1
+  cat "$out/ab.txt"
+  echo "a/b: $((SECONDS - t0)) s"
+fi
+for spec in ${NCU:-}; do
+  m=${spec%%:*} k=${spec#*:}
+  ncu --kernel-name "regex:$k" --launch-skip 2 --launch-count 1 --section SpeedOfLight --section WarpStateStats \
+    --section SchedulerStats --section InstructionStats --section LaunchStats --section Occupancy \
+    --section SourceCounters --print-details all build-cuda/app/cli/shedder-cli bench "$work/$m" --device cuda \
+    --batch 8 --length 1024 --repeats 1 --warmup 0 --decode-tokens 1 --prompt 1 > "$out/ncu-$m-$k.txt" 2>&1
+  echo "ncu $m $k: rc $?, $((SECONDS - t0)) s"
+done
 echo "total: $((SECONDS - t0)) s"
