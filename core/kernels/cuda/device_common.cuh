@@ -79,21 +79,26 @@ __device__ __forceinline__ void cp_async_wait_all() {
 #endif
 }
 
-// Eight 16-bit values in one 16-byte word (the vectorised loads and stores of the tensor-core kernel).
-template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
+// The 16-bit values of one word W as floats, and back: uint4 holds 8 (the 16-byte loads and stores of the
+// tensor-core, norm and NLL kernels), uint2 holds 4 (the norms' 8-byte words).
+template <typename T, typename W>
+__device__ __forceinline__ void unpack_word(const W& v, float (&f)[sizeof(W) / sizeof(T)]) {
   const T* h = reinterpret_cast<const T*>(&v);
 #pragma unroll
-  for (int i = 0; i < 8; ++i) f[i] = to_f(h[i]);
+  for (int i = 0; i < static_cast<int>(sizeof(W) / sizeof(T)); ++i) f[i] = to_f(h[i]);
 }
-template <typename T>
-__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
-  uint4 v;
+template <typename T, typename W>
+__device__ __forceinline__ W pack_word(const float (&f)[sizeof(W) / sizeof(T)]) {
+  W v;
   T* h = reinterpret_cast<T*>(&v);
 #pragma unroll
-  for (int i = 0; i < 8; ++i) h[i] = from_f<T>(f[i]);
+  for (int i = 0; i < static_cast<int>(sizeof(W) / sizeof(T)); ++i) h[i] = from_f<T>(f[i]);
   return v;
 }
+template <typename T>
+__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) { unpack_word<T, uint4>(v, f); }
+template <typename T>
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) { return pack_word<T, uint4>(f); }
 
 // Host functions shared between the kernel files.
 int compute_capability_major(int device);  // device.cu; -1 when the query fails or the device is out of range

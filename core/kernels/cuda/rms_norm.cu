@@ -167,22 +167,6 @@ bool gated_norm_vec(const NormArgs& a, const dim3& grid, cudaStream_t st) {
 // ---- warp-per-row RMSNorm on whole words ------------------------------------------------------------------
 constexpr int kNormWarps = 4;  // rows (segments) per 128-thread block of rms_norm_warp_kernel
 
-// Four 16-bit values in one 8-byte word.
-template <typename T>
-__device__ __forceinline__ void unpack4(const uint2& v, float (&f)[4]) {
-  const T* h = reinterpret_cast<const T*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) f[i] = to_f(h[i]);
-}
-template <typename T>
-__device__ __forceinline__ uint2 pack4(const float (&f)[4]) {
-  uint2 v;
-  T* h = reinterpret_cast<T*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) h[i] = from_f<T>(f[i]);
-  return v;
-}
-
 // A lane's NV chunks of 4 values of a row segment starting at element `off` of p: chunk k holds values
 // 4 * (lane + 32 k) .. + 3, one 16-byte (float32) or 8-byte (16-bit) word; chunks past n4 words read as zeros.
 // Every load is issued before any conversion (the dtype branch is uniform across a launch).
@@ -205,10 +189,10 @@ __device__ __forceinline__ void load_chunks(const void* p, ElemType t, int64_t o
   for (int k = 0; k < NV; ++k) raw[k] = lane + 32 * k < n4 ? q[lane + 32 * k] : make_uint2(0u, 0u);
   if (t == kBF16) {
 #pragma unroll
-    for (int k = 0; k < NV; ++k) unpack4<__nv_bfloat16>(raw[k], v[k]);
+    for (int k = 0; k < NV; ++k) unpack_word<__nv_bfloat16, uint2>(raw[k], v[k]);
   } else {
 #pragma unroll
-    for (int k = 0; k < NV; ++k) unpack4<__half>(raw[k], v[k]);
+    for (int k = 0; k < NV; ++k) unpack_word<__half, uint2>(raw[k], v[k]);
   }
 }
 
@@ -223,8 +207,8 @@ __device__ __forceinline__ void store_chunks(void* p, ElemType t, int64_t off, i
     uint2* q = reinterpret_cast<uint2*>(static_cast<uint16_t*>(p) + off);
     float4* q4 = reinterpret_cast<float4*>(static_cast<float*>(p) + off);
     if (t == kF32) q4[c] = make_float4(v[k][0], v[k][1], v[k][2], v[k][3]);
-    else if (t == kBF16) q[c] = pack4<__nv_bfloat16>(v[k]);
-    else q[c] = pack4<__half>(v[k]);
+    else if (t == kBF16) q[c] = pack_word<__nv_bfloat16, uint2>(v[k]);
+    else q[c] = pack_word<__half, uint2>(v[k]);
   }
 }
 
