@@ -11,7 +11,8 @@
 # ("base:;label:VAR=1;..."), also ab.{txt,json}: tests/benchmarks/gpu/ab_kernels.py on the same models (the kernels'
 # switches against each other, in the same run; AB_MODELS limits the models, AB_ROUNDS sets the rounds).
 # With NCU="MODEL:KERNEL_REGEX ..." (e.g. "mamba2-130m:ssd_chunk_kernel"), also ncu-MODEL-KERNEL.txt: Nsight Compute
-# on that kernel's third launch in a prefill (speed of light, warp states, instruction mix, occupancy, source hot spots).
+# on that kernel's third launch in a prefill (speed of light, warp states, instruction mix, occupancy, source
+# counters), and ncu-MODEL-KERNEL-source.csv, its per-instruction source view.
 set -uo pipefail
 out=$1 nl=${2:-} fx=${3:-../shared/fixtures}
 mkdir -p "$out"
@@ -42,10 +43,16 @@ if [ -n "${AB_VARIANTS:-}" ]; then
 fi
 for spec in ${NCU:-}; do
   m=${spec%%:*} k=${spec#*:}
+  rep=${TMPDIR:-/tmp}/ncu-$m-$k
   ncu --kernel-name "regex:$k" --launch-skip 2 --launch-count 1 --section SpeedOfLight --section WarpStateStats \
     --section SchedulerStats --section InstructionStats --section LaunchStats --section Occupancy \
-    --section SourceCounters --print-details all build-cuda/app/cli/shedder-cli bench "$work/$m" --device cuda \
-    --batch 8 --length 1024 --repeats 1 --warmup 0 --decode-tokens 1 --prompt 1 > "$out/ncu-$m-$k.txt" 2>&1
+    --section SourceCounters --import-source yes -f -o "$rep" build-cuda/app/cli/shedder-cli bench "$work/$m" \
+    --device cuda --batch 8 --length 1024 --repeats 1 --warmup 0 --decode-tokens 1 --prompt 1 > /dev/null 2>&1
   echo "ncu $m $k: rc $?, $((SECONDS - t0)) s"
+  ncu --import "$rep.ncu-rep" --print-details all > "$out/ncu-$m-$k.txt" 2>&1
+  # The per-instruction source view (SASS with its CUDA line; stalls, shared and global excess per instruction):
+  # where the kernel's bank conflicts and uncoalesced accesses are.
+  ncu --import "$rep.ncu-rep" --page source --print-source cuda,sass --csv > "$out/ncu-$m-$k-source.csv" 2>&1 ||
+    ncu --import "$rep.ncu-rep" --page source --csv > "$out/ncu-$m-$k-source.csv" 2>&1
 done
 echo "total: $((SECONDS - t0)) s"
