@@ -37,7 +37,8 @@ done
 echo "profiles: $((SECONDS - t0)) s"
 if [ -n "${AB_VARIANTS:-}" ]; then
   python3 tests/benchmarks/gpu/ab_kernels.py --cli build-cuda/app/cli/shedder-cli --workdir "$work" \
-    --variants "$AB_VARIANTS" --rounds "${AB_ROUNDS:-3}" ${AB_MODELS:+--models "$AB_MODELS"} --json "$out/ab.json" > "$out/ab.txt" 2>&1
+    --variants "$AB_VARIANTS" --rounds "${AB_ROUNDS:-3}" ${AB_MODELS:+--models "$AB_MODELS"} --json "$out/ab.json" \
+    > "$out/ab.txt" 2>&1
   cat "$out/ab.txt"
   echo "a/b: $((SECONDS - t0)) s"
 fi
