@@ -324,8 +324,11 @@ class TestKernels : public QObject {
     const at::Tensor lb = lg.to(at::kBFloat16);
     QVERIFY(at::equal(ops::row_nll(lb, t32), kernels::row_nll(lb.to(at::kFloat), t32)));
     QVERIFY(test::rel_err(ops::row_nll(lb, t32, ops::Impl::Aten), ops::row_nll(lb, t32)) <= 1e-6);
-    for (ops::Impl impl : {ops::Impl::Auto, ops::Impl::Aten})
-      QVERIFY(throws_as<Error>([&] { ops::row_nll(lb, at::tensor({1, 10, 0}, at::kLong), impl); }));
+    for (ops::Impl impl : {ops::Impl::Auto, ops::Impl::Aten}) {
+      std::string bad;
+      QVERIFY(throws_as<Error>([&] { ops::row_nll(lb, at::tensor({1, 10, 0}, at::kLong), impl); }, &bad));
+      QVERIFY2(bad.find("target id 10 outside the logits") != std::string::npos, bad.c_str());
+    }
   }
 
   // Each output element is computed by exactly one task of the kernels' parallel_for, in a fixed order, so
