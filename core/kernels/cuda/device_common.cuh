@@ -59,10 +59,26 @@ __device__ __forceinline__ float fast_exp2(float x) {
 }
 constexpr float kLog2e = 1.4426950408889634f;
 
-// The same on the special-function unit (relative error ~1e-6): for the per-element staging of the scans.
-__device__ __forceinline__ float silu_fast(float x) { return __fdividef(x, 1.0f + __expf(-x)); }
+__device__ __forceinline__ float fast_log2(float x) {
+  float y;
+  asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ float fast_rcp(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+constexpr float kLn2 = 0.6931471805599453f;
+
+// The same on the special-function unit (relative error ~1e-6): for the per-element staging of the scans. Branch-free
+// and without the denormal range fix-ups of __expf / __logf / __fdividef (a result below 2^-126 flushes to zero),
+// which had made softplus 16 instructions and a branch (Nsight Compute: the Mamba-1 scan's staging of dt).
+__device__ __forceinline__ float silu_fast(float x) { return x * fast_rcp(1.0f + fast_exp2(-x * kLog2e)); }
 __device__ __forceinline__ float softplus_fast(float x) {
-  return x > 20.0f ? x : (x < -15.0f ? __expf(x) : __logf(1.0f + __expf(x)));
+  const float e = fast_exp2(x * kLog2e);
+  const float l = fast_log2(1.0f + e) * kLn2;
+  return x > 20.0f ? x : (x < -15.0f ? e : l);
 }
 
 // 16 bytes global -> shared without registers (cp.async, compute capability 8.0+); `valid` false writes zeros.
@@ -80,23 +96,49 @@ __device__ __forceinline__ void cp_async_wait_all() {
 }
 
 // The 16-bit values of one word W as floats, and back: uint4 holds 8 (the 16-byte loads and stores of the
-// tensor-core, norm and NLL kernels), uint2 holds 4 (the norms' 8-byte words).
+// tensor-core, norm and NLL kernels), uint2 holds 4 (the norms' 8-byte words). The word is taken by value and split
+// with shifts: reading its halves through a T* into the word made nvcc load a word in shared or global memory as
+// 8 separate 16-bit loads (and store a packed word as 8 16-bit stores), 4x the shared wavefronts (Nsight Compute,
+// tests/benchmarks/gpu/results/ncu-ssd-1.3b-source.txt).
+template <typename T> __device__ __forceinline__ float half_bits_to_f(unsigned bits);  // the low 16 bits
+template <> __device__ __forceinline__ float half_bits_to_f<__nv_bfloat16>(unsigned bits) { return __uint_as_float(bits << 16); }
+template <> __device__ __forceinline__ float half_bits_to_f<__half>(unsigned bits) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xffffu)));
+}
+template <typename T> __device__ __forceinline__ unsigned pack_pair(float lo, float hi);  // lo in the low 16 bits
+template <> __device__ __forceinline__ unsigned pack_pair<__nv_bfloat16>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return reinterpret_cast<const unsigned&>(v);
+}
+template <> __device__ __forceinline__ unsigned pack_pair<__half>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return reinterpret_cast<const unsigned&>(v);
+}
+__device__ __forceinline__ unsigned word_at(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+__device__ __forceinline__ unsigned word_at(const uint2& v, int i) { return i == 0 ? v.x : v.y; }
+__device__ __forceinline__ void set_word(uint4& v, int i, unsigned w) { (i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w) = w; }
+__device__ __forceinline__ void set_word(uint2& v, int i, unsigned w) { (i == 0 ? v.x : v.y) = w; }
+
 template <typename T, typename W>
-__device__ __forceinline__ void unpack_word(const W& v, float (&f)[sizeof(W) / sizeof(T)]) {
-  const T* h = reinterpret_cast<const T*>(&v);
+__device__ __forceinline__ void unpack_word(const W v, float (&f)[sizeof(W) / sizeof(T)]) {
+  static_assert(sizeof(T) == 2, "16-bit values");
 #pragma unroll
-  for (int i = 0; i < static_cast<int>(sizeof(W) / sizeof(T)); ++i) f[i] = to_f(h[i]);
+  for (int i = 0; i < static_cast<int>(sizeof(W) / 4); ++i) {
+    const unsigned w = word_at(v, i);
+    f[2 * i] = half_bits_to_f<T>(w);
+    f[2 * i + 1] = half_bits_to_f<T>(w >> 16);
+  }
 }
 template <typename T, typename W>
 __device__ __forceinline__ W pack_word(const float (&f)[sizeof(W) / sizeof(T)]) {
+  static_assert(sizeof(T) == 2, "16-bit values");
   W v;
-  T* h = reinterpret_cast<T*>(&v);
 #pragma unroll
-  for (int i = 0; i < static_cast<int>(sizeof(W) / sizeof(T)); ++i) h[i] = from_f<T>(f[i]);
+  for (int i = 0; i < static_cast<int>(sizeof(W) / 4); ++i) set_word(v, i, pack_pair<T>(f[2 * i], f[2 * i + 1]));
   return v;
 }
 template <typename T>
-__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) { unpack_word<T, uint4>(v, f); }
+__device__ __forceinline__ void unpack8(const uint4 v, float (&f)[8]) { unpack_word<T, uint4>(v, f); }
 template <typename T>
 __device__ __forceinline__ uint4 pack8(const float (&f)[8]) { return pack_word<T, uint4>(f); }
 
