@@ -1,9 +1,7 @@
 // CUDA kernels of the Mamba-2 SSD in its chunked form on tensor cores (float16 / bfloat16, compute capability
 // 8.0+): chunks of 64 steps, C B^T per (chunk, group) in one kernel, then one block per (batch, head, tile of head
-// channels) walking its chunks with the state in float32 accumulator fragments. The common checkpoint shapes have
+// channels) walking its chunks with the state in float32 accumulator tiles. The common checkpoint shapes have
 // their sizes fixed at compile time. Called by launch_ssd_scan (ssd_recurrent.cu).
-
-#include <mma.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -11,6 +9,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/device_common.cuh"
+#include "kernels/cuda/mma_tile.cuh"
 
 namespace shedder::cuda {
 namespace {
@@ -20,9 +19,9 @@ namespace {
 // dt A within the chunk,
 //   y_t   = exp(a_t) C_t . S_in + sum_{s <= t} (C_t . B_s) exp(a_t - a_s) dt_s x_s + D x_t
 //   S_out = exp(a_Q) S_in + sum_s B_s (exp(a_Q - a_s) dt_s x_s)^T
-// with the products as 16x16x16 tensor-core matrix multiplies (WMMA, float32 accumulation). A block owns one
-// (batch, head, tile of PT head channels) and walks its chunks in order; the state S [N x PT] stays in the
-// warps' float32 accumulator fragments from chunk to chunk, and a copy rounded to the activations' dtype
+// with the products as 16x16x16 tensor-core matrix multiplies (mma.sync with ldmatrix loads, float32 accumulation:
+// mma_tile.cuh). A block owns one (batch, head, tile of PT head channels) and walks its chunks in order; the state
+// S [N x PT] stays in the warps' float32 accumulator tiles from chunk to chunk, and a copy rounded to the activations' dtype
 // feeds the C . S product (the operands of every tensor-core product are in that dtype, as in mamba_ssm).
 
 constexpr int kChunkQ = 64;
@@ -30,7 +29,7 @@ constexpr int kChunkWarps = 8;
 
 struct ChunkLayout {  // byte offsets into dynamic shared memory
   int ldX, ldBC, ldG, ldM, ldS;
-  size_t x, xw, b, c, g, m, sb, scr, vec, total;
+  size_t x, xw, b, c, g, m, sb, vec, total;
 };
 
 __host__ __device__ inline size_t align128(size_t v) { return (v + 127) / 128 * 128; }
@@ -40,7 +39,7 @@ __host__ __device__ inline ChunkLayout chunk_layout(int N, int PT, int elem) {
   const int Q = kChunkQ;
   l.ldX = PT + 8;
   l.ldBC = N + 8;
-  l.ldG = (Q > PT ? Q : PT) + 4;  // G [Q][Q] then Y [Q][PT], float
+  l.ldG = (Q > PT ? Q : PT) + 8;  // G [Q][Q] then Y [Q][PT], float (rows 8 banks apart: Y's 8-byte stores)
   l.ldM = Q + 8;
   l.ldS = PT + 8;
   size_t o = 0;
@@ -51,7 +50,6 @@ __host__ __device__ inline ChunkLayout chunk_layout(int N, int PT, int elem) {
   l.g = o;   o = align128(o + static_cast<size_t>(Q) * l.ldG * sizeof(float));
   l.m = o;   o = align128(o + static_cast<size_t>(Q) * l.ldM * elem);
   l.sb = o;  o = align128(o + static_cast<size_t>(N) * l.ldS * elem);
-  l.scr = o; o = align128(o + static_cast<size_t>(kChunkWarps) * 256 * sizeof(float));
   l.vec = o; o = align128(o + (4 * static_cast<size_t>(Q) + 4) * sizeof(float));
   l.total = o;
   return l;
@@ -62,7 +60,6 @@ __host__ __device__ inline ChunkLayout chunk_layout(int N, int PT, int elem) {
 template <typename T>
 __global__ void __launch_bounds__(kChunkWarps * 32) ssd_cb_kernel(Scan2Args a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  using namespace nvcuda;
   constexpr int Q = kChunkQ, ntQ = Q / 16;
   extern __shared__ __align__(128) unsigned char cb_smem[];
   const int N = static_cast<int>(a.N), ld = N + 8, warp = threadIdx.x / 32;
@@ -83,16 +80,16 @@ __global__ void __launch_bounds__(kChunkWarps * 32) ssd_cb_kernel(Scan2Args a) {
   for (int i = warp; i < ntQ * ntQ; i += kChunkWarps) {
     const int tr = i / ntQ, tc = i - tr * ntQ;
     if (tc > tr) continue;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    wmma::fill_fragment(acc, 0.0f);
+    mma::TileC acc;
+    mma::fill(acc, 0.0f);
     for (int k = 0; k < N / 16; ++k) {
-      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;  // B^T: element (n, s) = B[s][n]
-      wmma::load_matrix_sync(fa, sC + tr * 16 * ld + k * 16, ld);
-      wmma::load_matrix_sync(fb, sB + tc * 16 * ld + k * 16, ld);
-      wmma::mma_sync(acc, fa, fb, acc);
+      mma::TileA fa;
+      mma::TileB fb;  // B^T: element (n, s) = B[s][n]
+      mma::load_a(fa, sC + tr * 16 * ld + k * 16, ld);
+      mma::load_b_colmajor(fb, sB + tc * 16 * ld + k * 16, ld);
+      mma::mma<T>(acc, fa, fb);
     }
-    wmma::store_matrix_sync(out + tr * 16 * Q + tc * 16, acc, Q, wmma::mem_row_major);
+    mma::store_c(out + tr * 16 * Q + tc * 16, acc, Q);
   }
 #endif
 }
@@ -102,11 +99,6 @@ __global__ void __launch_bounds__(kChunkWarps * 32) ssd_cb_kernel(Scan2Args a) {
 template <typename T, int SF, int NC, int PTC>
 __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_kernel(Scan2Args a, int pt_arg, bool vec) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  using namespace nvcuda;
-  using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major>;
-  using FragAc = wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major>;
-  using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major>;
-  using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
   constexpr int Q = kChunkQ, ntQ = Q / 16;
   extern __shared__ __align__(128) unsigned char chunk_smem[];
   const int N = NC ? NC : static_cast<int>(a.N);
@@ -119,9 +111,8 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
   float* sG = reinterpret_cast<float*>(chunk_smem + lay.g);  // [Q][ldG] C B^T, then Y
   T* sM = reinterpret_cast<T*>(chunk_smem + lay.m);     // [Q][ldM]   masked, decayed C B^T dt
   T* sSb = reinterpret_cast<T*>(chunk_smem + lay.sb);   // [N][ldS]   S_in rounded to T
-  float* sScr = reinterpret_cast<float*>(chunk_smem + lay.scr) + (threadIdx.x / 32) * 256;
   float* sDt = reinterpret_cast<float*>(chunk_smem + lay.vec);  // [Q]
-  float* sAc = sDt + Q;                                   // [Q] a_t
+  float* sAc = sDt + Q;                                   // [Q] a_t log2(e)
   float* sE = sAc + Q;                                    // [Q] exp(a_t)
   float* sW = sE + Q;                                     // [Q] exp(a_Q - a_s) dt_s
   float* sLast = sW + Q;                                  // [1] a_Q
@@ -141,35 +132,31 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
   const T* Cb = Cm + b * a.sC_b + g * N;
   T* yb = y + b * a.L * (H * P) + h * P + p0;
 
-  // The state: fragment f of warp w is tile i = w + 8 f of S, rows n (i / ntP), columns p (i % ntP). The
+  // The state: tile f of warp w is tile i = w + 8 f of S, rows n (i / ntP), columns p (i % ntP). The
   // stored state is [B, H, P, N]: a tile of S is column-major there with leading dimension N.
-  FragC st[SF];
+  mma::TileC st[SF];
 #pragma unroll
   for (int f = 0; f < SF; ++f) {
     const int i = warp + kChunkWarps * f;
     if (i >= tilesS) continue;
     if (a.state) {
       const int nt = i / ntP, pt = i - nt * ntP;
-      wmma::load_matrix_sync(st[f], a.state + ((b * H + h) * P + p0 + pt * 16) * N + nt * 16, N, wmma::mem_col_major);
+      mma::load_c_colmajor(st[f], a.state + ((b * H + h) * P + p0 + pt * 16) * N + nt * 16, N);
     } else {
-      wmma::fill_fragment(st[f], 0.0f);
+      mma::fill(st[f], 0.0f);
     }
   }
-  auto state_to_smem = [&]() {  // sSb = S rounded to T, through the warp's float scratch tile
+  auto state_to_smem = [&]() {  // sSb = S rounded to T, straight from the accumulator tiles (4-byte stores of
+                                 // value pairs; ldS puts rows 4 banks apart, so a warp's stores do not conflict)
 #pragma unroll
     for (int f = 0; f < SF; ++f) {
       const int i = warp + kChunkWarps * f;
       if (i >= tilesS) continue;
       const int nt = i / ntP, pt = i - nt * ntP;
-      wmma::store_matrix_sync(sScr, st[f], 16, wmma::mem_row_major);
-      __syncwarp();
-      {  // lane: 8 consecutive values of row lane / 2 (two 16-byte reads, one 16-byte write)
-        const float4* src = reinterpret_cast<const float4*>(sScr + lane * 8);
-        const float4 v0 = src[0], v1 = src[1];
-        const float f8[8] = {v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w};
-        *reinterpret_cast<uint4*>(sSb + (nt * 16 + lane / 2) * lay.ldS + pt * 16 + (lane % 2) * 8) = pack8<T>(f8);
-      }
-      __syncwarp();
+#pragma unroll
+      for (int e = 0; e < 8; e += 2)
+        *reinterpret_cast<unsigned*>(sSb + (nt * 16 + mma::c_row(e)) * lay.ldS + pt * 16 + mma::c_col(e)) =
+            pack_pair<T>(st[f].x[e], st[f].x[e + 1]);
     }
   };
   state_to_smem();
@@ -260,7 +247,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       for (int k = 0; k < 2; ++k) {
         const int r = 2 * lane + k;
         sDt[r] = dtv[k];
-        sAc[r] = ac[k];
+        sAc[r] = ac[k] * kLog2e;
         sE[r] = expf(ac[k]);
         sW[r] = expf(last - ac[k]) * dtv[k];
       }
@@ -272,13 +259,17 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     for (int i = threadIdx.x; i < Q * Q / 8; i += nthr) {  // 8 columns s0.. of row t
       const int t = i / (Q / 8), s0 = (i - t * (Q / 8)) * 8;
       if (s0 >= (t / 16 + 1) * 16) continue;  // right of the diagonal tile: no product reads it
-      float m[8];
       const float at = sAc[t];
+      const float4* g4 = reinterpret_cast<const float4*>(sG + t * lay.ldG + s0);  // ldG and s0: multiples of 4
+      const float4 g0 = g4[0], g1 = g4[1];
+      const float4 a0 = *reinterpret_cast<const float4*>(sAc + s0), a1 = *reinterpret_cast<const float4*>(sAc + s0 + 4);
+      const float4 d0 = *reinterpret_cast<const float4*>(sDt + s0), d1 = *reinterpret_cast<const float4*>(sDt + s0 + 4);
+      const float gv[8] = {g0.x, g0.y, g0.z, g0.w, g1.x, g1.y, g1.z, g1.w};
+      const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      const float dv[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
+      float m[8];
 #pragma unroll
-      for (int k = 0; k < 8; ++k) {
-        const int s = s0 + k;
-        m[k] = s <= t ? sG[t * lay.ldG + s] * __expf(at - sAc[s]) * sDt[s] : 0.0f;
-      }
+      for (int k = 0; k < 8; ++k) m[k] = s0 + k <= t ? gv[k] * fast_exp2(at - av[k]) * dv[k] : 0.0f;
       *reinterpret_cast<uint4*>(sM + t * lay.ldM + s0) = pack8<T>(m);
     }
     #pragma unroll 1
@@ -307,7 +298,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
 #pragma unroll
       for (int f = 0; f < SF; ++f)
 #pragma unroll
-        for (int e = 0; e < st[f].num_elements; ++e) st[f].x[e] *= decay;
+        for (int e = 0; e < 8; ++e) st[f].x[e] *= decay;
     }
     __syncthreads();
     // (4) Y = C' S_in + M X (into sG), and S += B^T X'. A warp computes two adjacent column tiles of a row of
@@ -315,43 +306,43 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
     const int pw = ntP % 2 == 0 ? 2 : 1;  // column tiles per warp
     for (int i = warp; i < ntQ * ntP / pw; i += kChunkWarps) {
       const int tr = i / (ntP / pw), tc = (i - tr * (ntP / pw)) * pw;
-      FragC acc[2];
-      wmma::fill_fragment(acc[0], 0.0f);
-      wmma::fill_fragment(acc[1], 0.0f);
+      mma::TileC acc[2];
+      mma::fill(acc[0], 0.0f);
+      mma::fill(acc[1], 0.0f);
 #pragma unroll 2
       for (int k = 0; k < ntN; ++k) {
-        FragA fa;
-        wmma::load_matrix_sync(fa, sC + tr * 16 * lay.ldBC + k * 16, lay.ldBC);
+        mma::TileA fa;
+        mma::load_a(fa, sC + tr * 16 * lay.ldBC + k * 16, lay.ldBC);
         for (int j = 0; j < pw; ++j) {
-          FragB fb;
-          wmma::load_matrix_sync(fb, sSb + k * 16 * lay.ldS + (tc + j) * 16, lay.ldS);
-          wmma::mma_sync(acc[j], fa, fb, acc[j]);
+          mma::TileB fb;
+          mma::load_b(fb, sSb + k * 16 * lay.ldS + (tc + j) * 16, lay.ldS);
+          mma::mma<T>(acc[j], fa, fb);
         }
       }
       for (int k = 0; k <= tr; ++k) {
-        FragA fa;
-        wmma::load_matrix_sync(fa, sM + tr * 16 * lay.ldM + k * 16, lay.ldM);
+        mma::TileA fa;
+        mma::load_a(fa, sM + tr * 16 * lay.ldM + k * 16, lay.ldM);
         for (int j = 0; j < pw; ++j) {
-          FragB fb;
-          wmma::load_matrix_sync(fb, sX + k * 16 * lay.ldX + (tc + j) * 16, lay.ldX);
-          wmma::mma_sync(acc[j], fa, fb, acc[j]);
+          mma::TileB fb;
+          mma::load_b(fb, sX + k * 16 * lay.ldX + (tc + j) * 16, lay.ldX);
+          mma::mma<T>(acc[j], fa, fb);
         }
       }
       for (int j = 0; j < pw; ++j)
-        wmma::store_matrix_sync(sG + tr * 16 * lay.ldG + (tc + j) * 16, acc[j], lay.ldG, wmma::mem_row_major);
+        mma::store_c(sG + tr * 16 * lay.ldG + (tc + j) * 16, acc[j], lay.ldG);
     }
     // A warp's state tiles share their column tile (8 is a multiple of ntP): one load of X's fragment per k.
 #pragma unroll 1
     for (int k = 0; k < ntQ; ++k) {
-      FragB fb;
-      wmma::load_matrix_sync(fb, sXw + k * 16 * lay.ldX + (warp % ntP) * 16, lay.ldX);
+      mma::TileB fb;
+      mma::load_b(fb, sXw + k * 16 * lay.ldX + (warp % ntP) * 16, lay.ldX);
 #pragma unroll
       for (int f = 0; f < SF; ++f) {
         const int i = warp + kChunkWarps * f;
         if (i >= tilesS) continue;
-        FragAc fa;  // B^T: element (n, s) = B[s][n]
-        wmma::load_matrix_sync(fa, sB + k * 16 * lay.ldBC + (i / ntP) * 16, lay.ldBC);
-        wmma::mma_sync(st[f], fa, fb, st[f]);
+        mma::TileA fa;  // B^T: element (n, s) = B[s][n]
+        mma::load_a_colmajor(fa, sB + k * 16 * lay.ldBC + (i / ntP) * 16, lay.ldBC);
+        mma::mma<T>(st[f], fa, fb);
       }
     }
     __syncthreads();
@@ -383,7 +374,7 @@ __global__ void __launch_bounds__(kChunkWarps * 32, SF >= 8 ? 1 : 2) ssd_chunk_k
       const int i = warp + kChunkWarps * f;
       if (i >= tilesS) continue;
       const int nt = i / ntP, pt = i - nt * ntP;
-      wmma::store_matrix_sync(a.state + ((b * H + h) * P + p0 + pt * 16) * N + nt * 16, st[f], N, wmma::mem_col_major);
+      mma::store_c_colmajor(a.state + ((b * H + h) * P + p0 + pt * 16) * N + nt * 16, st[f], N);
     }
   }
 #endif
