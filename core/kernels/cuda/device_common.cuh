@@ -99,7 +99,7 @@ __device__ __forceinline__ void cp_async_wait_all() {
 // tensor-core, norm and NLL kernels), uint2 holds 4 (the norms' 8-byte words). The word is taken by value and split
 // with shifts: reading its halves through a T* into the word made nvcc load a word in shared or global memory as
 // 8 separate 16-bit loads (and store a packed word as 8 16-bit stores), 4x the shared wavefronts (Nsight Compute,
-// tests/benchmarks/gpu/results/ncu-ssd-1.3b-source.txt).
+// tests/benchmarks/gpu/results/ncu-ssd-1.3b-source-59cc9fd.txt).
 template <typename T> __device__ __forceinline__ float half_bits_to_f(unsigned bits);  // the low 16 bits
 template <> __device__ __forceinline__ float half_bits_to_f<__nv_bfloat16>(unsigned bits) { return __uint_as_float(bits << 16); }
 template <> __device__ __forceinline__ float half_bits_to_f<__half>(unsigned bits) {
