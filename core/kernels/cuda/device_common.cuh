@@ -101,7 +101,9 @@ __device__ __forceinline__ void cp_async_wait_all() {
 // 8 separate 16-bit loads (and store a packed word as 8 16-bit stores), 4x the shared wavefronts (Nsight Compute,
 // tests/benchmarks/gpu/results/ncu-ssd-1.3b-source-59cc9fd.txt).
 template <typename T> __device__ __forceinline__ float half_bits_to_f(unsigned bits);  // the low 16 bits
-template <> __device__ __forceinline__ float half_bits_to_f<__nv_bfloat16>(unsigned bits) { return __uint_as_float(bits << 16); }
+template <> __device__ __forceinline__ float half_bits_to_f<__nv_bfloat16>(unsigned bits) {
+  return __uint_as_float(bits << 16);
+}
 template <> __device__ __forceinline__ float half_bits_to_f<__half>(unsigned bits) {
   return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xffffu)));
 }
@@ -114,9 +116,13 @@ template <> __device__ __forceinline__ unsigned pack_pair<__half>(float lo, floa
   __half2 v = __floats2half2_rn(lo, hi);
   return reinterpret_cast<const unsigned&>(v);
 }
-__device__ __forceinline__ unsigned word_at(const uint4& v, int i) { return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w; }
+__device__ __forceinline__ unsigned word_at(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
 __device__ __forceinline__ unsigned word_at(const uint2& v, int i) { return i == 0 ? v.x : v.y; }
-__device__ __forceinline__ void set_word(uint4& v, int i, unsigned w) { (i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w) = w; }
+__device__ __forceinline__ void set_word(uint4& v, int i, unsigned w) {
+  (i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w) = w;
+}
 __device__ __forceinline__ void set_word(uint2& v, int i, unsigned w) { (i == 0 ? v.x : v.y) = w; }
 
 template <typename T, typename W>

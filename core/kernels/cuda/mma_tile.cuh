@@ -73,8 +73,8 @@ __device__ __forceinline__ void load_b_colmajor(TileB& b, const T* p, int ld) {
 
 template <typename T> struct MmaOp;
 template <> struct MmaOp<__nv_bfloat16> {
-  __device__ __forceinline__ static void run(float& d0, float& d1, float& d2, float& d3, const unsigned (&a)[4], unsigned b0,
-                                             unsigned b1) {
+  __device__ __forceinline__ static void run(float& d0, float& d1, float& d2, float& d3, const unsigned (&a)[4],
+                                             unsigned b0, unsigned b1) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
                  "{%8, %9}, {%0, %1, %2, %3};\n"
@@ -84,8 +84,8 @@ template <> struct MmaOp<__nv_bfloat16> {
   }
 };
 template <> struct MmaOp<__half> {
-  __device__ __forceinline__ static void run(float& d0, float& d1, float& d2, float& d3, const unsigned (&a)[4], unsigned b0,
-                                             unsigned b1) {
+  __device__ __forceinline__ static void run(float& d0, float& d1, float& d2, float& d3, const unsigned (&a)[4],
+                                             unsigned b0, unsigned b1) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
                  "{%8, %9}, {%0, %1, %2, %3};\n"

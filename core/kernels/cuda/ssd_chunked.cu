@@ -21,8 +21,9 @@ namespace {
 //   S_out = exp(a_Q) S_in + sum_s B_s (exp(a_Q - a_s) dt_s x_s)^T
 // with the products as 16x16x16 tensor-core matrix multiplies (mma.sync with ldmatrix loads, float32 accumulation:
 // mma_tile.cuh). A block owns one (batch, head, tile of PT head channels) and walks its chunks in order; the state
-// S [N x PT] stays in the warps' float32 accumulator tiles from chunk to chunk, and a copy rounded to the activations' dtype
-// feeds the C . S product (the operands of every tensor-core product are in that dtype, as in mamba_ssm).
+// S [N x PT] stays in the warps' float32 accumulator tiles from chunk to chunk, and a copy rounded to the
+// activations' dtype feeds the C . S product (the operands of every tensor-core product are in that dtype, as in
+// mamba_ssm).
 
 constexpr int kChunkQ = 64;
 constexpr int kChunkWarps = 8;
