@@ -78,23 +78,28 @@ void kernel_checks(const at::Device& dev) {
                rel_err(ops::causal_conv1d(xa, w, b, true, p), ops::causal_conv1d(xa, w, b, true, p, Impl::Aten)), tol);
       }
     }
-    // Mamba-1 scan: one pass (large B*D) and time-chunked (small B*D, long L), with an initial state.
-    struct S1 { int64_t B, L, D, N; };
-    for (const S1& s : {S1{2, 300, 40, 16}, S1{1, 1000, 24, 8}, S1{4, 33, 1600, 16}, S1{2, 70, 48, 5}, S1{2, 200, 72, 32},
-                        S1{1, 100, 20, 64}}) {
+    // Mamba-1 scan: one pass (large B*D) and time-chunked (small B*D, long L), with an initial state. B and C sit at
+    // column bc of a [B, L, 2N + bc] tensor: at 8 (and D a multiple of 32) the N = 16 scans take the word-form
+    // staging (Scan1StageWords), at 7 the element form; one of them without the gate.
+    struct S1 { int64_t B, L, D, N, bc; bool gate; };
+    for (const S1& s : {S1{2, 300, 40, 16, 7, true}, S1{1, 1000, 24, 8, 7, true}, S1{4, 33, 1600, 16, 7, true},
+                        S1{4, 33, 1600, 16, 8, true}, S1{1, 1000, 64, 16, 8, true}, S1{2, 77, 96, 16, 8, false},
+                        S1{2, 70, 48, 5, 7, true}, S1{2, 200, 72, 32, 7, true}, S1{1, 100, 20, 64, 7, true}}) {
       at::Tensor u = at::randn({s.B, s.L, s.D}, f32).to(dt), dtr = (at::randn({s.B, s.L, s.D}, f32) * 2.0 - 1.0).to(dt);
       at::Tensor A = -at::rand({s.N, s.D}, f32) * 2.0 - 0.05;
-      at::Tensor BC = at::randn({s.B, s.L, 2 * s.N + 7}, f32).to(dt);
-      at::Tensor Bm = BC.narrow(2, 7, s.N), Cm = BC.narrow(2, 7 + s.N, s.N), Dv = at::randn({s.D}, f32);
-      at::Tensor z = strided(at::randn({s.B, s.L, s.D}, f32).to(dt), s.D);
+      at::Tensor BC = at::randn({s.B, s.L, 2 * s.N + s.bc}, f32).to(dt);
+      at::Tensor Bm = BC.narrow(2, s.bc, s.N), Cm = BC.narrow(2, s.bc + s.N, s.N), Dv = at::randn({s.D}, f32);
+      at::Tensor z = s.gate ? strided(at::randn({s.B, s.L, s.D}, f32).to(dt), s.D) : at::Tensor();
       at::Tensor s0 = at::randn({s.B, s.D, s.N}, f32) * 0.5;
       at::Tensor sa = s0.clone(), sb = s0.clone();
       const int64_t fb = ops::cuda_fallbacks();
-      at::Tensor got = ops::selective_scan(u, dtr, A, Bm, Cm, Dv, z, sa);
+      at::Tensor bias = s.bc == 8 ? at::randn({s.D}, f32) * 0.5 : at::Tensor();  // dt bias in the kernel's staging
+      at::Tensor got = ops::selective_scan(u, dtr, A, Bm, Cm, Dv, z, sa, Impl::Auto, bias);
       if (ops::cuda_fallbacks() != fb) expect("selective_scan: CUDA kernel ran", INFINITY, 0);
-      at::Tensor ref = ops::selective_scan(u, dtr, A, Bm, Cm, Dv, z, sb, Impl::Aten);
+      at::Tensor ref = ops::selective_scan(u, dtr, A, Bm, Cm, Dv, z, sb, Impl::Aten, bias);
       const std::string shape = "B" + std::to_string(s.B) + " L" + std::to_string(s.L) + " D" + std::to_string(s.D) +
-                                " N" + std::to_string(s.N);
+                                " N" + std::to_string(s.N) + " B/C at " + std::to_string(s.bc) +
+                                (s.bc == 8 ? " dt bias" : "") + (s.gate ? "" : " no gate");
       expect("selective_scan " + shape + tag, rel_err(got, ref), tol);
       expect("selective_scan final state " + shape + tag, rel_err(sa, sb), 1e-4);
     }

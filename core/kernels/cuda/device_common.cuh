@@ -148,6 +148,29 @@ __device__ __forceinline__ void unpack8(const uint4 v, float (&f)[8]) { unpack_w
 template <typename T>
 __device__ __forceinline__ uint4 pack8(const float (&f)[8]) { return pack_word<T, uint4>(f); }
 
+// Four (two) consecutive values of T as one aligned word: 8 (4) bytes for the 16-bit types, 16 (8) for float32
+// (the Mamba-1 scan's word-form staging).
+template <typename T> struct Word4 { using type = uint2; };
+template <> struct Word4<float> { using type = float4; };
+template <typename T> struct Word2 { using type = unsigned; };
+template <> struct Word2<float> { using type = float2; };
+template <typename T>
+__device__ __forceinline__ void unpack4(const typename Word4<T>::type v, float (&f)[4]) { unpack_word<T, uint2>(v, f); }
+template <>
+__device__ __forceinline__ void unpack4<float>(const float4 v, float (&f)[4]) {
+  f[0] = v.x, f[1] = v.y, f[2] = v.z, f[3] = v.w;
+}
+template <typename T>
+__device__ __forceinline__ typename Word4<T>::type pack4(const float (&f)[4]) { return pack_word<T, uint2>(f); }
+template <>
+__device__ __forceinline__ float4 pack4<float>(const float (&f)[4]) { return make_float4(f[0], f[1], f[2], f[3]); }
+template <typename T>
+__device__ __forceinline__ void unpack2(const typename Word2<T>::type v, float (&f)[2]) {
+  f[0] = half_bits_to_f<T>(v), f[1] = half_bits_to_f<T>(v >> 16);
+}
+template <>
+__device__ __forceinline__ void unpack2<float>(const float2 v, float (&f)[2]) { f[0] = v.x, f[1] = v.y; }
+
 // Host functions shared between the kernel files.
 int compute_capability_major(int device);  // device.cu; -1 when the query fails or the device is out of range
 // ssd_chunked.cu: the chunked tensor-core SSD for float16/bfloat16 where it applies (false: nothing launched).

@@ -7,7 +7,9 @@ their token windows as NAME-windows.safetensors), each variant (a label and envi
 tokens) in --rounds interleaved rounds — the variants' order rotates from round to round, so that clock and
 thermal drift fall on all of them alike — and `shedder-cli eval` once (perplexity to every digit: a switch that
 only changes the schedule must leave it unchanged, one that changes rounding shows by how much). Prints the
-median tokens/s of each variant with its ratio to the first variant, and writes --json.
+median tokens/s of each variant with its ratio to the first variant, and writes --json. A variant's setting CLI=PATH
+runs that shedder-cli binary instead of --cli (another build of the tree: e.g. the kernels before a change, against
+the change's build in the same run).
 """
 import argparse
 import json
@@ -17,6 +19,8 @@ import subprocess
 
 
 def run_cli(cli, args, env):
+    env = dict(env)
+    cli = env.pop("CLI", cli)
     p = subprocess.run([cli] + args, capture_output=True, text=True, env={**os.environ, **env})
     if p.returncode != 0:
         raise RuntimeError(f"shedder-cli {' '.join(args)} failed ({p.returncode}):\n{p.stderr}")
