@@ -9,7 +9,8 @@
 # gpu-bench-stacked's and stacked-batch1's records) and profiles.txt (per shape, SHEDDER_PROFILE=1: GPU time per
 # operation over the bench's timed prefill passes). SHAPES (comma-separated) limits the shapes. With AB_VARIANTS set
 # ("base:;label:VAR=1;..."), also ab.{txt,json}: tests/benchmarks/gpu/ab_kernels.py on the same models (the kernels'
-# switches against each other, in the same run; AB_MODELS limits the models, AB_ROUNDS sets the rounds).
+# switches against each other, in the same run; AB_MODELS limits the models, AB_ROUNDS sets the rounds, AB_WINDOWS the
+# batch (default 8), AB_REPEATS the timed prefills per run, AB_SCOPES the SHEDDER_PROFILE scopes timed per variant).
 # With NCU="MODEL:KERNEL_REGEX ..." (e.g. "mamba2-130m:ssd_chunk_kernel"), also ncu-MODEL-KERNEL.txt: Nsight Compute
 # on that kernel's third launch in a prefill (speed of light, warp states, instruction mix, occupancy, source
 # counters), and ncu-MODEL-KERNEL-source.csv, its per-instruction source view.
@@ -37,7 +38,9 @@ done
 echo "profiles: $((SECONDS - t0)) s"
 if [ -n "${AB_VARIANTS:-}" ]; then
   python3 tests/benchmarks/gpu/ab_kernels.py --cli build-cuda/app/cli/shedder-cli --workdir "$work" \
-    --variants "$AB_VARIANTS" --rounds "${AB_ROUNDS:-3}" ${AB_MODELS:+--models "$AB_MODELS"} --json "$out/ab.json" \
+    --variants "$AB_VARIANTS" --rounds "${AB_ROUNDS:-3}" ${AB_MODELS:+--models "$AB_MODELS"} \
+    --windows "${AB_WINDOWS:-8}" --repeats "${AB_REPEATS:-3}" ${AB_SCOPES:+--profile-scopes "$AB_SCOPES"} \
+    --json "$out/ab.json" \
     > "$out/ab.txt" 2>&1
   cat "$out/ab.txt"
   echo "a/b: $((SECONDS - t0)) s"
