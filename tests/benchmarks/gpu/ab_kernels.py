@@ -11,7 +11,8 @@ median tokens/s of each variant with its ratio to the first variant, and writes 
 runs that shedder-cli binary instead of --cli (another build of the tree: e.g. the kernels before a change, against
 the change's build in the same run). --profile-scopes SCOPE,... adds, in every round, one more bench of each variant
 under SHEDDER_PROFILE=1 and reports the median GPU time of those scopes (CUDA events around the operation): a
-kernel's own time, which at small shapes (batch 1) the tokens/s of a whole prefill, with its launch gaps, hides.
+kernel's own time, which at small shapes (batch 1) the tokens/s of a whole prefill, with its fixed per-operation
+costs, blurs.
 """
 import argparse
 import json
